@@ -1,0 +1,376 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/accessgateway/gateway/internal/store"
+)
+
+// subject is one fresh, empty store under test plus the means to make time
+// pass for it.
+type subject struct {
+	st store.Store
+	// ttl is the TTL the expiry cases use.
+	ttl time.Duration
+	// pass makes d elapse as far as the store's expiry is concerned.
+	pass func(d time.Duration)
+	// exact says pass is exact (an injected clock), so instants right before
+	// expiry can be checked; with real time only "well after" can.
+	exact bool
+	// pttl returns the remaining TTL of key as the store reports it, or is
+	// nil when the store cannot tell.
+	pttl func(t *testing.T, key string) time.Duration
+}
+
+type factory func(t *testing.T) subject
+
+// conformance is the behaviour every store.Store must have. Each case gets a
+// fresh store.
+var conformance = []struct {
+	name string
+	run  func(t *testing.T, s subject)
+}{
+	{"get missing is ErrNotFound", func(t *testing.T, s subject) {
+		_, err := s.st.Get(ctx(t), "missing")
+		wantNotFound(t, err)
+	}},
+	{"set then get", func(t *testing.T, s subject) {
+		mustSet(t, s.st, "k", "v1", time.Hour)
+		wantValue(t, s.st, "k", "v1")
+		mustSet(t, s.st, "k", "v2", time.Hour)
+		wantValue(t, s.st, "k", "v2")
+	}},
+	{"binary and empty values round-trip", func(t *testing.T, s subject) {
+		bin := []byte{0, 1, 2, 0xff, '\r', '\n', 0}
+		if err := s.st.Set(ctx(t), "bin", bin, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		wantValue(t, s.st, "bin", string(bin))
+		if err := s.st.Set(ctx(t), "empty", nil, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.st.Get(ctx(t), "empty")
+		if err != nil || len(got) != 0 {
+			t.Fatalf("Get(empty) = %q, %v; want empty value, nil", got, err)
+		}
+	}},
+	{"keys are distinct", func(t *testing.T, s subject) {
+		mustSet(t, s.st, "a", "1", time.Hour)
+		mustSet(t, s.st, "A", "2", time.Hour)
+		mustSet(t, s.st, "a ", "3", time.Hour)
+		wantValue(t, s.st, "a", "1")
+		wantValue(t, s.st, "A", "2")
+		wantValue(t, s.st, "a ", "3")
+	}},
+	{"value expires after ttl", func(t *testing.T, s subject) {
+		mustSet(t, s.st, "k", "v", s.ttl)
+		if s.exact {
+			s.pass(s.ttl - time.Nanosecond)
+			wantValue(t, s.st, "k", "v")
+			s.pass(time.Nanosecond)
+		} else {
+			s.pass(s.ttl)
+		}
+		_, err := s.st.Get(ctx(t), "k")
+		wantNotFound(t, err)
+		_, err = s.st.Take(ctx(t), "k")
+		wantNotFound(t, err)
+		ok, err := s.st.SetNX(ctx(t), "k", []byte("again"), time.Hour)
+		if err != nil || !ok {
+			t.Fatalf("SetNX after expiry = %v, %v; want true, nil", ok, err)
+		}
+		wantValue(t, s.st, "k", "again")
+	}},
+	{"set replaces the ttl", func(t *testing.T, s subject) {
+		mustSet(t, s.st, "k", "v", s.ttl)
+		if s.exact {
+			s.pass(s.ttl / 2)
+			mustSet(t, s.st, "k", "v2", s.ttl)
+			s.pass(s.ttl - time.Nanosecond) // past the first ttl, within the second
+			wantValue(t, s.st, "k", "v2")
+			s.pass(time.Nanosecond)
+			_, err := s.st.Get(ctx(t), "k")
+			wantNotFound(t, err)
+		}
+		mustSet(t, s.st, "long", "v", time.Second)
+		mustSet(t, s.st, "long", "v", time.Hour)
+		if s.pttl != nil {
+			if got := s.pttl(t, "long"); got <= 59*time.Minute || got > time.Hour {
+				t.Fatalf("remaining ttl after re-Set = %v; want in (59m, 1h]", got)
+			}
+		}
+	}},
+	{"ttl is stored", func(t *testing.T, s subject) {
+		if s.pttl == nil {
+			t.Skip("the store cannot report a remaining ttl; covered by the expiry case")
+		}
+		mustSet(t, s.st, "k", "v", time.Minute)
+		if got := s.pttl(t, "k"); got <= 59*time.Second || got > time.Minute {
+			t.Fatalf("remaining ttl = %v; want in (59s, 1m]", got)
+		}
+		if ok, err := s.st.SetNX(ctx(t), "nx", []byte("v"), 90*time.Second); err != nil || !ok {
+			t.Fatalf("SetNX = %v, %v", ok, err)
+		}
+		if got := s.pttl(t, "nx"); got <= 89*time.Second || got > 90*time.Second {
+			t.Fatalf("remaining ttl after SetNX = %v; want in (89s, 90s]", got)
+		}
+	}},
+	{"ttl under a millisecond is accepted", func(t *testing.T, s subject) {
+		if err := s.st.Set(ctx(t), "k", []byte("v"), time.Nanosecond); err != nil {
+			t.Fatalf("Set(ttl 1ns) = %v; want nil", err)
+		}
+		if _, err := s.st.SetNX(ctx(t), "nx", []byte("v"), time.Microsecond); err != nil {
+			t.Fatalf("SetNX(ttl 1µs) = %v; want nil", err)
+		}
+	}},
+	{"non-positive ttl is rejected and changes nothing", func(t *testing.T, s subject) {
+		mustSet(t, s.st, "k", "kept", time.Hour)
+		for _, ttl := range []time.Duration{0, -time.Second} {
+			if err := s.st.Set(ctx(t), "k", []byte("new"), ttl); err == nil {
+				t.Errorf("Set(ttl %v) = nil; want an error", ttl)
+			}
+			if ok, err := s.st.SetNX(ctx(t), "absent", []byte("new"), ttl); err == nil || ok {
+				t.Errorf("SetNX(ttl %v) = %v, %v; want false and an error", ttl, ok, err)
+			}
+		}
+		wantValue(t, s.st, "k", "kept")
+		_, err := s.st.Get(ctx(t), "absent")
+		wantNotFound(t, err)
+	}},
+	{"empty key is rejected", func(t *testing.T, s subject) {
+		c := ctx(t)
+		errs := map[string]error{}
+		_, errs["Get"] = s.st.Get(c, "")
+		errs["Set"] = s.st.Set(c, "", []byte("v"), time.Hour)
+		_, errs["SetNX"] = s.st.SetNX(c, "", []byte("v"), time.Hour)
+		_, errs["Take"] = s.st.Take(c, "")
+		errs["Delete"] = s.st.Delete(c, "ok", "")
+		for op, err := range errs {
+			if err == nil || errors.Is(err, store.ErrNotFound) {
+				t.Errorf("%s(\"\") = %v; want an error other than ErrNotFound", op, err)
+			}
+		}
+	}},
+	{"setnx sets only when absent", func(t *testing.T, s subject) {
+		ok, err := s.st.SetNX(ctx(t), "k", []byte("first"), time.Hour)
+		if err != nil || !ok {
+			t.Fatalf("SetNX(absent) = %v, %v; want true, nil", ok, err)
+		}
+		ok, err = s.st.SetNX(ctx(t), "k", []byte("second"), time.Hour)
+		if err != nil || ok {
+			t.Fatalf("SetNX(present) = %v, %v; want false, nil", ok, err)
+		}
+		wantValue(t, s.st, "k", "first")
+		if err := s.st.Delete(ctx(t), "k"); err != nil {
+			t.Fatal(err)
+		}
+		ok, err = s.st.SetNX(ctx(t), "k", []byte("third"), time.Hour)
+		if err != nil || !ok {
+			t.Fatalf("SetNX(after delete) = %v, %v; want true, nil", ok, err)
+		}
+		wantValue(t, s.st, "k", "third")
+	}},
+	{"setnx has one winner under concurrency", func(t *testing.T, s subject) {
+		for round := range 20 {
+			key := fmt.Sprintf("lock-%d", round)
+			wins := race(t, 16, func(i int) bool {
+				ok, err := s.st.SetNX(context.Background(), key, fmt.Appendf(nil, "%d", i), time.Hour)
+				if err != nil {
+					t.Errorf("SetNX: %v", err)
+				}
+				return ok
+			})
+			if len(wins) != 1 {
+				t.Fatalf("round %d: %d SetNX calls won (%v); want exactly 1", round, len(wins), wins)
+			}
+			wantValue(t, s.st, key, fmt.Sprint(wins[0]))
+		}
+	}},
+	{"take returns the value once", func(t *testing.T, s subject) {
+		mustSet(t, s.st, "nonce", "n1", time.Hour)
+		got, err := s.st.Take(ctx(t), "nonce")
+		if err != nil || string(got) != "n1" {
+			t.Fatalf("Take = %q, %v; want \"n1\", nil", got, err)
+		}
+		_, err = s.st.Take(ctx(t), "nonce")
+		wantNotFound(t, err)
+		_, err = s.st.Get(ctx(t), "nonce")
+		wantNotFound(t, err)
+		_, err = s.st.Take(ctx(t), "never-set")
+		wantNotFound(t, err)
+	}},
+	{"take has one winner under concurrency", func(t *testing.T, s subject) {
+		for round := range 20 {
+			key := fmt.Sprintf("nonce-%d", round)
+			mustSet(t, s.st, key, "secret", time.Hour)
+			wins := race(t, 16, func(int) bool {
+				v, err := s.st.Take(context.Background(), key)
+				switch {
+				case err == nil && string(v) == "secret":
+					return true
+				case errors.Is(err, store.ErrNotFound):
+					return false
+				default:
+					t.Errorf("Take = %q, %v; want \"secret\" or ErrNotFound", v, err)
+					return false
+				}
+			})
+			if len(wins) != 1 {
+				t.Fatalf("round %d: %d Take calls got the value; want exactly 1", round, len(wins))
+			}
+		}
+	}},
+	{"delete removes keys and ignores absent ones", func(t *testing.T, s subject) {
+		for _, k := range []string{"a", "b", "c", "keep"} {
+			mustSet(t, s.st, k, k, time.Hour)
+		}
+		if err := s.st.Delete(ctx(t), "a"); err != nil {
+			t.Fatalf("Delete(a) = %v", err)
+		}
+		if err := s.st.Delete(ctx(t), "b", "c", "absent", "b"); err != nil {
+			t.Fatalf("Delete(b, c, absent, b) = %v", err)
+		}
+		if err := s.st.Delete(ctx(t)); err != nil {
+			t.Fatalf("Delete() = %v", err)
+		}
+		for _, k := range []string{"a", "b", "c"} {
+			_, err := s.st.Get(ctx(t), k)
+			wantNotFound(t, err)
+		}
+		wantValue(t, s.st, "keep", "keep")
+	}},
+	{"values are copied in and out", func(t *testing.T, s subject) {
+		in := []byte("original")
+		if err := s.st.Set(ctx(t), "k", in, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		copy(in, "XXXXXXXX")
+		out, err := s.st.Get(ctx(t), "k")
+		if err != nil || string(out) != "original" {
+			t.Fatalf("Get after changing Set's slice = %q, %v; want \"original\"", out, err)
+		}
+		copy(out, "YYYYYYYY")
+		wantValue(t, s.st, "k", "original")
+
+		nx := []byte("nx-value")
+		if _, err := s.st.SetNX(ctx(t), "nx", nx, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		copy(nx, "ZZZZZZZZ")
+		wantValue(t, s.st, "nx", "nx-value")
+	}},
+	{"done context is an error, not ErrNotFound", func(t *testing.T, s subject) {
+		mustSet(t, s.st, "k", "v", time.Hour)
+		c, cancel := context.WithCancel(context.Background())
+		cancel()
+		errs := map[string]error{}
+		_, errs["Get"] = s.st.Get(c, "k")
+		errs["Set"] = s.st.Set(c, "k", []byte("changed"), time.Hour)
+		_, errs["SetNX"] = s.st.SetNX(c, "nx", []byte("v"), time.Hour)
+		_, errs["Take"] = s.st.Take(c, "k")
+		errs["Delete"] = s.st.Delete(c, "k")
+		errs["Ping"] = s.st.Ping(c)
+		for op, err := range errs {
+			if !errors.Is(err, context.Canceled) || store.IsUnavailable(err) {
+				t.Errorf("%s(cancelled) = %v; want context.Canceled, not unavailable", op, err)
+			}
+		}
+		wantValue(t, s.st, "k", "v")
+	}},
+	{"ping", func(t *testing.T, s subject) {
+		if err := s.st.Ping(ctx(t)); err != nil {
+			t.Fatalf("Ping = %v", err)
+		}
+	}},
+	{"closed store fails every call", func(t *testing.T, s subject) {
+		mustSet(t, s.st, "k", "v", time.Hour)
+		if err := s.st.Close(); err != nil {
+			t.Fatalf("Close = %v", err)
+		}
+		if err := s.st.Close(); err != nil {
+			t.Fatalf("second Close = %v; want nil", err)
+		}
+		errs := map[string]error{}
+		_, errs["Get"] = s.st.Get(ctx(t), "k")
+		errs["Set"] = s.st.Set(ctx(t), "k", []byte("v"), time.Hour)
+		_, errs["SetNX"] = s.st.SetNX(ctx(t), "nx", []byte("v"), time.Hour)
+		_, errs["Take"] = s.st.Take(ctx(t), "k")
+		errs["Delete"] = s.st.Delete(ctx(t), "k")
+		errs["Ping"] = s.st.Ping(ctx(t))
+		for op, err := range errs {
+			if !store.IsUnavailable(err) {
+				t.Errorf("%s after Close = %v; want an unavailable error", op, err)
+			}
+		}
+	}},
+}
+
+func runConformance(t *testing.T, open factory) {
+	for _, tc := range conformance {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
+	}
+}
+
+// race runs f(0..n-1) in n goroutines released together and returns the
+// indexes for which f returned true.
+func race(t *testing.T, n int, f func(i int) bool) []int {
+	t.Helper()
+	var (
+		start = make(chan struct{})
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		wins  []int
+		ready atomic.Int32
+	)
+	for i := range n {
+		wg.Go(func() {
+			ready.Add(1)
+			<-start
+			if f(i) {
+				mu.Lock()
+				wins = append(wins, i)
+				mu.Unlock()
+			}
+		})
+	}
+	for ready.Load() < int32(n) {
+		time.Sleep(time.Microsecond)
+	}
+	close(start)
+	wg.Wait()
+	return wins
+}
+
+func ctx(t *testing.T) context.Context { return t.Context() }
+
+func mustSet(t *testing.T, st store.Store, key, value string, ttl time.Duration) {
+	t.Helper()
+	if err := st.Set(ctx(t), key, []byte(value), ttl); err != nil {
+		t.Fatalf("Set(%q) = %v", key, err)
+	}
+}
+
+func wantValue(t *testing.T, st store.Store, key, want string) {
+	t.Helper()
+	got, err := st.Get(ctx(t), key)
+	if err != nil || !bytes.Equal(got, []byte(want)) {
+		t.Fatalf("Get(%q) = %q, %v; want %q, nil", key, got, err, want)
+	}
+}
+
+func wantNotFound(t *testing.T, err error) {
+	t.Helper()
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("err = %v; want ErrNotFound", err)
+	}
+	if store.IsUnavailable(err) {
+		t.Fatalf("IsUnavailable(%v) = true; want false", err)
+	}
+}

@@ -1,0 +1,291 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// ErrClosed is returned by every operation on a store after Close.
+var ErrClosed = errors.New("store: closed")
+
+// DefaultSweepInterval is how often Memory's janitor evicts expired entries
+// unless WithSweepInterval says otherwise.
+const DefaultSweepInterval = time.Minute
+
+// MemoryOption configures NewMemory.
+type MemoryOption func(*memoryOptions)
+
+type memoryOptions struct {
+	now   func() time.Time
+	sweep time.Duration
+}
+
+// WithClock makes the store read the time from now instead of time.Now.
+// Expiry is decided only by now: tests move a fake clock to expire entries at
+// exact instants. now must be safe for concurrent use. A nil now is ignored.
+func WithClock(now func() time.Time) MemoryOption {
+	return func(o *memoryOptions) {
+		if now != nil {
+			o.now = now
+		}
+	}
+}
+
+// WithSweepInterval sets how often the janitor goroutine evicts expired
+// entries (DefaultSweepInterval by default). d <= 0 disables the janitor:
+// expired entries are then still never returned, but they are only removed
+// when their key is written, taken or deleted.
+func WithSweepInterval(d time.Duration) MemoryOption {
+	return func(o *memoryOptions) { o.sweep = d }
+}
+
+// Memory is an in-process Store: a mutex-protected map with expiry. It is for
+// one gateway process (the quickstart, tests); state is lost on restart and is
+// not shared between replicas.
+//
+// Values are copied on the way in and on the way out: callers may modify the
+// slices they pass and receive. Memory has no size limit: what bounds it is
+// the TTL that every entry carries.
+type Memory struct {
+	now func() time.Time
+
+	mu      sync.RWMutex
+	entries map[string]memoryEntry
+	closed  bool
+
+	closeOnce sync.Once
+	stop      chan struct{} // closed by Close to stop the janitor
+	done      chan struct{} // closed by the janitor when it returns
+}
+
+type memoryEntry struct {
+	value   []byte
+	expires time.Time
+}
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns an empty Memory store and starts its janitor (unless
+// disabled with WithSweepInterval). Close stops the janitor.
+func NewMemory(opts ...MemoryOption) *Memory {
+	o := memoryOptions{now: time.Now, sweep: DefaultSweepInterval}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	m := &Memory{
+		now:     o.now,
+		entries: make(map[string]memoryEntry),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	if o.sweep > 0 {
+		go m.janitor(o.sweep)
+	} else {
+		close(m.done)
+	}
+	return m
+}
+
+func (m *Memory) janitor(every time.Duration) {
+	defer close(m.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			m.Sweep()
+		}
+	}
+}
+
+// Sweep evicts every expired entry now and reports how many it removed. The
+// janitor calls it periodically; it is exported for tests and for callers
+// that run without a janitor.
+func (m *Memory) Sweep() int {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for k, e := range m.entries {
+		if !now.Before(e.expires) {
+			delete(m.entries, k)
+			n++
+		}
+	}
+	return n
+}
+
+// Len reports how many entries the map holds, including expired entries
+// the janitor has not evicted yet.
+func (m *Memory) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.entries)
+}
+
+// Get returns a copy of the value of key, or ErrNotFound if it is absent or
+// its TTL has passed.
+func (m *Memory) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := check(ctx, key); err != nil {
+		return nil, err
+	}
+	now := m.now()
+	m.mu.RLock()
+	if m.closed {
+		m.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	e, ok := m.entries[key]
+	m.mu.RUnlock()
+	if !ok || !now.Before(e.expires) {
+		return nil, ErrNotFound
+	}
+	// e.value is never modified in place (Set replaces the slice), so it
+	// can be copied outside the lock.
+	return clone(e.value), nil
+}
+
+// Set stores a copy of value under key for ttl, replacing any value and TTL
+// the key had.
+func (m *Memory) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := checkWrite(ctx, key, ttl); err != nil {
+		return err
+	}
+	e := memoryEntry{value: clone(value)}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	e.expires = m.now().Add(ttl)
+	m.entries[key] = e
+	return nil
+}
+
+// SetNX stores a copy of value under key for ttl only if key is absent or
+// expired, and reports whether it did. Of concurrent callers on one key,
+// exactly one gets true.
+func (m *Memory) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	if err := checkWrite(ctx, key, ttl); err != nil {
+		return false, err
+	}
+	v := clone(value)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false, ErrClosed
+	}
+	now := m.now()
+	if e, ok := m.entries[key]; ok && now.Before(e.expires) {
+		return false, nil
+	}
+	m.entries[key] = memoryEntry{value: v, expires: now.Add(ttl)}
+	return true, nil
+}
+
+// Take returns the value of key and deletes it in one step: of concurrent
+// callers on one key, exactly one gets the value.
+func (m *Memory) Take(ctx context.Context, key string) ([]byte, error) {
+	if err := check(ctx, key); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	e, ok := m.entries[key]
+	if ok {
+		delete(m.entries, key)
+	}
+	now := m.now()
+	m.mu.Unlock()
+	if !ok || !now.Before(e.expires) {
+		return nil, ErrNotFound
+	}
+	// The entry has left the map: nobody else can reach its slice, so it is
+	// handed out without a copy.
+	return e.value, nil
+}
+
+// Delete removes keys; absent keys are not an error.
+func (m *Memory) Delete(ctx context.Context, keys ...string) error {
+	for _, k := range keys {
+		if err := check(ctx, k); err != nil {
+			return err
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	for _, k := range keys {
+		delete(m.entries, k)
+	}
+	return nil
+}
+
+// Ping reports ErrClosed after Close and nil before.
+func (m *Memory) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Close stops the janitor, drops every entry and makes every later call
+// return ErrClosed. Calling Close again does nothing.
+func (m *Memory) Close() error {
+	m.closeOnce.Do(func() {
+		m.mu.Lock()
+		m.closed = true
+		m.entries = nil
+		m.mu.Unlock()
+		close(m.stop)
+		<-m.done
+	})
+	return nil
+}
+
+// check rejects a done context and an empty key: an empty key is always a
+// caller's bug, and storing under it would let unrelated callers collide.
+func check(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if key == "" {
+		return errEmptyKey
+	}
+	return nil
+}
+
+func checkWrite(ctx context.Context, key string, ttl time.Duration) error {
+	if err := check(ctx, key); err != nil {
+		return err
+	}
+	if ttl <= 0 {
+		return fmt.Errorf("store: expected ttl > 0, got %v", ttl)
+	}
+	return nil
+}
+
+var errEmptyKey = errors.New("store: expected a non-empty key, got \"\"")
+
+// clone copies b; nil and empty both become a non-nil empty slice so that a
+// stored empty value reads back the same way from every implementation.
+func clone(b []byte) []byte {
+	c := make([]byte, len(b))
+	copy(c, b)
+	return c
+}

@@ -1,0 +1,223 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// Redis is a Store kept in Redis (standalone, Sentinel or Cluster), shared by
+// every gateway replica that uses the same server and key prefix.
+//
+// Every key is stored as KeyPrefix+key. Take is one GETDEL and SetNX one
+// SET NX PX, so both are atomic across replicas. TTLs are sent in
+// milliseconds, rounded up. Redis must be 6.2 or newer (GETDEL).
+//
+// Errors: a missing key is ErrNotFound; anything else is wrapped as
+// "store: redis <op>: ..." and means Redis could not answer. The client
+// reconnects by itself when Redis comes back: the Redis value need not be
+// rebuilt after an outage. Not handled here: keys of one Delete call living
+// on different Cluster slots are deleted one by one (not atomically).
+type Redis struct {
+	client redis.UniversalClient
+	prefix string
+	mode   RedisMode
+	addrs  []string
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Store = (*Redis)(nil)
+
+// redisMaxRetries is how many times go-redis retries a failed command: once,
+// so that a connection that died with the server (and was not yet noticed by
+// the pool) costs one retry rather than a denial, while a server that is down
+// still fails fast.
+const redisMaxRetries = 1
+
+// NewRedis applies cfg's defaults, validates it, connects and pings Redis
+// within ctx. It returns an error, and holds no connection, if the config is
+// invalid, tls.ca_file cannot be read, or Redis does not answer the ping.
+func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
+	cfg = cfg.WithDefaults()
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("store: invalid redis config: %w", errors.Join(errs...))
+	}
+	tlsCfg, err := cfg.TLS.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	opts := &redis.UniversalOptions{
+		Addrs:            cfg.Addrs,
+		MasterName:       cfg.MasterName,
+		Username:         cfg.Username,
+		Password:         cfg.Password,
+		SentinelUsername: cfg.SentinelUsername,
+		SentinelPassword: cfg.SentinelPassword,
+		DB:               cfg.DB,
+		TLSConfig:        tlsCfg,
+		DialTimeout:      cfg.DialTimeout,
+		ReadTimeout:      cfg.ReadTimeout,
+		WriteTimeout:     cfg.WriteTimeout,
+		PoolSize:         cfg.PoolSize,
+		// Honour the caller's context deadline on reads and writes too, not
+		// only the fixed timeouts.
+		ContextTimeoutEnabled: true,
+		MaxRetries:            redisMaxRetries,
+		// One dial attempt per try: go-redis would otherwise dial 5 times
+		// with 100 ms pauses before a command fails.
+		DialerRetries: 1,
+		// Maintenance notifications are a Redis Enterprise feature; skip the
+		// handshake that probes for them.
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+	}
+	r := &Redis{
+		client: redis.NewUniversalClient(opts),
+		prefix: cfg.KeyPrefix,
+		mode:   cfg.Mode(),
+		addrs:  cfg.Addrs,
+	}
+	if err := r.client.Ping(ctx).Err(); err != nil {
+		_ = r.client.Close()
+		return nil, fmt.Errorf("store: redis ping (%s %v): %w", r.mode, r.addrs, err)
+	}
+	return r, nil
+}
+
+// LogValue describes the store (mode, addresses, prefix) for logs.
+func (r *Redis) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("mode", string(r.mode)),
+		slog.Any("addrs", r.addrs),
+		slog.String("key_prefix", r.prefix),
+	)
+}
+
+// Get returns the value of key, or ErrNotFound.
+func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
+	if key == "" {
+		return nil, errEmptyKey
+	}
+	b, err := r.client.Get(ctx, r.prefix+key).Bytes()
+	if err != nil {
+		return nil, redisErr("get", err)
+	}
+	return b, nil
+}
+
+// Set stores value under key for ttl (SET PX), replacing any value and TTL.
+func (r *Redis) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := checkWrite(ctx, key, ttl); err != nil {
+		return err
+	}
+	if err := r.client.Set(ctx, r.prefix+key, value, pxTTL(ttl)).Err(); err != nil {
+		return redisErr("set", err)
+	}
+	return nil
+}
+
+// SetNX stores value under key for ttl only if key is absent (SET NX PX),
+// and reports whether it did.
+func (r *Redis) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	if err := checkWrite(ctx, key, ttl); err != nil {
+		return false, err
+	}
+	err := r.client.SetArgs(ctx, r.prefix+key, value, redis.SetArgs{Mode: "NX", TTL: pxTTL(ttl)}).Err()
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, redis.Nil): // NX and the key exists
+		return false, nil
+	default:
+		return false, redisErr("setnx", err)
+	}
+}
+
+// Take returns the value of key and deletes it with one GETDEL, or returns
+// ErrNotFound.
+//
+// If the connection breaks after Redis ran the GETDEL, the value is gone and
+// the caller gets an error: a single-use value is lost, never used twice.
+func (r *Redis) Take(ctx context.Context, key string) ([]byte, error) {
+	if key == "" {
+		return nil, errEmptyKey
+	}
+	b, err := r.client.GetDel(ctx, r.prefix+key).Bytes()
+	if err != nil {
+		return nil, redisErr("getdel", err)
+	}
+	return b, nil
+}
+
+// Delete removes keys; absent keys are not an error. The DELs go in one
+// pipeline, one key per command, so that keys on different Cluster slots
+// work.
+func (r *Redis) Delete(ctx context.Context, keys ...string) error {
+	for _, k := range keys {
+		if k == "" {
+			return errEmptyKey
+		}
+	}
+	switch len(keys) {
+	case 0:
+		return ctx.Err()
+	case 1:
+		if err := r.client.Del(ctx, r.prefix+keys[0]).Err(); err != nil {
+			return redisErr("del", err)
+		}
+		return nil
+	}
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range keys {
+			p.Del(ctx, r.prefix+k)
+		}
+		return nil
+	})
+	if err != nil {
+		return redisErr("del", err)
+	}
+	return nil
+}
+
+// Ping sends PING (to one node in Cluster mode).
+func (r *Redis) Ping(ctx context.Context) error {
+	if err := r.client.Ping(ctx).Err(); err != nil {
+		return redisErr("ping", err)
+	}
+	return nil
+}
+
+// Close closes the client's connections. Later calls fail with an error
+// (go-redis's "client is closed", wrapped). Calling Close again returns the
+// first call's result.
+func (r *Redis) Close() error {
+	r.closeOnce.Do(func() {
+		if err := r.client.Close(); err != nil {
+			r.closeErr = fmt.Errorf("store: redis close: %w", err)
+		}
+	})
+	return r.closeErr
+}
+
+// pxTTL rounds ttl up to a whole millisecond, the unit of SET PX: go-redis
+// would send a ttl under 1 ms as 0, which Redis rejects.
+func pxTTL(ttl time.Duration) time.Duration {
+	if r := ttl % time.Millisecond; r != 0 {
+		ttl += time.Millisecond - r
+	}
+	return ttl
+}
+
+func redisErr(op string, err error) error {
+	if errors.Is(err, redis.Nil) {
+		return ErrNotFound
+	}
+	return fmt.Errorf("store: redis %s: %w", op, err)
+}

@@ -1,0 +1,245 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/accessgateway/gateway/internal/store"
+	"github.com/accessgateway/gateway/internal/store/redistest"
+)
+
+var prefixSeq atomic.Int64
+
+// newRedis connects a store to srv with cfg's other fields, failing the test
+// on error; the store is closed at the end of the test.
+func newRedis(t testing.TB, cfg store.RedisConfig) *store.Redis {
+	t.Helper()
+	r, err := store.NewRedis(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("NewRedis(%v) = %v", cfg, err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	return r
+}
+
+// rawClient is a plain go-redis client on srv, to look behind the store.
+func rawClient(t testing.TB, srv *redistest.Server) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), Protocol: 2})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestRedisConformance(t *testing.T) {
+	srv := redistest.Start(t)
+	raw := rawClient(t, srv)
+	runConformance(t, func(t *testing.T) subject {
+		// A prefix per case keeps the cases apart on one server.
+		prefix := fmt.Sprintf("test%d:", prefixSeq.Add(1))
+		r := newRedis(t, store.RedisConfig{Addrs: []string{srv.Addr()}, KeyPrefix: prefix})
+		return subject{
+			st:  r,
+			ttl: 30 * time.Millisecond,
+			// Redis expires by its own wall clock with millisecond
+			// precision: once ttl and a margin have passed, the key is gone.
+			pass: func(d time.Duration) { time.Sleep(d + 5*time.Millisecond) },
+			pttl: func(t *testing.T, key string) time.Duration {
+				d, err := raw.PTTL(t.Context(), prefix+key).Result()
+				if err != nil {
+					t.Fatalf("PTTL %s%s: %v", prefix, key, err)
+				}
+				return d
+			},
+		}
+	})
+}
+
+func TestRedisClientsShareKeysUnderTheirPrefix(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg := store.RedisConfig{Addrs: []string{srv.Addr()}}
+	a, b := newRedis(t, cfg), newRedis(t, cfg)
+	other := newRedis(t, store.RedisConfig{Addrs: []string{srv.Addr()}, KeyPrefix: "other:"})
+
+	mustSet(t, a, "session:1", "alice", time.Hour)
+	wantValue(t, b, "session:1", "alice")
+	_, err := other.Get(t.Context(), "session:1")
+	wantNotFound(t, err)
+
+	// The key lives under the default prefix, as operators see it in Redis.
+	got, err := rawClient(t, srv).Get(t.Context(), store.DefaultRedisKeyPrefix+"session:1").Result()
+	if err != nil || got != "alice" {
+		t.Fatalf("raw GET gw:session:1 = %q, %v; want \"alice\"", got, err)
+	}
+
+	// A nonce taken by one replica is gone for the other.
+	mustSet(t, a, "nonce:1", "n", time.Hour)
+	if v, err := b.Take(t.Context(), "nonce:1"); err != nil || string(v) != "n" {
+		t.Fatalf("b.Take = %q, %v", v, err)
+	}
+	_, err = a.Take(t.Context(), "nonce:1")
+	wantNotFound(t, err)
+
+	if ok, err := b.SetNX(t.Context(), "lock", []byte("b"), time.Hour); err != nil || !ok {
+		t.Fatalf("b.SetNX = %v, %v; want true", ok, err)
+	}
+	if ok, err := a.SetNX(t.Context(), "lock", []byte("a"), time.Hour); err != nil || ok {
+		t.Fatalf("a.SetNX on b's key = %v, %v; want false", ok, err)
+	}
+	if err := a.Delete(t.Context(), "session:1", "lock"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.Get(t.Context(), "lock")
+	wantNotFound(t, err)
+}
+
+// TestRedisOutage kills Redis under a live client: every call must fail with
+// an unavailable error, promptly rather than by running into the caller's
+// deadline; after a restart the same client must work again by itself.
+func TestRedisOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newRedis(t, store.RedisConfig{Addrs: []string{srv.Addr()}})
+	mustSet(t, r, "k", "v", time.Hour)
+
+	srv.Stop()
+	// The generous deadline only catches a hang; the calls must fail on
+	// their own (connection refused, read/write timeouts), well before it.
+	c, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"Get", func() error { _, err := r.Get(c, "k"); return err }},
+		{"Set", func() error { return r.Set(c, "k", []byte("v"), time.Hour) }},
+		{"SetNX", func() error { _, err := r.SetNX(c, "nx", []byte("v"), time.Hour); return err }},
+		{"Take", func() error { _, err := r.Take(c, "k"); return err }},
+		{"Delete one", func() error { return r.Delete(c, "k") }},
+		{"Delete several", func() error { return r.Delete(c, "k", "nx") }},
+		{"Ping", func() error { return r.Ping(c) }},
+	}
+	for _, tc := range calls {
+		err := tc.call()
+		if !store.IsUnavailable(err) || errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s with Redis down = %v; want an unavailable error", tc.name, err)
+		}
+		if c.Err() != nil {
+			t.Fatalf("%s with Redis down ran into the caller's 10 s deadline: the store hangs", tc.name)
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "store: redis ") {
+			t.Errorf("%s error = %q; want it prefixed \"store: redis \"", tc.name, err)
+		}
+	}
+
+	srv.Restart()
+	// go-redis stops dialing a dead server after a burst of failures and
+	// probes it once a second: allow it a few probes to notice the restart.
+	deadline := time.Now().Add(5 * time.Second)
+	for r.Ping(t.Context()) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the client did not reconnect within 5 s of the restart: %v", r.Ping(t.Context()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The restarted Redis has no persistence: the old value is gone, and
+	// new writes work through the same client.
+	_, err := r.Get(t.Context(), "k")
+	wantNotFound(t, err)
+	mustSet(t, r, "k", "after", time.Hour)
+	wantValue(t, r, "k", "after")
+}
+
+func TestNewRedisFailsWhenRedisIsDown(t *testing.T) {
+	srv := redistest.Start(t)
+	addr := srv.Addr()
+	srv.Stop()
+	r, err := store.NewRedis(t.Context(), store.RedisConfig{Addrs: []string{addr}})
+	if err == nil {
+		r.Close()
+		t.Fatal("NewRedis with Redis down = nil error; want the ping's error")
+	}
+	if !store.IsUnavailable(err) || !strings.Contains(err.Error(), "ping") || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("NewRedis error = %q; want an unavailable ping error naming %s", err, addr)
+	}
+}
+
+func TestNewRedisRejectsInvalidConfigWithoutDialing(t *testing.T) {
+	cfg := store.RedisConfig{Addrs: []string{"nohost", "127.0.0.1:0"}, DB: -1}
+	_, err := store.NewRedis(t.Context(), cfg)
+	if err == nil {
+		t.Fatal("NewRedis(invalid) = nil error")
+	}
+	for _, want := range []string{"store: invalid redis config", `addrs[0]: expected host:port, got "nohost"`, "addrs[1]:", "db:"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("NewRedis error = %q; want it to contain %q", err, want)
+		}
+	}
+}
+
+func TestNewRedisBadCAFile(t *testing.T) {
+	dir := t.TempDir()
+	for name, path := range map[string]string{"missing": dir + "/missing.pem", "not PEM": writeFile(t, dir+"/x.pem", "hello")} {
+		_, err := store.NewRedis(t.Context(), store.RedisConfig{
+			Addrs: []string{"127.0.0.1:6379"},
+			TLS:   store.RedisTLS{Enabled: true, CAFile: path},
+		})
+		if err == nil || !strings.Contains(err.Error(), "tls.ca_file") {
+			t.Errorf("%s: NewRedis error = %v; want a tls.ca_file error", name, err)
+		}
+	}
+}
+
+func TestRedisPassword(t *testing.T) {
+	const password = "correct-horse-battery"
+	srv := redistest.Start(t, "--requirepass", password)
+
+	r := newRedis(t, store.RedisConfig{Addrs: []string{srv.Addr()}, Password: password})
+	mustSet(t, r, "k", "v", time.Hour)
+	wantValue(t, r, "k", "v")
+
+	for name, pw := range map[string]string{"wrong": "wrong-password-123", "none": ""} {
+		_, err := store.NewRedis(t.Context(), store.RedisConfig{Addrs: []string{srv.Addr()}, Password: pw})
+		if err == nil {
+			t.Fatalf("%s password: NewRedis = nil error", name)
+		}
+		if pw != "" && strings.Contains(err.Error(), pw) {
+			t.Fatalf("%s password: error %q reveals the password", name, err)
+		}
+		if strings.Contains(err.Error(), password) {
+			t.Fatalf("%s password: error %q reveals the server's password", name, err)
+		}
+	}
+}
+
+func BenchmarkRedisGet(b *testing.B) {
+	srv := redistest.Start(b)
+	r := newRedis(b, store.RedisConfig{Addrs: []string{srv.Addr()}})
+	value := make([]byte, 256)
+	if err := r.Set(b.Context(), "session:bench", value, time.Hour); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := r.Get(b.Context(), "session:bench"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := r.Get(b.Context(), "session:bench"); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
