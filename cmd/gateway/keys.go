@@ -1,0 +1,10 @@
+package main
+
+import (
+	"errors"
+	"io"
+)
+
+func keys(w io.Writer, args []string) error {
+	return errors.New("keys: not built yet")
+}

@@ -1,0 +1,288 @@
+// Command gateway is the employee access gateway.
+//
+//	gateway serve   --config FILE    run the gateway
+//	gateway check   --config FILE    validate a config and run its policy tests
+//	gateway explain --config FILE …  answer a what-if with the decision and its reasons
+//	gateway dev                      the quickstart: dev IdP, demo tool, example policy
+//	gateway keys generate --out FILE write a new context-token signing key
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/accessgateway/gateway/internal/audit"
+	"github.com/accessgateway/gateway/internal/config"
+	"github.com/accessgateway/gateway/internal/explain"
+	"github.com/accessgateway/gateway/internal/metrics"
+	"github.com/accessgateway/gateway/internal/policy"
+	"github.com/accessgateway/gateway/internal/server"
+)
+
+const usage = `usage: gateway <command> [flags]
+
+commands:
+  serve    --config FILE   run the gateway (reloads on file change and SIGHUP)
+  check    --config FILE   validate the config, list every problem, run its policy tests
+  explain  --config FILE   what-if: --user EMAIL --groups a,b --url URL | --route NAME --path P
+  dev                      quickstart: embedded dev IdP, demo tool and example policy
+  keys generate --out FILE write a new context-token signing key (PEM)
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(ctx, os.Args[2:])
+	case "check":
+		err = check(os.Stdout, os.Args[2:])
+	case "explain":
+		err = explainCmd(os.Stdout, os.Args[2:])
+	case "dev":
+		err = dev(ctx, os.Args[2:])
+	case "keys":
+		err = keys(os.Stdout, os.Args[2:])
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "gateway: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(int(ee))
+		}
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+// exitError exits with a code after the command printed its own output.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", int(e)) }
+
+func newLogger(cfg config.LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func serve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	path := fs.String("config", "", "config file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return exitError(2)
+	}
+	if *path == "" {
+		return errors.New("serve: --config is required")
+	}
+	cfg, err := config.LoadFile(*path, config.Options{})
+	if err != nil {
+		return err
+	}
+	return run(ctx, cfg, server.Options{ConfigPath: *path}, nil)
+}
+
+// run serves cfg until ctx ends. ready, if set, is called once listening.
+func run(ctx context.Context, cfg *config.Config, opts server.Options, ready func()) error {
+	logger := newLogger(cfg.Log, os.Stderr)
+	al, err := audit.Open(cfg.Audit.File, logger)
+	if err != nil {
+		return err
+	}
+	defer al.Close()
+	opts.Logger, opts.Audit, opts.Metrics = logger, al, metrics.New()
+	opts.LoadOptions.Dev = cfg.Dev
+	buildCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	srv, err := server.New(buildCtx, cfg, opts)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if err := srv.Watch(ctx); err != nil {
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_ = srv.Reload(ctx)
+			}
+		}
+	}()
+
+	pub := server.HTTPServer(cfg.Listen.Address, srv.Handler(), cfg.Listen, logger)
+	adm := server.HTTPServer(cfg.Admin.Address, srv.AdminHandler(), cfg.Listen, logger)
+	errc := make(chan error, 2)
+	go func() {
+		var err error
+		if t := cfg.Listen.TLS; t != nil {
+			err = pub.ListenAndServeTLS(t.CertFile, t.KeyFile)
+		} else {
+			err = pub.ListenAndServe()
+		}
+		errc <- fmt.Errorf("public listener: %w", err)
+	}()
+	go func() { errc <- fmt.Errorf("admin listener: %w", adm.ListenAndServe()) }()
+	logger.Info("gateway serving", "public", cfg.Listen.Address, "admin", cfg.Admin.Address, "routes", len(cfg.Routes), "public_url", cfg.PublicURL)
+	if ready != nil {
+		ready()
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return err
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	_ = adm.Shutdown(shutdown)
+	if err := pub.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	logger.Info("gateway stopped")
+	return nil
+}
+
+func check(w io.Writer, args []string) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	path := fs.String("config", "", "config file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return exitError(2)
+	}
+	if *path == "" {
+		return errors.New("check: --config is required")
+	}
+	cfg, err := config.LoadFile(*path, config.Options{})
+	if err != nil {
+		fmt.Fprintf(w, "%s: invalid\n%v\n", *path, err)
+		return exitError(1)
+	}
+	results, err := explain.RunTests(cfg)
+	if err != nil {
+		fmt.Fprintf(w, "%s: %v\n", *path, err)
+		return exitError(1)
+	}
+	failed := 0
+	for _, r := range results {
+		if r.Pass {
+			fmt.Fprintf(w, "ok   %s\n", r.Name)
+		} else {
+			failed++
+			fmt.Fprintf(w, "FAIL %s: %s\n", r.Name, r.Why)
+		}
+	}
+	if failed > 0 {
+		fmt.Fprintf(w, "%s: valid, but %d of %d policy tests failed\n", *path, failed, len(results))
+		return exitError(1)
+	}
+	fmt.Fprintf(w, "%s: valid (%d routes, %d policy tests passed)\n", *path, len(cfg.Routes), len(results))
+	return nil
+}
+
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+func explainCmd(w io.Writer, args []string) error {
+	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+	path := fs.String("config", "", "config file (YAML)")
+	user := fs.String("user", "", "email of the user (empty: not signed in)")
+	groups := fs.String("groups", "", "comma-separated groups")
+	var claims multi
+	fs.Var(&claims, "claim", "claim=value (repeatable)")
+	rname := fs.String("route", "", "route name (with --path)")
+	rpath := fs.String("path", "/", "path on the route")
+	u := fs.String("url", "", "full URL instead of --route/--path")
+	method := fs.String("method", "GET", "HTTP method")
+	src := fs.String("source-ip", "", "client IP address")
+	at := fs.String("time", "", "instant, RFC 3339 (default now)")
+	device := fs.String("device", "", "assume a device attested at this RFC 3339 instant (or 'now')")
+	if err := fs.Parse(args); err != nil {
+		return exitError(2)
+	}
+	if *path == "" {
+		return errors.New("explain: --config is required")
+	}
+	cfg, err := config.LoadFile(*path, config.Options{})
+	if err != nil {
+		return err
+	}
+	p, err := explain.New(cfg)
+	if err != nil {
+		return err
+	}
+	q := explain.Query{Email: *user, Route: *rname, Path: *rpath, URL: *u, Method: *method, SourceIP: *src}
+	if *groups != "" {
+		q.Groups = strings.Split(*groups, ",")
+	}
+	for _, c := range claims {
+		k, v, ok := strings.Cut(c, "=")
+		if !ok {
+			return fmt.Errorf("explain: --claim expects name=value, got %q", c)
+		}
+		if q.Claims == nil {
+			q.Claims = map[string][]string{}
+		}
+		q.Claims[k] = append(q.Claims[k], v)
+	}
+	if *at != "" {
+		if q.Time, err = time.Parse(time.RFC3339, *at); err != nil {
+			return fmt.Errorf("explain: --time: %w", err)
+		}
+	}
+	if q.Time.IsZero() {
+		q.Time = time.Now()
+	}
+	if *device != "" {
+		t := q.Time
+		if *device != "now" {
+			if t, err = time.Parse(time.RFC3339, *device); err != nil {
+				return fmt.Errorf("explain: --device: %w", err)
+			}
+		}
+		q.Device = &policy.DeviceEvidence{ID: "explain", Trust: policy.TrustTPMAttested, AttestedAt: t}
+	}
+	a, err := p.Ask(q)
+	if err != nil {
+		return err
+	}
+	verdict := "deny"
+	if a.Decision.Allow {
+		verdict = "allow"
+	}
+	route := a.Route
+	if route == "" {
+		route = "(none)"
+	}
+	fmt.Fprintf(w, "decision: %s\nroute:    %s\npath:     %s\nreasons:  %v\n", verdict, route, a.Path, a.Decision.Reasons)
+	return nil
+}

@@ -1,0 +1,14 @@
+// Package auth signs users in with OpenID Connect (authorization code flow
+// with PKCE, state and nonce; go-oidc verifies the ID token), keeps their
+// sessions server-side in a store.Store (memory or Redis), refreshes them
+// under a per-session lock, and verifies bearer ID tokens of non-browser
+// clients.
+//
+// The session cookie carries only an opaque random ID; the store key is its
+// SHA-256. Pending sign-ins (state → nonce, PKCE verifier, return URL,
+// browser binding) are single-use store entries, so the return URL never
+// travels through the IdP and cannot be forged into an open redirect.
+//
+// Not checked here: authorization (the policy package decides) and the
+// sign-out form's CSRF token (the server checks it against Session.CSRF).
+package auth

@@ -1,0 +1,129 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/accessgateway/gateway/internal/store"
+)
+
+// ErrNoSession means the cookie names no live session: sign in again.
+var ErrNoSession = errors.New("auth: no session")
+
+// Session is a signed-in browser. It lives server-side in the store, under
+// a key derived from the cookie value (the cookie value itself is not
+// stored, so a store dump does not yield usable cookies).
+type Session struct {
+	Subject string              `json:"sub"`
+	Email   string              `json:"email"`
+	Name    string              `json:"name,omitempty"`
+	Groups  []string            `json:"groups,omitempty"`
+	Claims  map[string][]string `json:"claims,omitempty"`
+	// CreatedAt and ExpiresAt bound the session; ExpiresAt never moves.
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	// RefreshToken, when the IdP issued one, is used to re-check the user
+	// every refresh interval. NextRefresh is when that is due.
+	RefreshToken string    `json:"rt,omitempty"`
+	NextRefresh  time.Time `json:"next_refresh,omitzero"`
+	// IDToken is kept as the hint for RP-initiated logout.
+	IDToken string `json:"idt,omitempty"`
+	// CSRF is the session's token for the gateway's own forms.
+	CSRF string `json:"csrf"`
+}
+
+// LogValue redacts the tokens.
+func (s *Session) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("sub", s.Subject), slog.String("email", s.Email),
+		slog.Time("expires_at", s.ExpiresAt))
+}
+
+// Sessions stores sessions in a store.Store.
+type Sessions struct {
+	st  store.Store
+	Now func() time.Time
+}
+
+// NewSessions returns a session registry over st.
+func NewSessions(st store.Store) *Sessions { return &Sessions{st: st, Now: time.Now} }
+
+// Store returns the underlying store.
+func (s *Sessions) Store() store.Store { return s.st }
+
+// SessionKey is the store key of the session whose cookie value is id.
+func SessionKey(id string) string {
+	h := sha256.Sum256([]byte(id))
+	return "session:" + base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// NewID returns a random 256-bit identifier, base64url without padding.
+func NewID() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic("auth: crypto/rand failed: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Create stores sess under a new random ID and returns the ID (the cookie value).
+func (s *Sessions) Create(ctx context.Context, sess *Session) (string, error) {
+	id := NewID()
+	if sess.CSRF == "" {
+		sess.CSRF = NewID()
+	}
+	return id, s.Save(ctx, id, sess)
+}
+
+// Save writes sess under id until its ExpiresAt.
+func (s *Sessions) Save(ctx context.Context, id string, sess *Session) error {
+	ttl := sess.ExpiresAt.Sub(s.Now())
+	if ttl <= 0 {
+		return fmt.Errorf("auth: session already expired at %s", sess.ExpiresAt.Format(time.RFC3339))
+	}
+	b, err := json.Marshal(sess)
+	if err != nil {
+		return fmt.Errorf("auth: encode session: %w", err)
+	}
+	if err := s.st.Set(ctx, SessionKey(id), b, ttl); err != nil {
+		return fmt.Errorf("auth: save session: %w", err)
+	}
+	return nil
+}
+
+// Load returns the live session for id, ErrNoSession, or a store error
+// (which callers must treat as "cannot decide").
+func (s *Sessions) Load(ctx context.Context, id string) (*Session, error) {
+	if id == "" || len(id) > 128 {
+		return nil, ErrNoSession
+	}
+	b, err := s.st.Get(ctx, SessionKey(id))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNoSession
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: load session: %w", err)
+	}
+	var sess Session
+	if err := json.Unmarshal(b, &sess); err != nil {
+		return nil, fmt.Errorf("auth: decode session: %w", err)
+	}
+	if !s.Now().Before(sess.ExpiresAt) {
+		return nil, ErrNoSession
+	}
+	return &sess, nil
+}
+
+// Delete ends the session for every replica.
+func (s *Sessions) Delete(ctx context.Context, id string) error {
+	if err := s.st.Delete(ctx, SessionKey(id)); err != nil {
+		return fmt.Errorf("auth: delete session: %w", err)
+	}
+	return nil
+}

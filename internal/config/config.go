@@ -1,0 +1,164 @@
+// Package config holds the gateway's YAML configuration: its types, strict
+// decoding (unknown keys are errors), ${ENV} substitution, defaults in one
+// place (applyDefaults) and Validate, which reports every problem with its
+// field path ("routes[2].upstream: ...").
+//
+// Load never has side effects: it reads the file and the environment and
+// returns a *Config or an error listing all problems. Building the running
+// gateway from a Config is the server package's job.
+package config
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/accessgateway/gateway/internal/policy"
+	"github.com/accessgateway/gateway/internal/store"
+)
+
+// Config is the whole gateway configuration.
+type Config struct {
+	// PublicURL is the gateway's own URL: the OIDC callback lives under it
+	// and it is the context token's issuer.
+	PublicURL string         `yaml:"public_url"`
+	Listen    ListenConfig   `yaml:"listen"`
+	Admin     AdminConfig    `yaml:"admin"`
+	OIDC      OIDCConfig     `yaml:"oidc"`
+	Session   SessionConfig  `yaml:"session"`
+	Audit     AuditConfig    `yaml:"audit"`
+	Log       LogConfig      `yaml:"log"`
+	Templates TemplateConfig `yaml:"templates"`
+	// TrustedProxies are the CIDRs of load balancers whose X-Forwarded-*
+	// headers are believed. Empty means no client is trusted.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	Routes         []Route  `yaml:"routes"`
+	// Tests are policy tests run by `gateway check`.
+	Tests []PolicyTest `yaml:"tests"`
+
+	// Derived by Validate; not read from YAML.
+	trustedNets []netip.Prefix
+	// Dev is set only by `gateway dev`; it allows insecure settings.
+	Dev bool `yaml:"-"`
+}
+
+// ListenConfig is the public listener.
+type ListenConfig struct {
+	Address string `yaml:"address"`
+	// TLS terminates TLS in the gateway. Without it the gateway serves plain
+	// HTTP and must sit behind a TLS-terminating load balancer.
+	TLS *TLSConfig `yaml:"tls"`
+	// ReadHeaderTimeout and friends bound slow clients.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+}
+
+// TLSConfig names the certificate and key files of a TLS listener.
+type TLSConfig struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// AdminConfig is the admin listener (health, readiness, metrics, JWKS).
+type AdminConfig struct {
+	Address string `yaml:"address"`
+}
+
+// OIDCConfig is the identity provider.
+type OIDCConfig struct {
+	Issuer       string   `yaml:"issuer"`
+	ClientID     string   `yaml:"client_id"`
+	ClientSecret string   `yaml:"client_secret"`
+	Scopes       []string `yaml:"scopes"`
+	// GroupsClaim names the ID token claim that holds the user's groups.
+	GroupsClaim string `yaml:"groups_claim"`
+	// RequireVerifiedEmail refuses ID tokens whose email_verified is false.
+	RequireVerifiedEmail *bool `yaml:"require_verified_email"`
+	// RefreshInterval is how often a session's tokens are refreshed when the
+	// IdP issued a refresh token and no access-token expiry says otherwise.
+	RefreshInterval time.Duration `yaml:"refresh_interval"`
+}
+
+// SessionConfig says where sessions live and how the cookie looks.
+type SessionConfig struct {
+	Store        string             `yaml:"store"` // memory | redis
+	Redis        *store.RedisConfig `yaml:"redis"`
+	Lifetime     time.Duration      `yaml:"lifetime"`
+	CookieName   string             `yaml:"cookie_name"`
+	CookieDomain string             `yaml:"cookie_domain"`
+}
+
+// AuditConfig says where decision records go.
+type AuditConfig struct {
+	// File is a path to append JSON lines to; "-" or empty means stdout.
+	File string `yaml:"file"`
+}
+
+// LogConfig sets the operational log.
+type LogConfig struct {
+	Format string `yaml:"format"` // json | text
+	Level  string `yaml:"level"`  // debug | info | warn | error
+}
+
+// TemplateConfig lets operators override the embedded pages.
+type TemplateConfig struct {
+	Dir string `yaml:"dir"`
+}
+
+// Route maps a host and path to an upstream, with the rules that guard it.
+type Route struct {
+	Name string `yaml:"name"`
+	Host string `yaml:"host"`
+	// Path is a prefix on segment boundaries ("/admin" matches "/admin" and
+	// "/admin/x", not "/administrator") or a template with variables
+	// ("/customers/{customer_id}", "{id:[0-9]+}"). Empty means "/".
+	Path string `yaml:"path"`
+	// Exact makes Path match only itself, not the paths below it.
+	Exact bool `yaml:"exact"`
+	// Upstream is the http or https URL requests are proxied to.
+	Upstream       string `yaml:"upstream"`
+	UpstreamCAFile string `yaml:"upstream_ca_file"`
+	// PreserveHost sends the client's Host header upstream instead of the
+	// upstream's host.
+	PreserveHost bool `yaml:"preserve_host"`
+	// AllowBearer lets non-browser clients authenticate with an ID token
+	// from the same IdP in "Authorization: Bearer".
+	AllowBearer bool `yaml:"allow_bearer"`
+	// Public routes need no sign-in and no rule; use with care.
+	Public bool `yaml:"public"`
+	// Rules decide who may use the route; Require adds evidence it needs.
+	Rules   policy.Rules   `yaml:"rules"`
+	Require policy.Require `yaml:"require"`
+}
+
+// PolicyTest is a what-if that `gateway check` evaluates.
+type PolicyTest struct {
+	Name   string         `yaml:"name"`
+	User   TestUser       `yaml:"user"`
+	Route  string         `yaml:"route"`
+	URL    string         `yaml:"url"`
+	Path   string         `yaml:"path"`
+	Method string         `yaml:"method"`
+	Source string         `yaml:"source_ip"`
+	Time   string         `yaml:"time"`
+	Expect string         `yaml:"expect"` // allow | deny
+	Reason []string       `yaml:"reasons"`
+	// Device, when set, is the device evidence the test assumes.
+	Device *TestDevice `yaml:"device"`
+}
+
+// TestDevice is the device evidence a policy test assumes.
+type TestDevice struct {
+	ID         string `yaml:"id"`
+	AttestedAt string `yaml:"attested_at"`
+	Problem    string `yaml:"problem"`
+}
+
+// TestUser is the identity a policy test runs as.
+type TestUser struct {
+	Email  string              `yaml:"email"`
+	Groups []string            `yaml:"groups"`
+	Claims map[string][]string `yaml:"claims"`
+}
+
+// TrustedNets returns the parsed trusted proxy prefixes (after Validate).
+func (c *Config) TrustedNets() []netip.Prefix { return c.trustedNets }

@@ -1,0 +1,238 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+)
+
+// Problems is every problem found in a configuration, each with its field
+// path. It is returned as the error of Load and Validate.
+type Problems []string
+
+func (p Problems) Error() string {
+	if len(p) == 1 {
+		return "config: " + p[0]
+	}
+	return fmt.Sprintf("config: %d problems:\n  %s", len(p), strings.Join(p, "\n  "))
+}
+
+// maxConfigSize bounds the file Load reads.
+const maxConfigSize = 8 << 20
+
+// LoadFile reads, decodes and validates the file at path.
+func LoadFile(path string, o Options) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: read: %w", err)
+	}
+	return Load(b, o)
+}
+
+// Options change how Load reads a file.
+type Options struct {
+	// Lookup resolves ${NAME}; nil means os.LookupEnv.
+	Lookup func(string) (string, bool)
+	// Dev allows the insecure settings of `gateway dev` (plain-http URLs).
+	// Only the dev subcommand and tests set it.
+	Dev bool
+}
+
+// Load decodes YAML strictly, substitutes ${ENV} in string values, fills
+// defaults and validates. On any problem it returns Problems.
+func Load(data []byte, o Options) (*Config, error) {
+	lookup := o.Lookup
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	if len(data) > maxConfigSize {
+		return nil, Problems{fmt.Sprintf("file too large: %d bytes, limit %d", len(data), maxConfigSize)}
+	}
+	var probs Problems
+	// First pass: generic decode to find every unknown key with its path.
+	var raw any
+	if err := yaml.Unmarshal(data, &raw); err != nil {
+		return nil, Problems{"yaml: " + yaml.FormatError(err, false, true)}
+	}
+	if raw == nil {
+		return nil, Problems{"file is empty"}
+	}
+	if _, ok := raw.(map[string]any); !ok {
+		return nil, Problems{fmt.Sprintf("expected a mapping at the top level, got %T", raw)}
+	}
+	unknownKeys(raw, reflect.TypeOf(Config{}), "", &probs)
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.Strict())
+	if err := dec.Decode(&c); err != nil {
+		return nil, Problems{"yaml: " + yaml.FormatError(err, false, true)}
+	}
+	expandEnv(reflect.ValueOf(&c).Elem(), "", lookup, &probs)
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	c.Dev = o.Dev
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// unknownKeys walks a generic YAML value beside the Go type it decodes into
+// and records every key the type does not have.
+func unknownKeys(v any, t reflect.Type, path string, probs *Problems) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return // type mismatch: the strict decode reports it
+		}
+		fields := yamlFields(t)
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			f, ok := fields[k]
+			if !ok {
+				*probs = append(*probs, fmt.Sprintf("%s: unknown key", join(path, k)))
+				continue
+			}
+			unknownKeys(m[k], f.Type, join(path, k), probs)
+		}
+	case reflect.Slice:
+		s, ok := v.([]any)
+		if !ok {
+			return
+		}
+		for i, e := range s {
+			unknownKeys(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), probs)
+		}
+	case reflect.Map:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return
+		}
+		for k, e := range m {
+			unknownKeys(e, t.Elem(), join(path, k), probs)
+		}
+	}
+}
+
+// yamlFields maps yaml key names to struct fields, following the yaml tags.
+func yamlFields(t reflect.Type) map[string]reflect.StructField {
+	out := map[string]reflect.StructField{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		name, _, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		if strings.Contains(tag, ",inline") {
+			for k, v := range yamlFields(f.Type) {
+				out[k] = v
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		out[name] = f
+	}
+	return out
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+var envRef = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${NAME} in every string field (after parsing, so a value
+// can never inject YAML). "$$" stands for a literal "$". A reference to an
+// unset variable is a problem, not an empty string.
+func expandEnv(v reflect.Value, path string, lookup func(string) (string, bool), probs *Problems) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			expandEnv(v.Elem(), path, lookup, probs)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "-" {
+				continue
+			}
+			expandEnv(v.Field(i), join(path, name), lookup, probs)
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			expandEnv(v.Index(i), fmt.Sprintf("%s[%d]", path, i), lookup, probs)
+		}
+	case reflect.Map:
+		if v.Type().Elem().Kind() == reflect.Interface {
+			return
+		}
+		for _, k := range v.MapKeys() {
+			e := reflect.New(v.Type().Elem()).Elem()
+			e.Set(v.MapIndex(k))
+			expandEnv(e, join(path, fmt.Sprint(k.Interface())), lookup, probs)
+			v.SetMapIndex(k, e)
+		}
+	case reflect.String:
+		s := v.String()
+		if !strings.Contains(s, "$") {
+			return
+		}
+		var missing []string
+		out := envRef.ReplaceAllStringFunc(s, func(m string) string {
+			if m == "$$" {
+				return "$"
+			}
+			name := m[2 : len(m)-1]
+			val, ok := lookup(name)
+			if !ok {
+				missing = append(missing, name)
+			}
+			return val
+		})
+		for _, name := range missing {
+			*probs = append(*probs, fmt.Sprintf("%s: environment variable %s is not set", path, name))
+		}
+		if v.CanSet() {
+			v.SetString(out)
+		}
+	}
+}
+
+// IsProblems reports whether err lists configuration problems.
+func IsProblems(err error) bool {
+	var p Problems
+	return errors.As(err, &p)
+}

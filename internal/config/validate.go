@@ -1,0 +1,385 @@
+package config
+
+import (
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/accessgateway/gateway/internal/policy"
+	"github.com/accessgateway/gateway/internal/route"
+)
+
+// applyDefaults fills every default in one place. It runs before Validate.
+func (c *Config) applyDefaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	defDur := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.Listen.Address, ":8080")
+	defDur(&c.Listen.ReadHeaderTimeout, 10*time.Second)
+	defDur(&c.Listen.IdleTimeout, 120*time.Second)
+	def(&c.Admin.Address, "127.0.0.1:9090")
+	if len(c.OIDC.Scopes) == 0 {
+		c.OIDC.Scopes = []string{"openid", "email", "profile"}
+	}
+	def(&c.OIDC.GroupsClaim, "groups")
+	if c.OIDC.RequireVerifiedEmail == nil {
+		t := true
+		c.OIDC.RequireVerifiedEmail = &t
+	}
+	defDur(&c.OIDC.RefreshInterval, 5*time.Minute)
+	def(&c.Session.Store, "memory")
+	defDur(&c.Session.Lifetime, 12*time.Hour)
+	def(&c.Session.CookieName, "_gateway_session")
+	c.Session.CookieDomain = strings.ToLower(strings.TrimPrefix(c.Session.CookieDomain, "."))
+	def(&c.Audit.File, "-")
+	def(&c.Log.Format, "json")
+	def(&c.Log.Level, "info")
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		r.Host = strings.ToLower(r.Host)
+		def(&r.Path, "/")
+		for j := range r.Rules.Allow {
+			normalizeCondition(&r.Rules.Allow[j])
+		}
+		for j := range r.Rules.Deny {
+			normalizeCondition(&r.Rules.Deny[j])
+		}
+	}
+	for i := range c.Tests {
+		t := &c.Tests[i]
+		def(&t.Method, http.MethodGet)
+		t.Method = strings.ToUpper(t.Method)
+	}
+}
+
+func normalizeCondition(cond *policy.Condition) {
+	for i, d := range cond.Domains {
+		cond.Domains[i] = strings.ToLower(d)
+	}
+	for i, m := range cond.Methods {
+		cond.Methods[i] = strings.ToUpper(m)
+	}
+}
+
+// Validate checks the whole configuration and returns Problems listing every
+// problem with its field path, or nil. It reads referenced files (CA files)
+// but changes nothing.
+func (c *Config) Validate() error {
+	v := &validator{}
+	c.validate(v)
+	if len(v.probs) > 0 {
+		return v.probs
+	}
+	return nil
+}
+
+type validator struct{ probs Problems }
+
+func (v *validator) add(path, format string, args ...any) {
+	v.probs = append(v.probs, path+": "+fmt.Sprintf(format, args...))
+}
+
+var (
+	routeName  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	cookieName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	hostLabel  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+)
+
+func (c *Config) validate(v *validator) {
+	pub, err := url.Parse(c.PublicURL)
+	switch {
+	case c.PublicURL == "":
+		v.add("public_url", "required: the gateway's own URL, e.g. https://gateway.corp.example")
+	case err != nil || pub.Host == "" || (pub.Scheme != "https" && pub.Scheme != "http"):
+		v.add("public_url", "expected an absolute http(s) URL, got %q", c.PublicURL)
+		pub = nil
+	case pub.Scheme == "http" && !c.Dev:
+		v.add("public_url", "expected https, got %q (plain http is allowed only in gateway dev)", c.PublicURL)
+	case pub.Path != "" && pub.Path != "/" || pub.RawQuery != "" || pub.Fragment != "" || pub.User != nil:
+		v.add("public_url", "expected scheme and host only, got %q", c.PublicURL)
+	}
+
+	if _, _, err := net.SplitHostPort(c.Listen.Address); err != nil {
+		v.add("listen.address", "expected host:port, got %q", c.Listen.Address)
+	}
+	if _, _, err := net.SplitHostPort(c.Admin.Address); err != nil {
+		v.add("admin.address", "expected host:port, got %q", c.Admin.Address)
+	} else if c.Admin.Address == c.Listen.Address {
+		v.add("admin.address", "must differ from listen.address (%q): the admin listener is never routed", c.Admin.Address)
+	}
+	if t := c.Listen.TLS; t != nil {
+		if t.CertFile == "" {
+			v.add("listen.tls.cert_file", "required when listen.tls is set")
+		}
+		if t.KeyFile == "" {
+			v.add("listen.tls.key_file", "required when listen.tls is set")
+		}
+	}
+
+	iss, err := url.Parse(c.OIDC.Issuer)
+	switch {
+	case c.OIDC.Issuer == "":
+		v.add("oidc.issuer", "required: the OIDC provider's issuer URL")
+	case err != nil || iss.Host == "" || (iss.Scheme != "https" && iss.Scheme != "http"):
+		v.add("oidc.issuer", "expected an absolute https URL, got %q", c.OIDC.Issuer)
+	case iss.Scheme == "http" && !c.Dev:
+		v.add("oidc.issuer", "expected https, got %q", c.OIDC.Issuer)
+	}
+	if c.OIDC.ClientID == "" {
+		v.add("oidc.client_id", "required")
+	}
+	hasOpenID := false
+	for _, s := range c.OIDC.Scopes {
+		hasOpenID = hasOpenID || s == "openid"
+	}
+	if !hasOpenID {
+		v.add("oidc.scopes", "must include \"openid\", got %q", c.OIDC.Scopes)
+	}
+	if c.OIDC.RefreshInterval < time.Minute {
+		v.add("oidc.refresh_interval", "expected at least 1m, got %s", c.OIDC.RefreshInterval)
+	}
+
+	switch c.Session.Store {
+	case "memory":
+		if c.Session.Redis != nil {
+			v.add("session.redis", "set, but session.store is \"memory\": set store: redis or remove this section")
+		}
+	case "redis":
+		if c.Session.Redis == nil {
+			v.add("session.redis", "required when session.store is \"redis\"")
+		} else {
+			for _, e := range c.Session.Redis.Validate() {
+				v.add("session.redis", "%v", e)
+			}
+		}
+	default:
+		v.add("session.store", "expected memory or redis, got %q", c.Session.Store)
+	}
+	if c.Session.Lifetime < time.Minute || c.Session.Lifetime > 30*24*time.Hour {
+		v.add("session.lifetime", "expected between 1m and 720h, got %s", c.Session.Lifetime)
+	}
+	if !cookieName.MatchString(c.Session.CookieName) {
+		v.add("session.cookie_name", "expected letters, digits, '_', '.', '-', got %q", c.Session.CookieName)
+	}
+	if d := c.Session.CookieDomain; d != "" {
+		if !validHost(d) {
+			v.add("session.cookie_domain", "expected a DNS domain, got %q", d)
+		} else if pub != nil && !WithinDomain(strings.ToLower(pub.Hostname()), d) {
+			v.add("session.cookie_domain", "public_url host %q is not within %q", pub.Hostname(), d)
+		}
+	}
+
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		v.add("log.format", "expected json or text, got %q", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		v.add("log.level", "expected debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if d := c.Templates.Dir; d != "" {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			v.add("templates.dir", "expected a readable directory, got %q", d)
+		}
+	}
+
+	c.trustedNets = nil
+	for i, s := range c.TrustedProxies {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(s); aerr == nil {
+				p, err = a.Prefix(a.BitLen())
+			}
+		}
+		path := fmt.Sprintf("trusted_proxies[%d]", i)
+		switch {
+		case err != nil:
+			v.add(path, "expected a CIDR or IP address, got %q", s)
+		case p.Bits() == 0:
+			v.add(path, "%q trusts every client's X-Forwarded-* headers; list your load balancers' addresses", s)
+		default:
+			c.trustedNets = append(c.trustedNets, p.Masked())
+		}
+	}
+
+	c.validateRoutes(v, pub)
+	c.validateTests(v)
+}
+
+func (c *Config) validateRoutes(v *validator, pub *url.URL) {
+	if len(c.Routes) == 0 {
+		v.add("routes", "at least one route is required")
+	}
+	names := map[string]int{}
+	keys := map[string]int{}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		p := fmt.Sprintf("routes[%d]", i)
+		if !routeName.MatchString(r.Name) {
+			v.add(p+".name", "expected lowercase letters, digits, '.', '_', '-' (1-63), got %q", r.Name)
+		} else if j, dup := names[r.Name]; dup {
+			v.add(p+".name", "duplicate of routes[%d].name %q", j, r.Name)
+		} else {
+			names[r.Name] = i
+		}
+		if !validHost(r.Host) {
+			v.add(p+".host", "expected a DNS host name without port, got %q", r.Host)
+		} else if !r.Public && pub != nil {
+			switch d := c.Session.CookieDomain; {
+			case d == "" && r.Host != strings.ToLower(pub.Hostname()):
+				v.add(p+".host", "%q differs from the public_url host %q and session.cookie_domain is not set, so the session cookie cannot reach it", r.Host, pub.Hostname())
+			case d != "" && !WithinDomain(r.Host, d):
+				v.add(p+".host", "%q is not within session.cookie_domain %q", r.Host, d)
+			}
+		}
+		if _, err := route.ParsePattern(r.Path); err != nil {
+			v.add(p+".path", "%v", err)
+		} else if strings.HasPrefix(r.Path, "/.gateway") || strings.HasPrefix(r.Path, "/.well-known/gateway") {
+			v.add(p+".path", "%q is reserved for the gateway", r.Path)
+		} else {
+			key := fmt.Sprintf("%s %s %v", r.Host, route.Canonical(r.Path), r.Exact)
+			if j, dup := keys[key]; dup {
+				v.add(p, "duplicate of routes[%d]: same host, path and exact", j)
+			} else {
+				keys[key] = i
+			}
+		}
+		u, err := url.Parse(r.Upstream)
+		switch {
+		case r.Upstream == "":
+			v.add(p+".upstream", "required: the URL of the tool, e.g. http://10.0.0.5:8080")
+		case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+			v.add(p+".upstream", "expected an absolute http(s) URL, got %q", r.Upstream)
+		case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+			v.add(p+".upstream", "expected no user info, query or fragment, got %q", r.Upstream)
+		}
+		if r.UpstreamCAFile != "" {
+			if u != nil && u.Scheme != "https" {
+				v.add(p+".upstream_ca_file", "set, but the upstream is not https")
+			}
+			if b, err := os.ReadFile(r.UpstreamCAFile); err != nil {
+				v.add(p+".upstream_ca_file", "%v", err)
+			} else if !x509.NewCertPool().AppendCertsFromPEM(b) {
+				v.add(p+".upstream_ca_file", "no PEM certificate found in %q", r.UpstreamCAFile)
+			}
+		}
+		if r.Public {
+			if len(r.Rules.Allow)+len(r.Rules.Deny) > 0 {
+				v.add(p+".rules", "a public route has no rules; remove them or public: true")
+			}
+			if r.AllowBearer {
+				v.add(p+".allow_bearer", "a public route takes no credentials")
+			}
+			continue
+		}
+		if len(r.Rules.Allow) == 0 {
+			v.add(p+".rules.allow", "no allow entry: the route would deny everyone; add one (e.g. domains: [corp.example])")
+		}
+		for j := range r.Rules.Allow {
+			validateCondition(v, fmt.Sprintf("%s.rules.allow[%d]", p, j), &r.Rules.Allow[j])
+		}
+		for j := range r.Rules.Deny {
+			validateCondition(v, fmt.Sprintf("%s.rules.deny[%d]", p, j), &r.Rules.Deny[j])
+		}
+		if d := r.Require.Device; d != nil {
+			if d.Trust != "" && d.Trust != policy.TrustTPMAttested {
+				v.add(p+".require.device.trust", "expected %q, got %q", policy.TrustTPMAttested, d.Trust)
+			}
+			if d.MaxAge < 0 || d.MaxAge > 30*24*time.Hour {
+				v.add(p+".require.device.max_age", "expected between 0 and 720h, got %s", d.MaxAge)
+			}
+		}
+	}
+}
+
+func validateCondition(v *validator, p string, c *policy.Condition) {
+	for _, prob := range c.Problems() {
+		v.probs = append(v.probs, p+prob)
+	}
+}
+
+func (c *Config) validateTests(v *validator) {
+	routes := map[string]bool{}
+	for _, r := range c.Routes {
+		routes[r.Name] = true
+	}
+	for i, t := range c.Tests {
+		p := fmt.Sprintf("tests[%d]", i)
+		if t.Name == "" {
+			v.add(p+".name", "required")
+		}
+		switch {
+		case t.Route != "" && t.URL != "":
+			v.add(p, "set route (with path) or url, not both")
+		case t.Route != "":
+			if !routes[t.Route] {
+				v.add(p+".route", "unknown route %q", t.Route)
+			}
+		case t.URL != "":
+			if u, err := url.Parse(t.URL); err != nil || u.Host == "" {
+				v.add(p+".url", "expected an absolute URL, got %q", t.URL)
+			}
+		default:
+			v.add(p, "set route (with path) or url")
+		}
+		if t.Source != "" {
+			if _, err := netip.ParseAddr(t.Source); err != nil {
+				v.add(p+".source_ip", "expected an IP address, got %q", t.Source)
+			}
+		}
+		if t.Time != "" {
+			if _, err := time.Parse(time.RFC3339, t.Time); err != nil {
+				v.add(p+".time", "expected RFC 3339 such as 2026-11-30T18:00:00+01:00, got %q", t.Time)
+			}
+		}
+		if t.Expect != "allow" && t.Expect != "deny" {
+			v.add(p+".expect", "expected allow or deny, got %q", t.Expect)
+		}
+		for j, r := range t.Reason {
+			if !policy.KnownReason(policy.Reason(r)) {
+				v.add(fmt.Sprintf("%s.reasons[%d]", p, j), "unknown reason %q", r)
+			}
+		}
+	}
+}
+
+func validHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	if h == "localhost" {
+		return true
+	}
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	for _, l := range strings.Split(h, ".") {
+		if !hostLabel.MatchString(l) {
+			return false
+		}
+	}
+	return true
+}
+
+// WithinDomain reports whether host is domain or a subdomain of it, on label
+// boundaries: "evilcorp.example" is not within "corp.example".
+func WithinDomain(host, domain string) bool {
+	return host == domain || strings.HasSuffix(host, "."+domain)
+}
+

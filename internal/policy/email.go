@@ -1,0 +1,55 @@
+package policy
+
+import (
+	"fmt"
+	"net/mail"
+	"strings"
+)
+
+// Email is a strictly parsed address: exactly one '@', no display name, no
+// comments, no quoted local part, a lowercase DNS domain. A value such as
+// "a@evil.example@corp.example" is rejected rather than guessed at.
+type Email struct {
+	Local, Domain string
+}
+
+// String returns local@domain.
+func (e Email) String() string { return e.Local + "@" + e.Domain }
+
+// ParseEmail parses s strictly. It is used for rule values and for the
+// email claim of every identity.
+func ParseEmail(s string) (Email, error) {
+	if strings.Count(s, "@") != 1 {
+		return Email{}, fmt.Errorf("policy: expected an email address with exactly one '@', got %q", s)
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name != "" || a.Address != s {
+		return Email{}, fmt.Errorf("policy: expected a bare email address, got %q", s)
+	}
+	local, domain, _ := strings.Cut(s, "@")
+	if local == "" || strings.ContainsAny(local, "\"\\ ()<>,;:[]") {
+		return Email{}, fmt.Errorf("policy: expected a plain local part, got %q", s)
+	}
+	domain = strings.ToLower(domain)
+	if !validDomain(domain) {
+		return Email{}, fmt.Errorf("policy: expected a DNS domain after '@', got %q", s)
+	}
+	return Email{Local: strings.ToLower(local), Domain: domain}, nil
+}
+
+func validDomain(d string) bool {
+	if len(d) == 0 || len(d) > 253 || !strings.Contains(d, ".") && d != "localhost" {
+		return false
+	}
+	for _, l := range strings.Split(d, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,224 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Rules are a route's allow and deny conditions as written in YAML. A request
+// is allowed when no deny entry matches and at least one allow entry matches.
+// Within one entry every listed field must match (AND); within a field any
+// value does (OR).
+type Rules struct {
+	Allow []Condition `yaml:"allow"`
+	Deny  []Condition `yaml:"deny"`
+}
+
+// Condition is one allow or deny entry. An entry with no field set is invalid
+// (it would silently match everyone); Everyone says so explicitly.
+type Condition struct {
+	Emails      []string            `yaml:"emails"`
+	Domains     []string            `yaml:"domains"`
+	Groups      []string            `yaml:"groups"`
+	Claims      map[string][]string `yaml:"claims"`
+	Methods     []string            `yaml:"methods"`
+	SourceCIDRs []string            `yaml:"source_cidrs"`
+	Everyone    bool                `yaml:"everyone"`
+}
+
+// Require lists the evidence a route needs beyond identity and rules.
+// Later capabilities (justification, schedule, break-glass) add fields here.
+type Require struct {
+	Device *DeviceRequirement `yaml:"device"`
+}
+
+// DeviceRequirement asks for a company device that proved itself.
+type DeviceRequirement struct {
+	// Trust is the minimum trust level; "tpm-attested" is the only level.
+	Trust string `yaml:"trust"`
+	// MaxAge is how old the last attestation may be.
+	MaxAge time.Duration `yaml:"max_age"`
+}
+
+// TrustTPMAttested is the trust level of a device whose TPM quote verified.
+const TrustTPMAttested = "tpm-attested"
+
+// Route is a compiled route's policy: what Decide needs, nothing more.
+type Route struct {
+	Name    string
+	Public  bool
+	allow   []condition
+	deny    []condition
+	Require Require
+}
+
+type condition struct {
+	emails   map[string]bool
+	domains  map[string]bool
+	groups   map[string]bool
+	claims   map[string]map[string]bool
+	methods  map[string]bool
+	cidrs    []netip.Prefix
+	everyone bool
+}
+
+// Compile builds a Route from its YAML rules. It fails on any value that
+// would not parse; config validation reports the same problems earlier.
+func Compile(name string, public bool, rules Rules, req Require) (*Route, error) {
+	r := &Route{Name: name, Public: public, Require: req}
+	for i, c := range rules.Allow {
+		cc, err := compileCondition(c)
+		if err != nil {
+			return nil, fmt.Errorf("policy: route %q allow[%d]: %w", name, i, err)
+		}
+		r.allow = append(r.allow, cc)
+	}
+	for i, c := range rules.Deny {
+		cc, err := compileCondition(c)
+		if err != nil {
+			return nil, fmt.Errorf("policy: route %q deny[%d]: %w", name, i, err)
+		}
+		r.deny = append(r.deny, cc)
+	}
+	if !public && len(r.allow) == 0 {
+		return nil, fmt.Errorf("policy: route %q has no allow entry", name)
+	}
+	return r, nil
+}
+
+// Problems returns every problem of the condition, each prefixed with the
+// field it concerns (relative to the condition).
+func (c Condition) Problems() []string {
+	var out []string
+	if !c.Everyone && len(c.Emails)+len(c.Domains)+len(c.Groups)+len(c.Claims)+len(c.Methods)+len(c.SourceCIDRs) == 0 {
+		out = append(out, ": empty condition would match everyone; set a field, or everyone: true to say so")
+	}
+	for i, e := range c.Emails {
+		if _, err := ParseEmail(e); err != nil {
+			out = append(out, fmt.Sprintf(".emails[%d]: %v", i, err))
+		}
+	}
+	for i, d := range c.Domains {
+		if !validDomain(strings.ToLower(d)) {
+			out = append(out, fmt.Sprintf(".domains[%d]: expected a DNS domain such as corp.example, got %q", i, d))
+		}
+	}
+	for i, g := range c.Groups {
+		if strings.TrimSpace(g) == "" {
+			out = append(out, fmt.Sprintf(".groups[%d]: empty group name", i))
+		}
+	}
+	for k, vals := range c.Claims {
+		if k == "" || len(vals) == 0 {
+			out = append(out, fmt.Sprintf(".claims.%s: expected a claim name with at least one value", k))
+		}
+	}
+	for i, m := range c.Methods {
+		if !validMethod(m) {
+			out = append(out, fmt.Sprintf(".methods[%d]: expected an HTTP method such as GET, got %q", i, m))
+		}
+	}
+	for i, s := range c.SourceCIDRs {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			out = append(out, fmt.Sprintf(".source_cidrs[%d]: expected a CIDR such as 10.0.0.0/8, got %q", i, s))
+		}
+	}
+	return out
+}
+
+func validMethod(m string) bool {
+	if m == "" || len(m) > 20 {
+		return false
+	}
+	for _, c := range m {
+		if c < 'A' || c > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+func compileCondition(c Condition) (condition, error) {
+	if p := c.Problems(); len(p) > 0 {
+		return condition{}, fmt.Errorf("condition%s", p[0])
+	}
+	set := func(vals []string, f func(string) string) map[string]bool {
+		if len(vals) == 0 {
+			return nil
+		}
+		m := make(map[string]bool, len(vals))
+		for _, v := range vals {
+			m[f(v)] = true
+		}
+		return m
+	}
+	same := func(s string) string { return s }
+	out := condition{
+		domains:  set(c.Domains, strings.ToLower),
+		groups:   set(c.Groups, same),
+		methods:  set(c.Methods, strings.ToUpper),
+		everyone: c.Everyone,
+	}
+	if len(c.Emails) > 0 {
+		out.emails = map[string]bool{}
+		for _, e := range c.Emails {
+			pe, _ := ParseEmail(e)
+			out.emails[pe.String()] = true
+		}
+	}
+	for k, vals := range c.Claims {
+		if out.claims == nil {
+			out.claims = map[string]map[string]bool{}
+		}
+		out.claims[k] = set(vals, same)
+	}
+	for _, s := range c.SourceCIDRs {
+		p, _ := netip.ParsePrefix(s)
+		out.cidrs = append(out.cidrs, p.Masked())
+	}
+	return out, nil
+}
+
+func (c *condition) match(id *Identity, email Email, req *Request) bool {
+	if c.emails != nil && !c.emails[email.String()] {
+		return false
+	}
+	if c.domains != nil && !c.domains[email.Domain] {
+		return false
+	}
+	if c.groups != nil && !anyIn(id.Groups, c.groups) {
+		return false
+	}
+	for k, allowed := range c.claims {
+		if !anyIn(id.Claims[k], allowed) {
+			return false
+		}
+	}
+	if c.methods != nil && !c.methods[req.Method] {
+		return false
+	}
+	if c.cidrs != nil {
+		ok := false
+		for _, p := range c.cidrs {
+			if req.SourceIP.IsValid() && p.Contains(req.SourceIP.Unmap()) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func anyIn(vals []string, set map[string]bool) bool {
+	for _, v := range vals {
+		if set[v] {
+			return true
+		}
+	}
+	return false
+}

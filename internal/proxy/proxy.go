@@ -1,0 +1,152 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"os"
+	"time"
+)
+
+// Forward is what the gateway decided about one request, for the Rewrite.
+// It travels in the request context (WithForward).
+type Forward struct {
+	// Path is the normalized, escaped path (route.Normalize).
+	Path string
+	// ClientIP is the client's address; TrustedPeer says whether the
+	// connection came from a trusted proxy whose X-Forwarded-* are kept.
+	ClientIP    netip.Addr
+	TrustedPeer bool
+	// Set are headers the gateway adds (the context token, request ID).
+	Set http.Header
+	// StripCookies are cookie names never forwarded (the gateway's own).
+	StripCookies []string
+	// StripHeaders are extra header names deleted in every variant.
+	StripHeaders []string
+	// StripAuthorization deletes Authorization (a bearer token the gateway consumed).
+	StripAuthorization bool
+}
+
+type forwardKey struct{}
+
+// WithForward returns ctx carrying f.
+func WithForward(ctx context.Context, f *Forward) context.Context {
+	return context.WithValue(ctx, forwardKey{}, f)
+}
+
+// TransportOptions tune the pooled upstream connections.
+type TransportOptions struct {
+	// CAFile, when set, is the only trust anchor for an https upstream.
+	CAFile              string
+	MaxIdleConnsPerHost int
+}
+
+// NewTransport returns a transport with pooled keep-alive connections sized
+// for concurrency and timeouts on dialing and handshakes (never on the
+// response body: streams and WebSockets are long-lived).
+func NewTransport(o TransportOptions) (*http.Transport, error) {
+	if o.MaxIdleConnsPerHost == 0 {
+		o.MaxIdleConnsPerHost = 256
+	}
+	t := &http.Transport{
+		Proxy: nil, // never an environment proxy between the gateway and its tools
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          4 * o.MaxIdleConnsPerHost,
+		MaxIdleConnsPerHost:   o.MaxIdleConnsPerHost,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: 1 * time.Second,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+	}
+	if o.CAFile != "" {
+		b, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: upstream CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("proxy: upstream CA: no PEM certificate in %q", o.CAFile)
+		}
+		t.TLSClientConfig.RootCAs = pool
+	}
+	return t, nil
+}
+
+// Upstream proxies to one target URL.
+type Upstream struct {
+	target       *url.URL
+	preserveHost bool
+	rp           *httputil.ReverseProxy
+}
+
+// NewUpstream builds the reverse proxy for target. errorHandler renders the
+// page for an unreachable upstream (502).
+func NewUpstream(target string, preserveHost bool, transport http.RoundTripper, errorHandler func(http.ResponseWriter, *http.Request, error)) (*Upstream, error) {
+	u, err := url.Parse(target)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("proxy: expected an absolute http(s) upstream URL, got %q", target)
+	}
+	up := &Upstream{target: u, preserveHost: preserveHost}
+	up.rp = &httputil.ReverseProxy{
+		Rewrite:      up.rewrite,
+		Transport:    transport,
+		ErrorHandler: errorHandler,
+		ErrorLog:     nil,
+	}
+	return up, nil
+}
+
+// ServeHTTP forwards r. The request context must carry a Forward; without
+// one the request is refused (fail closed).
+func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, ok := r.Context().Value(forwardKey{}).(*Forward); !ok {
+		http.Error(w, "proxy: request reached the upstream without a decision", http.StatusInternalServerError)
+		return
+	}
+	u.rp.ServeHTTP(w, r)
+}
+
+func (u *Upstream) rewrite(pr *httputil.ProxyRequest) {
+	f := pr.In.Context().Value(forwardKey{}).(*Forward)
+	out := pr.Out
+	if decoded, err := url.PathUnescape(f.Path); err == nil {
+		out.URL.Path, out.URL.RawPath = decoded, f.Path
+	}
+	pr.SetURL(u.target)
+	if u.preserveHost {
+		out.Host = pr.In.Host
+	}
+	StripInbound(out.Header, false, f.StripHeaders...)
+	if f.TrustedPeer {
+		// Keep the trusted chain, then append our peer.
+		if v := pr.In.Header.Values("X-Forwarded-For"); len(v) > 0 {
+			out.Header["X-Forwarded-For"] = v
+		}
+	}
+	pr.SetXForwarded()
+	if f.TrustedPeer {
+		if p := pr.In.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
+			out.Header.Set("X-Forwarded-Proto", p)
+		}
+		if h := pr.In.Header.Get("X-Forwarded-Host"); h != "" {
+			out.Header.Set("X-Forwarded-Host", h)
+		}
+	}
+	StripCookies(out.Header, f.StripCookies...)
+	if f.StripAuthorization {
+		out.Header.Del("Authorization")
+	}
+	for k, v := range f.Set {
+		out.Header[k] = v
+	}
+}

@@ -1,0 +1,262 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/accessgateway/gateway/internal/audit"
+	"github.com/accessgateway/gateway/internal/auth"
+	"github.com/accessgateway/gateway/internal/policy"
+	"github.com/accessgateway/gateway/internal/proxy"
+	"github.com/accessgateway/gateway/internal/route"
+	"github.com/accessgateway/gateway/internal/store"
+)
+
+// Reserved paths (contract).
+const (
+	reservedPrefix = "/.gateway/"
+	callbackPath   = "/.gateway/callback"
+	signOutPath    = "/.gateway/sign-out"
+	jwksPath       = "/.well-known/gateway/jwks.json"
+	// RequestIDHeader carries the request ID upstream (in the gateway's namespace).
+	RequestIDHeader = "X-Gateway-Request-Id"
+)
+
+// request is the per-request state of the public handler.
+type request struct {
+	rt        *runtime
+	id        string
+	path      string // normalized, escaped
+	host      string // lowercase, no port
+	client    proxy.Forward
+	sessionID string
+	session   *auth.Session
+}
+
+type reqKey struct{}
+
+func reqFrom(ctx context.Context) *request { q, _ := ctx.Value(reqKey{}).(*request); return q }
+
+func (s *Server) newPublicHandler() http.Handler {
+	m := mux.NewRouter()
+	m.SkipClean(true) // the path is already normalized by route.Normalize
+	g := m.PathPrefix(reservedPrefix).Subrouter()
+	g.HandleFunc("/callback", s.callback).Methods(http.MethodGet)
+	g.Handle("/sign-out", http.NewCrossOriginProtection().Handler(http.HandlerFunc(s.signOut))).Methods(http.MethodPost)
+	g.HandleFunc("/sign-out", s.signOutPage).Methods(http.MethodGet)
+	g.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.page(w, r, http.StatusNotFound, pageData{Title: "Not found", Message: "There is no gateway page at this address."})
+	})
+	g.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.page(w, r, http.StatusMethodNotAllowed, pageData{Title: "Method not allowed", Message: "This gateway page does not accept " + r.Method + "."})
+	})
+	m.NotFoundHandler = http.HandlerFunc(s.serveRoute)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt := s.rt.Load()
+		q := &request{rt: rt, id: newRequestID()}
+		ctx := context.WithValue(r.Context(), reqKey{}, q)
+		r = r.WithContext(ctx)
+		q.host = hostOnly(r.Host)
+		q.client.ClientIP, q.client.TrustedPeer = proxy.ClientAddr(r, rt.cfg.TrustedNets())
+		p, err := route.Normalize(r.URL.EscapedPath())
+		if err != nil {
+			s.record(r, nil, policy.Decision{Reasons: []policy.Reason{"bad-request"}}, http.StatusBadRequest)
+			s.page(w, r, http.StatusBadRequest, pageData{Title: "Bad request", Message: "The address of this request is malformed: " + err.Error() + ".", Next: "Check the link you followed."})
+			return
+		}
+		q.path = p
+		if strings.HasPrefix(p, reservedPrefix) || p == jwksPath {
+			// Reserved endpoints see the normalized path only.
+			r.URL.Path, r.URL.RawPath = p, ""
+			m.ServeHTTP(w, r)
+			return
+		}
+		s.serveRoute(w, r)
+	})
+}
+
+func newRequestID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// hostOnly returns the lowercase host of a Host header, without port.
+func hostOnly(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	}
+	return strings.ToLower(strings.TrimSuffix(strings.Trim(h, "[]"), "."))
+}
+
+// serveRoute is the request path for routed traffic.
+func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
+	q := reqFrom(r.Context())
+	rt := q.rt
+	entry, vars, found := rt.table.Lookup(q.host, q.path)
+	if !found {
+		d := policy.Decide(policy.Input{}, s.now())
+		s.record(r, nil, d, http.StatusNotFound)
+		s.page(w, r, http.StatusNotFound, pageData{Title: "Unknown address", Message: "This gateway has no tool at " + q.host + q.path + ".", Next: "Check the address, or ask the tool's owner for the right link.", Reason: string(policy.ReasonRouteNotFound)})
+		return
+	}
+	in := policy.Input{
+		Route:   entry.policy,
+		Request: policy.Request{Method: r.Method, Path: q.path, SourceIP: q.client.ClientIP, Vars: vars},
+	}
+	if !entry.cfg.Public {
+		in.Identity, in.EvidenceErr = s.identify(w, r, q, entry)
+		if errors.Is(in.EvidenceErr, errBearerInvalid) {
+			in.EvidenceErr = nil
+			d := policy.Decision{Reasons: []policy.Reason{policy.ReasonSignInRequired}}
+			s.record(r, entry, d, http.StatusUnauthorized)
+			writeJSONError(w, http.StatusUnauthorized, "invalid-bearer-token", "the bearer ID token did not verify; obtain a new one from the identity provider")
+			return
+		}
+	}
+	d := policy.Decide(in, s.now())
+	if !d.Allow {
+		s.deny(w, r, entry, in, d)
+		return
+	}
+	status := s.forward(w, r, q, entry, d)
+	s.record(r, entry, d, status)
+}
+
+var errBearerInvalid = errors.New("server: bearer token invalid")
+
+// identify establishes who is calling: a bearer ID token (where the route
+// allows it) or the session cookie. A nil identity with a nil error means
+// "not signed in"; an error means the question could not be answered.
+func (s *Server) identify(w http.ResponseWriter, r *http.Request, q *request, e *routeEntry) (*policy.Identity, error) {
+	if tok, ok := auth.BearerToken(r); ok && e.cfg.AllowBearer {
+		sess, err := q.rt.auth.VerifyBearer(r.Context(), tok)
+		if err != nil {
+			return nil, errBearerInvalid
+		}
+		q.client.StripAuthorization = true
+		return identityOf(sess), nil
+	}
+	c, err := r.Cookie(q.rt.cfg.Session.CookieName)
+	if err != nil || c.Value == "" {
+		return nil, nil
+	}
+	sess, err := q.rt.sessions.Load(r.Context(), c.Value)
+	if errors.Is(err, auth.ErrNoSession) {
+		return nil, nil
+	}
+	if err != nil {
+		s.metrics.StoreErrors.WithLabelValues("load").Inc()
+		return nil, err
+	}
+	if _, err := q.rt.auth.MaybeRefresh(r.Context(), c.Value, sess); err != nil {
+		if errors.Is(err, auth.ErrNoSession) {
+			return nil, nil
+		}
+		if store.IsUnavailable(err) {
+			s.metrics.StoreErrors.WithLabelValues("refresh").Inc()
+		}
+		return nil, err
+	}
+	q.sessionID, q.session = c.Value, sess
+	return identityOf(sess), nil
+}
+
+func identityOf(s *auth.Session) *policy.Identity {
+	return &policy.Identity{Subject: s.Subject, Email: s.Email, Groups: s.Groups, Claims: s.Claims, NotAfter: s.ExpiresAt}
+}
+
+// forward sends an allowed request upstream and returns the status sent.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *routeEntry, d policy.Decision) int {
+	f := q.client
+	f.Path = q.path
+	f.StripCookies = []string{q.rt.cfg.Session.CookieName}
+	f.Set = http.Header{RequestIDHeader: []string{q.id}}
+	sw := &statusWriter{ResponseWriter: w}
+	e.upstream.ServeHTTP(sw, r.WithContext(proxy.WithForward(r.Context(), &f)))
+	return sw.status()
+}
+
+// record writes the audit record and counts the decision.
+func (s *Server) record(r *http.Request, e *routeEntry, d policy.Decision, status int) {
+	q := reqFrom(r.Context())
+	rec := audit.Record{
+		Time: s.now(), Kind: "decision", RequestID: q.id, Host: q.host, Method: r.Method,
+		Path: q.path, SourceIP: q.client.ClientIP.String(), Status: status,
+		Decision: "deny",
+	}
+	if d.Allow {
+		rec.Decision = "allow"
+	}
+	for _, reason := range d.Reasons {
+		rec.Reasons = append(rec.Reasons, string(reason))
+	}
+	routeName := ""
+	if e != nil {
+		routeName = e.cfg.Name
+		rec.Route = routeName
+	}
+	if q.session != nil {
+		rec.User, rec.Subject = q.session.Email, q.session.Subject
+	}
+	s.audit.Log(rec)
+	first := ""
+	if len(d.Reasons) > 0 {
+		first = string(d.Reasons[0])
+	}
+	s.metrics.Requests.WithLabelValues(routeName, rec.Decision, first).Inc()
+}
+
+// upstreamError renders the 502 page when the upstream cannot be reached.
+func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	s.logger.Warn("upstream error", "err", err, "host", r.Host)
+	if errors.Is(err, context.Canceled) {
+		w.WriteHeader(499)
+		return
+	}
+	s.page(w, r, http.StatusBadGateway, pageData{Title: "The tool is not answering", Message: "The gateway let you through, but the tool behind it did not respond.", Next: "Try again in a minute. If it persists, tell the tool's owners; quote the request ID below."})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(c int) {
+	if w.code == 0 {
+		w.code = c
+	}
+	w.ResponseWriter.WriteHeader(c)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+// Unwrap lets http.ResponseController reach Flush, Hijack and deadlines
+// (streaming responses and WebSocket upgrades).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush passes flushes through for streaming (ReverseProxy uses ResponseController).
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}

@@ -1,0 +1,256 @@
+package server
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/accessgateway/gateway/internal/audit"
+	"github.com/accessgateway/gateway/internal/auth"
+	"github.com/accessgateway/gateway/internal/policy"
+	"github.com/accessgateway/gateway/internal/store"
+)
+
+// pageData is what every page template receives.
+type pageData struct {
+	Title, Message, Next string
+	Reason               string
+	RequestID            string
+	User, CSRF           string
+	// Extra carries page-specific values (device code, poll URL, ...).
+	Extra map[string]any
+}
+
+// page renders an HTML page, or a JSON error for clients that asked for JSON.
+func (s *Server) page(w http.ResponseWriter, r *http.Request, status int, d pageData) {
+	s.pageNamed(w, r, status, "error.html", d)
+}
+
+func (s *Server) pageNamed(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
+	q := reqFrom(r.Context())
+	if q != nil {
+		d.RequestID = q.id
+		if q.session != nil && d.User == "" {
+			d.User, d.CSRF = q.session.Email, q.session.CSRF
+		}
+	}
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	if wantsJSON(r) {
+		code := d.Reason
+		if code == "" {
+			code = strings.ToLower(strings.ReplaceAll(d.Title, " ", "-"))
+		}
+		writeJSONError(w, status, code, strings.TrimSpace(d.Message+" "+d.Next))
+		return
+	}
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'self' 'unsafe-inline'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'")
+	w.WriteHeader(status)
+	var rt = s.rt.Load()
+	if err := rt.pages.Render(w, name, d); err != nil {
+		s.logger.Error("page render failed", "page", name, "err", err)
+	}
+}
+
+// wantsJSON: API clients (Accept: application/json without text/html).
+func wantsJSON(r *http.Request) bool {
+	a := r.Header.Get("Accept")
+	return strings.Contains(a, "application/json") && !strings.Contains(a, "text/html")
+}
+
+func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "message": msg})
+}
+
+// deny answers a denied request with the page its first reason chooses.
+func (s *Server) deny(w http.ResponseWriter, r *http.Request, e *routeEntry, in policy.Input, d policy.Decision) {
+	reason := d.Reasons[0]
+	q := reqFrom(r.Context())
+	switch reason {
+	case policy.ReasonSignInRequired:
+		if wantsJSON(r) || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+			s.record(r, e, d, http.StatusUnauthorized)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gateway"`)
+			writeJSONError(w, http.StatusUnauthorized, string(reason), "sign in first: open this address in a browser, or send an ID token as a bearer token where the route allows it")
+			return
+		}
+		status := s.startLogin(w, r, q)
+		s.record(r, e, d, status)
+		return
+	case policy.ReasonEvidenceError:
+		s.record(r, e, d, http.StatusServiceUnavailable)
+		msg := "The gateway could not check your access because a system it depends on did not answer."
+		if errors.Is(in.EvidenceErr, auth.ErrIdPUnavailable) {
+			msg = "The gateway could not confirm your sign-in with the identity provider."
+		} else if store.IsUnavailable(in.EvidenceErr) {
+			msg = "The gateway's session store is not answering, so it cannot check your sign-in."
+		}
+		s.logger.Error("evidence unavailable: denying", "err", in.EvidenceErr, "request_id", q.id)
+		s.page(w, r, http.StatusServiceUnavailable, pageData{Title: "Temporarily unavailable", Message: msg, Next: "Nothing is wrong with your access. Try again in a minute; if it persists, tell the gateway's operators and quote the request ID.", Reason: string(reason)})
+		return
+	}
+	pd := pageData{Reason: string(reason)}
+	switch reason {
+	case policy.ReasonDenyRule, policy.ReasonNoAllowRule:
+		pd.Title = "Access denied"
+		pd.Message = "The access rules of " + e.cfg.Name + " do not let you use it."
+		pd.Next = "If you need access, ask the tool's owners to add you (quote the request ID)."
+	case policy.ReasonInvalidIdentity:
+		pd.Title = "Access denied"
+		pd.Message = "Your sign-in does not carry a valid email address."
+		pd.Next = "Ask your identity team to check your account."
+	default:
+		pd.Title = "Access denied"
+		pd.Message = "This request is not allowed (" + string(reason) + ")."
+	}
+	if data, ok := s.devicePage(r, e, reason); ok {
+		pd = data
+	}
+	s.record(r, e, d, http.StatusForbidden)
+	s.page(w, r, http.StatusForbidden, pd)
+}
+
+// devicePage is replaced when device trust is wired; it returns false.
+func (s *Server) devicePage(r *http.Request, e *routeEntry, reason policy.Reason) (pageData, bool) {
+	return pageData{}, false
+}
+
+// startLogin redirects the browser to the IdP and returns the status sent.
+func (s *Server) startLogin(w http.ResponseWriter, r *http.Request, q *request) int {
+	rt := q.rt
+	target := rt.publicURL.Scheme + "://" + r.Host + q.path
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	ret, err := auth.ValidateReturn(target, rt.publicURL.Scheme, rt.routed)
+	if err != nil {
+		ret = rt.cfg.PublicURL
+	}
+	login, err := rt.auth.StartLogin(r.Context(), ret, rt.cfg.Session.CookieName)
+	if err != nil {
+		s.metrics.StoreErrors.WithLabelValues("login").Inc()
+		s.page(w, r, http.StatusServiceUnavailable, pageData{Title: "Temporarily unavailable", Message: "The gateway could not start your sign-in: its session store is not answering.", Next: "Try again in a minute.", Reason: string(policy.ReasonEvidenceError)})
+		return http.StatusServiceUnavailable
+	}
+	http.SetCookie(w, s.cookie(rt, login.CookieName, login.CookieValue, time.Now().Add(10*time.Minute)))
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, login.RedirectURL, http.StatusFound)
+	return http.StatusFound
+}
+
+// cookie builds a gateway cookie: HttpOnly, SameSite=Lax, Secure when the
+// public URL is https, on the configured cookie domain.
+func (s *Server) cookie(rt *runtime, name, value string, expires time.Time) *http.Cookie {
+	c := &http.Cookie{
+		Name: name, Value: value, Path: "/", Domain: rt.cfg.Session.CookieDomain,
+		HttpOnly: true, Secure: rt.publicURL.Scheme == "https", SameSite: http.SameSiteLaxMode,
+		Expires: expires,
+	}
+	if value == "" {
+		c.MaxAge = -1
+		c.Expires = time.Time{}
+	}
+	return c
+}
+
+// callback completes the OIDC sign-in.
+func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
+	q := reqFrom(r.Context())
+	rt := q.rt
+	id, sess, ret, err := rt.auth.Callback(r.Context(), r, rt.cfg.Session.CookieName)
+	if state := r.URL.Query().Get("state"); state != "" {
+		http.SetCookie(w, s.cookie(rt, auth.BindCookieName(rt.cfg.Session.CookieName, state), "", time.Time{}))
+	}
+	if err != nil {
+		var ce *auth.CallbackError
+		s.logger.Warn("sign-in failed", "err", err, "request_id", q.id)
+		s.audit.Log(s.event(q, "sign-in-failed", err.Error()))
+		if errors.As(err, &ce) {
+			s.page(w, r, http.StatusBadRequest, pageData{Title: "Sign-in failed", Message: ce.Msg + ".", Next: "Open the tool's address again to start a new sign-in."})
+			return
+		}
+		s.metrics.StoreErrors.WithLabelValues("callback").Inc()
+		s.page(w, r, http.StatusServiceUnavailable, pageData{Title: "Temporarily unavailable", Message: "The gateway could not complete your sign-in: a system it depends on did not answer.", Next: "Try again in a minute."})
+		return
+	}
+	q.session = sess
+	s.audit.Log(s.event(q, "signed-in", ""))
+	http.SetCookie(w, s.cookie(rt, rt.cfg.Session.CookieName, id, sess.ExpiresAt))
+	// The return URL was validated at StartLogin and stored server-side;
+	// check it again against the routes in force now.
+	if v, err := auth.ValidateReturn(ret, rt.publicURL.Scheme, rt.routed); err == nil {
+		ret = v
+	} else {
+		ret = "/"
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, ret, http.StatusFound)
+}
+
+func (s *Server) event(q *request, ev, detail string) audit.Record {
+	rec := audit.Record{Time: s.now(), Kind: "session", RequestID: q.id, Host: q.host, Path: q.path,
+		SourceIP: q.client.ClientIP.String(), Event: ev, Detail: detail}
+	if q.session != nil {
+		rec.User, rec.Subject = q.session.Email, q.session.Subject
+	}
+	return rec
+}
+
+// signOutPage shows a confirmation form (sign-out is a POST).
+func (s *Server) signOutPage(w http.ResponseWriter, r *http.Request) {
+	q := reqFrom(r.Context())
+	s.loadSession(r, q)
+	if q.session == nil {
+		s.pageNamed(w, r, http.StatusOK, "signed_out.html", pageData{Title: "Signed out"})
+		return
+	}
+	s.page(w, r, http.StatusOK, pageData{Title: "Sign out?", Message: "Use the button below to end your gateway session on every replica."})
+}
+
+func (s *Server) loadSession(r *http.Request, q *request) {
+	c, err := r.Cookie(q.rt.cfg.Session.CookieName)
+	if err != nil {
+		return
+	}
+	if sess, err := q.rt.sessions.Load(r.Context(), c.Value); err == nil {
+		q.sessionID, q.session = c.Value, sess
+	}
+}
+
+// signOut ends the session everywhere. It is protected twice against CSRF:
+// http.CrossOriginProtection (Sec-Fetch-Site / Origin) and the session's
+// own token in the form, compared in constant time.
+func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
+	q := reqFrom(r.Context())
+	rt := q.rt
+	s.loadSession(r, q)
+	if q.session == nil {
+		http.SetCookie(w, s.cookie(rt, rt.cfg.Session.CookieName, "", time.Time{}))
+		s.pageNamed(w, r, http.StatusOK, "signed_out.html", pageData{Title: "Signed out"})
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(q.session.CSRF)) != 1 {
+		s.page(w, r, http.StatusForbidden, pageData{Title: "Sign-out refused", Message: "The sign-out form was not sent by this gateway's page.", Next: "Open the sign-out page again and use its button."})
+		return
+	}
+	if err := rt.sessions.Delete(r.Context(), q.sessionID); err != nil {
+		s.metrics.StoreErrors.WithLabelValues("delete").Inc()
+		s.page(w, r, http.StatusServiceUnavailable, pageData{Title: "Sign-out failed", Message: "The session store did not answer, so your session may still be active.", Next: "Try again in a minute."})
+		return
+	}
+	s.audit.Log(s.event(q, "signed-out", ""))
+	http.SetCookie(w, s.cookie(rt, rt.cfg.Session.CookieName, "", time.Time{}))
+	q.session = nil
+	s.pageNamed(w, r, http.StatusOK, "signed_out.html", pageData{Title: "Signed out"})
+}

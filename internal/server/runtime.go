@@ -1,0 +1,155 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/accessgateway/gateway/internal/auth"
+	"github.com/accessgateway/gateway/internal/config"
+	"github.com/accessgateway/gateway/internal/policy"
+	"github.com/accessgateway/gateway/internal/proxy"
+	"github.com/accessgateway/gateway/internal/route"
+	"github.com/accessgateway/gateway/internal/store"
+	"github.com/accessgateway/gateway/templates"
+)
+
+// runtime is everything built from one configuration. It is immutable once
+// built; a reload builds a new one and swaps the pointer.
+type runtime struct {
+	cfg        *config.Config
+	publicURL  *url.URL
+	table      *route.Table[*routeEntry]
+	store      store.Store
+	sessions   *auth.Sessions
+	auth       *auth.Authenticator
+	pages      *templates.Pages
+	transports []*http.Transport
+	// ownsStore is false when the store was taken over from the previous runtime.
+	ownsStore bool
+}
+
+type routeEntry struct {
+	cfg      *config.Route
+	policy   *policy.Route
+	upstream *proxy.Upstream
+}
+
+// build constructs a runtime from cfg. It reuses the previous runtime's store
+// when the session settings did not change (so in-memory sessions survive a
+// reload) and its authenticator when the OIDC settings did not change.
+func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (*runtime, error) {
+	rt := &runtime{cfg: cfg, table: route.NewTable[*routeEntry]()}
+	var err error
+	rt.publicURL, err = url.Parse(cfg.PublicURL)
+	if err != nil {
+		return nil, fmt.Errorf("server: public_url: %w", err)
+	}
+	rt.pages, err = templates.Load(cfg.Templates.Dir)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			rt.close(prev)
+		}
+	}()
+
+	if prev != nil && reflect.DeepEqual(prev.cfg.Session.Store, cfg.Session.Store) &&
+		reflect.DeepEqual(prev.cfg.Session.Redis, cfg.Session.Redis) {
+		rt.store, rt.ownsStore = prev.store, prev.ownsStore
+	} else if s.opts.Store != nil {
+		rt.store = s.opts.Store
+	} else {
+		rt.ownsStore = true
+		switch cfg.Session.Store {
+		case "redis":
+			r, err := store.NewRedis(ctx, *cfg.Session.Redis)
+			if err != nil {
+				return nil, fmt.Errorf("server: session store: %w", err)
+			}
+			rt.store = r
+		default:
+			rt.store = store.NewMemory()
+		}
+	}
+	rt.sessions = auth.NewSessions(rt.store)
+	rt.sessions.Now = s.now
+
+	if prev != nil && prev.store == rt.store && sameAuth(prev.cfg, cfg) {
+		rt.auth = prev.auth
+	} else {
+		a, err := auth.New(ctx, auth.Config{
+			Issuer:               cfg.OIDC.Issuer,
+			ClientID:             cfg.OIDC.ClientID,
+			ClientSecret:         cfg.OIDC.ClientSecret,
+			Scopes:               cfg.OIDC.Scopes,
+			RedirectURL:          strings.TrimSuffix(cfg.PublicURL, "/") + callbackPath,
+			GroupsClaim:          cfg.OIDC.GroupsClaim,
+			RequireVerifiedEmail: *cfg.OIDC.RequireVerifiedEmail,
+			SessionLifetime:      cfg.Session.Lifetime,
+			RefreshInterval:      cfg.OIDC.RefreshInterval,
+			HTTPClient:           s.opts.IdPClient,
+			Logger:               s.logger,
+		}, rt.sessions)
+		if err != nil {
+			return nil, err
+		}
+		a.Now = s.now
+		rt.auth = a
+	}
+
+	transports := map[string]*http.Transport{}
+	for i := range cfg.Routes {
+		rc := &cfg.Routes[i]
+		pol, err := policy.Compile(rc.Name, rc.Public, rc.Rules, rc.Require)
+		if err != nil {
+			return nil, err
+		}
+		t := transports[rc.UpstreamCAFile]
+		if t == nil {
+			t, err = proxy.NewTransport(proxy.TransportOptions{CAFile: rc.UpstreamCAFile})
+			if err != nil {
+				return nil, fmt.Errorf("server: routes[%d]: %w", i, err)
+			}
+			transports[rc.UpstreamCAFile] = t
+			rt.transports = append(rt.transports, t)
+		}
+		timed := promhttp.InstrumentRoundTripperDuration(
+			s.metrics.Upstream.MustCurryWith(prometheus.Labels{"route": rc.Name}), t)
+		up, err := proxy.NewUpstream(rc.Upstream, rc.PreserveHost, timed, s.upstreamError)
+		if err != nil {
+			return nil, fmt.Errorf("server: routes[%d]: %w", i, err)
+		}
+		if err := rt.table.Add(rc.Host, rc.Path, rc.Exact, &routeEntry{cfg: rc, policy: pol, upstream: up}); err != nil {
+			return nil, fmt.Errorf("server: routes[%d]: %w", i, err)
+		}
+	}
+	ok = true
+	return rt, nil
+}
+
+func sameAuth(a, b *config.Config) bool {
+	return reflect.DeepEqual(a.OIDC, b.OIDC) && a.PublicURL == b.PublicURL &&
+		a.Session.Lifetime == b.Session.Lifetime
+}
+
+// close releases what rt owns and next does not share.
+func (rt *runtime) close(next *runtime) {
+	for _, t := range rt.transports {
+		t.CloseIdleConnections()
+	}
+	if rt.ownsStore && rt.store != nil && (next == nil || next.store != rt.store) {
+		_ = rt.store.Close()
+	}
+}
+
+// routed reports whether host (lowercase, no port) has a route.
+func (rt *runtime) routed(host string) bool { return rt.table.HasHost(host) }

@@ -1,0 +1,228 @@
+// Package server builds the running gateway from a configuration and serves
+// it: the public handler (request path: normalize → route → session →
+// evidence → decide → audit → deny page or proxy), the reserved /.gateway/
+// endpoints (gorilla/mux), the admin listener, and hot reload (a new runtime
+// is built whole and swapped atomically; a failed build keeps the old one).
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/accessgateway/gateway/internal/audit"
+	"github.com/accessgateway/gateway/internal/config"
+	"github.com/accessgateway/gateway/internal/metrics"
+	"github.com/accessgateway/gateway/internal/store"
+)
+
+// Options are the dependencies of a Server that do not come from the file.
+type Options struct {
+	Logger  *slog.Logger
+	Audit   *audit.Log
+	Metrics *metrics.Metrics
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Store, when set, replaces the store the config names (tests).
+	Store store.Store
+	// IdPClient talks to the OIDC provider; nil means a default client.
+	IdPClient *http.Client
+	// ConfigPath is the file Reload reads; empty disables Reload.
+	ConfigPath string
+	// LoadOptions are passed to config.Load on reload.
+	LoadOptions config.Options
+}
+
+// Server is the gateway.
+type Server struct {
+	opts    Options
+	logger  *slog.Logger
+	audit   *audit.Log
+	metrics *metrics.Metrics
+	now     func() time.Time
+	rt      atomic.Pointer[runtime]
+	reload  sync.Mutex
+	public  http.Handler
+}
+
+// New builds a Server from cfg (construct → validate: OIDC discovery, the
+// store's ping and template parsing happen here).
+func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error) {
+	s := &Server{opts: opts, logger: opts.Logger, audit: opts.Audit, metrics: opts.Metrics, now: opts.Now}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.metrics == nil {
+		s.metrics = metrics.New()
+	}
+	if s.audit == nil {
+		s.audit = audit.New(discard{}, nil, s.logger)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	rt, err := s.build(ctx, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.rt.Store(rt)
+	s.public = s.newPublicHandler()
+	return s, nil
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// Config returns the configuration in force.
+func (s *Server) Config() *config.Config { return s.rt.Load().cfg }
+
+// Handler is the public listener's handler.
+func (s *Server) Handler() http.Handler { return s.public }
+
+// Reload reads the config file again and swaps in the new runtime. On any
+// error the running configuration stays and the error is returned (and logged).
+func (s *Server) Reload(ctx context.Context) error {
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	if s.opts.ConfigPath == "" {
+		return errors.New("server: reload: no config file")
+	}
+	err := s.reloadLocked(ctx)
+	if err != nil {
+		s.metrics.Reloads.WithLabelValues("error").Inc()
+		s.logger.Error("config reload rejected; the last good configuration keeps serving", "file", s.opts.ConfigPath, "err", err)
+		return err
+	}
+	s.metrics.Reloads.WithLabelValues("ok").Inc()
+	s.logger.Info("config reloaded", "file", s.opts.ConfigPath, "routes", len(s.Config().Routes))
+	return nil
+}
+
+func (s *Server) reloadLocked(ctx context.Context) error {
+	cfg, err := config.LoadFile(s.opts.ConfigPath, s.opts.LoadOptions)
+	if err != nil {
+		return err
+	}
+	prev := s.rt.Load()
+	cfg.Dev = prev.cfg.Dev
+	next, err := s.build(ctx, cfg, prev)
+	if err != nil {
+		return err
+	}
+	s.rt.Store(next)
+	// In-flight requests hold their own pointer; give them time, then release.
+	time.AfterFunc(30*time.Second, func() { prev.close(next) })
+	return nil
+}
+
+// Watch reloads when the config file changes (watching its directory, so
+// editors' rename-and-replace and Kubernetes ConfigMap symlink swaps count),
+// debounced, until ctx ends.
+func (s *Server) Watch(ctx context.Context) error {
+	if s.opts.ConfigPath == "" {
+		return nil
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("server: watch: %w", err)
+	}
+	dir := filepath.Dir(s.opts.ConfigPath)
+	if err := w.Add(dir); err != nil {
+		w.Close()
+		return fmt.Errorf("server: watch %s: %w", dir, err)
+	}
+	go func() {
+		defer w.Close()
+		var timer *time.Timer
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				if !relevant(ev, s.opts.ConfigPath) {
+					continue
+				}
+				if timer != nil {
+					timer.Stop()
+				}
+				timer = time.AfterFunc(200*time.Millisecond, func() { _ = s.Reload(ctx) })
+			case err, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+				s.logger.Warn("config watch error", "err", err)
+			}
+		}
+	}()
+	return nil
+}
+
+func relevant(ev fsnotify.Event, path string) bool {
+	if ev.Has(fsnotify.Chmod) && !ev.Has(fsnotify.Write) {
+		return false
+	}
+	base := filepath.Base(path)
+	n := filepath.Base(ev.Name)
+	// Kubernetes swaps a "..data" symlink; editors write temp files and rename.
+	return n == base || n == "..data"
+}
+
+// Close releases the runtime's resources.
+func (s *Server) Close() error {
+	if rt := s.rt.Load(); rt != nil {
+		rt.close(nil)
+	}
+	return nil
+}
+
+// AdminHandler serves /healthz, /readyz and /metrics.
+func (s *Server) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		rt := s.rt.Load()
+		if rt == nil {
+			http.Error(w, "not ready: no configuration loaded", http.StatusServiceUnavailable)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := rt.store.Ping(ctx); err != nil {
+			s.metrics.StoreErrors.WithLabelValues("ping").Inc()
+			http.Error(w, "not ready: session store: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	return mux
+}
+
+// HTTPServer returns an *http.Server for h with the listener's timeouts.
+// WriteTimeout is unset on purpose: streams and WebSockets are long-lived.
+func HTTPServer(addr string, h http.Handler, l config.ListenConfig, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: l.ReadHeaderTimeout,
+		IdleTimeout:       l.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
