@@ -1,0 +1,295 @@
+// Package test holds the gateway's integration and end-to-end tests: a real
+// OIDC provider (mockoidc, and the dev provider), real upstreams, a real
+// redis-server, real Chromium, the TPM simulator.
+package test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/oauth2-proxy/mockoidc"
+
+	"github.com/accessgateway/gateway/internal/audit"
+	"github.com/accessgateway/gateway/internal/config"
+	"github.com/accessgateway/gateway/internal/server"
+)
+
+// upstream is a tool behind the gateway that records what it received.
+type upstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	last *http.Request
+	hits atomic.Int64
+}
+
+func newUpstream(t testing.TB) *upstream {
+	u := &upstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.hits.Add(1)
+		u.mu.Lock()
+		u.last = r.Clone(context.Background())
+		u.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"path": r.URL.EscapedPath(), "query": r.URL.RawQuery, "headers": r.Header, "host": r.Host,
+		})
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *upstream) lastRequest() *http.Request {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.last
+}
+
+// syncBuffer collects audit lines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) records(t testing.TB) []audit.Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []audit.Record
+	for _, line := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var r audit.Record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("audit line is not JSON: %q: %v", line, err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// gateway is one running gateway for a test.
+type gateway struct {
+	t       testing.TB
+	srv     *server.Server
+	ts      *httptest.Server
+	auditW  *syncBuffer
+	auditL  *audit.Log
+	cfgPath string
+	URL     string
+	Host    string
+}
+
+// envVars feed a config template.
+type envVars struct {
+	PublicURL, Issuer, ClientID, ClientSecret, Upstream, Host string
+	Store, RedisAddr                                          string
+	Extra                                                     string
+}
+
+const baseConfig = `public_url: {{.PublicURL}}
+listen: {address: "127.0.0.1:0"}
+admin: {address: "127.0.0.1:1"}
+oidc:
+  issuer: {{.Issuer}}
+  client_id: {{.ClientID}}
+  client_secret: {{.ClientSecret}}
+  scopes: [openid, email, profile, groups]
+session:
+  store: {{.Store}}
+{{- if eq .Store "redis"}}
+  redis: {addrs: ["{{.RedisAddr}}"]}
+{{- end}}
+  lifetime: 1h
+log: {level: error}
+routes:
+  - name: tool
+    host: {{.Host}}
+    upstream: {{.Upstream}}
+    allow_bearer: true
+    rules:
+      allow:
+        - domains: [example.com]
+      deny:
+        - groups: [contractors]
+  - name: admin
+    host: {{.Host}}
+    path: /admin
+    upstream: {{.Upstream}}
+    rules:
+      allow:
+        - groups: [admins]
+  - name: customers
+    host: {{.Host}}
+    path: /customers/{customer_id:[0-9]+}
+    upstream: {{.Upstream}}
+    rules:
+      allow:
+        - groups: [engineering]
+          methods: [GET]
+{{.Extra}}
+`
+
+// startGateway renders the config template and starts a gateway on a fresh
+// loopback port. vars.PublicURL and vars.Host are filled in.
+func startGateway(t testing.TB, vars envVars, tmpl string) *gateway {
+	t.Helper()
+	g := &gateway{t: t, auditW: &syncBuffer{}}
+	var h atomic.Pointer[http.Handler]
+	g.ts = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		(*h.Load()).ServeHTTP(w, r)
+	}))
+	g.URL = "http://" + g.ts.Listener.Addr().String()
+	g.Host = "127.0.0.1"
+	vars.PublicURL, vars.Host = g.URL, g.Host
+	if vars.Store == "" {
+		vars.Store = "memory"
+	}
+	g.cfgPath = filepath.Join(t.TempDir(), "gateway.yaml")
+	g.writeConfig(vars, tmpl)
+	cfg, err := config.LoadFile(g.cfgPath, config.Options{Dev: true})
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	g.auditL = audit.New(g.auditW, nil, nil)
+	srv, err := server.New(context.Background(), cfg, server.Options{
+		Audit: g.auditL, ConfigPath: g.cfgPath, LoadOptions: config.Options{Dev: true},
+	})
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	g.srv = srv
+	handler := srv.Handler()
+	h.Store(&handler)
+	g.ts.Start()
+	t.Cleanup(func() {
+		g.ts.Close()
+		srv.Close()
+		g.auditL.Close()
+	})
+	return g
+}
+
+func (g *gateway) writeConfig(vars envVars, tmpl string) {
+	g.t.Helper()
+	var b bytes.Buffer
+	if err := template.Must(template.New("cfg").Parse(tmpl)).Execute(&b, vars); err != nil {
+		g.t.Fatal(err)
+	}
+	tmp := g.cfgPath + ".tmp"
+	if err := os.WriteFile(tmp, b.Bytes(), 0o600); err != nil {
+		g.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, g.cfgPath); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+// audit flushes and returns the audit records so far.
+func (g *gateway) audit() []audit.Record {
+	// The writer flushes when its queue is empty; give it a moment.
+	deadline := time.Now().Add(2 * time.Second)
+	var n int
+	for time.Now().Before(deadline) {
+		recs := g.auditW.records(g.t)
+		if len(recs) == n && n > 0 {
+			return recs
+		}
+		n = len(recs)
+		time.Sleep(20 * time.Millisecond)
+	}
+	return g.auditW.records(g.t)
+}
+
+// idp is a standard OIDC provider for tests (mockoidc: code flow, PKCE,
+// refresh tokens; it signs in queued users without a form).
+func newIdP(t testing.TB) *mockoidc.MockOIDC {
+	m, err := mockoidc.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.CodeChallengeMethodsSupported = []string{"S256"}
+	t.Cleanup(func() { _ = m.Shutdown() })
+	return m
+}
+
+func idpVars(m *mockoidc.MockOIDC, up *upstream) envVars {
+	c := m.Config()
+	return envVars{Issuer: c.Issuer, ClientID: c.ClientID, ClientSecret: c.ClientSecret, Upstream: up.URL}
+}
+
+func user(email string, groups ...string) *mockoidc.MockUser {
+	return &mockoidc.MockUser{Subject: "sub-" + strings.Split(email, "@")[0], Email: email, EmailVerified: true, Groups: groups}
+}
+
+// browser is an HTTP client with a cookie jar that follows redirects.
+func browser(t testing.TB) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 10 * time.Second}
+}
+
+func get(t testing.TB, c *http.Client, url string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Add(hdr[i], hdr[i+1])
+	}
+	return do(t, c, req)
+}
+
+func do(t testing.TB, c *http.Client, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// signIn signs u in through the IdP and returns the browser.
+func signIn(t testing.TB, g *gateway, m *mockoidc.MockOIDC, u *mockoidc.MockUser, path string) (*http.Client, *http.Response, string) {
+	t.Helper()
+	c := browser(t)
+	m.QueueUser(u)
+	resp, body := get(t, c, g.URL+path)
+	return c, resp, body
+}
+
+func mustStatus(t testing.TB, resp *http.Response, body string, want int) {
+	t.Helper()
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: status %d, want %d; body: %.400s", resp.Request.Method, resp.Request.URL, resp.StatusCode, want, body)
+	}
+}
+
+func jsonField(t testing.TB, body, key string) any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		t.Fatalf("not JSON: %v: %.300s", err, body)
+	}
+	return m[key]
+}
