@@ -312,4 +312,3 @@ func mustURL(s string) *url.URL {
 	}
 	return u
 }
-

@@ -132,16 +132,16 @@ type Route struct {
 
 // PolicyTest is a what-if that `gateway check` evaluates.
 type PolicyTest struct {
-	Name   string         `yaml:"name"`
-	User   TestUser       `yaml:"user"`
-	Route  string         `yaml:"route"`
-	URL    string         `yaml:"url"`
-	Path   string         `yaml:"path"`
-	Method string         `yaml:"method"`
-	Source string         `yaml:"source_ip"`
-	Time   string         `yaml:"time"`
-	Expect string         `yaml:"expect"` // allow | deny
-	Reason []string       `yaml:"reasons"`
+	Name   string   `yaml:"name"`
+	User   TestUser `yaml:"user"`
+	Route  string   `yaml:"route"`
+	URL    string   `yaml:"url"`
+	Path   string   `yaml:"path"`
+	Method string   `yaml:"method"`
+	Source string   `yaml:"source_ip"`
+	Time   string   `yaml:"time"`
+	Expect string   `yaml:"expect"` // allow | deny
+	Reason []string `yaml:"reasons"`
 	// Device, when set, is the device evidence the test assumes.
 	Device *TestDevice `yaml:"device"`
 }

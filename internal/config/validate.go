@@ -382,4 +382,3 @@ func validHost(h string) bool {
 func WithinDomain(host, domain string) bool {
 	return host == domain || strings.HasSuffix(host, "."+domain)
 }
-
