@@ -1,0 +1,167 @@
+package route
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+type normalizeTest struct {
+	name string
+	in   string
+	want string
+	// wantErr means Normalize must fail with ErrBadPath.
+	wantErr bool
+}
+
+func (tc normalizeTest) run(t *testing.T) {
+	t.Helper()
+	got, err := Normalize(tc.in)
+	if tc.wantErr {
+		if err == nil {
+			t.Fatalf("Normalize(%q) = %q, want an error", tc.in, got)
+		}
+		if !errors.Is(err, ErrBadPath) {
+			t.Fatalf("Normalize(%q) error %v does not wrap ErrBadPath", tc.in, err)
+		}
+		if !strings.HasPrefix(err.Error(), "route: ") {
+			t.Errorf("Normalize(%q) error %q is not package-prefixed", tc.in, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("Normalize(%q) error: %v", tc.in, err)
+	}
+	if got != tc.want {
+		t.Fatalf("Normalize(%q) = %q, want %q", tc.in, got, tc.want)
+	}
+	again, err := Normalize(got)
+	if err != nil || again != got {
+		t.Fatalf("Normalize(Normalize(%q)) = %q, %v; want %q (idempotent)", tc.in, again, err, got)
+	}
+}
+
+func TestNormalize(t *testing.T) {
+	tests := []normalizeTest{
+		// Already clean.
+		{name: "root", in: "/", want: "/"},
+		{name: "clean", in: "/a/b", want: "/a/b"},
+		{name: "clean trailing slash", in: "/a/b/", want: "/a/b/"},
+		{name: "dot inside segment", in: "/a/.b/c..d/..e", want: "/a/.b/c..d/..e"},
+		{name: "sub-delims kept raw", in: "/a!$&'()*+,;=:@b", want: "/a!$&'()*+,;=:@b"},
+
+		// Dot segments.
+		{name: "dot", in: "/a/./b", want: "/a/b"},
+		{name: "dotdot", in: "/a/../b", want: "/b"},
+		{name: "dotdot above root", in: "/../../etc/passwd", want: "/etc/passwd"},
+		{name: "only dotdot", in: "/..", want: "/"},
+		{name: "only dot", in: "/.", want: "/"},
+		{name: "trailing dot keeps slash", in: "/a/b/.", want: "/a/b/"},
+		{name: "trailing dotdot keeps slash", in: "/a/b/..", want: "/a/"},
+		{name: "encoded dotdot", in: "/admin/%2e%2e/public", want: "/public"},
+		{name: "encoded dotdot uppercase", in: "/public/%2E%2E/admin", want: "/admin"},
+		{name: "mixed encoded dotdot", in: "/public/.%2e/admin", want: "/admin"},
+		{name: "encoded dot", in: "/a/%2e/b", want: "/a/b"},
+		{name: "dotdot at end via escapes", in: "/a/b/%2e%2e", want: "/a/"},
+
+		// Empty segments.
+		{name: "duplicate slashes", in: "//a///b", want: "/a/b"},
+		{name: "only slashes", in: "////", want: "/"},
+		{name: "double slash trailing", in: "/a//", want: "/a/"},
+
+		// Escapes.
+		{name: "lowercase hex uppercased", in: "/caf%c3%a9", want: "/caf%C3%A9"},
+		{name: "unreserved decoded", in: "/%61dm%69n/%7e%2D%5f%2e", want: "/admin/~-_."},
+		{name: "reserved escape kept", in: "/a%3Fb%23c%25d", want: "/a%3Fb%23c%25d"},
+		{name: "sub-delim escape kept", in: "/a%3bb", want: "/a%3Bb"},
+		{name: "percent-encoded percent not double-decoded", in: "/%252e%252e/x", want: "/%252e%252e/x"},
+		{name: "non-ASCII escaped", in: "/café", want: "/caf%C3%A9"},
+		{name: "space escaped", in: "/a b", want: "/a%20b"},
+		{name: "quote and angle escaped", in: "/a\"<b>", want: "/a%22%3Cb%3E"},
+		{name: "encoded space kept", in: "/a%20b", want: "/a%20b"},
+
+		// Rejected.
+		{name: "empty", in: "", wantErr: true},
+		{name: "relative", in: "a/b", wantErr: true},
+		{name: "encoded slash", in: "/a%2Fb", wantErr: true},
+		{name: "encoded slash lowercase", in: "/a%2fb", wantErr: true},
+		{name: "encoded dotdot slash", in: "/a/..%2f..%2fadmin", wantErr: true},
+		{name: "encoded backslash", in: "/a%5Cb", wantErr: true},
+		{name: "encoded backslash lowercase", in: "/a%5cb", wantErr: true},
+		{name: "raw backslash", in: "/a\\b", wantErr: true},
+		{name: "raw backslash dotdot", in: "/..\\admin", wantErr: true},
+		{name: "NUL", in: "/a\x00b", wantErr: true},
+		{name: "encoded NUL", in: "/a%00b", wantErr: true},
+		{name: "tab", in: "/a\tb", wantErr: true},
+		{name: "newline", in: "/a\nb", wantErr: true},
+		{name: "encoded CR", in: "/a%0db", wantErr: true},
+		{name: "DEL", in: "/a\x7fb", wantErr: true},
+		{name: "encoded DEL", in: "/a%7Fb", wantErr: true},
+		{name: "malformed escape at end", in: "/a%", wantErr: true},
+		{name: "malformed escape one digit", in: "/a%4", wantErr: true},
+		{name: "malformed escape non-hex", in: "/a%zzb", wantErr: true},
+		{name: "malformed escape half hex", in: "/a%4gb", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, tc.run)
+	}
+}
+
+// FuzzNormalize checks the properties the rest of the gateway relies on for
+// any input Normalize accepts.
+func FuzzNormalize(f *testing.F) {
+	for _, s := range []string{
+		"/", "/a/b/", "//a//b", "/a/./../b", "/%2e%2e/x", "/%2F", "/caf%c3%a9", "/a%zz",
+		"/a\\b", "/.%2e/", "/%252e", "/a/b/..", "/é", "/%7e", "/a;b=c",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out, err := Normalize(in)
+		if err != nil {
+			if !errors.Is(err, ErrBadPath) {
+				t.Fatalf("Normalize(%q) error %v does not wrap ErrBadPath", in, err)
+			}
+			return
+		}
+		if !strings.HasPrefix(out, "/") {
+			t.Fatalf("Normalize(%q) = %q: does not start with '/'", in, out)
+		}
+		for _, bad := range []string{"//", "/./", "/../", "\\"} {
+			if strings.Contains(out, bad) {
+				t.Fatalf("Normalize(%q) = %q: contains %q", in, out, bad)
+			}
+		}
+		if strings.HasSuffix(out, "/.") || strings.HasSuffix(out, "/..") {
+			t.Fatalf("Normalize(%q) = %q: ends in a dot segment", in, out)
+		}
+		if u := strings.ToUpper(out); strings.Contains(u, "%2F") || strings.Contains(u, "%5C") || strings.Contains(u, "%2E") {
+			t.Fatalf("Normalize(%q) = %q: contains an encoded slash, backslash or dot", in, out)
+		}
+		for i := 0; i < len(out); i++ {
+			if c := out[i]; c < 0x21 || c >= 0x7f {
+				t.Fatalf("Normalize(%q) = %q: raw byte %#x", in, out, c)
+			}
+		}
+		again, err := Normalize(out)
+		if err != nil || again != out {
+			t.Fatalf("Normalize(Normalize(%q)) = %q, %v; want %q", in, again, err, out)
+		}
+	})
+}
+
+func BenchmarkNormalize(b *testing.B) {
+	for _, bc := range []struct{ name, path string }{
+		{"clean", "/customers/42/orders/2026-11-30/items"},
+		{"dirty", "//customers/./42/%6frders/../orders/caf%c3%a9/%2e%2e/items/"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Normalize(bc.path); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
