@@ -94,8 +94,17 @@ type gateway struct {
 	auditW  *syncBuffer
 	auditL  *audit.Log
 	cfgPath string
-	URL     string
-	Host    string
+	URL      string
+	Host     string
+	adminURL string
+}
+
+// newAdmin serves the gateway's admin handler and returns a client for it.
+func newAdmin(t testing.TB, g *gateway) *http.Client {
+	ts := httptest.NewServer(g.srv.AdminHandler())
+	t.Cleanup(ts.Close)
+	g.adminURL = ts.URL
+	return ts.Client()
 }
 
 // envVars feed a config template.
