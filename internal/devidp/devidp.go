@@ -35,11 +35,15 @@ type Client struct {
 	ID           string
 	Secret       string
 	RedirectURIs []string
+	// PostLogoutRedirectURIs are where /end_session may send the browser
+	// back (post_logout_redirect_uri, compared exactly). Optional: without a
+	// registered one, /end_session ends on the provider's "signed out" page.
+	PostLogoutRedirectURIs []string
 }
 
 // String prints the client without its secret.
 func (c Client) String() string {
-	return fmt.Sprintf("{ID:%s Secret:%s RedirectURIs:%v}", c.ID, redact(c.Secret), c.RedirectURIs)
+	return fmt.Sprintf("{ID:%s Secret:%s RedirectURIs:%v PostLogoutRedirectURIs:%v}", c.ID, redact(c.Secret), c.RedirectURIs, c.PostLogoutRedirectURIs)
 }
 
 // LogValue logs the client without its secret.
@@ -48,6 +52,7 @@ func (c Client) LogValue() slog.Value {
 		slog.String("id", c.ID),
 		slog.String("secret", redact(c.Secret)),
 		slog.Any("redirect_uris", c.RedirectURIs),
+		slog.Any("post_logout_redirect_uris", c.PostLogoutRedirectURIs),
 	)
 }
 
@@ -84,9 +89,6 @@ type Config struct {
 	// time.Now when nil. The library stamps iat/exp of ID tokens with
 	// time.Now regardless.
 	Now func() time.Time
-
-	// signingKey, when set (tests), is used instead of a newly generated key.
-	signingKey *rsa.PrivateKey
 }
 
 // Lifetimes of what the provider issues.
@@ -131,6 +133,12 @@ type Provider struct {
 // and the access token encryption key; it starts no goroutine and opens no
 // listener.
 func New(cfg Config) (*Provider, error) {
+	return newProvider(cfg, nil)
+}
+
+// newProvider is New with a given signing key (nil: generate one); tests share
+// one key because RSA key generation dominates their run time.
+func newProvider(cfg Config, key *rsa.PrivateKey) (*Provider, error) {
 	if !cfg.Insecure {
 		return nil, errors.New("devidp: Config.Insecure must be true: the development provider signs anyone in as any demo user over plain HTTP and must never run in production; got false")
 	}
@@ -150,7 +158,6 @@ func New(cfg Config) (*Provider, error) {
 	if now == nil {
 		now = time.Now
 	}
-	key := cfg.signingKey
 	if key == nil {
 		key, err = rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
@@ -264,9 +271,13 @@ func validate(cfg Config, users []User) (*url.URL, error) {
 			add("clients[%d].redirect_uris: expected at least one redirect URI, got none", i)
 		}
 		for j, ru := range c.RedirectURIs {
-			pu, err := url.Parse(ru)
-			if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.Fragment != "" {
+			if !isAbsoluteHTTPURL(ru) {
 				add("clients[%d].redirect_uris[%d]: expected an absolute http(s) URL without fragment, got %q", i, j, ru)
+			}
+		}
+		for j, ru := range c.PostLogoutRedirectURIs {
+			if !isAbsoluteHTTPURL(ru) {
+				add("clients[%d].post_logout_redirect_uris[%d]: expected an absolute http(s) URL without fragment, got %q", i, j, ru)
 			}
 		}
 	}
@@ -304,4 +315,9 @@ func isLoopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+func isAbsoluteHTTPURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Fragment == "" && u.User == nil
 }

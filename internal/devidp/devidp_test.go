@@ -205,7 +205,7 @@ func TestRefreshTokenGrant(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := tc.config.TokenSource(e.ctx, &oauth2.Token{RefreshToken: tc.refresh, Expiry: time.Now().Add(-time.Minute)}).Token()
+			_, err := tc.config.TokenSource(e.ctx, expired(tc.refresh)).Token()
 			if err == nil {
 				t.Fatal("expected the refresh to be refused, got tokens")
 			}
@@ -213,7 +213,7 @@ func TestRefreshTokenGrant(t *testing.T) {
 	}
 
 	// The rotated token still works after the refused attempts.
-	if _, err := res.config.TokenSource(e.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken, Expiry: time.Now().Add(-time.Minute)}).Token(); err != nil {
+	if _, err := res.config.TokenSource(e.ctx, expired(tok.RefreshToken)).Token(); err != nil {
 		t.Errorf("refresh with the current refresh token: %v", err)
 	}
 }
@@ -222,7 +222,7 @@ func TestRefreshTokenExpires(t *testing.T) {
 	e := newEnv(t, "")
 	res := e.signIn(t, confidentialID, DemoUsers()[1].ID)
 	e.clock.Advance(RefreshTokenLifetime)
-	_, err := res.config.TokenSource(e.ctx, &oauth2.Token{RefreshToken: res.token.RefreshToken, Expiry: time.Now().Add(-time.Minute)}).Token()
+	_, err := res.config.TokenSource(e.ctx, expired(res.token.RefreshToken)).Token()
 	if err == nil {
 		t.Fatal("expected an expired refresh token to be refused, got tokens")
 	}
@@ -461,8 +461,8 @@ func TestLoginPage(t *testing.T) {
 func TestCustomUsers(t *testing.T) {
 	srv := newUnstarted(t)
 	users := []User{{ID: "u1", Email: "alice@corp.example", Name: "Alice", Groups: []string{"sre"}}}
-	p, err := New(Config{Issuer: srv.issuer, Clients: srv.clients, Users: users, Insecure: true, signingKey: testKey(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	p, err := newProvider(Config{Issuer: srv.issuer, Clients: srv.clients, Users: users, Insecure: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, testKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -575,8 +575,7 @@ func TestNewAccepts(t *testing.T) {
 			c.Insecure = true
 			c.Clients = []Client{{ID: "g", RedirectURIs: []string{"http://localhost/cb"}}}
 			c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-			c.signingKey = testKey()
-			p, err := New(c)
+			p, err := newProvider(c, testKey())
 			if err != nil {
 				t.Fatalf("New: %v", err)
 			}
@@ -625,5 +624,56 @@ func TestClientNeverPrintsSecret(t *testing.T) {
 		if !strings.Contains(out, "gateway") {
 			t.Errorf("%s: expected the client ID, got %s", name, out)
 		}
+	}
+}
+
+func TestEndSession(t *testing.T) {
+	e := newEnv(t, "/.dev-idp")
+	tests := []struct {
+		name         string
+		query        func(res flowResult) url.Values
+		wantStatus   int
+		wantLocation string // prefix of the redirect target
+		wantEnded    bool   // the user's refresh token for the client stops working
+	}{
+		{name: "registered post-logout redirect", query: func(res flowResult) url.Values {
+			return url.Values{"id_token_hint": {res.rawID}, "post_logout_redirect_uri": {signedOutRedirect}, "state": {"s1"}}
+		}, wantStatus: http.StatusFound, wantLocation: signedOutRedirect + "?state=s1", wantEnded: true},
+		{name: "no redirect asked", query: func(res flowResult) url.Values {
+			return url.Values{"id_token_hint": {res.rawID}}
+		}, wantStatus: http.StatusFound, wantLocation: "/.dev-idp/logged-out", wantEnded: true},
+		{name: "unregistered post-logout redirect", query: func(res flowResult) url.Values {
+			return url.Values{"id_token_hint": {res.rawID}, "post_logout_redirect_uri": {"http://127.0.0.1:9/evil"}}
+		}, wantStatus: http.StatusBadRequest},
+		{name: "forged id_token_hint", query: func(res flowResult) url.Values {
+			return url.Values{"id_token_hint": {res.rawID[:len(res.rawID)-4] + "AAAA"}, "post_logout_redirect_uri": {signedOutRedirect}}
+		}, wantStatus: http.StatusBadRequest},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := e.signIn(t, confidentialID, DemoUsers()[1].ID)
+			resp, err := e.browser(t).Get(e.issuer + "/end_session?" + tc.query(res).Encode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if tc.wantStatus == http.StatusFound && resp.Request.URL.Path == "/.dev-idp/logged-out" {
+				// The browser followed the redirect to the provider's own page.
+				if resp.StatusCode != http.StatusOK || tc.wantLocation != resp.Request.URL.Path {
+					t.Fatalf("expected the signed-out page, got %d at %s", resp.StatusCode, resp.Request.URL)
+				}
+			} else {
+				if resp.StatusCode != tc.wantStatus {
+					t.Fatalf("status: expected %d, got %d", tc.wantStatus, resp.StatusCode)
+				}
+				if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, tc.wantLocation) || (tc.wantLocation == "" && loc != "") {
+					t.Fatalf("Location: expected %q, got %q", tc.wantLocation, loc)
+				}
+			}
+			_, err = res.config.TokenSource(e.ctx, expired(res.token.RefreshToken)).Token()
+			if ended := err != nil; ended != tc.wantEnded {
+				t.Errorf("session ended: expected %v, got %v (refresh error %v)", tc.wantEnded, ended, err)
+			}
+		})
 	}
 }

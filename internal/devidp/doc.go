@@ -46,6 +46,11 @@
 //   - The sign-in form is bound to its auth request: a POST with an unknown,
 //     expired or already completed auth request ID, or an unknown user ID, is
 //     refused with 400 and changes nothing.
+//   - /end_session (RP-initiated logout) ends the user's tokens for the client
+//     named by id_token_hint and redirects to a post_logout_redirect_uri only
+//     if the client registered it exactly (Client.PostLogoutRedirectURIs);
+//     otherwise it ends on the provider's own "signed out" page. The provider
+//     keeps no browser session, so every sign-in shows the user picker again.
 //
 // What it does NOT do: passwords, consent, persistence (a restart forgets
 // every session and token), key rotation, dynamic client registration,

@@ -10,58 +10,19 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 )
-
-// unstarted is an httptest server whose address (and so issuer) is known
-// before the provider is built.
-type unstarted struct {
-	srv     *httptest.Server
-	issuer  string
-	clients []Client
-}
-
-func newUnstarted(t testing.TB) *unstarted {
-	t.Helper()
-	srv := httptest.NewUnstartedServer(nil)
-	return &unstarted{
-		srv:    srv,
-		issuer: "http://" + srv.Listener.Addr().String(),
-		clients: []Client{
-			{ID: confidentialID, Secret: confidentialSecret, RedirectURIs: []string{confidentialRedirect}},
-			{ID: publicID, RedirectURIs: []string{publicRedirect}},
-		},
-	}
-}
-
-func (u *unstarted) start(t testing.TB, p *Provider) *testEnv {
-	t.Helper()
-	u.srv.Config.Handler = p
-	u.srv.Start()
-	t.Cleanup(func() {
-		u.srv.Close()
-		_ = p.Close()
-	})
-	ctx := oidc.ClientContext(t.Context(), u.srv.Client())
-	rp, err := oidc.NewProvider(ctx, u.issuer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testEnv{p: p, srv: u.srv, issuer: u.issuer, rp: rp, ctx: ctx}
-}
 
 // FuzzLoginSubmit posts arbitrary sign-in forms against one pending auth
 // request: only its exact ID with a known user may sign in; everything else
 // is a 400 that leaves the request pending.
 func FuzzLoginSubmit(f *testing.F) {
-	p, err := New(Config{
-		Issuer:     "http://127.0.0.1:1",
-		Clients:    []Client{{ID: "g", Secret: "s", RedirectURIs: []string{"http://127.0.0.1:9/cb"}}},
-		Insecure:   true,
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-		signingKey: testKey(),
-	})
+	p, err := newProvider(Config{
+		Issuer:   "http://127.0.0.1:1",
+		Clients:  []Client{{ID: "g", Secret: "s", RedirectURIs: []string{"http://127.0.0.1:9/cb"}}},
+		Insecure: true,
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}, testKey())
 	if err != nil {
 		f.Fatal(err)
 	}

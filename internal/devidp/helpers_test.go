@@ -40,6 +40,7 @@ const (
 	// the redirect and reads the code from the Location header.
 	confidentialRedirect = "http://127.0.0.1:9/.gateway/callback"
 	publicRedirect       = "http://localhost:9/cb"
+	signedOutRedirect    = "http://127.0.0.1:9/.gateway/signed-out"
 )
 
 // fakeClock is a clock tests move by hand.
@@ -76,17 +77,16 @@ func newEnv(t testing.TB, path string) *testEnv {
 	srv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + srv.Listener.Addr().String() + path
 	clock := &fakeClock{t: time.Now()}
-	p, err := New(Config{
+	p, err := newProvider(Config{
 		Issuer: issuer,
 		Clients: []Client{
-			{ID: confidentialID, Secret: confidentialSecret, RedirectURIs: []string{confidentialRedirect}},
+			{ID: confidentialID, Secret: confidentialSecret, RedirectURIs: []string{confidentialRedirect}, PostLogoutRedirectURIs: []string{signedOutRedirect}},
 			{ID: publicID, RedirectURIs: []string{publicRedirect}},
 		},
-		Insecure:   true,
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Now:        clock.Now,
-		signingKey: testKey(),
-	})
+		Insecure: true,
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now:      clock.Now,
+	}, testKey())
 	if err != nil {
 		srv.Close()
 		t.Fatalf("New: %v", err)
@@ -255,4 +255,47 @@ type idClaims struct {
 	Name          string   `json:"name"`
 	Groups        []string `json:"groups"`
 	Nonce         string   `json:"nonce"`
+}
+
+// expired is a token whose access token has run out, so a token source
+// must use the refresh token.
+func expired(refresh string) *oauth2.Token {
+	return &oauth2.Token{RefreshToken: refresh, Expiry: time.Now().Add(-time.Minute)}
+}
+
+// unstarted is an httptest server whose address (and so issuer) is known
+// before the provider is built.
+type unstarted struct {
+	srv     *httptest.Server
+	issuer  string
+	clients []Client
+}
+
+func newUnstarted(t testing.TB) *unstarted {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	return &unstarted{
+		srv:    srv,
+		issuer: "http://" + srv.Listener.Addr().String(),
+		clients: []Client{
+			{ID: confidentialID, Secret: confidentialSecret, RedirectURIs: []string{confidentialRedirect}},
+			{ID: publicID, RedirectURIs: []string{publicRedirect}},
+		},
+	}
+}
+
+func (u *unstarted) start(t testing.TB, p *Provider) *testEnv {
+	t.Helper()
+	u.srv.Config.Handler = p
+	u.srv.Start()
+	t.Cleanup(func() {
+		u.srv.Close()
+		_ = p.Close()
+	})
+	ctx := oidc.ClientContext(t.Context(), u.srv.Client())
+	rp, err := oidc.NewProvider(ctx, u.issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testEnv{p: p, srv: u.srv, issuer: u.issuer, rp: rp, ctx: ctx}
 }

@@ -114,6 +114,7 @@ func newStorage(cfg storageConfig) *storage {
 			id:           c.ID,
 			secret:       c.Secret,
 			redirectURIs: slices.Clone(c.RedirectURIs),
+			postLogout:   slices.Clone(c.PostLogoutRedirectURIs),
 			loginURL:     cfg.loginURL,
 		}
 	}
@@ -694,12 +695,13 @@ type client struct {
 	id           string
 	secret       string
 	redirectURIs []string
+	postLogout   []string
 	loginURL     func(string) string
 }
 
 func (c *client) GetID() string                    { return c.id }
 func (c *client) RedirectURIs() []string           { return slices.Clone(c.redirectURIs) }
-func (c *client) PostLogoutRedirectURIs() []string { return nil }
+func (c *client) PostLogoutRedirectURIs() []string { return slices.Clone(c.postLogout) }
 func (c *client) ApplicationType() op.ApplicationType {
 	if c.secret == "" {
 		return op.ApplicationTypeUserAgent
