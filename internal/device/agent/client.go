@@ -1,0 +1,153 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/accessgateway/gateway/internal/device"
+)
+
+// Client runs the agent's conversations with the gateway.
+type Client struct {
+	// Gateway is the gateway's base URL, e.g. https://gw.example.com.
+	Gateway string
+	// HTTP is the client to use; nil means http.DefaultClient.
+	HTTP *http.Client
+	TPM  *TPM
+}
+
+// APIError is a non-2xx answer of the gateway.
+type APIError struct {
+	Status int
+	device.ErrorResponse
+}
+
+func (e *APIError) Error() string {
+	if e.Reason != "" {
+		return fmt.Sprintf("gateway refused (%s): %s", e.Reason, e.ErrorResponse.Error)
+	}
+	return fmt.Sprintf("gateway answered %d: %s", e.Status, e.ErrorResponse.Error)
+}
+
+func (c *Client) post(ctx context.Context, path string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	u := strings.TrimRight(c.Gateway, "/") + device.APIPrefix + "/" + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	rsp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("agent: reach the gateway: %w", err)
+	}
+	defer rsp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(rsp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("agent: read the gateway's answer: %w", err)
+	}
+	if rsp.StatusCode != http.StatusOK {
+		e := &APIError{Status: rsp.StatusCode}
+		if json.Unmarshal(b, &e.ErrorResponse) != nil || e.ErrorResponse.Error == "" {
+			e.ErrorResponse.Error = fmt.Sprintf("unexpected answer %q", truncate(string(b), 200))
+		}
+		return e
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("agent: the gateway's answer is not the expected JSON: %w", err)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+// Enroll enrolls this device with a one-time enrollment code: it sends the
+// EK (and its certificate) and the AK, activates the credential the gateway
+// returns, and quotes over its nonce.
+func (c *Client) Enroll(ctx context.Context, code string) (*device.Result, error) {
+	id, err := c.TPM.Identity()
+	if err != nil {
+		return nil, err
+	}
+	var start device.EnrollStartResponse
+	if err := c.post(ctx, "enroll/start", device.EnrollStartRequest{Code: code, EKPublic: id.EKPublic, EKCert: id.EKCert, AKPublic: id.AKPublic}, &start); err != nil {
+		return nil, err
+	}
+	secret, err := c.TPM.ActivateCredential(start.Credential, start.EncryptedSecret)
+	if err != nil {
+		return nil, err
+	}
+	q, err := c.TPM.Quote(start.Nonce, start.PCRs)
+	if err != nil {
+		return nil, err
+	}
+	var res device.Result
+	if err := c.post(ctx, "enroll/finish", device.EnrollFinishRequest{ChallengeID: start.ChallengeID, Secret: secret, Quote: q}, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// Verify attests the device and binds it to the browser session that shows
+// code.
+func (c *Client) Verify(ctx context.Context, code string) (*device.Result, error) {
+	return c.attest(ctx, device.AttestVerify, code)
+}
+
+// Check attests the device without binding anything (refreshes posture).
+func (c *Client) Check(ctx context.Context) (*device.Result, error) {
+	return c.attest(ctx, device.AttestCheck, "")
+}
+
+// Cert attests the device and obtains a device certificate for the TPM
+// certificate key (see TPM.Signer); Result.CertificatePEM holds it.
+func (c *Client) Cert(ctx context.Context) (*device.Result, error) {
+	return c.attest(ctx, device.AttestCert, "")
+}
+
+func (c *Client) attest(ctx context.Context, purpose, code string) (*device.Result, error) {
+	if c.TPM == nil {
+		return nil, errors.New("agent: no TPM")
+	}
+	id, err := c.TPM.Identity()
+	if err != nil {
+		return nil, err
+	}
+	var start device.AttestStartResponse
+	if err := c.post(ctx, "attest/start", device.AttestStartRequest{Purpose: purpose, Code: code, AKPublic: id.AKPublic}, &start); err != nil {
+		return nil, err
+	}
+	q, err := c.TPM.Quote(start.Nonce, start.PCRs)
+	if err != nil {
+		return nil, err
+	}
+	req := device.AttestFinishRequest{ChallengeID: start.ChallengeID, Quote: q}
+	if purpose == device.AttestCert {
+		if req.Certify, err = c.TPM.CertifyKey(start.Nonce); err != nil {
+			return nil, err
+		}
+	}
+	var res device.Result
+	if err := c.post(ctx, "attest/finish", req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}

@@ -1,0 +1,251 @@
+package device
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/go-tpm/tpm2"
+
+	"github.com/accessgateway/gateway/internal/store"
+)
+
+// lookupAK finds the enrolled device of an AK public area.
+func (s *Service) lookupAK(ctx context.Context, akRaw []byte) (*enrollment, error) {
+	ak, err := unmarshalPublic(akRaw)
+	if err != nil {
+		return nil, badf("ak_public: %v", err)
+	}
+	name, err := tpm2.ObjectName(ak)
+	if err != nil {
+		return nil, badf("ak_public: %v", err)
+	}
+	id, err := s.st.Get(ctx, keyByAK+hex.EncodeToString(name.Buffer))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, newError(ReasonNotEnrolled, "this TPM's attestation key is not enrolled: run `gateway-agent enroll CODE` first", nil)
+	} else if err != nil {
+		return nil, fmt.Errorf("device: read AK index: %w", err)
+	}
+	var en enrollment
+	if err := s.getJSON(ctx, keyEnrollment+string(id), &en); errors.Is(err, store.ErrNotFound) {
+		return nil, newError(ReasonNotEnrolled, "this device is not enrolled: run `gateway-agent enroll CODE` first", nil)
+	} else if err != nil {
+		return nil, fmt.Errorf("device: read enrollment: %w", err)
+	}
+	if subtle.ConstantTimeCompare(en.AKName, name.Buffer) != 1 {
+		return nil, newError(ReasonNotEnrolled, "this device was re-enrolled with another attestation key", nil)
+	}
+	return &en, nil
+}
+
+// AttestStart issues a single-use nonce for a quote by the device's enrolled
+// AK. Purpose "verify" consumes the one-time code of the browser session to
+// bind; "check" only refreshes posture; "cert" precedes a certificate.
+func (s *Service) AttestStart(ctx context.Context, req AttestStartRequest) (*AttestStartResponse, error) {
+	switch req.Purpose {
+	case AttestVerify:
+		if normalizeCode(req.Code) == "" {
+			return nil, badf("code: expected 10 characters like ABCDE-FGHJK, got %d characters", len(req.Code))
+		}
+	case AttestCheck, AttestCert:
+		if req.Code != "" {
+			return nil, badf("code: only purpose %q takes a code", AttestVerify)
+		}
+	default:
+		return nil, badf("purpose: expected %q, %q or %q, got %q", AttestVerify, AttestCheck, AttestCert, req.Purpose)
+	}
+	if _, err := unmarshalPublic(req.AKPublic); err != nil {
+		return nil, badf("ak_public: %v", err)
+	}
+	ch := challenge{Kind: req.Purpose, PCRs: s.PCRs(), ExpiresAt: s.now().Add(s.cfg.NonceTTL)}
+	var code codeRecord
+	if req.Purpose == AttestVerify {
+		var err error
+		if code, ch.CodeHash, err = s.takeCode(ctx, req.Code, PurposeVerify); err != nil {
+			return nil, s.denyAttest(ctx, ch, code, err)
+		}
+		ch.Email, ch.SessionHash = code.Email, code.SessionHash
+	}
+	en, err := s.lookupAK(ctx, req.AKPublic)
+	if err != nil {
+		return nil, s.denyAttest(ctx, ch, code, err)
+	}
+	ch.DeviceID, ch.AKPublic = en.DeviceID, en.AKPublic
+	ev := &Evidence{DeviceID: en.DeviceID}
+	if err := s.liveCheck(ctx, ev, ch.Email, time.Time{}); err != nil {
+		return nil, s.denyAttest(ctx, ch, code, err)
+	}
+	id := hex.EncodeToString(randomBytes(16))
+	ch.Nonce = newNonce(req.Purpose, id)
+	if err := s.setJSON(ctx, keyChallenge+id, ch, s.cfg.NonceTTL); err != nil {
+		return nil, s.denyAttest(ctx, ch, code, fmt.Errorf("device: store challenge: %w", err))
+	}
+	return &AttestStartResponse{ChallengeID: id, DeviceID: en.DeviceID, Nonce: ch.Nonce, PCRs: ch.PCRs, ExpiresAt: ch.ExpiresAt}, nil
+}
+
+// AttestFinish verifies the quote against the challenge (single use), the
+// enrolled AK, the PCR policy and the device's previous clock, records the
+// new clock, and then, by purpose, binds the browser session or issues a
+// device certificate.
+func (s *Service) AttestFinish(ctx context.Context, req AttestFinishRequest) (*Result, error) {
+	if !validChallengeID(req.ChallengeID) {
+		return nil, badf("challenge_id: expected 32 lowercase hex digits")
+	}
+	if err := parseQuote(req.Quote); err != nil {
+		return nil, err
+	}
+	var certKey *tpm2.TPMTPublic
+	if req.Certify != nil {
+		var err error
+		if certKey, err = unmarshalPublic(req.Certify.Public); err != nil {
+			return nil, badf("certify.public: %v", err)
+		}
+		if err := ValidateCertKey(certKey); err != nil {
+			return nil, badf("certify.public: %v", err)
+		}
+		if len(req.Certify.Attest) == 0 || len(req.Certify.Attest) > 4096 || len(req.Certify.Signature) == 0 || len(req.Certify.Signature) > 1024 {
+			return nil, badf("certify: expected attest of 1..4096 bytes and signature of 1..1024 bytes")
+		}
+	}
+	var ch challenge
+	if err := s.takeJSON(ctx, keyChallenge+req.ChallengeID, &ch); err != nil || ch.Kind == PurposeEnroll {
+		if err == nil || errors.Is(err, store.ErrNotFound) {
+			s.emit(ctx, AuditEvent{Action: ActionAttest, Outcome: OutcomeDenied, Reason: ReasonNotVerified, Detail: "unknown or replayed challenge"})
+			return nil, newError(ReasonNotVerified, "the attestation challenge is unknown, already used or expired: run the command again", nil)
+		}
+		return nil, fmt.Errorf("device: read challenge: %w", err)
+	}
+	code := codeRecord{Email: ch.Email, SessionHash: ch.SessionHash}
+	fail := func(err error) (*Result, error) { return nil, s.denyAttest(ctx, ch, code, err) }
+	if !s.now().Before(ch.ExpiresAt) {
+		return fail(newError(ReasonNotVerified, "the attestation challenge expired: run the command again", nil))
+	}
+	if (ch.Kind == AttestCert) != (req.Certify != nil) {
+		return fail(newError(ReasonNotVerified, "a certify structure is required for, and only for, purpose cert", nil))
+	}
+	var en enrollment
+	if err := s.getJSON(ctx, keyEnrollment+ch.DeviceID, &en); errors.Is(err, store.ErrNotFound) {
+		return fail(newError(ReasonNotEnrolled, fmt.Sprintf("device %q is not enrolled", ch.DeviceID), nil))
+	} else if err != nil {
+		return fail(fmt.Errorf("device: read enrollment: %w", err))
+	}
+	if !bytes.Equal(en.AKPublic, ch.AKPublic) {
+		return fail(newError(ReasonNotEnrolled, "the device was re-enrolled during the attestation", nil))
+	}
+	ak, err := unmarshalPublic(en.AKPublic)
+	if err != nil {
+		return fail(fmt.Errorf("device: stored AK: %w", err))
+	}
+	att, err := VerifyQuote(ak, req.Quote, ch.Nonce, ch.PCRs)
+	if err != nil {
+		return fail(newError(ReasonNotVerified, "the quote did not verify", err))
+	}
+	reboot, err := CheckClock(en.Last, att.Clock)
+	if err != nil {
+		return fail(newError(ReasonNotVerified, "the TPM clock or counters are inconsistent with the last attestation", err))
+	}
+	if err := s.cfg.PCRPolicy.Check(att.PCRs); err != nil {
+		return fail(err)
+	}
+	ev := &Evidence{DeviceID: ch.DeviceID}
+	if err := s.liveCheck(ctx, ev, ch.Email, time.Time{}); err != nil {
+		return fail(err)
+	}
+	now := s.now()
+	detail := ""
+	if en.Last != nil && en.Last.FirmwareVersion != att.Clock.FirmwareVersion {
+		detail = fmt.Sprintf("TPM firmware version changed from %#x to %#x", en.Last.FirmwareVersion, att.Clock.FirmwareVersion)
+	}
+	clock := att.Clock
+	en.Last, en.AttestedAt = &clock, now
+	if err := s.setJSON(ctx, keyEnrollment+en.DeviceID, en, s.cfg.EnrollmentTTL); err != nil {
+		return fail(fmt.Errorf("device: store enrollment: %w", err))
+	}
+	if err := s.st.Set(ctx, keyByAK+hex.EncodeToString(en.AKName), []byte(en.DeviceID), s.cfg.EnrollmentTTL); err != nil {
+		return fail(fmt.Errorf("device: store AK index: %w", err))
+	}
+	s.emit(ctx, AuditEvent{Action: ActionAttest, Outcome: OutcomeOK, DeviceID: ev.DeviceID, Serial: ev.Serial,
+		Email: ch.Email, Reboot: reboot, Detail: detail})
+	res := &Result{DeviceID: ev.DeviceID, Owner: ev.Owner, AttestedAt: now, Reboot: reboot,
+		Message: fmt.Sprintf("device %s passed attestation", ev.DeviceID)}
+	if reboot {
+		res.Message += " (the TPM reports a reboot since the last attestation)"
+	}
+	d, _ := s.Inventory().Device(ev.DeviceID)
+	switch ch.Kind {
+	case AttestVerify:
+		if err := s.bind(ctx, ch, d, now, reboot); err != nil {
+			return nil, err
+		}
+		res.SessionBound = true
+		res.Message += " and is verified for your browser session"
+	case AttestCert:
+		if err := VerifyCertify(ak, certKey, req.Certify.Attest, req.Certify.Signature, ch.Nonce); err != nil {
+			return fail(newError(ReasonNotVerified, "the TPM did not certify the certificate key", err))
+		}
+		pub, err := publicKey(certKey)
+		if err != nil {
+			return fail(err)
+		}
+		der, notAfter, err := s.ca.Issue(d, pub, now, s.cfg.Certificates.Lifetime)
+		if err != nil {
+			return fail(err)
+		}
+		res.CertificatePEM = string(pemCert(der)) + string(pemCert(s.ca.cert.Raw))
+		res.NotAfter = notAfter
+		res.Message = fmt.Sprintf("device %s passed attestation; certificate valid until %s", ev.DeviceID, notAfter.UTC().Format(time.RFC3339))
+		s.emit(ctx, AuditEvent{Action: ActionCertificate, Outcome: OutcomeOK, DeviceID: d.ID, Serial: d.Serial,
+			Detail: "valid until " + notAfter.UTC().Format(time.RFC3339)})
+	}
+	return res, nil
+}
+
+// bind records a verified device for the session of the code (if any) and
+// marks the code done.
+func (s *Service) bind(ctx context.Context, ch challenge, d InventoryDevice, now time.Time, reboot bool) error {
+	if ch.SessionHash == "" {
+		return nil
+	}
+	b := binding{DeviceID: d.ID, Email: ch.Email, AttestedAt: now, Reboot: reboot}
+	if err := s.setJSON(ctx, keySession+ch.SessionHash, b, s.cfg.BindingTTL); err != nil {
+		return fmt.Errorf("device: store session binding: %w", err)
+	}
+	if ch.CodeHash != "" {
+		if err := s.setCodeState(ctx, ch.CodeHash, CodeState{State: CodeDone, DeviceID: d.ID, sessionHash: ch.SessionHash}); err != nil {
+			return err
+		}
+	}
+	s.emit(ctx, AuditEvent{Action: ActionBind, Outcome: OutcomeOK, DeviceID: d.ID, Serial: d.Serial, Email: ch.Email, Reboot: reboot})
+	return nil
+}
+
+// denyAttest audits a failed attestation; for a verification it marks the
+// code failed and replaces the session's binding with the denial, so a
+// device whose posture changed stops counting at once.
+func (s *Service) denyAttest(ctx context.Context, ch challenge, code codeRecord, err error) error {
+	reason, isDenial := ReasonOf(err)
+	action := ActionAttest
+	if ch.Kind == AttestVerify {
+		action = ActionBind
+	}
+	s.emit(ctx, AuditEvent{Action: action, Outcome: OutcomeDenied, DeviceID: ch.DeviceID, Email: code.Email,
+		Reason: reason, Detail: err.Error()})
+	if code.SessionHash == "" || ch.CodeHash == "" {
+		return err
+	}
+	msg := err.Error()
+	if !isDenial {
+		msg = "the gateway could not complete the verification"
+	}
+	_ = s.setCodeState(ctx, ch.CodeHash, CodeState{State: CodeFailed, DeviceID: ch.DeviceID, Reason: reason, Message: msg, sessionHash: code.SessionHash})
+	if isDenial {
+		b := binding{DeviceID: ch.DeviceID, Email: code.Email, Denied: reason, Message: strings.TrimPrefix(msg, "device: ")}
+		_ = s.setJSON(ctx, keySession+code.SessionHash, b, s.cfg.BindingTTL)
+	}
+	return err
+}

@@ -1,0 +1,175 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/accessgateway/gateway/internal/store"
+)
+
+// Code purposes for NewCode.
+const (
+	PurposeEnroll = "enroll" // `gateway-agent enroll CODE`
+	PurposeVerify = "verify" // `gateway-agent verify CODE`
+)
+
+// codeAlphabet is Crockford's base32: no I, L, O, U, so codes read aloud and
+// typed by hand survive. 10 characters carry 50 bits.
+const (
+	codeAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+	codeLen      = 10
+)
+
+// NewCode issues a one-time code for the device page of a signed-in user:
+// "XXXXX-XXXXX", 50 random bits, single use, valid for code_ttl, kept in the
+// store (hashed) with the session and the user's email. The page shows it with
+// the agent command (AgentCommand) and polls CodeStatus.
+func (s *Service) NewCode(ctx context.Context, purpose, sessionID, email string) (string, time.Time, error) {
+	if purpose != PurposeEnroll && purpose != PurposeVerify {
+		return "", time.Time{}, fmt.Errorf("device: expected code purpose %q or %q, got %q", PurposeEnroll, PurposeVerify, purpose)
+	}
+	if sessionID == "" || email == "" {
+		return "", time.Time{}, errors.New("device: a code needs a session and the signed-in user's email")
+	}
+	raw := randomBytes(codeLen)
+	var b strings.Builder
+	for i, x := range raw {
+		if i == codeLen/2 {
+			b.WriteByte('-')
+		}
+		b.WriteByte(codeAlphabet[x&31])
+	}
+	code := b.String()
+	exp := s.now().Add(s.cfg.CodeTTL)
+	h := hashKey(normalizeCode(code))
+	rec := codeRecord{Purpose: purpose, SessionHash: hashKey(sessionID), Email: email, ExpiresAt: exp}
+	ok, err := s.setNXJSON(ctx, keyCode+h, rec, s.cfg.CodeTTL)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("device: store code: %w", err)
+	}
+	if !ok {
+		return "", time.Time{}, errors.New("device: code collision, try again")
+	}
+	st := CodeState{State: CodePending, sessionHash: rec.SessionHash}
+	if err := s.setCodeState(ctx, h, st); err != nil {
+		return "", time.Time{}, err
+	}
+	return code, exp, nil
+}
+
+func (s *Service) setNXJSON(ctx context.Context, key string, v any, ttl time.Duration) (bool, error) {
+	b, err := marshalJSON(v)
+	if err != nil {
+		return false, err
+	}
+	return s.st.SetNX(ctx, key, b, ttl)
+}
+
+// AgentCommand is the command the device page shows next to a code, e.g.
+// "gateway-agent --gateway https://gw.example.com verify ABCDE-FGHJK".
+func AgentCommand(gatewayURL, purpose, code string) string {
+	return fmt.Sprintf("gateway-agent --gateway %s %s %s", gatewayURL, purpose, code)
+}
+
+// normalizeCode maps what a user typed to the canonical 10 characters:
+// case-insensitive, '-' and spaces ignored, O read as 0 and I, L as 1. It
+// returns "" for anything that cannot be a code.
+func normalizeCode(in string) string {
+	if len(in) > 32 {
+		return ""
+	}
+	var b strings.Builder
+	for _, r := range strings.ToUpper(in) {
+		switch r {
+		case '-', ' ':
+			continue
+		case 'O':
+			r = '0'
+		case 'I', 'L':
+			r = '1'
+		}
+		if !strings.ContainsRune(codeAlphabet, r) {
+			return ""
+		}
+		b.WriteRune(r)
+	}
+	if b.Len() != codeLen {
+		return ""
+	}
+	return b.String()
+}
+
+// Code states reported by CodeStatus.
+const (
+	CodePending = "pending" // not used yet
+	CodeDone    = "done"    // the agent enrolled or verified the device
+	CodeFailed  = "failed"  // the agent tried and was denied; see Reason
+	CodeExpired = "expired" // unknown, expired, or not this session's code
+)
+
+// CodeState is what the device page shows while it polls.
+type CodeState struct {
+	State    string `json:"state"`
+	DeviceID string `json:"device_id,omitempty"`
+	Reason   Reason `json:"reason,omitempty"`
+	Message  string `json:"message,omitempty"`
+
+	sessionHash string
+}
+
+type codeStateRecord struct {
+	CodeState
+	SessionHash string `json:"session"`
+}
+
+func (s *Service) setCodeState(ctx context.Context, codeHash string, st CodeState) error {
+	rec := codeStateRecord{CodeState: st, SessionHash: st.sessionHash}
+	if err := s.setJSON(ctx, keyCodeState+codeHash, rec, s.cfg.CodeTTL+s.cfg.NonceTTL+time.Minute); err != nil {
+		return fmt.Errorf("device: store code state: %w", err)
+	}
+	return nil
+}
+
+// CodeStatus tells the device page (polling) what became of a code it showed
+// to the session: pending, done (with the device), failed (with the reason)
+// or expired. A code of another session reads as expired.
+func (s *Service) CodeStatus(ctx context.Context, sessionID, code string) (CodeState, error) {
+	n := normalizeCode(code)
+	if n == "" || sessionID == "" {
+		return CodeState{State: CodeExpired}, nil
+	}
+	var rec codeStateRecord
+	if err := s.getJSON(ctx, keyCodeState+hashKey(n), &rec); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return CodeState{State: CodeExpired}, nil
+		}
+		return CodeState{}, fmt.Errorf("device: read code state: %w", err)
+	}
+	if rec.SessionHash != hashKey(sessionID) {
+		return CodeState{State: CodeExpired}, nil
+	}
+	return rec.CodeState, nil
+}
+
+// takeCode consumes a code: it is single use even when what follows fails.
+func (s *Service) takeCode(ctx context.Context, code, purpose string) (codeRecord, string, error) {
+	n := normalizeCode(code)
+	h := hashKey(n)
+	var rec codeRecord
+	if err := s.takeJSON(ctx, keyCode+h, &rec); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return rec, h, newError(ReasonNotVerified, "the code is unknown, already used or expired: get a new one from the device page", nil)
+		}
+		return rec, h, fmt.Errorf("device: read code: %w", err)
+	}
+	if rec.Purpose != purpose {
+		return rec, h, newError(ReasonNotVerified, fmt.Sprintf("this is a %s code, expected a %s code", rec.Purpose, purpose), nil)
+	}
+	if !s.now().Before(rec.ExpiresAt) {
+		return rec, h, newError(ReasonNotVerified, "the code expired: get a new one from the device page", nil)
+	}
+	return rec, h, nil
+}

@@ -1,0 +1,117 @@
+package device
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// APIPrefix is where the gateway mounts Handler on every routed host.
+const APIPrefix = "/.gateway/api/device"
+
+// Handler serves the agent's JSON API. Paths may carry APIPrefix or be
+// already stripped of it:
+//
+//	POST enroll/start   EnrollStartRequest  -> EnrollStartResponse
+//	POST enroll/finish  EnrollFinishRequest -> Result
+//	POST attest/start   AttestStartRequest  -> AttestStartResponse
+//	POST attest/finish  AttestFinishRequest -> Result
+//
+// Malformed input is 400 with an ErrorResponse and stores nothing; a denial
+// is 403 with its Reason; a store failure is 503. The API needs no browser
+// session: the one-time code and the TPM are the credentials. Rate limiting
+// is the caller's concern.
+func (s *Service) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path := strings.TrimPrefix(r.URL.Path, APIPrefix)
+		path = strings.Trim(path, "/")
+		var h func(ctx context.Context, body []byte) (any, error)
+		switch path {
+		case "enroll/start":
+			h = handle(s.EnrollStart)
+		case "enroll/finish":
+			h = handle(s.EnrollFinish)
+		case "attest/start":
+			h = handle(s.AttestStart)
+		case "attest/finish":
+			h = handle(s.AttestFinish)
+		default:
+			writeJSON(w, http.StatusNotFound, ErrorResponse{Error: "device: unknown API path " + r.URL.Path})
+			return
+		}
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			writeJSON(w, http.StatusMethodNotAllowed, ErrorResponse{Error: "device: expected POST, got " + r.Method})
+			return
+		}
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			writeJSON(w, http.StatusUnsupportedMediaType, ErrorResponse{Error: fmt.Sprintf("device: expected Content-Type application/json, got %q", ct)})
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		if err != nil {
+			writeJSON(w, http.StatusRequestEntityTooLarge, ErrorResponse{Error: fmt.Sprintf("device: request body larger than %d bytes", MaxBodyBytes)})
+			return
+		}
+		out, err := h(r.Context(), body)
+		if err != nil {
+			status, resp := errorResponse(err)
+			if status == http.StatusServiceUnavailable {
+				s.log.ErrorContext(r.Context(), "device: API request failed", "path", path, "err", err)
+			}
+			writeJSON(w, status, resp)
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+}
+
+func handle[Req, Resp any](f func(context.Context, Req) (Resp, error)) func(context.Context, []byte) (any, error) {
+	return func(ctx context.Context, body []byte) (any, error) {
+		var req Req
+		if err := decodeStrict(body, &req); err != nil {
+			return nil, err
+		}
+		return f(ctx, req)
+	}
+}
+
+// decodeStrict decodes exactly one JSON object with no unknown fields.
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badf("expected a JSON object of the documented shape: %v", err)
+	}
+	if dec.More() {
+		return badf("expected one JSON object, got trailing data")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return badf("expected one JSON object, got trailing data")
+	}
+	return nil
+}
+
+func errorResponse(err error) (int, ErrorResponse) {
+	var bad badRequest
+	var de *Error
+	switch {
+	case errors.As(err, &bad):
+		return http.StatusBadRequest, ErrorResponse{Error: err.Error()}
+	case errors.As(err, &de):
+		return http.StatusForbidden, ErrorResponse{Error: strings.TrimPrefix(de.Error(), "device: "), Reason: de.Reason}
+	default:
+		return http.StatusServiceUnavailable, ErrorResponse{Error: "device: the gateway could not complete the request; try again later"}
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

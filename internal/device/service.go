@@ -1,0 +1,323 @@
+package device
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/accessgateway/gateway/internal/store"
+)
+
+// AuditEvent is one device event for the audit log: every enrollment,
+// attestation, session binding, certificate, and every denial of one of
+// them. It never holds secrets, nonces or session IDs.
+type AuditEvent struct {
+	Time     time.Time
+	Action   string // ActionEnroll, ActionAttest, ActionBind, ActionCertificate
+	Outcome  string // OutcomeOK or OutcomeDenied
+	DeviceID string // empty when the device could not be identified
+	Serial   string
+	Email    string // the signed-in user behind the code, when known
+	Reason   Reason // for denials
+	Detail   string
+	Reboot   bool
+}
+
+// Audit actions and outcomes.
+const (
+	ActionEnroll      = "device.enroll"
+	ActionAttest      = "device.attest"
+	ActionBind        = "device.bind"
+	ActionCertificate = "device.certificate"
+	OutcomeOK         = "ok"
+	OutcomeDenied     = "denied"
+)
+
+// Options are the service's injectable dependencies.
+type Options struct {
+	// Audit receives every device event; nil drops them.
+	Audit func(ctx context.Context, e AuditEvent)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Inventory, when set, is used instead of cfg.Inventory/InventoryFile.
+	Inventory *Inventory
+}
+
+// Service is the gateway side of device trust. It is safe for concurrent use;
+// all state that must be shared between replicas lives in the store.
+type Service struct {
+	cfg     Config
+	st      store.Store
+	log     *slog.Logger
+	audit   func(context.Context, AuditEvent)
+	now     func() time.Time
+	ekRoots *EKRoots
+	ca      *CA
+	inv     atomic.Pointer[Inventory]
+}
+
+// Store key prefixes.
+const (
+	keyCode       = "device:code:"      // + sha256(code)      -> codeRecord
+	keyCodeState  = "device:codestate:" // + sha256(code)      -> CodeState
+	keyChallenge  = "device:chal:"      // + challenge ID      -> challenge
+	keyEnrollment = "device:enrolled:"  // + device ID         -> enrollment
+	keyByAK       = "device:byak:"      // + hex AK name       -> device ID
+	keySession    = "device:session:"   // + sha256(session)   -> binding
+)
+
+// NewService builds the service: it applies defaults, validates cfg, loads
+// the EK CAs, the inventory and the device CA. Every problem is an error.
+func NewService(cfg Config, st store.Store, logger *slog.Logger, opts Options) (*Service, error) {
+	cfg = cfg.WithDefaults()
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("device: invalid config: %w", errors.Join(errs...))
+	}
+	if st == nil {
+		return nil, errors.New("device: a store is required")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{cfg: cfg, st: st, log: logger, audit: opts.Audit, now: opts.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	var err error
+	if s.ekRoots, err = LoadEKRoots(cfg.EKCAFiles); err != nil {
+		return nil, err
+	}
+	if cfg.RequireEKCert && s.ekRoots.n == 0 {
+		return nil, errors.New("device: require_ek_cert needs ek_ca_files")
+	}
+	inv := opts.Inventory
+	if inv == nil {
+		if inv, err = s.loadInventory(); err != nil {
+			return nil, err
+		}
+	}
+	s.inv.Store(inv)
+	if cfg.Certificates.CACertFile != "" {
+		s.ca, err = LoadCA(cfg.Certificates.CACertFile, cfg.Certificates.CAKeyFile)
+	} else {
+		logger.Warn("device: no device CA configured; generated one in memory, its certificates are valid only for this process")
+		s.ca, err = NewEphemeralCA(s.now())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Service) loadInventory() (*Inventory, error) {
+	if s.cfg.InventoryFile != "" {
+		return LoadInventoryFile(s.cfg.InventoryFile, s.ekRoots)
+	}
+	return BuildInventory(s.cfg.Inventory, "", s.ekRoots)
+}
+
+// ReloadInventory re-reads the inventory (file or inline) and swaps it in
+// atomically; on error the old inventory stays.
+func (s *Service) ReloadInventory() error {
+	inv, err := s.loadInventory()
+	if err != nil {
+		return err
+	}
+	s.inv.Store(inv)
+	return nil
+}
+
+// SetInventory swaps in inv.
+func (s *Service) SetInventory(inv *Inventory) { s.inv.Store(inv) }
+
+// Inventory returns the current inventory.
+func (s *Service) Inventory() *Inventory { return s.inv.Load() }
+
+// ClientCAs is the pool to put in tls.Config.ClientCAs (with
+// tls.VerifyClientCertIfGiven) so that device certificates are accepted.
+func (s *Service) ClientCAs() *x509.CertPool { return s.ca.Pool() }
+
+// CA returns the device CA.
+func (s *Service) CA() *CA { return s.ca }
+
+// PCRs returns the PCR indexes every quote must cover.
+func (s *Service) PCRs() []int { return append([]int(nil), s.cfg.PCRPolicy.PCRs...) }
+
+func (s *Service) emit(ctx context.Context, e AuditEvent) {
+	e.Time = s.now()
+	lvl := slog.LevelInfo
+	s.log.Log(ctx, lvl, "device event", "action", e.Action, "outcome", e.Outcome, "device", e.DeviceID,
+		"reason", string(e.Reason), "detail", e.Detail, "reboot", e.Reboot)
+	if s.audit != nil {
+		s.audit(ctx, e)
+	}
+}
+
+// records kept in the store
+
+type codeRecord struct {
+	Purpose     string    `json:"purpose"`
+	SessionHash string    `json:"session"`
+	Email       string    `json:"email"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+type challenge struct {
+	Kind        string    `json:"kind"` // "enroll" or an attest purpose
+	DeviceID    string    `json:"device_id"`
+	Email       string    `json:"email,omitempty"`
+	SessionHash string    `json:"session,omitempty"`
+	CodeHash    string    `json:"code,omitempty"`
+	AKPublic    []byte    `json:"ak_public"`
+	EKHash      string    `json:"ek_hash,omitempty"`
+	SecretHash  []byte    `json:"secret_hash,omitempty"`
+	Nonce       []byte    `json:"nonce"`
+	PCRs        []int     `json:"pcrs"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+type enrollment struct {
+	DeviceID   string     `json:"device_id"`
+	AKPublic   []byte     `json:"ak_public"`
+	AKName     []byte     `json:"ak_name"`
+	EKHash     string     `json:"ek_hash"`
+	EnrolledAt time.Time  `json:"enrolled_at"`
+	AttestedAt time.Time  `json:"attested_at"`
+	Last       *ClockInfo `json:"last_clock,omitempty"`
+}
+
+type binding struct {
+	DeviceID   string    `json:"device_id"`
+	Email      string    `json:"email,omitempty"`
+	AttestedAt time.Time `json:"attested_at"`
+	Reboot     bool      `json:"reboot"`
+	// Denied is set when the last verification attempt for this session
+	// failed; the session then has no device until a new one succeeds.
+	Denied  Reason `json:"denied,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+func (s *Service) getJSON(ctx context.Context, key string, v any) error {
+	b, err := s.st.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+func (s *Service) takeJSON(ctx context.Context, key string, v any) error {
+	b, err := s.st.Take(ctx, key)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+func (s *Service) setJSON(ctx context.Context, key string, v any, ttl time.Duration) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.st.Set(ctx, key, b, ttl)
+}
+
+func hashKey(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:])
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("device: crypto/rand failed: " + err.Error())
+	}
+	return b
+}
+
+// newNonce derives a 32-byte nonce from fresh randomness, domain-separated by
+// purpose and bound to the challenge ID.
+func newNonce(purpose, challengeID string) []byte {
+	h := sha256.New()
+	h.Write([]byte("accessgateway/device/nonce/v1\x00"))
+	h.Write([]byte(purpose))
+	h.Write([]byte{0})
+	h.Write([]byte(challengeID))
+	h.Write([]byte{0})
+	h.Write(randomBytes(32))
+	return h.Sum(nil)
+}
+
+func validChallengeID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil && strings.ToLower(id) == id
+}
+
+// SessionEvidence returns the device bound to a browser session, re-checking
+// the inventory and the enrollment live, so a revoked device is denied on its
+// very next request. It returns (evidence, nil) for a verified, active
+// device; (evidence or nil, *Error) for a denial; any other error when the
+// store could not answer. Freshness (max_age) is checked by Evidence.Check.
+func (s *Service) SessionEvidence(ctx context.Context, sessionID string) (*Evidence, error) {
+	if sessionID == "" {
+		return nil, newError(ReasonNotVerified, "no session", nil)
+	}
+	var b binding
+	if err := s.getJSON(ctx, keySession+hashKey(sessionID), &b); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, newError(ReasonNotVerified, "no device is bound to this session", nil)
+		}
+		return nil, fmt.Errorf("device: read session binding: %w", err)
+	}
+	if b.Denied != "" {
+		return nil, newError(b.Denied, b.Message, nil)
+	}
+	ev := &Evidence{DeviceID: b.DeviceID, AttestedAt: b.AttestedAt, Reboot: b.Reboot, Source: "session"}
+	if err := s.liveCheck(ctx, ev, b.Email, time.Time{}); err != nil {
+		return ev, err
+	}
+	return ev, nil
+}
+
+// liveCheck fills ev from the current inventory and enrollment, and denies a
+// device that is gone, revoked, no longer enrolled (or re-enrolled after
+// notBefore), or whose owner is not email.
+func (s *Service) liveCheck(ctx context.Context, ev *Evidence, email string, notBefore time.Time) error {
+	d, ok := s.Inventory().Device(ev.DeviceID)
+	if !ok {
+		ev.Status = StatusUnknown
+		return newError(ReasonNotEnrolled, fmt.Sprintf("device %q is no longer in the inventory", ev.DeviceID), nil)
+	}
+	ev.Serial, ev.Owner, ev.Status = d.Serial, d.Owner, d.Status
+	if d.Status != StatusActive {
+		return newError(ReasonRevoked, fmt.Sprintf("device %q is revoked", d.ID), nil)
+	}
+	if d.Owner != "" && email != "" && !strings.EqualFold(d.Owner, email) {
+		return newError(ReasonOwnerMismatch, fmt.Sprintf("device %q belongs to another user", d.ID), nil)
+	}
+	var en enrollment
+	if err := s.getJSON(ctx, keyEnrollment+d.ID, &en); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return newError(ReasonNotEnrolled, fmt.Sprintf("device %q is not enrolled", d.ID), nil)
+		}
+		return fmt.Errorf("device: read enrollment: %w", err)
+	}
+	if !notBefore.IsZero() && en.EnrolledAt.After(notBefore) {
+		return newError(ReasonNotEnrolled, fmt.Sprintf("device %q was re-enrolled after this credential was issued", d.ID), nil)
+	}
+	ev.Trust = TrustTPMAttested
+	return nil
+}
+
+func marshalJSON(v any) ([]byte, error) { return json.Marshal(v) }
