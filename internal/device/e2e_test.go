@@ -627,7 +627,7 @@ func TestAttestationFailures(t *testing.T) {
 				// Something measured into PCR 7 (e.g. Secure Boot turned off).
 				if _, err := (tpm2.PCRExtend{
 					PCRHandle: tpm2.AuthHandle{Handle: tpm2.TPMHandle(7), Auth: tpm2.PasswordAuth(nil)},
-					Digests: tpm2.TPMLDigestValues{Digests: []tpm2.TPMTHA{{HashAlg: tpm2.TPMAlgSHA256, Digest: make([]byte, 32)}}},
+					Digests:   tpm2.TPMLDigestValues{Digests: []tpm2.TPMTHA{{HashAlg: tpm2.TPMAlgSHA256, Digest: make([]byte, 32)}}},
 				}).Execute(e.tpm.Transport()); err != nil {
 					e.t.Fatal(err)
 				}

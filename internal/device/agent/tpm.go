@@ -2,7 +2,7 @@ package agent
 
 import (
 	"crypto"
-		"crypto/sha256"
+	"crypto/sha256"
 	"encoding/asn1"
 	"encoding/binary"
 	"encoding/hex"
