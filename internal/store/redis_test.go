@@ -37,12 +37,36 @@ func rawClient(t testing.TB, srv *redistest.Server) *redis.Client {
 }
 
 func TestRedisConformance(t *testing.T) {
+	t.Parallel() // its own servers; slow topologies overlap
 	srv := redistest.Start(t)
-	raw := rawClient(t, srv)
-	runConformance(t, func(t *testing.T) subject {
-		// A prefix per case keeps the cases apart on one server.
-		prefix := fmt.Sprintf("test%d:", prefixSeq.Add(1))
-		r := newRedis(t, store.RedisConfig{Addrs: []string{srv.Addr()}, KeyPrefix: prefix})
+	runConformance(t, redisFactory(store.RedisConfig{Addrs: []string{srv.Addr()}}))
+}
+
+// TestRedisClusterConformance runs the suite against a three-node Cluster:
+// keys of one case land on different nodes, and Delete of several keys
+// crosses slots.
+func TestRedisClusterConformance(t *testing.T) {
+	t.Parallel() // its own servers; slow topologies overlap
+	cluster := redistest.StartCluster(t, 3)
+	runConformance(t, redisFactory(store.RedisConfig{Addrs: cluster.Addrs()}))
+}
+
+func TestRedisSentinelConformance(t *testing.T) {
+	t.Parallel() // its own servers; slow topologies overlap
+	master := redistest.Start(t)
+	sentinel := redistest.StartSentinel(t, master, "gw")
+	runConformance(t, redisFactory(store.RedisConfig{Addrs: []string{sentinel.Addr()}, MasterName: "gw"}))
+}
+
+// redisFactory returns fresh stores on the Redis that cfg names, each under
+// its own key prefix so that the cases stay apart on one server.
+func redisFactory(cfg store.RedisConfig) factory {
+	return func(t *testing.T) subject {
+		cfg := cfg
+		cfg.KeyPrefix = fmt.Sprintf("test%d:", prefixSeq.Add(1))
+		r := newRedis(t, cfg)
+		raw := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cfg.Addrs, MasterName: cfg.MasterName, Protocol: 2})
+		t.Cleanup(func() { _ = raw.Close() })
 		return subject{
 			st:  r,
 			ttl: 30 * time.Millisecond,
@@ -50,14 +74,14 @@ func TestRedisConformance(t *testing.T) {
 			// precision: once ttl and a margin have passed, the key is gone.
 			pass: func(d time.Duration) { time.Sleep(d + 5*time.Millisecond) },
 			pttl: func(t *testing.T, key string) time.Duration {
-				d, err := raw.PTTL(t.Context(), prefix+key).Result()
+				d, err := raw.PTTL(t.Context(), cfg.KeyPrefix+key).Result()
 				if err != nil {
-					t.Fatalf("PTTL %s%s: %v", prefix, key, err)
+					t.Fatalf("PTTL %s%s: %v", cfg.KeyPrefix, key, err)
 				}
 				return d
 			},
 		}
-	})
+	}
 }
 
 func TestRedisClientsShareKeysUnderTheirPrefix(t *testing.T) {
@@ -102,6 +126,7 @@ func TestRedisClientsShareKeysUnderTheirPrefix(t *testing.T) {
 // an unavailable error, promptly rather than by running into the caller's
 // deadline; after a restart the same client must work again by itself.
 func TestRedisOutage(t *testing.T) {
+	t.Parallel() // its own servers; slow topologies overlap
 	srv := redistest.Start(t)
 	r := newRedis(t, store.RedisConfig{Addrs: []string{srv.Addr()}})
 	mustSet(t, r, "k", "v", time.Hour)
@@ -242,4 +267,51 @@ func BenchmarkRedisGet(b *testing.B) {
 			}
 		})
 	})
+}
+
+// TestRedisSentinelFailover kills the master under a live Sentinel client:
+// once Sentinel has promoted the replica, the same client must reach the new
+// master by itself, with the replicated data.
+func TestRedisSentinelFailover(t *testing.T) {
+	t.Parallel() // its own servers; slow topologies overlap
+	master := redistest.Start(t)
+	replica := redistest.Start(t, "--replicaof", "127.0.0.1", fmt.Sprint(master.Port()))
+	sentinel := redistest.StartSentinel(t, master, "gw")
+	r := newRedis(t, store.RedisConfig{Addrs: []string{sentinel.Addr()}, MasterName: "gw"})
+
+	mustSet(t, r, "session:1", "alice", time.Hour)
+	// Wait until the replica has the write, so the failover keeps it.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if v, _ := replica.Do("GET", store.DefaultRedisKeyPrefix+"session:1"); v == "alice" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the replica did not receive the write within 5 s")
+		}
+	}
+
+	master.Stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, err := r.Get(t.Context(), "session:1")
+		if err == nil {
+			if string(v) != "alice" {
+				t.Fatalf("Get after failover = %q; want \"alice\"", v)
+			}
+			break
+		}
+		if !store.IsUnavailable(err) {
+			t.Fatalf("Get during failover = %v; want an unavailable error until the replica is promoted", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failover within 10 s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	role, err := replica.Do("ROLE")
+	if err != nil || !strings.HasPrefix(role, "master") {
+		t.Fatalf("ROLE of the old replica = %q, %v; want master", role, err)
+	}
+	mustSet(t, r, "session:2", "bob", time.Hour)
+	wantValue(t, r, "session:2", "bob")
 }

@@ -13,4 +13,13 @@
 // process, so tests in different packages may run in parallel. Data does not
 // survive Stop/Restart (no RDB, no AOF), exactly like a Redis without
 // persistence that crashed.
+//
+// Topologies, for testing the Sentinel and Cluster modes of a client:
+// StartSentinel runs a Sentinel (quorum 1, fast timings) over a master
+// started with Start, to which replicas can be added with
+// Start(t, "--replicaof", ...); StartCluster runs an n-node Cluster of
+// masters. Server.Do sends a raw command for setup and inspection.
+//
+// Not provided: authentication for Do, TLS for the readiness check (a TLS
+// port can be added with extra args next to the plain one), persistence.
 package redistest

@@ -29,6 +29,8 @@ type Server struct {
 	dir  string
 	args []string
 	port int
+	// sentinel, when set, is the config file of a Sentinel (StartSentinel).
+	sentinel string
 
 	mu   sync.Mutex
 	proc *process // nil while stopped
@@ -49,6 +51,12 @@ type process struct {
 // Start must be called from the test's goroutine.
 func Start(tb testing.TB, args ...string) *Server {
 	tb.Helper()
+	bin := lookPath(tb)
+	return start(tb, &Server{tb: tb, bin: bin, dir: tb.TempDir(), args: args})
+}
+
+func lookPath(tb testing.TB) string {
+	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -56,7 +64,12 @@ func Start(tb testing.TB, args ...string) *Server {
 		}
 		tb.Skip(NotInstalled)
 	}
-	s := &Server{tb: tb, bin: bin, dir: tb.TempDir(), args: args}
+	return bin
+}
+
+// start picks a free port for s and starts it.
+func start(tb testing.TB, s *Server) *Server {
+	tb.Helper()
 	tb.Cleanup(s.Stop)
 
 	// The port is free when probed but may be taken before redis-server binds
@@ -119,14 +132,24 @@ func (s *Server) Restart() {
 }
 
 func (s *Server) start() error {
-	args := append([]string{
+	var args []string
+	if s.sentinel != "" {
+		args = []string{s.sentinel, "--sentinel"}
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--save", "",
 		"--appendonly", "no",
 		"--daemonize", "no",
 		"--dir", s.dir,
-	}, s.args...)
+	)
+	if s.sentinel == "" {
+		// A master waits 5 s by default before a diskless full sync, in
+		// case more replicas arrive; tests want their replicas now.
+		args = append(args, "--repl-diskless-sync-delay", "0")
+	}
+	args = append(args, s.args...)
 	cmd := exec.Command(s.bin, args...)
 	out := &lockedBuffer{}
 	cmd.Stdout = out
