@@ -14,6 +14,7 @@ import (
 
 	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/store"
+	"github.com/accessgateway/gateway/internal/token"
 )
 
 // Config is the whole gateway configuration.
@@ -28,6 +29,9 @@ type Config struct {
 	Audit     AuditConfig    `yaml:"audit"`
 	Log       LogConfig      `yaml:"log"`
 	Templates TemplateConfig `yaml:"templates"`
+	// Token is the signed context token sent upstream. Required outside
+	// `gateway dev`, which generates a key at start when it is absent.
+	Token *token.Config `yaml:"token"`
 	// TrustedProxies are the CIDRs of load balancers whose X-Forwarded-*
 	// headers are believed. Empty means no client is trusted.
 	TrustedProxies []string `yaml:"trusted_proxies"`
@@ -37,6 +41,8 @@ type Config struct {
 
 	// Derived by Validate; not read from YAML.
 	trustedNets []netip.Prefix
+	// dir is the directory of the file, for relative paths.
+	dir string
 	// Dev is set only by `gateway dev`; it allows insecure settings.
 	Dev bool `yaml:"-"`
 }
@@ -123,6 +129,12 @@ type Route struct {
 	// AllowBearer lets non-browser clients authenticate with an ID token
 	// from the same IdP in "Authorization: Bearer".
 	AllowBearer bool `yaml:"allow_bearer"`
+	// Audience is the context token's aud for this route; default the
+	// upstream's origin (scheme://host[:port]).
+	Audience string `yaml:"audience"`
+	// TokenGroups, when set, limits the groups claim to these groups, so big
+	// group lists do not bloat the header.
+	TokenGroups []string `yaml:"token_groups"`
 	// Public routes need no sign-in and no rule; use with care.
 	Public bool `yaml:"public"`
 	// Rules decide who may use the route; Require adds evidence it needs.
@@ -162,3 +174,7 @@ type TestUser struct {
 
 // TrustedNets returns the parsed trusted proxy prefixes (after Validate).
 func (c *Config) TrustedNets() []netip.Prefix { return c.trustedNets }
+
+// Dir is the directory of the configuration file ("" when not loaded from a
+// file); relative paths in the file (key files) are resolved against it.
+func (c *Config) Dir() string { return c.dir }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -33,7 +34,12 @@ func LoadFile(path string, o Options) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: read: %w", err)
 	}
-	return Load(b, o)
+	c, err := Load(b, o)
+	if err != nil {
+		return nil, err
+	}
+	c.dir = filepath.Dir(path)
+	return c, nil
 }
 
 // Options change how Load reads a file.

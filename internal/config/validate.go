@@ -163,7 +163,7 @@ func (c *Config) validate(v *validator) {
 			v.add("session.redis", "required when session.store is \"redis\"")
 		} else {
 			for _, e := range c.Session.Redis.Validate() {
-				v.add("session.redis", "%v", e)
+				v.probs = append(v.probs, "session.redis."+e.Error())
 			}
 		}
 	default:
@@ -196,6 +196,15 @@ func (c *Config) validate(v *validator) {
 	if d := c.Templates.Dir; d != "" {
 		if st, err := os.Stat(d); err != nil || !st.IsDir() {
 			v.add("templates.dir", "expected a readable directory, got %q", d)
+		}
+	}
+
+	switch {
+	case c.Token == nil && !c.Dev:
+		v.add("token", "required: the keys that sign the context token (create one with: gateway keys generate --out FILE)")
+	case c.Token != nil:
+		for _, e := range c.Token.Validate() {
+			v.probs = append(v.probs, "token."+e.Error())
 		}
 	}
 
@@ -268,6 +277,11 @@ func (c *Config) validateRoutes(v *validator, pub *url.URL) {
 			v.add(p+".upstream", "expected an absolute http(s) URL, got %q", r.Upstream)
 		case u.User != nil || u.RawQuery != "" || u.Fragment != "":
 			v.add(p+".upstream", "expected no user info, query or fragment, got %q", r.Upstream)
+		}
+		if r.Audience != "" {
+			if au, err := url.Parse(r.Audience); err != nil || au.Scheme == "" {
+				v.add(p+".audience", "expected a URI such as https://wiki.internal, got %q", r.Audience)
+			}
 		}
 		if r.UpstreamCAFile != "" {
 			if u != nil && u.Scheme != "https" {

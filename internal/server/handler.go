@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/accessgateway/gateway/contexttoken"
 	"github.com/accessgateway/gateway/internal/audit"
 	"github.com/accessgateway/gateway/internal/auth"
 	"github.com/accessgateway/gateway/internal/policy"
@@ -57,6 +58,9 @@ func (s *Server) newPublicHandler() http.Handler {
 	g.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.page(w, r, http.StatusMethodNotAllowed, pageData{Title: "Method not allowed", Message: "This gateway page does not accept " + r.Method + "."})
 	})
+	m.Handle(jwksPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqFrom(r.Context()).rt.signer.JWKSHandler().ServeHTTP(w, r)
+	}))
 	m.NotFoundHandler = http.HandlerFunc(s.serveRoute)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt := s.rt.Load()
@@ -126,7 +130,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
 		s.deny(w, r, entry, in, d)
 		return
 	}
-	status := s.forward(w, r, q, entry, d)
+	status, d := s.forward(w, r, q, entry, in, d)
 	s.record(r, entry, d, status)
 }
 
@@ -173,15 +177,53 @@ func identityOf(s *auth.Session) *policy.Identity {
 	return &policy.Identity{Subject: s.Subject, Email: s.Email, Groups: s.Groups, Claims: s.Claims, NotAfter: s.ExpiresAt}
 }
 
-// forward sends an allowed request upstream and returns the status sent.
-func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *routeEntry, d policy.Decision) int {
+// forward sends an allowed request upstream with its context token and
+// returns the status sent. If the token cannot be minted the request is
+// denied (fail closed).
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *routeEntry, in policy.Input, d policy.Decision) (int, policy.Decision) {
 	f := q.client
 	f.Path = q.path
 	f.StripCookies = []string{q.rt.cfg.Session.CookieName}
+	f.StripHeaders = []string{q.rt.tokenHeader}
 	f.Set = http.Header{RequestIDHeader: []string{q.id}}
+	if !e.cfg.Public {
+		tok, err := q.rt.minter.Mint(s.claims(q, e, in), d.NotAfter)
+		if err != nil {
+			s.logger.Error("context token: mint failed; denying", "err", err, "route", e.cfg.Name, "request_id", q.id)
+			d = policy.Decision{Reasons: []policy.Reason{policy.ReasonEvidenceError}}
+			s.page(w, r, http.StatusInternalServerError, pageData{Title: "Cannot sign the request", Message: "The gateway could not sign the context token the tool needs, so it did not forward your request.", Next: "Try again; if it persists, tell the gateway's operators and quote the request ID.", Reason: string(policy.ReasonEvidenceError)})
+			return http.StatusInternalServerError, d
+		}
+		f.Set.Set(q.rt.tokenHeader, tok)
+	}
 	sw := &statusWriter{ResponseWriter: w}
 	e.upstream.ServeHTTP(sw, r.WithContext(proxy.WithForward(r.Context(), &f)))
-	return sw.status()
+	return sw.status(), d
+}
+
+// claims builds the context token's claims for an allowed request.
+func (s *Server) claims(q *request, e *routeEntry, in policy.Input) contexttoken.Claims {
+	id := in.Identity
+	c := contexttoken.Claims{
+		Audience: contexttoken.Audience{e.audience},
+		Subject:  id.Subject,
+		Email:    id.Email,
+		Route:    e.cfg.Name,
+		SourceIP: q.client.ClientIP.String(),
+	}
+	if e.groups == nil {
+		c.Groups = id.Groups
+	} else {
+		for _, g := range id.Groups {
+			if e.groups[g] {
+				c.Groups = append(c.Groups, g)
+			}
+		}
+	}
+	if dev := in.Device; dev != nil && dev.Problem == "" && !dev.AttestedAt.IsZero() {
+		c.Device = &contexttoken.Device{ID: dev.ID, Trust: dev.Trust, AttestedAt: contexttoken.NewNumericDate(dev.AttestedAt)}
+	}
+	return c
 }
 
 // record writes the audit record and counts the decision.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -17,6 +18,7 @@ import (
 	"github.com/accessgateway/gateway/internal/proxy"
 	"github.com/accessgateway/gateway/internal/route"
 	"github.com/accessgateway/gateway/internal/store"
+	"github.com/accessgateway/gateway/internal/token"
 	"github.com/accessgateway/gateway/templates"
 )
 
@@ -31,12 +33,18 @@ type runtime struct {
 	auth       *auth.Authenticator
 	pages      *templates.Pages
 	transports []*http.Transport
+	signer     *token.Signer
+	minter     token.Minter
+	// tokenHeader is the header the token travels in; stripped from clients.
+	tokenHeader string
 	// ownsStore is false when the store was taken over from the previous runtime.
 	ownsStore bool
 }
 
 type routeEntry struct {
 	cfg      *config.Route
+	audience string
+	groups   map[string]bool // token_groups filter; nil: all
 	policy   *policy.Route
 	upstream *proxy.Upstream
 }
@@ -106,6 +114,23 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 		rt.auth = a
 	}
 
+	switch {
+	case cfg.Token == nil && prev != nil && prev.cfg.Token == nil && prev.cfg.PublicURL == cfg.PublicURL:
+		rt.signer = prev.signer // dev: keep the generated key across reloads
+	case cfg.Token == nil:
+		if !cfg.Dev {
+			return nil, errors.New("server: token: required outside gateway dev")
+		}
+		rt.signer, err = token.NewDevSigner(cfg.PublicURL, token.WithClock(s.now))
+	default:
+		rt.signer, err = token.NewSigner(*cfg.Token, cfg.PublicURL, token.WithBaseDir(cfg.Dir()), token.WithClock(s.now))
+	}
+	if err != nil {
+		return nil, err
+	}
+	rt.minter = token.NewCache(rt.signer)
+	rt.tokenHeader = rt.signer.Header()
+
 	transports := map[string]*http.Transport{}
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
@@ -128,7 +153,18 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 		if err != nil {
 			return nil, fmt.Errorf("server: routes[%d]: %w", i, err)
 		}
-		if err := rt.table.Add(rc.Host, rc.Path, rc.Exact, &routeEntry{cfg: rc, policy: pol, upstream: up}); err != nil {
+		e := &routeEntry{cfg: rc, policy: pol, upstream: up, audience: rc.Audience}
+		if e.audience == "" {
+			u, _ := url.Parse(rc.Upstream)
+			e.audience = u.Scheme + "://" + u.Host
+		}
+		if len(rc.TokenGroups) > 0 {
+			e.groups = map[string]bool{}
+			for _, g := range rc.TokenGroups {
+				e.groups[g] = true
+			}
+		}
+		if err := rt.table.Add(rc.Host, rc.Path, rc.Exact, e); err != nil {
 			return nil, fmt.Errorf("server: routes[%d]: %w", i, err)
 		}
 	}

@@ -211,6 +211,9 @@ func (s *Server) AdminHandler() http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", s.metrics.Handler())
+	mux.HandleFunc("/.well-known/gateway/jwks.json", func(w http.ResponseWriter, r *http.Request) {
+		s.rt.Load().signer.JWKSHandler().ServeHTTP(w, r)
+	})
 	return mux
 }
 
