@@ -30,6 +30,14 @@ func ParseEmail(s string) (Email, error) {
 	if local == "" || strings.ContainsAny(local, "\"\\ ()<>,;:[]") {
 		return Email{}, fmt.Errorf("policy: expected a plain local part, got %q", s)
 	}
+	for i := 0; i < len(local); i++ {
+		// Non-ASCII local parts are refused: strings.ToLower folds some of
+		// them onto ASCII ("\u212Aen" becomes "ken"), which would let one
+		// address match a rule written for another.
+		if local[i] >= 0x80 {
+			return Email{}, fmt.Errorf("policy: expected an ASCII local part, got %q", s)
+		}
+	}
 	domain = strings.ToLower(domain)
 	if !validDomain(domain) {
 		return Email{}, fmt.Errorf("policy: expected a DNS domain after '@', got %q", s)

@@ -121,8 +121,18 @@ func (c Condition) Problems() []string {
 		}
 	}
 	for i, s := range c.SourceCIDRs {
-		if _, err := netip.ParsePrefix(s); err != nil {
+		p, err := netip.ParsePrefix(s)
+		switch {
+		case err != nil:
 			out = append(out, fmt.Sprintf(".source_cidrs[%d]: expected a CIDR such as 10.0.0.0/8, got %q", i, s))
+		case p.Addr().Is4In6():
+			// Sources are compared unmapped, so such a prefix would never
+			// match: a deny entry would be silently off.
+			hint := ""
+			if p.Bits() >= 96 {
+				hint = " such as " + netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96).Masked().String()
+			}
+			out = append(out, fmt.Sprintf(".source_cidrs[%d]: expected an IPv4 CIDR%s for IPv4 addresses, got IPv4-mapped %q", i, hint, s))
 		}
 	}
 	return out
@@ -196,7 +206,9 @@ func (c *condition) match(id *Identity, email Email, req *Request) bool {
 			return false
 		}
 	}
-	if c.methods != nil && !c.methods[req.Method] {
+	// Methods compare in ASCII upper case: some upstream frameworks
+	// upper-case the method, so a deny rule on DELETE must match "delete".
+	if c.methods != nil && !c.methods[upperASCII(req.Method)] {
 		return false
 	}
 	if c.cidrs != nil {
@@ -212,6 +224,23 @@ func (c *condition) match(id *Identity, email Email, req *Request) bool {
 		}
 	}
 	return true
+}
+
+// upperASCII upper-cases ASCII letters only (strings.ToUpper would fold
+// "\u017F" onto "S").
+func upperASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'a' <= s[i] && s[i] <= 'z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'a' <= b[j] && b[j] <= 'z' {
+					b[j] -= 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
 }
 
 func anyIn(vals []string, set map[string]bool) bool {

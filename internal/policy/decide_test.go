@@ -1,0 +1,335 @@
+package policy
+
+import (
+	"errors"
+	"net/netip"
+	"reflect"
+	"testing"
+	"time"
+)
+
+var (
+	t0      = time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	session = t0.Add(8 * time.Hour) // identity NotAfter used by most cases
+)
+
+// mustCompile compiles a route for a test; the rules are test data.
+func mustCompile(t testing.TB, name string, public bool, rules Rules, req Require) *Route {
+	t.Helper()
+	r, err := Compile(name, public, rules, req)
+	if err != nil {
+		t.Fatalf("Compile(%q): %v", name, err)
+	}
+	return r
+}
+
+func user(email string, groups ...string) *Identity {
+	return &Identity{Subject: "sub-" + email, Email: email, Groups: groups, NotAfter: session}
+}
+
+func get(src string) Request {
+	r := Request{Method: "GET", Path: "/"}
+	if src != "" {
+		r.SourceIP = netip.MustParseAddr(src)
+	}
+	return r
+}
+
+func method(m string) Request { return Request{Method: m, Path: "/"} }
+
+func allow(notAfter time.Time) Decision {
+	return Decision{Allow: true, Reasons: []Reason{ReasonAllowRule}, NotAfter: notAfter}
+}
+
+func denied(r Reason) Decision { return Decision{Reasons: []Reason{r}} }
+
+type decideTest struct {
+	name  string
+	rules Rules
+	// public compiles the route as public; noRoute passes a nil route.
+	public, noRoute bool
+	req             Require
+	in              Input // Route is filled from rules
+	now             time.Time
+	want            Decision
+}
+
+func (tc decideTest) run(t *testing.T) {
+	t.Helper()
+	in := tc.in
+	if !tc.noRoute {
+		in.Route = mustCompile(t, "r", tc.public, tc.rules, tc.req)
+	}
+	now := tc.now
+	if now.IsZero() {
+		now = t0
+	}
+	got := Decide(in, now)
+	if !reflect.DeepEqual(got, tc.want) {
+		t.Fatalf("Decide() = %+v, want %+v", got, tc.want)
+	}
+	for _, r := range got.Reasons {
+		if !KnownReason(r) {
+			t.Errorf("Decide() returned unknown reason %q", r)
+		}
+	}
+}
+
+func TestDecide(t *testing.T) {
+	corp := Rules{Allow: []Condition{{Domains: []string{"corp.example"}}}}
+	device := Require{Device: &DeviceRequirement{Trust: TrustTPMAttested, MaxAge: 4 * time.Hour}}
+	fresh := &DeviceEvidence{ID: "d1", Trust: TrustTPMAttested, AttestedAt: t0.Add(-time.Hour)}
+	tests := []decideTest{
+		// Before any rule.
+		{name: "no route", noRoute: true, in: Input{Identity: user("a@corp.example")},
+			want: denied(ReasonRouteNotFound)},
+		{name: "public route needs nobody", public: true, in: Input{},
+			want: Decision{Allow: true, Reasons: []Reason{ReasonPublicRoute}}},
+		{name: "public route ignores evidence errors", public: true, in: Input{EvidenceErr: errors.New("redis down")},
+			want: Decision{Allow: true, Reasons: []Reason{ReasonPublicRoute}}},
+		{name: "evidence error denies before identity", rules: corp,
+			in:   Input{Identity: user("a@corp.example"), EvidenceErr: errors.New("redis down"), Request: get("")},
+			want: denied(ReasonEvidenceError)},
+		{name: "not signed in", rules: corp, in: Input{Request: get("")},
+			want: denied(ReasonSignInRequired)},
+		{name: "session ends at exactly now", rules: corp, now: session,
+			in: Input{Identity: user("a@corp.example"), Request: get("")}, want: denied(ReasonSignInRequired)},
+		{name: "session ends one nanosecond later", rules: corp, now: session.Add(-time.Nanosecond),
+			in: Input{Identity: user("a@corp.example"), Request: get("")}, want: allow(session)},
+		{name: "identity without NotAfter never expires here", rules: corp,
+			in:   Input{Identity: &Identity{Email: "a@corp.example"}, Request: get("")},
+			want: allow(time.Time{})},
+
+		// Email parsing.
+		{name: "two @ is invalid, not corp.example", rules: corp,
+			in: Input{Identity: user("a@evil.example@corp.example"), Request: get("")}, want: denied(ReasonInvalidIdentity)},
+		{name: "display name is invalid", rules: corp,
+			in: Input{Identity: user("Alice <a@corp.example>"), Request: get("")}, want: denied(ReasonInvalidIdentity)},
+		{name: "empty email is invalid", rules: corp,
+			in: Input{Identity: user(""), Request: get("")}, want: denied(ReasonInvalidIdentity)},
+		{name: "Kelvin sign does not fold to k", rules: Rules{Allow: []Condition{{Emails: []string{"ken@corp.example"}}}},
+			in: Input{Identity: user("\u212Aen@corp.example"), Request: get("")}, want: denied(ReasonInvalidIdentity)},
+		{name: "uppercase domain matches", rules: corp,
+			in: Input{Identity: user("Sam@CORP.Example"), Request: get("")}, want: allow(session)},
+		{name: "look-alike domain does not match", rules: corp,
+			in: Input{Identity: user("a@evilcorp.example"), Request: get("")}, want: denied(ReasonNoAllowRule)},
+		{name: "suffix domain does not match", rules: corp,
+			in: Input{Identity: user("a@corp.example.evil.example"), Request: get("")}, want: denied(ReasonNoAllowRule)},
+		{name: "subdomain is not the domain", rules: corp,
+			in: Input{Identity: user("a@eu.corp.example"), Request: get("")}, want: denied(ReasonNoAllowRule)},
+		{name: "email rule is case-insensitive", rules: Rules{Allow: []Condition{{Emails: []string{"Alice@Corp.Example"}}}},
+			in: Input{Identity: user("alice@corp.example"), Request: get("")}, want: allow(session)},
+		{name: "email rule is the whole address", rules: Rules{Allow: []Condition{{Emails: []string{"alice@corp.example"}}}},
+			in: Input{Identity: user("malice@corp.example"), Request: get("")}, want: denied(ReasonNoAllowRule)},
+
+		// Deny and allow.
+		{name: "deny wins over allow",
+			rules: Rules{Allow: []Condition{{Domains: []string{"contractors.example", "corp.example"}}},
+				Deny: []Condition{{Domains: []string{"contractors.example"}}}},
+			in: Input{Identity: user("c@contractors.example"), Request: get("")}, want: denied(ReasonDenyRule)},
+		{name: "deny that does not match",
+			rules: Rules{Allow: []Condition{{Domains: []string{"corp.example"}}}, Deny: []Condition{{Groups: []string{"suspended"}}}},
+			in:    Input{Identity: user("a@corp.example", "eng"), Request: get("")}, want: allow(session)},
+		{name: "deny everyone", rules: Rules{Allow: []Condition{{Everyone: true}}, Deny: []Condition{{Everyone: true}}},
+			in: Input{Identity: user("a@corp.example"), Request: get("")}, want: denied(ReasonDenyRule)},
+		{name: "allow everyone", rules: Rules{Allow: []Condition{{Everyone: true}}},
+			in: Input{Identity: user("a@anywhere.example"), Request: get("")}, want: allow(session)},
+		{name: "deny is checked before device", rules: Rules{Allow: []Condition{{Everyone: true}}, Deny: []Condition{{Everyone: true}}},
+			req: device, in: Input{Identity: user("a@corp.example"), Request: get("")}, want: denied(ReasonDenyRule)},
+		{name: "no allow entry matches", rules: Rules{Allow: []Condition{{Groups: []string{"admins"}}}},
+			in: Input{Identity: user("a@corp.example", "eng"), Request: get("")}, want: denied(ReasonNoAllowRule)},
+		{name: "groups are case-sensitive", rules: Rules{Allow: []Condition{{Groups: []string{"Admins"}}}},
+			in: Input{Identity: user("a@corp.example", "admins"), Request: get("")}, want: denied(ReasonNoAllowRule)},
+		{name: "AND within an entry: both match",
+			rules: Rules{Allow: []Condition{{Groups: []string{"support"}, Methods: []string{"GET"}}}},
+			in:    Input{Identity: user("a@corp.example", "support"), Request: get("")}, want: allow(session)},
+		{name: "AND within an entry: one fails",
+			rules: Rules{Allow: []Condition{{Groups: []string{"support"}, Methods: []string{"GET"}}}},
+			in:    Input{Identity: user("a@corp.example", "support"), Request: method("POST")}, want: denied(ReasonNoAllowRule)},
+		{name: "OR across entries",
+			rules: Rules{Allow: []Condition{{Groups: []string{"support"}, Methods: []string{"GET"}}, {Groups: []string{"leads"}}}},
+			in:    Input{Identity: user("a@corp.example", "leads"), Request: method("POST")}, want: allow(session)},
+		{name: "OR within a field",
+			rules: Rules{Allow: []Condition{{Groups: []string{"a", "b", "c"}}}},
+			in:    Input{Identity: user("a@corp.example", "x", "c"), Request: get("")}, want: allow(session)},
+
+		// Claims.
+		{name: "claim matches",
+			rules: Rules{Allow: []Condition{{Claims: map[string][]string{"department": {"support", "sre"}}}}},
+			in: Input{Identity: &Identity{Email: "a@corp.example", NotAfter: session,
+				Claims: map[string][]string{"department": {"sre"}}}, Request: get("")},
+			want: allow(session)},
+		{name: "claim with other value",
+			rules: Rules{Allow: []Condition{{Claims: map[string][]string{"department": {"support"}}}}},
+			in: Input{Identity: &Identity{Email: "a@corp.example", NotAfter: session,
+				Claims: map[string][]string{"department": {"sales"}}}, Request: get("")},
+			want: denied(ReasonNoAllowRule)},
+		{name: "claim missing",
+			rules: Rules{Allow: []Condition{{Claims: map[string][]string{"department": {"support"}}}}},
+			in:    Input{Identity: user("a@corp.example"), Request: get("")}, want: denied(ReasonNoAllowRule)},
+		{name: "all claims of an entry must match",
+			rules: Rules{Allow: []Condition{{Claims: map[string][]string{"department": {"support"}, "level": {"3"}}}}},
+			in: Input{Identity: &Identity{Email: "a@corp.example", NotAfter: session,
+				Claims: map[string][]string{"department": {"support"}, "level": {"2"}}}, Request: get("")},
+			want: denied(ReasonNoAllowRule)},
+
+		// Methods.
+		{name: "method allowed", rules: Rules{Allow: []Condition{{Methods: []string{"GET", "HEAD"}}}},
+			in: Input{Identity: user("a@corp.example"), Request: method("HEAD")}, want: allow(session)},
+		{name: "method not allowed", rules: Rules{Allow: []Condition{{Methods: []string{"GET"}}}},
+			in: Input{Identity: user("a@corp.example"), Request: method("DELETE")}, want: denied(ReasonNoAllowRule)},
+		{name: "deny method in another letter case",
+			rules: Rules{Allow: []Condition{{Everyone: true}}, Deny: []Condition{{Methods: []string{"DELETE"}}}},
+			in:    Input{Identity: user("a@corp.example"), Request: method("delete")}, want: denied(ReasonDenyRule)},
+
+		// Source addresses.
+		{name: "source in CIDR", rules: Rules{Allow: []Condition{{SourceCIDRs: []string{"10.0.0.0/8"}}}},
+			in: Input{Identity: user("a@corp.example"), Request: get("10.1.2.3")}, want: allow(session)},
+		{name: "source outside CIDR", rules: Rules{Allow: []Condition{{SourceCIDRs: []string{"10.0.0.0/8"}}}},
+			in: Input{Identity: user("a@corp.example"), Request: get("203.0.113.9")}, want: denied(ReasonNoAllowRule)},
+		{name: "IPv4-mapped IPv6 source in IPv4 CIDR", rules: Rules{Allow: []Condition{{SourceCIDRs: []string{"10.0.0.0/8"}}}},
+			in: Input{Identity: user("a@corp.example"), Request: get("::ffff:10.1.2.3")}, want: allow(session)},
+		{name: "IPv4-mapped IPv6 source denied by IPv4 CIDR",
+			rules: Rules{Allow: []Condition{{Everyone: true}}, Deny: []Condition{{SourceCIDRs: []string{"203.0.113.0/24"}}}},
+			in:    Input{Identity: user("a@corp.example"), Request: get("::ffff:203.0.113.9")}, want: denied(ReasonDenyRule)},
+		{name: "IPv6 source in IPv6 CIDR", rules: Rules{Allow: []Condition{{SourceCIDRs: []string{"2001:db8::/32"}}}},
+			in: Input{Identity: user("a@corp.example"), Request: get("2001:db8::1")}, want: allow(session)},
+		{name: "unknown source matches no CIDR", rules: Rules{Allow: []Condition{{SourceCIDRs: []string{"0.0.0.0/0", "::/0"}}}},
+			in: Input{Identity: user("a@corp.example"), Request: get("")}, want: denied(ReasonNoAllowRule)},
+		{name: "unmasked CIDR is masked", rules: Rules{Allow: []Condition{{SourceCIDRs: []string{"10.9.9.9/8"}}}},
+			in: Input{Identity: user("a@corp.example"), Request: get("10.1.2.3")}, want: allow(session)},
+
+		// Device requirement.
+		{name: "device missing", rules: corp, req: device,
+			in: Input{Identity: user("a@corp.example"), Request: get("")}, want: denied(ReasonDeviceNotVerfied)},
+		{name: "device problem is the reason", rules: corp, req: device,
+			in: Input{Identity: user("a@corp.example"), Request: get(""),
+				Device: &DeviceEvidence{ID: "d1", Trust: TrustTPMAttested, AttestedAt: t0, Problem: ReasonDeviceRevoked}},
+			want: denied(ReasonDeviceRevoked)},
+		{name: "device trust unknown", rules: corp, req: device,
+			in: Input{Identity: user("a@corp.example"), Request: get(""),
+				Device: &DeviceEvidence{ID: "d1", Trust: "self-reported", AttestedAt: t0}},
+			want: denied(ReasonDeviceTrust)},
+		{name: "device never attested", rules: corp, req: device,
+			in: Input{Identity: user("a@corp.example"), Request: get(""),
+				Device: &DeviceEvidence{ID: "d1", Trust: TrustTPMAttested}},
+			want: denied(ReasonDeviceNotVerfied)},
+		{name: "device stale at exactly max_age", rules: corp, req: device, now: t0,
+			in: Input{Identity: user("a@corp.example"), Request: get(""),
+				Device: &DeviceEvidence{ID: "d1", Trust: TrustTPMAttested, AttestedAt: t0.Add(-4 * time.Hour)}},
+			want: denied(ReasonDeviceStale)},
+		{name: "device fresh one nanosecond before max_age", rules: corp, req: device, now: t0.Add(-time.Nanosecond),
+			in: Input{Identity: user("a@corp.example"), Request: get(""),
+				Device: &DeviceEvidence{ID: "d1", Trust: TrustTPMAttested, AttestedAt: t0.Add(-4 * time.Hour)}},
+			want: allow(t0)},
+		{name: "NotAfter is the device's when it ends first", rules: corp, req: device,
+			in: Input{Identity: user("a@corp.example"), Request: get(""), Device: fresh}, want: allow(t0.Add(3 * time.Hour))},
+		{name: "NotAfter is the session's when it ends first", rules: corp, req: device,
+			in:   Input{Identity: &Identity{Email: "a@corp.example", NotAfter: t0.Add(time.Hour)}, Request: get(""), Device: fresh},
+			want: allow(t0.Add(time.Hour))},
+		{name: "NotAfter is the device's without session end", rules: corp, req: device,
+			in: Input{Identity: &Identity{Email: "a@corp.example"}, Request: get(""), Device: fresh}, want: allow(t0.Add(3 * time.Hour))},
+		{name: "device without max_age does not bound NotAfter", rules: corp,
+			req: Require{Device: &DeviceRequirement{}},
+			in:  Input{Identity: user("a@corp.example"), Request: get(""), Device: fresh}, want: allow(session)},
+		{name: "device evidence ignored when not required", rules: corp,
+			in: Input{Identity: user("a@corp.example"), Request: get(""),
+				Device: &DeviceEvidence{ID: "d1", Problem: ReasonDeviceRevoked}},
+			want: allow(session)},
+		{name: "rules are checked before the device", rules: Rules{Allow: []Condition{{Groups: []string{"admins"}}}}, req: device,
+			in: Input{Identity: user("a@corp.example"), Request: get("")}, want: denied(ReasonNoAllowRule)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, tc.run)
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		public  bool
+		rules   Rules
+		wantErr string
+	}{
+		{name: "no allow entry", rules: Rules{},
+			wantErr: `policy: route "r" has no allow entry`},
+		{name: "empty condition", rules: Rules{Allow: []Condition{{}}},
+			wantErr: `policy: route "r" allow[0]: condition: empty condition would match everyone; set a field, or everyone: true to say so`},
+		{name: "bad deny email", rules: Rules{Allow: []Condition{{Everyone: true}}, Deny: []Condition{{Emails: []string{"a@b@c.example"}}}},
+			wantErr: `policy: route "r" deny[0]: condition.emails[0]: policy: expected an email address with exactly one '@', got "a@b@c.example"`},
+		{name: "IPv4-mapped CIDR", rules: Rules{Allow: []Condition{{Everyone: true}}, Deny: []Condition{{SourceCIDRs: []string{"::ffff:203.0.113.0/120"}}}},
+			wantErr: `policy: route "r" deny[0]: condition.source_cidrs[0]: expected an IPv4 CIDR such as 203.0.113.0/24 for IPv4 addresses, got IPv4-mapped "::ffff:203.0.113.0/120"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Compile("r", tc.public, tc.rules, Require{})
+			if err == nil || err.Error() != tc.wantErr {
+				t.Fatalf("Compile() error = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestConditionProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		c    Condition
+		want []string
+	}{
+		{name: "valid", c: Condition{Domains: []string{"corp.example"}, Methods: []string{"GET"}}},
+		{name: "everyone", c: Condition{Everyone: true}},
+		{name: "empty", c: Condition{},
+			want: []string{": empty condition would match everyone; set a field, or everyone: true to say so"}},
+		{name: "every field wrong at once", c: Condition{
+			Emails:      []string{"Alice <a@corp.example>"},
+			Domains:     []string{"corp", "ok.example", "bad_domain.example"},
+			Groups:      []string{" "},
+			Claims:      map[string][]string{"dept": {}},
+			Methods:     []string{"GET", "get!", ""},
+			SourceCIDRs: []string{"10.0.0.0/33", "10.0.0.1"},
+		}, want: []string{
+			`.emails[0]: policy: expected a bare email address, got "Alice <a@corp.example>"`,
+			`.domains[0]: expected a DNS domain such as corp.example, got "corp"`,
+			`.domains[2]: expected a DNS domain such as corp.example, got "bad_domain.example"`,
+			`.groups[0]: empty group name`,
+			`.claims.dept: expected a claim name with at least one value`,
+			`.methods[1]: expected an HTTP method such as GET, got "get!"`,
+			`.methods[2]: expected an HTTP method such as GET, got ""`,
+			`.source_cidrs[0]: expected a CIDR such as 10.0.0.0/8, got "10.0.0.0/33"`,
+			`.source_cidrs[1]: expected a CIDR such as 10.0.0.0/8, got "10.0.0.1"`,
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.c.Problems(); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("Problems() =\n%q\nwant\n%q", got, tc.want)
+			}
+		})
+	}
+}
+
+func BenchmarkDecide(b *testing.B) {
+	r := mustCompile(b, "customer-records", false, Rules{
+		Allow: []Condition{
+			{Groups: []string{"support"}, Methods: []string{"GET", "HEAD"}},
+			{Groups: []string{"support-leads"}, SourceCIDRs: []string{"10.0.0.0/8"}},
+			{Emails: []string{"alice@corp.example"}},
+		},
+		Deny: []Condition{{Domains: []string{"contractors.example"}}},
+	}, Require{Device: &DeviceRequirement{Trust: TrustTPMAttested, MaxAge: 4 * time.Hour}})
+	in := Input{
+		Route: r,
+		Identity: &Identity{Subject: "s1", Email: "lee@corp.example", Groups: []string{"eng", "support-leads"},
+			NotAfter: session},
+		Request: Request{Method: "POST", Path: "/customers/42", SourceIP: netip.MustParseAddr("10.1.2.3"),
+			Vars: map[string]string{"customer_id": "42"}},
+		Device: &DeviceEvidence{ID: "d1", Trust: TrustTPMAttested, AttestedAt: t0.Add(-time.Hour)},
+	}
+	if d := Decide(in, t0); !d.Allow {
+		b.Fatalf("Decide() = %+v, want allow", d)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		Decide(in, t0)
+	}
+}
