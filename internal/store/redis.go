@@ -144,7 +144,8 @@ func (r *Redis) SetNX(ctx context.Context, key string, value []byte, ttl time.Du
 // ErrNotFound.
 //
 // If the connection breaks after Redis ran the GETDEL, the value is gone and
-// the caller gets an error: a single-use value is lost, never used twice.
+// the caller gets an error, or ErrNotFound when go-redis's one retry runs
+// the GETDEL again: a single-use value can be lost, never used twice.
 func (r *Redis) Take(ctx context.Context, key string) ([]byte, error) {
 	if key == "" {
 		return nil, errEmptyKey
