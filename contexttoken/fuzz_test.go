@@ -2,6 +2,7 @@ package contexttoken_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -54,4 +55,43 @@ func FuzzVerify(f *testing.F) {
 		}
 		t.Fatalf("error wraps no sentinel: %v", err)
 	})
+}
+
+// FuzzClaimsJSON decodes arbitrary JSON as a claim set (as Verify does after
+// the signature check): no panic, and what decodes re-encodes to a claim set
+// that decodes to the same value.
+func FuzzClaimsJSON(f *testing.F) {
+	f.Add([]byte(`{"iss":"https://gw.example.com","aud":"x","exp":1.5,"iat":1,"sub":"u","device":{"id":"d","trust":"t","attested_at":3}}`))
+	f.Add([]byte(`{"aud":["a","b"],"exp":"1"}`))
+	f.Add([]byte(`{"aud":null,"exp":null,"groups":[1]}`))
+	f.Add([]byte(`{"exp":1e400}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var c contexttoken.Claims
+		if json.Unmarshal(data, &c) != nil {
+			return
+		}
+		out, err := json.Marshal(&c)
+		if err != nil {
+			t.Fatalf("re-encoding %+v: %v", c, err)
+		}
+		var again contexttoken.Claims
+		if err := json.Unmarshal(out, &again); err != nil {
+			t.Fatalf("decoding re-encoded %s: %v", out, err)
+		}
+		if !reflect.DeepEqual(normalize(c), normalize(again)) {
+			t.Fatalf("round trip changed the claims:\n%+v\n%+v", c, again)
+		}
+	})
+}
+
+// normalize maps values that encode the same way (empty and nil slices) to
+// one form.
+func normalize(c contexttoken.Claims) contexttoken.Claims {
+	if len(c.Groups) == 0 {
+		c.Groups = nil
+	}
+	if len(c.Audience) == 0 {
+		c.Audience = nil
+	}
+	return c
 }

@@ -215,3 +215,52 @@ func indexOf(s, sub string) int {
 	}
 	return -1
 }
+
+// TestRemoteConcurrent verifies from many goroutines while the gateway
+// rotates keys and the clock moves, under -race: every valid token verifies,
+// and the key set is fetched a bounded number of times.
+func TestRemoteConcurrent(t *testing.T) {
+	ctx := context.Background()
+	r := newRotation(t)
+	js := newJWKSServer(t, r.before)
+	v := remoteVerifier(t, js, r.clk.Now)
+	oldTok := mint(t, r.before, claims())
+	stranger := newSigner(t, r.clk.Now, contexttoken.ES256, token.KeyConfig{File: keyFile(t, contexttoken.ES256), State: token.StateActive})
+	bogus := mint(t, stranger, claims())
+	js.signer.Store(r.after)
+	newTok := mint(t, r.after, claims())
+
+	const workers, rounds = 8, 50
+	errs := make(chan error, workers*rounds*3)
+	done := make(chan struct{})
+	for w := range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range rounds {
+				if w == 0 {
+					r.clk.Set(t0.Add(time.Duration(i) * 3 * time.Second)) // up to 2.5 min
+				}
+				if _, err := v.Verify(ctx, oldTok); err != nil {
+					errs <- err
+				}
+				if _, err := v.Verify(ctx, newTok); err != nil {
+					errs <- err
+				}
+				if _, err := v.Verify(ctx, bogus); !errors.Is(err, contexttoken.ErrUnknownKey) {
+					errs <- err
+				}
+			}
+		}()
+	}
+	for range workers {
+		<-done
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// 150 s of clock at most one fetch per 10 s: at most 16 requests.
+	if n := js.fetches.Load() + js.notMod.Load(); n > 16 {
+		t.Fatalf("expected at most 16 key set requests, got %d", n)
+	}
+}
