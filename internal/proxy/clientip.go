@@ -21,8 +21,11 @@ func ClientAddr(r *http.Request, trusted []netip.Prefix) (addr netip.Addr, trust
 		parts := strings.Split(hops[i], ",")
 		for j := len(parts) - 1; j >= 0; j-- {
 			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
-			if err != nil {
-				return peer, true // malformed chain: stop at what we know
+			if err != nil || a.Zone() != "" {
+				// Malformed chain: stop at what we know. A zoned address
+				// ("fe80::1%eth0") never matches a CIDR, so it would
+				// slip past deny rules on source addresses.
+				return peer, true
 			}
 			a = a.Unmap()
 			if !contains(trusted, a) {
@@ -42,7 +45,9 @@ func peerAddr(remote string) netip.Addr {
 	if err != nil {
 		return netip.Addr{}
 	}
-	return a.Unmap()
+	// The zone of a link-local peer is dropped: zoned addresses match no
+	// CIDR (trusted proxies, source rules).
+	return a.Unmap().WithZone("")
 }
 
 func contains(nets []netip.Prefix, a netip.Addr) bool {

@@ -1,0 +1,85 @@
+package proxy
+
+import (
+	"net/http"
+	"net/netip"
+	"testing"
+)
+
+type clientAddrTest struct {
+	name        string
+	remote      string
+	xff         []string // X-Forwarded-For lines
+	trusted     []string
+	want        string // "" means the invalid Addr
+	wantTrusted bool
+}
+
+func (tc clientAddrTest) run(t *testing.T) {
+	t.Helper()
+	r := &http.Request{RemoteAddr: tc.remote, Header: http.Header{}}
+	if tc.xff != nil {
+		r.Header["X-Forwarded-For"] = tc.xff
+	}
+	var nets []netip.Prefix
+	for _, s := range tc.trusted {
+		nets = append(nets, netip.MustParsePrefix(s))
+	}
+	got, trusted := ClientAddr(r, nets)
+	var want netip.Addr
+	if tc.want != "" {
+		want = netip.MustParseAddr(tc.want)
+	}
+	if got != want || trusted != tc.wantTrusted {
+		t.Fatalf("ClientAddr(remote %q, XFF %q, trusted %q) = %v, %v; want %v, %v",
+			tc.remote, tc.xff, tc.trusted, got, trusted, want, tc.wantTrusted)
+	}
+}
+
+func TestClientAddr(t *testing.T) {
+	lb := []string{"10.0.0.0/24"}
+	tests := []clientAddrTest{
+		{name: "no trusted proxies: peer", remote: "203.0.113.9:5555", want: "203.0.113.9"},
+		{name: "untrusted peer ignores XFF", remote: "203.0.113.9:5555", xff: []string{"10.0.0.1"}, trusted: lb,
+			want: "203.0.113.9"},
+		{name: "no trusted proxies ignores XFF", remote: "10.0.0.2:5555", xff: []string{"198.51.100.7"},
+			want: "10.0.0.2"},
+		{name: "trusted peer without XFF", remote: "10.0.0.2:5555", trusted: lb, want: "10.0.0.2", wantTrusted: true},
+		{name: "trusted peer takes XFF", remote: "10.0.0.2:5555", xff: []string{"198.51.100.7"}, trusted: lb,
+			want: "198.51.100.7", wantTrusted: true},
+		{name: "right-most untrusted, spoofed left part ignored", remote: "10.0.0.2:5555",
+			xff: []string{"1.2.3.4, 198.51.100.7"}, trusted: lb, want: "198.51.100.7", wantTrusted: true},
+		{name: "chain of several trusted proxies", remote: "10.0.0.2:5555",
+			xff: []string{"1.2.3.4, 198.51.100.7, 10.0.0.5, 10.0.0.3"}, trusted: lb, want: "198.51.100.7", wantTrusted: true},
+		{name: "several XFF lines are one list", remote: "10.0.0.2:5555",
+			xff: []string{"1.2.3.4", "198.51.100.7, 10.0.0.5", "10.0.0.3"}, trusted: lb, want: "198.51.100.7", wantTrusted: true},
+		{name: "every hop trusted: peer", remote: "10.0.0.2:5555", xff: []string{"10.0.0.7"}, trusted: lb,
+			want: "10.0.0.2", wantTrusted: true},
+		{name: "malformed right-most hop: peer", remote: "10.0.0.2:5555", xff: []string{"198.51.100.7, not-an-ip"},
+			trusted: lb, want: "10.0.0.2", wantTrusted: true},
+		{name: "malformed hop left of the client is never read", remote: "10.0.0.2:5555",
+			xff: []string{"not-an-ip, 198.51.100.7"}, trusted: lb, want: "198.51.100.7", wantTrusted: true},
+		{name: "hop with port is malformed", remote: "10.0.0.2:5555", xff: []string{"198.51.100.7:443"},
+			trusted: lb, want: "10.0.0.2", wantTrusted: true},
+		{name: "empty hop is malformed", remote: "10.0.0.2:5555", xff: []string{"198.51.100.7,"},
+			trusted: lb, want: "10.0.0.2", wantTrusted: true},
+		{name: "IPv6 hop with zone is malformed", remote: "10.0.0.2:5555", xff: []string{"2001:db8::9%eth0"},
+			trusted: lb, want: "10.0.0.2", wantTrusted: true},
+		{name: "IPv6 peer", remote: "[2001:db8::1]:443", want: "2001:db8::1"},
+		{name: "IPv6 peer with zone loses the zone", remote: "[fe80::1%eth0]:443", want: "fe80::1"},
+		{name: "IPv6 trusted peer and IPv6 client", remote: "[2001:db8::1]:443", xff: []string{"2001:db8:ffff::9"},
+			trusted: []string{"2001:db8::/64"}, want: "2001:db8:ffff::9", wantTrusted: true},
+		{name: "IPv4-mapped peer is trusted as IPv4", remote: "[::ffff:10.0.0.2]:5555", xff: []string{"198.51.100.7"},
+			trusted: lb, want: "198.51.100.7", wantTrusted: true},
+		{name: "IPv4-mapped hop is unmapped", remote: "10.0.0.2:5555", xff: []string{"::ffff:198.51.100.7"},
+			trusted: lb, want: "198.51.100.7", wantTrusted: true},
+		{name: "IPv4-mapped trusted hop is skipped", remote: "10.0.0.2:5555", xff: []string{"198.51.100.7, ::ffff:10.0.0.9"},
+			trusted: lb, want: "198.51.100.7", wantTrusted: true},
+		{name: "remote without port", remote: "203.0.113.9", want: "203.0.113.9"},
+		{name: "unparsable remote", remote: "pipe", xff: []string{"198.51.100.7"}, trusted: []string{"0.0.0.0/1"}},
+		{name: "empty remote", remote: ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, tc.run)
+	}
+}

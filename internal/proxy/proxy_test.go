@@ -1,0 +1,239 @@
+package proxy
+
+import (
+	"bufio"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/accessgateway/gateway/internal/route"
+)
+
+// seen is what the upstream received.
+type seen struct {
+	RequestURI string
+	Host       string
+	Header     http.Header
+}
+
+// newUpstream starts a tool that answers with what it received.
+func newUpstream(t *testing.T) *httptest.Server {
+	t.Helper()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(seen{RequestURI: r.RequestURI, Host: r.Host, Header: r.Header})
+	}))
+	t.Cleanup(up.Close)
+	return up
+}
+
+// newGateway starts a front server that does what the gateway does before
+// the proxy: normalize the path, find the client, and put a Forward in the
+// context. It strips nothing itself: the Upstream's Rewrite must.
+func newGateway(t *testing.T, target string, trusted []netip.Prefix) *httptest.Server {
+	t.Helper()
+	tr, err := NewTransport(TransportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	up, err := NewUpstream(target, false, tr, func(w http.ResponseWriter, r *http.Request, err error) {
+		http.Error(w, "bad gateway: "+err.Error(), http.StatusBadGateway)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path, err := route.Normalize(r.URL.EscapedPath())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		client, trustedPeer := ClientAddr(r, trusted)
+		f := &Forward{
+			Path:         path,
+			ClientIP:     client,
+			TrustedPeer:  trustedPeer,
+			Set:          http.Header{"X-Gateway-Context": {"signed.context.token"}},
+			StripCookies: []string{"_gateway_session"},
+		}
+		up.ServeHTTP(w, r.WithContext(WithForward(r.Context(), f)))
+	}))
+	t.Cleanup(gw.Close)
+	return gw
+}
+
+// rawRequest sends request bytes exactly as written, so header names keep
+// their case and underscores, and returns what the upstream saw.
+func rawRequest(t *testing.T, addr, req string) (int, seen) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte(strings.ReplaceAll(req, "\n", "\r\n"))); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s seen
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode, s
+}
+
+type proxyTest struct {
+	name    string
+	trusted bool // the gateway trusts the loopback test client as a proxy
+	request string
+	// wantURI is the request URI the upstream receives.
+	wantURI string
+	// wantHeader are headers the upstream must see with exactly these values;
+	// a nil value means the header must be absent.
+	wantHeader map[string][]string
+	wantStatus int
+}
+
+func (tc proxyTest) run(t *testing.T, upstream string) {
+	t.Helper()
+	var trusted []netip.Prefix
+	if tc.trusted {
+		trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	}
+	gw := newGateway(t, upstream, trusted)
+	status, got := rawRequest(t, gw.Listener.Addr().String(), tc.request)
+	want := tc.wantStatus
+	if want == 0 {
+		want = http.StatusOK
+	}
+	if status != want {
+		t.Fatalf("status = %d, want %d", status, want)
+	}
+	if status != http.StatusOK {
+		return
+	}
+	if got.RequestURI != tc.wantURI {
+		t.Errorf("upstream request URI = %q, want %q", got.RequestURI, tc.wantURI)
+	}
+	for name := range got.Header {
+		f := foldName(name)
+		if strings.HasPrefix(f, Namespace) && name != "X-Gateway-Context" {
+			t.Errorf("upstream saw namespace header %q: %q", name, got.Header[name])
+		}
+		if strings.Contains(name, "_") {
+			t.Errorf("upstream saw underscore header %q: %q", name, got.Header[name])
+		}
+	}
+	for name, want := range tc.wantHeader {
+		if v := got.Header[name]; !reflect.DeepEqual(v, want) {
+			t.Errorf("upstream header %s = %q, want %q", name, v, want)
+		}
+	}
+}
+
+func TestUpstreamHygiene(t *testing.T) {
+	up := newUpstream(t)
+	spoofed := `X-Gateway-User: admin@corp.example
+x-gateway-user: admin@corp.example
+X_Gateway_User: admin@corp.example
+X-GATEWAY_user: admin@corp.example
+x_gateway-context: forged.jws.token
+X-Gateway-Context: forged.jws.token
+X_Forwarded_For: 10.0.0.1
+X-Forwarded_Host: admin.corp.example
+`
+	tests := []proxyTest{
+		{
+			name: "untrusted client: spoofed identity, forwarding and cookie",
+			request: "GET /customers/./42/%2e%2e//42/orders?q=1 HTTP/1.1\nHost: support.corp.example\n" + spoofed +
+				"X-Forwarded-For: 10.0.0.1\nX-Forwarded-Uri: /public\nX-Real-IP: 10.0.0.1\n" +
+				"Cookie: theme=dark; _gateway_session=s3cret; lang=en\nAccept: text/html\nConnection: close\n\n",
+			wantURI: "/customers/42/orders?q=1",
+			wantHeader: map[string][]string{
+				"X-Gateway-Context": {"signed.context.token"},
+				"X-Forwarded-For":   {"127.0.0.1"},
+				"X-Forwarded-Host":  {"support.corp.example"},
+				"X-Forwarded-Proto": {"http"},
+				"X-Forwarded-Uri":   nil,
+				"X-Real-Ip":         nil,
+				"Cookie":            {"theme=dark; lang=en"},
+				"Accept":            {"text/html"},
+			},
+		},
+		{
+			name:    "trusted proxy: its X-Forwarded-For chain is kept, variants are not",
+			trusted: true,
+			request: "GET /a/b HTTP/1.1\nHost: support.corp.example\n" + spoofed +
+				"X-Forwarded-For: 198.51.100.7\nX-Forwarded-Proto: https\nX-Forwarded-Host: support.corp.example\n" +
+				"Cookie: _gateway_session=s3cret\nConnection: close\n\n",
+			wantURI: "/a/b",
+			wantHeader: map[string][]string{
+				"X-Gateway-Context": {"signed.context.token"},
+				"X-Forwarded-For":   {"198.51.100.7, 127.0.0.1"},
+				"X-Forwarded-Proto": {"https"},
+				"X-Forwarded-Host":  {"support.corp.example"},
+				"Cookie":            nil,
+			},
+		},
+		{
+			name:    "escapes arrive normalized",
+			request: "GET /caf%c3%a9/%61dmin/a%3bb HTTP/1.1\nHost: h\nConnection: close\n\n",
+			wantURI: "/caf%C3%A9/admin/a%3Bb",
+		},
+		{
+			name:       "encoded slash never reaches the upstream",
+			request:    "GET /public/..%2fadmin HTTP/1.1\nHost: h\nConnection: close\n\n",
+			wantStatus: http.StatusBadRequest,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, up.URL) })
+	}
+}
+
+func TestUpstreamWithBasePath(t *testing.T) {
+	up := newUpstream(t)
+	gw := newGateway(t, up.URL+"/tool", nil)
+	_, got := rawRequest(t, gw.Listener.Addr().String(), "GET /x/../y%20z HTTP/1.1\nHost: h\nConnection: close\n\n")
+	if want := "/tool/y%20z"; got.RequestURI != want {
+		t.Fatalf("upstream request URI = %q, want %q", got.RequestURI, want)
+	}
+}
+
+func TestUpstreamRefusesWithoutDecision(t *testing.T) {
+	reached := false
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached = true }))
+	defer up.Close()
+	u, err := NewUpstream(up.URL, false, http.DefaultTransport, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	u.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != http.StatusInternalServerError || reached {
+		t.Fatalf("status %d, upstream reached %v; want 500 and not reached", rec.Code, reached)
+	}
+}
+
+func TestNewUpstreamErrors(t *testing.T) {
+	for _, target := range []string{"", "/relative", "ftp://h/", "http://", "://bad"} {
+		if _, err := NewUpstream(target, false, nil, nil); err == nil ||
+			!strings.HasPrefix(err.Error(), "proxy: expected an absolute http(s) upstream URL, got ") {
+			t.Errorf("NewUpstream(%q) error = %v", target, err)
+		}
+	}
+}
