@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -142,7 +143,11 @@ func newProvider(cfg Config, key *rsa.PrivateKey) (*Provider, error) {
 	if !cfg.Insecure {
 		return nil, errors.New("devidp: Config.Insecure must be true: the development provider signs anyone in as any demo user over plain HTTP and must never run in production; got false")
 	}
-	users := cfg.Users
+	users := make([]User, 0, len(cfg.Users))
+	for _, u := range cfg.Users { // a copy: the caller may reuse its slices
+		u.Groups = slices.Clone(u.Groups)
+		users = append(users, u)
+	}
 	if len(users) == 0 {
 		users = DemoUsers()
 	}
