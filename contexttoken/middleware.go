@@ -34,7 +34,8 @@ func Middleware(v *Verifier, header string) func(http.Handler) http.Handler {
 }
 
 // MiddlewareWith is Middleware with a custom answer to failed requests.
-// onError must write a response; next is not called.
+// onError must write a response; next is not called. It panics when v or
+// onError is nil (a wiring mistake, caught at start-up).
 func MiddlewareWith(v *Verifier, header string, onError ErrorHandler) func(http.Handler) http.Handler {
 	if header == "" {
 		header = DefaultHeader

@@ -3,6 +3,8 @@ package contexttoken_test
 import (
 	"context"
 	"errors"
+	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -263,4 +265,28 @@ func TestRemoteConcurrent(t *testing.T) {
 	if n := js.fetches.Load() + js.notMod.Load(); n > 16 {
 		t.Fatalf("expected at most 16 key set requests, got %d", n)
 	}
+}
+
+// TestInsecureHTTP fetches the key set over plain http from a non-loopback
+// name (the admin listener in a cluster), which needs InsecureHTTP. The
+// client's dialer sends every connection to the local test server.
+func TestInsecureHTTP(t *testing.T) {
+	clk := newClock(t0)
+	s := newSigner(t, clk.Now, contexttoken.ES256, token.KeyConfig{File: keyFile(t, contexttoken.ES256), State: token.StateActive})
+	js := newJWKSServer(t, s)
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, js.Listener.Addr().String())
+	}}}
+	cfg := contexttoken.Config{JWKSURL: "http://gateway-admin.gateway.svc:9090" + token.JWKSPath, Issuer: issuer,
+		Audiences: []string{aud}, HTTPClient: client, Now: clk.Now}
+	if _, err := contexttoken.NewVerifier(context.Background(), cfg); err == nil || !contains(err.Error(), "set InsecureHTTP to allow http") {
+		t.Fatalf("expected http to be refused without InsecureHTTP, got %v", err)
+	}
+	cfg.InsecureHTTP = true
+	v, err := contexttoken.NewVerifier(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.Verify(context.Background(), mint(t, s, claims()))
+	wantErr(t, err, nil)
 }

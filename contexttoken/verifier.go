@@ -44,8 +44,13 @@ const (
 type Config struct {
 	// JWKSURL is where the gateway publishes its keys, normally
 	// https://<gateway host>/.well-known/gateway/jwks.json. It must be https,
-	// or http on a loopback host (tests, a sidecar).
+	// or http on a loopback host (tests, a sidecar), unless InsecureHTTP.
 	JWKSURL string
+	// InsecureHTTP allows an http JWKSURL on any host, for example the
+	// gateway's admin listener inside a cluster network. Whoever can change
+	// the key set in transit can forge tokens: use it only on a network you
+	// trust as much as the gateway itself.
+	InsecureHTTP bool
 	// Issuer is the expected iss: the gateway's external URL, compared exactly.
 	Issuer string
 	// Audiences are the accepted aud values; a token is accepted when its aud
@@ -108,8 +113,8 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 		return nil, errors.New("contexttoken: config: expected a JWKSURL, got none")
 	}
 	u, err := url.Parse(cfg.JWKSURL)
-	if err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) || u.Host == "" {
-		return nil, fmt.Errorf("contexttoken: config: expected JWKSURL to be an https URL (or http on loopback), got %q", cfg.JWKSURL)
+	if err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && (cfg.InsecureHTTP || isLoopback(u.Hostname())))) || u.Host == "" {
+		return nil, fmt.Errorf("contexttoken: config: expected JWKSURL to be an https URL (or http on loopback), got %q (set InsecureHTTP to allow http)", cfg.JWKSURL)
 	}
 	v.fetchMu.Lock()
 	defer v.fetchMu.Unlock()
