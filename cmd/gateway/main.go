@@ -13,18 +13,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/accessgateway/gateway/internal/audit"
 	"github.com/accessgateway/gateway/internal/config"
 	"github.com/accessgateway/gateway/internal/explain"
-	"github.com/accessgateway/gateway/internal/metrics"
 	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/server"
 )
@@ -79,16 +75,6 @@ type exitError int
 
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", int(e)) }
 
-func newLogger(cfg config.LogConfig, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
 func serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	path := fs.String("config", "", "config file (YAML)")
@@ -102,73 +88,7 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return run(ctx, cfg, server.Options{ConfigPath: *path}, nil)
-}
-
-// run serves cfg until ctx ends. ready, if set, is called once listening.
-func run(ctx context.Context, cfg *config.Config, opts server.Options, ready func()) error {
-	logger := newLogger(cfg.Log, os.Stderr)
-	al, err := audit.Open(cfg.Audit.File, logger)
-	if err != nil {
-		return err
-	}
-	defer al.Close()
-	opts.Logger, opts.Audit, opts.Metrics = logger, al, metrics.New()
-	opts.LoadOptions.Dev = cfg.Dev
-	buildCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	srv, err := server.New(buildCtx, cfg, opts)
-	cancel()
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-	if err := srv.Watch(ctx); err != nil {
-		return err
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				_ = srv.Reload(ctx)
-			}
-		}
-	}()
-
-	pub := server.HTTPServer(cfg.Listen.Address, srv.Handler(), cfg.Listen, logger)
-	adm := server.HTTPServer(cfg.Admin.Address, srv.AdminHandler(), cfg.Listen, logger)
-	errc := make(chan error, 2)
-	go func() {
-		var err error
-		if t := cfg.Listen.TLS; t != nil {
-			err = pub.ListenAndServeTLS(t.CertFile, t.KeyFile)
-		} else {
-			err = pub.ListenAndServe()
-		}
-		errc <- fmt.Errorf("public listener: %w", err)
-	}()
-	go func() { errc <- fmt.Errorf("admin listener: %w", adm.ListenAndServe()) }()
-	logger.Info("gateway serving", "public", cfg.Listen.Address, "admin", cfg.Admin.Address, "routes", len(cfg.Routes), "public_url", cfg.PublicURL)
-	if ready != nil {
-		ready()
-	}
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		return err
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	_ = adm.Shutdown(shutdown)
-	if err := pub.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	logger.Info("gateway stopped")
-	return nil
+	return server.Serve(ctx, cfg, server.Options{ConfigPath: *path}, nil)
 }
 
 func check(w io.Writer, args []string) error {

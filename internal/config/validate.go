@@ -278,10 +278,8 @@ func (c *Config) validateRoutes(v *validator, pub *url.URL) {
 		case u.User != nil || u.RawQuery != "" || u.Fragment != "":
 			v.add(p+".upstream", "expected no user info, query or fragment, got %q", r.Upstream)
 		}
-		if r.Audience != "" {
-			if au, err := url.Parse(r.Audience); err != nil || au.Scheme == "" {
-				v.add(p+".audience", "expected a URI such as https://wiki.internal, got %q", r.Audience)
-			}
+		if strings.ContainsAny(r.Audience, " \t\r\n") {
+			v.add(p+".audience", "expected a string without spaces such as https://wiki.internal, got %q", r.Audience)
 		}
 		if r.UpstreamCAFile != "" {
 			if u != nil && u.Scheme != "https" {

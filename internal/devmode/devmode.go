@@ -1,0 +1,156 @@
+// Package devmode is `gateway dev`: the quickstart. With no files and no
+// setup it starts, on loopback only, the embedded development OIDC provider
+// (package devidp, with a page to pick a demo user), a demo upstream tool
+// that shows the request it received and the verified context-token claims
+// (package demo), and the gateway itself with the embedded example policy
+// (dev.yaml) and the in-memory session store.
+//
+// Every insecure setting lives here and nowhere else: plain-http URLs, the
+// generated signing key, the dev provider. Run refuses non-loopback addresses.
+package devmode
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/accessgateway/gateway/contexttoken"
+	"github.com/accessgateway/gateway/internal/auth"
+	"github.com/accessgateway/gateway/internal/config"
+	"github.com/accessgateway/gateway/internal/demo"
+	"github.com/accessgateway/gateway/internal/devidp"
+	"github.com/accessgateway/gateway/internal/server"
+)
+
+//go:embed dev.yaml
+var devYAML []byte
+
+// Options are the quickstart's flags.
+type Options struct {
+	// Port of the gateway on localhost (default 8080); the admin listener
+	// takes Port+1 and the dev IdP Port+2.
+	Port int
+	// Out receives the banner; nil means os.Stdout.
+	Out io.Writer
+	// Ready, if set, is called with the gateway's URL once it serves.
+	Ready func(url string)
+}
+
+// Config returns the quickstart's validated configuration for the given
+// addresses (exported for tests and `gateway dev --print-config`).
+func Config(port int, issuer, upstream, secret string) (*config.Config, error) {
+	vals := map[string]string{
+		"DEV_PUBLIC_URL":    fmt.Sprintf("http://localhost:%d", port),
+		"DEV_ADDR":          fmt.Sprintf("127.0.0.1:%d", port),
+		"DEV_ADMIN_ADDR":    fmt.Sprintf("127.0.0.1:%d", port+1),
+		"DEV_ISSUER":        issuer,
+		"DEV_UPSTREAM":      upstream,
+		"DEV_CLIENT_SECRET": secret,
+	}
+	return config.Load(devYAML, config.Options{Dev: true, Lookup: func(k string) (string, bool) {
+		v, ok := vals[k]
+		return v, ok
+	}})
+}
+
+// Run starts the quickstart and blocks until ctx ends.
+func Run(ctx context.Context, o Options) error {
+	if o.Port == 0 {
+		o.Port = 8080
+	}
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	gatewayURL := fmt.Sprintf("http://localhost:%d", o.Port)
+	issuer := fmt.Sprintf("http://127.0.0.1:%d", o.Port+2)
+	secret := auth.NewID()
+
+	idp, err := devidp.New(devidp.Config{
+		Issuer:   issuer,
+		Clients:  []devidp.Client{{ID: "gateway-dev", Secret: secret, RedirectURIs: []string{gatewayURL + "/.gateway/callback"}}},
+		Insecure: true,
+		Logger:   logger.With("component", "dev-idp"),
+	})
+	if err != nil {
+		return err
+	}
+	defer idp.Close()
+	idpLn, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", o.Port+2))
+	if err != nil {
+		return fmt.Errorf("dev: identity provider listener: %w", err)
+	}
+	idpSrv := &http.Server{Handler: idp, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = idpSrv.Serve(idpLn) }()
+	defer idpSrv.Close()
+
+	// The demo tool verifies the gateway's tokens against its JWKS over HTTP,
+	// as any tool behind the gateway would; its verifier is built once the
+	// gateway serves its key set.
+	var tool atomic.Pointer[http.Handler]
+	upLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("dev: demo tool listener: %w", err)
+	}
+	upSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h := tool.Load(); h != nil {
+			(*h).ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "demo tool: starting", http.StatusServiceUnavailable)
+	})}
+	go func() { _ = upSrv.Serve(upLn) }()
+	defer upSrv.Close()
+
+	cfg, err := Config(o.Port, issuer, "http://"+upLn.Addr().String(), secret)
+	if err != nil {
+		return fmt.Errorf("dev: embedded config: %w", err)
+	}
+	var readyErr error
+	ready := func() {
+		v, err := contexttoken.NewVerifier(ctx, contexttoken.Config{
+			JWKSURL:   gatewayURL + "/.well-known/gateway/jwks.json",
+			Issuer:    gatewayURL,
+			Audiences: []string{"demo-tool"},
+		})
+		if err != nil {
+			readyErr = err
+			logger.Error("dev: demo tool cannot fetch the gateway's key set", "err", err)
+			return
+		}
+		h := demo.New(v, "", logger.With("component", "demo-tool"))
+		tool.Store(&h)
+		fmt.Fprintf(o.Out, `
+  Access gateway — development quickstart (not for production)
+
+  Open  %[1]s/            the demo tool (sign in as any demo user)
+        %[1]s/customers/42 support agents only; never contractors
+        %[1]s/admin        engineering only
+  Users support@dev.example · oncall@dev.example · contractor@contractors.example
+  Admin http://127.0.0.1:%[2]d/metrics · /healthz · /readyz
+  IdP   %[3]s (development sign-in page)
+
+  Audit records are printed below as JSON lines. Ctrl-C stops everything.
+
+`, gatewayURL, o.Port+1, issuer)
+		if o.Ready != nil {
+			o.Ready(gatewayURL)
+		}
+	}
+	err = server.Serve(ctx, cfg, server.Options{Logger: logger.With("component", "gateway")}, ready)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	if err == nil {
+		err = readyErr
+	}
+	return err
+}

@@ -1,0 +1,116 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/accessgateway/gateway/internal/audit"
+	"github.com/accessgateway/gateway/internal/config"
+	"github.com/accessgateway/gateway/internal/metrics"
+	"github.com/accessgateway/gateway/internal/store"
+)
+
+// NewLogger returns the operational logger the config asks for.
+func NewLogger(cfg config.LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// Serve runs the gateway for cfg until ctx ends: it opens the audit log,
+// builds the Server, watches the config file (and SIGHUP), and serves the
+// public and admin listeners, shutting down gracefully. ready, if set, is
+// called once the listeners are bound.
+func Serve(ctx context.Context, cfg *config.Config, opts Options, ready func()) error {
+	logger := opts.Logger
+	if logger == nil {
+		logger = NewLogger(cfg.Log, os.Stderr)
+	}
+	store.SetRedisLogger(logger.With("component", "redis"))
+	al, err := audit.Open(cfg.Audit.File, logger)
+	if err != nil {
+		return err
+	}
+	defer al.Close()
+	opts.Logger, opts.Audit = logger, al
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.New()
+	}
+	opts.LoadOptions.Dev = cfg.Dev
+	buildCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	srv, err := New(buildCtx, cfg, opts)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if err := srv.Watch(ctx); err != nil {
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_ = srv.Reload(ctx)
+			}
+		}
+	}()
+
+	pub := HTTPServer(cfg.Listen.Address, srv.Handler(), cfg.Listen, logger)
+	adm := HTTPServer(cfg.Admin.Address, srv.AdminHandler(), cfg.Listen, logger)
+	pl, err := net.Listen("tcp", cfg.Listen.Address)
+	if err != nil {
+		return fmt.Errorf("public listener: %w", err)
+	}
+	al2, err := net.Listen("tcp", cfg.Admin.Address)
+	if err != nil {
+		pl.Close()
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	errc := make(chan error, 2)
+	go func() {
+		var err error
+		if t := cfg.Listen.TLS; t != nil {
+			err = pub.ServeTLS(pl, t.CertFile, t.KeyFile)
+		} else {
+			err = pub.Serve(pl)
+		}
+		errc <- fmt.Errorf("public listener: %w", err)
+	}()
+	go func() { errc <- fmt.Errorf("admin listener: %w", adm.Serve(al2)) }()
+	logger.Info("gateway serving", "public", cfg.Listen.Address, "admin", cfg.Admin.Address, "routes", len(cfg.Routes), "public_url", cfg.PublicURL)
+	if ready != nil {
+		ready()
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return err
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	_ = adm.Shutdown(shutdown)
+	if err := pub.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	logger.Info("gateway stopped")
+	return nil
+}

@@ -1,0 +1,110 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/accessgateway/gateway/internal/devmode"
+)
+
+// startDev runs `gateway dev` in-process on a random port range.
+func startDev(t *testing.T) string {
+	t.Helper()
+	for attempt := 0; attempt < 5; attempt++ {
+		port := 20000 + rand.IntN(30000)
+		ctx, cancel := context.WithCancel(context.Background())
+		ready := make(chan string, 1)
+		errc := make(chan error, 1)
+		go func() {
+			errc <- devmode.Run(ctx, devmode.Options{Port: port, Out: io.Discard, Ready: func(u string) { ready <- u }})
+		}()
+		select {
+		case u := <-ready:
+			t.Cleanup(func() {
+				cancel()
+				select {
+				case <-errc:
+				case <-time.After(10 * time.Second):
+					t.Error("gateway dev did not stop")
+				}
+			})
+			return u
+		case err := <-errc:
+			cancel()
+			t.Logf("port %d: %v; trying another", port, err)
+		case <-time.After(20 * time.Second):
+			cancel()
+			t.Fatal("gateway dev did not start in 20 s")
+		}
+	}
+	t.Fatal("gateway dev could not start")
+	return ""
+}
+
+var (
+	loginAction = regexp.MustCompile(`<form method="post" action="([^"]+)">`)
+	authReqID   = regexp.MustCompile(`name="authRequestID" value="([^"]+)"`)
+)
+
+// devSignIn opens path, picks the demo user on the dev IdP's page, and
+// returns the final response.
+func devSignIn(t *testing.T, base, path, userID string) (*http.Client, *http.Response, string) {
+	t.Helper()
+	c := browser(t)
+	resp, body := get(t, c, base+path)
+	mustStatus(t, resp, body, 200)
+	act, id := loginAction.FindStringSubmatch(body), authReqID.FindStringSubmatch(body)
+	if act == nil || id == nil {
+		t.Fatalf("expected the dev sign-in page, got %s: %.500s", resp.Request.URL, body)
+	}
+	target, _ := resp.Request.URL.Parse(act[1])
+	resp2, err := c.PostForm(target.String(), url.Values{"authRequestID": {id[1]}, "user": {userID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp2.Body.Close()
+	b, _ := io.ReadAll(resp2.Body)
+	return c, resp2, string(b)
+}
+
+func TestDevQuickstartSignInReachesDemoTool(t *testing.T) {
+	base := startDev(t)
+	c, resp, body := devSignIn(t, base, "/customers/42", "dev-support")
+	mustStatus(t, resp, body, 200)
+	if resp.Request.URL.String() != base+"/customers/42" {
+		t.Errorf("landed on %s", resp.Request.URL)
+	}
+	for _, want := range []string{"support@dev.example", "customers", "demo-tool"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("demo tool page lacks %q (verified claims): %.1500s", want, body)
+		}
+	}
+	// The same browser, JSON view: the demo tool reports verified claims.
+	resp, body = get(t, c, base+"/customers/42", "Accept", "application/json")
+	mustStatus(t, resp, body, 200)
+	var report struct {
+		Verified bool
+		Claims   struct{ Email, Route string }
+	}
+	if err := json.Unmarshal([]byte(body), &report); err != nil || !report.Verified ||
+		report.Claims.Email != "support@dev.example" || report.Claims.Route != "customers" {
+		t.Errorf("demo JSON lacks verified claims (%v): %.800s", err, body)
+	}
+
+	// The contractor may use the demo tool but not customer records.
+	c2, resp, body := devSignIn(t, base, "/", "dev-contractor")
+	mustStatus(t, resp, body, 200)
+	resp, body = get(t, c2, base+"/customers/42")
+	mustStatus(t, resp, body, http.StatusForbidden)
+	if !strings.Contains(body, "deny-rule-matched") {
+		t.Errorf("403 page lacks its reason: %.500s", body)
+	}
+}
