@@ -1,0 +1,41 @@
+# The gateway's build and test entry points. `make test` is what CI runs.
+GO      ?= go
+PKGS    ?= ./...
+export CGO_ENABLED = 1
+
+.PHONY: all build test test-deps lint bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o bin/gateway ./cmd/gateway
+	$(GO) build -o bin/gateway-agent ./cmd/gateway-agent
+
+## test: install missing system packages, then run every unit and integration test with -race.
+test: test-deps
+	$(GO) mod download
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+test-deps:
+	./scripts/test-deps.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+## bench: the speed benchmarks quoted in docs and issues.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/route/ ./internal/policy/ ./internal/token/ ./contexttoken/ ./internal/store/
+
+## fuzz: a short run of every fuzz target (FUZZTIME per target).
+FUZZTIME ?= 10s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "$$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin

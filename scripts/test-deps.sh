@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what the tests need when it is missing: redis-server (session store
+# tests), chromium (browser tests), swtpm + swtpm-tools + tpm2-tools (device
+# attestation interop), libssl-dev and gcc (the TPM simulator is cgo and links
+# OpenSSL). As root it uses apt-get; otherwise it says what to install.
+set -euo pipefail
+
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v chromium >/dev/null || need+=(chromium)
+command -v swtpm >/dev/null || need+=(swtpm)
+command -v swtpm_setup >/dev/null || need+=(swtpm-tools)
+command -v tpm2_quote >/dev/null || need+=(tpm2-tools)
+command -v gcc >/dev/null || need+=(gcc)
+[ -e /usr/include/openssl/evp.h ] || need+=(libssl-dev)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "missing test dependencies: ${need[*]}" >&2
+  echo "install them with: sudo apt-get install -y ${need[*]}" >&2
+  exit 1
+fi
+echo "installing test dependencies: ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
