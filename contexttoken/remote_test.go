@@ -166,6 +166,13 @@ func TestRemoteKeySetUnavailable(t *testing.T) {
 	wantErr(t, err, contexttoken.ErrKeySet)
 
 	js.fail.Store(false)
+	// A set with no key for the allowed algorithms is a configuration error.
+	_, err = contexttoken.NewVerifier(ctx, contexttoken.Config{JWKSURL: js.url(), Issuer: issuer, Audiences: []string{aud},
+		HTTPClient: js.Client(), Algorithms: []string{contexttoken.EdDSA}})
+	if !errors.Is(err, contexttoken.ErrKeySet) || !contains(err.Error(), "expected a key for [EdDSA]") {
+		t.Fatalf("expected ErrKeySet for a set without EdDSA keys, got %v", err)
+	}
+
 	v := remoteVerifier(t, js, clk.Now)
 	tok := mint(t, s, claims())
 	// The set goes stale while the gateway's key set is down: fail closed.

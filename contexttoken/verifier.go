@@ -103,7 +103,8 @@ type verifyKey struct {
 
 // NewVerifier checks cfg and fetches the key set once, so that a tool with a
 // wrong URL fails at start-up rather than on its first request. It returns an
-// error wrapping ErrKeySet if that fetch fails.
+// error wrapping ErrKeySet if that fetch fails or the set holds no key usable
+// with the allowed algorithms.
 func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	v, err := newVerifier(cfg)
 	if err != nil {
@@ -118,8 +119,12 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	}
 	v.fetchMu.Lock()
 	defer v.fetchMu.Unlock()
-	if _, err := v.fetchLocked(ctx); err != nil {
+	ks, err := v.fetchLocked(ctx)
+	if err != nil {
 		return nil, err
+	}
+	if len(ks.byID) == 0 {
+		return nil, fmt.Errorf("%w: expected a key for %v in %s, got none usable", ErrKeySet, v.cfg.Algorithms, cfg.JWKSURL)
 	}
 	return v, nil
 }
@@ -139,6 +144,9 @@ func NewStaticVerifier(cfg Config, keys jose.JSONWebKeySet) (*Verifier, error) {
 	ks, err := v.parseKeySet(keys)
 	if err != nil {
 		return nil, err
+	}
+	if len(ks.byID) == 0 {
+		return nil, fmt.Errorf("%w: expected a key for %v in the static key set, got none usable", ErrKeySet, v.cfg.Algorithms)
 	}
 	v.static = true
 	v.keys.Store(ks)

@@ -120,6 +120,9 @@ func TestVerify(t *testing.T) {
 	active := keyFile(t, contexttoken.ES256)
 	s := newSigner(t, clk.Now, contexttoken.ES256, token.KeyConfig{File: active, State: token.StateActive})
 	keys := s.PublicKeys()
+	// An EdDSA key too, so that an EdDSA-only verifier can be built.
+	ed := newSigner(t, clk.Now, contexttoken.EdDSA, token.KeyConfig{File: keyFile(t, contexttoken.EdDSA), State: token.StateActive})
+	keys.Keys = append(keys.Keys, ed.PublicKeys().Keys...)
 	good := mint(t, s, claims()) // iat = nbf = t0, exp = t0+5m
 
 	otherAud := claims()
