@@ -33,12 +33,15 @@ func ParsePattern(p string) (Pattern, error) {
 		}
 	}
 	var out Pattern
+	if p == "/" {
+		return out, nil
+	}
 	seen := map[string]bool{}
-	for _, s := range strings.Split(strings.Trim(p, "/"), "/") {
+	// One trailing slash is allowed ("/a/" is "/a"); every other empty
+	// segment is an error, so "//.gateway" cannot hide a reserved prefix
+	// from a check on the raw string.
+	for _, s := range strings.Split(strings.TrimSuffix(p[1:], "/"), "/") {
 		if s == "" {
-			if len(out) == 0 && strings.Trim(p, "/") == "" {
-				break
-			}
 			return nil, fmt.Errorf("route: empty segment in %q", p)
 		}
 		if s == "." || s == ".." {
