@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/accessgateway/gateway/internal/store"
@@ -46,13 +48,30 @@ func (s *Session) LogValue() slog.Value {
 }
 
 // Sessions stores sessions in a store.Store.
+//
+// Load reads the store on every call (so a sign-out on another replica is
+// seen at once) but keeps the decoded form of recently seen values: when the
+// bytes read equal the bytes decoded before, the JSON is not decoded again.
 type Sessions struct {
 	st  store.Store
 	Now func() time.Time
+
+	mu      sync.Mutex
+	decoded map[string]decodedSession
 }
 
+type decodedSession struct {
+	raw  []byte
+	sess Session
+}
+
+// maxDecoded bounds the decode cache; when full it starts over.
+const maxDecoded = 10000
+
 // NewSessions returns a session registry over st.
-func NewSessions(st store.Store) *Sessions { return &Sessions{st: st, Now: time.Now} }
+func NewSessions(st store.Store) *Sessions {
+	return &Sessions{st: st, Now: time.Now, decoded: map[string]decodedSession{}}
+}
 
 // Store returns the underlying store.
 func (s *Sessions) Store() store.Store { return s.st }
@@ -110,9 +129,23 @@ func (s *Sessions) Load(ctx context.Context, id string) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: load session: %w", err)
 	}
+	key := SessionKey(id)
+	s.mu.Lock()
+	d, hit := s.decoded[key]
+	s.mu.Unlock()
 	var sess Session
-	if err := json.Unmarshal(b, &sess); err != nil {
-		return nil, fmt.Errorf("auth: decode session: %w", err)
+	if hit && bytes.Equal(d.raw, b) {
+		sess = d.sess // a copy; its slices and maps are never modified
+	} else {
+		if err := json.Unmarshal(b, &sess); err != nil {
+			return nil, fmt.Errorf("auth: decode session: %w", err)
+		}
+		s.mu.Lock()
+		if len(s.decoded) >= maxDecoded {
+			clear(s.decoded)
+		}
+		s.decoded[key] = decodedSession{raw: b, sess: sess}
+		s.mu.Unlock()
 	}
 	if !s.Now().Before(sess.ExpiresAt) {
 		return nil, ErrNoSession
@@ -122,6 +155,9 @@ func (s *Sessions) Load(ctx context.Context, id string) (*Session, error) {
 
 // Delete ends the session for every replica.
 func (s *Sessions) Delete(ctx context.Context, id string) error {
+	s.mu.Lock()
+	delete(s.decoded, SessionKey(id))
+	s.mu.Unlock()
 	if err := s.st.Delete(ctx, SessionKey(id)); err != nil {
 		return fmt.Errorf("auth: delete session: %w", err)
 	}
