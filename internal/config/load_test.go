@@ -1,0 +1,447 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// minimal is the smallest configuration that passes outside dev.
+const minimal = `public_url: https://gw.corp.example
+oidc:
+  issuer: https://login.corp.example
+  client_id: gw
+token:
+  keys: [{file: k.pem, state: active}]
+routes:
+  - name: app
+    host: gw.corp.example
+    upstream: http://127.0.0.1:9000
+    rules:
+      allow: [{domains: [corp.example]}]
+`
+
+// routeYAML returns one route entry (for the routes: list) with an allow rule.
+func routeYAML(name, host, path string) string {
+	return "  - name: " + name + "\n    host: " + host + "\n    path: " + path +
+		"\n    upstream: http://127.0.0.1:9000\n    rules: {allow: [{domains: [corp.example]}]}\n"
+}
+
+type loadTest struct {
+	name string
+	yaml string
+	dev  bool
+	env  map[string]string
+	// want are the problems, in order; nil means the file loads.
+	want []string
+}
+
+func (tc loadTest) run(t *testing.T) {
+	t.Helper()
+	lookup := func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }
+	c, err := Load([]byte(tc.yaml), Options{Lookup: lookup, Dev: tc.dev})
+	if tc.want == nil {
+		if err != nil {
+			t.Fatalf("Load() error:\n%v", err)
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Validate() of a loaded config:\n%v", err)
+		}
+		return
+	}
+	if c != nil {
+		t.Fatalf("Load() returned a config with its error")
+	}
+	var probs Problems
+	if !errors.As(err, &probs) || !IsProblems(err) {
+		t.Fatalf("Load() error %v (%T) is not Problems", err, err)
+	}
+	if !reflect.DeepEqual([]string(probs), tc.want) {
+		t.Fatalf("Load() problems:\n  %s\nwant:\n  %s", strings.Join(probs, "\n  "), strings.Join(tc.want, "\n  "))
+	}
+}
+
+func TestLoad(t *testing.T) {
+	tests := []loadTest{
+		{name: "minimal", yaml: minimal},
+		{name: "minimal in dev", yaml: minimal, dev: true},
+		{name: "dev needs no token and takes http",
+			yaml: strings.NewReplacer("https://", "http://", "token:\n  keys: [{file: k.pem, state: active}]\n", "").Replace(minimal),
+			dev:  true},
+		{name: "http outside dev",
+			yaml: strings.ReplaceAll(minimal, "https://", "http://"),
+			want: []string{
+				`public_url: expected https, got "http://gw.corp.example" (plain http is allowed only in gateway dev)`,
+				`oidc.issuer: expected https, got "http://login.corp.example"`,
+			}},
+		{name: "token required outside dev",
+			yaml: strings.Replace(minimal, "token:\n  keys: [{file: k.pem, state: active}]\n", "", 1),
+			want: []string{`token: required: the keys that sign the context token (create one with: gateway keys generate --out FILE)`}},
+
+		// Syntax and shape.
+		{name: "empty file", yaml: "", want: []string{"file is empty"}},
+		{name: "comment only", yaml: "# nothing\n", want: []string{"file is empty"}},
+		{name: "list at top level", yaml: "- a\n- b\n", want: []string{"expected a mapping at the top level, got []interface {}"}},
+		{name: "unknown keys at several depths, all reported",
+			yaml: minimal + strings.Replace(routeYAML("x", "gw.corp.example", "/x"), "    rules:", "    upstreams: []\n    rules:", 1) +
+				"bogus: 1\nsession: {stor: memory}\ntests:\n  - {name: t, route: app, expect: allow, user: {emial: a@corp.example}}\n",
+			want: []string{
+				"bogus: unknown key",
+				"routes[1].upstreams: unknown key",
+				"session.stor: unknown key",
+				"tests[0].user.emial: unknown key",
+			}},
+		{name: "unknown keys in routes, rules and require",
+			yaml: strings.Replace(minimal, "      allow: [{domains: [corp.example]}]\n",
+				"      allow: [{domains: [corp.example], group: [x]}]\n      deny: [{nope: 1}]\n    require: {device: {age: 1h}}\n    hots: x\n", 1),
+			want: []string{
+				"routes[0].hots: unknown key",
+				"routes[0].require.device.age: unknown key",
+				"routes[0].rules.allow[0].group: unknown key",
+				"routes[0].rules.deny[0].nope: unknown key",
+			}},
+
+		// Every kind of value problem, all at once.
+		{name: "many problems reported together",
+			yaml: `public_url: https://gw.corp.example/path
+listen: {address: nope}
+oidc: {issuer: "ftp://login", client_id: "", scopes: [email], refresh_interval: 1s}
+session: {store: redis, lifetime: 1s, cookie_name: "a b"}
+log: {format: xml, level: loud}
+trusted_proxies: [0.0.0.0/0, "::/0", not-a-cidr, 10.0.0.1, 10.0.0.0/8]
+token: {keys: [{file: k.pem, state: active}]}
+routes:
+  - name: App
+    host: gw.corp.example:443
+    path: /a//b
+    upstream: ftp://x
+    rules: {allow: [{}], deny: [{emails: [a@evil.example@corp.example]}]}
+  - name: pub
+    host: gw.corp.example
+    path: /pub
+    upstream: http://u:p@x/?q
+    public: true
+    allow_bearer: true
+    rules: {allow: [{everyone: true}]}
+  - name: pub
+    host: gw.corp.example
+    path: /.gateway/x
+    upstream: http://x
+  - name: c1
+    host: gw.corp.example
+    path: /c/{a}
+    upstream: http://x
+    rules: {allow: [{everyone: true}]}
+    require: {device: {trust: self-reported, max_age: -1h}}
+  - name: c2
+    host: GW.corp.example
+    path: /c/{b}/
+    upstream: http://x
+    rules: {allow: [{domains: [corp], source_cidrs: [10.0.0.0/33], methods: [get!]}]}
+  - name: other
+    host: evilcorp.example
+    path: /
+    upstream: http://x
+    rules: {allow: [{everyone: true}]}
+tests:
+  - {name: t, route: nope, expect: maybe, reasons: [bogus], time: yesterday, source_ip: x}
+  - {route: c1, url: "https://gw.corp.example/", expect: allow}
+  - {name: u, expect: deny}
+`,
+			want: []string{
+				`public_url: expected scheme and host only, got "https://gw.corp.example/path"`,
+				`listen.address: expected host:port, got "nope"`,
+				`oidc.issuer: expected an absolute https URL, got "ftp://login"`,
+				`oidc.client_id: required`,
+				`oidc.scopes: must include "openid", got ["email"]`,
+				`oidc.refresh_interval: expected at least 1m, got 1s`,
+				`session.redis: required when session.store is "redis"`,
+				`session.lifetime: expected between 1m and 720h, got 1s`,
+				`session.cookie_name: expected letters, digits, '_', '.', '-', got "a b"`,
+				`log.format: expected json or text, got "xml"`,
+				`log.level: expected debug, info, warn or error, got "loud"`,
+				`trusted_proxies[0]: "0.0.0.0/0" trusts every client's X-Forwarded-* headers; list your load balancers' addresses`,
+				`trusted_proxies[1]: "::/0" trusts every client's X-Forwarded-* headers; list your load balancers' addresses`,
+				`trusted_proxies[2]: expected a CIDR or IP address, got "not-a-cidr"`,
+				`routes[0].name: expected lowercase letters, digits, '.', '_', '-' (1-63), got "App"`,
+				`routes[0].host: expected a DNS host name without port, got "gw.corp.example:443"`,
+				`routes[0].path: route: empty segment in "/a//b"`,
+				`routes[0].upstream: expected an absolute http(s) URL, got "ftp://x"`,
+				`routes[0].rules.allow[0]: empty condition would match everyone; set a field, or everyone: true to say so`,
+				`routes[0].rules.deny[0].emails[0]: policy: expected an email address with exactly one '@', got "a@evil.example@corp.example"`,
+				`routes[1].upstream: expected no user info, query or fragment, got "http://u:p@x/?q"`,
+				`routes[1].rules: a public route has no rules; remove them or public: true`,
+				`routes[1].allow_bearer: a public route takes no credentials`,
+				`routes[2].name: duplicate of routes[1].name "pub"`,
+				`routes[2].path: "/.gateway/x" is reserved for the gateway`,
+				`routes[2].rules.allow: no allow entry: the route would deny everyone; add one (e.g. domains: [corp.example])`,
+				`routes[3].require.device: requires the devices section (inventory and attestation policy)`,
+				`routes[3].require.device.trust: expected "tpm-attested", got "self-reported"`,
+				`routes[3].require.device.max_age: expected between 0 and 720h, got -1h0m0s`,
+				`routes[4]: duplicate of routes[3]: same host, path and exact`,
+				`routes[4].rules.allow[0].domains[0]: expected a DNS domain such as corp.example, got "corp"`,
+				`routes[4].rules.allow[0].methods[0]: expected an HTTP method such as GET, got "GET!"`,
+				`routes[4].rules.allow[0].source_cidrs[0]: expected a CIDR such as 10.0.0.0/8, got "10.0.0.0/33"`,
+				`routes[5].host: "evilcorp.example" differs from the public_url host "gw.corp.example" and session.cookie_domain is not set, so the session cookie cannot reach it`,
+				`tests[0].route: unknown route "nope"`,
+				`tests[0].source_ip: expected an IP address, got "x"`,
+				`tests[0].time: expected RFC 3339 such as 2026-11-30T18:00:00+01:00, got "yesterday"`,
+				`tests[0].expect: expected allow or deny, got "maybe"`,
+				`tests[0].reasons[0]: unknown reason "bogus"`,
+				`tests[1].name: required`,
+				`tests[1]: set route (with path) or url, not both`,
+				`tests[2]: set route (with path) or url`,
+			}},
+
+		{name: "admin on the public listener",
+			yaml: minimal + "listen: {address: \":8443\"}\nadmin: {address: \":8443\"}\n",
+			want: []string{`admin.address: must differ from listen.address (":8443"): the admin listener is never routed`}},
+		{name: "bad admin address",
+			yaml: minimal + "admin: {address: localhost}\n",
+			want: []string{`admin.address: expected host:port, got "localhost"`}},
+
+		// Hosts and the session cookie.
+		{name: "cookie domain covers subdomains",
+			yaml: strings.Replace(minimal, "routes:\n", "session: {cookie_domain: .Corp.Example}\nroutes:\n", 1) +
+				routeYAML("b", "b.corp.example", "/")},
+		{name: "look-alike host outside cookie domain",
+			yaml: strings.Replace(minimal, "routes:\n", "session: {cookie_domain: corp.example}\nroutes:\n", 1) + routeYAML("evil", "evilcorp.example", "/"),
+			want: []string{`routes[1].host: "evilcorp.example" is not within session.cookie_domain "corp.example"`}},
+		{name: "public_url outside cookie domain",
+			yaml: strings.Replace(minimal, "routes:\n", "session: {cookie_domain: other.example}\nroutes:\n", 1),
+			want: []string{
+				`session.cookie_domain: public_url host "gw.corp.example" is not within "other.example"`,
+				`routes[0].host: "gw.corp.example" is not within session.cookie_domain "other.example"`,
+			}},
+		{name: "duplicate host and path with another spelling",
+			yaml: minimal + routeYAML("app2", "GW.Corp.Example", "/"),
+			want: []string{`routes[1]: duplicate of routes[0]: same host, path and exact`}},
+		{name: "same path exact and prefix is fine",
+			yaml: minimal + strings.Replace(routeYAML("app2", "gw.corp.example", "/"), "    path: /\n", "    path: /\n    exact: true\n", 1)},
+		{name: "reserved well-known path",
+			yaml: minimal + routeYAML("jwks", "gw.corp.example", "/.well-known/gateway/jwks.json"),
+			want: []string{`routes[1].path: "/.well-known/gateway/jwks.json" is reserved for the gateway`}},
+		{name: "reserved path hidden behind a double slash",
+			yaml: minimal + routeYAML("cb", "gw.corp.example", "//.gateway/callback"),
+			want: []string{`routes[1].path: route: empty segment in "//.gateway/callback"`}},
+		{name: "IPv4-mapped source CIDR",
+			yaml: strings.Replace(minimal, "allow: [{domains: [corp.example]}]", "allow: [{everyone: true}]\n      deny: [{source_cidrs: [\"::ffff:203.0.113.0/120\"]}]", 1),
+			want: []string{`routes[0].rules.deny[0].source_cidrs[0]: expected an IPv4 CIDR such as 203.0.113.0/24 for IPv4 addresses, got IPv4-mapped "::ffff:203.0.113.0/120"`}},
+		{name: "missing upstream and empty names",
+			yaml: minimal + "  - {host: gw.corp.example, path: /x, rules: {allow: [{everyone: true}]}}\n",
+			want: []string{
+				`routes[1].name: expected lowercase letters, digits, '.', '_', '-' (1-63), got ""`,
+				`routes[1].upstream: required: the URL of the tool, e.g. http://10.0.0.5:8080`,
+			}},
+		{name: "no routes",
+			yaml: strings.SplitAfter(minimal, "routes:\n")[0],
+			want: []string{"routes: at least one route is required"}},
+
+		// Environment.
+		{name: "env substituted", yaml: strings.Replace(minimal, "client_id: gw", "client_id: ${CLIENT}", 1),
+			env: map[string]string{"CLIENT": "gw"}},
+		{name: "env missing, every reference reported",
+			yaml: strings.Replace(minimal, "client_id: gw", "client_id: ${CLIENT}\n  client_secret: ${A}-${B}", 1),
+			env:  map[string]string{"B": "x"},
+			want: []string{
+				"oidc.client_id: environment variable CLIENT is not set",
+				"oidc.client_secret: environment variable A is not set",
+			}},
+		{name: "env missing in a list and a map",
+			yaml: minimal + "tests:\n  - {name: t, route: app, expect: allow, user: {email: \"${WHO}\", claims: {dept: [\"${DEPT}\"]}}}\n",
+			want: []string{
+				"tests[0].user.email: environment variable WHO is not set",
+				"tests[0].user.claims.dept[0]: environment variable DEPT is not set",
+			}},
+		{name: "env in a non-string field is a type error",
+			yaml: strings.Replace(minimal, "routes:\n", "session:\n  lifetime: ${LIFE}\nroutes:\n", 1),
+			env:  map[string]string{"LIFE": "1h"},
+			want: []string{"yaml: time: invalid duration \"${LIFE}\""}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, tc.run)
+	}
+}
+
+// TestLoadValues pins what Load produces: defaults, normalization and ${ENV}.
+func TestLoadValues(t *testing.T) {
+	type values struct {
+		ClientID, ClientSecret, Issuer, CookieDomain string
+		Hosts                                        []string
+		Domains, Methods                             []string
+		TestMethod                                   string
+	}
+	tests := []struct {
+		name string
+		yaml string
+		env  map[string]string
+		want values
+	}{
+		{name: "defaults and normalization",
+			yaml: strings.NewReplacer(
+				"routes:\n", "session: {cookie_domain: .CORP.example}\nroutes:\n",
+				"host: gw.corp.example", "host: GW.Corp.Example",
+				"allow: [{domains: [corp.example]}]", "allow: [{domains: [CORP.example], methods: [get, Post]}]",
+			).Replace(minimal) + "tests:\n  - {name: t, route: app, expect: allow, method: delete, user: {email: a@corp.example}}\n",
+			want: values{ClientID: "gw", Issuer: "https://login.corp.example", CookieDomain: "corp.example",
+				Hosts: []string{"gw.corp.example"}, Domains: []string{"corp.example"}, Methods: []string{"GET", "POST"},
+				TestMethod: "DELETE"}},
+		{name: "env with YAML syntax is a plain string",
+			yaml: strings.Replace(minimal, "client_id: gw", "client_id: gw\n  client_secret: ${SECRET}", 1),
+			env:  map[string]string{"SECRET": "x\nrouters: [1]\n{a: b}: 'c' # not yaml"},
+			want: values{ClientID: "gw", ClientSecret: "x\nrouters: [1]\n{a: b}: 'c' # not yaml", Issuer: "https://login.corp.example",
+				Hosts: []string{"gw.corp.example"}, Domains: []string{"corp.example"}}},
+		{name: "env value is not expanded again",
+			yaml: strings.Replace(minimal, "client_id: gw", "client_id: gw\n  client_secret: ${SECRET}", 1),
+			env:  map[string]string{"SECRET": "${OTHER}$$"},
+			want: values{ClientID: "gw", ClientSecret: "${OTHER}$$", Issuer: "https://login.corp.example",
+				Hosts: []string{"gw.corp.example"}, Domains: []string{"corp.example"}}},
+		{name: "dollar escapes",
+			yaml: strings.Replace(minimal, "client_id: gw", "client_id: gw\n  client_secret: \"a$$b$${NOT}$$$$${S}\"", 1),
+			env:  map[string]string{"S": "s"},
+			want: values{ClientID: "gw", ClientSecret: "a$b${NOT}$$s", Issuer: "https://login.corp.example",
+				Hosts: []string{"gw.corp.example"}, Domains: []string{"corp.example"}}},
+		{name: "lone dollar is kept",
+			yaml: strings.Replace(minimal, "client_id: gw", "client_id: gw\n  client_secret: \"p$ss{x} $X\"", 1),
+			want: values{ClientID: "gw", ClientSecret: "p$ss{x} $X", Issuer: "https://login.corp.example",
+				Hosts: []string{"gw.corp.example"}, Domains: []string{"corp.example"}}},
+		{name: "env in several places",
+			yaml: strings.NewReplacer("client_id: gw", "client_id: ${ID}", "https://login", "https://${IDP}").Replace(minimal),
+			env:  map[string]string{"ID": "gw-${ID}", "IDP": "idp"},
+			want: values{ClientID: "gw-${ID}", Issuer: "https://idp.corp.example",
+				Hosts: []string{"gw.corp.example"}, Domains: []string{"corp.example"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load([]byte(tc.yaml), Options{Lookup: func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }})
+			if err != nil {
+				t.Fatalf("Load(): %v", err)
+			}
+			got := values{ClientID: c.OIDC.ClientID, ClientSecret: c.OIDC.ClientSecret, Issuer: c.OIDC.Issuer,
+				CookieDomain: c.Session.CookieDomain}
+			for _, r := range c.Routes {
+				got.Hosts = append(got.Hosts, r.Host)
+				for _, a := range r.Rules.Allow {
+					got.Domains = append(got.Domains, a.Domains...)
+					got.Methods = append(got.Methods, a.Methods...)
+				}
+			}
+			for _, tt := range c.Tests {
+				got.TestMethod = tt.Method
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("Load() values\n  %+v\nwant\n  %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load([]byte(minimal), Options{Lookup: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type defaults struct {
+		Listen, Admin, Store, Cookie, Audit, Format, Level, Path string
+		Scopes                                                  []string
+		Groups                                                  string
+		VerifiedEmail                                           bool
+		ReadHeader, Idle, Refresh, Lifetime                     time.Duration
+	}
+	got := defaults{c.Listen.Address, c.Admin.Address, c.Session.Store, c.Session.CookieName, c.Audit.File,
+		c.Log.Format, c.Log.Level, c.Routes[0].Path, c.OIDC.Scopes, c.OIDC.GroupsClaim, *c.OIDC.RequireVerifiedEmail,
+		c.Listen.ReadHeaderTimeout, c.Listen.IdleTimeout, c.OIDC.RefreshInterval, c.Session.Lifetime}
+	want := defaults{":8080", "127.0.0.1:9090", "memory", "_gateway_session", "-", "json", "info", "/",
+		[]string{"openid", "email", "profile"}, "groups", true,
+		10 * time.Second, 120 * time.Second, 5 * time.Minute, 12 * time.Hour}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("defaults\n  %+v\nwant\n  %+v", got, want)
+	}
+	if c.Dev {
+		t.Fatal("Dev set without Options.Dev")
+	}
+}
+
+func TestLoadFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "gateway.yaml")
+	if err := os.WriteFile(p, []byte(minimal), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadFile(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Dir() != dir {
+		t.Fatalf("Dir() = %q, want %q", c.Dir(), dir)
+	}
+	if _, err := LoadFile(filepath.Join(dir, "missing.yaml"), Options{}); err == nil || !strings.HasPrefix(err.Error(), "config: read: ") {
+		t.Fatalf("LoadFile(missing) error = %v", err)
+	}
+	big := make([]byte, maxConfigSize+1)
+	if _, err := Load(big, Options{}); err == nil || err.Error() != "config: file too large: 8388609 bytes, limit 8388608" {
+		t.Fatalf("Load(big) error = %v", err)
+	}
+}
+
+func TestProblemsError(t *testing.T) {
+	for _, tc := range []struct {
+		p    Problems
+		want string
+	}{
+		{Problems{"a: b"}, "config: a: b"},
+		{Problems{"a: b", "c: d"}, "config: 2 problems:\n  a: b\n  c: d"},
+	} {
+		if got := tc.p.Error(); got != tc.want {
+			t.Errorf("Problems%q.Error() = %q, want %q", []string(tc.p), got, tc.want)
+		}
+	}
+	if IsProblems(errors.New("x")) {
+		t.Error("IsProblems(plain error) = true")
+	}
+}
+
+// FuzzLoad: Load never panics, and a configuration it accepts validates
+// again unchanged.
+func FuzzLoad(f *testing.F) {
+	f.Add([]byte(minimal))
+	f.Add([]byte(minimal + "tests:\n  - {name: t, route: app, expect: allow, user: {email: a@corp.example}}\n"))
+	f.Add([]byte("public_url: ${X}\nroutes: [{name: a, host: b, path: '/{a:[0-9]+}'}]\n"))
+	f.Add([]byte("a: &a [*a]\n"))
+	f.Add([]byte("{routes: [[1]], oidc: 3}"))
+	if b, err := os.ReadFile("../../deploy/examples/basic.yaml"); err == nil {
+		f.Add(b)
+	}
+	lookup := func(k string) (string, bool) {
+		if k == "X" {
+			return "https://gw.corp.example", true
+		}
+		return "", false
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 64<<10 {
+			return
+		}
+		c, err := Load(data, Options{Lookup: lookup})
+		if err != nil {
+			if c != nil {
+				t.Fatal("Load returned a config with its error")
+			}
+			if !IsProblems(err) {
+				t.Fatalf("Load error %v (%T) is not Problems", err, err)
+			}
+			return
+		}
+		before := *c
+		if err := c.Validate(); err != nil {
+			t.Fatalf("accepted config does not validate again: %v", err)
+		}
+		if !reflect.DeepEqual(before, *c) {
+			t.Fatal("Validate changed an accepted config")
+		}
+	})
+}
