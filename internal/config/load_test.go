@@ -347,10 +347,10 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	type defaults struct {
 		Listen, Admin, Store, Cookie, Audit, Format, Level, Path string
-		Scopes                                                  []string
-		Groups                                                  string
-		VerifiedEmail                                           bool
-		ReadHeader, Idle, Refresh, Lifetime                     time.Duration
+		Scopes                                                   []string
+		Groups                                                   string
+		VerifiedEmail                                            bool
+		ReadHeader, Idle, Refresh, Lifetime                      time.Duration
 	}
 	got := defaults{c.Listen.Address, c.Admin.Address, c.Session.Store, c.Session.CookieName, c.Audit.File,
 		c.Log.Format, c.Log.Level, c.Routes[0].Path, c.OIDC.Scopes, c.OIDC.GroupsClaim, *c.OIDC.RequireVerifiedEmail,
