@@ -112,6 +112,8 @@ type envVars struct {
 	PublicURL, Issuer, ClientID, ClientSecret, Upstream, Host string
 	Store, RedisAddr                                          string
 	Extra                                                     string
+	// Device trust: the inventory's EK hash and status.
+	EKHash, DeviceStatus string
 }
 
 const baseConfig = `public_url: {{.PublicURL}}

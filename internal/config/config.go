@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/accessgateway/gateway/internal/device"
 	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/store"
 	"github.com/accessgateway/gateway/internal/token"
@@ -32,6 +33,10 @@ type Config struct {
 	// Token is the signed context token sent upstream. Required outside
 	// `gateway dev`, which generates a key at start when it is absent.
 	Token *token.Config `yaml:"token"`
+	// Devices is device trust: the inventory of company devices, TPM
+	// attestation policy and the device CA. Required when a route requires
+	// a device.
+	Devices *device.Config `yaml:"devices"`
 	// TrustedProxies are the CIDRs of load balancers whose X-Forwarded-*
 	// headers are believed. Empty means no client is trusted.
 	TrustedProxies []string `yaml:"trusted_proxies"`
@@ -56,6 +61,11 @@ type ListenConfig struct {
 	// ReadHeaderTimeout and friends bound slow clients.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	// ClientCertHeader names the header in which a TLS-terminating load
+	// balancer passes the client's certificate (URL-escaped PEM, as nginx's
+	// $ssl_client_escaped_cert). It is read only from trusted_proxies peers
+	// and stripped from every other request.
+	ClientCertHeader string `yaml:"client_cert_header"`
 }
 
 // TLSConfig names the certificate and key files of a TLS listener.

@@ -208,6 +208,15 @@ func (c *Config) validate(v *validator) {
 		}
 	}
 
+	if c.Devices != nil {
+		for _, e := range c.Devices.Validate() {
+			v.probs = append(v.probs, "devices."+e.Error())
+		}
+	}
+	if h := c.Listen.ClientCertHeader; h != "" && !cookieName.MatchString(h) {
+		v.add("listen.client_cert_header", "expected a header name such as X-Client-Cert, got %q", h)
+	}
+
 	c.trustedNets = nil
 	for i, s := range c.TrustedProxies {
 		p, err := netip.ParsePrefix(s)
@@ -308,6 +317,9 @@ func (c *Config) validateRoutes(v *validator, pub *url.URL) {
 		}
 		for j := range r.Rules.Deny {
 			validateCondition(v, fmt.Sprintf("%s.rules.deny[%d]", p, j), &r.Rules.Deny[j])
+		}
+		if d := r.Require.Device; d != nil && c.Devices == nil {
+			v.add(p+".require.device", "requires the devices section (inventory and attestation policy)")
 		}
 		if d := r.Require.Device; d != nil {
 			if d.Trust != "" && d.Trust != policy.TrustTPMAttested {

@@ -52,6 +52,9 @@ func (s *Server) newPublicHandler() http.Handler {
 	g.HandleFunc("/callback", s.callback).Methods(http.MethodGet)
 	g.Handle("/sign-out", http.NewCrossOriginProtection().Handler(http.HandlerFunc(s.signOut))).Methods(http.MethodPost)
 	g.HandleFunc("/sign-out", s.signOutPage).Methods(http.MethodGet)
+	g.HandleFunc("/device", s.deviceStandalone).Methods(http.MethodGet)
+	g.HandleFunc("/device/status", s.deviceStatus).Methods(http.MethodGet)
+	g.PathPrefix("/api/device/").HandlerFunc(s.deviceAPI)
 	g.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.page(w, r, http.StatusNotFound, pageData{Title: "Not found", Message: "There is no gateway page at this address."})
 	})
@@ -125,6 +128,9 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if entry.policy.Require.Device != nil && in.Identity != nil && in.EvidenceErr == nil {
+		in.Device, in.EvidenceErr = s.deviceEvidence(r, q)
+	}
 	d := policy.Decide(in, s.now())
 	if !d.Allow {
 		s.deny(w, r, entry, in, d)
@@ -185,6 +191,9 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *
 	f.Path = q.path
 	f.StripCookies = []string{q.rt.cfg.Session.CookieName}
 	f.StripHeaders = []string{q.rt.tokenHeader}
+	if h := q.rt.cfg.Listen.ClientCertHeader; h != "" {
+		f.StripHeaders = append(f.StripHeaders, h)
+	}
 	f.Set = http.Header{RequestIDHeader: []string{q.id}}
 	if !e.cfg.Public {
 		tok, err := q.rt.minter.Mint(s.claims(q, e, in), d.NotAfter)

@@ -113,16 +113,12 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, e *routeEntry, in 
 		pd.Title = "Access denied"
 		pd.Message = "This request is not allowed (" + string(reason) + ")."
 	}
-	if data, ok := s.devicePage(r, e, reason); ok {
-		pd = data
-	}
 	s.record(r, e, d, http.StatusForbidden)
+	if data, ok := s.devicePage(r, e, reason); ok {
+		s.pageNamed(w, r, http.StatusForbidden, "device.html", data)
+		return
+	}
 	s.page(w, r, http.StatusForbidden, pd)
-}
-
-// devicePage is replaced when device trust is wired; it returns false.
-func (s *Server) devicePage(r *http.Request, e *routeEntry, reason policy.Reason) (pageData, bool) {
-	return pageData{}, false
 }
 
 // startLogin redirects the browser to the IdP and returns the status sent.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"reflect"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/accessgateway/gateway/internal/auth"
 	"github.com/accessgateway/gateway/internal/config"
+	"github.com/accessgateway/gateway/internal/device"
 	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/proxy"
 	"github.com/accessgateway/gateway/internal/route"
@@ -37,6 +39,8 @@ type runtime struct {
 	minter     token.Minter
 	// tokenHeader is the header the token travels in; stripped from clients.
 	tokenHeader string
+	// devices is device trust; nil when the config has no devices section.
+	devices *device.Service
 	// ownsStore is false when the store was taken over from the previous runtime.
 	ownsStore bool
 }
@@ -131,6 +135,22 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 	rt.minter = token.NewCache(rt.signer)
 	rt.tokenHeader = rt.signer.Header()
 
+	if cfg.Devices != nil {
+		dc := *cfg.Devices
+		dc.InventoryFile = resolvePath(cfg.Dir(), dc.InventoryFile)
+		dc.EKCAFiles = nil
+		for _, f := range cfg.Devices.EKCAFiles {
+			dc.EKCAFiles = append(dc.EKCAFiles, resolvePath(cfg.Dir(), f))
+		}
+		dc.Certificates.CACertFile = resolvePath(cfg.Dir(), dc.Certificates.CACertFile)
+		dc.Certificates.CAKeyFile = resolvePath(cfg.Dir(), dc.Certificates.CAKeyFile)
+		opts := device.Options{Now: s.now, Audit: s.deviceAudit}
+		rt.devices, err = device.NewService(dc, rt.store, s.logger.With("component", "device"), opts)
+		if err != nil {
+			return nil, err
+		}
+	}
+
 	transports := map[string]*http.Transport{}
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
@@ -185,6 +205,13 @@ func (rt *runtime) close(next *runtime) {
 	if rt.ownsStore && rt.store != nil && (next == nil || next.store != rt.store) {
 		_ = rt.store.Close()
 	}
+}
+
+func resolvePath(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) || dir == "" {
+		return p
+	}
+	return filepath.Join(dir, p)
 }
 
 // routed reports whether host (lowercase, no port) has a route.
