@@ -343,12 +343,18 @@ func (t *TPM) readNV(idx tpm2.TPMHandle) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Read with the index's own (empty) authorization when allowed, else
+	// with the (empty) owner authorization, as manufacturers set either.
+	auth := tpm2.AuthHandle{Handle: idx, Name: pub.NVName, Auth: tpm2.PasswordAuth(nil)}
+	if !nv.Attributes.AuthRead && nv.Attributes.OwnerRead {
+		auth = tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(nil)}
+	}
 	var out []byte
 	const chunk = 512
 	for off := 0; off < int(nv.DataSize); off += chunk {
 		n := min(chunk, int(nv.DataSize)-off)
 		rsp, err := tpm2.NVRead{
-			AuthHandle: tpm2.AuthHandle{Handle: idx, Name: pub.NVName, Auth: tpm2.PasswordAuth(nil)},
+			AuthHandle: auth,
 			NVIndex:    tpm2.NamedHandle{Handle: idx, Name: pub.NVName},
 			Size:       uint16(n), Offset: uint16(off),
 		}.Execute(t.t)
