@@ -46,7 +46,7 @@ func (k key) publicJWK() jose.JSONWebKey {
 func newKey(priv any) (key, error) {
 	s, ok := priv.(crypto.Signer)
 	if !ok {
-		return key{}, fmt.Errorf("token: expected an ECDSA, Ed25519 or RSA private key, got %T", priv)
+		return key{}, fmt.Errorf("expected an ECDSA, Ed25519 or RSA private key, got %T", priv)
 	}
 	alg, err := algForPrivate(s)
 	if err != nil {
@@ -55,7 +55,7 @@ func newKey(priv any) (key, error) {
 	jwk := jose.JSONWebKey{Key: s.Public()}
 	tp, err := jwk.Thumbprint(crypto.SHA256)
 	if err != nil {
-		return key{}, fmt.Errorf("token: computing key thumbprint: %w", err)
+		return key{}, fmt.Errorf("computing key thumbprint: %w", err)
 	}
 	return key{priv: s, kid: base64.RawURLEncoding.EncodeToString(tp), alg: alg}, nil
 }
@@ -64,18 +64,18 @@ func algForPrivate(s crypto.Signer) (string, error) {
 	switch k := s.(type) {
 	case *ecdsa.PrivateKey:
 		if k.Curve != elliptic.P256() {
-			return "", fmt.Errorf("token: expected an ECDSA key on P-256 for ES256, got curve %s", k.Curve.Params().Name)
+			return "", fmt.Errorf("expected an ECDSA key on P-256 for ES256, got curve %s", k.Curve.Params().Name)
 		}
 		return contexttoken.ES256, nil
 	case ed25519.PrivateKey:
 		return contexttoken.EdDSA, nil
 	case *rsa.PrivateKey:
 		if k.N.BitLen() < 2048 {
-			return "", fmt.Errorf("token: expected an RSA key of at least 2048 bits, got %d", k.N.BitLen())
+			return "", fmt.Errorf("expected an RSA key of at least 2048 bits, got %d", k.N.BitLen())
 		}
 		return contexttoken.RS256, nil
 	}
-	return "", fmt.Errorf("token: expected an ECDSA P-256, Ed25519 or RSA private key, got %T", s)
+	return "", fmt.Errorf("expected an ECDSA P-256, Ed25519 or RSA private key, got %T", s)
 }
 
 // parseKeyPEM reads one unencrypted private key from PEM data. An "EC
@@ -94,10 +94,10 @@ func parseKeyPEM(data []byte) (key, error) {
 			continue
 		}
 		if found != nil {
-			return key{}, fmt.Errorf("token: expected one private key in the PEM file, got another %q block", b.Type)
+			return key{}, fmt.Errorf("expected one private key in the PEM file, got another %q block", b.Type)
 		}
 		if _, enc := b.Headers["Proc-Type"]; enc {
-			return key{}, errors.New("token: expected an unencrypted private key, got an encrypted PEM block")
+			return key{}, errors.New("expected an unencrypted private key, got an encrypted PEM block")
 		}
 		var err error
 		switch b.Type {
@@ -108,14 +108,14 @@ func parseKeyPEM(data []byte) (key, error) {
 		case "RSA PRIVATE KEY":
 			found, err = x509.ParsePKCS1PrivateKey(b.Bytes)
 		default:
-			return key{}, fmt.Errorf("token: expected a PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY block, got %q", b.Type)
+			return key{}, fmt.Errorf("expected a PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY block, got %q", b.Type)
 		}
 		if err != nil {
-			return key{}, fmt.Errorf("token: parsing %s block: %w", b.Type, err)
+			return key{}, fmt.Errorf("parsing %s block: %w", b.Type, err)
 		}
 	}
 	if found == nil {
-		return key{}, errors.New("token: expected a PEM private key, found no PEM block")
+		return key{}, errors.New("expected a PEM private key, found no PEM block")
 	}
 	return newKey(found)
 }
@@ -123,7 +123,7 @@ func parseKeyPEM(data []byte) (key, error) {
 func loadKeyFile(path string) (key, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return key{}, fmt.Errorf("token: reading key: %w", err)
+		return key{}, fmt.Errorf("reading key: %w", err)
 	}
 	return parseKeyPEM(data)
 }
@@ -165,7 +165,7 @@ func WriteKeyFile(path, alg string) (kid string, err error) {
 	}
 	k, err := parseKeyPEM(data)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("token: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -188,7 +188,7 @@ func WriteKeyFile(path, alg string) (kid string, err error) {
 func InspectKeyFile(path string) (kid, alg string, err error) {
 	k, err := loadKeyFile(path)
 	if err != nil {
-		return "", "", err
+		return "", "", fmt.Errorf("token: %w", err)
 	}
 	return k.kid, k.alg, nil
 }

@@ -128,7 +128,7 @@ func NewDevSigner(issuer string, opts ...Option) (*Signer, error) {
 	}
 	k, err := newKey(priv)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("token: %w", err)
 	}
 	return newSigner(issuer, Config{}.WithDefaults(), k, nil, o.now)
 }
