@@ -20,8 +20,11 @@ var ErrBadPath = errors.New("route: bad path")
 //   - a trailing slash is kept.
 //
 // Encoded slashes and backslashes (%2F, %5C), raw backslashes, NUL and other
-// control characters, and malformed escapes are rejected with ErrBadPath:
-// an upstream that decodes them could see a different path than the rules did.
+// control characters, malformed escapes, and dot segments with path
+// parameters ("..;x", ".;", which Tomcat and Jetty resolve as ".." and ".")
+// are rejected with ErrBadPath: an upstream that decodes them could see a
+// different path than the rules did. Other path parameters are kept as they
+// are ("/admin;x" is not "/admin" for routing).
 // Query and fragment are not part of the input.
 func Normalize(p string) (string, error) {
 	if p == "" || p[0] != '/' {
@@ -68,6 +71,9 @@ func Normalize(p string) (string, error) {
 	parts := strings.Split(s, "/")
 	out := parts[:0]
 	for _, seg := range parts {
+		if name, _, ok := strings.Cut(seg, ";"); ok && (name == "." || name == "..") {
+			return "", fmt.Errorf("%w: dot segment with parameters in %q", ErrBadPath, p)
+		}
 		switch seg {
 		case "", ".":
 		case "..":
@@ -99,7 +105,8 @@ func isClean(p string) bool {
 				return false
 			case n == '.':
 				rest := p[i+2:]
-				if rest == "" || rest[0] == '/' || rest[0] == '.' && (len(rest) == 1 || rest[1] == '/') {
+				if rest == "" || rest[0] == '/' || rest[0] == ';' ||
+					rest[0] == '.' && (len(rest) == 1 || rest[1] == '/' || rest[1] == ';') {
 					return false
 				}
 			}

@@ -80,6 +80,17 @@ func TestNormalize(t *testing.T) {
 		{name: "quote and angle escaped", in: "/a\"<b>", want: "/a%22%3Cb%3E"},
 		{name: "encoded space kept", in: "/a%20b", want: "/a%20b"},
 
+		// Path parameters: kept, but a dot segment with parameters is
+		// rejected (Tomcat and Jetty read "..;x" as "..").
+		{name: "path parameter kept", in: "/admin;jsessionid=1/x", want: "/admin;jsessionid=1/x"},
+		{name: "dots before a parameter in a name", in: "/a/...;x/b", want: "/a/...;x/b"},
+		{name: "dotdot with parameter", in: "/public/..;/admin", wantErr: true},
+		{name: "dotdot with named parameter", in: "/public/..;x=1/admin", wantErr: true},
+		{name: "dot with parameter", in: "/public/.;/admin", wantErr: true},
+		{name: "encoded dotdot with parameter", in: "/public/%2e%2e;/admin", wantErr: true},
+		{name: "dotdot with parameter at the end", in: "/public/..;", wantErr: true},
+		{name: "encoded semicolon is not a parameter", in: "/public/..%3b/admin", want: "/public/..%3B/admin"},
+
 		// Rejected.
 		{name: "empty", in: "", wantErr: true},
 		{name: "relative", in: "a/b", wantErr: true},
@@ -112,7 +123,7 @@ func TestNormalize(t *testing.T) {
 func FuzzNormalize(f *testing.F) {
 	for _, s := range []string{
 		"/", "/a/b/", "//a//b", "/a/./../b", "/%2e%2e/x", "/%2F", "/caf%c3%a9", "/a%zz",
-		"/a\\b", "/.%2e/", "/%252e", "/a/b/..", "/é", "/%7e", "/a;b=c",
+		"/a\\b", "/.%2e/", "/%252e", "/a/b/..", "/é", "/%7e", "/a;b=c", "/p/..;/a", "/.;",
 	} {
 		f.Add(s)
 	}
@@ -134,6 +145,11 @@ func FuzzNormalize(f *testing.F) {
 		}
 		if strings.HasSuffix(out, "/.") || strings.HasSuffix(out, "/..") {
 			t.Fatalf("Normalize(%q) = %q: ends in a dot segment", in, out)
+		}
+		for _, seg := range strings.Split(out, "/") {
+			if name, _, _ := strings.Cut(seg, ";"); name == "." || name == ".." {
+				t.Fatalf("Normalize(%q) = %q: dot segment %q", in, out, seg)
+			}
 		}
 		if u := strings.ToUpper(out); strings.Contains(u, "%2F") || strings.Contains(u, "%5C") || strings.Contains(u, "%2E") {
 			t.Fatalf("Normalize(%q) = %q: contains an encoded slash, backslash or dot", in, out)
