@@ -100,7 +100,7 @@ type simState struct {
 // across runs: stateFile records the TPM clock and the wall time, and the
 // next run advances the clock (TPM2_ClockSet) by at least the wall time that
 // passed. The simulated machine thus looks like one that stayed powered
-// on: resetCount stays 0 and the clock only moves forward.
+// on: its resetCount stays the same and its clock only moves forward.
 //
 // Why not count boots with Reset? The simulator reloads its hierarchy seeds
 // from its (in-memory, per-process) NV on every reset, and the fixed seed is
