@@ -3,6 +3,8 @@ package test
 import (
 	"context"
 	"encoding/json"
+	"html"
+	"path/filepath"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/accessgateway/gateway/internal/device/agent"
 	"github.com/accessgateway/gateway/internal/devmode"
 )
 
@@ -106,5 +109,39 @@ func TestDevQuickstartSignInReachesDemoTool(t *testing.T) {
 	mustStatus(t, resp, body, http.StatusForbidden)
 	if !strings.Contains(body, "deny-rule-matched") {
 		t.Errorf("403 page lacks its reason: %.500s", body)
+	}
+}
+
+// The quickstart's device demo: the agent on the simulator (fixed seed, so
+// its EK is the one in the embedded inventory) enrolls and verifies, and the
+// device-only route opens.
+func TestDevQuickstartDeviceOnlyRoute(t *testing.T) {
+	base := startDev(t)
+	c, resp, body := devSignIn(t, base, "/device-only", "dev-oncall")
+	mustStatus(t, resp, body, http.StatusForbidden)
+	body = html.UnescapeString(body)
+	if !strings.Contains(body, "go run ./cmd/gateway-agent --tpm simulator --gateway "+base+" verify ") {
+		t.Fatalf("device page does not show the simulator command: %.1500s", body)
+	}
+	ec, vc := enrollCmd.FindStringSubmatch(body), verifyCmd.FindStringSubmatch(body)
+	if ec == nil || vc == nil {
+		t.Fatalf("no codes on the page: %.1500s", body)
+	}
+	tpm, err := agent.OpenSimulator(filepath.Join(t.TempDir(), "sim-state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tpm.Close()
+	cl := &agent.Client{Gateway: base, TPM: tpm}
+	if _, err := cl.Enroll(context.Background(), ec[1]); err != nil {
+		t.Fatalf("enroll: %v", err)
+	}
+	if _, err := cl.Verify(context.Background(), vc[1]); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	resp, body = get(t, c, base+"/device-only", "Accept", "application/json")
+	mustStatus(t, resp, body, 200)
+	if !strings.Contains(body, "dev-laptop") {
+		t.Errorf("demo tool does not show the device claim: %.800s", body)
 	}
 }

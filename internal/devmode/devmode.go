@@ -134,6 +134,9 @@ func Run(ctx context.Context, o Options) error {
   Open  %[1]s/            the demo tool (sign in as any demo user)
         %[1]s/customers/42 support agents only; never contractors
         %[1]s/admin        engineering only
+        %[1]s/device-only  company devices only: the page shows a code, then run
+                           go run ./cmd/gateway-agent --tpm simulator --gateway %[1]s enroll CODE
+                           go run ./cmd/gateway-agent --tpm simulator --gateway %[1]s verify CODE
   Users support@dev.example · oncall@dev.example · contractor@contractors.example
   Admin http://127.0.0.1:%[2]d/metrics · /healthz · /readyz
   IdP   %[3]s (development sign-in page)
@@ -145,7 +148,7 @@ func Run(ctx context.Context, o Options) error {
 			o.Ready(gatewayURL)
 		}
 	}
-	err = server.Serve(ctx, cfg, server.Options{Logger: logger.With("component", "gateway")}, ready)
+	err = server.Serve(ctx, cfg, server.Options{Logger: logger.With("component", "gateway"), AgentCommand: "go run ./cmd/gateway-agent --tpm simulator"}, ready)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

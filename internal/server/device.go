@@ -144,12 +144,20 @@ func (s *Server) deviceCodes(ctx context.Context, q *request) (map[string]any, e
 	}
 	return map[string]any{
 		"VerifyCode":    verify,
-		"VerifyCommand": device.AgentCommand(gw, device.PurposeVerify, verify),
+		"VerifyCommand": s.agentCommand(gw, device.PurposeVerify, verify),
 		"EnrollCode":    enroll,
-		"EnrollCommand": device.AgentCommand(gw, device.PurposeEnroll, enroll),
+		"EnrollCommand": s.agentCommand(gw, device.PurposeEnroll, enroll),
 		"Expires":       exp.Format(time.Kitchen),
 		"StatusURL":     deviceStatusPath + "?code=" + url.QueryEscape(verify),
 	}, nil
+}
+
+// agentCommand is the exact command the page shows.
+func (s *Server) agentCommand(gw, purpose, code string) string {
+	if s.opts.AgentCommand == "" {
+		return device.AgentCommand(gw, purpose, code)
+	}
+	return s.opts.AgentCommand + " --gateway " + gw + " " + purpose + " " + code
 }
 
 // deviceStandalone is the device page reachable directly: enrollment and

@@ -39,6 +39,9 @@ type Options struct {
 	ConfigPath string
 	// LoadOptions are passed to config.Load on reload.
 	LoadOptions config.Options
+	// AgentCommand replaces "gateway-agent" in the commands the device page
+	// shows (the quickstart shows the simulator's `go run` command).
+	AgentCommand string
 }
 
 // Server is the gateway.
