@@ -106,7 +106,9 @@ func (t *Table[T]) HasHost(host string) bool { return t.hosts[host] != nil }
 
 // Lookup finds the most specific route for host and a normalized path: the
 // one matching the most segments; at equal depth a static segment beats a
-// variable. vars holds the path variables (nil when there are none).
+// variable. A segment with path parameters ("admin;x") also matches the
+// static segment or variable expression of its name ("admin"). vars holds
+// the path variables (nil when there are none).
 func (t *Table[T]) Lookup(host, path string) (v T, vars map[string]string, ok bool) {
 	n := t.hosts[host]
 	if n == nil {
@@ -170,11 +172,20 @@ func (m *match[T]) walk(n *node[T], i, depth int) {
 		m.consider(n.prefix, depth)
 		return
 	}
+	// name is the segment without path parameters: Tomcat and Jetty serve
+	// "/admin;x" as "/admin", so it must not fall back to a less specific
+	// route. Variables still receive the whole segment.
+	name := seg
+	if k := strings.IndexByte(seg, ';'); k >= 0 {
+		name = seg[:k]
+	}
 	if c := n.static[seg]; c != nil {
+		m.walk(c, next, depth+1)
+	} else if c := n.static[name]; c != nil && name != seg {
 		m.walk(c, next, depth+1)
 	}
 	for _, e := range n.params {
-		if seg == "" || e.seg.Re != nil && !e.seg.Re.MatchString(seg) {
+		if seg == "" || e.seg.Re != nil && !e.seg.Re.MatchString(seg) && (name == seg || !e.seg.Re.MatchString(name)) {
 			continue
 		}
 		m.vals = append(m.vals, seg)

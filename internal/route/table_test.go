@@ -112,6 +112,16 @@ func TestTableLookup(t *testing.T) {
 		{name: "deeper variable route beats shallower static", host: app, path: "/docs/guide/x", want: app + " /{lang}/guide",
 			wantVars: map[string]string{"lang": "docs"}},
 		{name: "shallower static when the deeper fails", host: app, path: "/docs/other", want: app + " /docs"},
+		// Path parameters: Tomcat and Jetty serve "/admin;x" as "/admin", so
+		// it gets the /admin route, never a less specific one.
+		{name: "path parameter on a static segment", host: app, path: "/admin;jsessionid=1", want: admin},
+		{name: "path parameter below a prefix", host: app, path: "/admin;x/users", want: admin},
+		{name: "path parameter deeper", host: app, path: "/admin/public;x/y", want: app + " /admin/public"},
+		{name: "path parameter on an exact route", host: app, path: "/health;x", want: app + " /health exact"},
+		{name: "path parameter does not change the name", host: app, path: "/administrator;x", want: root},
+		{name: "path parameter on a regex variable keeps the whole segment", host: app, path: "/orders/123;x",
+			want: app + " /orders/{id:[0-9]+} exact", wantVars: map[string]string{"id": "123;x"}},
+		{name: "parameter-only segment", host: app, path: "/;x", want: root},
 		{name: "exact and prefix on same path: exact first", host: "api.corp.example", path: "/v1", want: "api.corp.example /v1 exact"},
 		{name: "exact and prefix on same path: prefix below", host: "api.corp.example", path: "/v1/x", want: "api.corp.example /v1"},
 		{name: "no root on host", host: "api.corp.example", path: "/v2"},
