@@ -20,6 +20,7 @@ const deviceConfig = `
     host: {{.Host}}
     path: /secure
     upstream: {{.Upstream}}
+    allow_bearer: true
     rules:
       allow:
         - domains: [example.com]

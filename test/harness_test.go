@@ -6,7 +6,9 @@ package test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -163,12 +165,22 @@ routes:
 // loopback port. vars.PublicURL and vars.Host are filled in.
 func startGateway(t testing.TB, vars envVars, tmpl string) *gateway {
 	t.Helper()
+	return startGatewayWith(t, vars, tmpl, nil)
+}
+
+// startGatewayWith is startGateway; with serverTLS it serves HTTPS with the
+// gateway's TLS configuration (optional device client certificates).
+func startGatewayWith(t testing.TB, vars envVars, tmpl string, serverTLS *tls.Config) *gateway {
+	t.Helper()
 	g := &gateway{t: t, auditW: &syncBuffer{}}
 	var h atomic.Pointer[http.Handler]
 	g.ts = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		(*h.Load()).ServeHTTP(w, r)
 	}))
 	g.URL = "http://" + g.ts.Listener.Addr().String()
+	if serverTLS != nil {
+		g.URL = "https://" + g.ts.Listener.Addr().String()
+	}
 	g.Host = "127.0.0.1"
 	vars.PublicURL, vars.Host = g.URL, g.Host
 	if vars.Store == "" {
@@ -190,7 +202,12 @@ func startGateway(t testing.TB, vars envVars, tmpl string) *gateway {
 	g.srv = srv
 	handler := srv.Handler()
 	h.Store(&handler)
-	g.ts.Start()
+	if serverTLS != nil {
+		g.ts.TLS = srv.TLSConfig(serverTLS)
+		g.ts.StartTLS()
+	} else {
+		g.ts.Start()
+	}
 	t.Cleanup(func() {
 		g.ts.Close()
 		srv.Close()
@@ -304,3 +321,5 @@ func jsonField(t testing.TB, body, key string) any {
 	}
 	return m[key]
 }
+
+func htmlUnescape(s string) string { return html.UnescapeString(s) }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -76,6 +77,13 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options, ready func()) 
 
 	pub := HTTPServer(cfg.Listen.Address, srv.Handler(), cfg.Listen, logger)
 	adm := HTTPServer(cfg.Admin.Address, srv.AdminHandler(), cfg.Listen, logger)
+	if t := cfg.Listen.TLS; t != nil {
+		kp, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return fmt.Errorf("listen.tls: %w", err)
+		}
+		pub.TLSConfig = srv.TLSConfig(&tls.Config{Certificates: []tls.Certificate{kp}})
+	}
 	pl, err := net.Listen("tcp", cfg.Listen.Address)
 	if err != nil {
 		return fmt.Errorf("public listener: %w", err)
@@ -88,8 +96,8 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options, ready func()) 
 	errc := make(chan error, 2)
 	go func() {
 		var err error
-		if t := cfg.Listen.TLS; t != nil {
-			err = pub.ServeTLS(pl, t.CertFile, t.KeyFile)
+		if pub.TLSConfig != nil {
+			err = pub.ServeTLS(pl, "", "")
 		} else {
 			err = pub.Serve(pl)
 		}

@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -218,6 +219,34 @@ func (s *Server) AdminHandler() http.Handler {
 		s.rt.Load().signer.JWKSHandler().ServeHTTP(w, r)
 	})
 	return mux
+}
+
+// TLSConfig returns the public listener's TLS configuration around base
+// (which holds the server certificate): TLS 1.2+, HTTP/2, and optional client
+// certificates from the device CA in force (VerifyClientCertIfGiven, so
+// browsers without a device certificate are not asked for one and CLI
+// clients with one are mapped to their device). The pool is read per
+// handshake, so a reload that changes the device CA applies at once.
+func (s *Server) TLSConfig(base *tls.Config) *tls.Config {
+	cfg := base.Clone()
+	if cfg.MinVersion == 0 {
+		cfg.MinVersion = tls.VersionTLS12
+	}
+	if len(cfg.NextProtos) == 0 {
+		cfg.NextProtos = []string{"h2", "http/1.1"}
+	}
+	cfg.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		rt := s.rt.Load()
+		if rt.devices == nil {
+			return nil, nil
+		}
+		c := cfg.Clone()
+		c.GetConfigForClient = nil
+		c.ClientAuth = tls.VerifyClientCertIfGiven
+		c.ClientCAs = rt.devices.ClientCAs()
+		return c, nil
+	}
+	return cfg
 }
 
 // HTTPServer returns an *http.Server for h with the listener's timeouts.
