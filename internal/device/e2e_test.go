@@ -543,8 +543,12 @@ func TestEnrollmentFailures(t *testing.T) {
 			}
 			wantReason(t, run(e, code), tt.want)
 			if tt.name != "replayed challenge" {
-				if _, err := e.svc.SessionEvidence(e.ctx, session); err == nil {
-					t.Fatal("expected no device for the session after a failed enrollment")
+				// The session shows the same reason as the agent.
+				_, err := e.svc.SessionEvidence(e.ctx, session)
+				wantReason(t, err, tt.want)
+				// (An expired challenge is gone from the store with its link to the code.)
+				if st, _ := e.svc.CodeStatus(e.ctx, session, code); tt.name != "expired challenge" && (st.State != device.CodeFailed || st.Reason != tt.want) {
+					t.Fatalf("code state: expected failed with %s, got %+v", tt.want, st)
 				}
 				if _, err := e.client.Verify(e.ctx, e.code(device.PurposeVerify, session, alice)); err == nil {
 					t.Fatal("expected verification of a device that failed enrollment to fail")

@@ -251,8 +251,9 @@ func (s *Service) EnrollFinish(ctx context.Context, req EnrollFinishRequest) (*R
 	return res, nil
 }
 
-// denyEnroll audits a failed enrollment, marks the code failed, and returns
-// err unchanged.
+// denyEnroll audits a failed enrollment, marks the code failed, replaces the
+// session's binding with the denial (so the page and the next request show
+// the reason), and returns err unchanged.
 func (s *Service) denyEnroll(ctx context.Context, deviceID string, code codeRecord, codeHash string, err error) error {
 	reason, _ := ReasonOf(err)
 	s.emit(ctx, AuditEvent{Action: ActionEnroll, Outcome: OutcomeDenied, DeviceID: deviceID, Email: code.Email,
@@ -263,6 +264,10 @@ func (s *Service) denyEnroll(ctx context.Context, deviceID string, code codeReco
 			msg = "the gateway could not complete the enrollment"
 		}
 		_ = s.setCodeState(ctx, codeHash, CodeState{State: CodeFailed, DeviceID: deviceID, Reason: reason, Message: msg, sessionHash: code.SessionHash})
+		if reason != "" {
+			b := binding{DeviceID: deviceID, Email: code.Email, Denied: reason, Message: strings.TrimPrefix(msg, "device: ")}
+			_ = s.setJSON(ctx, keySession+code.SessionHash, b, s.cfg.BindingTTL)
+		}
 	}
 	return err
 }

@@ -1,6 +1,9 @@
 package device
 
-import "time"
+import (
+	"log/slog"
+	"time"
+)
 
 // The agent's JSON API (see Handler). Byte fields are standard base64, as
 // encoding/json writes them. Every request is one JSON object, unknown fields
@@ -106,4 +109,20 @@ type ErrorResponse struct {
 	Error string `json:"error"`
 	// Reason is set for denials (a Reason value), empty for bad requests.
 	Reason Reason `json:"reason,omitempty"`
+}
+
+// LogValue keeps the one-time code out of logs.
+func (r EnrollStartRequest) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("code", "REDACTED"), slog.Int("ek_public_bytes", len(r.EKPublic)),
+		slog.Bool("ek_cert", len(r.EKCert) > 0))
+}
+
+// LogValue keeps the activated secret out of logs.
+func (r EnrollFinishRequest) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("challenge_id", r.ChallengeID), slog.String("secret", "REDACTED"))
+}
+
+// LogValue keeps the one-time code out of logs.
+func (r AttestStartRequest) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("purpose", r.Purpose), slog.Bool("code", r.Code != ""))
 }

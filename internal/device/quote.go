@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 
 	"github.com/google/go-tpm/tpm2"
 )
@@ -56,7 +57,7 @@ type Attested struct {
 func ValidateAK(p *tpm2.TPMTPublic) error {
 	a := p.ObjectAttributes
 	if !a.FixedTPM || !a.FixedParent || !a.SensitiveDataOrigin || !a.Restricted || !a.SignEncrypt || a.Decrypt {
-		return fmt.Errorf("device: AK must be fixedTPM|fixedParent|sensitiveDataOrigin|restricted|sign and not decrypt, got %+v", attrString(a))
+		return fmt.Errorf("device: AK must be fixedTPM|fixedParent|sensitiveDataOrigin|restricted|sign and not decrypt, got %s", attrString(a))
 	}
 	return validateSigningKey(p)
 }
@@ -67,7 +68,7 @@ func ValidateAK(p *tpm2.TPMTPublic) error {
 func ValidateCertKey(p *tpm2.TPMTPublic) error {
 	a := p.ObjectAttributes
 	if !a.FixedTPM || !a.FixedParent || !a.SensitiveDataOrigin || a.Restricted || !a.SignEncrypt || a.Decrypt {
-		return fmt.Errorf("device: certificate key must be fixedTPM|fixedParent|sensitiveDataOrigin|sign, not restricted or decrypt, got %+v", attrString(a))
+		return fmt.Errorf("device: certificate key must be fixedTPM|fixedParent|sensitiveDataOrigin|sign, not restricted or decrypt, got %s", attrString(a))
 	}
 	return validateSigningKey(p)
 }
@@ -130,14 +131,7 @@ func attrString(a tpm2.TPMAObject) string {
 	if len(s) == 0 {
 		return "none"
 	}
-	var b bytes.Buffer
-	for i, x := range s {
-		if i > 0 {
-			b.WriteByte('|')
-		}
-		b.WriteString(x)
-	}
-	return b.String()
+	return strings.Join(s, "|")
 }
 
 // verifySignature checks a TPMT_SIGNATURE by key over msg (SHA-256 only).

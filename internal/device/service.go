@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,11 @@ type Options struct {
 	Now func() time.Time
 	// Inventory, when set, is used instead of cfg.Inventory/InventoryFile.
 	Inventory *Inventory
+	// BaseDir resolves the relative paths of the section (inventory_file,
+	// ek_ca_files, inline ek_cert_file, certificates.*), typically the
+	// directory of the gateway's config file. Empty means the working
+	// directory.
+	BaseDir string
 }
 
 // Service is the gateway side of device trust. It is safe for concurrent use;
@@ -62,6 +68,7 @@ type Service struct {
 	now     func() time.Time
 	ekRoots *EKRoots
 	ca      *CA
+	baseDir string
 	inv     atomic.Pointer[Inventory]
 }
 
@@ -88,7 +95,14 @@ func NewService(cfg Config, st store.Store, logger *slog.Logger, opts Options) (
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, st: st, log: logger, audit: opts.Audit, now: opts.Now}
+	cfg.InventoryFile = resolve(opts.BaseDir, cfg.InventoryFile)
+	cfg.EKCAFiles = slices.Clone(cfg.EKCAFiles)
+	for i, f := range cfg.EKCAFiles {
+		cfg.EKCAFiles[i] = resolve(opts.BaseDir, f)
+	}
+	cfg.Certificates.CACertFile = resolve(opts.BaseDir, cfg.Certificates.CACertFile)
+	cfg.Certificates.CAKeyFile = resolve(opts.BaseDir, cfg.Certificates.CAKeyFile)
+	s := &Service{cfg: cfg, st: st, log: logger, audit: opts.Audit, now: opts.Now, baseDir: opts.BaseDir}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -122,8 +136,12 @@ func (s *Service) loadInventory() (*Inventory, error) {
 	if s.cfg.InventoryFile != "" {
 		return LoadInventoryFile(s.cfg.InventoryFile, s.ekRoots)
 	}
-	return BuildInventory(s.cfg.Inventory, "", s.ekRoots)
+	return BuildInventory(s.cfg.Inventory, s.baseDir, s.ekRoots)
 }
+
+// Close releases nothing today; it exists for the gateway's uniform
+// construct-validate-close lifecycle. State lives in the store.
+func (s *Service) Close() error { return nil }
 
 // ReloadInventory re-reads the inventory (file or inline) and swaps it in
 // atomically; on error the old inventory stays.
