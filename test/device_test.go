@@ -2,6 +2,8 @@ package test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"encoding/base64"
 	"encoding/json"
 	"html"
@@ -31,6 +33,39 @@ devices:
     - {id: lt-0042, serial: SN-42, owner: jane@example.com, ek_pub_sha256: "{{.EKHash}}", status: {{.DeviceStatus}}}
 `
 
+// deviceFileConfig keeps the inventory in its own file (inventory.yaml
+// beside the config), as IT would.
+const deviceFileConfig = `
+  - name: secure
+    host: {{.Host}}
+    path: /secure
+    upstream: {{.Upstream}}
+    rules:
+      allow:
+        - domains: [example.com]
+    require:
+      device: {trust: tpm-attested, max_age: 1h}
+devices:
+  inventory_file: inventory.yaml
+`
+
+func writeInventory(t *testing.T, g *gateway, ekHash, status string) {
+	t.Helper()
+	writeInventoryAt(t, filepath.Dir(g.cfgPath), ekHash, status)
+}
+
+func writeInventoryAt(t *testing.T, dir, ekHash, status string) {
+	t.Helper()
+	p := filepath.Join(dir, "inventory.yaml")
+	b := []byte("devices:\n  - {id: lt-0042, serial: SN-42, owner: jane@example.com, ek_pub_sha256: \"" + ekHash + "\", status: " + status + "}\n")
+	if err := os.WriteFile(p+".tmp", b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p+".tmp", p); err != nil {
+		t.Fatal(err)
+	}
+}
+
 var (
 	enrollCmd = regexp.MustCompile(`id="enroll-command">[^<]*enroll ([A-Za-z0-9-]+)<`)
 	verifyCmd = regexp.MustCompile(`id="verify-command">[^<]*verify ([A-Za-z0-9-]+)<`)
@@ -54,8 +89,14 @@ func TestDeviceTrustEndToEnd(t *testing.T) {
 	m := newIdP(t)
 	up := newUpstream(t)
 	vars := idpVars(m, up)
-	vars.EKHash, vars.DeviceStatus = id.EKHash, "active"
-	g := startGateway(t, vars, baseConfig+deviceConfig)
+	g := startGatewayAfter(t, vars, baseConfig+deviceFileConfig, func(dir string) {
+		writeInventoryAt(t, dir, id.EKHash, "active")
+	})
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	if err := g.srv.Watch(watchCtx); err != nil {
+		t.Fatal(err)
+	}
 
 	c, resp, body := signIn(t, g, m, user("jane@example.com"), "/secure/data")
 	mustStatus(t, resp, body, http.StatusForbidden)
@@ -111,14 +152,13 @@ func TestDeviceTrustEndToEnd(t *testing.T) {
 		t.Errorf("token device claim = %s", payload)
 	}
 
-	// IT revokes the device: the very next request is denied.
-	vars.DeviceStatus = "revoked"
-	g.writeConfig(withAddrs(vars, g), baseConfig+deviceConfig)
-	if err := g.srv.Reload(ctx); err != nil {
-		t.Fatal(err)
-	}
-	resp, body = get(t, c, g.URL+"/secure/data")
-	mustStatus(t, resp, body, http.StatusForbidden)
+	// IT revokes the device in the inventory file: once the gateway has
+	// reloaded it, the very next request is denied.
+	writeInventory(t, g, id.EKHash, "revoked")
+	eventually(t, "the revoked inventory to apply", func() bool {
+		resp, body = get(t, c, g.URL+"/secure/data")
+		return resp.StatusCode == http.StatusForbidden
+	})
 	if !strings.Contains(body, "device-revoked") {
 		t.Errorf("revoked device page: %.500s", body)
 	}

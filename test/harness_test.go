@@ -172,6 +172,18 @@ func startGateway(t testing.TB, vars envVars, tmpl string) *gateway {
 // gateway's TLS configuration (optional device client certificates).
 func startGatewayWith(t testing.TB, vars envVars, tmpl string, serverTLS *tls.Config) *gateway {
 	t.Helper()
+	return startGatewayFull(t, vars, tmpl, serverTLS, nil)
+}
+
+// startGatewayAfter is startGateway with prepare(dir) run on the config's
+// directory before the gateway starts (to write files the config names).
+func startGatewayAfter(t testing.TB, vars envVars, tmpl string, prepare func(dir string)) *gateway {
+	t.Helper()
+	return startGatewayFull(t, vars, tmpl, nil, prepare)
+}
+
+func startGatewayFull(t testing.TB, vars envVars, tmpl string, serverTLS *tls.Config, prepare func(dir string)) *gateway {
+	t.Helper()
 	g := &gateway{t: t, auditW: &syncBuffer{}}
 	var h atomic.Pointer[http.Handler]
 	g.ts = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -188,6 +200,9 @@ func startGatewayWith(t testing.TB, vars envVars, tmpl string, serverTLS *tls.Co
 	}
 	g.cfgPath = filepath.Join(t.TempDir(), "gateway.yaml")
 	g.writeConfig(vars, tmpl)
+	if prepare != nil {
+		prepare(filepath.Dir(g.cfgPath))
+	}
 	cfg, err := config.LoadFile(g.cfgPath, config.Options{Dev: true})
 	if err != nil {
 		t.Fatalf("config: %v", err)

@@ -128,9 +128,10 @@ func (s *Server) reloadLocked(ctx context.Context) error {
 	return nil
 }
 
-// Watch reloads when the config file changes (watching its directory, so
-// editors' rename-and-replace and Kubernetes ConfigMap symlink swaps count),
-// debounced, until ctx ends.
+// Watch reloads when the config file or the device inventory file changes
+// (watching their directories, so editors' rename-and-replace and Kubernetes
+// ConfigMap symlink swaps count), debounced, until ctx ends. The set of
+// watched files is the one of the configuration in force at start.
 func (s *Server) Watch(ctx context.Context) error {
 	if s.opts.ConfigPath == "" {
 		return nil
@@ -139,10 +140,21 @@ func (s *Server) Watch(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("server: watch: %w", err)
 	}
-	dir := filepath.Dir(s.opts.ConfigPath)
-	if err := w.Add(dir); err != nil {
-		w.Close()
-		return fmt.Errorf("server: watch %s: %w", dir, err)
+	files := []string{s.opts.ConfigPath}
+	if cfg := s.Config(); cfg.Devices != nil && cfg.Devices.InventoryFile != "" {
+		files = append(files, resolvePath(cfg.Dir(), cfg.Devices.InventoryFile))
+	}
+	dirs := map[string]bool{}
+	for _, f := range files {
+		dir := filepath.Dir(f)
+		if dirs[dir] {
+			continue
+		}
+		dirs[dir] = true
+		if err := w.Add(dir); err != nil {
+			w.Close()
+			return fmt.Errorf("server: watch %s: %w", dir, err)
+		}
 	}
 	go func() {
 		defer w.Close()
@@ -155,7 +167,7 @@ func (s *Server) Watch(ctx context.Context) error {
 				if !ok {
 					return
 				}
-				if !relevant(ev, s.opts.ConfigPath) {
+				if !relevant(ev, files) {
 					continue
 				}
 				if timer != nil {
@@ -173,14 +185,20 @@ func (s *Server) Watch(ctx context.Context) error {
 	return nil
 }
 
-func relevant(ev fsnotify.Event, path string) bool {
+func relevant(ev fsnotify.Event, files []string) bool {
 	if ev.Has(fsnotify.Chmod) && !ev.Has(fsnotify.Write) {
 		return false
 	}
-	base := filepath.Base(path)
 	n := filepath.Base(ev.Name)
-	// Kubernetes swaps a "..data" symlink; editors write temp files and rename.
-	return n == base || n == "..data"
+	if n == "..data" { // Kubernetes swaps a "..data" symlink
+		return true
+	}
+	for _, f := range files {
+		if filepath.Base(f) == n && filepath.Dir(f) == filepath.Dir(ev.Name) {
+			return true
+		}
+	}
+	return false
 }
 
 // Close releases the runtime's resources.
