@@ -2,12 +2,12 @@ package test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"encoding/base64"
 	"encoding/json"
 	"html"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"

@@ -90,12 +90,12 @@ func (s *syncBuffer) records(t testing.TB) []audit.Record {
 
 // gateway is one running gateway for a test.
 type gateway struct {
-	t       testing.TB
-	srv     *server.Server
-	ts      *httptest.Server
-	auditW  *syncBuffer
-	auditL  *audit.Log
-	cfgPath string
+	t        testing.TB
+	srv      *server.Server
+	ts       *httptest.Server
+	auditW   *syncBuffer
+	auditL   *audit.Log
+	cfgPath  string
 	URL      string
 	Host     string
 	adminURL string
