@@ -44,6 +44,10 @@ var (
 // them (a new device attestation, a different client address, another
 // route) gets a new token; a token is never shared between callers.
 //
+// notAfter is part of the key, so it must be a fixed instant (the end of
+// the session or grant), not something computed from the current time, or
+// nothing is ever reused.
+//
 // What reuse means: several requests of the same caller to the same route
 // within the window carry the same token, and so the same jti. A service
 // that tracks jti to accept each token only once would reject the second
