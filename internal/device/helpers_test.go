@@ -4,6 +4,7 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/accessgateway/gateway/internal/device/devicetest"
@@ -29,4 +30,12 @@ func mustEKCA(t *testing.T) *devicetest.EKCA {
 		t.Fatal(err)
 	}
 	return ca
+}
+
+// skipWithoutCgo skips when the simulator was built without cgo.
+func skipWithoutCgo(t testing.TB, err error) {
+	t.Helper()
+	if err != nil && strings.Contains(err.Error(), "requires building with CGO") {
+		t.Skip("skipping: the TPM simulator needs cgo (CGO_ENABLED=1, gcc, libssl-dev)")
+	}
 }
