@@ -23,20 +23,29 @@ var forwarding = map[string]bool{
 	"x-client-ip":        true,
 }
 
+// methodOverride headers make some frameworks (Symfony, Laravel, Rack,
+// Express method-override) execute a POST as another method. Rules match the
+// request's method, so these never reach the upstream.
+var methodOverride = map[string]bool{
+	"x-http-method-override": true,
+	"x-http-method":          true,
+	"x-method-override":      true,
+}
+
 // foldName lowercases a header name and folds '_' to '-', the way some
 // upstream frameworks (CGI, WSGI, PHP) read names.
 func foldName(name string) string {
 	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
 }
 
-// StripInbound deletes from h every header in the gateway's namespace and
-// the extra names given (for example a configured token header), in any
+// StripInbound deletes from h every header in the gateway's namespace, the
+// method-override headers, and the extra names given (for example a configured token header), in any
 // letter case and with '_' for '-'. With keepForwarding false it also deletes
 // every forwarding header and its variants (the peer is not a trusted proxy).
 func StripInbound(h http.Header, keepForwarding bool, extra ...string) {
 	for name := range h {
 		f := foldName(name)
-		if strings.HasPrefix(f, Namespace) {
+		if strings.HasPrefix(f, Namespace) || methodOverride[f] {
 			delete(h, name)
 			continue
 		}

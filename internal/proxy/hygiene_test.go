@@ -68,6 +68,12 @@ func TestStripInbound(t *testing.T) {
 		"X_Real_IP":        {"10.0.0.1"},
 		"X_Forwarded_Uri":  {"/public"},
 	}
+	methodOverride := http.Header{
+		"X-Http-Method-Override": {"DELETE"},
+		"X_HTTP_METHOD_OVERRIDE": {"DELETE"},
+		"X-Http-Method":          {"DELETE"},
+		"X-Method-Override":      {"DELETE"},
+	}
 	tests := []stripTest{
 		{name: "namespace in every case and separator, untrusted", in: merge(namespace, unrelated), want: unrelated},
 		{name: "namespace in every case and separator, trusted", in: merge(namespace, unrelated), keepForwarding: true, want: unrelated},
@@ -81,6 +87,10 @@ func TestStripInbound(t *testing.T) {
 			in: http.Header{"X-Auth-Token": {"t"}, "x_auth_token": {"t"}, "X-AUTH_TOKEN": {"t"}, "Authorization": {"Bearer t"},
 				"Accept": {"*/*"}},
 			want: http.Header{"Accept": {"*/*"}}},
+		// Method overrides: rules match the request method, so a POST that
+		// frameworks (Symfony, Laravel, Rack) execute as DELETE must not pass.
+		{name: "method override headers, untrusted", in: merge(methodOverride, unrelated), want: unrelated},
+		{name: "method override headers, trusted", in: merge(methodOverride, unrelated), keepForwarding: true, want: unrelated},
 		{name: "nothing to strip", in: unrelated, want: unrelated},
 		{name: "empty", in: http.Header{}, want: http.Header{}},
 	}

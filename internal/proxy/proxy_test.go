@@ -155,6 +155,7 @@ x_gateway-context: forged.jws.token
 X-Gateway-Context: forged.jws.token
 X_Forwarded_For: 10.0.0.1
 X-Forwarded_Host: admin.corp.example
+X-HTTP-Method-Override: DELETE
 `
 	tests := []proxyTest{
 		{
@@ -164,14 +165,15 @@ X-Forwarded_Host: admin.corp.example
 				"Cookie: theme=dark; _gateway_session=s3cret; lang=en\nAccept: text/html\nConnection: close\n\n",
 			wantURI: "/customers/42/orders?q=1",
 			wantHeader: map[string][]string{
-				"X-Gateway-Context": {"signed.context.token"},
-				"X-Forwarded-For":   {"127.0.0.1"},
-				"X-Forwarded-Host":  {"support.corp.example"},
-				"X-Forwarded-Proto": {"http"},
-				"X-Forwarded-Uri":   nil,
-				"X-Real-Ip":         nil,
-				"Cookie":            {"theme=dark; lang=en"},
-				"Accept":            {"text/html"},
+				"X-Gateway-Context":      {"signed.context.token"},
+				"X-Forwarded-For":        {"127.0.0.1"},
+				"X-Forwarded-Host":       {"support.corp.example"},
+				"X-Forwarded-Proto":      {"http"},
+				"X-Forwarded-Uri":        nil,
+				"X-Real-Ip":              nil,
+				"Cookie":                 {"theme=dark; lang=en"},
+				"Accept":                 {"text/html"},
+				"X-Http-Method-Override": nil,
 			},
 		},
 		{
