@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -116,6 +117,8 @@ type envVars struct {
 	Extra                                                     string
 	// Device trust: the inventory's EK hash and status.
 	EKHash, DeviceStatus string
+	// Now, when set, is the gateway's clock (not part of the template).
+	Now func() time.Time
 }
 
 const baseConfig = `public_url: {{.PublicURL}}
@@ -209,7 +212,7 @@ func startGatewayFull(t testing.TB, vars envVars, tmpl string, serverTLS *tls.Co
 	}
 	g.auditL = audit.New(g.auditW, nil, nil)
 	srv, err := server.New(context.Background(), cfg, server.Options{
-		Audit: g.auditL, ConfigPath: g.cfgPath, LoadOptions: config.Options{Dev: true},
+		Audit: g.auditL, ConfigPath: g.cfgPath, LoadOptions: config.Options{Dev: true}, Now: vars.Now,
 	})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
@@ -264,9 +267,21 @@ func (g *gateway) audit() []audit.Record {
 
 // idp is a standard OIDC provider for tests (mockoidc: code flow, PKCE,
 // refresh tokens; it signs in queued users without a form).
-func newIdP(t testing.TB) *mockoidc.MockOIDC {
-	m, err := mockoidc.Run()
+func newIdP(t testing.TB, middleware ...func(http.Handler) http.Handler) *mockoidc.MockOIDC {
+	m, err := mockoidc.NewServer(nil)
 	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mw := range middleware {
+		if err := m.AddMiddleware(mw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(ln, nil); err != nil {
 		t.Fatal(err)
 	}
 	m.CodeChallengeMethodsSupported = []string{"S256"}
