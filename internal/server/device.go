@@ -216,6 +216,11 @@ func (s *Server) deviceAPI(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "device-trust-off", "this gateway does not verify devices")
 		return
 	}
+	if !s.deviceLimit.allow(q.client.ClientIP) {
+		w.Header().Set("Retry-After", "5")
+		writeJSONError(w, http.StatusTooManyRequests, "rate-limited", "too many device requests from this address; wait a few seconds and try again")
+		return
+	}
 	q.rt.devices.Handler().ServeHTTP(w, r)
 }
 

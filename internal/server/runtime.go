@@ -144,7 +144,7 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 		}
 		dc.Certificates.CACertFile = resolvePath(cfg.Dir(), dc.Certificates.CACertFile)
 		dc.Certificates.CAKeyFile = resolvePath(cfg.Dir(), dc.Certificates.CAKeyFile)
-		opts := device.Options{Now: s.now, Audit: s.deviceAudit}
+		opts := device.Options{Now: s.now, Audit: s.deviceAudit, BaseDir: cfg.Dir()}
 		rt.devices, err = device.NewService(dc, rt.store, s.logger.With("component", "device"), opts)
 		if err != nil {
 			return nil, err

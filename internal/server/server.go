@@ -55,12 +55,15 @@ type Server struct {
 	rt      atomic.Pointer[runtime]
 	reload  sync.Mutex
 	public  http.Handler
+	// deviceLimit throttles the device agent's API per client address.
+	deviceLimit *limiter
 }
 
 // New builds a Server from cfg (construct → validate: OIDC discovery, the
 // store's ping and template parsing happen here).
 func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error) {
-	s := &Server{opts: opts, logger: opts.Logger, audit: opts.Audit, metrics: opts.Metrics, now: opts.Now}
+	s := &Server{opts: opts, logger: opts.Logger, audit: opts.Audit, metrics: opts.Metrics, now: opts.Now,
+		deviceLimit: newLimiter(5, 20)}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
