@@ -80,9 +80,9 @@ func gateway(addr, upstream string, n int) http.Handler {
 	go func() { _ = http.Serve(idpLn, idp) }()
 	var b strings.Builder
 	fmt.Fprintf(&b, "public_url: %s\nlisten: {address: %q}\nadmin: {address: \"127.0.0.1:0\"}\n", pub, addr)
-	fmt.Fprintf(&b, "oidc: {issuer: %s, client_id: bench, client_secret: bench-secret}\nlog: {level: error}\naudit: {file: /dev/null}\nroutes:\n", issuer)
+	fmt.Fprintf(&b, "oidc: {issuer: %s, client_id: bench, client_secret: bench-secret}\nlog: {level: error}\naudit: {file: /dev/null}\nsession: {cookie_domain: localhost}\nroutes:\n", issuer)
 	for i := 0; i < n-1; i++ {
-		fmt.Fprintf(&b, "  - {name: r%d, host: h%d.localhost, path: /p%d/{id}, upstream: %q, rules: {allow: [{groups: [g%d]}]}}\n", i, i%1000, i, upstream, i)
+		fmt.Fprintf(&b, "  - {name: r%d, host: h%d.localhost, path: \"/p%d/{id}\", upstream: %q, rules: {allow: [{groups: [g%d]}]}}\n", i, i%1000, i, upstream, i)
 	}
 	fmt.Fprintf(&b, "  - name: bench\n    host: localhost\n    upstream: %q\n    rules:\n      allow:\n        - {domains: [bench.example], groups: [staff]}\n        - {emails: [x@bench.example]}\n      deny:\n        - {groups: [contractors]}\n", upstream)
 	cfg, err := config.Load([]byte(b.String()), config.Options{Dev: true})

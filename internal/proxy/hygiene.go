@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"net/http"
 	"strings"
 )
@@ -38,30 +39,55 @@ func foldName(name string) string {
 	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
 }
 
+// foldInto appends the folded form of name (lowercase, '_' as '-') to dst.
+func foldInto(dst []byte, name string) []byte {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_':
+			c = '-'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
 // StripInbound deletes from h every header in the gateway's namespace, the
-// method-override headers, and the extra names given (for example a configured token header), in any
-// letter case and with '_' for '-'. With keepForwarding false it also deletes
-// every forwarding header and its variants (the peer is not a trusted proxy).
+// method-override headers, and the extra names given (for example a
+// configured token header), in any letter case and with '_' for '-'. With
+// keepForwarding false it also deletes every forwarding header and its
+// variants (the peer is not a trusted proxy). It folds names in a stack
+// buffer: it is on every request's path.
 func StripInbound(h http.Header, keepForwarding bool, extra ...string) {
+	var ebuf [4]string
+	folded := ebuf[:0]
+	for _, e := range extra {
+		folded = append(folded, foldName(e))
+	}
+	var buf [128]byte
 	for name := range h {
-		f := foldName(name)
-		if strings.HasPrefix(f, Namespace) || methodOverride[f] {
+		f := foldInto(buf[:0], name)
+		if bytes.HasPrefix(f, namespaceBytes) || methodOverride[string(f)] {
 			delete(h, name)
 			continue
 		}
-		if forwarding[f] && (!keepForwarding || f != strings.ToLower(name)) {
+		if forwarding[string(f)] && (!keepForwarding || strings.IndexByte(name, '_') >= 0) {
 			// Underscore variants are never legitimate, even from a trusted proxy.
 			delete(h, name)
 			continue
 		}
-		for _, e := range extra {
-			if f == foldName(e) {
+		for _, e := range folded {
+			if string(f) == e {
 				delete(h, name)
 				break
 			}
 		}
 	}
 }
+
+var namespaceBytes = []byte(Namespace)
 
 // StripCookies removes the named cookies from the Cookie header(s) and keeps
 // every other cookie as the client sent it.

@@ -17,6 +17,9 @@ import (
 // Forward is what the gateway decided about one request, for the Rewrite.
 // It travels in the request context (WithForward).
 type Forward struct {
+	// Allowed must be set by the decision that allowed the request; the
+	// Upstream refuses a request without it (fail closed).
+	Allowed bool
 	// Path is the normalized, escaped path (route.Normalize).
 	Path string
 	// ClientIP is the client's address; TrustedPeer says whether the
@@ -109,7 +112,7 @@ func NewUpstream(target string, preserveHost bool, transport http.RoundTripper, 
 // ServeHTTP forwards r. The request context must carry a Forward; without
 // one the request is refused (fail closed).
 func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if _, ok := r.Context().Value(forwardKey{}).(*Forward); !ok {
+	if f, ok := r.Context().Value(forwardKey{}).(*Forward); !ok || !f.Allowed {
 		http.Error(w, "proxy: request reached the upstream without a decision", http.StatusInternalServerError)
 		return
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -57,6 +58,7 @@ func newGateway(t *testing.T, target string, trusted []netip.Prefix) *httptest.S
 		}
 		client, trustedPeer := ClientAddr(r, trusted)
 		f := &Forward{
+			Allowed:      true,
 			Path:         path,
 			ClientIP:     client,
 			TrustedPeer:  trustedPeer,
@@ -224,10 +226,15 @@ func TestUpstreamRefusesWithoutDecision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := httptest.NewRecorder()
-	u.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
-	if rec.Code != http.StatusInternalServerError || reached {
-		t.Fatalf("status %d, upstream reached %v; want 500 and not reached", rec.Code, reached)
+	for name, req := range map[string]*http.Request{
+		"no Forward":          httptest.NewRequest("GET", "/", nil),
+		"Forward not allowed": httptest.NewRequest("GET", "/", nil).WithContext(WithForward(context.Background(), &Forward{Path: "/"})),
+	} {
+		rec := httptest.NewRecorder()
+		u.ServeHTTP(rec, req)
+		if rec.Code != http.StatusInternalServerError || reached {
+			t.Fatalf("%s: status %d, upstream reached %v; want 500 and not reached", name, rec.Code, reached)
+		}
 	}
 }
 

@@ -68,8 +68,10 @@ func (s *Server) newPublicHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt := s.rt.Load()
 		q := &request{rt: rt, id: newRequestID()}
+		// One context for the whole request: the handler's state and the
+		// proxy's Forward (filled in once the request is allowed).
 		ctx := context.WithValue(r.Context(), reqKey{}, q)
-		r = r.WithContext(ctx)
+		r = r.WithContext(proxy.WithForward(ctx, &q.client))
 		q.host = hostOnly(r.Host)
 		q.client.ClientIP, q.client.TrustedPeer = proxy.ClientAddr(r, rt.cfg.TrustedNets())
 		p, err := route.Normalize(r.URL.EscapedPath())
@@ -187,7 +189,7 @@ func identityOf(s *auth.Session) *policy.Identity {
 // returns the status sent. If the token cannot be minted the request is
 // denied (fail closed).
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *routeEntry, in policy.Input, d policy.Decision) (int, policy.Decision) {
-	f := q.client
+	f := &q.client
 	f.Path = q.path
 	f.StripCookies = []string{q.rt.cfg.Session.CookieName}
 	f.StripHeaders = []string{q.rt.tokenHeader}
@@ -206,7 +208,8 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *
 		f.Set.Set(q.rt.tokenHeader, tok)
 	}
 	sw := &statusWriter{ResponseWriter: w}
-	e.upstream.ServeHTTP(sw, r.WithContext(proxy.WithForward(r.Context(), &f)))
+	f.Allowed = true
+	e.upstream.ServeHTTP(sw, r)
 	return sw.status(), d
 }
 
