@@ -3,8 +3,6 @@ package token
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
-	"fmt"
 	"sync"
 	"time"
 
@@ -135,13 +133,54 @@ func (c *Cache) sweepLocked(now time.Time) {
 }
 
 // cacheKey hashes the caller's claims (without the fields Mint fills) and
-// notAfter.
+// notAfter. It encodes every claim field length-prefixed by hand (no
+// reflection: it runs on every request); TestCacheKeyCoversEveryClaim fails
+// when a field is added to contexttoken.Claims and not here.
 func cacheKey(claims contexttoken.Claims, notAfter time.Time) ([32]byte, error) {
-	claims.Issuer, claims.IssuedAt, claims.NotBefore, claims.Expiry, claims.ID = "", 0, 0, 0, ""
-	b, err := json.Marshal(&claims)
-	if err != nil {
-		return [32]byte{}, fmt.Errorf("token: encoding claims: %w", err)
+	var buf [512]byte
+	b := buf[:0]
+	str := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
 	}
-	b = binary.BigEndian.AppendUint64(b, uint64(notAfter.UnixNano()))
+	list := func(l []string) {
+		b = binary.AppendUvarint(b, uint64(len(l)))
+		for _, s := range l {
+			str(s)
+		}
+	}
+	num := func(n int64) { b = binary.BigEndian.AppendUint64(b, uint64(n)) }
+	list(claims.Audience)
+	str(claims.Subject)
+	str(claims.Email)
+	list(claims.Groups)
+	str(claims.Route)
+	str(claims.SourceIP)
+	if d := claims.Device; d != nil {
+		b = append(b, 1)
+		str(d.ID)
+		str(d.Trust)
+		num(int64(d.AttestedAt))
+	} else {
+		b = append(b, 0)
+	}
+	if j := claims.Justification; j != nil {
+		b = append(b, 1)
+		str(j.System)
+		str(j.ID)
+		num(int64(j.VerifiedAt))
+		str(j.Resource)
+	} else {
+		b = append(b, 0)
+	}
+	if g := claims.BreakGlass; g != nil {
+		b = append(b, 1)
+		str(g.ID)
+		str(g.Reason)
+		num(int64(g.ExpiresAt))
+	} else {
+		b = append(b, 0)
+	}
+	num(notAfter.UnixNano())
 	return sha256.Sum256(b), nil
 }
