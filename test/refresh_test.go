@@ -41,7 +41,10 @@ func TestSessionRefreshUnderLockAcrossReplicas(t *testing.T) {
 			}
 			if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/token") {
 				_ = r.ParseForm()
-				if r.PostForm.Get("grant_type") == "refresh_token" {
+				// x/oauth2 first tries client credentials in a header, which
+				// mockoidc refuses before looking at the grant; count only the
+				// attempts it evaluates (credentials in the form).
+				if r.PostForm.Get("grant_type") == "refresh_token" && r.PostForm.Get("client_secret") != "" {
 					grants.Add(1)
 					rt := r.PostForm.Get("refresh_token")
 					mu.Lock()

@@ -298,6 +298,13 @@ func TestUnknownHostAndUpstreamDown(t *testing.T) {
 	req.Host = "unknown.example"
 	resp, body = do(t, c, req)
 	mustStatus(t, resp, body, http.StatusNotFound)
+	// Reserved endpoints exist only on routed hosts.
+	for _, p := range []string{"/.gateway/sign-out", "/.gateway/device", "/.well-known/gateway/jwks.json"} {
+		req, _ = http.NewRequest("GET", g.URL+p, nil)
+		req.Host = "unknown.example"
+		resp, body = do(t, c, req)
+		mustStatus(t, resp, body, http.StatusNotFound)
+	}
 	resp, body = get(t, c, g.URL+"/down")
 	mustStatus(t, resp, body, http.StatusBadGateway)
 	if !strings.Contains(body, "not answering") {

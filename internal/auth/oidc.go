@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -232,12 +234,13 @@ func (a *Authenticator) fill(idt *oidc.IDToken, sess *Session) error {
 	sess.Name, _ = all["name"].(string)
 	sess.Groups = stringList(all[a.cfg.GroupsClaim])
 	sess.Claims = map[string][]string{}
-	for k, v := range all {
+	// Keep at most 64 claims, chosen deterministically (sorted by name).
+	for _, k := range slices.Sorted(maps.Keys(all)) {
 		switch k {
 		case "iss", "aud", "exp", "iat", "nbf", "nonce", "at_hash", "c_hash", "auth_time", "azp", "sid", "jti":
 			continue
 		}
-		if l := stringList(v); len(l) > 0 && len(sess.Claims) < 64 {
+		if l := stringList(all[k]); len(l) > 0 && len(sess.Claims) < 64 {
 			sess.Claims[k] = l
 		}
 	}

@@ -34,12 +34,8 @@ func LoadFile(path string, o Options) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: read: %w", err)
 	}
-	c, err := Load(b, o)
-	if err != nil {
-		return nil, err
-	}
-	c.dir = filepath.Dir(path)
-	return c, nil
+	o.Dir = filepath.Dir(path)
+	return Load(b, o)
 }
 
 // Options change how Load reads a file.
@@ -49,6 +45,9 @@ type Options struct {
 	// Dev allows the insecure settings of `gateway dev` (plain-http URLs).
 	// Only the dev subcommand and tests set it.
 	Dev bool
+	// Dir is the directory relative paths in the file are resolved against
+	// (LoadFile sets it to the file's directory; empty: the working directory).
+	Dir string
 }
 
 // Load decodes YAML strictly, substitutes ${ENV} in string values, fills
@@ -87,6 +86,8 @@ func Load(data []byte, o Options) (*Config, error) {
 		return nil, probs
 	}
 	c.Dev = o.Dev
+	c.dir = o.Dir
+	c.resolvePaths()
 	c.applyDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -241,4 +242,31 @@ func expandEnv(v reflect.Value, path string, lookup func(string) (string, bool),
 func IsProblems(err error) bool {
 	var p Problems
 	return errors.As(err, &p)
+}
+
+// resolvePaths makes the file paths of the config absolute against its
+// directory, so every relative path means the same thing: relative to the
+// config file. (Token key files and device files are resolved by their
+// packages with the same directory.)
+func (c *Config) resolvePaths() {
+	if c.dir == "" {
+		return
+	}
+	abs := func(p *string) {
+		if *p != "" && *p != "-" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(c.dir, *p)
+		}
+	}
+	if c.Listen.TLS != nil {
+		abs(&c.Listen.TLS.CertFile)
+		abs(&c.Listen.TLS.KeyFile)
+	}
+	abs(&c.Templates.Dir)
+	abs(&c.Audit.File)
+	if c.Session.Redis != nil {
+		abs(&c.Session.Redis.TLS.CAFile)
+	}
+	for i := range c.Routes {
+		abs(&c.Routes[i].UpstreamCAFile)
+	}
 }

@@ -261,6 +261,26 @@ tests:
 			yaml: strings.Replace(minimal, "routes:\n", "session:\n  lifetime: ${LIFE}\nroutes:\n", 1),
 			env:  map[string]string{"LIFE": "1h"},
 			want: []string{"yaml: time: invalid duration \"${LIFE}\""}},
+
+		// Settings that would silently do nothing or weaken a check.
+		{name: "reserved client certificate header, negative timeouts",
+			yaml: strings.Replace(minimal, "routes:\n", "listen: {client_cert_header: Authorization, read_header_timeout: -1s, idle_timeout: -1s}\nroutes:\n", 1),
+			want: []string{
+				`listen.client_cert_header: expected a header of the load balancer's own such as X-Client-Cert, got the reserved "Authorization"`,
+				"listen.read_header_timeout: expected a positive duration, got -1s",
+				"listen.idle_timeout: expected a positive duration, got -1s",
+			}},
+		{name: "require on a public route",
+			yaml: minimal + "  - {name: pub, host: gw.corp.example, path: /pub, upstream: \"http://127.0.0.1:9000\", public: true, require: {device: {max_age: 1h}}}\n" +
+				"devices: {inventory: []}\n",
+			want: []string{"routes[1].require: a public route checks nothing; remove require or public: true"}},
+		{name: "policy test device and path checks",
+			yaml: minimal + "tests:\n  - {name: t, url: \"https://gw.corp.example/x\", path: /y, expect: allow, device: {attested_at: yesterday, problem: sign-in-required}}\n",
+			want: []string{
+				"tests[0].path: set with url; put the path in the url",
+				`tests[0].device.attested_at: expected RFC 3339, got "yesterday"`,
+				`tests[0].device.problem: expected a device reason such as device-revoked, got "sign-in-required"`,
+			}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, tc.run)
@@ -444,4 +464,31 @@ func FuzzLoad(f *testing.F) {
 			t.Fatal("Validate changed an accepted config")
 		}
 	})
+}
+
+// Relative paths in a file mean "relative to the file", whatever the
+// working directory.
+func TestLoadFileResolvesRelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	y := strings.Replace(minimal, "routes:\n", "listen: {tls: {cert_file: tls/c.pem, key_file: /abs/k.pem}}\naudit: {file: audit.jsonl}\nroutes:\n", 1)
+	path := filepath.Join(dir, "gw.yaml")
+	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadFile(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Listen.TLS.CertFile, filepath.Join(dir, "tls/c.pem"); got != want {
+		t.Errorf("cert_file = %q, want %q", got, want)
+	}
+	if c.Listen.TLS.KeyFile != "/abs/k.pem" {
+		t.Errorf("absolute key_file changed to %q", c.Listen.TLS.KeyFile)
+	}
+	if got, want := c.Audit.File, filepath.Join(dir, "audit.jsonl"); got != want {
+		t.Errorf("audit.file = %q, want %q", got, want)
+	}
+	if c.Dir() != dir {
+		t.Errorf("Dir() = %q, want %q", c.Dir(), dir)
+	}
 }

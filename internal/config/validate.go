@@ -213,8 +213,21 @@ func (c *Config) validate(v *validator) {
 			v.probs = append(v.probs, "devices."+e.Error())
 		}
 	}
-	if h := c.Listen.ClientCertHeader; h != "" && !cookieName.MatchString(h) {
-		v.add("listen.client_cert_header", "expected a header name such as X-Client-Cert, got %q", h)
+	if h := c.Listen.ClientCertHeader; h != "" {
+		switch strings.ToLower(h) {
+		case "authorization", "cookie", "host", "content-type", "content-length", "transfer-encoding", "connection", "proxy-authorization":
+			v.add("listen.client_cert_header", "expected a header of the load balancer's own such as X-Client-Cert, got the reserved %q", h)
+		default:
+			if !cookieName.MatchString(h) {
+				v.add("listen.client_cert_header", "expected a header name such as X-Client-Cert, got %q", h)
+			}
+		}
+	}
+	if c.Listen.ReadHeaderTimeout < 0 {
+		v.add("listen.read_header_timeout", "expected a positive duration, got %s", c.Listen.ReadHeaderTimeout)
+	}
+	if c.Listen.IdleTimeout < 0 {
+		v.add("listen.idle_timeout", "expected a positive duration, got %s", c.Listen.IdleTimeout)
 	}
 
 	c.trustedNets = nil
@@ -307,6 +320,9 @@ func (c *Config) validateRoutes(v *validator, pub *url.URL) {
 			if r.AllowBearer {
 				v.add(p+".allow_bearer", "a public route takes no credentials")
 			}
+			if r.Require.Device != nil {
+				v.add(p+".require", "a public route checks nothing; remove require or public: true")
+			}
 			continue
 		}
 		if len(r.Rules.Allow) == 0 {
@@ -359,6 +375,9 @@ func (c *Config) validateTests(v *validator) {
 			if u, err := url.Parse(t.URL); err != nil || u.Host == "" {
 				v.add(p+".url", "expected an absolute URL, got %q", t.URL)
 			}
+			if t.Path != "" {
+				v.add(p+".path", "set with url; put the path in the url")
+			}
 		default:
 			v.add(p, "set route (with path) or url")
 		}
@@ -370,6 +389,16 @@ func (c *Config) validateTests(v *validator) {
 		if t.Time != "" {
 			if _, err := time.Parse(time.RFC3339, t.Time); err != nil {
 				v.add(p+".time", "expected RFC 3339 such as 2026-11-30T18:00:00+01:00, got %q", t.Time)
+			}
+		}
+		if d := t.Device; d != nil {
+			if d.AttestedAt != "" {
+				if _, err := time.Parse(time.RFC3339, d.AttestedAt); err != nil {
+					v.add(p+".device.attested_at", "expected RFC 3339, got %q", d.AttestedAt)
+				}
+			}
+			if d.Problem != "" && (!policy.KnownReason(policy.Reason(d.Problem)) || !strings.HasPrefix(d.Problem, "device-")) {
+				v.add(p+".device.problem", "expected a device reason such as device-revoked, got %q", d.Problem)
 			}
 		}
 		if t.Expect != "allow" && t.Expect != "deny" {

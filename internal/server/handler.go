@@ -82,6 +82,12 @@ func (s *Server) newPublicHandler() http.Handler {
 		}
 		q.path = p
 		if strings.HasPrefix(p, reservedPrefix) || p == jwksPath {
+			// Reserved endpoints exist on routed hosts and the public URL's host only.
+			if !rt.routed(q.host) && q.host != hostOnly(rt.publicURL.Host) {
+				s.record(r, nil, policy.Decision{Reasons: []policy.Reason{policy.ReasonRouteNotFound}}, http.StatusNotFound)
+				s.page(w, r, http.StatusNotFound, pageData{Title: "Unknown address", Message: "This gateway serves no host named " + q.host + ".", Reason: string(policy.ReasonRouteNotFound)})
+				return
+			}
 			// Reserved endpoints see the normalized path only.
 			r.URL.Path, r.URL.RawPath = p, ""
 			m.ServeHTTP(w, r)

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,6 +122,14 @@ func (s *Server) reloadLocked(ctx context.Context) error {
 	}
 	prev := s.rt.Load()
 	cfg.Dev = prev.cfg.Dev
+	for name, changed := range map[string]bool{
+		"listen": !reflect.DeepEqual(prev.cfg.Listen, cfg.Listen), "admin": prev.cfg.Admin != cfg.Admin,
+		"log": prev.cfg.Log != cfg.Log, "audit": prev.cfg.Audit != cfg.Audit,
+	} {
+		if changed {
+			s.logger.Warn("config reload: this section changed but applies only at restart", "section", name)
+		}
+	}
 	next, err := s.build(ctx, cfg, prev)
 	if err != nil {
 		return err
