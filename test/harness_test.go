@@ -222,6 +222,7 @@ func startGatewayFull(t testing.TB, vars envVars, tmpl string, serverTLS *tls.Co
 	h.Store(&handler)
 	if serverTLS != nil {
 		g.ts.TLS = srv.TLSConfig(serverTLS)
+		g.ts.EnableHTTP2 = true
 		g.ts.StartTLS()
 	} else {
 		g.ts.Start()

@@ -44,6 +44,9 @@ type Log struct {
 	closer io.Closer
 	logger *slog.Logger
 	once   sync.Once
+	// mu guards closed: Log holds it shared while queueing, Close exclusively.
+	mu     sync.RWMutex
+	closed bool
 }
 
 // Open returns a Log appending to path, or to stdout for "" or "-".
@@ -68,10 +71,18 @@ func New(w io.Writer, closer io.Closer, logger *slog.Logger) *Log {
 	return l
 }
 
-// Log queues r. It fills Time when zero.
+// Log queues r. It fills Time when zero. After Close (a request that
+// outlived shutdown, such as a WebSocket) the record goes to the operational
+// log instead, so it is never silently lost.
 func (l *Log) Log(r Record) {
 	if r.Time.IsZero() {
 		r.Time = time.Now()
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		l.logger.Error("audit: record after the audit log closed", "record", r)
+		return
 	}
 	l.ch <- r
 }
@@ -100,7 +111,10 @@ func (l *Log) run(w io.Writer) {
 func (l *Log) Close() error {
 	var err error
 	l.once.Do(func() {
+		l.mu.Lock()
+		l.closed = true
 		close(l.ch)
+		l.mu.Unlock()
 		<-l.done
 		if l.closer != nil {
 			err = l.closer.Close()
