@@ -76,16 +76,7 @@ var (
 // verifies; the browser reaches the route; the token carries the device; a
 // revoked device is denied on its next request.
 func TestDeviceTrustEndToEnd(t *testing.T) {
-	sim, err := gtsim.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tpm := agent.NewSimulatorTPM(sim)
-	defer tpm.Close()
-	id, err := tpm.Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
+	tpm, id := newSimTPM(t)
 	m := newIdP(t)
 	up := newUpstream(t)
 	vars := idpVars(m, up)
@@ -174,4 +165,21 @@ func TestDeviceTrustEndToEnd(t *testing.T) {
 	if !sawRevoked || !sawEnroll {
 		t.Errorf("audit lacks device records (revoked %v, enroll %v)", sawRevoked, sawEnroll)
 	}
+}
+
+// newSimTPM is a fresh TPM simulator (random seeds: a new machine) for one
+// test; one simulator per process at a time.
+func newSimTPM(t *testing.T) (*agent.TPM, *agent.Identity) {
+	t.Helper()
+	sim, err := gtsim.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpm := agent.NewSimulatorTPM(sim)
+	t.Cleanup(func() { tpm.Close() })
+	id, err := tpm.Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tpm, id
 }

@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	gtsim "github.com/google/go-tpm-tools/simulator"
-
 	"github.com/accessgateway/gateway/internal/device/agent"
 )
 
@@ -42,16 +40,7 @@ func serverCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
 // key lives in the TPM (gateway-agent cert), over mTLS, and its identity with
 // a bearer ID token. Without the certificate the same request is denied.
 func TestDeviceCertificateOverMTLS(t *testing.T) {
-	sim, err := gtsim.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tpm := agent.NewSimulatorTPM(sim)
-	defer tpm.Close()
-	id, err := tpm.Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
+	tpm, id := newSimTPM(t)
 	m := newIdP(t)
 	up := newUpstream(t)
 	vars := idpVars(m, up)
