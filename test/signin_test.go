@@ -143,6 +143,15 @@ func TestNonBrowserClients(t *testing.T) {
 	if up.lastRequest().Header.Get("Authorization") != "" {
 		t.Error("the bearer token was forwarded upstream")
 	}
+	bearerAudited := false
+	for _, r := range g.audit() {
+		if r.Decision == "allow" && r.User == "bot@example.com" && r.Path == "/api" {
+			bearerAudited = true
+		}
+	}
+	if !bearerAudited {
+		t.Error("the bearer request's audit record does not name its user")
+	}
 	// ... but not on a route that does not allow it.
 	resp, body = get(t, c, g.URL+"/admin", "Authorization", "Bearer "+idToken, "Accept", "application/json")
 	mustStatus(t, resp, body, http.StatusUnauthorized)

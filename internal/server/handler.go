@@ -39,6 +39,8 @@ type request struct {
 	client    proxy.Forward
 	sessionID string
 	session   *auth.Session
+	// ident is who the request was decided for (session or bearer token).
+	ident *policy.Identity
 }
 
 type reqKey struct{}
@@ -128,6 +130,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	if !entry.cfg.Public {
 		in.Identity, in.EvidenceErr = s.identify(w, r, q, entry)
+		q.ident = in.Identity
 		if errors.Is(in.EvidenceErr, errBearerInvalid) {
 			in.EvidenceErr = nil
 			d := policy.Decision{Reasons: []policy.Reason{policy.ReasonSignInRequired}}
@@ -263,7 +266,9 @@ func (s *Server) record(r *http.Request, e *routeEntry, d policy.Decision, statu
 		routeName = e.cfg.Name
 		rec.Route = routeName
 	}
-	if q.session != nil {
+	if q.ident != nil {
+		rec.User, rec.Subject = q.ident.Email, q.ident.Subject
+	} else if q.session != nil {
 		rec.User, rec.Subject = q.session.Email, q.session.Subject
 	}
 	s.audit.Log(rec)
