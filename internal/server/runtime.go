@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/accessgateway/gateway/internal/auth"
 	"github.com/accessgateway/gateway/internal/config"
@@ -167,8 +167,7 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 			transports[rc.UpstreamCAFile] = t
 			rt.transports = append(rt.transports, t)
 		}
-		timed := promhttp.InstrumentRoundTripperDuration(
-			s.metrics.Upstream.MustCurryWith(prometheus.Labels{"route": rc.Name}), t)
+		timed := timedTransport{next: t, obs: s.metrics.Upstream.WithLabelValues(rc.Name)}
 		up, err := proxy.NewUpstream(rc.Upstream, rc.PreserveHost, timed, s.upstreamError)
 		if err != nil {
 			return nil, fmt.Errorf("server: routes[%d]: %w", i, err)
@@ -216,3 +215,17 @@ func resolvePath(dir, p string) string {
 
 // routed reports whether host (lowercase, no port) has a route.
 func (rt *runtime) routed(host string) bool { return rt.table.HasHost(host) }
+
+// timedTransport observes the upstream's time to response headers in the
+// route's histogram (the observer is looked up once, at build time).
+type timedTransport struct {
+	next http.RoundTripper
+	obs  prometheus.Observer
+}
+
+func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.next.RoundTrip(r)
+	t.obs.Observe(time.Since(start).Seconds())
+	return resp, err
+}
