@@ -73,16 +73,20 @@ func Load(data []byte, o Options) (*Config, error) {
 		return nil, Problems{fmt.Sprintf("expected a mapping at the top level, got %T", raw)}
 	}
 	unknownKeys(raw, reflect.TypeOf(Config{}), "", &probs)
-	if len(probs) > 0 {
-		return nil, probs
-	}
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.Strict())
-	if err := dec.Decode(&c); err != nil {
-		return nil, Problems{"yaml: " + yaml.FormatError(err, false, true)}
+	var opts []yaml.DecodeOption
+	if len(probs) == 0 {
+		opts = append(opts, yaml.Strict())
 	}
+	// With unknown keys already listed, decode the rest anyway so that their
+	// problems are reported in the same run.
+	dec := yaml.NewDecoder(bytes.NewReader(data), opts...)
+	if err := dec.Decode(&c); err != nil {
+		return nil, append(probs, "yaml: "+yaml.FormatError(err, false, true))
+	}
+	unknown := len(probs)
 	expandEnv(reflect.ValueOf(&c).Elem(), "", lookup, &probs)
-	if len(probs) > 0 {
+	if len(probs) > unknown {
 		return nil, probs
 	}
 	c.Dev = o.Dev
@@ -90,7 +94,12 @@ func Load(data []byte, o Options) (*Config, error) {
 	c.resolvePaths()
 	c.applyDefaults()
 	if err := c.Validate(); err != nil {
-		return nil, err
+		var vp Problems
+		errors.As(err, &vp)
+		return nil, append(probs, vp...)
+	}
+	if len(probs) > 0 {
+		return nil, probs
 	}
 	return &c, nil
 }

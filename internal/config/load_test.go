@@ -103,6 +103,9 @@ func TestLoad(t *testing.T) {
 				"routes[0].require.device.age: unknown key",
 				"routes[0].rules.allow[0].group: unknown key",
 				"routes[0].rules.deny[0].nope: unknown key",
+				// The rest of the file is still checked in the same run.
+				"routes[0].rules.deny[0]: empty condition would match everyone; set a field, or everyone: true to say so",
+				"routes[0].require.device: requires the devices section (inventory and attestation policy)",
 			}},
 
 		// Every kind of value problem, all at once.
