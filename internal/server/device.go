@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -147,7 +148,7 @@ func (s *Server) deviceCodes(ctx context.Context, q *request) (map[string]any, e
 		"VerifyCommand": s.agentCommand(gw, device.PurposeVerify, verify),
 		"EnrollCode":    enroll,
 		"EnrollCommand": s.agentCommand(gw, device.PurposeEnroll, enroll),
-		"Expires":       exp.Format(time.Kitchen),
+		"Expires":       fmt.Sprintf("%d minutes", max(1, int(exp.Sub(s.now()).Round(time.Minute)/time.Minute))),
 		"StatusURL":     deviceStatusPath + "?code=" + url.QueryEscape(verify),
 	}, nil
 }
