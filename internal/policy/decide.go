@@ -74,7 +74,7 @@ func Decide(in Input, now time.Time) Decision {
 	if id == nil || (!id.NotAfter.IsZero() && !now.Before(id.NotAfter)) {
 		return deny(ReasonSignInRequired)
 	}
-	email, err := ParseEmail(id.Email)
+	email, err := parseEmailCached(id.Email)
 	if err != nil {
 		return deny(ReasonInvalidIdentity)
 	}

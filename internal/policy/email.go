@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"sync"
 )
 
 // Email is a strictly parsed address: exactly one '@', no display name, no
@@ -60,4 +61,37 @@ func validDomain(d string) bool {
 		}
 	}
 	return true
+}
+
+// emailCache remembers ParseEmail's answers for the identities seen on the
+// request path (the same few addresses over and over), so Decide does not
+// run net/mail's parser per request. It is bounded: when full it starts over.
+var emailCache struct {
+	sync.RWMutex
+	m map[string]emailResult
+}
+
+type emailResult struct {
+	e   Email
+	err error
+}
+
+const maxEmailCache = 10000
+
+// parseEmailCached is ParseEmail with a cache; same results.
+func parseEmailCached(s string) (Email, error) {
+	emailCache.RLock()
+	r, ok := emailCache.m[s]
+	emailCache.RUnlock()
+	if ok {
+		return r.e, r.err
+	}
+	e, err := ParseEmail(s)
+	emailCache.Lock()
+	if emailCache.m == nil || len(emailCache.m) >= maxEmailCache {
+		emailCache.m = make(map[string]emailResult)
+	}
+	emailCache.m[s] = emailResult{e, err}
+	emailCache.Unlock()
+	return e, err
 }
