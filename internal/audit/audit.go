@@ -8,7 +8,6 @@ package audit
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -90,10 +89,10 @@ func (l *Log) Log(r Record) {
 func (l *Log) run(w io.Writer) {
 	defer close(l.done)
 	bw := bufio.NewWriterSize(w, 64<<10)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
+	var line []byte
 	for r := range l.ch {
-		if err := enc.Encode(r); err != nil {
+		line = appendRecord(line[:0], &r)
+		if _, err := bw.Write(line); err != nil {
 			l.logger.Error("audit: write failed", "err", err)
 		}
 		if len(l.ch) == 0 {
