@@ -145,7 +145,7 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 		dc.Certificates.CACertFile = resolvePath(cfg.Dir(), dc.Certificates.CACertFile)
 		dc.Certificates.CAKeyFile = resolvePath(cfg.Dir(), dc.Certificates.CAKeyFile)
 		opts := device.Options{Now: s.now, Audit: s.deviceAudit, BaseDir: cfg.Dir()}
-		rt.devices, err = device.NewService(dc, rt.store, s.logger.With("component", "device"), opts)
+		rt.devices, err = device.NewService(dc, rt.store, s.logger.With("subsystem", "device"), opts)
 		if err != nil {
 			return nil, err
 		}
