@@ -40,7 +40,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options, ready func()) 
 	if logger == nil {
 		logger = NewLogger(cfg.Log, os.Stderr)
 	}
-	store.SetRedisLogger(logger.With("component", "redis"))
+	store.SetRedisLogger(logger.With("subsystem", "redis"))
 	al, err := audit.Open(cfg.Audit.File, logger)
 	if err != nil {
 		return err
