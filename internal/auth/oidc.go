@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -50,6 +51,9 @@ type Authenticator struct {
 	endURL   string
 	client   *http.Client
 	Now      func() time.Time
+
+	bearerMu sync.Mutex
+	bearer   map[[32]byte]*Session
 }
 
 // loginTTL bounds how long a sign-in may take at the IdP.
@@ -362,7 +366,22 @@ func (a *Authenticator) MaybeRefresh(ctx context.Context, id string, sess *Sessi
 // VerifyBearer verifies an ID token from the same IdP presented as
 // "Authorization: Bearer" by a non-browser client and returns the identity
 // it carries, valid until the token's expiry.
+//
+// A verified token is remembered (by its SHA-256, until its expiry) so that
+// an API client sending the same token on every request costs one signature
+// verification, not one per request. Failures are never remembered. This
+// changes nothing about what is accepted: an ID token cannot be revoked
+// before its expiry either way.
 func (a *Authenticator) VerifyBearer(ctx context.Context, raw string) (*Session, error) {
+	key := sha256.Sum256([]byte(raw))
+	now := a.Now()
+	a.bearerMu.Lock()
+	if e, ok := a.bearer[key]; ok && now.Before(e.ExpiresAt) {
+		a.bearerMu.Unlock()
+		s := *e
+		return &s, nil
+	}
+	a.bearerMu.Unlock()
 	ctx = oidc.ClientContext(ctx, a.client)
 	idt, err := a.verifier.Verify(ctx, raw)
 	if err != nil {
@@ -372,8 +391,18 @@ func (a *Authenticator) VerifyBearer(ctx context.Context, raw string) (*Session,
 	if err := a.fill(idt, s); err != nil {
 		return nil, fmt.Errorf("auth: bearer token: %w", err)
 	}
+	a.bearerMu.Lock()
+	if a.bearer == nil || len(a.bearer) >= maxBearerCache {
+		a.bearer = map[[32]byte]*Session{}
+	}
+	c := *s
+	a.bearer[key] = &c
+	a.bearerMu.Unlock()
 	return s, nil
 }
+
+// maxBearerCache bounds the verified-bearer-token memo; when full it starts over.
+const maxBearerCache = 10000
 
 // BearerToken returns the token of an "Authorization: Bearer" header.
 func BearerToken(r *http.Request) (string, bool) {
