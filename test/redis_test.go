@@ -71,6 +71,14 @@ func TestRedisDownFailsClosedAndRecovers(t *testing.T) {
 	}
 	resp, body = get(t, admin, g.adminURL+"/readyz")
 	mustStatus(t, resp, body, http.StatusServiceUnavailable)
+	// A sign-out that cannot reach the store must not claim it happened.
+	req, _ := http.NewRequest("POST", g.URL+"/.gateway/sign-out", strings.NewReader("csrf=x"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, body = do(t, noFollow(c), req)
+	mustStatus(t, resp, body, http.StatusServiceUnavailable)
+	if strings.Contains(body, "Signed out") {
+		t.Errorf("sign-out page claims success while the store is down: %.300s", body)
+	}
 
 	rs.Restart()
 	// The restarted Redis kept nothing (no persistence in tests): the user

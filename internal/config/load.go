@@ -253,10 +253,11 @@ func IsProblems(err error) bool {
 	return errors.As(err, &p)
 }
 
-// resolvePaths makes the file paths of the config absolute against its
-// directory, so every relative path means the same thing: relative to the
-// config file. (Token key files and device files are resolved by their
-// packages with the same directory.)
+// resolvePaths makes every file path of the config absolute against its
+// directory, so a relative path means one thing everywhere: relative to the
+// config file. It is the only place paths are resolved. (Paths inside a
+// separate inventory file are relative to that file; package device
+// resolves those.)
 func (c *Config) resolvePaths() {
 	if c.dir == "" {
 		return
@@ -277,5 +278,21 @@ func (c *Config) resolvePaths() {
 	}
 	for i := range c.Routes {
 		abs(&c.Routes[i].UpstreamCAFile)
+	}
+	if c.Token != nil {
+		for i := range c.Token.Keys {
+			abs(&c.Token.Keys[i].File)
+		}
+	}
+	if d := c.Devices; d != nil {
+		abs(&d.InventoryFile)
+		for i := range d.EKCAFiles {
+			abs(&d.EKCAFiles[i])
+		}
+		for i := range d.Inventory {
+			abs(&d.Inventory[i].EKCertFile)
+		}
+		abs(&d.Certificates.CACertFile)
+		abs(&d.Certificates.CAKeyFile)
 	}
 }

@@ -399,6 +399,9 @@ func TestLoadFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got, want := c.Token.Keys[0].File, filepath.Join(dir, "k.pem"); got != want {
+		t.Errorf("token.keys[0].file = %q, want %q", got, want)
+	}
 	if c.Dir() != dir {
 		t.Fatalf("Dir() = %q, want %q", c.Dir(), dir)
 	}
@@ -490,6 +493,9 @@ func TestLoadFileResolvesRelativePaths(t *testing.T) {
 	}
 	if got, want := c.Audit.File, filepath.Join(dir, "audit.jsonl"); got != want {
 		t.Errorf("audit.file = %q, want %q", got, want)
+	}
+	if got, want := c.Token.Keys[0].File, filepath.Join(dir, "k.pem"); got != want {
+		t.Errorf("token.keys[0].file = %q, want %q", got, want)
 	}
 	if c.Dir() != dir {
 		t.Errorf("Dir() = %q, want %q", c.Dir(), dir)

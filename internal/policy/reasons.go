@@ -11,7 +11,9 @@ const (
 	ReasonPublicRoute Reason = "public-route"
 
 	// Deny reasons.
-	ReasonRouteNotFound    Reason = "route-not-found"
+	ReasonRouteNotFound Reason = "route-not-found"
+	// ReasonBadRequest: the request's path could not be normalized.
+	ReasonBadRequest       Reason = "bad-request"
 	ReasonSignInRequired   Reason = "sign-in-required"
 	ReasonInvalidIdentity  Reason = "invalid-identity"
 	ReasonDenyRule         Reason = "deny-rule-matched"
@@ -29,7 +31,7 @@ const (
 )
 
 var known = map[Reason]bool{
-	ReasonAllowRule: true, ReasonPublicRoute: true, ReasonRouteNotFound: true,
+	ReasonAllowRule: true, ReasonPublicRoute: true, ReasonRouteNotFound: true, ReasonBadRequest: true,
 	ReasonSignInRequired: true, ReasonInvalidIdentity: true, ReasonDenyRule: true,
 	ReasonNoAllowRule: true, ReasonDeviceNotVerfied: true, ReasonDeviceNotEnroll: true,
 	ReasonDeviceRevoked: true, ReasonDeviceStale: true, ReasonDevicePCR: true,

@@ -17,11 +17,8 @@ import (
 	"github.com/accessgateway/gateway/internal/policy"
 )
 
-// Device pages and API (reserved paths).
-const (
-	devicePagePath   = "/.gateway/device"
-	deviceStatusPath = "/.gateway/device/status"
-)
+// deviceStatusPath is polled by the device page (a reserved path).
+const deviceStatusPath = "/.gateway/device/status"
 
 // deviceEvidence gathers the device evidence of a request to a route that
 // requires a device: an mTLS client certificate from the device CA (directly,
@@ -169,7 +166,10 @@ func (s *Server) deviceStandalone(w http.ResponseWriter, r *http.Request) {
 		s.page(w, r, http.StatusNotFound, pageData{Title: "Device trust is off", Message: "This gateway does not verify devices."})
 		return
 	}
-	s.loadSession(r, q)
+	if err := s.loadSession(r, q); err != nil {
+		s.storeUnavailable(w, r, err)
+		return
+	}
 	if q.session == nil {
 		s.page(w, r, http.StatusUnauthorized, pageData{Title: "Sign in first", Message: "Open any tool behind this gateway to sign in, then come back to this page.", Reason: string(policy.ReasonSignInRequired)})
 		return
@@ -191,7 +191,10 @@ func (s *Server) deviceStatus(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "device-trust-off", "this gateway does not verify devices")
 		return
 	}
-	s.loadSession(r, q)
+	if err := s.loadSession(r, q); err != nil {
+		writeJSONError(w, http.StatusServiceUnavailable, string(policy.ReasonEvidenceError), "the session store is not answering; try again in a minute")
+		return
+	}
 	if q.session == nil {
 		writeJSONError(w, http.StatusUnauthorized, string(policy.ReasonSignInRequired), "sign in first")
 		return

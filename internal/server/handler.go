@@ -24,7 +24,6 @@ import (
 const (
 	reservedPrefix = "/.gateway/"
 	callbackPath   = "/.gateway/callback"
-	signOutPath    = "/.gateway/sign-out"
 	jwksPath       = "/.well-known/gateway/jwks.json"
 	// RequestIDHeader carries the request ID upstream (in the gateway's namespace).
 	RequestIDHeader = "X-Gateway-Request-Id"
@@ -41,6 +40,18 @@ type request struct {
 	session   *auth.Session
 	// ident is who the request was decided for (session or bearer token).
 	ident *policy.Identity
+}
+
+// user is who the request is about, for audit records: the identity the
+// decision was made for, else the browser session.
+func (q *request) user() (email, subject string) {
+	switch {
+	case q.ident != nil:
+		return q.ident.Email, q.ident.Subject
+	case q.session != nil:
+		return q.session.Email, q.session.Subject
+	}
+	return "", ""
 }
 
 type reqKey struct{}
@@ -78,7 +89,7 @@ func (s *Server) newPublicHandler() http.Handler {
 		q.client.ClientIP, q.client.TrustedPeer = proxy.ClientAddr(r, rt.cfg.TrustedNets())
 		p, err := route.Normalize(r.URL.EscapedPath())
 		if err != nil {
-			s.record(r, nil, policy.Decision{Reasons: []policy.Reason{"bad-request"}}, http.StatusBadRequest)
+			s.record(r, nil, policy.Decision{Reasons: []policy.Reason{policy.ReasonBadRequest}}, http.StatusBadRequest)
 			s.page(w, r, http.StatusBadRequest, pageData{Title: "Bad request", Message: "The address of this request is malformed: " + err.Error() + ".", Next: "Check the link you followed."})
 			return
 		}
@@ -200,11 +211,8 @@ func identityOf(s *auth.Session) *policy.Identity {
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *routeEntry, in policy.Input, d policy.Decision) (int, policy.Decision) {
 	f := &q.client
 	f.Path = q.path
-	f.StripCookies = []string{q.rt.cfg.Session.CookieName}
-	f.StripHeaders = []string{q.rt.tokenHeader}
-	if h := q.rt.cfg.Listen.ClientCertHeader; h != "" {
-		f.StripHeaders = append(f.StripHeaders, h)
-	}
+	f.StripCookies = q.rt.stripCookies
+	f.StripHeaders = q.rt.stripHeaders
 	f.Set = http.Header{RequestIDHeader: []string{q.id}}
 	if !e.cfg.Public {
 		tok, err := q.rt.minter.Mint(s.claims(q, e, in), d.NotAfter)
@@ -266,11 +274,7 @@ func (s *Server) record(r *http.Request, e *routeEntry, d policy.Decision, statu
 		routeName = e.cfg.Name
 		rec.Route = routeName
 	}
-	if q.ident != nil {
-		rec.User, rec.Subject = q.ident.Email, q.ident.Subject
-	} else if q.session != nil {
-		rec.User, rec.Subject = q.session.Email, q.session.Subject
-	}
+	rec.User, rec.Subject = q.user()
 	s.audit.Log(rec)
 	first := ""
 	if len(d.Reasons) > 0 {

@@ -53,7 +53,10 @@ func (s *Server) pageNamed(w http.ResponseWriter, r *http.Request, status int, n
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'self' 'unsafe-inline'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'")
 	w.WriteHeader(status)
-	var rt = s.rt.Load()
+	rt := s.rt.Load()
+	if q != nil {
+		rt = q.rt // the runtime the request started with, even across a reload
+	}
 	if err := rt.pages.Render(w, name, d); err != nil {
 		s.logger.Error("page render failed", "page", name, "err", err)
 	}
@@ -196,16 +199,17 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 func (s *Server) event(q *request, ev, detail string) audit.Record {
 	rec := audit.Record{Time: s.now(), Kind: "session", RequestID: q.id, Host: q.host, Path: q.path,
 		SourceIP: q.client.ClientIP.String(), Event: ev, Detail: detail}
-	if q.session != nil {
-		rec.User, rec.Subject = q.session.Email, q.session.Subject
-	}
+	rec.User, rec.Subject = q.user()
 	return rec
 }
 
 // signOutPage shows a confirmation form (sign-out is a POST).
 func (s *Server) signOutPage(w http.ResponseWriter, r *http.Request) {
 	q := reqFrom(r.Context())
-	s.loadSession(r, q)
+	if err := s.loadSession(r, q); err != nil {
+		s.storeUnavailable(w, r, err)
+		return
+	}
 	if q.session == nil {
 		s.pageNamed(w, r, http.StatusOK, "signed_out.html", pageData{Title: "Signed out"})
 		return
@@ -213,14 +217,33 @@ func (s *Server) signOutPage(w http.ResponseWriter, r *http.Request) {
 	s.page(w, r, http.StatusOK, pageData{Title: "Sign out?", Message: "Use the button below to end your gateway session on every replica."})
 }
 
-func (s *Server) loadSession(r *http.Request, q *request) {
+// loadSession fills q's session from the cookie. No cookie or no live
+// session is not an error; a store that does not answer is, and callers
+// must not treat it as "signed out" (a sign-out that did not happen must not
+// say it did).
+func (s *Server) loadSession(r *http.Request, q *request) error {
 	c, err := r.Cookie(q.rt.cfg.Session.CookieName)
 	if err != nil {
-		return
+		return nil
 	}
-	if sess, err := q.rt.sessions.Load(r.Context(), c.Value); err == nil {
-		q.sessionID, q.session = c.Value, sess
+	sess, err := q.rt.sessions.Load(r.Context(), c.Value)
+	if errors.Is(err, auth.ErrNoSession) {
+		return nil
 	}
+	if err != nil {
+		s.metrics.StoreErrors.WithLabelValues("load").Inc()
+		return err
+	}
+	q.sessionID, q.session = c.Value, sess
+	return nil
+}
+
+// storeUnavailable answers a gateway page whose session could not be read.
+func (s *Server) storeUnavailable(w http.ResponseWriter, r *http.Request, err error) {
+	s.logger.Error("session store unavailable", "err", err, "request_id", reqFrom(r.Context()).id)
+	s.page(w, r, http.StatusServiceUnavailable, pageData{Title: "Temporarily unavailable",
+		Message: "The gateway's session store is not answering, so it cannot tell who you are; nothing was changed.",
+		Next:    "Try again in a minute.", Reason: string(policy.ReasonEvidenceError)})
 }
 
 // signOut ends the session everywhere. It is protected twice against CSRF:
@@ -229,7 +252,10 @@ func (s *Server) loadSession(r *http.Request, q *request) {
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 	q := reqFrom(r.Context())
 	rt := q.rt
-	s.loadSession(r, q)
+	if err := s.loadSession(r, q); err != nil {
+		s.storeUnavailable(w, r, err)
+		return
+	}
 	if q.session == nil {
 		http.SetCookie(w, s.cookie(rt, rt.cfg.Session.CookieName, "", time.Time{}))
 		s.pageNamed(w, r, http.StatusOK, "signed_out.html", pageData{Title: "Signed out"})

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"time"
@@ -39,6 +38,10 @@ type runtime struct {
 	minter     token.Minter
 	// tokenHeader is the header the token travels in; stripped from clients.
 	tokenHeader string
+	// stripHeaders and stripCookies are what every forwarded request loses
+	// beyond the X-Gateway-* namespace (computed once, not per request).
+	stripHeaders []string
+	stripCookies []string
 	// devices is device trust; nil when the config has no devices section.
 	devices *device.Service
 	// ownsStore is false when the store was taken over from the previous runtime.
@@ -127,25 +130,23 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 		}
 		rt.signer, err = token.NewDevSigner(cfg.PublicURL, token.WithClock(s.now))
 	default:
-		rt.signer, err = token.NewSigner(*cfg.Token, cfg.PublicURL, token.WithBaseDir(cfg.Dir()), token.WithClock(s.now))
+		rt.signer, err = token.NewSigner(*cfg.Token, cfg.PublicURL, token.WithClock(s.now))
 	}
 	if err != nil {
 		return nil, err
 	}
 	rt.minter = token.NewCache(rt.signer)
 	rt.tokenHeader = rt.signer.Header()
+	rt.stripHeaders = []string{rt.tokenHeader}
+	if h := cfg.Listen.ClientCertHeader; h != "" {
+		rt.stripHeaders = append(rt.stripHeaders, h)
+	}
+	rt.stripCookies = []string{cfg.Session.CookieName}
 
 	if cfg.Devices != nil {
-		dc := *cfg.Devices
-		dc.InventoryFile = resolvePath(cfg.Dir(), dc.InventoryFile)
-		dc.EKCAFiles = nil
-		for _, f := range cfg.Devices.EKCAFiles {
-			dc.EKCAFiles = append(dc.EKCAFiles, resolvePath(cfg.Dir(), f))
-		}
-		dc.Certificates.CACertFile = resolvePath(cfg.Dir(), dc.Certificates.CACertFile)
-		dc.Certificates.CAKeyFile = resolvePath(cfg.Dir(), dc.Certificates.CAKeyFile)
-		opts := device.Options{Now: s.now, Audit: s.deviceAudit, BaseDir: cfg.Dir()}
-		rt.devices, err = device.NewService(dc, rt.store, s.logger.With("subsystem", "device"), opts)
+		// Paths are already absolute: config.Load resolved them.
+		opts := device.Options{Now: s.now, Audit: s.deviceAudit}
+		rt.devices, err = device.NewService(*cfg.Devices, rt.store, s.logger.With("subsystem", "device"), opts)
 		if err != nil {
 			return nil, err
 		}
@@ -201,16 +202,12 @@ func (rt *runtime) close(next *runtime) {
 	for _, t := range rt.transports {
 		t.CloseIdleConnections()
 	}
+	if rt.devices != nil {
+		_ = rt.devices.Close()
+	}
 	if rt.ownsStore && rt.store != nil && (next == nil || next.store != rt.store) {
 		_ = rt.store.Close()
 	}
-}
-
-func resolvePath(dir, p string) string {
-	if p == "" || filepath.IsAbs(p) || dir == "" {
-		return p
-	}
-	return filepath.Join(dir, p)
 }
 
 // routed reports whether host (lowercase, no port) has a route.

@@ -154,7 +154,7 @@ func (s *Server) Watch(ctx context.Context) error {
 	}
 	files := []string{s.opts.ConfigPath}
 	if cfg := s.Config(); cfg.Devices != nil && cfg.Devices.InventoryFile != "" {
-		files = append(files, resolvePath(cfg.Dir(), cfg.Devices.InventoryFile))
+		files = append(files, cfg.Devices.InventoryFile) // absolute: config.Load resolved it
 	}
 	dirs := map[string]bool{}
 	for _, f := range files {
