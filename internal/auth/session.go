@@ -122,14 +122,14 @@ func (s *Sessions) Load(ctx context.Context, id string) (*Session, error) {
 	if id == "" || len(id) > 128 {
 		return nil, ErrNoSession
 	}
-	b, err := s.st.Get(ctx, SessionKey(id))
+	key := SessionKey(id)
+	b, err := s.st.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrNoSession
 	}
 	if err != nil {
 		return nil, fmt.Errorf("auth: load session: %w", err)
 	}
-	key := SessionKey(id)
 	s.mu.Lock()
 	d, hit := s.decoded[key]
 	s.mu.Unlock()
@@ -155,10 +155,11 @@ func (s *Sessions) Load(ctx context.Context, id string) (*Session, error) {
 
 // Delete ends the session for every replica.
 func (s *Sessions) Delete(ctx context.Context, id string) error {
+	key := SessionKey(id)
 	s.mu.Lock()
-	delete(s.decoded, SessionKey(id))
+	delete(s.decoded, key)
 	s.mu.Unlock()
-	if err := s.st.Delete(ctx, SessionKey(id)); err != nil {
+	if err := s.st.Delete(ctx, key); err != nil {
 		return fmt.Errorf("auth: delete session: %w", err)
 	}
 	return nil

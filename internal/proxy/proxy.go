@@ -29,6 +29,8 @@ type Forward struct {
 	// Set are headers the gateway adds (the context token, request ID).
 	Set http.Header
 	// StripCookies are cookie names never forwarded (the gateway's own).
+	// StripCookies and StripHeaders may be shared between requests: the
+	// proxy only reads them.
 	StripCookies []string
 	// StripHeaders are extra header names deleted in every variant.
 	StripHeaders []string
