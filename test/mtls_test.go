@@ -96,6 +96,15 @@ func TestDeviceCertificateOverMTLS(t *testing.T) {
 	resp, body = get(t, cli, g.URL+"/secure/x", "Authorization", "Bearer "+idToken, "Accept", "application/json")
 	mustStatus(t, resp, body, http.StatusOK)
 
+	// Jane's device certificate with another user's bearer token: the owner
+	// check runs for bearer tokens too.
+	bobToken := fetchIDToken(t, m, g, user("bob@example.com"))
+	resp, body = get(t, cli, g.URL+"/secure/x", "Authorization", "Bearer "+bobToken, "Accept", "application/json")
+	mustStatus(t, resp, body, http.StatusForbidden)
+	if jsonField(t, body, "error") != "device-owner-mismatch" {
+		t.Errorf("JSON error = %s", body)
+	}
+
 	// A certificate from another CA is not a device certificate.
 	other, _ := serverCert(t)
 	cli.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{other}}}

@@ -21,7 +21,8 @@ import (
 
 	"github.com/accessgateway/gateway/internal/config"
 	"github.com/accessgateway/gateway/internal/explain"
-	"github.com/accessgateway/gateway/internal/policy"
+	"github.com/accessgateway/gateway/internal/requirement"
+	"github.com/accessgateway/gateway/internal/requirement/kinds"
 	"github.com/accessgateway/gateway/internal/server"
 )
 
@@ -145,7 +146,13 @@ func explainCmd(w io.Writer, args []string) error {
 	method := fs.String("method", "GET", "HTTP method")
 	src := fs.String("source-ip", "", "client IP address")
 	at := fs.String("time", "", "instant, RFC 3339 (default now)")
-	device := fs.String("device", "", "assume a device attested at this RFC 3339 instant (or 'now')")
+	// Each requirement kind adds the flags that describe its facts.
+	assume := map[string]func() (any, error){}
+	for _, k := range kinds.All {
+		if a, ok := k.(requirement.Assumer); ok {
+			assume[k.Name()] = a.ExplainFlags(fs)
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		return exitError(2)
 	}
@@ -182,14 +189,17 @@ func explainCmd(w io.Writer, args []string) error {
 	if q.Time.IsZero() {
 		q.Time = time.Now()
 	}
-	if *device != "" {
-		t := q.Time
-		if *device != "now" {
-			if t, err = time.Parse(time.RFC3339, *device); err != nil {
-				return fmt.Errorf("explain: --device: %w", err)
-			}
+	for name, get := range assume {
+		a, err := get()
+		if err != nil {
+			return err
 		}
-		q.Device = &policy.DeviceEvidence{ID: "explain", Trust: policy.TrustTPMAttested, AttestedAt: t}
+		if a != nil {
+			if q.Assume == nil {
+				q.Assume = map[string]any{}
+			}
+			q.Assume[name] = a
+		}
 	}
 	a, err := p.Ask(q)
 	if err != nil {

@@ -12,7 +12,8 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/accessgateway/gateway/internal/device"
+	"github.com/goccy/go-yaml/ast"
+
 	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/store"
 	"github.com/accessgateway/gateway/internal/token"
@@ -33,16 +34,16 @@ type Config struct {
 	// Token is the signed context token sent upstream. Required outside
 	// `gateway dev`, which generates a key at start when it is absent.
 	Token *token.Config `yaml:"token"`
-	// Devices is device trust: the inventory of company devices, TPM
-	// attestation policy and the device CA. Required when a route requires
-	// a device.
-	Devices *device.Config `yaml:"devices"`
 	// TrustedProxies are the CIDRs of load balancers whose X-Forwarded-*
 	// headers are believed. Empty means no client is trusted.
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	Routes         []Route  `yaml:"routes"`
 	// Tests are policy tests run by `gateway check`.
 	Tests []PolicyTest `yaml:"tests"`
+
+	// sections are the requirement kinds' top-level sections (devices:,
+	// justification:, schedules:, ...), decoded by Load, by kind name.
+	sections map[string]any
 
 	// Derived by Validate; not read from YAML.
 	trustedNets []netip.Prefix
@@ -147,10 +148,38 @@ type Route struct {
 	TokenGroups []string `yaml:"token_groups"`
 	// Public routes need no sign-in and no rule; use with care.
 	Public bool `yaml:"public"`
-	// Rules decide who may use the route; Require adds evidence it needs.
-	Rules   policy.Rules   `yaml:"rules"`
-	Require policy.Require `yaml:"require"`
+	// Rules decide who may use the route; Require adds evidence it needs:
+	// one section per requirement kind (device, justification, ...), each
+	// decoded by its kind.
+	Rules   policy.Rules `yaml:"rules"`
+	Require Requirements `yaml:"require"`
+
+	// specs are the decoded require sections by kind name (Load);
+	// requires are the compiled requirements in checking order (Validate).
+	specs    map[string]any
+	requires []policy.Requirement
 }
+
+// Requirements is a route's require: section, kept undecoded until each
+// requirement kind decodes its own part.
+type Requirements map[string]*Node
+
+// Node is a YAML value kept undecoded for its requirement kind.
+type Node struct{ node ast.Node }
+
+// UnmarshalYAML keeps the node (goccy/go-yaml's NodeUnmarshaler).
+func (n *Node) UnmarshalYAML(node ast.Node) error { n.node = node; return nil }
+
+// Requirements returns the route's compiled requirements in checking order
+// (after Validate).
+func (r *Route) Requirements() []policy.Requirement { return r.requires }
+
+// Spec returns the route's decoded require section of kind, or nil.
+func (r *Route) Spec(kind string) any { return r.specs[kind] }
+
+// Section returns the decoded top-level section of the requirement kind
+// named kind (devices: for "device"), or nil when the file has none.
+func (c *Config) Section(kind string) any { return c.sections[kind] }
 
 // PolicyTest is a what-if that `gateway check` evaluates.
 type PolicyTest struct {
@@ -164,16 +193,14 @@ type PolicyTest struct {
 	Time   string   `yaml:"time"`
 	Expect string   `yaml:"expect"` // allow | deny
 	Reason []string `yaml:"reasons"`
-	// Device, when set, is the device evidence the test assumes.
-	Device *TestDevice `yaml:"device"`
+
+	// assume holds the facts the test assumes for requirement kinds, by
+	// kind name: a test's device:, justification: ... keys, decoded by Load.
+	assume map[string]any
 }
 
-// TestDevice is the device evidence a policy test assumes.
-type TestDevice struct {
-	ID         string `yaml:"id"`
-	AttestedAt string `yaml:"attested_at"`
-	Problem    string `yaml:"problem"`
-}
+// Assumptions returns the test's assumed facts by requirement kind name.
+func (t *PolicyTest) Assumptions() map[string]any { return t.assume }
 
 // TestUser is the identity a policy test runs as.
 type TestUser struct {

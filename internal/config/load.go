@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +11,11 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+
+	"github.com/accessgateway/gateway/internal/requirement"
+	"github.com/accessgateway/gateway/internal/requirement/kinds"
 )
 
 // Problems is every problem found in a configuration, each with its field
@@ -61,16 +65,37 @@ func Load(data []byte, o Options) (*Config, error) {
 		return nil, Problems{fmt.Sprintf("file too large: %d bytes, limit %d", len(data), maxConfigSize)}
 	}
 	var probs Problems
-	// First pass: generic decode to find every unknown key with its path.
-	var raw any
-	if err := yaml.Unmarshal(data, &raw); err != nil {
+	file, err := parser.ParseBytes(data, 0)
+	if err != nil {
 		return nil, Problems{"yaml: " + yaml.FormatError(err, false, true)}
 	}
-	if raw == nil {
+	if len(file.Docs) == 0 || file.Docs[0].Body == nil {
 		return nil, Problems{"file is empty"}
 	}
-	if _, ok := raw.(map[string]any); !ok {
-		return nil, Problems{fmt.Sprintf("expected a mapping at the top level, got %T", raw)}
+	if len(file.Docs) > 1 {
+		return nil, Problems{fmt.Sprintf("expected one YAML document, got %d", len(file.Docs))}
+	}
+	top, ok := file.Docs[0].Body.(*ast.MappingNode)
+	if !ok {
+		return nil, Problems{fmt.Sprintf("expected a mapping at the top level, got %s", describeNode(file.Docs[0].Body))}
+	}
+	// The requirement kinds' parts are taken out of the tree and decoded
+	// by their kinds; the rest decodes into Config.
+	sections := splitKeys(top, sectionKeys())
+	var testNodes []map[string]ast.Node
+	if tests, ok := valueOf(top, "tests").(*ast.SequenceNode); ok {
+		for _, item := range tests.Values {
+			var assume map[string]ast.Node
+			if m, ok := item.(*ast.MappingNode); ok {
+				assume = splitKeys(m, assumptionKeys())
+			}
+			testNodes = append(testNodes, assume)
+		}
+	}
+	// First pass: generic decode to find every unknown key with its path.
+	var raw any
+	if err := yaml.NodeToValue(top, &raw); err != nil {
+		return nil, Problems{"yaml: " + yaml.FormatError(err, false, true)}
 	}
 	unknownKeys(raw, reflect.TypeOf(Config{}), "", &probs)
 	var c Config
@@ -80,14 +105,14 @@ func Load(data []byte, o Options) (*Config, error) {
 	}
 	// With unknown keys already listed, decode the rest anyway so that their
 	// problems are reported in the same run.
-	dec := yaml.NewDecoder(bytes.NewReader(data), opts...)
-	if err := dec.Decode(&c); err != nil {
+	if err := yaml.NodeToValue(top, &c, opts...); err != nil {
 		return nil, append(probs, "yaml: "+yaml.FormatError(err, false, true))
 	}
-	unknown := len(probs)
-	expandEnv(reflect.ValueOf(&c).Elem(), "", lookup, &probs)
-	if len(probs) > unknown {
-		return nil, probs
+	var envProbs Problems
+	c.decodeKinds(sections, testNodes, lookup, &probs, &envProbs)
+	expandEnv(reflect.ValueOf(&c).Elem(), "", lookup, &envProbs)
+	if len(envProbs) > 0 {
+		return nil, append(probs, envProbs...)
 	}
 	c.Dev = o.Dev
 	c.dir = o.Dir
@@ -104,11 +129,31 @@ func Load(data []byte, o Options) (*Config, error) {
 	return &c, nil
 }
 
+// describeNode names a YAML node's kind for messages.
+func describeNode(n ast.Node) string {
+	switch n.Type() {
+	case ast.SequenceType:
+		return "a list"
+	case ast.StringType, ast.LiteralType:
+		return "a string"
+	case ast.IntegerType, ast.FloatType:
+		return "a number"
+	case ast.BoolType:
+		return "a boolean"
+	case ast.NullType:
+		return "nothing"
+	}
+	return n.Type().String()
+}
+
 // unknownKeys walks a generic YAML value beside the Go type it decodes into
 // and records every key the type does not have.
 func unknownKeys(v any, t reflect.Type, path string, probs *Problems) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if t == nodeType {
+		return // a requirement kind's part: its kind decodes it
 	}
 	switch t.Kind() {
 	case reflect.Struct:
@@ -284,15 +329,9 @@ func (c *Config) resolvePaths() {
 			abs(&c.Token.Keys[i].File)
 		}
 	}
-	if d := c.Devices; d != nil {
-		abs(&d.InventoryFile)
-		for i := range d.EKCAFiles {
-			abs(&d.EKCAFiles[i])
+	for _, k := range kinds.All {
+		if sk, ok := k.(requirement.Sectioned); ok && c.sections[k.Name()] != nil {
+			sk.ResolvePaths(c.sections[k.Name()], c.dir)
 		}
-		for i := range d.Inventory {
-			abs(&d.Inventory[i].EKCertFile)
-		}
-		abs(&d.Certificates.CACertFile)
-		abs(&d.Certificates.CAKeyFile)
 	}
 }

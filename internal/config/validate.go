@@ -208,11 +208,7 @@ func (c *Config) validate(v *validator) {
 		}
 	}
 
-	if c.Devices != nil {
-		for _, e := range c.Devices.Validate() {
-			v.probs = append(v.probs, "devices."+e.Error())
-		}
-	}
+	c.validateSections(v)
 	if h := c.Listen.ClientCertHeader; h != "" {
 		switch strings.ToLower(h) {
 		case "authorization", "cookie", "host", "content-type", "content-length", "transfer-encoding", "connection", "proxy-authorization":
@@ -314,14 +310,12 @@ func (c *Config) validateRoutes(v *validator, pub *url.URL) {
 			}
 		}
 		if r.Public {
+			c.validateRequire(v, i)
 			if len(r.Rules.Allow)+len(r.Rules.Deny) > 0 {
 				v.add(p+".rules", "a public route has no rules; remove them or public: true")
 			}
 			if r.AllowBearer {
 				v.add(p+".allow_bearer", "a public route takes no credentials")
-			}
-			if r.Require.Device != nil {
-				v.add(p+".require", "a public route checks nothing; remove require or public: true")
 			}
 			continue
 		}
@@ -334,17 +328,7 @@ func (c *Config) validateRoutes(v *validator, pub *url.URL) {
 		for j := range r.Rules.Deny {
 			validateCondition(v, fmt.Sprintf("%s.rules.deny[%d]", p, j), &r.Rules.Deny[j])
 		}
-		if d := r.Require.Device; d != nil && c.Devices == nil {
-			v.add(p+".require.device", "requires the devices section (inventory and attestation policy)")
-		}
-		if d := r.Require.Device; d != nil {
-			if d.Trust != "" && d.Trust != policy.TrustTPMAttested {
-				v.add(p+".require.device.trust", "expected %q, got %q", policy.TrustTPMAttested, d.Trust)
-			}
-			if d.MaxAge < 0 || d.MaxAge > 30*24*time.Hour {
-				v.add(p+".require.device.max_age", "expected between 0 and 720h, got %s", d.MaxAge)
-			}
-		}
+		c.validateRequire(v, i)
 	}
 }
 
@@ -391,16 +375,7 @@ func (c *Config) validateTests(v *validator) {
 				v.add(p+".time", "expected RFC 3339 such as 2026-11-30T18:00:00+01:00, got %q", t.Time)
 			}
 		}
-		if d := t.Device; d != nil {
-			if d.AttestedAt != "" {
-				if _, err := time.Parse(time.RFC3339, d.AttestedAt); err != nil {
-					v.add(p+".device.attested_at", "expected RFC 3339, got %q", d.AttestedAt)
-				}
-			}
-			if d.Problem != "" && (!policy.KnownReason(policy.Reason(d.Problem)) || !strings.HasPrefix(d.Problem, "device-")) {
-				v.add(p+".device.problem", "expected a device reason such as device-revoked, got %q", d.Problem)
-			}
-		}
+		c.validateAssumptions(v, i)
 		if t.Expect != "allow" && t.Expect != "deny" {
 			v.add(p+".expect", "expected allow or deny, got %q", t.Expect)
 		}
@@ -410,6 +385,21 @@ func (c *Config) validateTests(v *validator) {
 			}
 		}
 	}
+}
+
+// pathVars lists the variables of a route's path template.
+func pathVars(path string) []string {
+	pat, err := route.ParsePattern(path)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, s := range pat {
+		if s.Var != "" {
+			out = append(out, s.Var)
+		}
+	}
+	return out
 }
 
 func validHost(h string) bool {

@@ -21,7 +21,10 @@
 //	code, exp, err := svc.NewCode(ctx, device.PurposeVerify, sessionID, email)
 //	st, err := svc.CodeStatus(ctx, sessionID, code)    // the page polls this
 //	ev, err := svc.SessionEvidence(ctx, sessionID)     // per request
-//	err = ev.Check(rule.MaxAge, now)                   // freshness, in the decision
+//
+// In the gateway, Kind (kind.go) wires all of this in as the "device"
+// requirement kind: its Gather returns Facts, and Requirement.Check, the
+// one pure check of trust, freshness and owner, runs in the decision.
 //
 // What is NOT checked: the TPM event log (posture is judged only from PCR
 // values against the configured policy); the TPM firmware version against a

@@ -25,6 +25,7 @@ import (
 	"github.com/accessgateway/gateway/internal/device"
 	"github.com/accessgateway/gateway/internal/device/agent"
 	"github.com/accessgateway/gateway/internal/device/devicetest"
+	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/store"
 )
 
@@ -258,8 +259,10 @@ func TestEndToEnd(t *testing.T) {
 	if ev.DeviceID != "lt-0042" || ev.Owner != alice || ev.Status != device.StatusActive || ev.Trust != device.TrustTPMAttested || !ev.AttestedAt.Equal(e.clock.Now()) {
 		t.Fatalf("evidence after enroll: %+v", ev)
 	}
-	if err := ev.Check(8*time.Hour, e.clock.Now().Add(time.Hour)); err != nil {
-		t.Fatalf("fresh evidence: %v", err)
+	facts := &device.Facts{ID: ev.DeviceID, Trust: ev.Trust, AttestedAt: ev.AttestedAt, Owner: ev.Owner}
+	in := &policy.Input{Identity: &policy.Identity{Email: alice}}
+	if res := (&device.Requirement{MaxAge: 8 * time.Hour}).Check(facts, in, e.clock.Now().Add(time.Hour)); !res.Met() {
+		t.Fatalf("fresh evidence: %v", res.Reason)
 	}
 
 	// A code is single use.
@@ -680,7 +683,12 @@ func TestAttestationFailures(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				return ev.Check(8*time.Hour, e.clock.Now().Add(8*time.Hour+time.Second))
+				facts := &device.Facts{ID: ev.DeviceID, Trust: ev.Trust, AttestedAt: ev.AttestedAt, Owner: ev.Owner}
+				in := &policy.Input{Identity: &policy.Identity{Email: alice}}
+				if res := (&device.Requirement{MaxAge: 8 * time.Hour}).Check(facts, in, e.clock.Now().Add(8*time.Hour+time.Second)); !res.Met() {
+					return &device.Error{Reason: res.Reason, Msg: "decision"}
+				}
+				return nil
 			},
 			want: device.ReasonStale,
 		},

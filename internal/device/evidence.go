@@ -2,13 +2,15 @@ package device
 
 import (
 	"errors"
-	"fmt"
 	"time"
+
+	"github.com/accessgateway/gateway/internal/policy"
 )
 
-// Reason is a typed, kebab-case reason for a device denial. The gateway's
-// decision maps it to a page that tells the user what to do.
-type Reason string
+// Reason is a device denial's reason: the gateway's one reason vocabulary
+// (policy.Reason), so a reason means the same in the device system, the
+// decision, the page and the audit record.
+type Reason = policy.Reason
 
 // Reasons for device denials.
 const (
@@ -26,6 +28,9 @@ const (
 	ReasonPCRMismatch Reason = "device-pcr-mismatch"
 	// ReasonOwnerMismatch: the signed-in user is not the device's owner.
 	ReasonOwnerMismatch Reason = "device-owner-mismatch"
+	// ReasonTrustInsufficient: the device's trust level is below the
+	// route's.
+	ReasonTrustInsufficient Reason = "device-trust-insufficient"
 )
 
 // Status is a device's inventory status.
@@ -43,8 +48,8 @@ const (
 const TrustTPMAttested = "tpm-attested"
 
 // Evidence is what the gateway knows about the device behind a request. It is
-// gathered before the decision; the decision itself checks freshness with
-// Check.
+// gathered before the decision (Kind's Gather turns it into Facts); the
+// decision's pure check (Requirement.Check) judges trust, freshness and owner.
 type Evidence struct {
 	DeviceID string
 	Serial   string
@@ -59,24 +64,6 @@ type Evidence struct {
 	// Source is "session" (bound through a one-time code) or "certificate"
 	// (an mTLS client certificate from the device CA).
 	Source string
-}
-
-// Check reports whether the evidence satisfies a route's device requirement at
-// now: the device must be active and attested no longer than maxAge ago
-// (maxAge <= 0 means any age). It returns nil or an *Error with its reason.
-func (e *Evidence) Check(maxAge time.Duration, now time.Time) error {
-	switch {
-	case e == nil || e.Trust != TrustTPMAttested:
-		return newError(ReasonNotVerified, "no verified device", nil)
-	case e.Status == StatusRevoked:
-		return newError(ReasonRevoked, fmt.Sprintf("device %q is revoked", e.DeviceID), nil)
-	case e.Status != StatusActive:
-		return newError(ReasonNotEnrolled, fmt.Sprintf("device %q is not in the inventory", e.DeviceID), nil)
-	case maxAge > 0 && now.Sub(e.AttestedAt) > maxAge:
-		return newError(ReasonStale, fmt.Sprintf("device %q attested at %s, older than max_age %s",
-			e.DeviceID, e.AttestedAt.UTC().Format(time.RFC3339), maxAge), nil)
-	}
-	return nil
 }
 
 // Error is a device denial with its typed reason. Errors that are not *Error

@@ -2,7 +2,6 @@ package device
 
 import (
 	"bytes"
-	"errors"
 	"strings"
 	"testing"
 
@@ -155,31 +154,3 @@ func TestValidateAK(t *testing.T) {
 	}
 }
 
-func TestEvidenceCheck(t *testing.T) {
-	now := mustTime(t, "2026-03-02T17:00:00Z")
-	ok := Evidence{DeviceID: "d", Status: StatusActive, Trust: TrustTPMAttested, AttestedAt: now.Add(-7 * 3600e9)}
-	tests := []struct {
-		name string
-		ev   *Evidence
-		want Reason
-	}{
-		{"fresh", &ok, ""},
-		{"nil", nil, ReasonNotVerified},
-		{"stale", &Evidence{DeviceID: "d", Status: StatusActive, Trust: TrustTPMAttested, AttestedAt: now.Add(-9 * 3600e9)}, ReasonStale},
-		{"revoked", &Evidence{DeviceID: "d", Status: StatusRevoked, Trust: TrustTPMAttested, AttestedAt: now}, ReasonRevoked},
-		{"unknown", &Evidence{DeviceID: "d", Status: StatusUnknown, Trust: TrustTPMAttested, AttestedAt: now}, ReasonNotEnrolled},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.ev.Check(8*3600e9, now)
-			r, _ := ReasonOf(err)
-			if r != tt.want || (tt.want == "") != (err == nil) {
-				t.Fatalf("expected %q, got %v", tt.want, err)
-			}
-			var de *Error
-			if err != nil && !errors.As(err, &de) {
-				t.Fatal("expected *Error")
-			}
-		})
-	}
-}

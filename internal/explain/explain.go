@@ -14,6 +14,8 @@ import (
 
 	"github.com/accessgateway/gateway/internal/config"
 	"github.com/accessgateway/gateway/internal/policy"
+	"github.com/accessgateway/gateway/internal/requirement"
+	"github.com/accessgateway/gateway/internal/requirement/kinds"
 	"github.com/accessgateway/gateway/internal/route"
 )
 
@@ -33,7 +35,7 @@ func New(cfg *config.Config) (*Policies, error) {
 	p := &Policies{byName: map[string]*entry{}, table: route.NewTable[*entry]()}
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
-		pol, err := policy.Compile(rc.Name, rc.Public, rc.Rules, rc.Require)
+		pol, err := policy.Compile(rc.Name, rc.Public, rc.Rules, rc.Requirements())
 		if err != nil {
 			return nil, err
 		}
@@ -57,7 +59,11 @@ type Query struct {
 	Method           string
 	SourceIP         string
 	Time             time.Time
-	Device           *policy.DeviceEvidence
+	// Assume holds the facts to assume for requirement kinds, by kind name
+	// (a device attested an hour ago, a ticket naming customer 42), in each
+	// kind's assumption type (requirement.Assumer). A kind with no
+	// assumption gathers nothing: its requirement is unmet.
+	Assume map[string]any
 }
 
 // Answer is the decision and the route it was made for.
@@ -106,7 +112,7 @@ func (p *Policies) Ask(q Query) (Answer, error) {
 			return Answer{}, fmt.Errorf("explain: path %q is not served by route %q", path, q.Route)
 		}
 	}
-	in := policy.Input{Request: policy.Request{Method: strings.ToUpper(q.Method), Path: path, Vars: vars}, Device: q.Device}
+	in := policy.Input{Request: policy.Request{Method: strings.ToUpper(q.Method), Path: path, Vars: vars}}
 	if in.Request.Method == "" {
 		in.Request.Method = "GET"
 	}
@@ -128,9 +134,30 @@ func (p *Policies) Ask(q Query) (Answer, error) {
 	if e != nil {
 		in.Route = e.policy
 		a.Route = e.cfg.Name
+		in.Facts = assume(e.policy, &in, q.Assume, now)
 	}
 	a.Decision = policy.Decide(in, now)
 	return a, nil
+}
+
+// assume gives each of the route's requirements the facts its kind makes of
+// the query's assumptions.
+func assume(r *policy.Route, in *policy.Input, assumptions map[string]any, now time.Time) []any {
+	reqs := r.Requirements()
+	if len(reqs) == 0 {
+		return nil
+	}
+	facts := make([]any, len(reqs))
+	for i, req := range reqs {
+		k, ok := kinds.Get(req.Kind())
+		if !ok {
+			continue
+		}
+		if a, ok := k.(requirement.Assumer); ok {
+			facts[i] = a.Assume(assumptions[req.Kind()], req, in, now)
+		}
+	}
+	return facts
 }
 
 // TestResult is the outcome of one policy test.
@@ -151,21 +178,9 @@ func RunTests(cfg *config.Config) ([]TestResult, error) {
 	var out []TestResult
 	for _, t := range cfg.Tests {
 		q := Query{Email: t.User.Email, Groups: t.User.Groups, Claims: t.User.Claims, Route: t.Route,
-			Path: t.Path, URL: t.URL, Method: t.Method, SourceIP: t.Source}
+			Path: t.Path, URL: t.URL, Method: t.Method, SourceIP: t.Source, Assume: t.Assumptions()}
 		if t.Time != "" {
 			q.Time, _ = time.Parse(time.RFC3339, t.Time)
-		}
-		if t.Device != nil {
-			d := &policy.DeviceEvidence{ID: t.Device.ID, Trust: policy.TrustTPMAttested, Problem: policy.Reason(t.Device.Problem)}
-			if t.Device.AttestedAt != "" {
-				d.AttestedAt, _ = time.Parse(time.RFC3339, t.Device.AttestedAt)
-			} else {
-				d.AttestedAt = q.Time
-				if d.AttestedAt.IsZero() {
-					d.AttestedAt = time.Now()
-				}
-			}
-			q.Device = d
 		}
 		a, err := p.Ask(q)
 		r := TestResult{Name: t.Name, Answer: a, Err: err}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/accessgateway/gateway/internal/config"
+	"github.com/accessgateway/gateway/internal/device"
 	"github.com/accessgateway/gateway/internal/policy"
 )
 
@@ -140,7 +141,7 @@ func TestAsk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fresh := &policy.DeviceEvidence{ID: "d1", Trust: policy.TrustTPMAttested, AttestedAt: t0.Add(-time.Hour)}
+	fresh := map[string]any{"device": &device.Assumption{ID: "d1", AttestedAt: t0.Add(-time.Hour).Format(time.RFC3339)}}
 	tests := []askTest{
 		{name: "URL picks the route", q: Query{Email: "sam@corp.example", Groups: []string{"support"},
 			URL: "https://support.corp.example/customers/42"},
@@ -165,14 +166,14 @@ func TestAsk(t *testing.T) {
 		{name: "route and path", q: Query{Email: "sam@corp.example", Groups: []string{"support"}, Route: "records", Path: "/customers/7"},
 			want: Answer{Route: "records", Path: "/customers/7", Decision: allowed()}},
 		{name: "device required and fresh", q: Query{Email: "pat@corp.example", Groups: []string{"platform"},
-			URL: "https://admin.corp.example/", SourceIP: "10.1.2.3", Device: fresh},
+			URL: "https://admin.corp.example/", SourceIP: "10.1.2.3", Assume: fresh},
 			want: Answer{Route: "admin", Path: "/", Decision: policy.Decision{Allow: true,
 				Reasons: []policy.Reason{policy.ReasonAllowRule}, NotAfter: t0.Add(3 * time.Hour)}}},
 		{name: "device required and missing", q: Query{Email: "pat@corp.example", Groups: []string{"platform"},
 			URL: "https://admin.corp.example/", SourceIP: "10.1.2.3"},
-			want: Answer{Route: "admin", Path: "/", Decision: denied(policy.ReasonDeviceNotVerfied)}},
+			want: Answer{Route: "admin", Path: "/", Decision: denied(device.ReasonNotVerified)}},
 		{name: "source outside CIDR", q: Query{Email: "pat@corp.example", Groups: []string{"platform"},
-			URL: "https://admin.corp.example/", SourceIP: "203.0.113.9", Device: fresh},
+			URL: "https://admin.corp.example/", SourceIP: "203.0.113.9", Assume: fresh},
 			want: Answer{Route: "admin", Path: "/", Decision: denied(policy.ReasonNoAllowRule)}},
 
 		{name: "relative URL", q: Query{URL: "/customers/42"}, wantErr: `explain: expected an absolute URL, got "/customers/42"`},

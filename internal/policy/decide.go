@@ -26,24 +26,16 @@ type Request struct {
 	Vars map[string]string
 }
 
-// DeviceEvidence is what the device subsystem found for this request.
-// A nil *DeviceEvidence means no device was presented or bound.
-type DeviceEvidence struct {
-	ID         string
-	Trust      string
-	AttestedAt time.Time
-	// Problem is set when the device system found the device unfit
-	// (revoked, not enrolled, PCR mismatch, owner mismatch).
-	Problem Reason
-}
-
 // Input is everything Decide looks at. All I/O happened before.
 type Input struct {
 	// Route is nil when no route matched.
 	Route    *Route
 	Identity *Identity // nil: not signed in
 	Request  Request
-	Device   *DeviceEvidence
+	// Facts are what each of the route's requirements' kinds gathered,
+	// aligned with Route.Requirements(); a missing or nil entry means the
+	// kind found nothing (no device, no grant).
+	Facts []any
 	// EvidenceErr is set when gathering evidence failed; Decide denies.
 	EvidenceErr error
 }
@@ -55,6 +47,12 @@ type Decision struct {
 	// NotAfter bounds anything minted for this request (the context token):
 	// the earliest end of the session and of every grant relied on.
 	NotAfter time.Time
+	// Grants names the grants the decision relied on ("justification",
+	// "break-glass"), in requirement order.
+	Grants []string
+	// Lifted lists the unmet requirements' reasons that a lifter (break-glass)
+	// stood in for; empty unless a lifter allowed the request.
+	Lifted []Reason
 }
 
 // Decide is the gateway's authorization decision. It is pure: no I/O, no
@@ -94,39 +92,70 @@ func Decide(in Input, now time.Time) Decision {
 		return deny(ReasonNoAllowRule)
 	}
 	d := Decision{Allow: true, Reasons: []Reason{ReasonAllowRule}, NotAfter: id.NotAfter}
-	var missing []Reason
-	if req := r.Require.Device; req != nil {
-		if reason, until := checkDevice(req, in.Device, now); reason != "" {
-			missing = append(missing, reason)
-		} else {
-			d.NotAfter = earliest(d.NotAfter, until)
-		}
+	if len(r.requires) == 0 {
+		return d
 	}
-	if len(missing) > 0 {
-		return Decision{Reasons: missing}
-	}
-	return d
+	return decideRequirements(r, &in, now, d)
 }
 
-func checkDevice(req *DeviceRequirement, ev *DeviceEvidence, now time.Time) (Reason, time.Time) {
-	switch {
-	case ev == nil:
-		return ReasonDeviceNotVerfied, time.Time{}
-	case ev.Problem != "":
-		return ev.Problem, time.Time{}
-	case ev.Trust != TrustTPMAttested || req.Trust != "" && req.Trust != TrustTPMAttested:
-		return ReasonDeviceTrust, time.Time{}
-	case ev.AttestedAt.IsZero():
-		return ReasonDeviceNotVerfied, time.Time{}
+// decideRequirements checks the route's requirements in order. When some
+// are unmet, a lifter that is met and lifts every unmet kind allows instead;
+// otherwise the decision denies with every unmet requirement's reason, in
+// order (the first one chooses the page).
+func decideRequirements(r *Route, in *Input, now time.Time, d Decision) Decision {
+	var missing []Reason
+	var missingKinds []string
+	for i, q := range r.requires {
+		if _, ok := q.(Lifter); ok {
+			continue
+		}
+		res := q.Check(in.fact(i), in, now)
+		if !res.Met() {
+			missing = append(missing, res.Reason)
+			missingKinds = append(missingKinds, q.Kind())
+			continue
+		}
+		d.NotAfter = earliest(d.NotAfter, res.NotAfter)
+		if res.Grant != "" {
+			d.Grants = append(d.Grants, res.Grant)
+		}
 	}
-	until := ev.AttestedAt.Add(req.MaxAge)
-	if req.MaxAge > 0 && !now.Before(until) {
-		return ReasonDeviceStale, time.Time{}
+	if len(missing) == 0 {
+		return d
 	}
-	if req.MaxAge <= 0 {
-		until = time.Time{}
+	for _, i := range r.lifters {
+		l := r.requires[i].(Lifter)
+		res := l.Check(in.fact(i), in, now)
+		if !res.Met() || !liftsAll(l, missingKinds) {
+			continue
+		}
+		// Requirements that held still bound the grant (a device's max_age);
+		// the lifted ones do not.
+		d.NotAfter = earliest(d.NotAfter, res.NotAfter)
+		if res.Grant != "" {
+			d.Grants = append(d.Grants, res.Grant)
+		}
+		d.Lifted = missing
+		return d
 	}
-	return "", until
+	return Decision{Reasons: missing}
+}
+
+func liftsAll(l Lifter, kinds []string) bool {
+	for _, k := range kinds {
+		if !l.Lifts(k) {
+			return false
+		}
+	}
+	return true
+}
+
+// fact returns the facts gathered for requirement i, or nil.
+func (in *Input) fact(i int) any {
+	if i < len(in.Facts) {
+		return in.Facts[i]
+	}
+	return nil
 }
 
 func earliest(a, b time.Time) time.Time {

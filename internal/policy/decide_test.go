@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -14,7 +15,7 @@ var (
 )
 
 // mustCompile compiles a route for a test; the rules are test data.
-func mustCompile(t testing.TB, name string, public bool, rules Rules, req Require) *Route {
+func mustCompile(t testing.TB, name string, public bool, rules Rules, req []Requirement) *Route {
 	t.Helper()
 	r, err := Compile(name, public, rules, req)
 	if err != nil {
@@ -48,7 +49,7 @@ type decideTest struct {
 	rules Rules
 	// public compiles the route as public; noRoute passes a nil route.
 	public, noRoute bool
-	req             Require
+	req             []Requirement
 	in              Input // Route is filled from rules
 	now             time.Time
 	want            Decision
@@ -77,8 +78,10 @@ func (tc decideTest) run(t *testing.T) {
 
 func TestDecide(t *testing.T) {
 	corp := Rules{Allow: []Condition{{Domains: []string{"corp.example"}}}}
-	device := Require{Device: &DeviceRequirement{Trust: TrustTPMAttested, MaxAge: 4 * time.Hour}}
-	fresh := &DeviceEvidence{ID: "d1", Trust: TrustTPMAttested, AttestedAt: t0.Add(-time.Hour)}
+	window := &fakeReq{kind: "fake-window", reason: "fake-window-closed"}
+	ticket := &fakeReq{kind: "fake-ticket", reason: "fake-ticket-required", grant: "fake-ticket"}
+	device := &fakeReq{kind: "fake-device", reason: "fake-device-missing"}
+	glass := &fakeLifter{fakeReq{kind: "fake-glass", reason: "fake-glass-none", grant: "fake-glass"}, []string{"fake-window", "fake-ticket"}}
 	tests := []decideTest{
 		// Before any rule.
 		{name: "no route", noRoute: true, in: Input{Identity: user("a@corp.example")},
@@ -134,8 +137,8 @@ func TestDecide(t *testing.T) {
 			in: Input{Identity: user("a@corp.example"), Request: get("")}, want: denied(ReasonDenyRule)},
 		{name: "allow everyone", rules: Rules{Allow: []Condition{{Everyone: true}}},
 			in: Input{Identity: user("a@anywhere.example"), Request: get("")}, want: allow(session)},
-		{name: "deny is checked before device", rules: Rules{Allow: []Condition{{Everyone: true}}, Deny: []Condition{{Everyone: true}}},
-			req: device, in: Input{Identity: user("a@corp.example"), Request: get("")}, want: denied(ReasonDenyRule)},
+		{name: "deny is checked before requirements", rules: Rules{Allow: []Condition{{Everyone: true}}, Deny: []Condition{{Everyone: true}}},
+			req: []Requirement{device}, in: Input{Identity: user("a@corp.example"), Request: get("")}, want: denied(ReasonDenyRule)},
 		{name: "no allow entry matches", rules: Rules{Allow: []Condition{{Groups: []string{"admins"}}}},
 			in: Input{Identity: user("a@corp.example", "eng"), Request: get("")}, want: denied(ReasonNoAllowRule)},
 		{name: "groups are case-sensitive", rules: Rules{Allow: []Condition{{Groups: []string{"Admins"}}}},
@@ -199,45 +202,50 @@ func TestDecide(t *testing.T) {
 		{name: "unmasked CIDR is masked", rules: Rules{Allow: []Condition{{SourceCIDRs: []string{"10.9.9.9/8"}}}},
 			in: Input{Identity: user("a@corp.example"), Request: get("10.1.2.3")}, want: allow(session)},
 
-		// Device requirement.
-		{name: "device missing", rules: corp, req: device,
-			in: Input{Identity: user("a@corp.example"), Request: get("")}, want: denied(ReasonDeviceNotVerfied)},
-		{name: "device problem is the reason", rules: corp, req: device,
-			in: Input{Identity: user("a@corp.example"), Request: get(""),
-				Device: &DeviceEvidence{ID: "d1", Trust: TrustTPMAttested, AttestedAt: t0, Problem: ReasonDeviceRevoked}},
-			want: denied(ReasonDeviceRevoked)},
-		{name: "device trust unknown", rules: corp, req: device,
-			in: Input{Identity: user("a@corp.example"), Request: get(""),
-				Device: &DeviceEvidence{ID: "d1", Trust: "self-reported", AttestedAt: t0}},
-			want: denied(ReasonDeviceTrust)},
-		{name: "device never attested", rules: corp, req: device,
-			in: Input{Identity: user("a@corp.example"), Request: get(""),
-				Device: &DeviceEvidence{ID: "d1", Trust: TrustTPMAttested}},
-			want: denied(ReasonDeviceNotVerfied)},
-		{name: "device stale at exactly max_age", rules: corp, req: device, now: t0,
-			in: Input{Identity: user("a@corp.example"), Request: get(""),
-				Device: &DeviceEvidence{ID: "d1", Trust: TrustTPMAttested, AttestedAt: t0.Add(-4 * time.Hour)}},
-			want: denied(ReasonDeviceStale)},
-		{name: "device fresh one nanosecond before max_age", rules: corp, req: device, now: t0.Add(-time.Nanosecond),
-			in: Input{Identity: user("a@corp.example"), Request: get(""),
-				Device: &DeviceEvidence{ID: "d1", Trust: TrustTPMAttested, AttestedAt: t0.Add(-4 * time.Hour)}},
-			want: allow(t0)},
-		{name: "NotAfter is the device's when it ends first", rules: corp, req: device,
-			in: Input{Identity: user("a@corp.example"), Request: get(""), Device: fresh}, want: allow(t0.Add(3 * time.Hour))},
-		{name: "NotAfter is the session's when it ends first", rules: corp, req: device,
-			in:   Input{Identity: &Identity{Email: "a@corp.example", NotAfter: t0.Add(time.Hour)}, Request: get(""), Device: fresh},
+		// Requirements (kinds are faked here; each kind tests its own Check).
+		{name: "requirement unmet: its reason", rules: corp, req: []Requirement{window},
+			in: Input{Identity: user("a@corp.example"), Request: get("")}, want: denied("fake-window-closed")},
+		{name: "requirement met: bounds NotAfter", rules: corp, req: []Requirement{window},
+			in:   Input{Identity: user("a@corp.example"), Request: get(""), Facts: []any{open(t0.Add(3 * time.Hour))}},
+			want: allow(t0.Add(3 * time.Hour))},
+		{name: "session ends first", rules: corp, req: []Requirement{window},
+			in: Input{Identity: &Identity{Email: "a@corp.example", NotAfter: t0.Add(time.Hour)}, Request: get(""),
+				Facts: []any{open(t0.Add(3 * time.Hour))}},
 			want: allow(t0.Add(time.Hour))},
-		{name: "NotAfter is the device's without session end", rules: corp, req: device,
-			in: Input{Identity: &Identity{Email: "a@corp.example"}, Request: get(""), Device: fresh}, want: allow(t0.Add(3 * time.Hour))},
-		{name: "device without max_age does not bound NotAfter", rules: corp,
-			req: Require{Device: &DeviceRequirement{}},
-			in:  Input{Identity: user("a@corp.example"), Request: get(""), Device: fresh}, want: allow(session)},
-		{name: "device evidence ignored when not required", rules: corp,
+		{name: "requirement without bound keeps the session's", rules: corp, req: []Requirement{window},
+			in: Input{Identity: user("a@corp.example"), Request: get(""), Facts: []any{open(time.Time{})}}, want: allow(session)},
+		{name: "grants relied on are named", rules: corp, req: []Requirement{window, ticket},
 			in: Input{Identity: user("a@corp.example"), Request: get(""),
-				Device: &DeviceEvidence{ID: "d1", Problem: ReasonDeviceRevoked}},
-			want: allow(session)},
-		{name: "rules are checked before the device", rules: Rules{Allow: []Condition{{Groups: []string{"admins"}}}}, req: device,
-			in: Input{Identity: user("a@corp.example"), Request: get("")}, want: denied(ReasonNoAllowRule)},
+				Facts: []any{open(t0.Add(3 * time.Hour)), open(t0.Add(2 * time.Hour))}},
+			want: Decision{Allow: true, Reasons: []Reason{ReasonAllowRule}, NotAfter: t0.Add(2 * time.Hour), Grants: []string{"fake-ticket"}}},
+		{name: "every unmet reason, in order", rules: corp, req: []Requirement{window, ticket},
+			in:   Input{Identity: user("a@corp.example"), Request: get("")},
+			want: Decision{Reasons: []Reason{"fake-window-closed", "fake-ticket-required"}}},
+		{name: "facts ignored when not required", rules: corp,
+			in: Input{Identity: user("a@corp.example"), Request: get(""), Facts: []any{"junk"}}, want: allow(session)},
+		{name: "rules are checked before requirements", rules: Rules{Allow: []Condition{{Groups: []string{"admins"}}}},
+			req: []Requirement{window},
+			in:  Input{Identity: user("a@corp.example"), Request: get("")}, want: denied(ReasonNoAllowRule)},
+
+		// Lifters (break-glass).
+		{name: "lifter stands in for what it lifts", rules: corp, req: []Requirement{window, ticket, glass},
+			in: Input{Identity: user("a@corp.example"), Request: get(""), Facts: []any{nil, nil, open(t0.Add(30 * time.Minute))}},
+			want: Decision{Allow: true, Reasons: []Reason{ReasonAllowRule}, NotAfter: t0.Add(30 * time.Minute),
+				Grants: []string{"fake-glass"}, Lifted: []Reason{"fake-window-closed", "fake-ticket-required"}}},
+		{name: "lifter does not lift what it cannot", rules: corp, req: []Requirement{window, device, glass},
+			in:   Input{Identity: user("a@corp.example"), Request: get(""), Facts: []any{nil, nil, open(t0.Add(30 * time.Minute))}},
+			want: Decision{Reasons: []Reason{"fake-window-closed", "fake-device-missing"}}},
+		{name: "lifter keeps the bounds of what held", rules: corp, req: []Requirement{device, window, glass},
+			in: Input{Identity: user("a@corp.example"), Request: get(""),
+				Facts: []any{open(t0.Add(10 * time.Minute)), nil, open(t0.Add(30 * time.Minute))}},
+			want: Decision{Allow: true, Reasons: []Reason{ReasonAllowRule}, NotAfter: t0.Add(10 * time.Minute),
+				Grants: []string{"fake-glass"}, Lifted: []Reason{"fake-window-closed"}}},
+		{name: "lifter not used when nothing is unmet", rules: corp, req: []Requirement{window, glass},
+			in:   Input{Identity: user("a@corp.example"), Request: get(""), Facts: []any{open(t0.Add(3 * time.Hour)), open(t0.Add(30 * time.Minute))}},
+			want: allow(t0.Add(3 * time.Hour))},
+		{name: "unmet lifter changes nothing", rules: corp, req: []Requirement{window, glass},
+			in:   Input{Identity: user("a@corp.example"), Request: get("")},
+			want: denied("fake-window-closed")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, tc.run)
@@ -262,7 +270,7 @@ func TestCompileErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Compile("r", tc.public, tc.rules, Require{})
+			_, err := Compile("r", tc.public, tc.rules, nil)
 			if err == nil || err.Error() != tc.wantErr {
 				t.Fatalf("Compile() error = %v, want %q", err, tc.wantErr)
 			}
@@ -316,14 +324,14 @@ func BenchmarkDecide(b *testing.B) {
 			{Emails: []string{"alice@corp.example"}},
 		},
 		Deny: []Condition{{Domains: []string{"contractors.example"}}},
-	}, Require{Device: &DeviceRequirement{Trust: TrustTPMAttested, MaxAge: 4 * time.Hour}})
+	}, []Requirement{&fakeReq{kind: "fake-window", reason: "fake-window-closed"}, &fakeReq{kind: "fake-ticket", reason: "fake-ticket-required", grant: "fake-ticket"}})
 	in := Input{
 		Route: r,
 		Identity: &Identity{Subject: "s1", Email: "lee@corp.example", Groups: []string{"eng", "support-leads"},
 			NotAfter: session},
 		Request: Request{Method: "POST", Path: "/customers/42", SourceIP: netip.MustParseAddr("10.1.2.3"),
 			Vars: map[string]string{"customer_id": "42"}},
-		Device: &DeviceEvidence{ID: "d1", Trust: TrustTPMAttested, AttestedAt: t0.Add(-time.Hour)},
+		Facts: []any{open(t0.Add(time.Hour)), open(t0.Add(2 * time.Hour))},
 	}
 	if d := Decide(in, t0); !d.Allow {
 		b.Fatalf("Decide() = %+v, want allow", d)
@@ -333,3 +341,35 @@ func BenchmarkDecide(b *testing.B) {
 		Decide(in, t0)
 	}
 }
+
+func init() {
+	RegisterReasons("fake", "fake-window-closed", "fake-ticket-required", "fake-device-missing", "fake-glass-none")
+}
+
+// fakeReq is a requirement kind for these tests: met when its facts are a
+// fakeOpen, which says until when.
+type fakeReq struct {
+	kind, grant string
+	reason      Reason
+}
+
+type fakeOpen struct{ until time.Time }
+
+func open(until time.Time) fakeOpen { return fakeOpen{until} }
+
+func (q *fakeReq) Kind() string { return q.kind }
+
+func (q *fakeReq) Check(facts any, _ *Input, now time.Time) Result {
+	f, ok := facts.(fakeOpen)
+	if !ok || (!f.until.IsZero() && !now.Before(f.until)) {
+		return Result{Reason: q.reason}
+	}
+	return Result{NotAfter: f.until, Grant: q.grant}
+}
+
+type fakeLifter struct {
+	fakeReq
+	lifts []string
+}
+
+func (l *fakeLifter) Lifts(kind string) bool { return slices.Contains(l.lifts, kind) }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"time"
 )
 
 // Rules are a route's allow and deny conditions as written in YAML. A request
@@ -28,31 +27,22 @@ type Condition struct {
 	Everyone    bool                `yaml:"everyone"`
 }
 
-// Require lists the evidence a route needs beyond identity and rules.
-// Later capabilities (justification, schedule, break-glass) add fields here.
-type Require struct {
-	Device *DeviceRequirement `yaml:"device"`
-}
-
-// DeviceRequirement asks for a company device that proved itself.
-type DeviceRequirement struct {
-	// Trust is the minimum trust level; "tpm-attested" is the only level.
-	Trust string `yaml:"trust"`
-	// MaxAge is how old the last attestation may be.
-	MaxAge time.Duration `yaml:"max_age"`
-}
-
-// TrustTPMAttested is the trust level of a device whose TPM quote verified.
-const TrustTPMAttested = "tpm-attested"
-
 // Route is a compiled route's policy: what Decide needs, nothing more.
 type Route struct {
-	Name    string
-	Public  bool
-	allow   []condition
-	deny    []condition
-	Require Require
+	Name   string
+	Public bool
+	allow  []condition
+	deny   []condition
+	// requires are the route's requirements, in the order Decide checks them.
+	requires []Requirement
+	// lifters are the indexes of the requirements that implement Lifter,
+	// consulted only when another requirement is unmet.
+	lifters []int
 }
+
+// Requirements returns the route's requirements in the order Decide checks
+// them (the caller gathers facts for each, aligned with this slice).
+func (r *Route) Requirements() []Requirement { return r.requires }
 
 type condition struct {
 	emails   map[string]bool
@@ -64,10 +54,22 @@ type condition struct {
 	everyone bool
 }
 
-// Compile builds a Route from its YAML rules. It fails on any value that
-// would not parse; config validation reports the same problems earlier.
-func Compile(name string, public bool, rules Rules, req Require) (*Route, error) {
-	r := &Route{Name: name, Public: public, Require: req}
+// Compile builds a Route from its YAML rules and its compiled requirements
+// (in the order they are to be checked). It fails on any value that would
+// not parse; config validation reports the same problems earlier.
+func Compile(name string, public bool, rules Rules, reqs []Requirement) (*Route, error) {
+	r := &Route{Name: name, Public: public, requires: reqs}
+	for i, q := range reqs {
+		if q == nil {
+			return nil, fmt.Errorf("policy: route %q has a nil requirement", name)
+		}
+		if _, ok := q.(Lifter); ok {
+			r.lifters = append(r.lifters, i)
+		}
+	}
+	if public && len(reqs) > 0 {
+		return nil, fmt.Errorf("policy: route %q is public and has requirements", name)
+	}
 	for i, c := range rules.Allow {
 		cc, err := compileCondition(c)
 		if err != nil {

@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/accessgateway/gateway/internal/auth"
 	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/proxy"
+	"github.com/accessgateway/gateway/internal/requirement"
 	"github.com/accessgateway/gateway/internal/route"
 	"github.com/accessgateway/gateway/internal/store"
 )
@@ -40,6 +43,12 @@ type request struct {
 	session   *auth.Session
 	// ident is who the request was decided for (session or bearer token).
 	ident *policy.Identity
+	// kreq is what the requirement kinds saw of the request (gather, page);
+	// facts are what they found, aligned with the route's requirements.
+	kreq  requirement.Request
+	facts []any
+	// factsBuf backs facts for routes with few requirements.
+	factsBuf [4]any
 }
 
 // user is who the request is about, for audit records: the identity the
@@ -59,25 +68,6 @@ type reqKey struct{}
 func reqFrom(ctx context.Context) *request { q, _ := ctx.Value(reqKey{}).(*request); return q }
 
 func (s *Server) newPublicHandler() http.Handler {
-	m := mux.NewRouter()
-	m.SkipClean(true) // the path is already normalized by route.Normalize
-	g := m.PathPrefix(reservedPrefix).Subrouter()
-	g.HandleFunc("/callback", s.callback).Methods(http.MethodGet)
-	g.Handle("/sign-out", http.NewCrossOriginProtection().Handler(http.HandlerFunc(s.signOut))).Methods(http.MethodPost)
-	g.HandleFunc("/sign-out", s.signOutPage).Methods(http.MethodGet)
-	g.HandleFunc("/device", s.deviceStandalone).Methods(http.MethodGet)
-	g.HandleFunc("/device/status", s.deviceStatus).Methods(http.MethodGet)
-	g.PathPrefix("/api/device/").HandlerFunc(s.deviceAPI)
-	g.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.page(w, r, http.StatusNotFound, pageData{Title: "Not found", Message: "There is no gateway page at this address."})
-	})
-	g.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.page(w, r, http.StatusMethodNotAllowed, pageData{Title: "Method not allowed", Message: "This gateway page does not accept " + r.Method + "."})
-	})
-	m.Handle(jwksPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reqFrom(r.Context()).rt.signer.JWKSHandler().ServeHTTP(w, r)
-	}))
-	m.NotFoundHandler = http.HandlerFunc(s.serveRoute)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt := s.rt.Load()
 		q := &request{rt: rt, id: newRequestID()}
@@ -103,11 +93,46 @@ func (s *Server) newPublicHandler() http.Handler {
 			}
 			// Reserved endpoints see the normalized path only.
 			r.URL.Path, r.URL.RawPath = p, ""
-			m.ServeHTTP(w, r)
+			rt.reserved.ServeHTTP(w, r)
 			return
 		}
 		s.serveRoute(w, r)
 	})
+}
+
+// newReservedHandler builds the router of the reserved paths for rt: the
+// gateway's own endpoints and those of every requirement kind.
+func (s *Server) newReservedHandler(rt *runtime) http.Handler {
+	m := mux.NewRouter()
+	m.SkipClean(true) // the path is already normalized by route.Normalize
+	g := m.PathPrefix(reservedPrefix[:len(reservedPrefix)-1]).Subrouter()
+	g.HandleFunc("/callback", s.callback).Methods(http.MethodGet)
+	g.Handle("/sign-out", http.NewCrossOriginProtection().Handler(http.HandlerFunc(s.signOut))).Methods(http.MethodPost)
+	g.HandleFunc("/sign-out", s.signOutPage).Methods(http.MethodGet)
+	// The agents' JSON APIs (/.gateway/api/...) are rate limited per client.
+	g.PathPrefix("/api/").MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool {
+		return !s.apiLimit.allow(reqFrom(r.Context()).client.ClientIP)
+	}).HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "5")
+		writeJSONError(w, http.StatusTooManyRequests, "rate-limited", "too many requests from this address; wait a few seconds and try again")
+	})
+	h := host{s}
+	for _, svc := range rt.kinds {
+		if mt, ok := svc.(requirement.Mounter); ok {
+			mt.Mount(g, h)
+		}
+	}
+	g.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.page(w, r, http.StatusNotFound, pageData{Title: "Not found", Message: "There is no gateway page at this address."})
+	})
+	g.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.page(w, r, http.StatusMethodNotAllowed, pageData{Title: "Method not allowed", Message: "This gateway page does not accept " + r.Method + "."})
+	})
+	m.Handle(jwksPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqFrom(r.Context()).rt.signer.JWKSHandler().ServeHTTP(w, r)
+	}))
+	m.NotFoundHandler = g.NotFoundHandler
+	return m
 }
 
 func newRequestID() string {
@@ -150,10 +175,11 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if entry.policy.Require.Device != nil && in.Identity != nil && in.EvidenceErr == nil {
-		in.Device, in.EvidenceErr = s.deviceEvidence(r, q)
+	now := s.now()
+	if len(entry.services) > 0 && in.Identity != nil && in.EvidenceErr == nil {
+		in.Facts, in.EvidenceErr = s.gather(r, q, entry, in.Identity, vars, now)
 	}
-	d := policy.Decide(in, s.now())
+	d := policy.Decide(in, now)
 	if !d.Allow {
 		s.deny(w, r, entry, in, d)
 		return
@@ -163,6 +189,29 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
 }
 
 var errBearerInvalid = errors.New("server: bearer token invalid")
+
+// gather asks the kind of each of the route's requirements for its facts:
+// the only I/O of a decision. An error from any kind denies the request
+// (evidence-unavailable), fail closed.
+func (s *Server) gather(r *http.Request, q *request, e *routeEntry, id *policy.Identity, vars map[string]string, now time.Time) ([]any, error) {
+	q.kreq = requirement.Request{HTTP: r, ID: q.id, Route: e.cfg.Name, Title: e.title, Identity: id,
+		SessionID: q.sessionID, Session: q.session, Vars: vars, Path: q.path, ClientIP: q.client.ClientIP,
+		ClientCert: s.clientCert(r, q), Now: now}
+	reqs := e.policy.Requirements()
+	facts := q.factsBuf[:0]
+	if len(reqs) > len(q.factsBuf) {
+		facts = make([]any, 0, len(reqs))
+	}
+	for i, svc := range e.services {
+		f, err := svc.Gather(r.Context(), reqs[i], &q.kreq)
+		if err != nil {
+			return nil, fmt.Errorf("server: %s evidence: %w", reqs[i].Kind(), err)
+		}
+		facts = append(facts, f)
+	}
+	q.facts = facts
+	return facts, nil
+}
 
 // identify establishes who is calling: a bearer ID token (where the route
 // allows it) or the session cookie. A nil identity with a nil error means
@@ -249,8 +298,10 @@ func (s *Server) claims(q *request, e *routeEntry, in policy.Input) contexttoken
 			}
 		}
 	}
-	if dev := in.Device; dev != nil && dev.Problem == "" && !dev.AttestedAt.IsZero() {
-		c.Device = &contexttoken.Device{ID: dev.ID, Trust: dev.Trust, AttestedAt: contexttoken.NewNumericDate(dev.AttestedAt)}
+	for i, svc := range e.services {
+		if cl, ok := svc.(requirement.Claimer); ok && i < len(in.Facts) {
+			cl.Claim(in.Facts[i], &c)
+		}
 	}
 	return c
 }
@@ -275,6 +326,13 @@ func (s *Server) record(r *http.Request, e *routeEntry, d policy.Decision, statu
 		rec.Route = routeName
 	}
 	rec.User, rec.Subject = q.user()
+	if e != nil {
+		for i, svc := range e.services {
+			if a, ok := svc.(requirement.Auditor); ok && i < len(q.facts) {
+				a.Audit(q.facts[i], &rec)
+			}
+		}
+	}
 	s.audit.Log(rec)
 	first := ""
 	if len(d.Reasons) > 0 {

@@ -116,11 +116,16 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, e *routeEntry, in 
 		pd.Title = "Access denied"
 		pd.Message = "This request is not allowed (" + string(reason) + ")."
 	}
-	s.record(r, e, d, http.StatusForbidden)
-	if data, ok := s.devicePage(r, e, reason); ok {
-		s.pageNamed(w, r, http.StatusForbidden, "device.html", data)
+	if p, ok := s.kindPage(r, e, reason); ok {
+		status := p.Status
+		if status == 0 {
+			status = http.StatusForbidden
+		}
+		s.record(r, e, d, status)
+		s.render(w, r, p)
 		return
 	}
+	s.record(r, e, d, http.StatusForbidden)
 	s.page(w, r, http.StatusForbidden, pd)
 }
 

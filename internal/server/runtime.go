@@ -14,9 +14,10 @@ import (
 
 	"github.com/accessgateway/gateway/internal/auth"
 	"github.com/accessgateway/gateway/internal/config"
-	"github.com/accessgateway/gateway/internal/device"
 	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/proxy"
+	"github.com/accessgateway/gateway/internal/requirement"
+	"github.com/accessgateway/gateway/internal/requirement/kinds"
 	"github.com/accessgateway/gateway/internal/route"
 	"github.com/accessgateway/gateway/internal/store"
 	"github.com/accessgateway/gateway/internal/token"
@@ -42,8 +43,11 @@ type runtime struct {
 	// beyond the X-Gateway-* namespace (computed once, not per request).
 	stripHeaders []string
 	stripCookies []string
-	// devices is device trust; nil when the config has no devices section.
-	devices *device.Service
+	// kinds are the requirement kinds' services, aligned with kinds.All.
+	kinds []requirement.Service
+	// reserved serves /.gateway/ on routed hosts: the gateway's own
+	// endpoints and every kind's (built per runtime: they close over it).
+	reserved http.Handler
 	// ownsStore is false when the store was taken over from the previous runtime.
 	ownsStore bool
 }
@@ -54,6 +58,11 @@ type routeEntry struct {
 	groups   map[string]bool // token_groups filter; nil: all
 	policy   *policy.Route
 	upstream *proxy.Upstream
+	// services are the kind services of the route's requirements, aligned
+	// with policy.Requirements() (looked up once, at build time).
+	services []requirement.Service
+	// title is the route's display name on pages.
+	title string
 }
 
 // build constructs a runtime from cfg. It reuses the previous runtime's store
@@ -143,21 +152,34 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 	}
 	rt.stripCookies = []string{cfg.Session.CookieName}
 
-	if cfg.Devices != nil {
-		// Paths are already absolute: config.Load resolved them.
-		opts := device.Options{Now: s.now, Audit: s.deviceAudit}
-		rt.devices, err = device.NewService(*cfg.Devices, rt.store, s.logger.With("subsystem", "device"), opts)
-		if err != nil {
-			return nil, err
+	for i, k := range kinds.All {
+		env := requirement.Env{Store: rt.store, Logger: s.logger, Now: s.now, Audit: s.kindAudit,
+			Commit: s.kindCommit, PublicURL: cfg.PublicURL, Dev: cfg.Dev, AgentCommand: s.opts.AgentCommand}
+		if prev != nil {
+			env.Prev = prev.kinds[i]
 		}
+		svc, err := k.NewService(cfg.Section(k.Name()), env)
+		if err != nil {
+			return nil, fmt.Errorf("server: %s: %w", k.Name(), err)
+		}
+		rt.kinds = append(rt.kinds, svc)
 	}
+	rt.reserved = s.newReservedHandler(rt)
 
 	transports := map[string]*http.Transport{}
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
-		pol, err := policy.Compile(rc.Name, rc.Public, rc.Rules, rc.Require)
+		pol, err := policy.Compile(rc.Name, rc.Public, rc.Rules, rc.Requirements())
 		if err != nil {
 			return nil, err
+		}
+		var services []requirement.Service
+		for _, q := range pol.Requirements() {
+			j := kinds.Index(q.Kind())
+			if j < 0 {
+				return nil, fmt.Errorf("server: routes[%d]: unknown requirement kind %q", i, q.Kind())
+			}
+			services = append(services, rt.kinds[j])
 		}
 		t := transports[rc.UpstreamCAFile]
 		if t == nil {
@@ -173,7 +195,7 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 		if err != nil {
 			return nil, fmt.Errorf("server: routes[%d]: %w", i, err)
 		}
-		e := &routeEntry{cfg: rc, policy: pol, upstream: up, audience: rc.Audience}
+		e := &routeEntry{cfg: rc, policy: pol, upstream: up, audience: rc.Audience, services: services, title: rc.Name}
 		if e.audience == "" {
 			u, _ := url.Parse(rc.Upstream)
 			e.audience = u.Scheme + "://" + u.Host
@@ -202,8 +224,10 @@ func (rt *runtime) close(next *runtime) {
 	for _, t := range rt.transports {
 		t.CloseIdleConnections()
 	}
-	if rt.devices != nil {
-		_ = rt.devices.Close()
+	for _, k := range rt.kinds {
+		if k != nil {
+			_ = k.Close()
+		}
 	}
 	if rt.ownsStore && rt.store != nil && (next == nil || next.store != rt.store) {
 		_ = rt.store.Close()

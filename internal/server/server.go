@@ -8,6 +8,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,8 @@ import (
 	"github.com/accessgateway/gateway/internal/audit"
 	"github.com/accessgateway/gateway/internal/config"
 	"github.com/accessgateway/gateway/internal/metrics"
+	"github.com/accessgateway/gateway/internal/requirement"
+	"github.com/accessgateway/gateway/internal/requirement/kinds"
 	"github.com/accessgateway/gateway/internal/store"
 )
 
@@ -56,15 +59,16 @@ type Server struct {
 	rt      atomic.Pointer[runtime]
 	reload  sync.Mutex
 	public  http.Handler
-	// deviceLimit throttles the device agent's API per client address.
-	deviceLimit *limiter
+	// apiLimit throttles the agents' JSON APIs (/.gateway/api/) per client
+	// address.
+	apiLimit *limiter
 }
 
 // New builds a Server from cfg (construct → validate: OIDC discovery, the
 // store's ping and template parsing happen here).
 func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error) {
 	s := &Server{opts: opts, logger: opts.Logger, audit: opts.Audit, metrics: opts.Metrics, now: opts.Now,
-		deviceLimit: newLimiter(5, 20)}
+		apiLimit: newLimiter(5, 20)}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -153,8 +157,11 @@ func (s *Server) Watch(ctx context.Context) error {
 		return fmt.Errorf("server: watch: %w", err)
 	}
 	files := []string{s.opts.ConfigPath}
-	if cfg := s.Config(); cfg.Devices != nil && cfg.Devices.InventoryFile != "" {
-		files = append(files, cfg.Devices.InventoryFile) // absolute: config.Load resolved it
+	cfg := s.Config()
+	for _, k := range kinds.All {
+		if fw, ok := k.(requirement.FileWatcher); ok && cfg.Section(k.Name()) != nil {
+			files = append(files, fw.WatchFiles(cfg.Section(k.Name()))...) // absolute: config.Load resolved them
+		}
 	}
 	dirs := map[string]bool{}
 	for _, f := range files {
@@ -266,14 +273,21 @@ func (s *Server) TLSConfig(base *tls.Config) *tls.Config {
 		cfg.NextProtos = []string{"h2", "http/1.1"}
 	}
 	cfg.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
-		rt := s.rt.Load()
-		if rt.devices == nil {
+		var pool *x509.CertPool
+		for _, svc := range s.rt.Load().kinds {
+			if ca, ok := svc.(requirement.ClientCAs); ok {
+				if pool = ca.ClientCAs(); pool != nil {
+					break
+				}
+			}
+		}
+		if pool == nil {
 			return nil, nil
 		}
 		c := cfg.Clone()
 		c.GetConfigForClient = nil
 		c.ClientAuth = tls.VerifyClientCertIfGiven
-		c.ClientCAs = rt.devices.ClientCAs()
+		c.ClientCAs = pool
 		return c, nil
 	}
 	return cfg

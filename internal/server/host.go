@@ -1,0 +1,137 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/accessgateway/gateway/internal/audit"
+	"github.com/accessgateway/gateway/internal/auth"
+	"github.com/accessgateway/gateway/internal/policy"
+	"github.com/accessgateway/gateway/internal/requirement"
+	"github.com/accessgateway/gateway/internal/route"
+)
+
+// host is what the server offers the requirement kinds' endpoints and
+// pages (requirement.Host).
+type host struct{ s *Server }
+
+// Session implements requirement.Host.
+func (h host) Session(r *http.Request) (*auth.Session, string, error) {
+	q := reqFrom(r.Context())
+	if q.session == nil {
+		if err := h.s.loadSession(r, q); err != nil {
+			return nil, "", err
+		}
+	}
+	return q.session, q.sessionID, nil
+}
+
+// Render implements requirement.Host.
+func (h host) Render(w http.ResponseWriter, r *http.Request, p requirement.Page) {
+	h.s.render(w, r, p)
+}
+
+// Request implements requirement.Host.
+func (h host) Request(r *http.Request) *requirement.Request {
+	q := reqFrom(r.Context())
+	return &requirement.Request{HTTP: r, ID: q.id, Path: q.path, ClientIP: q.client.ClientIP,
+		ClientCert: h.s.clientCert(r, q), Now: h.s.now(), SessionID: q.sessionID, Session: q.session}
+}
+
+// RouteFor implements requirement.Host: the route that serves rawURL, an
+// absolute URL on a routed host or a path on the request's host.
+func (h host) RouteFor(r *http.Request, rawURL, kind string) (requirement.RouteMatch, bool) {
+	q := reqFrom(r.Context())
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return requirement.RouteMatch{}, false
+	}
+	hostName := q.host
+	if u.Host != "" {
+		hostName = hostOnly(u.Host)
+	}
+	p, err := route.Normalize(u.EscapedPath())
+	if err != nil {
+		return requirement.RouteMatch{}, false
+	}
+	e, vars, ok := q.rt.table.Lookup(hostName, p)
+	if !ok {
+		return requirement.RouteMatch{}, false
+	}
+	m := requirement.RouteMatch{Name: e.cfg.Name, Title: e.title, Host: hostName, Path: p, Vars: vars}
+	for _, req := range e.policy.Requirements() {
+		if req.Kind() == kind {
+			m.Requirement = req
+		}
+	}
+	return m, true
+}
+
+// render writes a kind's page.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, p requirement.Page) {
+	status := p.Status
+	if status == 0 {
+		status = http.StatusForbidden
+	}
+	name := p.Template
+	if name == "" {
+		name = "error.html"
+	}
+	s.pageNamed(w, r, status, name, pageData{Title: p.Title, Message: p.Message, Next: p.Next,
+		Reason: string(p.Reason), Extra: p.Extra})
+}
+
+// kindAudit writes a requirement kind's audit record, with the fields of
+// the request in ctx (if any).
+func (s *Server) kindAudit(ctx context.Context, rec audit.Record) {
+	if q := reqFrom(ctx); q != nil {
+		fillRequest(q, &rec)
+	}
+	s.audit.Log(rec)
+}
+
+// kindCommit writes a requirement kind's audit record before the kind acts
+// on it.
+func (s *Server) kindCommit(ctx context.Context, rec audit.Record) error {
+	s.kindAudit(ctx, rec)
+	return nil
+}
+
+// fillRequest copies the request's identifying fields into rec.
+func fillRequest(q *request, rec *audit.Record) {
+	rec.RequestID, rec.Host, rec.Path, rec.SourceIP = q.id, q.host, q.path, q.client.ClientIP.String()
+	if rec.User == "" {
+		rec.User, rec.Subject = q.user()
+	}
+}
+
+// kindPage returns the page a requirement kind shows for reason, if the
+// kind that registered it renders one.
+func (s *Server) kindPage(r *http.Request, e *routeEntry, reason policy.Reason) (requirement.Page, bool) {
+	q := reqFrom(r.Context())
+	kind := policy.KindOf(reason)
+	if kind == "" {
+		return requirement.Page{}, false
+	}
+	reqs := e.policy.Requirements()
+	for i, svc := range e.services {
+		if reqs[i].Kind() != kind {
+			continue
+		}
+		pg, ok := svc.(requirement.Pager)
+		if !ok {
+			return requirement.Page{}, false
+		}
+		var facts any
+		if i < len(q.facts) {
+			facts = q.facts[i]
+		}
+		if q.kreq.HTTP == nil {
+			q.kreq = requirement.Request{HTTP: r, ID: q.id, Route: e.cfg.Name, Title: e.title, Identity: q.ident,
+				SessionID: q.sessionID, Session: q.session, Path: q.path, ClientIP: q.client.ClientIP, Now: s.now()}
+		}
+		return pg.Page(r.Context(), reason, facts, &q.kreq, host{s})
+	}
+	return requirement.Page{}, false
+}
