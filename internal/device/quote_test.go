@@ -153,4 +153,3 @@ func TestValidateAK(t *testing.T) {
 		})
 	}
 }
-
