@@ -214,5 +214,17 @@ func explainCmd(w io.Writer, args []string) error {
 		route = "(none)"
 	}
 	fmt.Fprintf(w, "decision: %s\nroute:    %s\npath:     %s\nreasons:  %v\n", verdict, route, a.Path, a.Decision.Reasons)
+	if a.Decision.Rule != "" {
+		fmt.Fprintf(w, "rule:     %s\n", a.Decision.Rule)
+	}
+	if len(a.Decision.Grants) > 0 {
+		fmt.Fprintf(w, "grants:   %v\n", a.Decision.Grants)
+	}
+	if len(a.Decision.Lifted) > 0 {
+		fmt.Fprintf(w, "lifted:   %v\n", a.Decision.Lifted)
+	}
+	if a.Decision.Allow && !a.Decision.NotAfter.IsZero() {
+		fmt.Fprintf(w, "until:    %s\n", a.Decision.NotAfter.Format(time.RFC3339))
+	}
 	return nil
 }

@@ -124,6 +124,11 @@ type TemplateConfig struct {
 // Route maps a host and path to an upstream, with the rules that guard it.
 type Route struct {
 	Name string `yaml:"name"`
+	// Title is the tool's display name on the gateway's pages; default Name.
+	Title string `yaml:"title"`
+	// Owner is who to ask for access (an email address, a URL or a team
+	// name); deny pages show it.
+	Owner string `yaml:"owner"`
 	Host string `yaml:"host"`
 	// Path is a prefix on segment boundaries ("/admin" matches "/admin" and
 	// "/admin/x", not "/administrator") or a template with variables

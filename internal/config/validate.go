@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/route"
@@ -52,6 +53,7 @@ func (c *Config) applyDefaults() {
 		r := &c.Routes[i]
 		r.Host = strings.ToLower(r.Host)
 		def(&r.Path, "/")
+		def(&r.Title, r.Name)
 		for j := range r.Rules.Allow {
 			normalizeCondition(&r.Rules.Allow[j])
 		}
@@ -295,6 +297,11 @@ func (c *Config) validateRoutes(v *validator, pub *url.URL) {
 			v.add(p+".upstream", "expected an absolute http(s) URL, got %q", r.Upstream)
 		case u.User != nil || u.RawQuery != "" || u.Fragment != "":
 			v.add(p+".upstream", "expected no user info, query or fragment, got %q", r.Upstream)
+		}
+		for _, f := range []struct{ name, v string }{{"title", r.Title}, {"owner", r.Owner}} {
+			if len(f.v) > 200 || strings.IndexFunc(f.v, unicode.IsControl) >= 0 {
+				v.add(p+"."+f.name, "expected one line of at most 200 characters, got %q", f.v)
+			}
 		}
 		if strings.ContainsAny(r.Audience, " \t\r\n") {
 			v.add(p+".audience", "expected a string without spaces such as https://wiki.internal, got %q", r.Audience)

@@ -153,7 +153,7 @@ func TestAsk(t *testing.T) {
 			URL: "https://support.corp.example/customers/acme"},
 			want: Answer{Route: "console", Path: "/customers/acme", Decision: allowed()}},
 		{name: "deny rule", q: Query{Email: "c@contractors.example", Groups: []string{"support"}, URL: "https://support.corp.example/"},
-			want: Answer{Route: "console", Path: "/", Decision: denied(policy.ReasonDenyRule)}},
+			want: Answer{Route: "console", Path: "/", Decision: policy.Decision{Reasons: []policy.Reason{policy.ReasonDenyRule}, Rule: "deny[0]"}}},
 		{name: "two @ is invalid", q: Query{Email: "a@evil.example@corp.example", Groups: []string{"support"},
 			URL: "https://support.corp.example/"},
 			want: Answer{Route: "console", Path: "/", Decision: denied(policy.ReasonInvalidIdentity)}},

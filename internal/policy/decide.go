@@ -53,6 +53,8 @@ type Decision struct {
 	// Lifted lists the unmet requirements' reasons that a lifter (break-glass)
 	// stood in for; empty unless a lifter allowed the request.
 	Lifted []Reason
+	// Rule names the rule that denied ("deny[0]") when a deny rule matched.
+	Rule string
 }
 
 // Decide is the gateway's authorization decision. It is pure: no I/O, no
@@ -78,7 +80,7 @@ func Decide(in Input, now time.Time) Decision {
 	}
 	for i := range r.deny {
 		if r.deny[i].match(id, email, &in.Request) {
-			return deny(ReasonDenyRule)
+			return Decision{Reasons: []Reason{ReasonDenyRule}, Rule: r.denyNames[i]}
 		}
 	}
 	allowed := false

@@ -44,6 +44,8 @@ func allow(notAfter time.Time) Decision {
 
 func denied(r Reason) Decision { return Decision{Reasons: []Reason{r}} }
 
+func deniedBy(rule string) Decision { return Decision{Reasons: []Reason{ReasonDenyRule}, Rule: rule} }
+
 type decideTest struct {
 	name  string
 	rules Rules
@@ -129,16 +131,19 @@ func TestDecide(t *testing.T) {
 		{name: "deny wins over allow",
 			rules: Rules{Allow: []Condition{{Domains: []string{"contractors.example", "corp.example"}}},
 				Deny: []Condition{{Domains: []string{"contractors.example"}}}},
-			in: Input{Identity: user("c@contractors.example"), Request: get("")}, want: denied(ReasonDenyRule)},
+			in: Input{Identity: user("c@contractors.example"), Request: get("")}, want: deniedBy("deny[0]")},
 		{name: "deny that does not match",
 			rules: Rules{Allow: []Condition{{Domains: []string{"corp.example"}}}, Deny: []Condition{{Groups: []string{"suspended"}}}},
 			in:    Input{Identity: user("a@corp.example", "eng"), Request: get("")}, want: allow(session)},
 		{name: "deny everyone", rules: Rules{Allow: []Condition{{Everyone: true}}, Deny: []Condition{{Everyone: true}}},
-			in: Input{Identity: user("a@corp.example"), Request: get("")}, want: denied(ReasonDenyRule)},
+			in: Input{Identity: user("a@corp.example"), Request: get("")}, want: deniedBy("deny[0]")},
+		{name: "the deny rule that matched is named", rules: Rules{Allow: []Condition{{Everyone: true}},
+			Deny: []Condition{{Domains: []string{"other.example"}}, {Emails: []string{"a@corp.example"}}}},
+			in: Input{Identity: user("a@corp.example"), Request: get("")}, want: deniedBy("deny[1]")},
 		{name: "allow everyone", rules: Rules{Allow: []Condition{{Everyone: true}}},
 			in: Input{Identity: user("a@anywhere.example"), Request: get("")}, want: allow(session)},
 		{name: "deny is checked before requirements", rules: Rules{Allow: []Condition{{Everyone: true}}, Deny: []Condition{{Everyone: true}}},
-			req: []Requirement{device}, in: Input{Identity: user("a@corp.example"), Request: get("")}, want: denied(ReasonDenyRule)},
+			req: []Requirement{device}, in: Input{Identity: user("a@corp.example"), Request: get("")}, want: deniedBy("deny[0]")},
 		{name: "no allow entry matches", rules: Rules{Allow: []Condition{{Groups: []string{"admins"}}}},
 			in: Input{Identity: user("a@corp.example", "eng"), Request: get("")}, want: denied(ReasonNoAllowRule)},
 		{name: "groups are case-sensitive", rules: Rules{Allow: []Condition{{Groups: []string{"Admins"}}}},
@@ -183,7 +188,7 @@ func TestDecide(t *testing.T) {
 			in: Input{Identity: user("a@corp.example"), Request: method("DELETE")}, want: denied(ReasonNoAllowRule)},
 		{name: "deny method in another letter case",
 			rules: Rules{Allow: []Condition{{Everyone: true}}, Deny: []Condition{{Methods: []string{"DELETE"}}}},
-			in:    Input{Identity: user("a@corp.example"), Request: method("delete")}, want: denied(ReasonDenyRule)},
+			in:    Input{Identity: user("a@corp.example"), Request: method("delete")}, want: deniedBy("deny[0]")},
 
 		// Source addresses.
 		{name: "source in CIDR", rules: Rules{Allow: []Condition{{SourceCIDRs: []string{"10.0.0.0/8"}}}},
@@ -194,7 +199,7 @@ func TestDecide(t *testing.T) {
 			in: Input{Identity: user("a@corp.example"), Request: get("::ffff:10.1.2.3")}, want: allow(session)},
 		{name: "IPv4-mapped IPv6 source denied by IPv4 CIDR",
 			rules: Rules{Allow: []Condition{{Everyone: true}}, Deny: []Condition{{SourceCIDRs: []string{"203.0.113.0/24"}}}},
-			in:    Input{Identity: user("a@corp.example"), Request: get("::ffff:203.0.113.9")}, want: denied(ReasonDenyRule)},
+			in:    Input{Identity: user("a@corp.example"), Request: get("::ffff:203.0.113.9")}, want: deniedBy("deny[0]")},
 		{name: "IPv6 source in IPv6 CIDR", rules: Rules{Allow: []Condition{{SourceCIDRs: []string{"2001:db8::/32"}}}},
 			in: Input{Identity: user("a@corp.example"), Request: get("2001:db8::1")}, want: allow(session)},
 		{name: "unknown source matches no CIDR", rules: Rules{Allow: []Condition{{SourceCIDRs: []string{"0.0.0.0/0", "::/0"}}}},

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"net/netip"
+	"sort"
 	"strings"
 )
 
@@ -35,6 +36,8 @@ type Route struct {
 	deny   []condition
 	// requires are the route's requirements, in the order Decide checks them.
 	requires []Requirement
+	// denyNames are "deny[i]", for Decision.Rule without allocating.
+	denyNames []string
 	// lifters are the indexes of the requirements that implement Lifter,
 	// consulted only when another requirement is unmet.
 	lifters []int
@@ -83,6 +86,7 @@ func Compile(name string, public bool, rules Rules, reqs []Requirement) (*Route,
 			return nil, fmt.Errorf("policy: route %q deny[%d]: %w", name, i, err)
 		}
 		r.deny = append(r.deny, cc)
+		r.denyNames = append(r.denyNames, fmt.Sprintf("deny[%d]", i))
 	}
 	if !public && len(r.allow) == 0 {
 		return nil, fmt.Errorf("policy: route %q has no allow entry", name)
@@ -138,6 +142,34 @@ func (c Condition) Problems() []string {
 		}
 	}
 	return out
+}
+
+// String describes the condition for pages and explanations, e.g.
+// "domains contractors.example; methods DELETE".
+func (c Condition) String() string {
+	var parts []string
+	add := func(name string, vals []string) {
+		if len(vals) > 0 {
+			parts = append(parts, name+" "+strings.Join(vals, ", "))
+		}
+	}
+	if c.Everyone {
+		parts = append(parts, "everyone")
+	}
+	add("emails", c.Emails)
+	add("domains", c.Domains)
+	add("groups", c.Groups)
+	keys := make([]string, 0, len(c.Claims))
+	for k := range c.Claims {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		add("claim "+k, c.Claims[k])
+	}
+	add("methods", c.Methods)
+	add("source_cidrs", c.SourceCIDRs)
+	return strings.Join(parts, "; ")
 }
 
 func validMethod(m string) bool {

@@ -197,6 +197,22 @@ type Pager interface {
 	Page(ctx context.Context, reason policy.Reason, facts any, r *Request, h Host) (Page, bool)
 }
 
+// Offerer is a service that offers a way out on the deny pages of other
+// kinds' reasons: break-glass offers itself when the route is outside its
+// time window. Offer is asked for each of the route's requirements of the
+// service's kind (req) when the request was denied for unmet (the unmet
+// requirements' reasons); it must not do slow I/O.
+type Offerer interface {
+	Offer(ctx context.Context, req policy.Requirement, unmet []policy.Reason, r *Request) (Offer, bool)
+}
+
+// Offer is a link a deny page shows as a way out.
+type Offer struct {
+	// Text explains the offer; Label is the link's text; URL its target
+	// (a gateway path).
+	Text, Label, URL string
+}
+
 // Mounter is a service with reserved endpoints under /.gateway/.
 type Mounter interface {
 	// Mount adds the endpoints to m, whose paths are relative to
@@ -221,6 +237,9 @@ type Page struct {
 	Reason               policy.Reason
 	// Extra carries page-specific values (codes, forms, times).
 	Extra map[string]any
+	// Offers are ways out the page shows (filled in by the server from
+	// the route's Offerers).
+	Offers []Offer
 }
 
 // Host is what the server offers kinds' endpoints and pages.
@@ -240,6 +259,10 @@ type Host interface {
 	// requirement of kind (nil when it has none), for pages that act on
 	// behalf of a route (a justification form).
 	RouteFor(r *http.Request, rawURL, kind string) (RouteMatch, bool)
+	// SafeReturn validates a return address for a redirect after a form:
+	// an absolute URL on a routed host, or a path on r's host, with the
+	// gateway's scheme. It returns the address to redirect to, or false.
+	SafeReturn(r *http.Request, raw string) (string, bool)
 }
 
 // RouteMatch is a route found by Host.RouteFor.

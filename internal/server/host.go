@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/accessgateway/gateway/internal/audit"
 	"github.com/accessgateway/gateway/internal/auth"
@@ -68,6 +69,19 @@ func (h host) RouteFor(r *http.Request, rawURL, kind string) (requirement.RouteM
 	return m, true
 }
 
+// SafeReturn implements requirement.Host.
+func (h host) SafeReturn(r *http.Request, raw string) (string, bool) {
+	q := reqFrom(r.Context())
+	if strings.HasPrefix(raw, "/") && !strings.HasPrefix(raw, "//") && !strings.HasPrefix(raw, "/\\") {
+		raw = q.rt.publicURL.Scheme + "://" + r.Host + raw
+	}
+	v, err := auth.ValidateReturn(raw, q.rt.publicURL.Scheme, q.rt.routed)
+	if err != nil {
+		return "", false
+	}
+	return v, true
+}
+
 // render writes a kind's page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, p requirement.Page) {
 	status := p.Status
@@ -79,7 +93,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, p requirement.Pa
 		name = "error.html"
 	}
 	s.pageNamed(w, r, status, name, pageData{Title: p.Title, Message: p.Message, Next: p.Next,
-		Reason: string(p.Reason), Extra: p.Extra})
+		Reason: string(p.Reason), Extra: p.Extra, Offers: p.Offers})
 }
 
 // kindAudit writes a requirement kind's audit record, with the fields of
@@ -106,32 +120,45 @@ func fillRequest(q *request, rec *audit.Record) {
 	}
 }
 
-// kindPage returns the page a requirement kind shows for reason, if the
-// kind that registered it renders one.
-func (s *Server) kindPage(r *http.Request, e *routeEntry, reason policy.Reason) (requirement.Page, bool) {
+// kindPage returns the page a requirement kind shows for the decision's
+// first reason, if the kind that registered it renders one, with the offers
+// of the route's Offerers (break-glass).
+func (s *Server) kindPage(r *http.Request, e *routeEntry, d policy.Decision) (requirement.Page, bool) {
 	q := reqFrom(r.Context())
+	reason := d.Reasons[0]
 	kind := policy.KindOf(reason)
 	if kind == "" {
 		return requirement.Page{}, false
 	}
+	if q.kreq.HTTP == nil {
+		q.kreq = requirement.Request{HTTP: r, ID: q.id, Route: e.cfg.Name, Title: e.title, Identity: q.ident,
+			SessionID: q.sessionID, Session: q.session, Path: q.path, ClientIP: q.client.ClientIP, Now: s.now()}
+	}
 	reqs := e.policy.Requirements()
+	var page requirement.Page
+	found := false
 	for i, svc := range e.services {
 		if reqs[i].Kind() != kind {
 			continue
 		}
-		pg, ok := svc.(requirement.Pager)
-		if !ok {
-			return requirement.Page{}, false
+		if pg, ok := svc.(requirement.Pager); ok {
+			var facts any
+			if i < len(q.facts) {
+				facts = q.facts[i]
+			}
+			page, found = pg.Page(r.Context(), reason, facts, &q.kreq, host{s})
 		}
-		var facts any
-		if i < len(q.facts) {
-			facts = q.facts[i]
-		}
-		if q.kreq.HTTP == nil {
-			q.kreq = requirement.Request{HTTP: r, ID: q.id, Route: e.cfg.Name, Title: e.title, Identity: q.ident,
-				SessionID: q.sessionID, Session: q.session, Path: q.path, ClientIP: q.client.ClientIP, Now: s.now()}
-		}
-		return pg.Page(r.Context(), reason, facts, &q.kreq, host{s})
+		break
 	}
-	return requirement.Page{}, false
+	if !found {
+		return requirement.Page{}, false
+	}
+	for i, svc := range e.services {
+		if of, ok := svc.(requirement.Offerer); ok {
+			if o, ok := of.Offer(r.Context(), reqs[i], d.Reasons, &q.kreq); ok {
+				page.Offers = append(page.Offers, o)
+			}
+		}
+	}
+	return page, true
 }

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/accessgateway/gateway/internal/audit"
 	"github.com/accessgateway/gateway/internal/auth"
 	"github.com/accessgateway/gateway/internal/policy"
+	"github.com/accessgateway/gateway/internal/requirement"
 	"github.com/accessgateway/gateway/internal/store"
 )
 
@@ -22,6 +24,8 @@ type pageData struct {
 	User, CSRF           string
 	// Extra carries page-specific values (device code, poll URL, ...).
 	Extra map[string]any
+	// Offers are ways out a deny page shows (break-glass).
+	Offers []requirement.Offer
 }
 
 // page renders an HTML page, or a JSON error for clients that asked for JSON.
@@ -103,11 +107,23 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, e *routeEntry, in 
 		return
 	}
 	pd := pageData{Reason: string(reason)}
+	ask := "the tool's owners"
+	if e.cfg.Owner != "" {
+		ask = e.cfg.Owner
+	}
 	switch reason {
-	case policy.ReasonDenyRule, policy.ReasonNoAllowRule:
+	case policy.ReasonDenyRule:
 		pd.Title = "Access denied"
-		pd.Message = "The access rules of " + e.cfg.Name + " do not let you use it."
-		pd.Next = "If you need access, ask the tool's owners to add you (quote the request ID)."
+		pd.Message = "A deny rule of " + e.title + " excludes you"
+		if i := ruleIndex(d.Rule); i >= 0 && i < len(e.cfg.Rules.Deny) {
+			pd.Message += " (" + d.Rule + ": " + e.cfg.Rules.Deny[i].String() + ")"
+		}
+		pd.Message += "."
+		pd.Next = "If you think this is wrong, contact " + ask + " and quote the request ID."
+	case policy.ReasonNoAllowRule:
+		pd.Title = "Access denied"
+		pd.Message = "None of the access rules of " + e.title + " includes you (or this kind of request)."
+		pd.Next = "If you need access, ask " + ask + " to add you; quote the request ID."
 	case policy.ReasonInvalidIdentity:
 		pd.Title = "Access denied"
 		pd.Message = "Your sign-in does not carry a valid email address."
@@ -116,7 +132,7 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, e *routeEntry, in 
 		pd.Title = "Access denied"
 		pd.Message = "This request is not allowed (" + string(reason) + ")."
 	}
-	if p, ok := s.kindPage(r, e, reason); ok {
+	if p, ok := s.kindPage(r, e, d); ok {
 		status := p.Status
 		if status == 0 {
 			status = http.StatusForbidden
@@ -127,6 +143,19 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, e *routeEntry, in 
 	}
 	s.record(r, e, d, http.StatusForbidden)
 	s.page(w, r, http.StatusForbidden, pd)
+}
+
+// ruleIndex reads i from "deny[i]"; -1 if absent.
+func ruleIndex(rule string) int {
+	open, close := strings.IndexByte(rule, '['), strings.IndexByte(rule, ']')
+	if open < 0 || close < open {
+		return -1
+	}
+	i, err := strconv.Atoi(rule[open+1 : close])
+	if err != nil {
+		return -1
+	}
+	return i
 }
 
 // startLogin redirects the browser to the IdP and returns the status sent.

@@ -195,7 +195,7 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 		if err != nil {
 			return nil, fmt.Errorf("server: routes[%d]: %w", i, err)
 		}
-		e := &routeEntry{cfg: rc, policy: pol, upstream: up, audience: rc.Audience, services: services, title: rc.Name}
+		e := &routeEntry{cfg: rc, policy: pol, upstream: up, audience: rc.Audience, services: services, title: rc.Title}
 		if e.audience == "" {
 			u, _ := url.Parse(rc.Upstream)
 			e.audience = u.Scheme + "://" + u.Host
