@@ -129,7 +129,7 @@ type Route struct {
 	// Owner is who to ask for access (an email address, a URL or a team
 	// name); deny pages show it.
 	Owner string `yaml:"owner"`
-	Host string `yaml:"host"`
+	Host  string `yaml:"host"`
 	// Path is a prefix on segment boundaries ("/admin" matches "/admin" and
 	// "/admin/x", not "/administrator") or a template with variables
 	// ("/customers/{customer_id}", "{id:[0-9]+}"). Empty means "/".
