@@ -7,19 +7,30 @@
 //	gateway-agent [flags] status        show the TPM's identity (for IT) and check it with the gateway
 //
 // Flags: --gateway URL (or $GATEWAY_URL), --tpm /dev/tpmrm0 | simulator |
-// tcp://HOST:PORT, --state DIR (default: the user config dir).
+// tcp://HOST:PORT, --state DIR (default: the user config dir), --yes.
+//
+// Before enroll and verify complete, the agent shows whose browser session
+// the code belongs to (and for which tool) and asks for confirmation on the
+// terminal; --yes skips the question for scripts. Without --yes and without a
+// terminal on stdin it refuses before using the code.
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/accessgateway/gateway/internal/device"
 	"github.com/accessgateway/gateway/internal/device/agent"
@@ -27,17 +38,29 @@ import (
 
 // Exit codes.
 const (
-	exitOK     = 0
-	exitDenied = 1 // the gateway refused
-	exitUsage  = 2
-	exitError  = 3 // TPM, network or file problem
+	exitOK       = 0
+	exitDenied   = 1 // the gateway refused
+	exitUsage    = 2
+	exitError    = 3 // TPM, network or file problem
+	exitDeclined = 4 // the user did not confirm the session shown
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// isTerminal reports whether r is an interactive terminal (a character
+// device). Tests replace it.
+var isTerminal = func(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 const usage = `usage: gateway-agent [flags] COMMAND
@@ -48,16 +71,20 @@ commands:
   cert          get a short-lived device certificate for command-line and API clients
   status        show this TPM's identity (give the EK hash to IT) and check it with the gateway
 
+enroll and verify show whose browser session the code belongs to and ask before
+they complete: only confirm your own session. --yes confirms without asking.
+
 flags:
 `
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gateway-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	gateway := fs.String("gateway", os.Getenv("GATEWAY_URL"), "the gateway's URL, e.g. https://access.example.com (default $GATEWAY_URL)")
 	tpmSpec := fs.String("tpm", agent.DefaultDevice, `TPM to use: a device path, "simulator" (insecure, for demos and tests) or tcp://HOST:PORT (swtpm)`)
 	stateDir := fs.String("state", defaultStateDir(), "directory for the agent's files (simulator state, certificates)")
-	timeout := fs.Duration("timeout", 30*time.Second, "time limit for talking to the gateway")
+	timeout := fs.Duration("timeout", 30*time.Second, "time limit for each request to the gateway")
+	yes := fs.Bool("yes", false, "enroll or verify without asking to confirm the browser session (for scripts)")
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -76,6 +103,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "gateway-agent: --gateway URL is required (or set GATEWAY_URL); the device page shows the full command")
 		return exitUsage
 	}
+	if (cmd == "enroll" || cmd == "verify") && !*yes && !isTerminal(stdin) {
+		fmt.Fprintf(stderr, "gateway-agent: %s needs a confirmation and stdin is not a terminal: run it in a terminal, or pass --yes in scripts that only ever use their own codes. The code was not used.\n", cmd)
+		return exitUsage
+	}
 	tpm, err := agent.Open(*tpmSpec, filepath.Join(*stateDir, "simulator.json"))
 	if err != nil {
 		fmt.Fprintln(stderr, "gateway-agent:", err)
@@ -85,9 +116,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *tpmSpec == "simulator" {
 		fmt.Fprintln(stderr, "Note: using the built-in TPM simulator. It proves nothing about real hardware; use it only for demos and tests.")
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	c := &agent.Client{Gateway: *gateway, TPM: tpm}
+	// The time limit is per request: the confirmation in between waits for
+	// its user (the gateway's challenge expires by itself).
+	c := &agent.Client{Gateway: *gateway, TPM: tpm, HTTP: &http.Client{Timeout: *timeout}}
+	c.Confirm = func(ctx context.Context, b agent.Binding) error {
+		return confirm(ctx, b, *yes, stdin, stdout, stderr)
+	}
 
 	var res *device.Result
 	switch cmd {
@@ -155,12 +189,75 @@ func status(ctx context.Context, c *agent.Client, gateway string, stdout, stderr
 	return exitOK
 }
 
+// confirm shows what the code is about to bind and, unless yes, asks on the
+// terminal. Anything but "y" or "yes" declines.
+func confirm(ctx context.Context, b agent.Binding, yes bool, stdin io.Reader, stdout, stderr io.Writer) error {
+	who := printable(b.Email)
+	if who == "" {
+		who = "(unknown user)"
+	}
+	tool := ""
+	if b.Tool != "" {
+		tool = fmt.Sprintf(" for %q", printable(b.Tool))
+	}
+	switch b.Purpose {
+	case device.PurposeEnroll:
+		fmt.Fprintf(stdout, "The gateway %s will enroll this device (%s) for %s and verify it for the browser session of %s%s.\n",
+			printable(b.Gateway), printable(b.DeviceID), who, who, tool)
+		fmt.Fprintf(stdout, "Unless IT's inventory names an owner, %s becomes the device's owner: only they can verify it later.\n", who)
+	default:
+		fmt.Fprintf(stdout, "The gateway %s will bind this device (%s) to the browser session of %s%s.\n",
+			printable(b.Gateway), printable(b.DeviceID), who, tool)
+	}
+	if yes {
+		return nil
+	}
+	fmt.Fprintf(stderr, "Is %s you, signed in in your own browser? Whoever holds that session will act as this device. Continue? [y/N] ", who)
+	answer := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(io.LimitReader(stdin, 256)).ReadString('\n')
+		answer <- line
+	}()
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(stderr)
+		return ctx.Err()
+	case line := <-answer:
+		switch strings.ToLower(strings.TrimSpace(line)) {
+		case "y", "yes":
+			return nil
+		}
+		return agent.ErrDeclined
+	}
+}
+
+// printable replaces control and other non-printable characters of a value
+// the gateway sent, so that it cannot move the cursor or rewrite the
+// terminal, and bounds its length.
+func printable(s string) string {
+	if len(s) > 256 {
+		s = s[:256]
+	}
+	return strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
 // explain tells the user what went wrong and what to do next.
 func explain(err error, stderr io.Writer) int {
+	if errors.Is(err, agent.ErrDeclined) {
+		fmt.Fprintln(stderr, "Not confirmed: nothing was enrolled or bound, and the code is used up.")
+		fmt.Fprintln(stderr, "If someone sent you this code, do not run it: codes are only for your own browser session. Tell IT security.")
+		return exitDeclined
+	}
 	var ae *agent.APIError
 	if !errors.As(err, &ae) {
 		fmt.Fprintln(stderr, "gateway-agent:", err)
-		if errors.Is(err, context.DeadlineExceeded) {
+		var ne net.Error
+		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 			fmt.Fprintln(stderr, "The gateway did not answer in time. Check the --gateway URL and your network, then try again.")
 		}
 		return exitError
@@ -169,7 +266,7 @@ func explain(err error, stderr io.Writer) int {
 	next := map[device.Reason]string{
 		device.ReasonNotEnrolled:   "If this is your company laptop, ask IT to register it (run `gateway-agent status` and give them the EK SHA-256), then enroll it with a code from the device page.",
 		device.ReasonRevoked:       "IT has revoked this device. Contact IT; it can no longer be used for access.",
-		device.ReasonOwnerMismatch: "This device is registered to another person. Sign in to the gateway as its owner, or ask IT to reassign it.",
+		device.ReasonOwnerMismatch: "This device belongs to another person than the one whose browser session showed the code (its owner is named in IT's inventory, or is who enrolled it). A device is only verified for its owner's session: sign in as its owner, or ask IT to reassign it. If someone sent you this code, do not use it.",
 		device.ReasonPCRMismatch:   "The boot security state of this device (e.g. Secure Boot, firmware) does not match the company policy. Contact IT.",
 		device.ReasonNotVerified:   "Reload the device page to get a new code and run the command again.",
 	}

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/accessgateway/gateway/internal/device"
@@ -48,7 +51,7 @@ func TestAgentCommands(t *testing.T) {
 	ctx := context.Background()
 	agentRun := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
-		code := run(ctx, append([]string{"--gateway", srv.URL, "--tpm", "simulator", "--state", state}, args...), &out, &errb)
+		code := run(ctx, append([]string{"--gateway", srv.URL, "--tpm", "simulator", "--state", state, "--yes"}, args...), strings.NewReader(""), &out, &errb)
 		return code, out.String(), errb.String()
 	}
 	newCode := func(purpose string) string {
@@ -67,7 +70,7 @@ func TestAgentCommands(t *testing.T) {
 		wantErr  string
 	}{
 		{"status before enrollment", []string{"status"}, exitDenied, id.EKHash, "ask IT to register it"},
-		{"enroll", []string{"enroll", newCode(device.PurposeEnroll)}, exitOK, "Enrolled: device lt-7", ""},
+		{"enroll", []string{"enroll", newCode(device.PurposeEnroll)}, exitOK, "for alice@example.com", ""},
 		{"code is single use", []string{"verify", "AAAAA-AAAAA"}, exitDenied, "", "get a new one"},
 		{"verify", []string{"verify", strings.ToLower(newCode(device.PurposeVerify))}, exitOK, "Verified", ""},
 		{"verify again, a later run", []string{"verify", newCode(device.PurposeVerify)}, exitOK, "Verified", ""},
@@ -89,5 +92,223 @@ func TestAgentCommands(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(state, "device.crt")); err != nil || !bytes.Contains(b, []byte("BEGIN CERTIFICATE")) {
 		t.Fatalf("device.crt: %v", err)
+	}
+}
+
+// simEnv serves a device API whose inventory holds the built-in simulator's
+// EK (owner as given, possibly none) and runs the agent against it.
+type simEnv struct {
+	t     *testing.T
+	svc   *device.Service
+	url   string
+	state string
+
+	mu     sync.Mutex
+	audits []device.AuditEvent
+}
+
+func newSimEnv(t *testing.T, owner string) *simEnv {
+	t.Helper()
+	tpm, err := agent.OpenSimulator("")
+	if err != nil && strings.Contains(err.Error(), "requires building with CGO") {
+		t.Skip("skipping: the TPM simulator needs cgo (CGO_ENABLED=1, gcc, libssl-dev)")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := tpm.Identity()
+	tpm.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := device.BuildInventory([]device.InventoryDevice{{ID: "lt-7", Serial: "S7", Owner: owner,
+		EKPubSHA256: id.EKHash, Status: device.StatusActive}}, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.NewMemory()
+	t.Cleanup(func() { st.Close() })
+	e := &simEnv{t: t, state: t.TempDir()}
+	e.svc, err = device.NewService(device.Config{}, st, nil, device.Options{Inventory: inv,
+		Audit: func(_ context.Context, a device.AuditEvent) { e.mu.Lock(); e.audits = append(e.audits, a); e.mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(e.svc.Handler())
+	t.Cleanup(srv.Close)
+	e.url = srv.URL
+	return e
+}
+
+func (e *simEnv) code(purpose, session, email, tool string) string {
+	e.t.Helper()
+	c, _, err := e.svc.IssueCode(context.Background(), device.CodeRequest{Purpose: purpose, SessionID: session, Email: email, Tool: tool})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// run runs the agent with stdin; terminal says whether stdin counts as a
+// terminal.
+func (e *simEnv) run(stdin string, terminal bool, args ...string) (int, string, string) {
+	e.t.Helper()
+	old := isTerminal
+	isTerminal = func(io.Reader) bool { return terminal }
+	defer func() { isTerminal = old }()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), append([]string{"--gateway", e.url, "--tpm", "simulator", "--state", e.state}, args...),
+		strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func (e *simEnv) audited(action string, reason device.Reason, detail string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, a := range e.audits {
+		if a.Action == action && a.Outcome == device.OutcomeDenied && a.Reason == reason && strings.Contains(a.Detail, detail) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestAgentConfirmsTheSession: enroll and verify show whose session (and
+// which tool) the code binds and complete only when confirmed; without a
+// terminal they need --yes and leave the code unused.
+func TestAgentConfirmsTheSession(t *testing.T) {
+	e := newSimEnv(t, "alice@example.com")
+	ctx := context.Background()
+	if code, _, errOut := e.run("", true, "--yes", "enroll", e.code(device.PurposeEnroll, "s-enroll", "alice@example.com", "")); code != exitOK {
+		t.Fatalf("enroll: exit %d: %s", code, errOut)
+	}
+
+	t.Run("no terminal, no --yes: refused before the code is used", func(t *testing.T) {
+		c := e.code(device.PurposeVerify, "s-1", "alice@example.com", "Payroll")
+		code, _, errOut := e.run("y\n", false, "verify", c)
+		if code != exitUsage || !strings.Contains(errOut, "stdin is not a terminal") {
+			t.Fatalf("exit %d, stderr %s", code, errOut)
+		}
+		if st, _ := e.svc.CodeStatus(ctx, "s-1", c); st.State != device.CodePending {
+			t.Fatalf("the code was touched: %+v", st)
+		}
+	})
+	t.Run("terminal, declined", func(t *testing.T) {
+		c := e.code(device.PurposeVerify, "s-2", "alice@example.com", "Payroll")
+		code, out, errOut := e.run("n\n", true, "verify", c)
+		if code != exitDeclined || !strings.Contains(out, "browser session of alice@example.com for \"Payroll\"") ||
+			!strings.Contains(errOut, "Continue? [y/N]") || !strings.Contains(errOut, "do not run it") {
+			t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+		}
+		if st, _ := e.svc.CodeStatus(ctx, "s-2", c); st.State != device.CodeFailed || !strings.Contains(st.Message, "refused on the device") {
+			t.Fatalf("the page does not learn of the refusal: %+v", st)
+		}
+		if _, err := e.svc.SessionEvidence(ctx, "s-2"); err == nil {
+			t.Fatal("a declined code bound the session")
+		}
+		if !e.audited(device.ActionBind, device.ReasonNotVerified, "declined on the device") {
+			t.Fatal("the refusal was not audited")
+		}
+	})
+	t.Run("terminal, confirmed", func(t *testing.T) {
+		c := e.code(device.PurposeVerify, "s-3", "alice@example.com", "Payroll")
+		code, out, errOut := e.run("yes\n", true, "verify", c)
+		if code != exitOK || !strings.Contains(out, "alice@example.com") || !strings.Contains(out, "Verified") {
+			t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+		}
+		if ev, err := e.svc.SessionEvidence(ctx, "s-3"); err != nil || ev.DeviceID != "lt-7" {
+			t.Fatalf("evidence: %+v, %v", ev, err)
+		}
+	})
+	t.Run("another user's session is refused by the gateway", func(t *testing.T) {
+		c := e.code(device.PurposeVerify, "s-bob", "bob@example.com", "Payroll")
+		code, out, errOut := e.run("y\n", true, "verify", c)
+		if code != exitDenied || !strings.Contains(errOut, "device-owner-mismatch") && !strings.Contains(errOut, "belongs to another person") {
+			t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+		}
+		if strings.Contains(errOut, "Continue?") {
+			t.Fatal("asked to confirm a binding the gateway refuses anyway")
+		}
+	})
+	t.Run("the gateway refuses a tool name with control characters", func(t *testing.T) {
+		if _, _, err := e.svc.IssueCode(ctx, device.CodeRequest{Purpose: device.PurposeVerify, SessionID: "s-4",
+			Email: "alice@example.com", Tool: "Pay\u202eroll"}); err == nil {
+			t.Fatal("accepted")
+		}
+	})
+}
+
+// TestAgentEnrollmentRecordsOwner: a device the inventory gives no owner
+// belongs to whoever enrolled it; the agent says so, and another user's
+// session can then not be bound to it.
+func TestAgentEnrollmentRecordsOwner(t *testing.T) {
+	e := newSimEnv(t, "")
+	code, out, errOut := e.run("y\n", true, "enroll", e.code(device.PurposeEnroll, "s-carol", "carol@example.com", "Wiki"))
+	if code != exitOK || !strings.Contains(out, "carol@example.com becomes the device's owner") {
+		t.Fatalf("enroll: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	code, _, errOut = e.run("", false, "--yes", "verify", e.code(device.PurposeVerify, "s-mallory", "mallory@example.com", "Wiki"))
+	if code != exitDenied || !strings.Contains(errOut, "belongs to another person") {
+		t.Fatalf("verify for another user: exit %d: %s", code, errOut)
+	}
+	if !e.audited(device.ActionBind, device.ReasonOwnerMismatch, "") {
+		t.Fatal("the refused binding was not audited")
+	}
+	code, _, errOut = e.run("", false, "--yes", "enroll", e.code(device.PurposeEnroll, "s-mallory", "mallory@example.com", ""))
+	if code != exitDenied || !strings.Contains(errOut, "enrolled by another user") {
+		t.Fatalf("re-enrollment by another user: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut = e.run("", false, "--yes", "verify", e.code(device.PurposeVerify, "s-carol-2", "Carol@Example.com", "Wiki")); code != exitOK {
+		t.Fatalf("verify for the owner: exit %d: %s", code, errOut)
+	}
+}
+
+// The agent prints what a gateway (perhaps not the right one) sent only
+// after replacing what could rewrite the terminal.
+func TestConfirmPrintsOnlyPrintable(t *testing.T) {
+	var out, errb bytes.Buffer
+	b := agent.Binding{Purpose: device.PurposeVerify, DeviceID: "lt\x1b[2J", Email: "eve@example.com\r\x1b[1A", Tool: "Pay\u202eroll", Gateway: "https://gw"}
+	err := confirm(context.Background(), b, false, strings.NewReader("n\n"), &out, &errb)
+	if !errors.Is(err, agent.ErrDeclined) {
+		t.Fatalf("expected a decline, got %v", err)
+	}
+	all := out.String() + errb.String()
+	if strings.ContainsAny(all, "\x1b\r\u202e") || !strings.Contains(all, `"Pay?roll"`) || !strings.Contains(all, "eve@example.com??[1A") {
+		t.Fatalf("printed %q", all)
+	}
+}
+
+func TestConfirmAnswers(t *testing.T) {
+	tests := []struct {
+		name, stdin string
+		yes, want   bool
+	}{
+		{"y", "y\n", false, true},
+		{"YES with spaces", "  YES \n", false, true},
+		{"empty line", "\n", false, false},
+		{"no", "no\n", false, false},
+		{"end of input", "", false, false},
+		{"yessir", "yessir\n", false, false},
+		{"--yes does not read", "n\n", true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			err := confirm(context.Background(), agent.Binding{Purpose: device.PurposeEnroll, Email: "a@example.com"}, tt.yes, strings.NewReader(tt.stdin), &out, &errb)
+			if (err == nil) != tt.want {
+				t.Fatalf("confirm = %v, want confirmed %v", err, tt.want)
+			}
+			if tt.yes && errb.Len() != 0 {
+				t.Fatalf("--yes asked: %q", errb.String())
+			}
+		})
+	}
+	// An interrupted question declines at once, even with stdin still open.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	if err := confirm(ctx, agent.Binding{Email: "a@example.com"}, false, pr, io.Discard, io.Discard); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted confirm = %v", err)
 	}
 }

@@ -69,7 +69,7 @@ func (s *Service) AttestStart(ctx context.Context, req AttestStartRequest) (*Att
 		if code, ch.CodeHash, err = s.takeCode(ctx, req.Code, PurposeVerify); err != nil {
 			return nil, s.denyAttest(ctx, ch, code, err)
 		}
-		ch.Email, ch.SessionHash = code.Email, code.SessionHash
+		ch.Email, ch.Tool, ch.SessionHash = code.Email, code.Tool, code.SessionHash
 	}
 	en, err := s.lookupAK(ctx, req.AKPublic)
 	if err != nil {
@@ -85,13 +85,17 @@ func (s *Service) AttestStart(ctx context.Context, req AttestStartRequest) (*Att
 	if err := s.setJSON(ctx, keyChallenge+id, ch, s.cfg.NonceTTL); err != nil {
 		return nil, s.denyAttest(ctx, ch, code, fmt.Errorf("device: store challenge: %w", err))
 	}
-	return &AttestStartResponse{ChallengeID: id, DeviceID: en.DeviceID, Nonce: ch.Nonce, PCRs: ch.PCRs, ExpiresAt: ch.ExpiresAt}, nil
+	return &AttestStartResponse{ChallengeID: id, DeviceID: en.DeviceID, Nonce: ch.Nonce, PCRs: ch.PCRs, ExpiresAt: ch.ExpiresAt,
+		CodeSession: CodeSession{SessionEmail: ch.Email, Tool: ch.Tool}}, nil
 }
 
 // AttestFinish verifies the quote against the challenge (single use), the
-// enrolled AK, the PCR policy and the device's previous clock, records the
-// new clock, and then, by purpose, binds the browser session or issues a
-// device certificate.
+// enrolled AK, the PCR policy and the device's previous clock, the live
+// inventory and owner and, for purpose cert, the TPM's certification of the
+// certificate key. Only when every check passed does it record the new clock,
+// audit the attestation as ok and then, by purpose, bind the browser session
+// or issue the device certificate: a failed check stores nothing but the
+// denial and audits nothing but the denial.
 func (s *Service) AttestFinish(ctx context.Context, req AttestFinishRequest) (*Result, error) {
 	if !validChallengeID(req.ChallengeID) {
 		return nil, badf("challenge_id: expected 32 lowercase hex digits")
@@ -156,7 +160,30 @@ func (s *Service) AttestFinish(ctx context.Context, req AttestFinishRequest) (*R
 	if err := s.liveCheck(ctx, ev, ch.Email, time.Time{}); err != nil {
 		return fail(err)
 	}
+	d, ok := s.Inventory().Device(ev.DeviceID)
+	if !ok { // removed since liveCheck read it
+		return fail(newError(ReasonNotEnrolled, fmt.Sprintf("device %q is no longer in the inventory", ev.DeviceID), nil))
+	}
+	var certPub any
+	if ch.Kind == AttestCert {
+		if err := VerifyCertify(ak, certKey, req.Certify.Attest, req.Certify.Signature, ch.Nonce); err != nil {
+			return fail(newError(ReasonNotVerified, "the TPM did not certify the certificate key", err))
+		}
+		if certPub, err = publicKey(certKey); err != nil {
+			return fail(newError(ReasonNotVerified, "the certified key is unusable", err))
+		}
+	}
+
+	// Every check passed: from here on, record and report success.
 	now := s.now()
+	res := &Result{DeviceID: ev.DeviceID, Owner: ev.Owner, AttestedAt: now, Reboot: reboot,
+		Message: fmt.Sprintf("device %s passed attestation", ev.DeviceID)}
+	var certDER []byte
+	if ch.Kind == AttestCert {
+		if certDER, res.NotAfter, err = s.ca.Issue(d, certPub, now, s.cfg.Certificates.Lifetime); err != nil {
+			return fail(err)
+		}
+	}
 	detail := ""
 	if en.Last != nil && en.Last.FirmwareVersion != att.Clock.FirmwareVersion {
 		detail = fmt.Sprintf("TPM firmware version changed from %#x to %#x", en.Last.FirmwareVersion, att.Clock.FirmwareVersion)
@@ -171,12 +198,9 @@ func (s *Service) AttestFinish(ctx context.Context, req AttestFinishRequest) (*R
 	}
 	s.emit(ctx, AuditEvent{Action: ActionAttest, Outcome: OutcomeOK, DeviceID: ev.DeviceID, Serial: ev.Serial,
 		Email: ch.Email, Reboot: reboot, Detail: detail})
-	res := &Result{DeviceID: ev.DeviceID, Owner: ev.Owner, AttestedAt: now, Reboot: reboot,
-		Message: fmt.Sprintf("device %s passed attestation", ev.DeviceID)}
 	if reboot {
 		res.Message += " (the TPM reports a reboot since the last attestation)"
 	}
-	d, _ := s.Inventory().Device(ev.DeviceID)
 	switch ch.Kind {
 	case AttestVerify:
 		if err := s.bind(ctx, ch, d, now, reboot); err != nil {
@@ -185,24 +209,48 @@ func (s *Service) AttestFinish(ctx context.Context, req AttestFinishRequest) (*R
 		res.SessionBound = true
 		res.Message += " and is verified for your browser session"
 	case AttestCert:
-		if err := VerifyCertify(ak, certKey, req.Certify.Attest, req.Certify.Signature, ch.Nonce); err != nil {
-			return fail(newError(ReasonNotVerified, "the TPM did not certify the certificate key", err))
-		}
-		pub, err := publicKey(certKey)
-		if err != nil {
-			return fail(err)
-		}
-		der, notAfter, err := s.ca.Issue(d, pub, now, s.cfg.Certificates.Lifetime)
-		if err != nil {
-			return fail(err)
-		}
-		res.CertificatePEM = string(pemCert(der)) + string(pemCert(s.ca.cert.Raw))
-		res.NotAfter = notAfter
-		res.Message = fmt.Sprintf("device %s passed attestation; certificate valid until %s", ev.DeviceID, notAfter.UTC().Format(time.RFC3339))
+		res.CertificatePEM = string(pemCert(certDER)) + string(pemCert(s.ca.cert.Raw))
+		res.Message = fmt.Sprintf("device %s passed attestation; certificate valid until %s", ev.DeviceID, res.NotAfter.UTC().Format(time.RFC3339))
 		s.emit(ctx, AuditEvent{Action: ActionCertificate, Outcome: OutcomeOK, DeviceID: d.ID, Serial: d.Serial,
-			Detail: "valid until " + notAfter.UTC().Format(time.RFC3339)})
+			Detail: "valid until " + res.NotAfter.UTC().Format(time.RFC3339)})
 	}
 	return res, nil
+}
+
+// Cancel abandons an enrollment or attestation challenge because the agent's
+// user declined the session it would bind (CodeSession). The challenge is
+// consumed; for a code of a browser session the page learns that the code
+// was refused on the device (code state failed, reason device-not-verified),
+// while whatever was bound to that session before stays as it was. The
+// refusal is audited (device.enroll or device.bind, denied) with the session's
+// user: a code that its recipient refused to use is worth a look.
+func (s *Service) Cancel(ctx context.Context, req CancelRequest) (*Result, error) {
+	if !validChallengeID(req.ChallengeID) {
+		return nil, badf("challenge_id: expected 32 lowercase hex digits")
+	}
+	var ch challenge
+	if err := s.takeJSON(ctx, keyChallenge+req.ChallengeID, &ch); errors.Is(err, store.ErrNotFound) {
+		return nil, newError(ReasonNotVerified, "the challenge is unknown, already used or expired", nil)
+	} else if err != nil {
+		return nil, fmt.Errorf("device: read challenge: %w", err)
+	}
+	action := ActionAttest
+	switch ch.Kind {
+	case PurposeEnroll:
+		action = ActionEnroll
+	case AttestVerify:
+		action = ActionBind
+	}
+	const msg = "the code was refused on the device: its user did not confirm this browser session"
+	s.emit(ctx, AuditEvent{Action: action, Outcome: OutcomeDenied, DeviceID: ch.DeviceID, Email: ch.Email,
+		Reason: ReasonNotVerified, Detail: "declined on the device"})
+	if ch.SessionHash != "" && ch.CodeHash != "" {
+		st := CodeState{State: CodeFailed, DeviceID: ch.DeviceID, Reason: ReasonNotVerified, Message: msg, sessionHash: ch.SessionHash}
+		if err := s.setCodeState(ctx, ch.CodeHash, st); err != nil {
+			return nil, err
+		}
+	}
+	return &Result{DeviceID: ch.DeviceID, Message: "cancelled: nothing was enrolled or bound"}, nil
 }
 
 // bind records a verified device for the session of the code (if any) and

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/accessgateway/gateway/internal/store"
 )
@@ -24,15 +25,43 @@ const (
 )
 
 // NewCode issues a one-time code for the device page of a signed-in user:
-// "XXXXX-XXXXX", 50 random bits, single use, valid for code_ttl, kept in the
-// store (hashed) with the session and the user's email. The page shows it with
-// the agent command (AgentCommand) and polls CodeStatus.
+// IssueCode without a tool name.
 func (s *Service) NewCode(ctx context.Context, purpose, sessionID, email string) (string, time.Time, error) {
-	if purpose != PurposeEnroll && purpose != PurposeVerify {
-		return "", time.Time{}, fmt.Errorf("device: expected code purpose %q or %q, got %q", PurposeEnroll, PurposeVerify, purpose)
+	return s.IssueCode(ctx, CodeRequest{Purpose: purpose, SessionID: sessionID, Email: email})
+}
+
+// CodeRequest describes the one-time code a device page asks for.
+type CodeRequest struct {
+	// Purpose is PurposeEnroll or PurposeVerify.
+	Purpose string
+	// SessionID is the browser session the code binds (stored only hashed).
+	SessionID string
+	// Email is the signed-in user of that session. The agent shows it
+	// before it enrolls or binds, and enrollment records it as the device's
+	// owner when the inventory names none.
+	Email string
+	// Tool names what the page was shown for (the route's name), so the
+	// agent can say which tool the binding is for. Empty for the standalone
+	// device page. At most MaxToolName bytes of printable text.
+	Tool string
+}
+
+// MaxToolName bounds CodeRequest.Tool.
+const MaxToolName = 200
+
+// IssueCode issues a one-time code: "XXXXX-XXXXX", 50 random bits, single
+// use, valid for code_ttl, kept in the store (hashed) with the session, the
+// user's email and the tool name. The page shows it with the agent command
+// (AgentCommand) and polls CodeStatus.
+func (s *Service) IssueCode(ctx context.Context, req CodeRequest) (string, time.Time, error) {
+	if req.Purpose != PurposeEnroll && req.Purpose != PurposeVerify {
+		return "", time.Time{}, fmt.Errorf("device: expected code purpose %q or %q, got %q", PurposeEnroll, PurposeVerify, req.Purpose)
 	}
-	if sessionID == "" || email == "" {
+	if req.SessionID == "" || req.Email == "" {
 		return "", time.Time{}, errors.New("device: a code needs a session and the signed-in user's email")
+	}
+	if len(req.Tool) > MaxToolName || strings.IndexFunc(req.Tool, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return "", time.Time{}, fmt.Errorf("device: expected a tool name of at most %d printable bytes, got %q", MaxToolName, req.Tool)
 	}
 	raw := randomBytes(codeLen)
 	var b strings.Builder
@@ -45,7 +74,7 @@ func (s *Service) NewCode(ctx context.Context, purpose, sessionID, email string)
 	code := b.String()
 	exp := s.now().Add(s.cfg.CodeTTL)
 	h := hashKey(normalizeCode(code))
-	rec := codeRecord{Purpose: purpose, SessionHash: hashKey(sessionID), Email: email, ExpiresAt: exp}
+	rec := codeRecord{Purpose: req.Purpose, SessionHash: hashKey(req.SessionID), Email: req.Email, Tool: req.Tool, ExpiresAt: exp}
 	ok, err := s.setNXJSON(ctx, keyCode+h, rec, s.cfg.CodeTTL)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("device: store code: %w", err)

@@ -10,6 +10,13 @@
 // browser session through a one-time code, and short-lived mTLS client
 // certificates for keys the TPM certifies with the AK.
 //
+// Ownership: a device belongs to the owner the inventory names, else to the
+// user who enrolled it (recorded with the enrollment). Enrolling, and binding
+// to a browser session, are refused for anyone else (device-owner-mismatch).
+// Before it completes an enrollment or a binding the agent learns whose
+// session the code belongs to (CodeSession) so that its user can confirm or
+// cancel.
+//
 // The package is pure Go: it verifies TPM structures with
 // github.com/google/go-tpm/tpm2 and never talks to a TPM. The agent side
 // (TPM access, the simulator) lives in internal/device/agent.
@@ -18,7 +25,8 @@
 //
 //	svc, err := device.NewService(cfg.Devices, st, logger, device.Options{Audit: auditFn})
 //	mux.Handle(device.APIPrefix+"/", svc.Handler())    // the agent's JSON API
-//	code, exp, err := svc.NewCode(ctx, device.PurposeVerify, sessionID, email)
+//	code, exp, err := svc.IssueCode(ctx, device.CodeRequest{Purpose: device.PurposeVerify,
+//		SessionID: sessionID, Email: email, Tool: routeName})
 //	st, err := svc.CodeStatus(ctx, sessionID, code)    // the page polls this
 //	ev, err := svc.SessionEvidence(ctx, sessionID)     // per request
 //

@@ -115,8 +115,8 @@ func (s *Service) EnrollStart(ctx context.Context, req EnrollStartRequest) (*Enr
 	if d.Status != StatusActive {
 		return fail(d.ID, newError(ReasonRevoked, fmt.Sprintf("device %q is revoked", d.ID), nil))
 	}
-	if d.Owner != "" && !strings.EqualFold(d.Owner, code.Email) {
-		return fail(d.ID, newError(ReasonOwnerMismatch, fmt.Sprintf("device %q is registered to another user than %s", d.ID, code.Email), nil))
+	if err := s.checkEnrollOwner(ctx, d, code.Email); err != nil {
+		return fail(d.ID, err)
 	}
 	ekArea, err := EKPublicArea(p.ekKey)
 	if err != nil {
@@ -138,7 +138,7 @@ func (s *Service) EnrollStart(ctx context.Context, req EnrollStartRequest) (*Enr
 	id := hex.EncodeToString(randomBytes(16))
 	secretHash := sha256.Sum256(secret)
 	ch := challenge{
-		Kind: PurposeEnroll, DeviceID: d.ID, Email: code.Email, SessionHash: code.SessionHash, CodeHash: codeHash,
+		Kind: PurposeEnroll, DeviceID: d.ID, Email: code.Email, Tool: code.Tool, SessionHash: code.SessionHash, CodeHash: codeHash,
 		AKPublic: p.akRaw, EKHash: p.ekHash, SecretHash: secretHash[:], Nonce: newNonce(PurposeEnroll, id),
 		PCRs: s.PCRs(), ExpiresAt: s.now().Add(s.cfg.NonceTTL),
 	}
@@ -146,7 +146,31 @@ func (s *Service) EnrollStart(ctx context.Context, req EnrollStartRequest) (*Enr
 		return fail(d.ID, fmt.Errorf("device: store challenge: %w", err))
 	}
 	return &EnrollStartResponse{ChallengeID: id, DeviceID: d.ID, Credential: idObject, EncryptedSecret: encSecret,
-		Nonce: ch.Nonce, PCRs: ch.PCRs, ExpiresAt: ch.ExpiresAt}, nil
+		Nonce: ch.Nonce, PCRs: ch.PCRs, ExpiresAt: ch.ExpiresAt, CodeSession: CodeSession{SessionEmail: ch.Email, Tool: ch.Tool}}, nil
+}
+
+// checkEnrollOwner refuses an enrollment by anyone but the device's owner:
+// the inventory's owner when IT named one, else the user who enrolled it
+// before (a recorded owner stays until IT names an owner in the inventory or
+// the enrollment expires). A device with neither may be enrolled by any
+// signed-in user, who becomes its recorded owner.
+func (s *Service) checkEnrollOwner(ctx context.Context, d InventoryDevice, email string) error {
+	if d.Owner != "" {
+		if !strings.EqualFold(d.Owner, email) {
+			return newError(ReasonOwnerMismatch, fmt.Sprintf("device %q is registered to another user than %s", d.ID, email), nil)
+		}
+		return nil
+	}
+	var old enrollment
+	if err := s.getJSON(ctx, keyEnrollment+d.ID, &old); errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("device: read enrollment: %w", err)
+	}
+	if old.Owner != "" && !strings.EqualFold(old.Owner, email) {
+		return newError(ReasonOwnerMismatch, fmt.Sprintf("device %q was enrolled by another user than %s; IT can reassign it by naming its owner in the inventory", d.ID, email), nil)
+	}
+	return nil
 }
 
 // parseQuote checks the form of a quote message.
@@ -218,10 +242,15 @@ func (s *Service) EnrollFinish(ctx context.Context, req EnrollFinishRequest) (*R
 	if !ok || d.Status != StatusActive {
 		return fail(newError(ReasonRevoked, fmt.Sprintf("device %q was revoked or removed during enrollment", ch.DeviceID), nil))
 	}
+	// Again, at the end: the inventory may have changed, or another user's
+	// enrollment of the same device may have finished in between.
+	if err := s.checkEnrollOwner(ctx, d, ch.Email); err != nil {
+		return fail(err)
+	}
 	akName, _ := tpm2.ObjectName(ak)
 	now := s.now()
 	clock := att.Clock
-	en := enrollment{DeviceID: d.ID, AKPublic: ch.AKPublic, AKName: akName.Buffer, EKHash: ch.EKHash,
+	en := enrollment{DeviceID: d.ID, Owner: ch.Email, AKPublic: ch.AKPublic, AKName: akName.Buffer, EKHash: ch.EKHash,
 		EnrolledAt: now, AttestedAt: now, Last: &clock}
 	var old enrollment
 	if err := s.getJSON(ctx, keyEnrollment+d.ID, &old); err == nil && !bytes.Equal(old.AKName, en.AKName) {
@@ -237,9 +266,13 @@ func (s *Service) EnrollFinish(ctx context.Context, req EnrollFinishRequest) (*R
 	if err := s.st.Set(ctx, keyByAK+hex.EncodeToString(en.AKName), []byte(d.ID), s.cfg.EnrollmentTTL); err != nil {
 		return fail(fmt.Errorf("device: store AK index: %w", err))
 	}
+	detail := "EK sha256 " + ch.EKHash
+	if d.Owner == "" {
+		detail += "; owner recorded: " + ch.Email
+	}
 	s.emit(ctx, AuditEvent{Action: ActionEnroll, Outcome: OutcomeOK, DeviceID: d.ID, Serial: d.Serial, Email: ch.Email,
-		Detail: "EK sha256 " + ch.EKHash})
-	res := &Result{DeviceID: d.ID, Owner: d.Owner, AttestedAt: now,
+		Detail: detail})
+	res := &Result{DeviceID: d.ID, Owner: effectiveOwner(d, &en), AttestedAt: now,
 		Message: fmt.Sprintf("device %s (serial %s) is enrolled", d.ID, d.Serial)}
 	if err := s.bind(ctx, ch, d, now, false); err != nil {
 		return nil, err

@@ -20,6 +20,7 @@ const APIPrefix = "/.gateway/api/device"
 //	POST enroll/finish  EnrollFinishRequest -> Result
 //	POST attest/start   AttestStartRequest  -> AttestStartResponse
 //	POST attest/finish  AttestFinishRequest -> Result
+//	POST cancel         CancelRequest       -> Result
 //
 // Malformed input is 400 with an ErrorResponse and stores nothing; a denial
 // is 403 with its Reason; a store failure is 503. The API needs no browser
@@ -39,6 +40,8 @@ func (s *Service) Handler() http.Handler {
 			h = handle(s.AttestStart)
 		case "attest/finish":
 			h = handle(s.AttestFinish)
+		case "cancel":
+			h = handle(s.Cancel)
 		default:
 			writeJSON(w, http.StatusNotFound, ErrorResponse{Error: "device: unknown API path " + r.URL.Path})
 			return

@@ -36,6 +36,19 @@ type EnrollStartResponse struct {
 	Nonce           []byte    `json:"nonce"`
 	PCRs            []int     `json:"pcrs"`
 	ExpiresAt       time.Time `json:"expires_at"`
+	CodeSession
+}
+
+// CodeSession tells the agent whose browser session a one-time code belongs
+// to, before the agent completes anything: it shows them and asks its user
+// to confirm (or sends a CancelRequest). Enrollment records Email as the
+// device's owner when the inventory names none.
+type CodeSession struct {
+	// SessionEmail is the signed-in user whose device page showed the code.
+	SessionEmail string `json:"session_email,omitempty"`
+	// Tool is the tool (route) the page was shown for; empty when the code
+	// came from the standalone device page.
+	Tool string `json:"tool,omitempty"`
 }
 
 // EnrollFinishRequest answers the challenge (POST enroll/finish).
@@ -70,6 +83,16 @@ type AttestStartResponse struct {
 	Nonce       []byte    `json:"nonce"`
 	PCRs        []int     `json:"pcrs"`
 	ExpiresAt   time.Time `json:"expires_at"`
+	// CodeSession is set for purpose "verify": the session the code binds.
+	CodeSession
+}
+
+// CancelRequest abandons an enrollment or attestation challenge (POST
+// cancel), typically because the agent's user did not confirm the session
+// shown in CodeSession. The challenge is consumed, the code's page shows the
+// refusal and the audit log records it.
+type CancelRequest struct {
+	ChallengeID string `json:"challenge_id"`
 }
 
 // AttestFinishRequest returns the quote (POST attest/finish).
@@ -91,7 +114,9 @@ type Certify struct {
 
 // Result is the answer to enroll/finish and attest/finish.
 type Result struct {
-	DeviceID   string    `json:"device_id"`
+	DeviceID string `json:"device_id"`
+	// Owner is the device's owner: the inventory's, else the user recorded
+	// at enrollment.
 	Owner      string    `json:"owner,omitempty"`
 	AttestedAt time.Time `json:"attested_at"`
 	Reboot     bool      `json:"reboot"`

@@ -186,6 +186,7 @@ type codeRecord struct {
 	Purpose     string    `json:"purpose"`
 	SessionHash string    `json:"session"`
 	Email       string    `json:"email"`
+	Tool        string    `json:"tool,omitempty"`
 	ExpiresAt   time.Time `json:"expires_at"`
 }
 
@@ -193,6 +194,7 @@ type challenge struct {
 	Kind        string    `json:"kind"` // "enroll" or an attest purpose
 	DeviceID    string    `json:"device_id"`
 	Email       string    `json:"email,omitempty"`
+	Tool        string    `json:"tool,omitempty"`
 	SessionHash string    `json:"session,omitempty"`
 	CodeHash    string    `json:"code,omitempty"`
 	AKPublic    []byte    `json:"ak_public"`
@@ -204,7 +206,12 @@ type challenge struct {
 }
 
 type enrollment struct {
-	DeviceID   string     `json:"device_id"`
+	DeviceID string `json:"device_id"`
+	// Owner is the user who enrolled the device (the signed-in user whose
+	// page showed the enrollment code). It is the device's owner when the
+	// inventory names none; the inventory's owner always wins. Enrollments
+	// stored before owners were recorded have none (see effectiveOwner).
+	Owner      string     `json:"owner,omitempty"`
 	AKPublic   []byte     `json:"ak_public"`
 	AKName     []byte     `json:"ak_name"`
 	EKHash     string     `json:"ek_hash"`
@@ -313,7 +320,8 @@ func (s *Service) SessionEvidence(ctx context.Context, sessionID string) (*Evide
 
 // liveCheck fills ev from the current inventory and enrollment, and denies a
 // device that is gone, revoked, no longer enrolled (or re-enrolled after
-// notBefore), or whose owner is not email.
+// notBefore), or whose owner is not email (when email is given). ev.Owner is
+// set to the device's effective owner (see effectiveOwner).
 func (s *Service) liveCheck(ctx context.Context, ev *Evidence, email string, notBefore time.Time) error {
 	d, ok := s.Inventory().Device(ev.DeviceID)
 	if !ok {
@@ -324,8 +332,8 @@ func (s *Service) liveCheck(ctx context.Context, ev *Evidence, email string, not
 	if d.Status != StatusActive {
 		return newError(ReasonRevoked, fmt.Sprintf("device %q is revoked", d.ID), nil)
 	}
-	if d.Owner != "" && email != "" && !strings.EqualFold(d.Owner, email) {
-		return newError(ReasonOwnerMismatch, fmt.Sprintf("device %q belongs to another user", d.ID), nil)
+	if err := checkOwner(d, d.Owner, email); err != nil {
+		return err
 	}
 	var en enrollment
 	if err := s.getJSON(ctx, keyEnrollment+d.ID, &en); err != nil {
@@ -337,8 +345,39 @@ func (s *Service) liveCheck(ctx context.Context, ev *Evidence, email string, not
 	if !notBefore.IsZero() && en.EnrolledAt.After(notBefore) {
 		return newError(ReasonNotEnrolled, fmt.Sprintf("device %q was re-enrolled after this credential was issued", d.ID), nil)
 	}
+	owner := effectiveOwner(d, &en)
+	if owner == "" {
+		return newError(ReasonNotEnrolled, fmt.Sprintf("device %q was enrolled before the gateway recorded device owners: enroll it again with the enrollment code from the device page", d.ID), nil)
+	}
+	ev.Owner = owner
+	if err := checkOwner(d, owner, email); err != nil {
+		return err
+	}
 	ev.Trust = TrustTPMAttested
 	return nil
+}
+
+// effectiveOwner is whom a device belongs to: the inventory's owner when IT
+// named one (IT can always override), else the user recorded when the device
+// was enrolled. "" means neither (an enrollment older than owner records, or
+// none at all).
+func effectiveOwner(d InventoryDevice, en *enrollment) string {
+	if d.Owner != "" {
+		return d.Owner
+	}
+	if en != nil {
+		return en.Owner
+	}
+	return ""
+}
+
+// checkOwner refuses a device whose owner is not email. An empty owner or an
+// empty email (no browser session involved, e.g. a posture check) passes.
+func checkOwner(d InventoryDevice, owner, email string) error {
+	if owner == "" || email == "" || strings.EqualFold(owner, email) {
+		return nil
+	}
+	return newError(ReasonOwnerMismatch, fmt.Sprintf("device %q belongs to another user than %s: a device is only verified for its owner's browser session", d.ID, email), nil)
 }
 
 func marshalJSON(v any) ([]byte, error) { return json.Marshal(v) }

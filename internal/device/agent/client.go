@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/accessgateway/gateway/internal/device"
 )
@@ -20,7 +21,33 @@ type Client struct {
 	// HTTP is the client to use; nil means http.DefaultClient.
 	HTTP *http.Client
 	TPM  *TPM
+	// Confirm, when set, is asked before an enrollment or a verification
+	// completes, with whose browser session the code would bind. An error
+	// stops it: the gateway is told (the code's page shows the refusal) and
+	// Enroll or Verify return that error. Nil completes without asking, as
+	// scripts and tests do.
+	Confirm func(ctx context.Context, b Binding) error
 }
+
+// Binding is what a one-time code is about to do, as the gateway reports it
+// after the code was looked up and before anything is stored.
+type Binding struct {
+	// Purpose is device.PurposeEnroll or device.PurposeVerify.
+	Purpose  string
+	DeviceID string
+	// Email is the signed-in user whose browser session the code belongs
+	// to; an enrollment makes them the device's owner unless the inventory
+	// names one.
+	Email string
+	// Tool is the tool the page was shown for ("" for the device page).
+	Tool string
+	// Gateway is the gateway's URL as the agent was given it.
+	Gateway string
+}
+
+// ErrDeclined is returned by a Confirm function to say that its user did not
+// confirm the binding.
+var ErrDeclined = errors.New("agent: not confirmed: nothing was enrolled or bound")
 
 // APIError is a non-2xx answer of the gateway.
 type APIError struct {
@@ -91,6 +118,10 @@ func (c *Client) Enroll(ctx context.Context, code string) (*device.Result, error
 	if err := c.post(ctx, "enroll/start", device.EnrollStartRequest{Code: code, EKPublic: id.EKPublic, EKCert: id.EKCert, AKPublic: id.AKPublic}, &start); err != nil {
 		return nil, err
 	}
+	if err := c.confirm(ctx, start.ChallengeID, Binding{Purpose: device.PurposeEnroll, DeviceID: start.DeviceID,
+		Email: start.SessionEmail, Tool: start.Tool}); err != nil {
+		return nil, err
+	}
 	secret, err := c.TPM.ActivateCredential(start.Credential, start.EncryptedSecret)
 	if err != nil {
 		return nil, err
@@ -135,6 +166,12 @@ func (c *Client) attest(ctx context.Context, purpose, code string) (*device.Resu
 	if err := c.post(ctx, "attest/start", device.AttestStartRequest{Purpose: purpose, Code: code, AKPublic: id.AKPublic}, &start); err != nil {
 		return nil, err
 	}
+	if purpose == device.AttestVerify {
+		if err := c.confirm(ctx, start.ChallengeID, Binding{Purpose: device.PurposeVerify, DeviceID: start.DeviceID,
+			Email: start.SessionEmail, Tool: start.Tool}); err != nil {
+			return nil, err
+		}
+	}
 	q, err := c.TPM.Quote(start.Nonce, start.PCRs)
 	if err != nil {
 		return nil, err
@@ -150,4 +187,24 @@ func (c *Client) attest(ctx context.Context, purpose, code string) (*device.Resu
 		return nil, err
 	}
 	return &res, nil
+}
+
+// confirm asks c.Confirm, if set; on refusal it cancels the challenge so the
+// browser page and the audit log learn of it at once.
+func (c *Client) confirm(ctx context.Context, challengeID string, b Binding) error {
+	if c.Confirm == nil {
+		return nil
+	}
+	b.Gateway = c.Gateway
+	err := c.Confirm(ctx, b)
+	if err == nil {
+		return nil
+	}
+	// Best effort, and not bound by ctx, which may be what ended the
+	// confirmation: an unanswered challenge expires by itself anyway.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var res device.Result
+	_ = c.post(cctx, "cancel", device.CancelRequest{ChallengeID: challengeID}, &res)
+	return err
 }
