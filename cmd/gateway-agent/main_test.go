@@ -130,7 +130,11 @@ func newSimEnv(t *testing.T, owner string) *simEnv {
 	t.Cleanup(func() { st.Close() })
 	e := &simEnv{t: t, state: t.TempDir()}
 	e.svc, err = device.NewService(device.Config{}, st, nil, device.Options{Inventory: inv,
-		Audit: func(_ context.Context, a device.AuditEvent) { e.mu.Lock(); e.audits = append(e.audits, a); e.mu.Unlock() }})
+		Audit: func(_ context.Context, a device.AuditEvent) {
+			e.mu.Lock()
+			e.audits = append(e.audits, a)
+			e.mu.Unlock()
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
