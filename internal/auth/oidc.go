@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -38,6 +39,8 @@ type Config struct {
 	// HTTPClient talks to the IdP; nil means a client with a 10 s timeout.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
+	// SignInLimits caps the sign-ins in progress (zero values: defaults).
+	SignInLimits SignInLimits
 }
 
 // Authenticator runs the authorization code flow with PKCE, state and
@@ -54,6 +57,8 @@ type Authenticator struct {
 
 	bearerMu sync.Mutex
 	bearer   map[[32]byte]*Session
+
+	pending *pendingSignIns
 }
 
 // loginTTL bounds how long a sign-in may take at the IdP.
@@ -93,6 +98,7 @@ func New(ctx context.Context, cfg Config, sessions *Sessions) (*Authenticator, e
 		endURL:   extra.EndSession,
 		client:   client,
 		Now:      time.Now,
+		pending:  newPendingSignIns(cfg.SignInLimits, loginTTL),
 	}
 	return a, nil
 }
@@ -120,16 +126,30 @@ type Login struct {
 	CookieValue string
 }
 
-// StartLogin records a pending sign-in (state, nonce, PKCE verifier and the
-// validated return URL, server-side and single-use) and returns the IdP URL.
-// The return URL is never sent through the IdP.
+// StartLogin is StartLoginFrom for a client whose address is unknown: only
+// the replica-wide cap of pending sign-ins applies.
 func (a *Authenticator) StartLogin(ctx context.Context, returnURL, bindCookiePrefix string) (*Login, error) {
+	return a.StartLoginFrom(ctx, netip.Addr{}, returnURL, bindCookiePrefix)
+}
+
+// StartLoginFrom records a pending sign-in (state, nonce, PKCE verifier and
+// the validated return URL, server-side and single-use) and returns the IdP
+// URL. The return URL is never sent through the IdP.
+//
+// client is the request's client address (after trusted proxies). Pending
+// sign-ins are capped per client address and per replica (SignInLimits); over
+// a cap it returns ErrTooManySignIns and stores nothing.
+func (a *Authenticator) StartLoginFrom(ctx context.Context, client netip.Addr, returnURL, bindCookiePrefix string) (*Login, error) {
 	state := NewID()
+	if err := a.pending.acquire(a.Now(), client, state); err != nil {
+		return nil, err
+	}
 	bind := NewID()
 	h := sha256.Sum256([]byte(bind))
 	ls := loginState{Nonce: NewID(), Verifier: oauth2.GenerateVerifier(), Return: returnURL, Bind: h[:]}
 	b, _ := json.Marshal(ls)
 	if err := a.sessions.st.Set(ctx, "login:"+state, b, loginTTL); err != nil {
+		a.pending.release(state)
 		return nil, fmt.Errorf("auth: save sign-in state: %w", err)
 	}
 	u := a.oauth.AuthCodeURL(state, oidc.Nonce(ls.Nonce), oauth2.S256ChallengeOption(ls.Verifier))
@@ -166,6 +186,9 @@ func (a *Authenticator) Callback(ctx context.Context, r *http.Request, bindCooki
 		return "", nil, "", &CallbackError{Msg: "the sign-in response lacks state or code", Err: errors.New("missing parameters")}
 	}
 	b, err := a.sessions.st.Take(ctx, "login:"+state)
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		a.pending.release(state) // the state is gone from the store either way
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return "", nil, "", &CallbackError{Msg: "this sign-in link was already used or has expired; start again", Err: err}
 	}
