@@ -294,3 +294,29 @@ func TestStartLoginStoreFailureReleases(t *testing.T) {
 		t.Fatalf("failed starts hold %d slots", n)
 	}
 }
+
+// A full memory store fails new sign-ins closed (the store's error, which
+// the server shows as "unavailable"), keeps the sessions it holds, and the
+// refused starts hold no slot.
+func TestSignInFailsClosedOnFullStore(t *testing.T) {
+	st := store.NewMemory(store.WithLimits(5, 0))
+	defer st.Close()
+	a := newTestAuthenticator(t, st, SignInLimits{})
+	sess := &Session{Subject: "alice", Email: "alice@example.com", ExpiresAt: time.Now().Add(time.Hour)}
+	id, err := a.Sessions().Create(context.Background(), sess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		_, err := a.StartLoginFrom(context.Background(), netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), "https://tool.example/", "_gw")
+		if full := errors.Is(err, store.ErrFull); (i >= 4) != full || (i < 4 && err != nil) {
+			t.Fatalf("start %d: %v", i, err)
+		}
+	}
+	if n := a.pending.len(a.Now()); n != 4 {
+		t.Fatalf("pending = %d, want the 4 stored", n)
+	}
+	if _, err := a.Sessions().Load(context.Background(), id); err != nil {
+		t.Fatalf("the session did not survive: %v", err)
+	}
+}

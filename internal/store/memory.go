@@ -11,6 +11,28 @@ import (
 // ErrClosed is returned by every operation on a store after Close.
 var ErrClosed = errors.New("store: closed")
 
+// ErrFull is returned by a write that would take a Memory store over its
+// bounds (see WithLimits). Nothing was written. Like every store error it
+// means "cannot decide": callers deny (a new sign-in fails with a page that
+// says so) while everything already stored keeps working.
+var ErrFull = errors.New("store: full")
+
+// Default bounds of a Memory store (see WithLimits): room for far more
+// sessions than one quickstart process serves, small enough that a flood of
+// writes cannot take the process's memory.
+const (
+	DefaultMaxEntries       = 100_000
+	DefaultMaxBytes   int64 = 64 << 20
+)
+
+// entryOverhead approximates what an entry costs beyond its key and value
+// bytes (map slot, slice and string headers, expiry).
+const entryOverhead = 64
+
+// fullSweepEvery throttles the sweep a write at the bound triggers, so that a
+// flood of refused writes does not turn into a flood of full-map scans.
+const fullSweepEvery = time.Second
+
 // DefaultSweepInterval is how often Memory's janitor evicts expired entries
 // unless WithSweepInterval says otherwise.
 const DefaultSweepInterval = time.Minute
@@ -19,8 +41,10 @@ const DefaultSweepInterval = time.Minute
 type MemoryOption func(*memoryOptions)
 
 type memoryOptions struct {
-	now   func() time.Time
-	sweep time.Duration
+	now        func() time.Time
+	sweep      time.Duration
+	maxEntries int
+	maxBytes   int64
 }
 
 // WithClock makes the store read the time from now instead of time.Now.
@@ -42,19 +66,42 @@ func WithSweepInterval(d time.Duration) MemoryOption {
 	return func(o *memoryOptions) { o.sweep = d }
 }
 
+// WithLimits bounds the store to at most maxEntries keys and maxBytes of
+// keys and values (plus a fixed overhead per entry). A value <= 0 leaves that
+// dimension unbounded. Without this option the store is bounded by
+// DefaultMaxEntries and DefaultMaxBytes.
+func WithLimits(maxEntries int, maxBytes int64) MemoryOption {
+	return func(o *memoryOptions) { o.maxEntries, o.maxBytes = maxEntries, maxBytes }
+}
+
 // Memory is an in-process Store: a mutex-protected map with expiry. It is for
 // one gateway process (the quickstart, tests); state is lost on restart and is
 // not shared between replicas.
 //
 // Values are copied on the way in and on the way out: callers may modify the
-// slices they pass and receive. Memory has no size limit: what bounds it is
-// the TTL that every entry carries.
+// slices they pass and receive.
+//
+// Bounds. Besides the TTL every entry carries, the store holds at most a
+// number of entries and of bytes (WithLimits). A write that would go over
+// them first drops the expired entries (at most once a second), and if that
+// is not enough it is refused with ErrFull. Live entries are never evicted:
+// the store cannot tell what a key means, and evicting some kinds fails open
+// or silently — a session (its user is signed out), a lock (two holders), a
+// single-use marker (a replay). So a full store fails closed for new writes,
+// typically new sign-ins, and keeps serving what it holds; callers bound
+// their own write rates (auth caps pending sign-ins per client). Replacing a
+// key does not add an entry; it is refused only if its larger value would go
+// over the byte bound.
 type Memory struct {
 	now func() time.Time
 
-	mu      sync.RWMutex
-	entries map[string]memoryEntry
-	closed  bool
+	mu            sync.RWMutex
+	entries       map[string]memoryEntry
+	bytes         int64 // sum of entrySize over entries
+	maxEntries    int
+	maxBytes      int64
+	lastFullSweep time.Time
+	closed        bool
 
 	closeOnce sync.Once
 	stop      chan struct{} // closed by Close to stop the janitor
@@ -71,15 +118,17 @@ var _ Store = (*Memory)(nil)
 // NewMemory returns an empty Memory store and starts its janitor (unless
 // disabled with WithSweepInterval). Close stops the janitor.
 func NewMemory(opts ...MemoryOption) *Memory {
-	o := memoryOptions{now: time.Now, sweep: DefaultSweepInterval}
+	o := memoryOptions{now: time.Now, sweep: DefaultSweepInterval, maxEntries: DefaultMaxEntries, maxBytes: DefaultMaxBytes}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	m := &Memory{
-		now:     o.now,
-		entries: make(map[string]memoryEntry),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		now:        o.now,
+		entries:    make(map[string]memoryEntry),
+		maxEntries: o.maxEntries,
+		maxBytes:   o.maxBytes,
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	if o.sweep > 0 {
 		go m.janitor(o.sweep)
@@ -110,14 +159,65 @@ func (m *Memory) Sweep() int {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.sweepLocked(now)
+}
+
+func (m *Memory) sweepLocked(now time.Time) int {
 	n := 0
 	for k, e := range m.entries {
 		if !now.Before(e.expires) {
-			delete(m.entries, k)
+			m.removeLocked(k, e)
 			n++
 		}
 	}
 	return n
+}
+
+// Usage reports the entries the map holds (including expired entries not yet
+// swept) and the bytes they count against the bound.
+func (m *Memory) Usage() (entries int, bytes int64) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.entries), m.bytes
+}
+
+func entrySize(key string, value []byte) int64 {
+	return int64(len(key) + len(value) + entryOverhead)
+}
+
+func (m *Memory) removeLocked(key string, e memoryEntry) {
+	delete(m.entries, key)
+	m.bytes -= entrySize(key, e.value)
+}
+
+// putLocked stores e under key if the bounds allow it, else ErrFull.
+func (m *Memory) putLocked(now time.Time, key string, e memoryEntry) error {
+	old, exists := m.entries[key]
+	fits := func() bool {
+		n, b := len(m.entries), m.bytes+entrySize(key, e.value)
+		if exists {
+			b -= entrySize(key, old.value)
+		} else {
+			n++
+		}
+		return (m.maxEntries <= 0 || n <= m.maxEntries) && (m.maxBytes <= 0 || b <= m.maxBytes)
+	}
+	if !fits() {
+		if m.lastFullSweep.IsZero() || !now.Before(m.lastFullSweep.Add(fullSweepEvery)) {
+			m.lastFullSweep = now
+			m.sweepLocked(now)
+			old, exists = m.entries[key]
+		}
+		if !fits() {
+			return fmt.Errorf("%w: %d entries, %d bytes (bounds %d entries, %d bytes)", ErrFull, len(m.entries), m.bytes, m.maxEntries, m.maxBytes)
+		}
+	}
+	if exists {
+		m.bytes -= entrySize(key, old.value)
+	}
+	m.entries[key] = e
+	m.bytes += entrySize(key, e.value)
+	return nil
 }
 
 // Len reports how many entries the map holds, including expired entries
@@ -162,9 +262,9 @@ func (m *Memory) Set(ctx context.Context, key string, value []byte, ttl time.Dur
 	if m.closed {
 		return ErrClosed
 	}
-	e.expires = m.now().Add(ttl)
-	m.entries[key] = e
-	return nil
+	now := m.now()
+	e.expires = now.Add(ttl)
+	return m.putLocked(now, key, e)
 }
 
 // SetNX stores a copy of value under key for ttl only if key is absent or
@@ -184,7 +284,9 @@ func (m *Memory) SetNX(ctx context.Context, key string, value []byte, ttl time.D
 	if e, ok := m.entries[key]; ok && now.Before(e.expires) {
 		return false, nil
 	}
-	m.entries[key] = memoryEntry{value: v, expires: now.Add(ttl)}
+	if err := m.putLocked(now, key, memoryEntry{value: v, expires: now.Add(ttl)}); err != nil {
+		return false, err
+	}
 	return true, nil
 }
 
@@ -201,7 +303,7 @@ func (m *Memory) Take(ctx context.Context, key string) ([]byte, error) {
 	}
 	e, ok := m.entries[key]
 	if ok {
-		delete(m.entries, key)
+		m.removeLocked(key, e)
 	}
 	now := m.now()
 	m.mu.Unlock()
@@ -226,7 +328,9 @@ func (m *Memory) Delete(ctx context.Context, keys ...string) error {
 		return ErrClosed
 	}
 	for _, k := range keys {
-		delete(m.entries, k)
+		if e, ok := m.entries[k]; ok {
+			m.removeLocked(k, e)
+		}
 	}
 	return nil
 }
@@ -250,7 +354,7 @@ func (m *Memory) Close() error {
 	m.closeOnce.Do(func() {
 		m.mu.Lock()
 		m.closed = true
-		m.entries = nil
+		m.entries, m.bytes = nil, 0
 		m.mu.Unlock()
 		close(m.stop)
 		<-m.done

@@ -1,7 +1,9 @@
 package store_test
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -164,4 +166,170 @@ func BenchmarkMemoryGet(b *testing.B) {
 			}
 		})
 	})
+}
+
+// TestMemoryBounds: a write that would go over the entry or byte bound is
+// refused with ErrFull, after expired entries were dropped; nothing live is
+// ever evicted.
+func TestMemoryBounds(t *testing.T) {
+	size := func(key, value string) int64 { return int64(len(key) + len(value) + 64) }
+	type op func(t *testing.T, m *store.Memory, c *clock) error
+	set := func(k, v string, ttl time.Duration) op {
+		return func(t *testing.T, m *store.Memory, _ *clock) error { return m.Set(t.Context(), k, []byte(v), ttl) }
+	}
+	tests := []struct {
+		name       string
+		maxEntries int
+		maxBytes   int64
+		setup      []op
+		write      op
+		wantFull   bool
+		wantKeys   []string // live afterwards
+		wantAbsent []string
+	}{
+		{name: "under the entry bound", maxEntries: 3,
+			setup: []op{set("a", "1", time.Hour), set("b", "1", time.Hour)},
+			write: set("c", "1", time.Hour), wantKeys: []string{"a", "b", "c"}},
+		{name: "a new key over the entry bound", maxEntries: 3,
+			setup:    []op{set("a", "1", time.Hour), set("b", "1", time.Hour), set("c", "1", time.Hour)},
+			write:    set("d", "1", time.Hour),
+			wantFull: true, wantKeys: []string{"a", "b", "c"}, wantAbsent: []string{"d"}},
+		{name: "SetNX of a new key over the entry bound", maxEntries: 1,
+			setup: []op{set("a", "1", time.Hour)},
+			write: func(t *testing.T, m *store.Memory, _ *clock) error {
+				ok, err := m.SetNX(t.Context(), "b", []byte("1"), time.Hour)
+				if ok {
+					t.Fatal("SetNX reported a write it refused")
+				}
+				return err
+			},
+			wantFull: true, wantKeys: []string{"a"}, wantAbsent: []string{"b"}},
+		{name: "replacing a key at the entry bound", maxEntries: 2,
+			setup: []op{set("a", "1", time.Hour), set("b", "1", time.Hour)},
+			write: set("a", "2", time.Hour), wantKeys: []string{"a", "b"}},
+		{name: "expired entries make room", maxEntries: 2,
+			setup: []op{set("a", "1", time.Minute), set("b", "1", time.Hour), func(_ *testing.T, _ *store.Memory, c *clock) error {
+				c.Add(time.Minute)
+				return nil
+			}},
+			write: set("c", "1", time.Hour), wantKeys: []string{"b", "c"}, wantAbsent: []string{"a"}},
+		{name: "taken and deleted entries make room", maxEntries: 2,
+			setup: []op{set("a", "1", time.Hour), set("b", "1", time.Hour), func(t *testing.T, m *store.Memory, _ *clock) error {
+				if _, err := m.Take(t.Context(), "a"); err != nil {
+					return err
+				}
+				return m.Delete(t.Context(), "b")
+			}, set("c", "1", time.Hour)},
+			write: set("d", "1", time.Hour), wantKeys: []string{"c", "d"}},
+		{name: "over the byte bound", maxBytes: size("a", "12345") + size("b", "12345"),
+			setup:    []op{set("a", "12345", time.Hour)},
+			write:    set("b", "123456", time.Hour),
+			wantFull: true, wantKeys: []string{"a"}, wantAbsent: []string{"b"}},
+		{name: "exactly at the byte bound", maxBytes: size("a", "12345") + size("b", "12345"),
+			setup: []op{set("a", "12345", time.Hour)},
+			write: set("b", "12345", time.Hour), wantKeys: []string{"a", "b"}},
+		{name: "a replacement growing over the byte bound", maxBytes: size("a", "12345"),
+			setup:    []op{set("a", "12345", time.Hour)},
+			write:    set("a", "123456", time.Hour),
+			wantFull: true, wantKeys: []string{"a"}},
+		{name: "a replacement shrinking", maxBytes: size("a", "12345"),
+			setup: []op{set("a", "12345", time.Hour)},
+			write: set("a", "1", time.Hour), wantKeys: []string{"a"}},
+		{name: "the sweep a full write triggers runs at most once a second", maxEntries: 2,
+			setup: []op{set("a", "1", time.Hour), set("b", "1", 500*time.Millisecond), func(t *testing.T, m *store.Memory, c *clock) error {
+				if err := m.Set(t.Context(), "x", []byte("1"), time.Hour); !errors.Is(err, store.ErrFull) {
+					t.Fatalf("first write at the bound: %v", err)
+				}
+				c.Add(600 * time.Millisecond) // b expired; the last sweep was 600 ms ago
+				return nil
+			}},
+			write:    set("c", "1", time.Hour),
+			wantFull: true, wantKeys: []string{"a"}, wantAbsent: []string{"c"}},
+		{name: "a second later the sweep runs again", maxEntries: 2,
+			setup: []op{set("a", "1", time.Hour), set("b", "1", 500*time.Millisecond), func(t *testing.T, m *store.Memory, c *clock) error {
+				if err := m.Set(t.Context(), "x", []byte("1"), time.Hour); !errors.Is(err, store.ErrFull) {
+					t.Fatalf("first write at the bound: %v", err)
+				}
+				c.Add(time.Second)
+				return nil
+			}},
+			write: set("c", "1", time.Hour), wantKeys: []string{"a", "c"}},
+		{name: "unbounded", maxEntries: -1, maxBytes: -1,
+			setup: []op{set("a", "1", time.Hour), set("b", "1", time.Hour)},
+			write: set("c", string(make([]byte, 1<<20)), time.Hour), wantKeys: []string{"a", "b", "c"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClock()
+			m := store.NewMemory(store.WithClock(c.Now), store.WithSweepInterval(0), store.WithLimits(tt.maxEntries, tt.maxBytes))
+			defer m.Close()
+			for i, o := range tt.setup {
+				if err := o(t, m, c); err != nil {
+					t.Fatalf("setup %d: %v", i, err)
+				}
+			}
+			err := tt.write(t, m, c)
+			if tt.wantFull != errors.Is(err, store.ErrFull) || (!tt.wantFull && err != nil) {
+				t.Fatalf("write: %v, want full %v", err, tt.wantFull)
+			}
+			if tt.wantFull && !store.IsUnavailable(err) {
+				t.Fatal("ErrFull must read as unavailable (callers deny)")
+			}
+			for _, k := range tt.wantKeys {
+				if _, err := m.Get(t.Context(), k); err != nil {
+					t.Errorf("%s: %v", k, err)
+				}
+			}
+			for _, k := range tt.wantAbsent {
+				if _, err := m.Get(t.Context(), k); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("%s: expected absent, got %v", k, err)
+				}
+			}
+			// The byte count matches what is stored.
+			n, b := m.Usage()
+			m.Sweep()
+			var want int64
+			for _, k := range append(slices.Clone(tt.wantKeys), "x") {
+				if v, err := m.Get(t.Context(), k); err == nil {
+					want += size(k, string(v))
+				}
+			}
+			if n2, b2 := m.Usage(); b2 != want {
+				t.Fatalf("Usage = %d entries, %d bytes (after sweep %d, %d); want %d bytes", n, b, n2, b2, want)
+			}
+		})
+	}
+}
+
+// TestMemoryFloodKeepsSessions: a flood of short-lived writes stops at the
+// bound; the session written before stays and can still be refreshed, new
+// keys fail closed, and room comes back as the flood expires.
+func TestMemoryFloodKeepsSessions(t *testing.T) {
+	c := newClock()
+	m := store.NewMemory(store.WithClock(c.Now), store.WithSweepInterval(0), store.WithLimits(1000, 0))
+	defer m.Close()
+	mustSet(t, m, "session:alice", "v1", 8*time.Hour)
+	refused := 0
+	for i := range 20000 {
+		ok, err := m.SetNX(t.Context(), fmt.Sprintf("login:%d", i), make([]byte, 700), 10*time.Minute)
+		switch {
+		case errors.Is(err, store.ErrFull):
+			refused++
+		case err != nil || !ok:
+			t.Fatalf("write %d: %v %v", i, ok, err)
+		}
+	}
+	if n := m.Len(); n != 1000 || refused != 19001 {
+		t.Fatalf("after the flood: %d entries, %d refused", n, refused)
+	}
+	wantValue(t, m, "session:alice", "v1")
+	mustSet(t, m, "session:alice", "v2", 8*time.Hour) // a refresh replaces, adds nothing
+	if err := m.Set(t.Context(), "session:bob", []byte("v"), 8*time.Hour); !errors.Is(err, store.ErrFull) {
+		t.Fatalf("a new session in a full store: %v", err)
+	}
+	c.Add(10 * time.Minute)
+	mustSet(t, m, "session:bob", "v", 8*time.Hour)
+	if n := m.Len(); n != 2 {
+		t.Fatalf("after the flood expired: %d entries, want 2", n)
+	}
 }
