@@ -83,6 +83,7 @@ func FuzzEnrollStartMessage(f *testing.F) {
 	f.Add(good)
 	f.Add([]byte(`{"code":"ABCDE-FGHJK","ek_cert":"MAA="}`))
 	f.Add([]byte(`{"challenge_id":"00000000000000000000000000000000","quote":{"pcrs":[{"index":1}]}}`))
+	f.Add([]byte(`{"challenge_id":"0123456789abcdef0123456789abcdef"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var es EnrollStartRequest
 		if decodeStrict(body, &es) == nil {
@@ -97,6 +98,10 @@ func FuzzEnrollStartMessage(f *testing.F) {
 		var af AttestFinishRequest
 		if decodeStrict(body, &af) == nil {
 			_ = parseQuote(af.Quote)
+		}
+		var cr CancelRequest
+		if decodeStrict(body, &cr) == nil && validChallengeID(cr.ChallengeID) && len(cr.ChallengeID) != 32 {
+			t.Fatalf("accepted challenge ID %q", cr.ChallengeID)
 		}
 		_ = normalizeCode(string(body))
 	})

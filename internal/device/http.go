@@ -8,10 +8,18 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // APIPrefix is where the gateway mounts Handler on every routed host.
 const APIPrefix = "/.gateway/api/device"
+
+// BodyTimeout is how long Handler waits for a request body (from the moment
+// the handler starts) before it answers 408 and the connection closes.
+const BodyTimeout = 10 * time.Second
+
+// bodyTimeout is BodyTimeout; tests shorten it.
+var bodyTimeout = BodyTimeout
 
 // Handler serves the agent's JSON API. Paths may carry APIPrefix or be
 // already stripped of it:
@@ -22,6 +30,7 @@ const APIPrefix = "/.gateway/api/device"
 //	POST attest/finish  AttestFinishRequest -> Result
 //	POST cancel         CancelRequest       -> Result
 //
+// Bodies are limited to MaxBodyBytes (413) and BodyTimeout (408).
 // Malformed input is 400 with an ErrorResponse and stores nothing; a denial
 // is 403 with its Reason; a store failure is 503. The API needs no browser
 // session: the one-time code and the TPM are the credentials. Rate limiting
@@ -55,9 +64,22 @@ func (s *Service) Handler() http.Handler {
 			writeJSON(w, http.StatusUnsupportedMediaType, ErrorResponse{Error: fmt.Sprintf("device: expected Content-Type application/json, got %q", ct)})
 			return
 		}
+		// The body is read whole before anything else, within MaxBodyBytes
+		// and BodyTimeout: a client sending it slowly holds the connection
+		// no longer than that.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-		if err != nil {
+		var tooLarge *http.MaxBytesError
+		var timeout interface{ Timeout() bool }
+		switch {
+		case errors.As(err, &tooLarge):
 			writeJSON(w, http.StatusRequestEntityTooLarge, ErrorResponse{Error: fmt.Sprintf("device: request body larger than %d bytes", MaxBodyBytes)})
+			return
+		case errors.As(err, &timeout) && timeout.Timeout():
+			writeJSON(w, http.StatusRequestTimeout, ErrorResponse{Error: fmt.Sprintf("device: request body not received within %s", bodyTimeout)})
+			return
+		case err != nil:
+			writeJSON(w, http.StatusBadRequest, ErrorResponse{Error: "device: could not read the request body"})
 			return
 		}
 		out, err := h(r.Context(), body)

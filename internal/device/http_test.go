@@ -1,8 +1,12 @@
 package device
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -188,5 +192,41 @@ func TestNormalizeCode(t *testing.T) {
 				t.Fatalf("normalizeCode(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+// A body sent too slowly is answered 408 once BodyTimeout passes, and the
+// connection closes: the agent API cannot be used to hold connections.
+func TestHandlerSlowBody(t *testing.T) {
+	svc, _ := newTestService(t)
+	old := bodyTimeout
+	bodyTimeout = 200 * time.Millisecond
+	defer func() { bodyTimeout = old }()
+	srv := httptest.NewServer(svc.Handler())
+	defer srv.Close()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	io.WriteString(c, "POST "+APIPrefix+"/attest/start HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"purpose\":")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	rsp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var er ErrorResponse
+	json.NewDecoder(rsp.Body).Decode(&er)
+	rsp.Body.Close()
+	if rsp.StatusCode != http.StatusRequestTimeout || !strings.Contains(er.Error, "not received within") {
+		t.Fatalf("expected 408, got %d %+v", rsp.StatusCode, er)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("answered after %v", d)
+	}
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("expected the connection to close, got %v", err)
 	}
 }
