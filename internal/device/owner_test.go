@@ -20,6 +20,7 @@ import (
 
 	"github.com/accessgateway/gateway/internal/device"
 	"github.com/accessgateway/gateway/internal/device/agent"
+	"github.com/accessgateway/gateway/internal/policy"
 )
 
 func unowned(ekHash string) []device.InventoryDevice {
@@ -85,6 +86,12 @@ func TestEnrollmentRecordsOwner(t *testing.T) {
 	if err != nil || ev.Owner != alice {
 		t.Fatalf("evidence: %+v, %v", ev, err)
 	}
+	// The recorded owner reaches the decision, which compares it with
+	// whoever calls (a browser session or a bearer token alike).
+	facts := &device.Facts{ID: ev.DeviceID, Trust: ev.Trust, AttestedAt: ev.AttestedAt, Owner: ev.Owner}
+	if res := (&device.Requirement{}).Check(facts, &policy.Input{Identity: &policy.Identity{Email: bob}}, e.clock.Now()); res.Reason != device.ReasonOwnerMismatch {
+		t.Fatalf("decision for bob on alice's device: %v", res.Reason)
+	}
 
 	tests := []struct {
 		name     string
@@ -117,8 +124,18 @@ func TestEnrollmentRecordsOwner(t *testing.T) {
 			return err
 		}, device.ReasonOwnerMismatch},
 		{"IT names bob: alice's old binding stops counting", bob, func() error {
-			_, err := e.svc.SessionEvidence(e.ctx, session)
-			return err
+			// The evidence names bob as the owner; the decision's check
+			// refuses alice's request.
+			ev, err := e.svc.SessionEvidence(e.ctx, session)
+			if err != nil {
+				return err
+			}
+			facts := &device.Facts{ID: ev.DeviceID, Trust: ev.Trust, AttestedAt: ev.AttestedAt, Owner: ev.Owner}
+			in := &policy.Input{Identity: &policy.Identity{Email: alice}}
+			if res := (&device.Requirement{}).Check(facts, in, e.clock.Now()); !res.Met() {
+				return &device.Error{Reason: res.Reason, Msg: "decision"}
+			}
+			return nil
 		}, device.ReasonOwnerMismatch},
 		{"IT names bob: bob re-enrolls and becomes the recorded owner", bob, func() error {
 			_, err := e.client.Enroll(e.ctx, e.code(device.PurposeEnroll, "s-bob-3", bob))
