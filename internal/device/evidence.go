@@ -53,7 +53,7 @@ const TrustTPMAttested = "tpm-attested"
 type Evidence struct {
 	DeviceID string
 	Serial   string
-	Owner    string // inventory owner (email), empty when unset
+	Owner    string // the inventory's owner, else the recorded enrolling user (email); empty when neither
 	Status   Status // live inventory status
 	Trust    string // TrustTPMAttested
 	// AttestedAt is when the quote behind this evidence was verified.

@@ -54,7 +54,7 @@ func (k *kindService) Page(ctx context.Context, reason policy.Reason, _ any, r *
 		pd.Next = "Sign in with a browser to get a verification code."
 		return pd, true
 	}
-	extra, err := k.codes(ctx, r.SessionID, r.Session.Email)
+	extra, err := k.codes(ctx, r.SessionID, r.Session.Email, tool)
 	if err != nil {
 		k.env.Logger.Error("device: cannot create codes", "err", err, "request_id", r.ID)
 		pd.Next = "The gateway could not create a verification code right now; reload this page in a minute."
@@ -64,13 +64,15 @@ func (k *kindService) Page(ctx context.Context, reason policy.Reason, _ any, r *
 	return pd, true
 }
 
-func (k *kindService) codes(ctx context.Context, sessionID, email string) (map[string]any, error) {
+// codes makes the page's one-time codes, naming the tool (shown by the
+// agent before it binds; "" on the standalone device page).
+func (k *kindService) codes(ctx context.Context, sessionID, email, tool string) (map[string]any, error) {
 	gw := k.env.PublicURL
-	verify, exp, err := k.svc.NewCode(ctx, PurposeVerify, sessionID, email)
+	verify, exp, err := k.svc.IssueCode(ctx, CodeRequest{Purpose: PurposeVerify, SessionID: sessionID, Email: email, Tool: tool})
 	if err != nil {
 		return nil, err
 	}
-	enroll, _, err := k.svc.NewCode(ctx, PurposeEnroll, sessionID, email)
+	enroll, _, err := k.svc.IssueCode(ctx, CodeRequest{Purpose: PurposeEnroll, SessionID: sessionID, Email: email, Tool: tool})
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +124,7 @@ func (k *kindService) standalone(w http.ResponseWriter, r *http.Request, h requi
 		h.Render(w, r, requirement.Page{Status: http.StatusUnauthorized, Title: "Sign in first", Message: "Open any tool behind this gateway to sign in, then come back to this page.", Reason: policy.ReasonSignInRequired})
 		return
 	}
-	extra, err := k.codes(r.Context(), sid, sess.Email)
+	extra, err := k.codes(r.Context(), sid, sess.Email, "")
 	if err != nil {
 		h.Render(w, r, requirement.Page{Status: http.StatusServiceUnavailable, Title: "Temporarily unavailable", Message: "The gateway could not create a device code.", Next: "Reload this page in a minute.", Reason: policy.ReasonEvidenceError})
 		return

@@ -79,6 +79,7 @@ func (s *Server) newPublicHandler() http.Handler {
 		q.client.ClientIP, q.client.TrustedPeer = proxy.ClientAddr(r, rt.cfg.TrustedNets())
 		p, err := route.Normalize(r.URL.EscapedPath())
 		if err != nil {
+			CloseAfterDenial(w, r)
 			s.record(r, nil, policy.Decision{Reasons: []policy.Reason{policy.ReasonBadRequest}}, http.StatusBadRequest)
 			s.page(w, r, http.StatusBadRequest, pageData{Title: "Bad request", Message: "The address of this request is malformed: " + err.Error() + ".", Next: "Check the link you followed."})
 			return
@@ -87,6 +88,7 @@ func (s *Server) newPublicHandler() http.Handler {
 		if strings.HasPrefix(p, reservedPrefix) || p == jwksPath {
 			// Reserved endpoints exist on routed hosts and the public URL's host only.
 			if !rt.routed(q.host) && q.host != hostOnly(rt.publicURL.Host) {
+				CloseAfterDenial(w, r)
 				s.record(r, nil, policy.Decision{Reasons: []policy.Reason{policy.ReasonRouteNotFound}}, http.StatusNotFound)
 				s.page(w, r, http.StatusNotFound, pageData{Title: "Unknown address", Message: "This gateway serves no host named " + q.host + ".", Reason: string(policy.ReasonRouteNotFound)})
 				return
@@ -113,6 +115,7 @@ func (s *Server) newReservedHandler(rt *runtime) http.Handler {
 	g.PathPrefix("/api/").MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool {
 		return !s.apiLimit.allow(reqFrom(r.Context()).client.ClientIP)
 	}).HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		CloseAfterDenial(w, r)
 		w.Header().Set("Retry-After", "5")
 		writeJSONError(w, http.StatusTooManyRequests, "rate-limited", "too many requests from this address; wait a few seconds and try again")
 	})
@@ -155,6 +158,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
 	rt := q.rt
 	entry, vars, found := rt.table.Lookup(q.host, q.path)
 	if !found {
+		CloseAfterDenial(w, r)
 		d := policy.Decide(policy.Input{}, s.now())
 		s.record(r, nil, d, http.StatusNotFound)
 		s.page(w, r, http.StatusNotFound, pageData{Title: "Unknown address", Message: "This gateway has no tool at " + q.host + q.path + ".", Next: "Check the address, or ask the tool's owner for the right link.", Reason: string(policy.ReasonRouteNotFound)})
@@ -169,6 +173,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
 		q.ident = in.Identity
 		if errors.Is(in.EvidenceErr, errBearerInvalid) {
 			in.EvidenceErr = nil
+			CloseAfterDenial(w, r)
 			d := policy.Decision{Reasons: []policy.Reason{policy.ReasonSignInRequired}}
 			s.record(r, entry, d, http.StatusUnauthorized)
 			writeJSONError(w, http.StatusUnauthorized, "invalid-bearer-token", "the bearer ID token did not verify; obtain a new one from the identity provider")

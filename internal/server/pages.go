@@ -81,6 +81,7 @@ func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
 
 // deny answers a denied request with the page its first reason chooses.
 func (s *Server) deny(w http.ResponseWriter, r *http.Request, e *routeEntry, in policy.Input, d policy.Decision) {
+	CloseAfterDenial(w, r)
 	reason := d.Reasons[0]
 	q := reqFrom(r.Context())
 	switch reason {
@@ -169,7 +170,12 @@ func (s *Server) startLogin(w http.ResponseWriter, r *http.Request, q *request) 
 	if err != nil {
 		ret = rt.cfg.PublicURL
 	}
-	login, err := rt.auth.StartLogin(r.Context(), ret, rt.cfg.Session.CookieName)
+	login, err := rt.auth.StartLoginFrom(r.Context(), q.client.ClientIP, ret, rt.cfg.Session.CookieName)
+	if errors.Is(err, auth.ErrTooManySignIns) {
+		w.Header().Set("Retry-After", "60")
+		s.page(w, r, http.StatusTooManyRequests, pageData{Title: "Too many sign-ins", Message: "Too many sign-ins are in progress from your network.", Next: "Finish the sign-ins you started, or wait a few minutes and try again.", Reason: string(policy.ReasonSignInRequired)})
+		return http.StatusTooManyRequests
+	}
 	if err != nil {
 		s.metrics.StoreErrors.WithLabelValues("login").Inc()
 		s.page(w, r, http.StatusServiceUnavailable, pageData{Title: "Temporarily unavailable", Message: "The gateway could not start your sign-in: its session store is not answering.", Next: "Try again in a minute.", Reason: string(policy.ReasonEvidenceError)})
@@ -295,7 +301,7 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 		s.pageNamed(w, r, http.StatusOK, "signed_out.html", pageData{Title: "Signed out"})
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	LimitBody(w, r, 4<<10, 10*time.Second)
 	if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(q.session.CSRF)) != 1 {
 		s.page(w, r, http.StatusForbidden, pageData{Title: "Sign-out refused", Message: "The sign-out form was not sent by this gateway's page.", Next: "Open the sign-out page again and use its button."})
 		return
