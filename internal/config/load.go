@@ -3,9 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"maps"
 	"reflect"
 	"regexp"
 	"slices"

@@ -89,7 +89,7 @@ func Run(ctx context.Context, o Options) error {
 	secret := auth.NewID()
 
 	idp, err := devidp.New(devidp.Config{
-		Issuer:   issuer,
+		Issuer: issuer,
 		Clients: []devidp.Client{{ID: "gateway-dev", Secret: secret, RedirectURIs: []string{gatewayURL + "/.gateway/callback"},
 			PostLogoutRedirectURIs: []string{gatewayURL + "/.gateway/sign-out"}}},
 		Insecure: true,
