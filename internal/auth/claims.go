@@ -57,6 +57,9 @@ func (a *Authenticator) needsUserInfo(idClaims map[string]any) bool {
 	if e, _ := idClaims["email"].(string); e == "" {
 		return true
 	}
+	if names, ok := idClaims["_claim_names"].(map[string]any); ok && names[a.cfg.GroupsClaim] != nil {
+		return false // a distributed claim (groups overage): UserInfo would not list them either
+	}
 	_, ok := ClaimAt(idClaims, a.cfg.GroupsClaim)
 	return !ok
 }
