@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -26,6 +27,13 @@ import (
 	"github.com/accessgateway/gateway/internal/server"
 	"github.com/accessgateway/gateway/internal/token"
 )
+
+// TestMain silences the default logger: zitadel's example provider logs
+// every request through it.
+func TestMain(m *testing.M) {
+	slog.SetDefault(slog.New(slog.DiscardHandler))
+	os.Exit(m.Run())
+}
 
 // upstream is a tool behind the gateway: it verifies the context token
 // against the gateway's JWKS (as any tool would, with package contexttoken)

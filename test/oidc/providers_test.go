@@ -7,10 +7,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -43,6 +46,10 @@ type provider struct {
 	queue func()
 	// endSessions are the RP-initiated logout requests the provider received.
 	endSessions func() []url.Values
+
+	mu sync.Mutex
+	// onToken sees the refresh and ID tokens of every token response (mockoidc).
+	onToken func(refresh, id string)
 }
 
 // --- the embedded development provider (zitadel/oidc op, our storage) ---
@@ -102,6 +109,36 @@ func startMockOIDC(t *testing.T, ln net.Listener, serverTLS *tls.Config, user mo
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := &provider{oidc: "  scopes: [openid, email, profile, groups]\n", queue: func() { m.QueueUser(user) }}
+	// Token responses pass p.onToken (when set): tests look for the tokens
+	// the provider issued where they must not be.
+	if err := m.AddMiddleware(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != mockoidc.TokenEndpoint {
+				next.ServeHTTP(w, r)
+				return
+			}
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			var tok struct {
+				RefreshToken string `json:"refresh_token"`
+				IDToken      string `json:"id_token"`
+			}
+			if json.Unmarshal(rec.Body.Bytes(), &tok) == nil {
+				p.mu.Lock()
+				hook := p.onToken
+				p.mu.Unlock()
+				if hook != nil {
+					hook(tok.RefreshToken, tok.IDToken)
+				}
+			}
+			maps.Copy(w.Header(), rec.Header())
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if ln == nil {
 		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 			t.Fatal(err)
@@ -116,11 +153,8 @@ func startMockOIDC(t *testing.T, ln net.Listener, serverTLS *tls.Config, user mo
 	m.CodeChallengeMethodsSupported = []string{"S256"}
 	t.Cleanup(func() { _ = m.Shutdown() })
 	c := m.Config()
-	return m, &provider{
-		issuer: c.Issuer, clientID: c.ClientID, secret: c.ClientSecret,
-		oidc:  "  scopes: [openid, email, profile, groups]\n",
-		queue: func() { m.QueueUser(user) },
-	}
+	p.issuer, p.clientID, p.secret = c.Issuer, c.ClientID, c.ClientSecret
+	return m, p
 }
 
 // keycloakUser is a user whose ID token carries roles the way Keycloak puts
@@ -218,4 +252,22 @@ func privateCA(t *testing.T) (*tls.Config, string, *tls.Config) {
 	pool.AddCert(ca)
 	server := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
 	return server, file, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+}
+
+type issuedTokens struct{ refresh, id string }
+
+// recordTokens records the tokens a mockoidc provider issues (at the
+// provider, with its middleware); it returns the last ones issued.
+func recordTokens(t *testing.T, p *provider) func() issuedTokens {
+	t.Helper()
+	var mu sync.Mutex
+	var last issuedTokens
+	p.mu.Lock()
+	p.onToken = func(refresh, id string) {
+		mu.Lock()
+		defer mu.Unlock()
+		last = issuedTokens{refresh, id}
+	}
+	p.mu.Unlock()
+	return func() issuedTokens { mu.Lock(); defer mu.Unlock(); return last }
 }
