@@ -91,15 +91,21 @@ func startDevIdP(t *testing.T, gwURL string) *provider {
 		issuer: issuer, clientID: "gateway", secret: secret,
 		oidc: "  scopes: [openid, email, profile, offline_access]\n  post_logout_redirect_url: " + gwURL + "/.gateway/sign-out\n",
 		login: func(t *testing.T, c *http.Client, resp *http.Response, body string) (*http.Response, string) {
-			act, id := devLoginAction.FindStringSubmatch(body), devAuthReqID.FindStringSubmatch(body)
-			if act == nil || id == nil {
-				t.Fatalf("expected the dev provider's sign-in page, got %s: %.400s", resp.Request.URL, body)
-			}
-			target, _ := resp.Request.URL.Parse(act[1])
-			return postForm(t, c, target.String(), url.Values{"authRequestID": {id[1]}, "user": {"dev-support"}})
+			return devLogin(t, c, resp, body, "dev-support")
 		},
 		endSessions: func() []url.Values { mu.Lock(); defer mu.Unlock(); return append([]url.Values(nil), ends...) },
 	}
+}
+
+// devLogin picks a demo user on the dev provider's sign-in page.
+func devLogin(t *testing.T, c *http.Client, resp *http.Response, body, user string) (*http.Response, string) {
+	t.Helper()
+	act, id := devLoginAction.FindStringSubmatch(body), devAuthReqID.FindStringSubmatch(body)
+	if act == nil || id == nil {
+		t.Fatalf("expected the dev provider's sign-in page, got %s: %.400s", resp.Request.URL, body)
+	}
+	target, _ := resp.Request.URL.Parse(act[1])
+	return postForm(t, c, target.String(), url.Values{"authRequestID": {id[1]}, "user": {user}})
 }
 
 // --- mockoidc (a standard provider that signs queued users in) ---
