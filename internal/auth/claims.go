@@ -124,7 +124,8 @@ func ClaimAt(claims map[string]any, path string) (any, bool) {
 }
 
 // groupsFrom reads the groups claim: absent or null is no groups; a string is
-// one group; a list of strings is the groups. Any other shape is an error
+// one group; a list of strings is the groups; an object's keys are the groups
+// (sorted). Any other shape is an error
 // (the gateway would otherwise decide on fewer groups than the user has,
 // which could bypass a deny rule).
 func groupsFrom(claims map[string]any, path string) ([]string, error) {
@@ -156,8 +157,15 @@ func groupsFrom(claims map[string]any, path string) ([]string, error) {
 			out = append(out, s)
 		}
 		return out, nil
+	case map[string]any:
+		// An object whose keys are the groups: Zitadel's roles claim
+		// ("urn:zitadel:iam:org:project:roles": {"admin": {"<org id>": "<org domain>"}}).
+		if len(t) > maxGroups {
+			return nil, fmt.Errorf("auth: groups claim %q: expected at most %d groups, got %d", path, maxGroups, len(t))
+		}
+		return slices.Sorted(maps.Keys(t)), nil
 	}
-	return nil, fmt.Errorf("auth: groups claim %q: expected a string or a list of strings, got a %s", path, jsonType(v))
+	return nil, fmt.Errorf("auth: groups claim %q: expected a string, a list of strings or an object keyed by group, got a %s", path, jsonType(v))
 }
 
 func jsonType(v any) string {
