@@ -121,6 +121,9 @@ type envVars struct {
 	Now func() time.Time
 }
 
+// testSessionKey is the session encryption key of the replicas in tests.
+const testSessionKey = "dGVzdC1zZXNzaW9uLWtleS0wMTIzNDU2Nzg5YWJjZGU="
+
 const baseConfig = `public_url: {{.PublicURL}}
 listen: {address: "127.0.0.1:0"}
 admin: {address: "127.0.0.1:1"}
@@ -133,6 +136,8 @@ session:
   store: {{.Store}}
 {{- if eq .Store "redis"}}
   redis: {addrs: ["{{.RedisAddr}}"]}
+  # Replicas share the key that seals refresh and ID tokens in Redis.
+  encryption_keys: [{key: "` + testSessionKey + `", state: active}]
 {{- end}}
   lifetime: 1h
 log: {level: error}

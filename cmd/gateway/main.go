@@ -3,8 +3,8 @@
 //	gateway serve   --config FILE    run the gateway
 //	gateway check   --config FILE    validate a config and run its policy tests
 //	gateway explain --config FILE …  answer a what-if with the decision and its reasons
-//	gateway dev                      the quickstart: dev IdP, demo tool, example policy
-//	gateway keys generate --out FILE write a new context-token signing key
+//	gateway dev [--config FILE]      the quickstart, or an operator's own config locally
+//	gateway keys generate --out FILE write a new context-token signing key (--session: a session encryption key)
 package main
 
 import (
@@ -33,7 +33,11 @@ commands:
   check    --config FILE   validate the config, list every problem, run its policy tests
   explain  --config FILE   what-if: --user EMAIL --groups a,b --url URL | --route NAME --path P
   dev                      quickstart: embedded dev IdP, demo tool and example policy
+  dev      --config FILE   run your own config locally (loopback, plain http allowed;
+                           without oidc.issuer it signs in at the embedded dev IdP)
   keys generate --out FILE write a new context-token signing key (PEM)
+  keys generate --session --out FILE
+                           write a new session encryption key (base64)
 `
 
 func main() {
@@ -89,6 +93,11 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The same verdict as `gateway check` and as a reload: a file whose own
+	// policy tests fail is not served.
+	if err := server.PolicyTests(cfg); err != nil {
+		return err
+	}
 	return server.Serve(ctx, cfg, server.Options{ConfigPath: *path}, nil)
 }
 
@@ -106,6 +115,9 @@ func check(w io.Writer, args []string) error {
 		fmt.Fprintf(w, "%s: invalid\n%v\n", *path, err)
 		return exitError(1)
 	}
+	for _, warning := range cfg.Warnings() {
+		fmt.Fprintf(w, "warning: %s\n", warning)
+	}
 	results, err := explain.RunTests(cfg)
 	if err != nil {
 		fmt.Fprintf(w, "%s: %v\n", *path, err)
@@ -121,11 +133,19 @@ func check(w io.Writer, args []string) error {
 		}
 	}
 	if failed > 0 {
-		fmt.Fprintf(w, "%s: valid, but %d of %d policy tests failed\n", *path, failed, len(results))
+		fmt.Fprintf(w, "%s: valid, but %d of %s failed\n", *path, failed, count(len(results), "policy test"))
 		return exitError(1)
 	}
-	fmt.Fprintf(w, "%s: valid (%d routes, %d policy tests passed)\n", *path, len(cfg.Routes), len(results))
+	fmt.Fprintf(w, "%s: valid (%s, %s passed)\n", *path, count(len(cfg.Routes), "route"), count(len(results), "policy test"))
 	return nil
+}
+
+// count says "1 route", "2 routes", "0 routes".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 type multi []string

@@ -4,22 +4,23 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"net/netip"
-	"slices"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/store"
 )
 
@@ -31,29 +32,56 @@ type Config struct {
 	Scopes       []string
 	// RedirectURL is the callback: <public_url>/.gateway/callback.
 	RedirectURL string
+	// GroupsClaim names the claim holding the groups: a claim name or a
+	// dotted path into nested objects (see ClaimAt).
 	GroupsClaim string
-	// RequireVerifiedEmail refuses ID tokens with email_verified false.
+	// UserInfo is auto (default), always or never: when to ask the
+	// provider's UserInfo endpoint for the claims (see MergeClaims).
+	UserInfo string
+	// RequireVerifiedEmail refuses identities with email_verified false.
 	RequireVerifiedEmail bool
 	SessionLifetime      time.Duration
 	RefreshInterval      time.Duration
+	// CAFile is a PEM file of CA certificates trusted for the provider's
+	// TLS certificates, in addition to the system's. Ignored when HTTPClient
+	// is set.
+	CAFile string
+	// EndProviderSession sends the browser to the provider's
+	// end_session_endpoint at sign-out (RP-initiated logout), when the
+	// provider advertises one.
+	EndProviderSession bool
+	// PostLogoutRedirectURL is sent as post_logout_redirect_uri; it must be
+	// registered at the provider. Empty: none (the provider shows its own page).
+	PostLogoutRedirectURL string
+	// DiscoveryBackoff is the first delay between discovery retries when the
+	// provider is unreachable at start (doubling up to DiscoveryMaxBackoff);
+	// zero means DefaultBackoff and DefaultMaxBackoff.
+	DiscoveryBackoff    time.Duration
+	DiscoveryMaxBackoff time.Duration
+	// SignInLimits caps the sign-ins in progress (zero values: defaults).
+	SignInLimits SignInLimits
 	// HTTPClient talks to the IdP; nil means a client with a 10 s timeout.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
-	// SignInLimits caps the sign-ins in progress (zero values: defaults).
-	SignInLimits SignInLimits
 }
 
 // Authenticator runs the authorization code flow with PKCE, state and
 // nonce, creates sessions, refreshes them, and verifies bearer ID tokens.
+//
+// It is usable before the provider is discovered: sign-ins and bearer
+// tokens then fail with ErrProviderUnavailable while sessions already in
+// the store keep working, and discovery is retried in the background.
 type Authenticator struct {
 	cfg      Config
-	provider *oidc.Provider
-	verifier *oidc.IDTokenVerifier
-	oauth    oauth2.Config
+	state    atomic.Pointer[discovered]
 	sessions *Sessions
-	endURL   string
 	client   *http.Client
 	Now      func() time.Time
+
+	errMu   sync.Mutex
+	lastErr error
+	stop    context.CancelFunc
+	done    chan struct{}
 
 	bearerMu sync.Mutex
 	bearer   map[[32]byte]*Session
@@ -64,50 +92,78 @@ type Authenticator struct {
 // loginTTL bounds how long a sign-in may take at the IdP.
 const loginTTL = 10 * time.Minute
 
-// New discovers the provider (construct → validate: discovery happens here,
-// never on a request) and returns an Authenticator.
+// New builds an Authenticator and discovers the provider (construct →
+// validate: discovery happens here, never on a request). If the provider
+// cannot be reached, New still succeeds: it logs the error and retries
+// discovery in the background with exponential backoff (see Ready). Errors
+// are for what a retry cannot fix: a bad CA file or userinfo mode.
 func New(ctx context.Context, cfg Config, sessions *Sessions) (*Authenticator, error) {
-	client := cfg.HTTPClient
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	ctx = oidc.ClientContext(ctx, client)
-	p, err := oidc.NewProvider(ctx, cfg.Issuer)
-	if err != nil {
-		return nil, fmt.Errorf("auth: oidc discovery of %q: %w", cfg.Issuer, err)
+	switch cfg.UserInfo {
+	case "":
+		cfg.UserInfo = UserInfoAuto
+	case UserInfoAuto, UserInfoAlways, UserInfoNever:
+	default:
+		return nil, fmt.Errorf("auth: userinfo: expected auto, always or never, got %q", cfg.UserInfo)
 	}
-	var extra struct {
-		EndSession string `json:"end_session_endpoint"`
+	if cfg.DiscoveryBackoff <= 0 {
+		cfg.DiscoveryBackoff = DefaultBackoff
 	}
-	_ = p.Claims(&extra)
-	a := &Authenticator{
-		cfg:      cfg,
-		provider: p,
-		verifier: p.Verifier(&oidc.Config{ClientID: cfg.ClientID}),
-		oauth: oauth2.Config{
-			ClientID:     cfg.ClientID,
-			ClientSecret: cfg.ClientSecret,
-			Endpoint:     p.Endpoint(),
-			RedirectURL:  cfg.RedirectURL,
-			Scopes:       cfg.Scopes,
-		},
-		sessions: sessions,
-		endURL:   extra.EndSession,
-		client:   client,
-		Now:      time.Now,
-		pending:  newPendingSignIns(cfg.SignInLimits, loginTTL),
+	if cfg.DiscoveryMaxBackoff < cfg.DiscoveryBackoff {
+		cfg.DiscoveryMaxBackoff = max(DefaultMaxBackoff, cfg.DiscoveryBackoff)
 	}
+	client := cfg.HTTPClient
+	if client == nil {
+		var err error
+		if client, err = NewHTTPClient(cfg.CAFile); err != nil {
+			return nil, err
+		}
+	}
+	a := &Authenticator{cfg: cfg, sessions: sessions, client: client, Now: time.Now, done: make(chan struct{}),
+		pending: newPendingSignIns(cfg.SignInLimits, loginTTL)}
+	d, err := a.discover(ctx)
+	if err == nil {
+		a.state.Store(d)
+		a.stop = func() {}
+		close(a.done)
+		return a, nil
+	}
+	a.setLastErr(err)
+	cfg.Logger.Warn("auth: identity provider unreachable at start; serving anyway: sign-in answers 503 and /readyz is not ready until discovery succeeds; existing sessions keep working",
+		"issuer", cfg.Issuer, "err", err, "retry_in", cfg.DiscoveryBackoff.String())
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.stop = cancel
+	go a.retryDiscovery(rctx)
 	return a, nil
+}
+
+// NewHTTPClient returns the client the gateway talks to the provider with:
+// a 10 s timeout, and, with caFile, the file's CA certificates trusted in
+// addition to the system's.
+func NewHTTPClient(caFile string) (*http.Client, error) {
+	if caFile == "" {
+		return &http.Client{Timeout: 10 * time.Second}, nil
+	}
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("auth: oidc ca_file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("auth: oidc ca_file: expected PEM certificates in %q, found none", caFile)
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Timeout: 10 * time.Second, Transport: t}, nil
 }
 
 // Sessions returns the session registry.
 func (a *Authenticator) Sessions() *Sessions { return a.sessions }
-
-// EndSessionURL is the IdP's RP-initiated logout endpoint, if it has one.
-func (a *Authenticator) EndSessionURL() string { return a.endURL }
 
 type loginState struct {
 	Nonce    string `json:"nonce"`
@@ -134,12 +190,17 @@ func (a *Authenticator) StartLogin(ctx context.Context, returnURL, bindCookiePre
 
 // StartLoginFrom records a pending sign-in (state, nonce, PKCE verifier and
 // the validated return URL, server-side and single-use) and returns the IdP
-// URL. The return URL is never sent through the IdP.
+// URL. The return URL is never sent through the IdP. Before the provider is
+// discovered it fails with an error wrapping ErrProviderUnavailable.
 //
 // client is the request's client address (after trusted proxies). Pending
 // sign-ins are capped per client address and per replica (SignInLimits); over
 // a cap it returns ErrTooManySignIns and stores nothing.
 func (a *Authenticator) StartLoginFrom(ctx context.Context, client netip.Addr, returnURL, bindCookiePrefix string) (*Login, error) {
+	d, err := a.ready()
+	if err != nil {
+		return nil, err
+	}
 	state := NewID()
 	if err := a.pending.acquire(a.Now(), client, state); err != nil {
 		return nil, err
@@ -152,7 +213,7 @@ func (a *Authenticator) StartLoginFrom(ctx context.Context, client netip.Addr, r
 		a.pending.release(state)
 		return nil, fmt.Errorf("auth: save sign-in state: %w", err)
 	}
-	u := a.oauth.AuthCodeURL(state, oidc.Nonce(ls.Nonce), oauth2.S256ChallengeOption(ls.Verifier))
+	u := d.oauth.AuthCodeURL(state, oidc.Nonce(ls.Nonce), oauth2.S256ChallengeOption(ls.Verifier))
 	return &Login{RedirectURL: u, CookieName: BindCookieName(bindCookiePrefix, state), CookieValue: bind}, nil
 }
 
@@ -163,10 +224,12 @@ func BindCookieName(prefix, state string) string {
 	return fmt.Sprintf("%s_login_%x", prefix, h[:6])
 }
 
-// CallbackError is a failed callback; Msg is safe to show the user.
+// CallbackError is a failed callback; Msg (and Next, what the user can do)
+// are safe to show the user.
 type CallbackError struct {
-	Msg string
-	Err error
+	Msg  string
+	Next string
+	Err  error
 }
 
 func (e *CallbackError) Error() string { return "auth: callback: " + e.Msg + ": " + fmt.Sprint(e.Err) }
@@ -174,8 +237,9 @@ func (e *CallbackError) Unwrap() error { return e.Err }
 
 // Callback completes a sign-in: it takes the pending state (single use),
 // checks the browser binding, exchanges the code with the PKCE verifier,
-// verifies the ID token and its nonce, and creates a session. It returns the
-// new session ID and the return URL recorded at StartLogin.
+// verifies the ID token and its nonce, fetches UserInfo when the mode asks
+// for it, and creates a session. It returns the new session ID and the
+// return URL recorded at StartLogin.
 func (a *Authenticator) Callback(ctx context.Context, r *http.Request, bindCookiePrefix string) (id string, sess *Session, returnURL string, err error) {
 	q := r.URL.Query()
 	if e := q.Get("error"); e != "" {
@@ -184,6 +248,10 @@ func (a *Authenticator) Callback(ctx context.Context, r *http.Request, bindCooki
 	state, code := q.Get("state"), q.Get("code")
 	if state == "" || code == "" || len(state) > 128 {
 		return "", nil, "", &CallbackError{Msg: "the sign-in response lacks state or code", Err: errors.New("missing parameters")}
+	}
+	d, err := a.ready()
+	if err != nil {
+		return "", nil, "", err
 	}
 	b, err := a.sessions.st.Take(ctx, "login:"+state)
 	if err == nil || errors.Is(err, store.ErrNotFound) {
@@ -210,7 +278,7 @@ func (a *Authenticator) Callback(ctx context.Context, r *http.Request, bindCooki
 		return "", nil, "", &CallbackError{Msg: "the sign-in did not start in this browser; start again", Err: errors.New("binding cookie mismatch")}
 	}
 	ctx = oidc.ClientContext(ctx, a.client)
-	tok, err := a.oauth.Exchange(ctx, code, oauth2.VerifierOption(ls.Verifier))
+	tok, err := d.oauth.Exchange(ctx, code, oauth2.VerifierOption(ls.Verifier))
 	if err != nil {
 		return "", nil, "", &CallbackError{Msg: "the identity provider did not accept the sign-in code", Err: err}
 	}
@@ -218,7 +286,7 @@ func (a *Authenticator) Callback(ctx context.Context, r *http.Request, bindCooki
 	if rawID == "" {
 		return "", nil, "", &CallbackError{Msg: "the identity provider returned no ID token", Err: errors.New("no id_token")}
 	}
-	idt, err := a.verifier.Verify(ctx, rawID)
+	idt, err := d.verifier.Verify(ctx, rawID)
 	if err != nil {
 		return "", nil, "", &CallbackError{Msg: "the ID token did not verify", Err: err}
 	}
@@ -227,8 +295,8 @@ func (a *Authenticator) Callback(ctx context.Context, r *http.Request, bindCooki
 	}
 	now := a.Now()
 	sess = &Session{CreatedAt: now, ExpiresAt: now.Add(a.cfg.SessionLifetime), IDToken: rawID}
-	if err := a.fill(idt, sess); err != nil {
-		return "", nil, "", &CallbackError{Msg: err.Error(), Err: err}
+	if err := a.identify(ctx, d, idt, tok, sess); err != nil {
+		return "", nil, "", a.signInError(err)
 	}
 	if tok.RefreshToken != "" {
 		sess.RefreshToken = tok.RefreshToken
@@ -238,66 +306,72 @@ func (a *Authenticator) Callback(ctx context.Context, r *http.Request, bindCooki
 	if err != nil {
 		return "", nil, "", err
 	}
+	sess.RefreshToken, sess.IDToken = "", "" // sealed in the store; not kept in memory
 	return id, sess, ls.Return, nil
 }
 
-// fill copies identity claims from a verified ID token into sess.
-func (a *Authenticator) fill(idt *oidc.IDToken, sess *Session) error {
+// errUserInfo wraps a failed UserInfo request.
+var errUserInfo = errors.New("auth: userinfo")
+
+// identify reads the identity of a verified ID token, asking UserInfo (with
+// the access token) when the mode says so, and fills sess.
+func (a *Authenticator) identify(ctx context.Context, d *discovered, idt *oidc.IDToken, tok *oauth2.Token, sess *Session) error {
 	var all map[string]any
 	if err := idt.Claims(&all); err != nil {
 		return fmt.Errorf("auth: decode ID token claims: %w", err)
 	}
-	email, _ := all["email"].(string)
-	if _, err := policy.ParseEmail(email); err != nil {
-		return fmt.Errorf("the ID token has no valid email claim: %w", err)
-	}
-	if a.cfg.RequireVerifiedEmail {
-		if v, ok := all["email_verified"].(bool); !ok || !v {
-			return errors.New("the identity provider has not verified this email address")
+	if a.needsUserInfo(all) {
+		switch {
+		case !d.userInfo && a.cfg.UserInfo == UserInfoAlways:
+			return fmt.Errorf("%w: oidc.userinfo is always, but the provider advertises no userinfo_endpoint", errUserInfo)
+		case !d.userInfo:
+			// auto: nothing more to ask; fill decides with what there is.
+		case tok == nil || tok.AccessToken == "":
+			if a.cfg.UserInfo == UserInfoAlways {
+				return fmt.Errorf("%w: the provider issued no access token to ask UserInfo with", errUserInfo)
+			}
+		default:
+			ui, err := d.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+			if err != nil {
+				return fmt.Errorf("%w: %v", errUserInfo, err)
+			}
+			// OpenID Connect Core §5.3.2: the UserInfo sub MUST be verified
+			// to exactly match the ID token's sub.
+			if subtle.ConstantTimeCompare([]byte(ui.Subject), []byte(idt.Subject)) != 1 {
+				return fmt.Errorf("%w: expected sub %q, got %q", errUserInfo, idt.Subject, ui.Subject)
+			}
+			var uiClaims map[string]any
+			if err := ui.Claims(&uiClaims); err != nil {
+				return fmt.Errorf("%w: decode claims: %v", errUserInfo, err)
+			}
+			all = MergeClaims(all, uiClaims)
 		}
 	}
-	sess.Subject = idt.Subject
-	sess.Email = email
-	sess.Name, _ = all["name"].(string)
-	sess.Groups = stringList(all[a.cfg.GroupsClaim])
-	sess.Claims = map[string][]string{}
-	// Keep at most 64 claims, chosen deterministically (sorted by name).
-	for _, k := range slices.Sorted(maps.Keys(all)) {
-		switch k {
-		case "iss", "aud", "exp", "iat", "nbf", "nonce", "at_hash", "c_hash", "auth_time", "azp", "sid", "jti":
-			continue
-		}
-		if l := stringList(all[k]); len(l) > 0 && len(sess.Claims) < 64 {
-			sess.Claims[k] = l
-		}
-	}
-	return nil
+	return a.fill(idt.Subject, all, sess)
 }
 
-// stringList returns a claim as a list of strings (a string, a bool, or a
-// list of strings); other shapes give nil.
-func stringList(v any) []string {
-	switch t := v.(type) {
-	case string:
-		return []string{t}
-	case bool:
-		if t {
-			return []string{"true"}
-		}
-		return []string{"false"}
-	case []any:
-		out := make([]string, 0, len(t))
-		for _, e := range t {
-			if s, ok := e.(string); ok {
-				out = append(out, s)
-			}
-		}
-		if len(out) > 1024 {
-			out = out[:1024]
-		}
-		return out
+// signInError turns an identity problem into what the user sees (and logs
+// the operator's hint).
+func (a *Authenticator) signInError(err error) error {
+	switch {
+	case errors.Is(err, ErrNoEmail):
+		a.cfg.Logger.Warn("auth: sign-in refused: the provider sent no email claim, in neither the ID token nor UserInfo. "+
+			"Check that oidc.scopes includes \"email\", that the provider releases the email claim to this client, "+
+			"and that oidc.userinfo is not \"never\" if the provider serves email from UserInfo only",
+			"client_id", a.cfg.ClientID, "scopes", a.cfg.Scopes, "userinfo", a.cfg.UserInfo)
+		return &CallbackError{Msg: "the identity provider sent no email address for your account",
+			Next: "The gateway needs your email address to decide what you may use. Ask your identity team to give your account an email address that is released to this application.", Err: err}
+	case errors.Is(err, ErrGroupsOverage):
+		a.cfg.Logger.Warn("auth: sign-in refused: the provider left the groups out of the token and referenced another API instead (Entra ID groups overage). "+
+			"Limit the groups in the token (Entra ID: \"Groups assigned to the application\") or use app roles with oidc.groups_claim: roles",
+			"groups_claim", a.cfg.GroupsClaim)
+		return &CallbackError{Msg: "your account is in more groups than the identity provider puts in a sign-in",
+			Next: "Ask the gateway's operators to limit the groups the provider sends to this application.", Err: err}
+	case errors.Is(err, errUserInfo):
+		a.cfg.Logger.Warn("auth: sign-in refused: the UserInfo request failed", "err", err)
+		return &CallbackError{Msg: "the identity provider did not answer the request for your profile", Next: "Try again in a minute.", Err: err}
 	}
-	return nil
+	return &CallbackError{Msg: err.Error(), Err: err}
 }
 
 // RefreshResult says what MaybeRefresh did.
@@ -320,14 +394,27 @@ var ErrIdPUnavailable = errors.New("auth: identity provider unavailable for the 
 // due, under a per-session lock in the store so replicas do not race (a
 // rotated refresh token used twice would end the session). If the IdP says
 // the grant is gone, the session is deleted and ErrNoSession returned. If the
-// IdP cannot be reached, the session lives on for one more interval, then
-// ErrIdPUnavailable.
+// IdP cannot be reached (or is not discovered yet), the session lives on for
+// one more interval, then ErrIdPUnavailable. A refresh token that cannot be
+// opened (its key was rotated out) ends the session.
+//
+// When the refresh answer carries a new ID token, the identity is read again
+// exactly as at sign-in (UserInfo included); when it carries none, the
+// identity stays as it was.
 func (a *Authenticator) MaybeRefresh(ctx context.Context, id string, sess *Session) (RefreshResult, error) {
 	now := a.Now()
-	if sess.RefreshToken == "" || now.Before(sess.NextRefresh) {
+	if (sess.RefreshToken == "" && sess.SealedRefresh == "") || now.Before(sess.NextRefresh) {
 		return RefreshNotDue, nil
 	}
 	grace := sess.NextRefresh.Add(a.cfg.RefreshInterval)
+	d, err := a.ready()
+	if err != nil {
+		a.cfg.Logger.Warn("auth: session refresh due but the provider is not discovered yet", "err", err)
+		if now.Before(grace) {
+			return RefreshSkipped, nil
+		}
+		return RefreshNotDue, ErrIdPUnavailable
+	}
 	lock := "lock:refresh:" + SessionKey(id)
 	ok, err := a.sessions.st.SetNX(ctx, lock, []byte("1"), 30*time.Second)
 	if err != nil {
@@ -349,8 +436,14 @@ func (a *Authenticator) MaybeRefresh(ctx context.Context, id string, sess *Sessi
 		*sess = *cur
 		return RefreshNotDue, nil
 	}
+	rt, err := a.sessions.RefreshToken(id, cur)
+	if err != nil {
+		a.cfg.Logger.Warn("auth: the session's refresh token cannot be opened (its encryption key was removed?); ending the session", "err", err, "email", cur.Email)
+		_ = a.sessions.Delete(ctx, id)
+		return RefreshNotDue, ErrNoSession
+	}
 	ctx = oidc.ClientContext(ctx, a.client)
-	tok, err := a.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: cur.RefreshToken, Expiry: time.Unix(1, 0)}).Token()
+	tok, err := d.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: rt, Expiry: time.Unix(1, 0)}).Token()
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode >= 400 && re.Response.StatusCode < 500 {
@@ -364,12 +457,13 @@ func (a *Authenticator) MaybeRefresh(ctx context.Context, id string, sess *Sessi
 		return RefreshNotDue, ErrIdPUnavailable
 	}
 	if rawID, _ := tok.Extra("id_token").(string); rawID != "" {
-		idt, err := a.verifier.Verify(ctx, rawID)
+		idt, err := d.verifier.Verify(ctx, rawID)
 		if err != nil || idt.Subject != cur.Subject {
 			_ = a.sessions.Delete(ctx, id)
 			return RefreshNotDue, ErrNoSession
 		}
-		if err := a.fill(idt, cur); err != nil {
+		if err := a.identify(ctx, d, idt, tok, cur); err != nil {
+			a.cfg.Logger.Warn("auth: the refreshed identity is not usable; ending the session", "err", err, "email", cur.Email)
 			_ = a.sessions.Delete(ctx, id)
 			return RefreshNotDue, ErrNoSession
 		}
@@ -382,19 +476,52 @@ func (a *Authenticator) MaybeRefresh(ctx context.Context, id string, sess *Sessi
 	if err := a.sessions.Save(ctx, id, cur); err != nil {
 		return RefreshNotDue, err
 	}
+	cur.RefreshToken, cur.IDToken = "", "" // sealed in the store; not kept in memory
 	*sess = *cur
 	return Refreshed, nil
 }
 
+// SignOutURL is where to send the browser after the gateway ended the
+// session id, so that the provider's session ends too (OpenID Connect
+// RP-Initiated Logout 1.0): the provider's end_session_endpoint with
+// id_token_hint (the session's ID token, when it can be opened), client_id
+// and post_logout_redirect_uri (when configured). It returns "" when
+// EndProviderSession is off, the provider advertises no end_session_endpoint,
+// or it is not discovered yet. Call it before deleting the session.
+func (a *Authenticator) SignOutURL(id string, sess *Session) string {
+	d := a.state.Load()
+	if !a.cfg.EndProviderSession || d == nil || d.endSession == nil {
+		return ""
+	}
+	u := *d.endSession
+	q := u.Query()
+	if hint, err := a.sessions.IDToken(id, sess); err != nil {
+		a.cfg.Logger.Warn("auth: the session's ID token cannot be opened; provider sign-out without id_token_hint", "err", err)
+	} else if hint != "" {
+		q.Set("id_token_hint", hint)
+	}
+	q.Set("client_id", a.cfg.ClientID)
+	if a.cfg.PostLogoutRedirectURL != "" {
+		q.Set("post_logout_redirect_uri", a.cfg.PostLogoutRedirectURL)
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
 // VerifyBearer verifies an ID token from the same IdP presented as
 // "Authorization: Bearer" by a non-browser client and returns the identity
-// it carries, valid until the token's expiry.
+// it carries, valid until the token's expiry. Only the ID token's own claims
+// count (there is no access token to ask UserInfo with): it must carry the
+// email.
 //
 // A verified token is remembered (by its SHA-256, until its expiry) so that
 // an API client sending the same token on every request costs one signature
 // verification, not one per request. Failures are never remembered. This
 // changes nothing about what is accepted: an ID token cannot be revoked
 // before its expiry either way.
+//
+// Before the provider is discovered it fails with an error wrapping
+// ErrProviderUnavailable.
 func (a *Authenticator) VerifyBearer(ctx context.Context, raw string) (*Session, error) {
 	key := sha256.Sum256([]byte(raw))
 	now := a.Now()
@@ -405,13 +532,21 @@ func (a *Authenticator) VerifyBearer(ctx context.Context, raw string) (*Session,
 		return &s, nil
 	}
 	a.bearerMu.Unlock()
+	d, err := a.ready()
+	if err != nil {
+		return nil, err
+	}
 	ctx = oidc.ClientContext(ctx, a.client)
-	idt, err := a.verifier.Verify(ctx, raw)
+	idt, err := d.verifier.Verify(ctx, raw)
 	if err != nil {
 		return nil, fmt.Errorf("auth: bearer token: %w", err)
 	}
+	var all map[string]any
+	if err := idt.Claims(&all); err != nil {
+		return nil, fmt.Errorf("auth: bearer token: decode claims: %w", err)
+	}
 	s := &Session{CreatedAt: idt.IssuedAt, ExpiresAt: idt.Expiry}
-	if err := a.fill(idt, s); err != nil {
+	if err := a.fill(idt.Subject, all, s); err != nil {
 		return nil, fmt.Errorf("auth: bearer token: %w", err)
 	}
 	a.bearerMu.Lock()

@@ -33,10 +33,18 @@ type Session struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	// RefreshToken, when the IdP issued one, is used to re-check the user
 	// every refresh interval. NextRefresh is when that is due.
-	RefreshToken string    `json:"rt,omitempty"`
-	NextRefresh  time.Time `json:"next_refresh,omitzero"`
+	//
+	// RefreshToken and IDToken are plaintext only in memory, between
+	// sign-in (or refresh) and Save: the store holds them sealed
+	// (SealedRefresh, SealedID: AES-256-GCM under the session keyring, bound
+	// to this session's store key). A Session from Load has them empty; ask
+	// Sessions.RefreshToken or Sessions.IDToken to open them.
+	RefreshToken  string    `json:"-"`
+	SealedRefresh string    `json:"rt,omitempty"`
+	NextRefresh   time.Time `json:"next_refresh,omitzero"`
 	// IDToken is kept as the hint for RP-initiated logout.
-	IDToken string `json:"idt,omitempty"`
+	IDToken  string `json:"-"`
+	SealedID string `json:"idt,omitempty"`
 	// CSRF is the session's token for the gateway's own forms.
 	CSRF string `json:"csrf"`
 }
@@ -53,8 +61,9 @@ func (s *Session) LogValue() slog.Value {
 // seen at once) but keeps the decoded form of recently seen values: when the
 // bytes read equal the bytes decoded before, the JSON is not decoded again.
 type Sessions struct {
-	st  store.Store
-	Now func() time.Time
+	st   store.Store
+	keys *Keyring
+	Now  func() time.Time
 
 	mu      sync.Mutex
 	decoded map[string]decodedSession
@@ -68,9 +77,36 @@ type decodedSession struct {
 // maxDecoded bounds the decode cache; when full it starts over.
 const maxDecoded = 10000
 
-// NewSessions returns a session registry over st.
+// NewSessions returns a session registry over st whose tokens are sealed
+// with a key that lives only as long as this process (EphemeralKeyring):
+// right for the in-memory store. A shared store needs NewSessionsWithKeys.
 func NewSessions(st store.Store) *Sessions {
-	return &Sessions{st: st, Now: time.Now, decoded: map[string]decodedSession{}}
+	return NewSessionsWithKeys(st, EphemeralKeyring())
+}
+
+// NewSessionsWithKeys returns a session registry over st whose refresh and
+// ID tokens are sealed with keys.
+func NewSessionsWithKeys(st store.Store, keys *Keyring) *Sessions {
+	return &Sessions{st: st, keys: keys, Now: time.Now, decoded: map[string]decodedSession{}}
+}
+
+// RefreshToken opens the session's sealed refresh token ("" when it has
+// none). An error (ErrUnsealable) means the token exists but cannot be
+// opened: its key was rotated out, or the stored value was altered.
+func (s *Sessions) RefreshToken(id string, sess *Session) (string, error) {
+	if sess.RefreshToken != "" || sess.SealedRefresh == "" {
+		return sess.RefreshToken, nil
+	}
+	return s.keys.open(sess.SealedRefresh, SessionKey(id)+"|rt")
+}
+
+// IDToken opens the session's sealed ID token ("" when it has none), as
+// RefreshToken does.
+func (s *Sessions) IDToken(id string, sess *Session) (string, error) {
+	if sess.IDToken != "" || sess.SealedID == "" {
+		return sess.IDToken, nil
+	}
+	return s.keys.open(sess.SealedID, SessionKey(id)+"|idt")
 }
 
 // Store returns the underlying store.
@@ -105,6 +141,14 @@ func (s *Sessions) Save(ctx context.Context, id string, sess *Session) error {
 	ttl := sess.ExpiresAt.Sub(s.Now())
 	if ttl <= 0 {
 		return fmt.Errorf("auth: session already expired at %s", sess.ExpiresAt.Format(time.RFC3339))
+	}
+	// Seal the tokens bound to this session and to their role, so that a
+	// value copied within the store to another session or field does not open.
+	if sess.RefreshToken != "" {
+		sess.SealedRefresh = s.keys.seal(sess.RefreshToken, SessionKey(id)+"|rt")
+	}
+	if sess.IDToken != "" {
+		sess.SealedID = s.keys.seal(sess.IDToken, SessionKey(id)+"|idt")
 	}
 	b, err := json.Marshal(sess)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/goccy/go-yaml/ast"
 
+	"github.com/accessgateway/gateway/internal/auth"
 	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/store"
 	"github.com/accessgateway/gateway/internal/token"
@@ -51,6 +52,8 @@ type Config struct {
 	dir string
 	// Dev is set only by `gateway dev`; it allows insecure settings.
 	Dev bool `yaml:"-"`
+	// warnings are what Validate accepted but an operator should know.
+	warnings []string
 }
 
 // ListenConfig is the public listener.
@@ -86,13 +89,27 @@ type OIDCConfig struct {
 	ClientID     string   `yaml:"client_id"`
 	ClientSecret string   `yaml:"client_secret"`
 	Scopes       []string `yaml:"scopes"`
-	// GroupsClaim names the ID token claim that holds the user's groups.
+	// GroupsClaim names the claim that holds the user's groups: a claim name
+	// or a dotted path into nested objects ("realm_access.roles").
 	GroupsClaim string `yaml:"groups_claim"`
+	// UserInfo is when to ask the provider's UserInfo endpoint for claims:
+	// auto (when the ID token lacks the email or the groups claim), always
+	// or never.
+	UserInfo string `yaml:"userinfo"`
 	// RequireVerifiedEmail refuses ID tokens whose email_verified is false.
 	RequireVerifiedEmail *bool `yaml:"require_verified_email"`
 	// RefreshInterval is how often a session's tokens are refreshed when the
 	// IdP issued a refresh token and no access-token expiry says otherwise.
 	RefreshInterval time.Duration `yaml:"refresh_interval"`
+	// CAFile is a PEM file of CA certificates trusted, beside the system's,
+	// for the provider's TLS certificate (a provider behind a private CA).
+	CAFile string `yaml:"ca_file"`
+	// EndProviderSession makes sign-out continue at the provider's
+	// end_session_endpoint (RP-initiated logout), when it advertises one.
+	EndProviderSession *bool `yaml:"end_provider_session"`
+	// PostLogoutRedirectURL is where the provider sends the browser after
+	// its sign-out; it must be registered at the provider.
+	PostLogoutRedirectURL string `yaml:"post_logout_redirect_url"`
 }
 
 // SessionConfig says where sessions live and how the cookie looks.
@@ -102,6 +119,10 @@ type SessionConfig struct {
 	Lifetime     time.Duration      `yaml:"lifetime"`
 	CookieName   string             `yaml:"cookie_name"`
 	CookieDomain string             `yaml:"cookie_domain"`
+	// EncryptionKeys seal the refresh and ID tokens a session keeps in the
+	// store (AES-256-GCM). Required with store: redis outside gateway dev;
+	// without them the gateway uses a key that lives as long as the process.
+	EncryptionKeys []auth.KeyConfig `yaml:"encryption_keys"`
 }
 
 // AuditConfig says where decision records go.
@@ -213,6 +234,10 @@ type TestUser struct {
 	Groups []string            `yaml:"groups"`
 	Claims map[string][]string `yaml:"claims"`
 }
+
+// Warnings are what validation accepted but an operator should know (e.g. a
+// plain-http issuer on a loopback host). Serve logs them; check prints them.
+func (c *Config) Warnings() []string { return c.warnings }
 
 // TrustedNets returns the parsed trusted proxy prefixes (after Validate).
 func (c *Config) TrustedNets() []netip.Prefix { return c.trustedNets }

@@ -3,12 +3,16 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -52,6 +56,10 @@ type Options struct {
 	// Dir is the directory relative paths in the file are resolved against
 	// (LoadFile sets it to the file's directory; empty: the working directory).
 	Dir string
+	// DevProvider, with Dev, is the embedded development provider: a file
+	// without oidc.issuer signs in there (`gateway dev --config FILE`). Its
+	// issuer, client_id and client_secret replace the file's.
+	DevProvider *OIDCConfig
 }
 
 // Load decodes YAML strictly, substitutes ${ENV} in string values, fills
@@ -98,6 +106,13 @@ func Load(data []byte, o Options) (*Config, error) {
 		return nil, Problems{"yaml: " + yaml.FormatError(err, false, true)}
 	}
 	unknownKeys(raw, reflect.TypeOf(Config{}), "", &probs)
+	// Values of the wrong type, each named by its path and with what was
+	// expected in the operator's words (not Go's), all at once.
+	before := len(probs)
+	typeProblems(raw, reflect.TypeOf(Config{}), "", &probs)
+	if len(probs) > before {
+		return nil, probs
+	}
 	var c Config
 	var opts []yaml.DecodeOption
 	if len(probs) == 0 {
@@ -116,6 +131,12 @@ func Load(data []byte, o Options) (*Config, error) {
 	}
 	c.Dev = o.Dev
 	c.dir = o.Dir
+	if o.Dev && o.DevProvider != nil && c.OIDC.Issuer == "" {
+		c.OIDC.Issuer, c.OIDC.ClientID, c.OIDC.ClientSecret = o.DevProvider.Issuer, o.DevProvider.ClientID, o.DevProvider.ClientSecret
+		if c.OIDC.PostLogoutRedirectURL == "" && c.PublicURL != "" {
+			c.OIDC.PostLogoutRedirectURL = strings.TrimSuffix(c.PublicURL, "/") + "/.gateway/sign-out"
+		}
+	}
 	c.resolvePaths()
 	c.applyDefaults()
 	if err := c.Validate(); err != nil {
@@ -192,6 +213,116 @@ func unknownKeys(v any, t reflect.Type, path string, probs *Problems) {
 			unknownKeys(e, t.Elem(), join(path, k), probs)
 		}
 	}
+}
+
+var (
+	durationType = reflect.TypeFor[time.Duration]()
+	timeType     = reflect.TypeFor[time.Time]()
+)
+
+// typeProblems walks a generic YAML value beside the Go type it decodes into
+// and records every value of the wrong type as "path: expected X, got Y".
+// A null is always accepted (it leaves the zero value, i.e. the default).
+func typeProblems(v any, t reflect.Type, path string, probs *Problems) {
+	if v == nil {
+		return
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	bad := func(want string) {
+		note := ""
+		if s, ok := v.(string); ok && strings.Contains(s, "${") {
+			note = " (${ENV} is substituted only in string values)"
+		}
+		*probs = append(*probs, fmt.Sprintf("%s: expected %s, got %s%s", path, want, describe(v), note))
+	}
+	switch {
+	case t == durationType:
+		s, ok := v.(string)
+		if !ok {
+			bad("a duration such as 12h")
+		} else if _, err := time.ParseDuration(s); err != nil {
+			bad("a duration such as 12h, 90m or 30s")
+		}
+		return
+	case t == timeType:
+		switch v.(type) {
+		case string, time.Time:
+		default:
+			bad("an RFC 3339 time such as 2026-12-01T00:00:00Z")
+		}
+		return
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		if _, ok := v.(bool); !ok {
+			bad("true or false")
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		switch v.(type) {
+		case int64, uint64, int, uint:
+		default:
+			bad("a whole number")
+		}
+	case reflect.Float32, reflect.Float64:
+		switch v.(type) {
+		case int64, uint64, int, uint, float64:
+		default:
+			bad("a number")
+		}
+	case reflect.String:
+		switch v.(type) {
+		case []any, map[string]any:
+			bad("a string")
+		}
+	case reflect.Slice:
+		s, ok := v.([]any)
+		if !ok {
+			bad("a list")
+			return
+		}
+		for i, e := range s {
+			typeProblems(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), probs)
+		}
+	case reflect.Struct:
+		m, ok := v.(map[string]any)
+		if !ok {
+			bad("a mapping")
+			return
+		}
+		fields := yamlFields(t)
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if f, ok := fields[k]; ok {
+				typeProblems(m[k], f.Type, join(path, k), probs)
+			}
+		}
+	case reflect.Map:
+		m, ok := v.(map[string]any)
+		if !ok {
+			bad("a mapping")
+			return
+		}
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			typeProblems(m[k], t.Elem(), join(path, k), probs)
+		}
+	}
+}
+
+// describe shows a YAML value as an operator wrote it.
+func describe(v any) string {
+	switch t := v.(type) {
+	case string:
+		return strconv.Quote(t)
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a mapping"
+	case time.Time:
+		return t.Format(time.RFC3339)
+	}
+	return fmt.Sprint(v)
 }
 
 // yamlFields maps yaml key names to struct fields, following the yaml tags.
@@ -317,6 +448,10 @@ func (c *Config) resolvePaths() {
 		abs(&c.Listen.TLS.KeyFile)
 	}
 	abs(&c.Templates.Dir)
+	abs(&c.OIDC.CAFile)
+	for i := range c.Session.EncryptionKeys {
+		abs(&c.Session.EncryptionKeys[i].File)
+	}
 	abs(&c.Audit.File)
 	if c.Session.Redis != nil {
 		abs(&c.Session.Redis.TLS.CAFile)

@@ -75,8 +75,8 @@ func TestLoad(t *testing.T) {
 		{name: "http outside dev",
 			yaml: strings.ReplaceAll(minimal, "https://", "http://"),
 			want: []string{
-				`public_url: expected https, got "http://gw.corp.example" (plain http is allowed only in gateway dev)`,
-				`oidc.issuer: expected https, got "http://login.corp.example"`,
+				`public_url: expected https, got "http://gw.corp.example" (plain http is accepted only for a loopback host such as http://localhost:8080, or in gateway dev --config FILE)`,
+				`oidc.issuer: expected https, got "http://login.corp.example" (plain http is accepted only for a provider on a loopback host such as http://localhost:9998; to try the gateway locally, run gateway dev --config FILE, or leave oidc.issuer out there to use the embedded development provider)`,
 			}},
 		{name: "token required outside dev",
 			yaml: strings.Replace(minimal, "token:\n  keys: [{file: k.pem, state: active}]\n", "", 1),
@@ -164,6 +164,7 @@ tests:
 				`oidc.scopes: must include "openid", got ["email"]`,
 				`oidc.refresh_interval: expected at least 1m, got 1s`,
 				`session.redis: required when session.store is "redis"`,
+				"session.encryption_keys: required with store: redis: every replica needs the key that seals the refresh and ID tokens in Redis (create one with gateway keys generate --session --out FILE, then list it as {file: FILE, state: active})",
 				`session.lifetime: expected between 1m and 720h, got 1s`,
 				`session.cookie_name: expected letters, digits, '_', '.', '-', got "a b"`,
 				`log.format: expected json or text, got "xml"`,
@@ -264,7 +265,7 @@ tests:
 		{name: "env in a non-string field is a type error",
 			yaml: strings.Replace(minimal, "routes:\n", "session:\n  lifetime: ${LIFE}\nroutes:\n", 1),
 			env:  map[string]string{"LIFE": "1h"},
-			want: []string{"yaml: time: invalid duration \"${LIFE}\""}},
+			want: []string{`session.lifetime: expected a duration such as 12h, 90m or 30s, got "${LIFE}" (${ENV} is substituted only in string values)`}},
 
 		// Settings that would silently do nothing or weaken a check.
 		{name: "reserved client certificate header, negative timeouts",

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/accessgateway/gateway/internal/auth"
 	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/route"
 )
@@ -33,10 +34,23 @@ func (c *Config) applyDefaults() {
 	defDur(&c.Listen.ReadHeaderTimeout, 10*time.Second)
 	defDur(&c.Listen.IdleTimeout, 120*time.Second)
 	def(&c.Admin.Address, "127.0.0.1:9090")
+	if c.Dev {
+		// gateway dev listens on loopback only: ":8080" means 127.0.0.1:8080.
+		for _, a := range []*string{&c.Listen.Address, &c.Admin.Address} {
+			if strings.HasPrefix(*a, ":") {
+				*a = "127.0.0.1" + *a
+			}
+		}
+	}
 	if len(c.OIDC.Scopes) == 0 {
 		c.OIDC.Scopes = []string{"openid", "email", "profile"}
 	}
 	def(&c.OIDC.GroupsClaim, "groups")
+	def(&c.OIDC.UserInfo, auth.UserInfoAuto)
+	if c.OIDC.EndProviderSession == nil {
+		t := true
+		c.OIDC.EndProviderSession = &t
+	}
 	if c.OIDC.RequireVerifiedEmail == nil {
 		t := true
 		c.OIDC.RequireVerifiedEmail = &t
@@ -91,6 +105,20 @@ func (c *Config) Validate() error {
 
 type validator struct{ probs Problems }
 
+func (c *Config) warn(format string, args ...any) {
+	c.warnings = append(c.warnings, fmt.Sprintf(format, args...))
+}
+
+// IsLoopbackHost reports whether host (without port or brackets) is
+// localhost or a loopback address (127.0.0.0/8, ::1).
+func IsLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
 func (v *validator) add(path, format string, args ...any) {
 	v.probs = append(v.probs, path+": "+fmt.Sprintf(format, args...))
 }
@@ -102,6 +130,7 @@ var (
 )
 
 func (c *Config) validate(v *validator) {
+	c.warnings = nil
 	pub, err := url.Parse(c.PublicURL)
 	switch {
 	case c.PublicURL == "":
@@ -109,17 +138,23 @@ func (c *Config) validate(v *validator) {
 	case err != nil || pub.Host == "" || (pub.Scheme != "https" && pub.Scheme != "http"):
 		v.add("public_url", "expected an absolute http(s) URL, got %q", c.PublicURL)
 		pub = nil
-	case pub.Scheme == "http" && !c.Dev:
-		v.add("public_url", "expected https, got %q (plain http is allowed only in gateway dev)", c.PublicURL)
 	case pub.Path != "" && pub.Path != "/" || pub.RawQuery != "" || pub.Fragment != "" || pub.User != nil:
 		v.add("public_url", "expected scheme and host only, got %q", c.PublicURL)
+	case pub.Scheme == "http" && !c.Dev && !IsLoopbackHost(pub.Hostname()):
+		v.add("public_url", "expected https, got %q (plain http is accepted only for a loopback host such as http://localhost:8080, or in gateway dev --config FILE)", c.PublicURL)
+	case pub.Scheme == "http" && !c.Dev:
+		c.warn("public_url: plain http on a loopback host (%q): fine for a local trial; browsers will send the session cookie without TLS", c.PublicURL)
 	}
 
-	if _, _, err := net.SplitHostPort(c.Listen.Address); err != nil {
+	if h, _, err := net.SplitHostPort(c.Listen.Address); err != nil {
 		v.add("listen.address", "expected host:port, got %q", c.Listen.Address)
+	} else if c.Dev && !IsLoopbackHost(h) {
+		v.add("listen.address", "gateway dev listens on loopback only (127.0.0.1, ::1, localhost), got %q", c.Listen.Address)
 	}
-	if _, _, err := net.SplitHostPort(c.Admin.Address); err != nil {
+	if h, _, err := net.SplitHostPort(c.Admin.Address); err != nil {
 		v.add("admin.address", "expected host:port, got %q", c.Admin.Address)
+	} else if c.Dev && !IsLoopbackHost(h) {
+		v.add("admin.address", "gateway dev listens on loopback only (127.0.0.1, ::1, localhost), got %q", c.Admin.Address)
 	} else if c.Admin.Address == c.Listen.Address {
 		v.add("admin.address", "must differ from listen.address (%q): the admin listener is never routed", c.Admin.Address)
 	}
@@ -138,8 +173,38 @@ func (c *Config) validate(v *validator) {
 		v.add("oidc.issuer", "required: the OIDC provider's issuer URL")
 	case err != nil || iss.Host == "" || (iss.Scheme != "https" && iss.Scheme != "http"):
 		v.add("oidc.issuer", "expected an absolute https URL, got %q", c.OIDC.Issuer)
+		iss = nil
+	case iss.Scheme == "http" && !c.Dev && !IsLoopbackHost(iss.Hostname()):
+		v.add("oidc.issuer", "expected https, got %q (plain http is accepted only for a provider on a loopback host such as http://localhost:9998; to try the gateway locally, run gateway dev --config FILE, or leave oidc.issuer out there to use the embedded development provider)", c.OIDC.Issuer)
 	case iss.Scheme == "http" && !c.Dev:
-		v.add("oidc.issuer", "expected https, got %q", c.OIDC.Issuer)
+		c.warn("oidc.issuer: plain http on a loopback host (%q): fine for a local trial, never for production", c.OIDC.Issuer)
+	}
+	switch c.OIDC.UserInfo {
+	case auth.UserInfoAuto, auth.UserInfoAlways, auth.UserInfoNever:
+	default:
+		v.add("oidc.userinfo", "expected auto, always or never, got %q", c.OIDC.UserInfo)
+	}
+	if g := c.OIDC.GroupsClaim; strings.TrimSpace(g) != g || strings.HasPrefix(g, ".") || strings.HasSuffix(g, ".") || strings.Contains(g, "..") {
+		v.add("oidc.groups_claim", "expected a claim name or a dotted path such as realm_access.roles, got %q", g)
+	}
+	if f := c.OIDC.CAFile; f != "" {
+		if iss != nil && iss.Scheme != "https" {
+			v.add("oidc.ca_file", "set, but oidc.issuer is not https")
+		}
+		if b, err := os.ReadFile(f); err != nil {
+			v.add("oidc.ca_file", "%v", err)
+		} else if !x509.NewCertPool().AppendCertsFromPEM(b) {
+			v.add("oidc.ca_file", "expected PEM certificates in %q, found none", f)
+		}
+	}
+	if p := c.OIDC.PostLogoutRedirectURL; p != "" {
+		u, err := url.Parse(p)
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.Fragment != "" || u.User != nil:
+			v.add("oidc.post_logout_redirect_url", "expected an absolute https URL without fragment such as https://gateway.corp.example/.gateway/sign-out, got %q", p)
+		case u.Scheme == "http" && !c.Dev && !IsLoopbackHost(u.Hostname()):
+			v.add("oidc.post_logout_redirect_url", "expected https, got %q", p)
+		}
 	}
 	if c.OIDC.ClientID == "" {
 		v.add("oidc.client_id", "required")
@@ -170,6 +235,12 @@ func (c *Config) validate(v *validator) {
 		}
 	default:
 		v.add("session.store", "expected memory or redis, got %q", c.Session.Store)
+	}
+	for _, e := range auth.ValidateKeys(c.Session.EncryptionKeys) {
+		v.probs = append(v.probs, "session.encryption_keys"+e.Error())
+	}
+	if len(c.Session.EncryptionKeys) == 0 && c.Session.Store == "redis" && !c.Dev {
+		v.add("session.encryption_keys", "required with store: redis: every replica needs the key that seals the refresh and ID tokens in Redis (create one with gateway keys generate --session --out FILE, then list it as {file: FILE, state: active})")
 	}
 	if c.Session.Lifetime < time.Minute || c.Session.Lifetime > 30*24*time.Hour {
 		v.add("session.lifetime", "expected between 1m and 720h, got %s", c.Session.Lifetime)

@@ -5,6 +5,13 @@
 // (package demo), and the gateway itself with the embedded example policy
 // (dev.yaml) and the in-memory session store.
 //
+// With Options.ConfigPath (`gateway dev --config FILE`) it runs an
+// operator's own configuration instead, with the same allowances: plain-http
+// URLs, a generated signing key when the file has no token section, an
+// ephemeral session encryption key, and — when the file names no
+// oidc.issuer — the embedded development provider (its client registered
+// for the file's public_url). No demo tool is started then.
+//
 // Every insecure setting lives here and nowhere else: plain-http URLs, the
 // generated signing key, the dev provider. Run refuses non-loopback addresses.
 package devmode
@@ -19,6 +26,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +50,9 @@ type Options struct {
 	Out io.Writer
 	// Ready, if set, is called with the gateway's URL once it serves.
 	Ready func(url string)
+	// ConfigPath runs this configuration file instead of the embedded one
+	// (Port is then unused: the file's listen and admin addresses apply).
+	ConfigPath string
 }
 
 // Config returns the quickstart's validated configuration for the given
@@ -70,13 +81,17 @@ func Run(ctx context.Context, o Options) error {
 		o.Out = os.Stdout
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if o.ConfigPath != "" {
+		return runConfig(ctx, o, logger)
+	}
 	gatewayURL := fmt.Sprintf("http://localhost:%d", o.Port)
 	issuer := fmt.Sprintf("http://127.0.0.1:%d", o.Port+2)
 	secret := auth.NewID()
 
 	idp, err := devidp.New(devidp.Config{
-		Issuer:   issuer,
-		Clients:  []devidp.Client{{ID: "gateway-dev", Secret: secret, RedirectURIs: []string{gatewayURL + "/.gateway/callback"}}},
+		Issuer: issuer,
+		Clients: []devidp.Client{{ID: "gateway-dev", Secret: secret, RedirectURIs: []string{gatewayURL + "/.gateway/callback"},
+			PostLogoutRedirectURIs: []string{gatewayURL + "/.gateway/sign-out"}}},
 		Insecure: true,
 		Logger:   logger.With("component", "dev-idp"),
 	})
@@ -154,6 +169,67 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if err == nil {
 		err = readyErr
+	}
+	return err
+}
+
+// runConfig is `gateway dev --config FILE`.
+func runConfig(ctx context.Context, o Options, logger *slog.Logger) error {
+	// The embedded provider's address is needed before the file is loaded
+	// (a file without oidc.issuer signs in there), so listen first.
+	idpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("dev: identity provider listener: %w", err)
+	}
+	defer idpLn.Close()
+	dev := &config.OIDCConfig{Issuer: "http://" + idpLn.Addr().String(), ClientID: "gateway-dev", ClientSecret: auth.NewID()}
+	lo := config.Options{Dev: true, DevProvider: dev}
+	cfg, err := config.LoadFile(o.ConfigPath, lo)
+	if err != nil {
+		return err
+	}
+	if err := server.PolicyTests(cfg); err != nil {
+		return err
+	}
+	provider := cfg.OIDC.Issuer
+	if cfg.OIDC.Issuer == dev.Issuer {
+		idp, err := devidp.New(devidp.Config{
+			Issuer: dev.Issuer,
+			Clients: []devidp.Client{{ID: dev.ClientID, Secret: dev.ClientSecret,
+				RedirectURIs:           []string{strings.TrimSuffix(cfg.PublicURL, "/") + "/.gateway/callback"},
+				PostLogoutRedirectURIs: []string{cfg.OIDC.PostLogoutRedirectURL}}},
+			Insecure: true,
+			Logger:   logger.With("component", "dev-idp"),
+		})
+		if err != nil {
+			return err
+		}
+		defer idp.Close()
+		idpSrv := &http.Server{Handler: idp, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = idpSrv.Serve(idpLn) }()
+		defer idpSrv.Close()
+		provider += " (embedded development provider: pick a demo user)"
+	} else {
+		idpLn.Close()
+	}
+	ready := func() {
+		fmt.Fprintf(o.Out, `
+  Access gateway — %[1]s in development mode (not for production)
+
+  Open  %[2]s   (%[3]d routes)
+  IdP   %[4]s
+  Admin http://%[5]s/metrics · /healthz · /readyz
+
+  Editing the file reloads it. Ctrl-C stops everything.
+
+`, o.ConfigPath, cfg.PublicURL, len(cfg.Routes), provider, cfg.Admin.Address)
+		if o.Ready != nil {
+			o.Ready(cfg.PublicURL)
+		}
+	}
+	err = server.Serve(ctx, cfg, server.Options{Logger: logger.With("component", "gateway"), ConfigPath: o.ConfigPath, LoadOptions: lo}, ready)
+	if errors.Is(err, context.Canceled) {
+		return nil
 	}
 	return err
 }

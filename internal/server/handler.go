@@ -224,6 +224,9 @@ func (s *Server) gather(r *http.Request, q *request, e *routeEntry, id *policy.I
 func (s *Server) identify(w http.ResponseWriter, r *http.Request, q *request, e *routeEntry) (*policy.Identity, error) {
 	if tok, ok := auth.BearerToken(r); ok && e.cfg.AllowBearer {
 		sess, err := q.rt.auth.VerifyBearer(r.Context(), tok)
+		if errors.Is(err, auth.ErrProviderUnavailable) {
+			return nil, err // cannot check the token now: 503, not 401
+		}
 		if err != nil {
 			return nil, errBearerInvalid
 		}

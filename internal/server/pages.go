@@ -176,6 +176,12 @@ func (s *Server) startLogin(w http.ResponseWriter, r *http.Request, q *request) 
 		s.page(w, r, http.StatusTooManyRequests, pageData{Title: "Too many sign-ins", Message: "Too many sign-ins are in progress from your network.", Next: "Finish the sign-ins you started, or wait a few minutes and try again.", Reason: string(policy.ReasonSignInRequired)})
 		return http.StatusTooManyRequests
 	}
+	if errors.Is(err, auth.ErrProviderUnavailable) {
+		s.logger.Warn("sign-in unavailable: the identity provider is not reachable yet", "err", err, "request_id", q.id)
+		w.Header().Set("Retry-After", "30")
+		s.page(w, r, http.StatusServiceUnavailable, pageData{Title: "Sign-in temporarily unavailable", Message: "The gateway cannot reach the identity provider, so it cannot sign you in right now.", Next: "Nothing is wrong with your access. Try again in a minute; if it persists, tell the gateway's operators and quote the request ID.", Reason: string(policy.ReasonEvidenceError)})
+		return http.StatusServiceUnavailable
+	}
 	if err != nil {
 		s.metrics.StoreErrors.WithLabelValues("login").Inc()
 		s.page(w, r, http.StatusServiceUnavailable, pageData{Title: "Temporarily unavailable", Message: "The gateway could not start your sign-in: its session store is not answering.", Next: "Try again in a minute.", Reason: string(policy.ReasonEvidenceError)})
@@ -215,7 +221,11 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		s.logger.Warn("sign-in failed", "err", err, "request_id", q.id)
 		s.audit.Log(s.event(q, "sign-in-failed", err.Error()))
 		if errors.As(err, &ce) {
-			s.page(w, r, http.StatusBadRequest, pageData{Title: "Sign-in failed", Message: ce.Msg + ".", Next: "Open the tool's address again to start a new sign-in."})
+			next := "Open the tool's address again to start a new sign-in."
+			if ce.Next != "" {
+				next = ce.Next
+			}
+			s.page(w, r, http.StatusBadRequest, pageData{Title: "Sign-in failed", Message: ce.Msg + ".", Next: next})
 			return
 		}
 		s.metrics.StoreErrors.WithLabelValues("callback").Inc()
@@ -306,6 +316,9 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 		s.page(w, r, http.StatusForbidden, pageData{Title: "Sign-out refused", Message: "The sign-out form was not sent by this gateway's page.", Next: "Open the sign-out page again and use its button."})
 		return
 	}
+	// The provider's sign-out address carries the session's ID token as a
+	// hint: read it before the session is gone.
+	providerSignOut := rt.auth.SignOutURL(q.sessionID, q.session)
 	if err := rt.sessions.Delete(r.Context(), q.sessionID); err != nil {
 		s.metrics.StoreErrors.WithLabelValues("delete").Inc()
 		s.page(w, r, http.StatusServiceUnavailable, pageData{Title: "Sign-out failed", Message: "The session store did not answer, so your session may still be active.", Next: "Try again in a minute."})
@@ -314,5 +327,11 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 	s.audit.Log(s.event(q, "signed-out", ""))
 	http.SetCookie(w, s.cookie(rt, rt.cfg.Session.CookieName, "", time.Time{}))
 	q.session = nil
+	if providerSignOut != "" {
+		// RP-initiated logout: the provider ends its own session too.
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, providerSignOut, http.StatusSeeOther)
+		return
+	}
 	s.pageNamed(w, r, http.StatusOK, "signed_out.html", pageData{Title: "Signed out"})
 }

@@ -75,6 +75,9 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 	if err != nil {
 		return nil, fmt.Errorf("server: public_url: %w", err)
 	}
+	for _, w := range cfg.Warnings() {
+		s.logger.Warn("config: " + w)
+	}
 	rt.pages, err = templates.Load(cfg.Templates.Dir)
 	if err != nil {
 		return nil, err
@@ -104,24 +107,41 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 			rt.store = store.NewMemory()
 		}
 	}
-	rt.sessions = auth.NewSessions(rt.store)
-	rt.sessions.Now = s.now
+	if prev != nil && prev.store == rt.store && reflect.DeepEqual(prev.cfg.Session.EncryptionKeys, cfg.Session.EncryptionKeys) {
+		rt.sessions = prev.sessions // the same keys (an ephemeral one survives the reload)
+	} else {
+		keys := auth.EphemeralKeyring()
+		if len(cfg.Session.EncryptionKeys) > 0 {
+			if keys, err = auth.NewKeyring(cfg.Session.EncryptionKeys); err != nil {
+				return nil, fmt.Errorf("server: %w", err)
+			}
+		} else if cfg.Session.Store == "redis" {
+			s.logger.Warn("session.encryption_keys not set: tokens in Redis are sealed with a key only this process knows; other replicas cannot refresh its sessions and a restart ends their refresh")
+		}
+		rt.sessions = auth.NewSessionsWithKeys(rt.store, keys)
+		rt.sessions.Now = s.now
+	}
 
-	if prev != nil && prev.store == rt.store && sameAuth(prev.cfg, cfg) {
+	if prev != nil && prev.sessions == rt.sessions && sameAuth(prev.cfg, cfg) {
 		rt.auth = prev.auth
 	} else {
 		a, err := auth.New(ctx, auth.Config{
-			Issuer:               cfg.OIDC.Issuer,
-			ClientID:             cfg.OIDC.ClientID,
-			ClientSecret:         cfg.OIDC.ClientSecret,
-			Scopes:               cfg.OIDC.Scopes,
-			RedirectURL:          strings.TrimSuffix(cfg.PublicURL, "/") + callbackPath,
-			GroupsClaim:          cfg.OIDC.GroupsClaim,
-			RequireVerifiedEmail: *cfg.OIDC.RequireVerifiedEmail,
-			SessionLifetime:      cfg.Session.Lifetime,
-			RefreshInterval:      cfg.OIDC.RefreshInterval,
-			HTTPClient:           s.opts.IdPClient,
-			Logger:               s.logger,
+			Issuer:                cfg.OIDC.Issuer,
+			ClientID:              cfg.OIDC.ClientID,
+			ClientSecret:          cfg.OIDC.ClientSecret,
+			Scopes:                cfg.OIDC.Scopes,
+			RedirectURL:           strings.TrimSuffix(cfg.PublicURL, "/") + callbackPath,
+			GroupsClaim:           cfg.OIDC.GroupsClaim,
+			UserInfo:              cfg.OIDC.UserInfo,
+			RequireVerifiedEmail:  *cfg.OIDC.RequireVerifiedEmail,
+			SessionLifetime:       cfg.Session.Lifetime,
+			RefreshInterval:       cfg.OIDC.RefreshInterval,
+			CAFile:                cfg.OIDC.CAFile,
+			EndProviderSession:    *cfg.OIDC.EndProviderSession,
+			PostLogoutRedirectURL: cfg.OIDC.PostLogoutRedirectURL,
+			DiscoveryBackoff:      s.opts.DiscoveryBackoff,
+			HTTPClient:            s.opts.IdPClient,
+			Logger:                s.logger,
 		}, rt.sessions)
 		if err != nil {
 			return nil, err
@@ -221,6 +241,9 @@ func sameAuth(a, b *config.Config) bool {
 
 // close releases what rt owns and next does not share.
 func (rt *runtime) close(next *runtime) {
+	if rt.auth != nil && (next == nil || next.auth != rt.auth) {
+		_ = rt.auth.Close()
+	}
 	for _, t := range rt.transports {
 		t.CloseIdleConnections()
 	}

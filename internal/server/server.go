@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/accessgateway/gateway/internal/audit"
 	"github.com/accessgateway/gateway/internal/config"
+	"github.com/accessgateway/gateway/internal/explain"
 	"github.com/accessgateway/gateway/internal/metrics"
 	"github.com/accessgateway/gateway/internal/requirement"
 	"github.com/accessgateway/gateway/internal/requirement/kinds"
@@ -47,6 +49,9 @@ type Options struct {
 	// AgentCommand replaces "gateway-agent" in the commands the device page
 	// shows (the quickstart shows the simulator's `go run` command).
 	AgentCommand string
+	// DiscoveryBackoff is the first delay between OIDC discovery retries
+	// when the provider is unreachable at start; zero means auth.DefaultBackoff.
+	DiscoveryBackoff time.Duration
 }
 
 // Server is the gateway.
@@ -124,6 +129,9 @@ func (s *Server) reloadLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := PolicyTests(cfg); err != nil {
+		return err
+	}
 	prev := s.rt.Load()
 	cfg.Dev = prev.cfg.Dev
 	for name, changed := range map[string]bool{
@@ -141,6 +149,42 @@ func (s *Server) reloadLocked(ctx context.Context) error {
 	s.rt.Store(next)
 	// In-flight requests hold their own pointer; give them time, then release.
 	time.AfterFunc(30*time.Second, func() { prev.close(next) })
+	return nil
+}
+
+// PolicyTestsError is a configuration whose own policy tests fail: `gateway
+// check` reports it, `gateway serve` refuses to start with it, and a reload
+// rejects it like an invalid file.
+type PolicyTestsError struct {
+	Failed []explain.TestResult
+	Total  int
+}
+
+func (e *PolicyTestsError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "config: %d of %d policy tests failed", len(e.Failed), e.Total)
+	for _, r := range e.Failed {
+		fmt.Fprintf(&b, "\n  FAIL %s: %s", r.Name, r.Why)
+	}
+	return b.String()
+}
+
+// PolicyTests runs cfg's policy tests (explain.RunTests, as `gateway check`
+// does) and returns a *PolicyTestsError if any fails.
+func PolicyTests(cfg *config.Config) error {
+	results, err := explain.RunTests(cfg)
+	if err != nil {
+		return fmt.Errorf("config: policy tests: %w", err)
+	}
+	e := &PolicyTestsError{Total: len(results)}
+	for _, r := range results {
+		if !r.Pass {
+			e.Failed = append(e.Failed, r)
+		}
+	}
+	if len(e.Failed) > 0 {
+		return e
+	}
 	return nil
 }
 
@@ -247,6 +291,10 @@ func (s *Server) AdminHandler() http.Handler {
 		if err := rt.store.Ping(ctx); err != nil {
 			s.metrics.StoreErrors.WithLabelValues("ping").Inc()
 			http.Error(w, "not ready: session store: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		if err := rt.auth.Ready(); err != nil {
+			http.Error(w, "not ready: identity provider: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))

@@ -1,0 +1,260 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/accessgateway/gateway/internal/policy"
+)
+
+// UserInfo modes (`oidc.userinfo`).
+const (
+	// UserInfoAuto fetches UserInfo when the ID token lacks the email or the
+	// groups claim (OpenID Connect Core §5.4: with an access token issued,
+	// profile claims may be served by UserInfo only).
+	UserInfoAuto = "auto"
+	// UserInfoAlways fetches UserInfo at every sign-in and refresh.
+	UserInfoAlways = "always"
+	// UserInfoNever reads the ID token only.
+	UserInfoNever = "never"
+)
+
+// protocolClaims are never copied into a session's claims and never taken
+// from UserInfo (nor is sub: it must equal the ID token's).
+var protocolClaims = map[string]bool{
+	"iss": true, "aud": true, "exp": true, "iat": true, "nbf": true, "nonce": true, "at_hash": true,
+	"c_hash": true, "auth_time": true, "azp": true, "sid": true, "jti": true,
+	"_claim_names": true, "_claim_sources": true,
+}
+
+// Limits on what a session keeps.
+const (
+	maxGroups = 1024
+	maxClaims = 64
+)
+
+// ErrNoEmail means the provider sent no usable email address (in neither the
+// ID token nor UserInfo).
+var ErrNoEmail = errors.New("auth: the identity provider sent no email address")
+
+// ErrGroupsOverage means the provider left the groups out of the token and
+// pointed to another API instead (Entra ID's "groups overage": a user in
+// more groups than fit in a token).
+var ErrGroupsOverage = errors.New("auth: the identity provider sent a reference to the groups instead of the groups")
+
+// needsUserInfo says whether, in auto mode, the ID token lacks what the
+// gateway needs: the email or the groups claim.
+func (a *Authenticator) needsUserInfo(idClaims map[string]any) bool {
+	switch a.cfg.UserInfo {
+	case UserInfoAlways:
+		return true
+	case UserInfoNever:
+		return false
+	}
+	if e, _ := idClaims["email"].(string); e == "" {
+		return true
+	}
+	if names, ok := idClaims["_claim_names"].(map[string]any); ok && names[a.cfg.GroupsClaim] != nil {
+		return false // a distributed claim (groups overage): UserInfo would not list them either
+	}
+	_, ok := ClaimAt(idClaims, a.cfg.GroupsClaim)
+	return !ok
+}
+
+// MergeClaims merges UserInfo claims into the ID token's claims, in this
+// order (documented in docs/oidc-providers.md):
+//
+//  1. Every claim of the ID token stays as it is: it is signed and verified.
+//  2. A UserInfo claim is added only where the ID token has no claim of that
+//     (top-level) name. Protocol claims (iss, aud, exp, nonce, sub, ...) are
+//     never taken from UserInfo.
+//  3. email and email_verified travel together: when the email comes from
+//     UserInfo, so does email_verified (the ID token's is dropped).
+//
+// The caller checks that UserInfo's sub equals the ID token's before.
+func MergeClaims(idClaims, uiClaims map[string]any) map[string]any {
+	out := maps.Clone(idClaims)
+	if out == nil {
+		out = map[string]any{}
+	}
+	emailFromUI := false
+	if e, _ := idClaims["email"].(string); e == "" {
+		if e, _ := uiClaims["email"].(string); e != "" {
+			emailFromUI = true
+			out["email"] = e
+			delete(out, "email_verified")
+			if v, ok := uiClaims["email_verified"]; ok {
+				out["email_verified"] = v
+			}
+		}
+	}
+	for k, v := range uiClaims {
+		if protocolClaims[k] || k == "sub" || k == "email" || (k == "email_verified" && !emailFromUI) {
+			continue
+		}
+		if _, ok := out[k]; !ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// ClaimAt finds a claim by name or dotted path. A claim whose whole name
+// matches is taken first (so namespaced claims such as
+// "https://corp.example/groups" work); otherwise the path is walked through
+// nested objects ("realm_access.roles", "resource_access.gateway.roles").
+func ClaimAt(claims map[string]any, path string) (any, bool) {
+	if v, ok := claims[path]; ok {
+		return v, true
+	}
+	var cur any = claims
+	for part := range strings.SplitSeq(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = m[part]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// groupsFrom reads the groups claim: absent or null is no groups; a string is
+// one group; a list of strings is the groups; an object's keys are the groups
+// (sorted). Any other shape is an error
+// (the gateway would otherwise decide on fewer groups than the user has,
+// which could bypass a deny rule).
+func groupsFrom(claims map[string]any, path string) ([]string, error) {
+	if names, ok := claims["_claim_names"].(map[string]any); ok {
+		if _, over := names[path]; over {
+			return nil, ErrGroupsOverage
+		}
+	}
+	v, ok := ClaimAt(claims, path)
+	if !ok || v == nil {
+		return nil, nil
+	}
+	switch t := v.(type) {
+	case string:
+		if t == "" {
+			return nil, nil
+		}
+		return []string{t}, nil
+	case []any:
+		if len(t) > maxGroups {
+			return nil, fmt.Errorf("auth: groups claim %q: expected at most %d groups, got %d", path, maxGroups, len(t))
+		}
+		out := make([]string, 0, len(t))
+		for i, e := range t {
+			s, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("auth: groups claim %q: expected a list of strings, got a %s at [%d]", path, jsonType(e), i)
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	case map[string]any:
+		// An object whose keys are the groups: Zitadel's roles claim
+		// ("urn:zitadel:iam:org:project:roles": {"admin": {"<org id>": "<org domain>"}}).
+		if len(t) > maxGroups {
+			return nil, fmt.Errorf("auth: groups claim %q: expected at most %d groups, got %d", path, maxGroups, len(t))
+		}
+		return slices.Sorted(maps.Keys(t)), nil
+	}
+	return nil, fmt.Errorf("auth: groups claim %q: expected a string, a list of strings or an object keyed by group, got a %s", path, jsonType(v))
+}
+
+func jsonType(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case bool:
+		return "boolean"
+	case float64, int, int64:
+		return "number"
+	case []any:
+		return "list"
+	case map[string]any:
+		return "object"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// emailVerified reads email_verified as a boolean; some providers send the
+// strings "true"/"false".
+func emailVerified(claims map[string]any) bool {
+	switch v := claims["email_verified"].(type) {
+	case bool:
+		return v
+	case string:
+		return v == "true"
+	}
+	return false
+}
+
+// fill copies identity claims (the ID token's, merged with UserInfo's) into
+// sess. It fails with ErrNoEmail, ErrGroupsOverage, or an error naming the
+// bad claim.
+func (a *Authenticator) fill(subject string, all map[string]any, sess *Session) error {
+	email, _ := all["email"].(string)
+	if email == "" {
+		return ErrNoEmail
+	}
+	if _, err := policy.ParseEmail(email); err != nil {
+		return fmt.Errorf("the identity provider sent an email address the gateway cannot use: %w", err)
+	}
+	if a.cfg.RequireVerifiedEmail && !emailVerified(all) {
+		return errors.New("the identity provider has not verified this email address")
+	}
+	groups, err := groupsFrom(all, a.cfg.GroupsClaim)
+	if err != nil {
+		return err
+	}
+	sess.Subject = subject
+	sess.Email = email
+	sess.Name, _ = all["name"].(string)
+	sess.Groups = groups
+	sess.Claims = map[string][]string{}
+	// Keep at most 64 claims, chosen deterministically (sorted by name).
+	for _, k := range slices.Sorted(maps.Keys(all)) {
+		if protocolClaims[k] {
+			continue
+		}
+		if l := stringList(all[k]); len(l) > 0 && len(sess.Claims) < maxClaims {
+			sess.Claims[k] = l
+		}
+	}
+	return nil
+}
+
+// stringList returns a claim as a list of strings (a string, a bool, or a
+// list of strings); other shapes give nil.
+func stringList(v any) []string {
+	switch t := v.(type) {
+	case string:
+		return []string{t}
+	case bool:
+		if t {
+			return []string{"true"}
+		}
+		return []string{"false"}
+	case []any:
+		out := make([]string, 0, len(t))
+		for _, e := range t {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		if len(out) > maxGroups {
+			out = out[:maxGroups]
+		}
+		return out
+	}
+	return nil
+}

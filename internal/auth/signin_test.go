@@ -1,0 +1,323 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+type signInTest struct {
+	name     string
+	mode     string         // oidc.userinfo; "" is auto
+	groups   string         // groups claim path; "" is "groups"
+	id       map[string]any // ID token claims (sub u1 included)
+	userinfo map[string]any // nil: UserInfo answers 500
+	noUI     bool           // no userinfo_endpoint in discovery
+
+	wantEmail  string
+	wantGroups []string
+	wantClaim  [2]string // a claim name and its first value, if set
+	wantErr    error     // errors.Is target; the error must also be a *CallbackError
+	wantMsg    string    // part of CallbackError.Msg
+	wantCalls  int64     // UserInfo requests
+}
+
+func (tc signInTest) run(t *testing.T) {
+	p := newFakeProvider(t)
+	p.set(func(p *fakeProvider) { p.idClaims, p.userinfo, p.noUserInfo = tc.id, tc.userinfo, tc.noUI })
+	a := newAuth(t, p, func(c *Config) {
+		c.UserInfo = tc.mode
+		if tc.groups != "" {
+			c.GroupsClaim = tc.groups
+		}
+	})
+	_, sess, err := signIn(t, a, p)
+	if got := p.userinfoCalls.Load(); got != tc.wantCalls {
+		t.Errorf("UserInfo requests: expected %d, got %d", tc.wantCalls, got)
+	}
+	if tc.wantErr != nil || tc.wantMsg != "" {
+		var ce *CallbackError
+		if !errors.As(err, &ce) {
+			t.Fatalf("expected a *CallbackError, got %v", err)
+		}
+		if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+			t.Errorf("expected an error wrapping %v, got %v", tc.wantErr, err)
+		}
+		if !strings.Contains(ce.Msg, tc.wantMsg) {
+			t.Errorf("expected a message containing %q, got %q", tc.wantMsg, ce.Msg)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("sign-in: %v", err)
+	}
+	if sess.Subject != "u1" || sess.Email != tc.wantEmail || !slices.Equal(sess.Groups, tc.wantGroups) {
+		t.Errorf("expected u1 %s %v, got %s %s %v", tc.wantEmail, tc.wantGroups, sess.Subject, sess.Email, sess.Groups)
+	}
+	if k := tc.wantClaim[0]; k != "" && (len(sess.Claims[k]) == 0 || sess.Claims[k][0] != tc.wantClaim[1]) {
+		t.Errorf("expected claim %s = %q, got %v", k, tc.wantClaim[1], sess.Claims[k])
+	}
+}
+
+func TestSignInClaims(t *testing.T) {
+	verified := `,"email":"ann@corp.example","email_verified":true`
+	tests := []signInTest{
+		{name: "everything in the ID token: no UserInfo request",
+			id: idClaims(verified + `,"groups":["eng"]`), wantEmail: "ann@corp.example", wantGroups: []string{"eng"}},
+		{name: "profile claims only from UserInfo (Core 5.4)",
+			id:        idClaims(``),
+			userinfo:  jsonMap(`{"sub":"u1","email":"ann@corp.example","email_verified":true,"groups":["eng","ops"],"name":"Ann"}`),
+			wantEmail: "ann@corp.example", wantGroups: []string{"eng", "ops"}, wantClaim: [2]string{"name", "Ann"}, wantCalls: 1},
+		{name: "auto: a missing groups claim alone asks UserInfo",
+			id: idClaims(verified), userinfo: jsonMap(`{"sub":"u1","groups":"admins"}`),
+			wantEmail: "ann@corp.example", wantGroups: []string{"admins"}, wantCalls: 1},
+		{name: "always: the ID token wins where both have a claim",
+			mode: UserInfoAlways, id: idClaims(verified + `,"groups":["eng"]`),
+			userinfo:  jsonMap(`{"sub":"u1","email":"other@corp.example","email_verified":true,"groups":["root"],"dept":"support"}`),
+			wantEmail: "ann@corp.example", wantGroups: []string{"eng"}, wantClaim: [2]string{"dept", "support"}, wantCalls: 1},
+		{name: "email_verified travels with the email taken from UserInfo",
+			id:       idClaims(`,"email_verified":true,"groups":[]`),
+			userinfo: jsonMap(`{"sub":"u1","email":"ann@corp.example","email_verified":false}`),
+			wantMsg:  "not verified", wantCalls: 1},
+		{name: "email_verified as a string is understood",
+			id:        idClaims(`,"groups":[]`),
+			userinfo:  jsonMap(`{"sub":"u1","email":"ann@corp.example","email_verified":"true"}`),
+			wantEmail: "ann@corp.example", wantGroups: []string{}, wantCalls: 1},
+		{name: "UserInfo sub differs from the ID token's: refused",
+			id: idClaims(``), userinfo: jsonMap(`{"sub":"u2","email":"ann@corp.example","email_verified":true}`),
+			wantErr: errUserInfo, wantMsg: "did not answer the request for your profile", wantCalls: 1},
+		{name: "UserInfo failing: refused",
+			id: idClaims(``), userinfo: nil, wantErr: errUserInfo, wantCalls: 1},
+		{name: "never: no UserInfo, so no email",
+			mode: UserInfoNever, id: idClaims(``), userinfo: jsonMap(`{"sub":"u1","email":"ann@corp.example"}`),
+			wantErr: ErrNoEmail, wantMsg: "sent no email address"},
+		{name: "auto without a userinfo_endpoint: no email",
+			noUI: true, id: idClaims(``), wantErr: ErrNoEmail, wantMsg: "sent no email address"},
+		{name: "always without a userinfo_endpoint: refused",
+			mode: UserInfoAlways, noUI: true, id: idClaims(verified), wantErr: errUserInfo},
+		{name: "UserInfo without an email either",
+			id: idClaims(``), userinfo: jsonMap(`{"sub":"u1","name":"Ann"}`), wantErr: ErrNoEmail, wantCalls: 1},
+		{name: "Keycloak realm roles at a dotted path",
+			groups: "realm_access.roles", id: idClaims(verified + `,"realm_access":{"roles":["support","offline_access"]}`),
+			wantEmail: "ann@corp.example", wantGroups: []string{"support", "offline_access"}},
+		{name: "Keycloak client roles at a deeper path",
+			groups:    "resource_access.gateway.roles",
+			id:        idClaims(verified + `,"resource_access":{"gateway":{"roles":["admin"]},"account":{"roles":["x"]}}`),
+			wantEmail: "ann@corp.example", wantGroups: []string{"admin"}},
+		{name: "nested groups only in UserInfo",
+			groups: "realm_access.roles", id: idClaims(verified),
+			userinfo:  jsonMap(`{"sub":"u1","realm_access":{"roles":["support"]}}`),
+			wantEmail: "ann@corp.example", wantGroups: []string{"support"}, wantCalls: 1},
+		{name: "a namespaced claim whose name has dots",
+			groups: "https://corp.example/groups", id: idClaims(verified + `,"https://corp.example/groups":["eng"]`),
+			wantEmail: "ann@corp.example", wantGroups: []string{"eng"}},
+		{name: "Zitadel's roles: an object keyed by role",
+			groups:    "urn:zitadel:iam:org:project:roles",
+			id:        idClaims(verified + `,"urn:zitadel:iam:org:project:roles":{"support":{"123":"corp.zitadel.cloud"},"admin":{"123":"corp.zitadel.cloud"}}`),
+			wantEmail: "ann@corp.example", wantGroups: []string{"admin", "support"}},
+		{name: "groups of the wrong shape: refused",
+			id: idClaims(verified + `,"groups":7`), wantMsg: "expected a string, a list of strings or an object keyed by group, got a number"},
+		{name: "a group that is not a string: refused",
+			id: idClaims(verified + `,"groups":["eng",7]`), wantMsg: "got a number at [1]"},
+		{name: "Entra ID groups overage: refused",
+			id:      idClaims(verified + `,"_claim_names":{"groups":"src1"},"_claim_sources":{"src1":{"endpoint":"https://graph.microsoft.com/v1.0/users/u1/getMemberObjects"}}`),
+			wantErr: ErrGroupsOverage, wantMsg: "more groups than"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, tc.run)
+	}
+}
+
+// The refresh and ID tokens never reach the store in the clear, open only
+// under their own session and role, and the session keeps working.
+func TestSessionTokensSealedInStore(t *testing.T) {
+	p := newFakeProvider(t)
+	p.set(func(p *fakeProvider) {
+		p.idClaims = idClaims(`,"email":"ann@corp.example","email_verified":true,"groups":["eng"]`)
+	})
+	a := newAuth(t, p, nil)
+	id, sess, err := signIn(t, a, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sess.RefreshToken != "" || sess.IDToken != "" {
+		t.Error("the returned session still holds plaintext tokens")
+	}
+	raw, err := a.sessions.st.Get(context.Background(), SessionKey(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := a.sessions.Load(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idt, err := a.sessions.IDToken(id, loaded)
+	if err != nil || strings.Count(idt, ".") != 2 {
+		t.Fatalf("IDToken: expected a JWT, got %q, %v", idt, err)
+	}
+	rt, err := a.sessions.RefreshToken(id, loaded)
+	if err != nil || rt != "rt-2" {
+		t.Fatalf("RefreshToken: expected rt-2, got %q, %v", rt, err)
+	}
+	for _, secret := range []string{"rt-2", idt, strings.Split(idt, ".")[1]} {
+		if strings.Contains(string(raw), secret) {
+			t.Errorf("the stored session contains a token in the clear: %.80s", secret)
+		}
+	}
+	// Sealed values do not open under another session or in the other role.
+	if _, err := a.sessions.RefreshToken(NewID(), loaded); !errors.Is(err, ErrUnsealable) {
+		t.Errorf("a refresh token opened under another session: %v", err)
+	}
+	swapped := *loaded
+	swapped.SealedRefresh = loaded.SealedID
+	if _, err := a.sessions.RefreshToken(id, &swapped); !errors.Is(err, ErrUnsealable) {
+		t.Errorf("the sealed ID token opened as the refresh token: %v", err)
+	}
+}
+
+// A due refresh reads the identity again the same way as the sign-in,
+// UserInfo included; a refresh token that cannot be opened ends the session.
+func TestRefreshReadsUserInfoAndFailsClosed(t *testing.T) {
+	p := newFakeProvider(t)
+	p.set(func(p *fakeProvider) {
+		p.idClaims = idClaims(``)
+		p.userinfo = jsonMap(`{"sub":"u1","email":"ann@corp.example","email_verified":true,"groups":["eng"]}`)
+	})
+	a := newAuth(t, p, nil)
+	id, sess, err := signIn(t, a, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.set(func(p *fakeProvider) {
+		p.userinfo = jsonMap(`{"sub":"u1","email":"ann@corp.example","email_verified":true,"groups":["eng","oncall"]}`)
+	})
+	later := time.Now().Add(6 * time.Minute)
+	a.Now = func() time.Time { return later }
+	a.sessions.Now = a.Now
+	res, err := a.MaybeRefresh(context.Background(), id, sess)
+	if err != nil || res != Refreshed {
+		t.Fatalf("MaybeRefresh: expected Refreshed, got %v, %v", res, err)
+	}
+	if !slices.Equal(sess.Groups, []string{"eng", "oncall"}) || p.userinfoCalls.Load() != 2 {
+		t.Errorf("after refresh: expected groups [eng oncall] from a second UserInfo request, got %v (%d requests)", sess.Groups, p.userinfoCalls.Load())
+	}
+
+	// The same session under a keyring without its key: refresh ends it.
+	other := NewSessionsWithKeys(a.sessions.st, EphemeralKeyring())
+	other.Now = a.Now
+	b := newAuth(t, p, nil)
+	b.sessions, b.Now = other, a.Now
+	loaded, err := other.Load(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Now = func() time.Time { return later.Add(6 * time.Minute) }
+	other.Now = b.Now
+	if _, err := b.MaybeRefresh(context.Background(), id, loaded); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("refresh with an unopenable token: expected ErrNoSession, got %v", err)
+	}
+	if _, err := other.Load(context.Background(), id); !errors.Is(err, ErrNoSession) {
+		t.Errorf("the session survived: %v", err)
+	}
+}
+
+// With the provider down at start, New succeeds, sign-in and bearer tokens
+// fail with ErrProviderUnavailable, and discovery is retried until it works.
+func TestDiscoveryRetriedUntilTheProviderAnswers(t *testing.T) {
+	p := newFakeProvider(t)
+	p.set(func(p *fakeProvider) {
+		p.idClaims = idClaims(`,"email":"ann@corp.example","email_verified":true,"groups":[]`)
+	})
+	p.down.Store(true)
+	a := newAuth(t, p, nil)
+	if err := a.Ready(); !errors.Is(err, ErrProviderUnavailable) || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("Ready while down: expected ErrProviderUnavailable with the cause, got %v", err)
+	}
+	if _, err := a.StartLogin(context.Background(), "https://gw.example/", "_gw"); !errors.Is(err, ErrProviderUnavailable) {
+		t.Errorf("StartLogin while down: expected ErrProviderUnavailable, got %v", err)
+	}
+	if _, err := a.VerifyBearer(context.Background(), "x.y.z"); !errors.Is(err, ErrProviderUnavailable) {
+		t.Errorf("VerifyBearer while down: expected ErrProviderUnavailable, got %v", err)
+	}
+	if a.SignOutURL("id", &Session{}) != "" {
+		t.Error("SignOutURL while down: expected none")
+	}
+	p.down.Store(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for a.Ready() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("still not ready 5 s after the provider came up: %v", a.Ready())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, _, err := signIn(t, a, p); err != nil {
+		t.Fatalf("sign-in after discovery: %v", err)
+	}
+}
+
+// Close stops the retries (the goroutine ends).
+func TestCloseStopsDiscoveryRetries(t *testing.T) {
+	p := newFakeProvider(t)
+	p.down.Store(true)
+	a := newAuth(t, p, nil)
+	done := make(chan struct{})
+	go func() { a.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not stop the discovery retries")
+	}
+}
+
+func TestSignOutURL(t *testing.T) {
+	p := newFakeProvider(t)
+	p.set(func(p *fakeProvider) {
+		p.idClaims = idClaims(`,"email":"ann@corp.example","email_verified":true,"groups":[]`)
+	})
+	tests := []struct {
+		name     string
+		end      bool
+		redirect string
+		want     url.Values // nil: no URL
+	}{
+		{name: "off", end: false},
+		{name: "with post_logout_redirect_uri", end: true, redirect: "https://gw.example/.gateway/sign-out",
+			want: url.Values{"tenant": {"t1"}, "client_id": {"gw"}, "post_logout_redirect_uri": {"https://gw.example/.gateway/sign-out"}}},
+		{name: "without", end: true, want: url.Values{"tenant": {"t1"}, "client_id": {"gw"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newAuth(t, p, func(c *Config) { c.EndProviderSession, c.PostLogoutRedirectURL = tc.end, tc.redirect })
+			id, _, err := signIn(t, a, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sess, _ := a.sessions.Load(context.Background(), id)
+			got := a.SignOutURL(id, sess)
+			if tc.want == nil {
+				if got != "" {
+					t.Fatalf("expected no provider sign-out, got %q", got)
+				}
+				return
+			}
+			u, err := url.Parse(got)
+			if err != nil || !strings.HasPrefix(got, p.URL+"/logout?") {
+				t.Fatalf("expected the end_session_endpoint, got %q", got)
+			}
+			q := u.Query()
+			hint := q.Get("id_token_hint")
+			q.Del("id_token_hint")
+			want, _ := a.sessions.IDToken(id, sess)
+			if hint != want || hint == "" {
+				t.Errorf("id_token_hint: expected the session's ID token, got %q", hint)
+			}
+			if q.Encode() != tc.want.Encode() {
+				t.Errorf("expected %s, got %s", tc.want.Encode(), q.Encode())
+			}
+		})
+	}
+}
