@@ -37,7 +37,7 @@ type Incident struct {
 	// Opsgenie tiny ID or alias was asked).
 	ProviderID string `json:"provider_id,omitempty"`
 	Provider   string `json:"provider"`
-	Title    string `json:"title,omitempty"`
+	Title      string `json:"title,omitempty"`
 	// URL is the incident's page at the provider, for people.
 	URL string `json:"url,omitempty"`
 	// Status is the provider's own word (triggered, acknowledged, resolved,

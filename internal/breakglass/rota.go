@@ -229,7 +229,7 @@ func (r *Rota) compile() (*rota, []string) {
 		if errT != nil {
 			add(path+".to", "%v", errT)
 		}
-		if errF == nil && errT == nil && from == to%(24*60) {
+		if errF == nil && errT == nil && from == to {
 			add(path+".to", "expected an end different from from (%q), got %q", w.From, w.To)
 		}
 		cw.from, cw.to = from, to
