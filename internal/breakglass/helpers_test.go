@@ -216,3 +216,9 @@ var _ http.RoundTripper = roundTripFunc(nil)
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func newMemStore(t *testing.T) store.Store {
+	st := store.NewMemory(store.WithSweepInterval(0))
+	t.Cleanup(func() { st.Close() })
+	return st
+}
