@@ -82,7 +82,7 @@ type fixture struct {
 
 // newFixture builds a service over a memory store whose expiry follows the
 // same clock.
-func newFixture(t *testing.T, cfg Config, opts Options) *fixture {
+func newFixture(t testing.TB, cfg Config, opts Options) *fixture {
 	t.Helper()
 	clk := newClock(t0)
 	st := store.NewMemory(store.WithClock(clk.Now), store.WithSweepInterval(0))

@@ -138,8 +138,7 @@ func ParseRota(data []byte) (Rota, error) {
 		return Rota{}, fmt.Errorf("breakglass: rota: expected at most %d bytes, got %d", maxRotaSize, len(data))
 	}
 	var r Rota
-	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.Strict())
-	if err := dec.Decode(&r); err != nil {
+	if err := decodeYAML(data, &r); err != nil {
 		if err == io.EOF {
 			return Rota{}, fmt.Errorf("breakglass: rota: expected a mapping, got an empty document")
 		}
@@ -149,6 +148,19 @@ func ParseRota(data []byte) (Rota, error) {
 		return Rota{}, fmt.Errorf("breakglass: rota: %s", strings.Join(probs, "; "))
 	}
 	return r, nil
+}
+
+// decodeYAML decodes strictly. goccy/go-yaml v1.19.2 panics on some
+// malformed input (a tag on a scalar where a sequence is expected, e.g.
+// "weekly:\n  ! 00"; goccy/go-yaml#735, fixed upstream after that
+// release): the panic becomes an error here.
+func decodeYAML(data []byte, v any) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("malformed YAML (decoder failure: %v)", p)
+		}
+	}()
+	return yaml.NewDecoder(bytes.NewReader(data), yaml.Strict()).Decode(v)
 }
 
 // Problems returns every problem of the rota with its field path.

@@ -193,6 +193,7 @@ func TestParseRotaProblems(t *testing.T) {
 		{"bad incident id", "time_zone: UTC\nincidents: [{id: 'a b', status: active}]\n", `incidents[0].id: expected an ID`},
 		{"bad incident url", "time_zone: UTC\nincidents: [{id: A, status: active, url: 'javascript:alert(1)'}]\n", `incidents[0].url: expected an http(s) URL`},
 		{"duplicate key", "time_zone: UTC\ntime_zone: UTC\n", "time_zone"},
+		{"tag on a scalar where a list belongs (decoder panic upstream)", "weekly:\n  ! 00", "breakglass: rota: malformed YAML"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package breakglass
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -61,7 +62,20 @@ type Service struct {
 
 	mu       sync.Mutex
 	rechecks map[string]checkMemo // grant ID -> last recheck on this replica
+
+	decodedMu sync.Mutex
+	decoded   map[string]decodedGrant // active key -> the last record decoded
 }
+
+// decodedGrant saves Active the JSON decoding of a record it has seen: the
+// store's bytes are compared with the ones decoded last time.
+type decodedGrant struct {
+	raw []byte
+	g   Grant
+}
+
+// maxDecoded bounds Service.decoded.
+const maxDecoded = 4096
 
 type checkMemo struct {
 	at      time.Time
@@ -111,6 +125,7 @@ func New(cfg Config, opts Options) (*Service, error) {
 	s := &Service{
 		cfg: cfg, st: opts.Store, now: opts.Now, log: opts.Logger, drainTimeout: opts.DrainTimeout,
 		providers: map[string]Provider{}, rechecks: map[string]checkMemo{},
+		decoded: map[string]decodedGrant{},
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -405,22 +420,39 @@ func (s *Service) Active(ctx context.Context, u User, route string) (*Grant, err
 		return nil, nil
 	}
 	holder := holderHash(u.Session)
-	b, err := s.st.Get(ctx, activeKey(holder, route))
+	key := activeKey(holder, route)
+	b, err := s.st.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("breakglass: active grant: %w", err)
 	}
-	var rec record
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return nil, fmt.Errorf("breakglass: active grant: expected a stored grant: %w", err)
+	s.decodedMu.Lock()
+	d, seen := s.decoded[key]
+	s.decodedMu.Unlock()
+	if !seen || !bytes.Equal(d.raw, b) {
+		var rec record
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return nil, fmt.Errorf("breakglass: active grant: expected a stored grant: %w", err)
+		}
+		if rec.Holder != holder || rec.Grant.Route != route {
+			return nil, nil
+		}
+		d = decodedGrant{raw: b, g: rec.Grant}
+		d.g.holder = holder
+		s.decodedMu.Lock()
+		if len(s.decoded) >= maxDecoded {
+			clear(s.decoded)
+		}
+		s.decoded[key] = d
+		s.decodedMu.Unlock()
 	}
-	if rec.Holder != holder || rec.Grant.Route != route || !sameEmail(rec.Grant.User, u.Email) {
+	if !sameEmail(d.g.User, u.Email) {
 		return nil, nil
 	}
-	g := rec.Grant
-	g.holder = holder
+	g := d.g
+	g.Lifts = slices.Clone(g.Lifts)
 	return &g, nil
 }
 

@@ -196,6 +196,12 @@ func TestActivateActiveRevoke(t *testing.T) {
 			t.Fatalf("Revoke(%q): expected ErrGrantNotFound, got %v", id, err)
 		}
 	}
+	// A new grant for the same session and route replaces what Active
+	// remembers of the old one.
+	g2 := f.grant(t, alice, request("billing", "INC-1"))
+	if got, err := f.svc.Active(ctx, alice, "billing"); err != nil || got == nil || got.ID != g2.ID || got.ID == g.ID {
+		t.Fatalf("expected the new grant %s, got %+v, %v", g2.ID, got, err)
+	}
 }
 
 // A reviewer who revokes a grant between its listing and its activation
