@@ -308,6 +308,18 @@ func (c *Config) ResolvePaths(dir string) {
 	}
 }
 
+// RotaFiles returns the rota files of the static providers, for a caller
+// that reloads the configuration when they change.
+func (c *Config) RotaFiles() []string {
+	var out []string
+	for _, name := range sortedKeys(c.Providers) {
+		if f := c.Providers[name].RotaFile; f != "" && c.Providers[name].Type == TypeStatic {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // Problems returns every problem of the section, each with its field path
 // relative to the section, e.g.
 // `policies.oncall.max_duration: expected at most 24h, got 48h`. Zero values

@@ -210,6 +210,9 @@ func TestResolvePaths(t *testing.T) {
 	if got := c.Providers["rel"].RotaFile; got != "/etc/gateway/conf.d/rota.yaml" {
 		t.Fatalf("empty dir changed the path to %q", got)
 	}
+	if got, want := c.RotaFiles(), []string{"/etc/gateway/rota.yaml", "/etc/gateway/conf.d/rota.yaml"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("RotaFiles() = %q, want %q", got, want)
+	}
 }
 
 // The section decodes strictly from YAML as the gateway's config loader
