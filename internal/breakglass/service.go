@@ -1,0 +1,638 @@
+package breakglass
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/accessgateway/gateway/internal/store"
+)
+
+// Options are the service's dependencies.
+type Options struct {
+	// Store holds grants, limits and the review index; shared by all
+	// replicas (Redis) or one process (memory). Required.
+	Store store.Store
+	// HTTPClient talks to the providers and notification targets; nil
+	// means a client with the default transport. Redirects are never
+	// followed (a secret header must not travel to another host).
+	HTTPClient *http.Client
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives operational messages; nil discards them.
+	Logger *slog.Logger
+	// OnNotifyFailure is called for every failed notification attempt
+	// (wire it to the audit log). It runs on the notifier's goroutines.
+	OnNotifyFailure func(NotifyFailure)
+	// Providers replace the configured provider of the same name (tests, or
+	// a provider this package does not know).
+	Providers map[string]Provider
+	// After is the backoff timer of notification retries; nil means
+	// time.After. Tests pass one that fires at once.
+	After func(time.Duration) <-chan time.Time
+	// DrainTimeout is how long Close lets queued notifications go out
+	// (default 10s).
+	DrainTimeout time.Duration
+}
+
+// Service is the break-glass library: requests, grants, limits, rechecks,
+// review and notifications. It is safe for concurrent use; everything
+// replicas must share lives in the store.
+type Service struct {
+	cfg          Config
+	st           store.Store
+	now          func() time.Time
+	log          *slog.Logger
+	providers    map[string]Provider
+	limitLoc     *time.Location
+	notifier     *notifier
+	drainTimeout time.Duration
+
+	mu       sync.Mutex
+	rechecks map[string]checkMemo // grant ID -> last recheck on this replica
+
+	decodedMu sync.Mutex
+	decoded   map[string]decodedGrant // active key -> the last record decoded
+}
+
+// decodedGrant saves Active the JSON decoding of a record it has seen: the
+// store's bytes are compared with the ones decoded last time.
+type decodedGrant struct {
+	raw []byte
+	g   Grant
+}
+
+// maxDecoded bounds Service.decoded.
+const maxDecoded = 4096
+
+type checkMemo struct {
+	at      time.Time
+	err     error
+	expires time.Time
+}
+
+// recheckErrorWait is how long a failed recheck is remembered on one
+// replica: requests during a provider outage are denied without asking the
+// provider each time.
+const recheckErrorWait = 5 * time.Second
+
+// Errors callers branch on.
+var (
+	ErrGrantNotFound    = errors.New("breakglass: grant not found")
+	ErrAlreadyActivated = errors.New("breakglass: grant already activated")
+	ErrAlreadyReviewed  = errors.New("breakglass: grant already reviewed")
+	ErrSelfReview       = errors.New("breakglass: a grant cannot be reviewed by its holder")
+	ErrEnded            = errors.New("breakglass: grant ended")
+)
+
+// End causes.
+const (
+	CauseRevoked          = "revoked"
+	CauseIncidentResolved = "incident-resolved"
+	CausePolicyRemoved    = "policy-removed"
+)
+
+// End records why and when a grant ended before its expiry.
+type End struct {
+	At    time.Time `json:"at"`
+	By    string    `json:"by,omitempty"`
+	Cause string    `json:"cause"`
+}
+
+// New builds the service: it applies defaults, checks the configuration
+// (every problem is reported), builds the providers (static rotas are read
+// here) and starts one notification worker per target. Close stops them.
+func New(cfg Config, opts Options) (*Service, error) {
+	cfg = cfg.WithDefaults()
+	if probs := cfg.Problems(); len(probs) > 0 {
+		return nil, fmt.Errorf("breakglass: invalid config:\n  %s", strings.Join(probs, "\n  "))
+	}
+	if opts.Store == nil {
+		return nil, errors.New("breakglass: a store is required")
+	}
+	s := &Service{
+		cfg: cfg, st: opts.Store, now: opts.Now, log: opts.Logger, drainTimeout: opts.DrainTimeout,
+		providers: map[string]Provider{}, rechecks: map[string]checkMemo{},
+		decoded: map[string]decodedGrant{},
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.drainTimeout <= 0 {
+		s.drainTimeout = 10 * time.Second
+	}
+	client := noRedirects(opts.HTTPClient)
+	for _, name := range sortedKeys(cfg.Providers) {
+		if p, ok := opts.Providers[name]; ok && p != nil {
+			s.providers[name] = p
+			continue
+		}
+		p, err := buildProvider(name, cfg.Providers[name], client, s.now)
+		if err != nil {
+			return nil, err
+		}
+		s.providers[name] = p
+	}
+	var err error
+	if s.limitLoc, err = time.LoadLocation(cfg.LimitTimeZone); err != nil {
+		return nil, fmt.Errorf("breakglass: limit_time_zone: %w", err)
+	}
+	s.notifier = newNotifier(cfg, client, opts, s.now, s.log)
+	return s, nil
+}
+
+func buildProvider(name string, pc ProviderConfig, client *http.Client, now func() time.Time) (Provider, error) {
+	switch pc.Type {
+	case TypePagerDuty:
+		return NewPagerDuty(name, pc, client, now)
+	case TypeOpsgenie:
+		return NewOpsgenie(name, pc, client, now)
+	case TypeStatic:
+		r := pc.Rota
+		if r == nil {
+			loaded, err := LoadRota(pc.RotaFile)
+			if err != nil {
+				return nil, fmt.Errorf("breakglass: provider %s: %w", name, err)
+			}
+			r = &loaded
+		}
+		return NewStatic(name, *r)
+	}
+	return nil, fmt.Errorf("breakglass: provider %s: unknown type %q", name, pc.Type)
+}
+
+// noRedirects returns a copy of c (or a default client) that never follows
+// redirects.
+func noRedirects(c *http.Client) *http.Client {
+	var out http.Client
+	if c != nil {
+		out = *c
+	}
+	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &out
+}
+
+// Close stops the notification workers after letting queued notifications
+// go out for up to Options.DrainTimeout; the rest are reported as final
+// failures. The store is not closed (it is not the service's).
+func (s *Service) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.drainTimeout)
+	defer cancel()
+	s.notifier.close(ctx)
+	return nil
+}
+
+// Policy returns the named policy with defaults applied ("" is the default
+// policy), and whether it exists.
+func (s *Service) Policy(name string) (Policy, bool) {
+	if name == "" {
+		name = s.cfg.DefaultPolicy
+	}
+	p, ok := s.cfg.Policies[name]
+	return p, ok && name != ""
+}
+
+// DefaultPolicy is the name of the default policy, "" when there is none.
+func (s *Service) DefaultPolicy() string { return s.cfg.DefaultPolicy }
+
+// MayBreakGlass reports whether the user is in one of the policy's groups:
+// whether a denial page should offer break-glass. It does no I/O; Request
+// checks the rest.
+func (s *Service) MayBreakGlass(u User, policy string) bool {
+	p, ok := s.Policy(policy)
+	return ok && intersects(u.Groups, p.Groups)
+}
+
+// MayReview reports whether the user is in one of the reviewers groups.
+func (s *Service) MayReview(u User) bool { return intersects(u.Groups, s.cfg.Reviewers) }
+
+func intersects(a, b []string) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// Request checks a break-glass request and returns the grant it would make:
+// the user is in the policy's groups, the incident is active, the user is on
+// call now, and the daily limit leaves room (a slot is taken: a later
+// failure to audit or activate still counts against the day).
+//
+// A refusal is a *Refusal with its reason (ReasonOf maps any error to one).
+// Any other error means the store could not answer; deny.
+//
+// The grant is NOT stored: the caller writes the audit record first, then
+// calls Activate — if the record cannot be written there is no grant.
+func (s *Service) Request(ctx context.Context, u User, req GrantRequest) (Grant, error) {
+	now := s.now()
+	name := req.Policy
+	if name == "" {
+		name = s.cfg.DefaultPolicy
+	}
+	pol, ok := s.cfg.Policies[name]
+	if !ok || name == "" {
+		return Grant{}, refuse(ReasonInvalidRequest, fmt.Sprintf("policy: expected a configured break-glass policy, got %q", req.Policy))
+	}
+	email, err := normalizeEmail(u.Email)
+	if err != nil {
+		return Grant{}, refuse(ReasonInvalidRequest, fmt.Sprintf("email: expected an email address, got %q", u.Email))
+	}
+	if u.Session == "" {
+		return Grant{}, refuse(ReasonInvalidRequest, "session: expected the session the grant is bound to, got none")
+	}
+	if msg := checkRoute(req.Route); msg != "" {
+		return Grant{}, refuse(ReasonInvalidRequest, msg)
+	}
+	incidentID := strings.TrimSpace(req.IncidentID)
+	if !incidentIDRE.MatchString(incidentID) {
+		return Grant{}, refuse(ReasonInvalidRequest, fmt.Sprintf("incident: expected an incident ID of 1 to 128 letters, digits, '.', '_', ':' and '-', got %q", truncate(req.IncidentID, 140)))
+	}
+	reason := strings.TrimSpace(req.Reason)
+	if msg := checkReason(reason); msg != "" {
+		return Grant{}, refuse(ReasonInvalidRequest, msg)
+	}
+	dur := req.Duration
+	switch {
+	case dur == 0:
+		dur = pol.MaxDuration
+	case dur < time.Minute || dur > pol.MaxDuration:
+		return Grant{}, refuse(ReasonInvalidRequest, fmt.Sprintf("duration: expected 1m to %s, got %s", pol.MaxDuration, dur))
+	}
+	if !intersects(u.Groups, pol.Groups) {
+		return Grant{}, refuse(ReasonNotAllowed, fmt.Sprintf("expected membership in one of %q", pol.Groups))
+	}
+	prov := s.providers[pol.Provider]
+	onCall, err := prov.OnCall(ctx, email, now)
+	if err != nil {
+		return Grant{}, &Refusal{Reason: ReasonProviderUnavailable, Detail: "on-call check: " + pol.Provider, Err: err}
+	}
+	if !onCall {
+		return Grant{}, refuse(ReasonNotOnCall, fmt.Sprintf("%s says %s is not on call now", pol.Provider, email))
+	}
+	inc, err := prov.Incident(ctx, incidentID)
+	switch {
+	case isNotFound(err):
+		return Grant{}, &Refusal{Reason: ReasonIncidentNotFound, Detail: fmt.Sprintf("%s has no incident %q", pol.Provider, incidentID), Err: err}
+	case err != nil:
+		return Grant{}, &Refusal{Reason: ReasonProviderUnavailable, Detail: "incident check: " + pol.Provider, Err: err}
+	case !inc.Active:
+		return Grant{}, refuse(ReasonIncidentInactive, fmt.Sprintf("incident %s is %s", incidentID, inc.Status))
+	}
+	id := newID()
+	ok, err = s.takeSlot(ctx, name, pol.DailyLimit, email, now, id)
+	if err != nil {
+		return Grant{}, fmt.Errorf("breakglass: daily limit: %w", err)
+	}
+	if !ok {
+		return Grant{}, refuse(ReasonLimitReached, fmt.Sprintf("expected at most %d grants per day under policy %s", pol.DailyLimit, name))
+	}
+	return Grant{
+		ID: id, User: email, Policy: name, Route: req.Route, Lifts: slices.Clone(pol.Lifts),
+		Incident: inc, Reason: reason, GrantedAt: now, ExpiresAt: now.Add(dur),
+		holder: holderHash(u.Session),
+	}, nil
+}
+
+func checkRoute(r string) string {
+	if r == "" || len(r) > 200 || !utf8.ValidString(r) || strings.IndexFunc(r, unicode.IsControl) >= 0 {
+		return fmt.Sprintf("route: expected a route name of 1 to 200 bytes, got %q", truncate(r, 210))
+	}
+	return ""
+}
+
+// maxReason bounds the user's reason, in characters.
+const maxReason = 500
+
+func checkReason(r string) string {
+	if !utf8.ValidString(r) {
+		return "reason: expected UTF-8 text"
+	}
+	if n := utf8.RuneCountInString(r); n == 0 || n > maxReason {
+		return fmt.Sprintf("reason: expected 1 to %d characters, got %d", maxReason, n)
+	}
+	// Control and format characters (newlines, bidi overrides, zero-width
+	// characters) could disguise the reason on the review page and in
+	// notifications.
+	if i := strings.IndexFunc(r, func(c rune) bool { return unicode.IsControl(c) || unicode.Is(unicode.Cf, c) }); i >= 0 {
+		c, _ := utf8.DecodeRuneInString(r[i:])
+		return fmt.Sprintf("reason: expected text without control or format characters, got %U", c)
+	}
+	return ""
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b)
+}
+
+// Activate stores a grant made by Request: from now until its expiry the
+// session's requests to its route find it (Active), it is listed for review,
+// and the notifications go out. Call it only after the audit record of the
+// grant was written. Activating the same grant twice is ErrAlreadyActivated.
+func (s *Service) Activate(ctx context.Context, g Grant) error {
+	if g.holder == "" || g.ID == "" {
+		return errors.New("breakglass: activate: expected a grant made by Request")
+	}
+	pol, ok := s.cfg.Policies[g.Policy]
+	if !ok {
+		return fmt.Errorf("breakglass: activate: policy %q is no longer configured", g.Policy)
+	}
+	now := s.now()
+	if !now.Before(g.ExpiresAt) {
+		return fmt.Errorf("breakglass: activate: grant %s expired at %s", g.ID, g.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	b, err := json.Marshal(record{Grant: g, Holder: g.holder})
+	if err != nil {
+		return fmt.Errorf("breakglass: activate: %w", err)
+	}
+	ok, err = s.st.SetNX(ctx, keyGrant+g.ID, b, s.retentionTTL(g, now))
+	if err != nil {
+		return fmt.Errorf("breakglass: activate: %w", err)
+	}
+	if !ok {
+		return ErrAlreadyActivated
+	}
+	// Listed for review before it can be used: a grant that works is never
+	// missing from the review list.
+	if err := s.index(ctx, g, now); err != nil {
+		return fmt.Errorf("breakglass: activate: review index: %w", err)
+	}
+	akey := activeKey(g.holder, g.Route)
+	if err := s.st.Set(ctx, akey, b, g.ExpiresAt.Sub(now)); err != nil {
+		return fmt.Errorf("breakglass: activate: %w", err)
+	}
+	// A reviewer may have revoked the grant between its listing and now.
+	switch _, err := s.st.Get(ctx, keyEnded+g.ID); {
+	case err == nil:
+		_ = s.st.Delete(ctx, akey)
+		return ErrEnded
+	case !errors.Is(err, store.ErrNotFound):
+		_ = s.st.Delete(ctx, akey)
+		return fmt.Errorf("breakglass: activate: %w", err)
+	}
+	// The incident was verified just now: the next recheck is due one
+	// interval later, on whichever replica serves the grant.
+	if _, err := s.st.SetNX(ctx, keyRecheck+g.ID, []byte("1"), pol.RecheckInterval); err != nil {
+		s.log.Warn("break-glass recheck marker not stored", "grant", g.ID, "error", err)
+	}
+	s.remember(g, checkMemo{at: now})
+	s.notifier.send(Event{ID: newID(), Type: EventGranted, Time: now, Grant: g}, pol.Notify)
+	return nil
+}
+
+func (s *Service) retentionTTL(g Grant, now time.Time) time.Duration {
+	return max(g.GrantedAt.Add(s.cfg.Retention).Sub(now), time.Second)
+}
+
+// Active returns the session's grant for the route, or nil. It is the
+// steady-path lookup: one store Get. An error means the store could not
+// answer; deny.
+//
+// The caller still runs Recheck (is the incident still active?) and Check
+// (route, expiry) and compares the grant's Policy with the route's.
+func (s *Service) Active(ctx context.Context, u User, route string) (*Grant, error) {
+	if u.Session == "" || route == "" {
+		return nil, nil
+	}
+	holder := holderHash(u.Session)
+	key := activeKey(holder, route)
+	b, err := s.st.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("breakglass: active grant: %w", err)
+	}
+	s.decodedMu.Lock()
+	d, seen := s.decoded[key]
+	s.decodedMu.Unlock()
+	if !seen || !bytes.Equal(d.raw, b) {
+		var rec record
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return nil, fmt.Errorf("breakglass: active grant: expected a stored grant: %w", err)
+		}
+		if rec.Holder != holder || rec.Grant.Route != route {
+			return nil, nil
+		}
+		d = decodedGrant{raw: b, g: rec.Grant}
+		d.g.holder = holder
+		s.decodedMu.Lock()
+		if len(s.decoded) >= maxDecoded {
+			clear(s.decoded)
+		}
+		s.decoded[key] = d
+		s.decodedMu.Unlock()
+	}
+	if !sameEmail(d.g.User, u.Email) {
+		return nil, nil
+	}
+	g := d.g
+	g.Lifts = slices.Clone(g.Lifts)
+	return &g, nil
+}
+
+// sameEmail compares a canonical address with one as received, folding
+// ASCII letters only (Unicode folding would let "\u212Aen" match "ken").
+func sameEmail(canonical, got string) bool {
+	if len(canonical) != len(got) {
+		return false
+	}
+	for i := 0; i < len(got); i++ {
+		c := got[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != canonical[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Revoke ends a grant now: its route stops accepting it on every replica,
+// the end is recorded (Cause revoked, By by) and the notifications go out.
+// Revoking an ended grant does nothing and is not an error.
+func (s *Service) Revoke(ctx context.Context, id, by string) error {
+	if strings.TrimSpace(by) == "" {
+		return errors.New("breakglass: revoke: expected who revokes")
+	}
+	rec, err := s.load(ctx, id)
+	if err != nil {
+		return err
+	}
+	return s.end(ctx, rec, End{At: s.now(), By: by, Cause: CauseRevoked})
+}
+
+// end deletes the grant's active key first (so that even when recording
+// the end fails the grant no longer works), then records the end and
+// notifies, once.
+func (s *Service) end(ctx context.Context, rec record, e End) error {
+	g := rec.Grant
+	if err := s.st.Delete(ctx, activeKey(rec.Holder, g.Route)); err != nil {
+		return fmt.Errorf("breakglass: end grant %s: %w", g.ID, err)
+	}
+	b, _ := json.Marshal(e)
+	first, err := s.st.SetNX(ctx, keyEnded+g.ID, b, s.retentionTTL(g, e.At))
+	if err != nil {
+		return fmt.Errorf("breakglass: end grant %s: %w", g.ID, err)
+	}
+	s.forget(g.ID)
+	if !first {
+		return nil
+	}
+	ev := Event{ID: newID(), Type: EventRevoked, Time: e.At, Grant: g, By: e.By, Cause: e.Cause}
+	if e.Cause != CauseRevoked {
+		ev.Type = EventEnded
+	}
+	var notify []string
+	if p, ok := s.cfg.Policies[g.Policy]; ok {
+		notify = p.Notify
+	}
+	s.notifier.send(ev, notify)
+	return nil
+}
+
+// load reads a grant's record by ID.
+func (s *Service) load(ctx context.Context, id string) (record, error) {
+	if !grantIDRE(id) {
+		return record{}, ErrGrantNotFound
+	}
+	b, err := s.st.Get(ctx, keyGrant+id)
+	if errors.Is(err, store.ErrNotFound) {
+		return record{}, ErrGrantNotFound
+	}
+	if err != nil {
+		return record{}, fmt.Errorf("breakglass: grant %s: %w", id, err)
+	}
+	var rec record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return record{}, fmt.Errorf("breakglass: grant %s: expected a stored grant: %w", id, err)
+	}
+	rec.Grant.holder = rec.Holder
+	return rec, nil
+}
+
+func grantIDRE(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Recheck reports whether the grant's incident is still active, asking the
+// provider at most once per recheck_interval per grant across all replicas
+// (a store marker) and otherwise answering from this replica's memory with
+// no I/O. When the incident is resolved (or gone), Recheck ends the grant
+// everywhere (Cause incident-resolved) and returns false. When the provider
+// cannot answer it returns false and a *Refusal with
+// ReasonProviderUnavailable, and the grant stays (a later recheck may
+// succeed); the request is denied meanwhile, fail closed.
+//
+// A grant whose policy was removed from the configuration ends (Cause
+// policy-removed).
+func (s *Service) Recheck(ctx context.Context, g Grant) (still bool, err error) {
+	now := s.now()
+	pol, ok := s.cfg.Policies[g.Policy]
+	if !ok {
+		if g.holder != "" {
+			if err := s.end(ctx, record{Grant: g, Holder: g.holder}, End{At: now, Cause: CausePolicyRemoved}); err != nil {
+				return false, err
+			}
+		}
+		return false, nil
+	}
+	s.mu.Lock()
+	m, seen := s.rechecks[g.ID]
+	s.mu.Unlock()
+	if seen {
+		if m.err == nil && now.Sub(m.at) < pol.RecheckInterval && !now.Before(m.at) {
+			return true, nil
+		}
+		if m.err != nil && now.Sub(m.at) < recheckErrorWait && !now.Before(m.at) {
+			return false, m.err
+		}
+	}
+	claimed, err := s.st.SetNX(ctx, keyRecheck+g.ID, []byte("1"), pol.RecheckInterval)
+	if err != nil {
+		return false, fmt.Errorf("breakglass: recheck: %w", err)
+	}
+	if !claimed {
+		// Another replica (or this one) asked within the interval; had the
+		// incident resolved, the grant's key would be gone already.
+		s.remember(g, checkMemo{at: now})
+		return true, nil
+	}
+	inc, err := s.providers[pol.Provider].Incident(ctx, g.Incident.ID)
+	switch {
+	case err == nil && inc.Active:
+		s.remember(g, checkMemo{at: now})
+		return true, nil
+	case err == nil || isNotFound(err):
+		if g.holder == "" {
+			return false, errors.New("breakglass: recheck: expected a grant from Active")
+		}
+		if err := s.end(ctx, record{Grant: g, Holder: g.holder}, End{At: now, Cause: CauseIncidentResolved}); err != nil {
+			return false, err
+		}
+		return false, nil
+	default:
+		// Let the next request, on any replica, ask again.
+		_ = s.st.Delete(ctx, keyRecheck+g.ID)
+		r := &Refusal{Reason: ReasonProviderUnavailable, Detail: "incident recheck: " + pol.Provider, Err: err}
+		s.remember(g, checkMemo{at: now, err: r})
+		return false, r
+	}
+}
+
+// remember records a recheck on this replica and drops the memories of
+// grants that expired.
+func (s *Service) remember(g Grant, m checkMemo) {
+	m.expires = g.ExpiresAt
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.rechecks) >= 64 {
+		now := s.now()
+		for id, old := range s.rechecks {
+			if !now.Before(old.expires) {
+				delete(s.rechecks, id)
+			}
+		}
+	}
+	s.rechecks[g.ID] = m
+}
+
+func (s *Service) forget(id string) {
+	s.mu.Lock()
+	delete(s.rechecks, id)
+	s.mu.Unlock()
+}
