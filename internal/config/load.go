@@ -64,7 +64,15 @@ type Options struct {
 
 // Load decodes YAML strictly, substitutes ${ENV} in string values, fills
 // defaults and validates. On any problem it returns Problems.
-func Load(data []byte, o Options) (*Config, error) {
+func Load(data []byte, o Options) (cfg *Config, err error) {
+	// goccy/go-yaml v1.19.2 panics on some malformed input (a tag where a
+	// list is expected: goccy/go-yaml#735). A bad file must be a problem,
+	// never a crash of `check` or of a running gateway on reload.
+	defer func() {
+		if r := recover(); r != nil {
+			cfg, err = nil, Problems{fmt.Sprintf("yaml: the file could not be parsed (%v)", r)}
+		}
+	}()
 	lookup := o.Lookup
 	if lookup == nil {
 		lookup = os.LookupEnv

@@ -86,6 +86,9 @@ func TestLoad(t *testing.T) {
 		{name: "empty file", yaml: "", want: []string{"file is empty"}},
 		{name: "comment only", yaml: "# nothing\n", want: []string{"file is empty"}},
 		{name: "list at top level", yaml: "- a\n- b\n", want: []string{"expected a mapping at the top level, got a list"}},
+		// Inputs that crash goccy/go-yaml's plain decoder (goccy/go-yaml#735).
+		{name: "tag where a list is expected", yaml: "routes:\n  ! 00", want: []string{`routes: expected a list, got "00"`}},
+		{name: "tag where a test list is expected", yaml: "tests:\n  ! 00", want: []string{`tests: expected a list, got "00"`}},
 		{name: "unknown keys at several depths, all reported",
 			yaml: minimal + strings.Replace(routeYAML("x", "gw.corp.example", "/x"), "    rules:", "    upstreams: []\n    rules:", 1) +
 				"bogus: 1\nsession: {stor: memory}\ntests:\n  - {name: t, route: app, expect: allow, user: {emial: a@corp.example}}\n",
