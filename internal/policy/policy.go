@@ -47,6 +47,21 @@ type Route struct {
 // them (the caller gathers facts for each, aligned with this slice).
 func (r *Route) Requirements() []Requirement { return r.requires }
 
+// IsLifter reports whether requirement i is a Lifter. Decide consults a
+// lifter only when another requirement is unmet, so a caller may gather a
+// lifter's facts only then (and decide again).
+func (r *Route) IsLifter(i int) bool {
+	for _, j := range r.lifters {
+		if i == j {
+			return true
+		}
+	}
+	return false
+}
+
+// HasLifters reports whether the route has a Lifter requirement.
+func (r *Route) HasLifters() bool { return len(r.lifters) > 0 }
+
 type condition struct {
 	emails   map[string]bool
 	domains  map[string]bool

@@ -181,10 +181,19 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	now := s.now()
-	if len(entry.services) > 0 && in.Identity != nil && in.EvidenceErr == nil {
-		in.Facts, in.EvidenceErr = s.gather(r, q, entry, in.Identity, vars, now)
+	gathering := len(entry.services) > 0 && in.Identity != nil && in.EvidenceErr == nil
+	if gathering {
+		in.Facts, in.EvidenceErr = s.gather(r, q, entry, in.Identity, vars, now, false)
 	}
 	d := policy.Decide(in, now)
+	// A lifter (break-glass) matters only when a requirement is unmet: its
+	// facts are gathered then, and the decision taken again.
+	if !d.Allow && gathering && in.EvidenceErr == nil && entry.policy.HasLifters() && policy.KindOf(d.Reasons[0]) != "" {
+		if in.EvidenceErr = s.gatherLifters(r, q, entry); in.EvidenceErr == nil {
+			in.Facts = q.facts
+		}
+		d = policy.Decide(in, now)
+	}
 	if !d.Allow {
 		s.deny(w, r, entry, in, d)
 		return
@@ -196,9 +205,10 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
 var errBearerInvalid = errors.New("server: bearer token invalid")
 
 // gather asks the kind of each of the route's requirements for its facts:
-// the only I/O of a decision. An error from any kind denies the request
+// the only I/O of a decision. Lifters are skipped unless withLifters (see
+// gatherLifters). An error from any kind denies the request
 // (evidence-unavailable), fail closed.
-func (s *Server) gather(r *http.Request, q *request, e *routeEntry, id *policy.Identity, vars map[string]string, now time.Time) ([]any, error) {
+func (s *Server) gather(r *http.Request, q *request, e *routeEntry, id *policy.Identity, vars map[string]string, now time.Time, withLifters bool) ([]any, error) {
 	q.kreq = requirement.Request{HTTP: r, ID: q.id, Route: e.cfg.Name, Title: e.title, Identity: id,
 		SessionID: q.sessionID, Session: q.session, Vars: vars, Path: q.path, ClientIP: q.client.ClientIP,
 		ClientCert: s.clientCert(r, q), Now: now}
@@ -208,6 +218,10 @@ func (s *Server) gather(r *http.Request, q *request, e *routeEntry, id *policy.I
 		facts = make([]any, 0, len(reqs))
 	}
 	for i, svc := range e.services {
+		if !withLifters && e.policy.IsLifter(i) {
+			facts = append(facts, nil)
+			continue
+		}
 		f, err := svc.Gather(r.Context(), reqs[i], &q.kreq)
 		if err != nil {
 			return nil, fmt.Errorf("server: %s evidence: %w", reqs[i].Kind(), err)
@@ -216,6 +230,22 @@ func (s *Server) gather(r *http.Request, q *request, e *routeEntry, id *policy.I
 	}
 	q.facts = facts
 	return facts, nil
+}
+
+// gatherLifters gathers the facts of the route's lifters into q.facts.
+func (s *Server) gatherLifters(r *http.Request, q *request, e *routeEntry) error {
+	reqs := e.policy.Requirements()
+	for i, svc := range e.services {
+		if !e.policy.IsLifter(i) {
+			continue
+		}
+		f, err := svc.Gather(r.Context(), reqs[i], &q.kreq)
+		if err != nil {
+			return fmt.Errorf("server: %s evidence: %w", reqs[i].Kind(), err)
+		}
+		q.facts[i] = f
+	}
+	return nil
 }
 
 // identify establishes who is calling: a bearer ID token (where the route
