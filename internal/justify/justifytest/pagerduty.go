@@ -134,7 +134,7 @@ func (p *PagerDuty) serve(w http.ResponseWriter, r *http.Request) {
 			"self": p.URL() + "/incidents/" + in.ID, "html_url": p.URL() + "/incidents/" + in.ID,
 			"incident_number": in.Number, "title": "The server is on fire.", "created_at": "2026-11-10T00:30:42Z",
 			"updated_at": "2026-11-10T00:40:23Z", "status": in.Status, "incident_key": "baf7cf21b1da41b4b0221008339ff357",
-			"service": map[string]any{"id": "PIJ90N7", "type": "service_reference", "summary": "My Mail Service"},
+			"service":     map[string]any{"id": "PIJ90N7", "type": "service_reference", "summary": "My Mail Service"},
 			"assignments": assignments, "acknowledgements": acks, "assigned_via": "escalation_policy",
 			"last_status_change_at": "2026-11-10T00:38:23Z", "resolved_at": resolvedAt, "urgency": "high",
 		}})
