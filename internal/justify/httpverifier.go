@@ -112,7 +112,7 @@ var httpReasons = map[string]policy.Reason{
 
 // decodeHTTPVerdict decodes a verifier's answer strictly.
 func decodeHTTPVerdict(b []byte) (Ticket, error) {
-	if err := noDuplicateKeys(b); err != nil {
+	if err := checkKeys(b, httpAnswerKeys); err != nil {
 		return Ticket{}, err
 	}
 	var v struct {
@@ -167,10 +167,13 @@ func decodeHTTPVerdict(b []byte) (Ticket, error) {
 	return t, nil
 }
 
-// noDuplicateKeys refuses a top-level object with a key given twice
-// (encoding/json would keep the last, so a second "valid" could override
-// the first).
-func noDuplicateKeys(b []byte) error {
+var httpAnswerKeys = map[string]bool{"valid": true, "reason": true, "expires_at": true, "resources": true, "url": true}
+
+// checkKeys refuses a top-level object with a key that is not exactly one
+// of known, or given twice. (encoding/json matches keys ignoring case, so
+// "Valid" would count as "valid", and keeps the last of duplicates, so a
+// second "valid" could override the first.)
+func checkKeys(b []byte, known map[string]bool) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	tok, err := dec.Token()
 	if err != nil {
@@ -186,6 +189,9 @@ func noDuplicateKeys(b []byte) error {
 			return fmt.Errorf("expected JSON, got %s", jsonErr(err))
 		}
 		k, _ := tok.(string)
+		if !known[k] {
+			return fmt.Errorf("expected only the documented fields, got %q", truncate(k))
+		}
 		if seen[k] {
 			return fmt.Errorf("expected each field once, got %q twice", truncate(k))
 		}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"log"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -68,6 +69,7 @@ func newServer(t testing.TB, h http.Handler, mtls *x509.CertPool) *server {
 		}
 		h.ServeHTTP(w, r)
 	}))
+	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // TLS handshake failures are expected in tests
 	if mtls != nil {
 		s.srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: mtls}
 	}
