@@ -41,16 +41,19 @@ type Config struct {
 
 // SystemConfig configures one ticket system.
 type SystemConfig struct {
-	// Type is one of jira, github, pagerduty, servicenow, http, static.
+	// Type is one of jira, github, pagerduty, opsgenie, servicenow, http,
+	// static.
 	Type string `yaml:"type"`
 	// BaseURL is the API's base URL (https). Defaults: github
-	// https://api.github.com, pagerduty https://api.pagerduty.com. Not used
-	// by static.
+	// https://api.github.com, pagerduty https://api.pagerduty.com, opsgenie
+	// https://api.opsgenie.com (EU accounts: https://api.eu.opsgenie.com).
+	// Not used by static.
 	BaseURL string `yaml:"base_url,omitempty"`
 	// WebURL is where people browse tickets, used to accept pasted URLs and
 	// to build the ticket's link. Defaults to BaseURL (github:
-	// https://github.com; pagerduty: none, set it to
-	// https://SUBDOMAIN.pagerduty.com to accept pasted incident URLs).
+	// https://github.com; pagerduty and opsgenie: none, set it to
+	// https://SUBDOMAIN.pagerduty.com or https://SUBDOMAIN.app.opsgenie.com
+	// to accept pasted URLs).
 	WebURL string `yaml:"web_url,omitempty"`
 	// Auth holds the credentials. How they are sent depends on the type.
 	Auth AuthConfig `yaml:"auth,omitempty"`
@@ -77,6 +80,7 @@ type SystemConfig struct {
 	GitHub     *GitHubConfig     `yaml:"github,omitempty"`
 	PagerDuty  *PagerDutyConfig  `yaml:"pagerduty,omitempty"`
 	ServiceNow *ServiceNowConfig `yaml:"servicenow,omitempty"`
+	Opsgenie   *OpsgenieConfig   `yaml:"opsgenie,omitempty"`
 	HTTP       *HTTPConfig       `yaml:"http,omitempty"`
 	Static     *StaticConfig     `yaml:"static,omitempty"`
 }
@@ -93,6 +97,7 @@ func (s SystemConfig) LogValue() slog.Value {
 //     Cloud; token (a personal access token, sent as Bearer) for Data Center.
 //   - github: token (Bearer).
 //   - pagerduty: token (a REST API key, sent as "Token token=...").
+//   - opsgenie: token (an API integration key, sent as "GenieKey ...").
 //   - servicenow: username + password (Basic), or token (an OAuth access
 //     token, Bearer).
 //   - http: token (Bearer), and/or a client certificate in tls.
@@ -198,6 +203,20 @@ type PagerDutyConfig struct {
 	Involved []string `yaml:"involved,omitempty"`
 }
 
+// OpsgenieConfig is the opsgenie-specific part.
+type OpsgenieConfig struct {
+	// Involved lists who counts as involved: owner, responders (users named
+	// as responders; teams, schedules and escalations are not expanded),
+	// acknowledger (default [owner, responders]).
+	Involved []string `yaml:"involved,omitempty"`
+	// CustomerTagPrefix names customers with tags: with "customer:", the
+	// tag "customer:acme" names "acme".
+	CustomerTagPrefix string `yaml:"customer_tag_prefix,omitempty"`
+	// CustomerDetail names the customer with an extra property (details)
+	// of the alert, e.g. "customer".
+	CustomerDetail string `yaml:"customer_detail,omitempty"`
+}
+
 // ServiceNowConfig is the servicenow-specific part.
 type ServiceNowConfig struct {
 	// Table is incident (default) or sn_customerservice_case.
@@ -240,12 +259,13 @@ const (
 	TypeJira       = "jira"
 	TypeGitHub     = "github"
 	TypePagerDuty  = "pagerduty"
+	TypeOpsgenie   = "opsgenie"
 	TypeServiceNow = "servicenow"
 	TypeHTTP       = "http"
 	TypeStatic     = "static"
 )
 
-var types = []string{TypeJira, TypeGitHub, TypePagerDuty, TypeServiceNow, TypeHTTP, TypeStatic}
+var types = []string{TypeJira, TypeGitHub, TypePagerDuty, TypeOpsgenie, TypeServiceNow, TypeHTTP, TypeStatic}
 
 // Defaults.
 const (
@@ -272,6 +292,7 @@ const (
 var defaultBaseURL = map[string]string{
 	TypeGitHub:    "https://api.github.com",
 	TypePagerDuty: "https://api.pagerduty.com",
+	TypeOpsgenie:  "https://api.opsgenie.com",
 }
 
 var defaultWebURL = map[string]string{
@@ -298,7 +319,7 @@ func (s SystemConfig) withDefaults() SystemConfig {
 	}
 	if s.WebURL == "" {
 		s.WebURL = defaultWebURL[s.Type]
-		if s.WebURL == "" && s.Type != TypePagerDuty {
+		if s.WebURL == "" && s.Type != TypePagerDuty && s.Type != TypeOpsgenie {
 			s.WebURL = s.BaseURL
 		}
 	}
@@ -357,6 +378,15 @@ func (s SystemConfig) withDefaults() SystemConfig {
 			p.Involved = []string{"assignees"}
 		}
 		s.PagerDuty = &p
+	case TypeOpsgenie:
+		o := OpsgenieConfig{}
+		if s.Opsgenie != nil {
+			o = *s.Opsgenie
+		}
+		if len(o.Involved) == 0 {
+			o.Involved = []string{"owner", "responders"}
+		}
+		s.Opsgenie = &o
 	case TypeServiceNow:
 		n := ServiceNowConfig{}
 		if s.ServiceNow != nil {
@@ -487,7 +517,7 @@ func (s SystemConfig) problems(p string, add func(path, format string, a ...any)
 	}
 
 	sections := map[string]bool{TypeJira: s.Jira != nil, TypeGitHub: s.GitHub != nil,
-		TypePagerDuty: s.PagerDuty != nil, TypeServiceNow: s.ServiceNow != nil,
+		TypePagerDuty: s.PagerDuty != nil, TypeOpsgenie: s.Opsgenie != nil, TypeServiceNow: s.ServiceNow != nil,
 		TypeHTTP: s.HTTP != nil, TypeStatic: s.Static != nil}
 	for _, t := range types {
 		if sections[t] && t != s.Type {
@@ -521,6 +551,19 @@ func (s SystemConfig) problems(p string, add func(path, format string, a ...any)
 			if v != "assignees" && v != "acknowledgers" {
 				add(fmt.Sprintf("%s.pagerduty.involved[%d]", p, i), "expected assignees or acknowledgers, got %q", v)
 			}
+		}
+	case TypeOpsgenie:
+		if a.Token == "" || basic {
+			add(p+".auth.token", "expected an Opsgenie API key")
+		}
+		o := d.Opsgenie
+		for i, v := range o.Involved {
+			if v != "owner" && v != "responders" && v != "acknowledger" {
+				add(fmt.Sprintf("%s.opsgenie.involved[%d]", p, i), "expected owner, responders or acknowledger, got %q", v)
+			}
+		}
+		if o.CustomerTagPrefix != "" && o.CustomerDetail != "" {
+			add(p+".opsgenie", "set customer_tag_prefix or customer_detail, not both")
 		}
 	case TypeServiceNow:
 		if !basic && a.Token == "" {

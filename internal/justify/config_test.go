@@ -38,7 +38,7 @@ func TestProblems(t *testing.T) {
 		{name: "bad name", cfg: justify.Config{Systems: map[string]justify.SystemConfig{"Jira!": jiraOK}},
 			want: []string{`systems.Jira!: expected a name of lowercase letters, digits, '-' and '_' starting with a letter (at most 32), got "Jira!"`}},
 		{name: "unknown type", cfg: justify.Config{Systems: map[string]justify.SystemConfig{"x": {Type: "bugzilla"}}},
-			want: []string{`systems.x.type: expected one of jira, github, pagerduty, servicenow, http, static, got "bugzilla"`}},
+			want: []string{`systems.x.type: expected one of jira, github, pagerduty, opsgenie, servicenow, http, static, got "bugzilla"`}},
 		{name: "ftp base URL", cfg: justify.Config{Systems: map[string]justify.SystemConfig{"jira": with(jiraOK, func(s *justify.SystemConfig) {
 			s.BaseURL = "ftp://x"
 		})}}, want: []string{`systems.jira.base_url: expected an https URL without user, query or fragment, got "ftp://x"`}},
@@ -99,6 +99,13 @@ func TestProblems(t *testing.T) {
 		{name: "pagerduty without a token", cfg: justify.Config{Systems: map[string]justify.SystemConfig{"pd": {Type: "pagerduty",
 			PagerDuty: &justify.PagerDutyConfig{Involved: []string{"everyone"}}}}},
 			want: []string{`systems.pd.auth.token: expected a PagerDuty REST API key`, `systems.pd.pagerduty.involved[0]: expected assignees or acknowledgers, got "everyone"`}},
+		{name: "opsgenie settings", cfg: justify.Config{Systems: map[string]justify.SystemConfig{"og": {Type: "opsgenie",
+			Auth: justify.AuthConfig{Username: "u", Password: "p"}, Opsgenie: &justify.OpsgenieConfig{Involved: []string{"team"}, CustomerTagPrefix: "c:", CustomerDetail: "c"}}}},
+			want: []string{
+				"systems.og.auth.token: expected an Opsgenie API key",
+				`systems.og.opsgenie.involved[0]: expected owner, responders or acknowledger, got "team"`,
+				"systems.og.opsgenie: set customer_tag_prefix or customer_detail, not both",
+			}},
 		{name: "servicenow settings", cfg: justify.Config{Systems: map[string]justify.SystemConfig{"sn": {Type: "servicenow", BaseURL: "https://x.service-now.com",
 			Auth: justify.AuthConfig{Token: "t"}, ServiceNow: &justify.ServiceNowConfig{Table: "problem", Involved: []string{"assigned_to.email"}, CustomerField: "account^ORnumber", ClosedStates: []string{"6,7"}}}}},
 			want: []string{

@@ -46,6 +46,11 @@ var systemFactories = map[string]func(t *testing.T) fakeSystem{
 		f.SetIncident(justifytest.PagerDutyIncident{ID: "PT4KHLK", Number: 1234, Status: "triggered", Assignees: []string{"PXPGF42"}})
 		return fakeSystem{f.SystemConfig(), "PT4KHLK", f.SetFault, f.Requests}
 	},
+	"opsgenie": func(t *testing.T) fakeSystem {
+		f := justifytest.NewOpsgenie(t)
+		f.SetAlert(justifytest.OpsgenieAlert{ID: ogAlertID, TinyID: "1791", Status: "open", Owner: ana})
+		return fakeSystem{f.SystemConfig(), "1791", f.SetFault, f.Requests}
+	},
 	"servicenow": func(t *testing.T) fakeSystem {
 		f := justifytest.NewServiceNow(t)
 		f.SetRecord(justifytest.ServiceNowRecord{Table: "incident", Number: "INC0010001", State: "2", Active: true,
@@ -87,7 +92,9 @@ func TestUnavailable(t *testing.T) {
 		for _, f := range faults {
 			t.Run(name+"/"+f.name, func(t *testing.T) {
 				fs := factory(t)
-				fs.sc.Timeout = 200 * time.Millisecond
+				if f.fault.Hang {
+					fs.sc.Timeout = 200 * time.Millisecond
+				}
 				v := newVerifier(t, newClock(), map[string]justify.SystemConfig{"s": fs.sc})
 				fs.fault(&f.fault)
 				_, err := lookup(t, v, fs.input, justify.Query{User: ana})

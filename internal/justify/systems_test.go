@@ -3,6 +3,7 @@ package justify_test
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -382,4 +383,65 @@ func TestStatic(t *testing.T) {
 	if _, err := lookup(t, v, "SUP-3", justify.Query{User: ana}); !errors.Is(err, justify.ErrNotFound) {
 		t.Fatalf("expected ErrNotFound, got %v", err)
 	}
+}
+
+const (
+	ogAlertID = "70413a06-38d6-4c85-92b8-5ebc900d42e2-1568974870401"
+	ogUserAna = "bb4d9938-c3c2-455d-aaab-727aa701c0d8"
+	ogUserBob = "e07c63f0-dd8c-4ad4-983e-4ee7dc600463"
+)
+
+func TestOpsgenie(t *testing.T) {
+	og := justifytest.NewOpsgenie(t)
+	og.AddUser(ogUserAna, ana)
+	og.AddUser(ogUserBob, bob)
+	og.SetAlert(justifytest.OpsgenieAlert{ID: ogAlertID, TinyID: "1791", Status: "open", Owner: "cy@corp.example",
+		Responders: []string{ogUserAna, "9d6b4a2c-0000-4000-8000-000000000000"}, Teams: []string{"4513b7ea-3b91-438f-b7e4-e3e54af9147c"},
+		Tags: []string{"Critical", "customer:42"}, Details: map[string]string{"customer": "acme"}})
+	og.SetAlert(justifytest.OpsgenieAlert{ID: "1b7e3f1c-1111-4111-8111-111111111111", TinyID: "1792", Status: "open",
+		Acknowledged: true, AcknowledgedBy: bob, Owner: ana})
+	og.SetAlert(justifytest.OpsgenieAlert{ID: "2c8f4a2d-2222-4222-8222-222222222222", TinyID: "1793", Status: "closed", Owner: ana})
+
+	v := newVerifier(t, nil, map[string]justify.SystemConfig{"s": og.SystemConfig()})
+	scTags := og.SystemConfig()
+	scTags.Opsgenie = &justify.OpsgenieConfig{CustomerTagPrefix: "customer:"}
+	vTags := newVerifier(t, nil, map[string]justify.SystemConfig{"s": scTags})
+	scDetail := og.SystemConfig()
+	scDetail.Opsgenie = &justify.OpsgenieConfig{Involved: []string{"owner", "acknowledger"}, CustomerDetail: "customer"}
+	vDetail := newVerifier(t, nil, map[string]justify.SystemConfig{"s": scDetail})
+
+	for _, c := range []struct {
+		v *justify.Verifier
+		systemCase
+	}{
+		{v, systemCase{name: "responder by tiny ID", input: "1791"}},
+		{v, systemCase{name: "responder by ID", input: strings.ToUpper(ogAlertID)}},
+		{v, systemCase{name: "owner", input: "1791", user: "cy@corp.example"}},
+		{v, systemCase{name: "pasted URL", input: og.URL() + "/alert/detail/" + ogAlertID + "/details"}},
+		{v, systemCase{name: "acknowledged is open", input: "1792"}},
+		{v, systemCase{name: "closed", input: "1793", want: justify.ReasonClosed}},
+		{v, systemCase{name: "not involved", input: "1791", user: bob, want: justify.ReasonNotAssigned}},
+		{v, systemCase{name: "acknowledger not counted by default", input: "1792", user: bob, want: justify.ReasonNotAssigned}},
+		{vDetail, systemCase{name: "acknowledger when configured", input: "1792", user: bob}},
+		{v, systemCase{name: "not found", input: "1799", want: justify.ReasonNotFound}},
+		{vTags, systemCase{name: "customer tag match", input: "1791", resource: "42"}},
+		{vTags, systemCase{name: "customer tag mismatch", input: "1791", resource: "43", want: justify.ReasonResourceMismatch}},
+		{vDetail, systemCase{name: "customer detail match", input: "1791", user: "cy@corp.example", resource: "ACME"}},
+		{vDetail, systemCase{name: "customer detail mismatch", input: "1791", user: "cy@corp.example", resource: "42", want: justify.ReasonResourceMismatch}},
+		{vDetail, systemCase{name: "responders not counted when not configured", input: "1791", want: justify.ReasonNotAssigned}},
+		{v, systemCase{name: "no customer configured", input: "1791", resource: "42", want: justify.ReasonResourceMismatch}},
+	} {
+		t.Run(c.name, func(t *testing.T) { c.run(t, c.v) })
+	}
+	t.Run("request", func(t *testing.T) {
+		v := newVerifier(t, nil, map[string]justify.SystemConfig{"s": og.SystemConfig()})
+		tk := systemCase{input: "1792"}.run(t, v)
+		r, _ := og.LastRequest()
+		if r.URL.Path != "/v2/alerts/1792" || r.URL.Query().Get("identifierType") != "tiny" || r.Header.Get("Authorization") != "GenieKey "+og.Key {
+			t.Fatalf("unexpected request %s?%s", r.URL.Path, r.URL.RawQuery)
+		}
+		if tk.URL != og.URL()+"/alert/detail/1b7e3f1c-1111-4111-8111-111111111111/details" || tk.Status != "open (acknowledged)" {
+			t.Fatalf("expected the alert's URL and status, got %q %q", tk.URL, tk.Status)
+		}
+	})
 }

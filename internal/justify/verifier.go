@@ -187,6 +187,8 @@ func newSystem(name string, sc SystemConfig, maxBody int64, opts Options) (*syst
 		s.be, err = newGitHub(sc)
 	case TypePagerDuty:
 		s.be = newPagerDuty(sc)
+	case TypeOpsgenie:
+		s.be = newOpsgenie(sc)
 	case TypeServiceNow:
 		s.be = newServiceNow(sc)
 	case TypeHTTP:
