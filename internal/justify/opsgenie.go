@@ -67,7 +67,6 @@ func (o *opsgenie) fromURL(path string, _ url.Values) (string, bool) {
 	return "", false
 }
 
-
 const genieKey authScheme = "GenieKey "
 
 func (o *opsgenie) fetch(ctx context.Context, c *client, id string, _ Query) (Ticket, error) {
