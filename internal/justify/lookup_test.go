@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -322,5 +323,81 @@ func TestLookupRefusesForeignRefs(t *testing.T) {
 	}
 	if fs.requests() != 0 {
 		t.Fatalf("expected no request, got %d", fs.requests())
+	}
+}
+
+// Concurrent lookups of the same ticket share one request.
+func TestConcurrentLookupsShareOneRequest(t *testing.T) {
+	jira := justifytest.NewJira(t)
+	jira.SetIssue(inProgress("SUP-1"))
+	v := newVerifier(t, newClock(), map[string]justify.SystemConfig{"s": jira.SystemConfig(justify.JiraCloudV3)})
+	ref, err := v.Parse("SUP-1", []string{"s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := jira.Hold()
+	defer release()
+	const n = 8
+	results := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			tk, err := v.Lookup(context.Background(), ref, justify.Query{User: ana})
+			if err == nil && justify.Check(tk, ana, "") != "" {
+				err = errors.New("expected allowed")
+			}
+			results <- err
+		}()
+	}
+	// Poll until one request is held and the others wait for it.
+	for jira.Requests() != 1 || justify.InflightWaiters(v, "s", "SUP-1") != n-1 {
+		runtime.Gosched()
+	}
+	release()
+	for i := 0; i < n; i++ {
+		if err := <-results; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if jira.Requests() != 1 {
+		t.Fatalf("expected 1 request, got %d", jira.Requests())
+	}
+}
+
+// When the caller whose request is in flight goes away, a waiting caller
+// asks in its place.
+func TestWaiterTakesOverFromCancelledLookup(t *testing.T) {
+	jira := justifytest.NewJira(t)
+	jira.SetIssue(inProgress("SUP-1"))
+	v := newVerifier(t, newClock(), map[string]justify.SystemConfig{"s": jira.SystemConfig(justify.JiraCloudV3)})
+	ref, _ := v.Parse("SUP-1", []string{"s"})
+	release := jira.Hold()
+	defer release()
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() {
+		_, err := v.Lookup(ctx, ref, justify.Query{User: ana})
+		first <- err
+	}()
+	for jira.Requests() != 1 {
+		runtime.Gosched()
+	}
+	second := make(chan error, 1)
+	go func() {
+		_, err := v.Lookup(context.Background(), ref, justify.Query{User: ana})
+		second <- err
+	}()
+	for justify.InflightWaiters(v, "s", "SUP-1") != 1 {
+		runtime.Gosched()
+	}
+	cancel()
+	if err := <-first; justify.ReasonFor(err) != justify.ReasonUnavailable {
+		t.Fatalf("first: expected unavailable (cancelled), got %v", err)
+	}
+	for jira.Requests() != 2 {
+		runtime.Gosched()
+	}
+	release()
+	if err := <-second; err != nil {
+		t.Fatalf("second: expected the answer, got %v", err)
 	}
 }

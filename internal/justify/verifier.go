@@ -129,6 +129,7 @@ type system struct {
 
 	mu           sync.Mutex
 	blockedUntil time.Time // 429 Retry-After
+	inflight     map[string]*call
 	transport    http.RoundTripper
 }
 
@@ -236,6 +237,7 @@ func newSystem(name string, sc SystemConfig, maxBody int64, opts Options) (*syst
 		},
 	}
 	s.cache = newCache(sc.Cache.Size)
+	s.inflight = map[string]*call{}
 	s.breaker = &breaker{failures: sc.Breaker.Failures, openFor: sc.Breaker.OpenFor}
 	return s, nil
 }
@@ -298,7 +300,8 @@ func (v *Verifier) URL(ref Ref) string {
 //     cache.negative_ttl for "not found") is returned without I/O;
 //   - while a 429's Retry-After wait runs, or the circuit is open, the
 //     system is not asked and the result is an *UnavailableError;
-//   - otherwise the system is asked within the system's timeout.
+//   - otherwise the system is asked within the system's timeout; concurrent
+//     lookups of the same ticket share one request.
 //
 // With on_unavailable: allow-cached, a found ticket answered within
 // cache.max_stale stands in for an unavailable system (Ticket.Stale). Errors:
@@ -334,6 +337,61 @@ func (v *Verifier) Lookup(ctx context.Context, ref Ref, q Query) (Ticket, error)
 		t.Cached = true
 		return finish(t, q), nil
 	}
+	return v.coalesce(ctx, s, key, ref, q, e, cached)
+}
+
+// call is one lookup in flight; concurrent lookups of the same key wait for
+// it instead of asking the system again.
+type call struct {
+	done    chan struct{}
+	waiters int // guarded by system.mu; for tests
+	t       Ticket
+	err     error
+	retry   bool // the leader's caller went away: ask again
+}
+
+// coalesce makes one request per key at a time: the first caller asks,
+// the others wait for its answer (or their own context). When the asking
+// caller gives up, a waiting one asks in its place.
+func (v *Verifier) coalesce(ctx context.Context, s *system, key string, ref Ref, q Query, e entry, cached bool) (Ticket, error) {
+	s.mu.Lock()
+	if c, ok := s.inflight[key]; ok {
+		c.waiters++
+		s.mu.Unlock()
+		select {
+		case <-c.done:
+			if c.retry {
+				// The asking caller went away: start over (the cache may
+				// hold an answer by now).
+				return v.Lookup(ctx, ref, q)
+			}
+			if c.err != nil {
+				return Ticket{}, c.err
+			}
+			return finish(c.t, q), nil
+		case <-ctx.Done():
+			return Ticket{}, &UnavailableError{System: s.name, Cause: "lookup cancelled", Err: ctx.Err()}
+		}
+	}
+	c := &call{done: make(chan struct{})}
+	s.inflight[key] = c
+	s.mu.Unlock()
+	c.t, c.err = v.ask(ctx, s, key, ref, q, e, cached)
+	c.retry = c.err != nil && ctx.Err() != nil
+	s.mu.Lock()
+	delete(s.inflight, key)
+	s.mu.Unlock()
+	close(c.done)
+	if c.err != nil {
+		return Ticket{}, c.err
+	}
+	return finish(c.t, q), nil
+}
+
+// ask asks the system, honouring the rate-limit wait and the breaker, and
+// caches the answer. The ticket it returns has not been through finish.
+func (v *Verifier) ask(ctx context.Context, s *system, key string, ref Ref, q Query, e entry, cached bool) (Ticket, error) {
+	now := v.now()
 	fallback := func(uerr *UnavailableError) (Ticket, error) {
 		if s.cfg.OnUnavailable == OnUnavailableAllowCached && cached && !e.notFound &&
 			now.Before(e.ticket.VerifiedAt.Add(s.cfg.Cache.MaxStale)) &&
@@ -342,7 +400,7 @@ func (v *Verifier) Lookup(ctx context.Context, ref Ref, q Query) (Ticket, error)
 			t.Cached, t.Stale = true, true
 			v.log.Warn("justification system unavailable; using a cached answer",
 				"system", s.name, "cause", uerr.Cause, "verified_at", t.VerifiedAt)
-			return finish(t, q), nil
+			return t, nil
 		}
 		return Ticket{}, uerr
 	}
@@ -376,7 +434,7 @@ func (v *Verifier) Lookup(ctx context.Context, ref Ref, q Query) (Ticket, error)
 			}
 		}
 		s.cache.put(key, entry{ticket: t, freshUntil: fresh}, now2)
-		return finish(t, q), nil
+		return t, nil
 	case errors.Is(err, ErrNotFound):
 		s.breaker.success()
 		s.cache.put(key, entry{notFound: true, freshUntil: now2.Add(s.cfg.Cache.NegativeTTL)}, now2)

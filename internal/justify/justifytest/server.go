@@ -51,6 +51,7 @@ type server struct {
 	last     *http.Request
 	lastBody []byte
 	done     chan struct{}
+	gate     chan struct{}
 }
 
 func newServer(t testing.TB, h http.Handler, mtls *x509.CertPool) *server {
@@ -61,8 +62,17 @@ func newServer(t testing.TB, h http.Handler, mtls *x509.CertPool) *server {
 		s.mu.Lock()
 		s.requests++
 		s.last, s.lastBody = r.Clone(r.Context()), body
-		f := s.fault
+		f, gate := s.fault, s.gate
 		s.mu.Unlock()
+		if gate != nil {
+			select {
+			case <-gate:
+			case <-r.Context().Done():
+				return
+			case <-s.done:
+				return
+			}
+		}
 		if f != nil {
 			s.serveFault(w, r, f)
 			return
@@ -121,6 +131,24 @@ func (s *server) SetFault(f *Fault) {
 	s.mu.Lock()
 	s.fault = f
 	s.mu.Unlock()
+}
+
+// Hold makes requests wait until release is called (after counting them),
+// to line up concurrent clients.
+func (s *server) Hold() (release func()) {
+	g := make(chan struct{})
+	s.mu.Lock()
+	s.gate = g
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			s.gate = nil
+			s.mu.Unlock()
+			close(g)
+		})
+	}
 }
 
 // Requests is how many requests the fake received.
