@@ -12,6 +12,8 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -312,10 +314,25 @@ func (v *Verifier) Lookup(ctx context.Context, ref Ref, q Query) (Ticket, error)
 	if s == nil {
 		return Ticket{}, fmt.Errorf("justify: expected a configured system, got %q", ref.System)
 	}
+	now := v.now()
+	key := ref.ID
+	if !s.local && s.be.perQuery() {
+		key = cacheKey(ref.ID, q)
+	}
+	// Only normalized IDs are ever cached, so a hit needs no check.
+	if !s.local {
+		if e, ok := s.cache.get(key); ok && now.Before(e.freshUntil) {
+			if e.notFound {
+				return Ticket{}, fmt.Errorf("%w: %s (cached)", ErrNotFound, ref)
+			}
+			t := e.ticket
+			t.Cached = true
+			return finish(t, q), nil
+		}
+	}
 	if n, err := s.normalize(ref.ID); err != nil || n != ref.ID {
 		return Ticket{}, fmt.Errorf("justify: expected a normalized ID of %s, got %q", ref.System, ref.ID)
 	}
-	now := v.now()
 	if s.local {
 		t, err := s.be.fetch(ctx, nil, ref.ID, q)
 		if err != nil {
@@ -324,19 +341,7 @@ func (v *Verifier) Lookup(ctx context.Context, ref Ref, q Query) (Ticket, error)
 		t.System, t.VerifiedAt = s.name, now
 		return finish(t, q), nil
 	}
-	key := ref.ID
-	if s.be.perQuery() {
-		key = cacheKey(ref.ID, q)
-	}
 	e, cached := s.cache.get(key)
-	if cached && now.Before(e.freshUntil) {
-		if e.notFound {
-			return Ticket{}, fmt.Errorf("%w: %s (cached)", ErrNotFound, ref)
-		}
-		t := e.ticket
-		t.Cached = true
-		return finish(t, q), nil
-	}
 	return v.coalesce(ctx, s, key, ref, q, e, cached)
 }
 
@@ -482,6 +487,14 @@ func finish(t Ticket, q Query) Ticket {
 	return t
 }
 
+// cacheKey is the key of a per-query answer: the parts, each prefixed
+// with its length so that no two queries share a key.
 func cacheKey(id string, q Query) string {
-	return fmt.Sprintf("%q %q %q %q", id, lowerASCII(q.User), q.Route, q.Resource)
+	var b strings.Builder
+	for _, p := range [...]string{id, lowerASCII(q.User), q.Route, q.Resource} {
+		b.WriteString(strconv.Itoa(len(p)))
+		b.WriteByte(':')
+		b.WriteString(p)
+	}
+	return b.String()
 }
