@@ -1,12 +1,14 @@
 // Package justify verifies justifications: a ticket, bug or incident ID that
 // a user gives for access, looked up live in the ticket system it belongs
-// to (Jira, GitHub issues, PagerDuty, ServiceNow, a company's own HTTP
-// verifier, or tickets listed in the YAML).
+// to (Jira, GitHub issues, PagerDuty, Opsgenie, ServiceNow, a company's own
+// HTTP verifier, or tickets listed in the YAML). docs/justification.md
+// describes the systems, their settings and what their answers mean.
 //
 // The package is the library half of the justification requirement. It
 // reads what the user typed (Parse), asks the system (Lookup: the only I/O,
-// with per-system timeouts, an answer cache, a circuit breaker and 429
-// Retry-After waits), and judges the answer purely (Check). It holds no
+// with per-system timeouts, an answer cache, one request per ticket at a
+// time, a circuit breaker and 429 Retry-After waits), and judges the answer
+// purely (Check). It holds no
 // grants, serves no pages and knows no sessions: the requirement kind that
 // wires it into the gateway does.
 //
