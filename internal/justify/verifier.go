@@ -140,7 +140,7 @@ type system struct {
 // not contact any system.
 func New(cfg Config, opts Options) (*Verifier, error) {
 	if probs := cfg.Problems(); len(probs) > 0 {
-		return nil, fmt.Errorf("justify: invalid config: %s", probs[0])
+		return nil, fmt.Errorf("justify: invalid config: %s", strings.Join(probs, "; "))
 	}
 	cfg = cfg.WithDefaults()
 	if opts.Now == nil {
@@ -270,7 +270,8 @@ func tlsConfig(c TLSConfig) (*tls.Config, error) {
 	return tc, nil
 }
 
-// Close releases idle connections. Lookups after Close fail.
+// Close releases the systems' idle connections. The Verifier must not be
+// used afterwards.
 func (v *Verifier) Close() error {
 	for _, s := range v.systems {
 		if t, ok := s.transport.(interface{ CloseIdleConnections() }); ok {
