@@ -406,3 +406,40 @@ func TestWaiterTakesOverFromCancelledLookup(t *testing.T) {
 		t.Fatalf("second: expected the answer, got %v", err)
 	}
 }
+
+// A reload keeps the cache, breaker and rate-limit wait of unchanged
+// systems, and starts afresh for changed ones.
+func TestPrevHandsOverState(t *testing.T) {
+	clk := newClock()
+	jira := justifytest.NewJira(t)
+	jira.SetIssue(inProgress("SUP-1"))
+	sc := jira.SystemConfig(justify.JiraCloudV3)
+	old, err := justify.New(justify.Config{Systems: map[string]justify.SystemConfig{"s": sc}}, justify.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lookup(t, old, "SUP-1", justify.Query{User: ana}); err != nil {
+		t.Fatal(err)
+	}
+	same, err := justify.New(justify.Config{Systems: map[string]justify.SystemConfig{"s": sc}}, justify.Options{Now: clk.Now, Prev: old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	defer same.Close()
+	tk, err := lookup(t, same, "SUP-1", justify.Query{User: ana})
+	if err != nil || !tk.Cached || jira.Requests() != 1 {
+		t.Fatalf("unchanged system: expected the cached answer, got cached=%v requests=%d %v", tk.Cached, jira.Requests(), err)
+	}
+	changed := sc
+	changed.Jira = &justify.JiraConfig{API: justify.JiraCloudV3, Involved: []string{"reporter"}}
+	other, err := justify.New(justify.Config{Systems: map[string]justify.SystemConfig{"s": changed}}, justify.Options{Now: clk.Now, Prev: same})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tk, err = lookup(t, other, "SUP-1", justify.Query{User: ana})
+	if got := verdict(tk, err, ana, ""); got != justify.ReasonNotAssigned || tk.Cached || jira.Requests() != 2 {
+		t.Fatalf("changed system: expected a new answer (%s), got %q cached=%v requests=%d", justify.ReasonNotAssigned, got, tk.Cached, jira.Requests())
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -89,6 +90,11 @@ type Options struct {
 	// TLS configuration its settings produce (nil when it has none). The
 	// default clones http.DefaultTransport with that TLS configuration.
 	Transport func(tlsConfig *tls.Config) http.RoundTripper
+	// Prev is the Verifier being replaced (a configuration reload), or nil.
+	// A system whose settings did not change keeps its answer cache, its
+	// circuit breaker and its rate-limit wait; connections are new (CA and
+	// certificate files are read again). Prev may be closed afterwards.
+	Prev *Verifier
 }
 
 // Verifier looks tickets up in the configured systems. It is safe for
@@ -128,6 +134,7 @@ type system struct {
 	cache   *cache
 	breaker *breaker
 	local   bool // no I/O: no cache, no breaker
+	maxBody int64
 
 	mu           sync.Mutex
 	blockedUntil time.Time // 429 Retry-After
@@ -159,6 +166,14 @@ func New(cfg Config, opts Options) (*Verifier, error) {
 			v.Close()
 			return nil, err
 		}
+		if p := opts.Prev; p != nil && !s.local {
+			if old := p.systems[name]; old != nil && old.maxBody == s.maxBody && reflect.DeepEqual(old.cfg, s.cfg) {
+				s.cache, s.breaker = old.cache, old.breaker
+				old.mu.Lock()
+				s.blockedUntil = old.blockedUntil
+				old.mu.Unlock()
+			}
+		}
 		v.systems[name] = s
 		v.names = append(v.names, name)
 	}
@@ -167,7 +182,7 @@ func New(cfg Config, opts Options) (*Verifier, error) {
 }
 
 func newSystem(name string, sc SystemConfig, maxBody int64, opts Options) (*system, error) {
-	s := &system{name: name, cfg: sc}
+	s := &system{name: name, cfg: sc, maxBody: maxBody}
 	if sc.IDPattern != "" {
 		re, err := regexp.Compile("^(?:" + sc.IDPattern + ")$")
 		if err != nil {
