@@ -82,8 +82,10 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-			return nil, c.unavailable("timeout", err)
+		if ctx.Err() != nil {
+			// Whatever the transport reports, the lookup ran out of time
+			// (or its caller went away).
+			return nil, c.unavailable("timeout", ctx.Err())
 		}
 		// url.Error carries the URL, which holds no credentials (they go in
 		// headers).
@@ -92,6 +94,9 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, c.max+1))
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, c.unavailable("timeout", ctx.Err())
+		}
 		return nil, c.unavailable("reading the answer failed", err)
 	}
 	if int64(len(b)) > c.max {

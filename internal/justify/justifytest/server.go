@@ -106,6 +106,8 @@ func (s *server) serveFault(w http.ResponseWriter, r *http.Request, f *Fault) {
 		case <-r.Context().Done():
 		case <-s.done:
 		}
+		// Never an answer: drop the connection.
+		panic(http.ErrAbortHandler)
 	case f.Status != 0:
 		writeJSON(w, f.Status, map[string]any{"message": http.StatusText(f.Status)})
 	case f.Oversize > 0:
