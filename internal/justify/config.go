@@ -433,13 +433,23 @@ var snClosedStates = map[string][]string{
 
 var systemName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 
-// Problems returns every problem of c, each with a field path relative to
-// the section ("systems.jira.base_url: ..."), sorted. Defaults need not be
-// applied. It has no side effects; it stats the files it names.
-func (c *Config) Problems() []string {
-	var probs []string
+// FieldProblem is one problem with its field path relative to the section,
+// written with a leading dot (".systems.jira.base_url"; "" for the section
+// itself), the convention of the gateway's requirement kinds.
+type FieldProblem struct {
+	Path, Msg string
+}
+
+// FieldProblems returns every problem of c, sorted by path then message.
+// Defaults need not be applied. It has no side effects; it stats the files
+// it names.
+func (c *Config) FieldProblems() []FieldProblem {
+	var probs []FieldProblem
 	add := func(path, format string, a ...any) {
-		probs = append(probs, path+": "+fmt.Sprintf(format, a...))
+		if path != "" {
+			path = "." + path
+		}
+		probs = append(probs, FieldProblem{Path: path, Msg: fmt.Sprintf(format, a...)})
 	}
 	if c.MaxBodyBytes < 0 || c.MaxBodyBytes > 64<<20 {
 		add("max_body_bytes", "expected 1..67108864 bytes, got %d", c.MaxBodyBytes)
@@ -451,8 +461,25 @@ func (c *Config) Problems() []string {
 		}
 		s.problems(p, add)
 	}
-	sort.Strings(probs)
+	sort.Slice(probs, func(i, j int) bool {
+		if probs[i].Path != probs[j].Path {
+			return probs[i].Path < probs[j].Path
+		}
+		return probs[i].Msg < probs[j].Msg
+	})
 	return probs
+}
+
+// Problems returns every problem of c as "path: message" with the path
+// relative to the section ("systems.jira.base_url: expected an https URL
+// ..."), in the order of FieldProblems.
+func (c *Config) Problems() []string {
+	fp := c.FieldProblems()
+	out := make([]string, len(fp))
+	for i, p := range fp {
+		out[i] = strings.TrimPrefix(p.Path, ".") + ": " + p.Msg
+	}
+	return out
 }
 
 func (s SystemConfig) problems(p string, add func(path, format string, a ...any)) {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -152,8 +153,20 @@ func TestProblems(t *testing.T) {
 				}
 				return
 			}
-			if fmt.Sprint(got) != fmt.Sprint(c.want) || len(got) != len(c.want) {
+			g, w := slices.Clone(got), slices.Clone(c.want)
+			slices.Sort(g)
+			slices.Sort(w)
+			if !slices.Equal(g, w) {
 				t.Fatalf("expected\n  %q\ngot\n  %q", c.want, got)
+			}
+			fp := c.cfg.FieldProblems()
+			for i, p := range fp {
+				if !strings.HasPrefix(p.Path, ".") || got[i] != p.Path[1:]+": "+p.Msg {
+					t.Fatalf("FieldProblems[%d] = %+v: expected a dotted path rendering as %q", i, p, got[i])
+				}
+				if i > 0 && fp[i-1].Path > p.Path {
+					t.Fatalf("expected problems sorted by path, got %q before %q", fp[i-1].Path, p.Path)
+				}
 			}
 			_, err := justify.New(c.cfg, justify.Options{})
 			if (err == nil) != (len(c.want) == 0) {
