@@ -153,6 +153,8 @@ type Justification struct {
 	System string `json:"system"`
 	// ID is the ticket, issue, incident or alert ID.
 	ID string `json:"id"`
+	// URL is where people browse the ticket, when the system has one.
+	URL string `json:"url,omitempty"`
 	// VerifiedAt is when the gateway last verified it with the system.
 	VerifiedAt NumericDate `json:"verified_at,omitempty"`
 	// Resource is the resource the justification is bound to (for example a
@@ -164,8 +166,13 @@ type Justification struct {
 type BreakGlass struct {
 	// ID is the page or incident the grant was given for.
 	ID string `json:"id"`
+	// Grant is the gateway's ID of the grant (as in the audit log and the
+	// review list).
+	Grant string `json:"grant,omitempty"`
 	// Reason is the reason the engineer gave.
 	Reason string `json:"reason,omitempty"`
+	// GrantedAt is when the grant was made.
+	GrantedAt NumericDate `json:"granted_at,omitempty"`
 	// ExpiresAt is when the grant ends.
 	ExpiresAt NumericDate `json:"expires_at"`
 }

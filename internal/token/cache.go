@@ -168,6 +168,7 @@ func cacheKey(claims contexttoken.Claims, notAfter time.Time) ([32]byte, error) 
 		b = append(b, 1)
 		str(j.System)
 		str(j.ID)
+		str(j.URL)
 		num(int64(j.VerifiedAt))
 		str(j.Resource)
 	} else {
@@ -176,7 +177,9 @@ func cacheKey(claims contexttoken.Claims, notAfter time.Time) ([32]byte, error) 
 	if g := claims.BreakGlass; g != nil {
 		b = append(b, 1)
 		str(g.ID)
+		str(g.Grant)
 		str(g.Reason)
+		num(int64(g.GrantedAt))
 		num(int64(g.ExpiresAt))
 	} else {
 		b = append(b, 0)
