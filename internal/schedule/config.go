@@ -1,0 +1,144 @@
+package schedule
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"time"
+
+	"github.com/goccy/go-yaml"
+)
+
+// Config is the top-level `schedules:` section: schedules by name. Routes
+// refer to them by that name.
+//
+//	schedules:
+//	  support-evenings:
+//	    time_zone: Europe/Berlin
+//	    windows:
+//	      - {days: mon-fri, from: "17:00", to: "21:00"}
+//	      - {days: [sat, sun], from: "22:00", to: "02:00"}   # crosses midnight
+//	    from: 2026-12-01            # optional date range, inclusive, in the zone
+//	    until: 2027-03-31
+//	    except: [2026-12-24, 2026-12-25]
+//	    except_ics: holidays.ics    # all-day events; relative to the config file
+type Config map[string]Schedule
+
+// Schedule is one named schedule. The grammar and its semantics (midnight,
+// daylight-saving changes, holidays) are in docs/schedules.md.
+type Schedule struct {
+	// TimeZone is an IANA zone name such as Europe/Berlin; required. Every
+	// day, time and date of the schedule is read on this zone's wall clock.
+	TimeZone string `yaml:"time_zone"`
+	// Windows are the weekly open hours; at least one.
+	Windows []Window `yaml:"windows"`
+	// From and Until bound the schedule to a range of dates (YYYY-MM-DD,
+	// both inclusive, in the zone). Either may be empty.
+	From  string `yaml:"from,omitempty"`
+	Until string `yaml:"until,omitempty"`
+	// Except lists holiday dates (YYYY-MM-DD): the schedule is closed from
+	// 00:00 to 24:00 of each, in the zone.
+	Except []string `yaml:"except,omitempty"`
+	// ExceptICS is an iCalendar file of holidays (all-day events; yearly
+	// recurrences are expanded). Relative paths are resolved by ResolvePaths.
+	ExceptICS string `yaml:"except_ics,omitempty"`
+}
+
+// Window is one weekly window: on each of Days, from From to To on the wall
+// clock. To before From crosses midnight: the window belongs to the day it
+// starts on ("fri 22:00-02:00" runs from Friday 22:00 to Saturday 02:00).
+// Without From and To the window is the whole day.
+type Window struct {
+	// Days: "mon-fri", "sat,sun", or a list such as [mon, wed]; ranges wrap
+	// ("fri-mon").
+	Days Days `yaml:"days"`
+	// From is the opening time, "HH:MM", inclusive.
+	From string `yaml:"from,omitempty"`
+	// To is the closing time, "HH:MM" or "24:00", exclusive.
+	To string `yaml:"to,omitempty"`
+}
+
+// Days is the days: value of a window. In YAML it is one string ("mon-fri",
+// "sat, sun") or a list of strings ([mon, wed-fri]); each string is kept as
+// written and parsed by Problems and Compile.
+type Days []string
+
+// UnmarshalYAML accepts a string or a list of strings.
+func (d *Days) UnmarshalYAML(b []byte) error {
+	var v any
+	if err := yaml.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch v := v.(type) {
+	case nil:
+		*d = nil
+	case string:
+		*d = Days{v}
+	case []any:
+		out := make(Days, 0, len(v))
+		for i, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				return fmt.Errorf("schedule: days[%d]: expected a day name such as mon, got %v", i, e)
+			}
+			out = append(out, s)
+		}
+		*d = out
+	default:
+		return fmt.Errorf(`schedule: days: expected a string such as "mon-fri" or a list such as [mon, wed], got %v`, v)
+	}
+	return nil
+}
+
+// namePattern is what a schedule's name may look like (it appears in route
+// YAML, on pages and in audit records).
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// Problems reports every problem in c, each with its path relative to the
+// section (`support.windows[0].to: "25:00" is not a time of day …`), sorted
+// by schedule name. It reads the except_ics files (a missing or malformed
+// file is a problem) and changes nothing.
+func (c Config) Problems() []string {
+	names := make([]string, 0, len(c))
+	for n := range c {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var probs []string
+	for _, n := range names {
+		_, ps := compileSchedule(n, c[n])
+		probs = append(probs, ps...)
+	}
+	return probs
+}
+
+// ResolvePaths makes every relative except_ics path absolute against dir
+// (the configuration file's directory). An empty dir changes nothing.
+func (c *Config) ResolvePaths(dir string) {
+	if c == nil || dir == "" {
+		return
+	}
+	for n, s := range *c {
+		if s.ExceptICS != "" && !filepath.IsAbs(s.ExceptICS) {
+			s.ExceptICS = filepath.Join(dir, s.ExceptICS)
+			(*c)[n] = s
+		}
+	}
+}
+
+// loadZone loads an IANA zone, refusing "Local" (which would depend on the
+// machine) and the empty name (which time.LoadLocation reads as UTC).
+func loadZone(name string) (*time.Location, error) {
+	switch name {
+	case "":
+		return nil, fmt.Errorf("required (an IANA name such as Europe/Berlin)")
+	case "Local":
+		return nil, fmt.Errorf(`expected an IANA name such as Europe/Berlin, got "Local" (it depends on the machine)`)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("unknown time zone %q (expected an IANA name such as Europe/Berlin)", name)
+	}
+	return loc, nil
+}
