@@ -6,8 +6,6 @@ import (
 	"regexp"
 	"sort"
 	"time"
-
-	"github.com/goccy/go-yaml"
 )
 
 // Config is the top-level `schedules:` section: schedules by name. Routes
@@ -64,30 +62,23 @@ type Window struct {
 // written and parsed by Problems and Compile.
 type Days []string
 
-// UnmarshalYAML accepts a string or a list of strings.
-func (d *Days) UnmarshalYAML(b []byte) error {
-	var v any
-	if err := yaml.Unmarshal(b, &v); err != nil {
+// UnmarshalYAML accepts a string or a list of strings; the days are
+// checked by Problems, with the field's path. A value of another shape
+// (a mapping) is a decode error with its line.
+func (d *Days) UnmarshalYAML(unmarshal func(any) error) error {
+	var s string
+	if err := unmarshal(&s); err == nil {
+		*d = nil
+		if s != "" {
+			*d = Days{s}
+		}
+		return nil
+	}
+	var l []string
+	if err := unmarshal(&l); err != nil {
 		return err
 	}
-	switch v := v.(type) {
-	case nil:
-		*d = nil
-	case string:
-		*d = Days{v}
-	case []any:
-		out := make(Days, 0, len(v))
-		for i, e := range v {
-			s, ok := e.(string)
-			if !ok {
-				return fmt.Errorf("schedule: days[%d]: expected a day name such as mon, got %v", i, e)
-			}
-			out = append(out, s)
-		}
-		*d = out
-	default:
-		return fmt.Errorf(`schedule: days: expected a string such as "mon-fri" or a list such as [mon, wed], got %v`, v)
-	}
+	*d = l
 	return nil
 }
 

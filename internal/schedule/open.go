@@ -95,7 +95,7 @@ func (c *Compiled) openUntil(s int64) (int64, bool) {
 	if s < minUnix || s > maxUnix {
 		return 0, false
 	}
-	limit := s + maxStretch
+	limit := min(s+maxStretch, maxUnix+1)
 	off, segEnd := c.zone(s)
 	open, wend := c.wallOpen(s+off, limit+off)
 	if !open {
