@@ -240,6 +240,14 @@ func TestSet(t *testing.T) {
 	if none.Get("a") != nil || none.Names() != nil {
 		t.Fatal("a nil Set must have no schedules")
 	}
+	// An unknown schedule is closed, never opens: fail closed.
+	at := instant(t, "2026-12-07T09:30:00Z")
+	if open, _ := set.Get("weekdys").Open(at); open {
+		t.Fatal("a nil *Compiled is open")
+	}
+	if n := set.Get("weekdys").Next(at); !n.IsZero() {
+		t.Fatalf("a nil *Compiled opens at %s", n)
+	}
 }
 
 func TestResolvePaths(t *testing.T) {

@@ -257,7 +257,7 @@ func icsDateList(p *ical.Prop) ([]int64, error) {
 
 func icsDay(v string) (int64, error) {
 	t, err := time.Parse("20060102", v)
-	if err != nil || len(v) != 8 || !digits(v) {
+	if err != nil || len(v) != 8 || !digits(v) || t.Year() < 1 {
 		return 0, fmt.Errorf("expected a date YYYYMMDD, got %q", v)
 	}
 	return dayNumber(t), nil

@@ -99,6 +99,7 @@ func TestParseICSProblems(t *testing.T) {
 		{"timed event with VALUE=DATE-TIME", cal(event("DTSTART;VALUE=DATE-TIME:20261224")), `DTSTART: expected an all-day date`},
 		{"no DTSTART", cal(event()), `event 1 ("Holiday"): expected DTSTART, got none`},
 		{"impossible date", cal(event("DTSTART;VALUE=DATE:20260230")), `DTSTART: expected a date YYYYMMDD, got "20260230"`},
+		{"year zero", cal(event("DTSTART;VALUE=DATE:00000101")), `DTSTART: expected a date YYYYMMDD, got "00000101"`},
 		{"DTEND before DTSTART", cal(event("DTSTART;VALUE=DATE:20261225", "DTEND;VALUE=DATE:20261224")), "expected an event of 1 to 366 days, got -1"},
 		{"DTEND equals DTSTART", cal(event("DTSTART;VALUE=DATE:20261225", "DTEND;VALUE=DATE:20261225")), "expected an event of 1 to 366 days, got 0"},
 		{"too long", cal(event("DTSTART;VALUE=DATE:20260101", "DTEND;VALUE=DATE:20280101")), "expected an event of 1 to 366 days, got 730"},

@@ -41,8 +41,12 @@ const (
 //
 // Open is pure (t is the only clock) and safe for concurrent use. It
 // remembers the last open stretch, so the common case — many requests in
-// one stretch — costs a comparison.
+// one stretch — costs a comparison. A nil *Compiled (Set.Get of an unknown
+// name) is always closed.
 func (c *Compiled) Open(t time.Time) (open bool, until time.Time) {
+	if c == nil {
+		return false, time.Time{}
+	}
 	s := t.Unix()
 	if p := c.last.Load(); p != nil && s >= p.lo && s < p.hi {
 		return true, time.Unix(p.hi, 0).In(c.loc)
@@ -59,8 +63,11 @@ func (c *Compiled) Open(t time.Time) (open bool, until time.Time) {
 // open — t itself when it is open at t — in the schedule's zone. It returns
 // the zero Time when the schedule does not open within four years (after
 // its from date, if that is later than t) or never opens again (t is past
-// until).
+// until). A nil *Compiled never opens.
 func (c *Compiled) Next(t time.Time) time.Time {
+	if c == nil {
+		return time.Time{}
+	}
 	if open, _ := c.Open(t); open {
 		return t.In(c.loc)
 	}
