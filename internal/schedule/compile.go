@@ -203,7 +203,11 @@ func compileSchedule(name string, s Schedule) (*Compiled, []string) {
 	c.holidays = slices.Compact(c.holidays)
 	c.holidays = slices.Clip(c.holidays)
 	c.buildWeek()
-	c.describe = describe(c, s.From, s.Until, len(s.Except), filepath.Base(s.ExceptICS))
+	ics := ""
+	if s.ExceptICS != "" {
+		ics = filepath.Base(s.ExceptICS)
+	}
+	c.describe = describe(c, s.From, s.Until, len(s.Except), ics)
 	return c, nil
 }
 

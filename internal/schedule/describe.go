@@ -38,7 +38,7 @@ func describe(c *Compiled, from, until string, except int, ics string) string {
 	default:
 		ex = append(ex, fmt.Sprintf("%d dates", except))
 	}
-	if ics != "" && ics != "." {
+	if ics != "" {
 		ex = append(ex, ics)
 	}
 	if len(ex) > 0 {
