@@ -36,34 +36,57 @@ func win(days, from, to string) Window {
 // date is allowed and a window covers that time of day, either a window of
 // that day or the after-midnight part of a window of the day before.
 func naiveOpen(s Schedule, loc *time.Location, t time.Time) bool {
+	return newNaive(s).open(loc, t)
+}
+
+// naive is a schedule prepared for naiveOpen (the windows' days parsed).
+type naive struct {
+	s       Schedule
+	windows []naiveWindow
+}
+
+type naiveWindow struct {
+	days     dayMask
+	from, to int // minutes
+}
+
+func newNaive(s Schedule) naive {
+	n := naive{s: s}
+	for _, w := range s.Windows {
+		days, err := parseDays(w.Days)
+		if err != nil {
+			panic(err)
+		}
+		nw := naiveWindow{days: days, from: 0, to: 24 * 60}
+		if w.From != "" {
+			nw.from, nw.to = naiveClock(w.From), naiveClock(w.To)
+		}
+		n.windows = append(n.windows, nw)
+	}
+	return n
+}
+
+func (n naive) open(loc *time.Location, t time.Time) bool {
 	l := t.In(loc)
 	date := l.Format(time.DateOnly)
-	if s.From != "" && date < s.From || s.Until != "" && date > s.Until {
+	if n.s.From != "" && date < n.s.From || n.s.Until != "" && date > n.s.Until {
 		return false
 	}
-	for _, h := range s.Except {
+	for _, h := range n.s.Except {
 		if h == date {
 			return false
 		}
 	}
 	tod := l.Hour()*60 + l.Minute()
 	today, yesterday := l.Weekday(), (l.Weekday()+6)%7
-	for _, w := range s.Windows {
-		days, err := parseDays(w.Days)
-		if err != nil {
-			panic(err)
-		}
-		from, to := 0, 24*60
-		if w.From != "" {
-			from, to = naiveClock(w.From), naiveClock(w.To)
-		}
+	for _, w := range n.windows {
 		switch {
-		case from < to:
-			if days.has(today) && from <= tod && tod < to {
+		case w.from < w.to:
+			if w.days.has(today) && w.from <= tod && tod < w.to {
 				return true
 			}
 		default: // crosses midnight
-			if days.has(today) && tod >= from || days.has(yesterday) && tod < to {
+			if w.days.has(today) && tod >= w.from || w.days.has(yesterday) && tod < w.to {
 				return true
 			}
 		}
@@ -72,10 +95,10 @@ func naiveOpen(s Schedule, loc *time.Location, t time.Time) bool {
 }
 
 func naiveClock(s string) int {
-	t, err := time.Parse("15:04", s)
 	if s == "24:00" {
 		return 24 * 60
 	}
+	t, err := time.Parse("15:04", s)
 	if err != nil {
 		panic(err)
 	}
