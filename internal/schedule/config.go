@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"time"
 )
@@ -116,6 +117,20 @@ func (c *Config) ResolvePaths(dir string) {
 			(*c)[n] = s
 		}
 	}
+}
+
+// ICSFiles returns the except_ics files of every schedule, sorted and
+// without repeats, for a caller that reloads the configuration when they
+// change.
+func (c Config) ICSFiles() []string {
+	var out []string
+	for _, s := range c {
+		if s.ExceptICS != "" {
+			out = append(out, s.ExceptICS)
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
 }
 
 // loadZone loads an IANA zone, refusing "Local" (which would depend on the

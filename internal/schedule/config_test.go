@@ -275,6 +275,16 @@ func TestResolvePaths(t *testing.T) {
 	nilc.ResolvePaths("/x") // must not panic
 }
 
+func TestICSFiles(t *testing.T) {
+	c := Config{"a": {ExceptICS: "/etc/gateway/us.ics"}, "b": {}, "c": {ExceptICS: "/etc/gateway/de.ics"}, "d": {ExceptICS: "/etc/gateway/us.ics"}}
+	if got, want := c.ICSFiles(), []string{"/etc/gateway/de.ics", "/etc/gateway/us.ics"}; !slices.Equal(got, want) {
+		t.Fatalf("ICSFiles() = %q, want %q", got, want)
+	}
+	if got := (Config{}).ICSFiles(); got != nil {
+		t.Fatalf("ICSFiles() of an empty section = %q", got)
+	}
+}
+
 // TestProblemsChangesNothing: Problems and Compile leave the Config as it
 // was (the caller's YAML, shown by `gateway check`, stays what was written).
 func TestProblemsChangesNothing(t *testing.T) {
