@@ -33,7 +33,9 @@ func Compile(c Config) (*Set, error) {
 	var probs []string
 	for _, n := range names {
 		cs, ps := compileSchedule(n, c[n])
-		probs = append(probs, ps...)
+		for _, p := range ps {
+			probs = append(probs, p.String())
+		}
 		s.m[n] = cs
 	}
 	switch len(probs) {
@@ -104,14 +106,14 @@ type span struct{ from, to int32 }
 // is open throughout.
 type stretch struct{ lo, hi int64 }
 
-// compileSchedule parses s; problems carry paths prefixed with name.
-func compileSchedule(name string, s Schedule) (*Compiled, []string) {
-	var probs []string
+// compileSchedule parses s; problems carry paths that start with "."+name.
+func compileSchedule(name string, s Schedule) (*Compiled, []FieldProblem) {
+	var probs []FieldProblem
 	add := func(path, format string, a ...any) {
-		probs = append(probs, fmt.Sprintf("%s%s: %s", name, path, fmt.Sprintf(format, a...)))
+		probs = append(probs, FieldProblem{Path: "." + name + path, Msg: fmt.Sprintf(format, a...)})
 	}
 	if !namePattern.MatchString(name) {
-		probs = append(probs, fmt.Sprintf("%q: expected a schedule name of letters, digits, '-' and '_' (at most 64, starting with a letter or digit)", name))
+		add("", "expected a schedule name of letters, digits, '-' and '_' (at most 64, starting with a letter or digit), got %q", name)
 	}
 	c := &Compiled{name: name, fromDay: math.MinInt64, untilDay: math.MaxInt64}
 	loc, err := loadZone(s.TimeZone)

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -87,22 +88,48 @@ func (d *Days) UnmarshalYAML(unmarshal func(any) error) error {
 // YAML, on pages and in audit records).
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
-// Problems reports every problem in c, each with its path relative to the
-// section (`support.windows[0].to: "25:00" is not a time of day …`), sorted
-// by schedule name. It reads the except_ics files (a missing or malformed
-// file is a problem) and changes nothing.
-func (c Config) Problems() []string {
+// FieldProblem is one problem with its field path relative to the
+// section, written with a leading dot (".support.windows[0].to"), the
+// convention of the gateway's requirement kinds.
+type FieldProblem struct {
+	Path, Msg string
+}
+
+// String renders p as "path: message" without the leading dot.
+func (p FieldProblem) String() string {
+	return strings.TrimPrefix(p.Path, ".") + ": " + p.Msg
+}
+
+// FieldProblems reports every problem in c, sorted by schedule name and,
+// within a schedule, in the order of its fields. It reads the except_ics
+// files (a missing or malformed file is a problem) and changes nothing.
+func (c Config) FieldProblems() []FieldProblem {
 	names := make([]string, 0, len(c))
 	for n := range c {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	var probs []string
+	var probs []FieldProblem
 	for _, n := range names {
 		_, ps := compileSchedule(n, c[n])
 		probs = append(probs, ps...)
 	}
 	return probs
+}
+
+// Problems reports every problem in c as "path: message", the path
+// relative to the section (`support.windows[0].to: "25:00" is not a time
+// of day …`), in the order of FieldProblems.
+func (c Config) Problems() []string {
+	fp := c.FieldProblems()
+	if len(fp) == 0 {
+		return nil
+	}
+	out := make([]string, len(fp))
+	for i, p := range fp {
+		out[i] = p.String()
+	}
+	return out
 }
 
 // ResolvePaths makes every relative except_ics path absolute against dir

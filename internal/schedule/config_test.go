@@ -173,7 +173,7 @@ func TestProblems(t *testing.T) {
 		{name: "ics with a timed event", cfg: Config{"s": good(Schedule{ExceptICS: badICS})},
 			want: []string{`s.except_ics: ` + badICS + `: event 1 ("Party"): DTSTART: expected an all-day date (VALUE=DATE, YYYYMMDD), got "20261224T100000Z"`}},
 		{name: "bad name", cfg: Config{"sup port": good(Schedule{})},
-			want: []string{`"sup port": expected a schedule name of letters, digits, '-' and '_'`}},
+			want: []string{`sup port: expected a schedule name of letters, digits, '-' and '_' (at most 64, starting with a letter or digit), got "sup port"`}},
 		{name: "every schedule, sorted by name", cfg: Config{
 			"b": {TimeZone: "Mars/Olympus", Windows: []Window{win("mon", "09:00", "17:00")}},
 			"a": {TimeZone: "UTC"},
@@ -205,6 +205,20 @@ func TestProblems(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestFieldProblems(t *testing.T) {
+	c := Config{"support": {TimeZone: "Europe/Berlin", Windows: []Window{win("mon-fri", "17:00", "25:00")}, Until: "2027-02-29"}}
+	want := []FieldProblem{
+		{Path: ".support.windows[0].to", Msg: `"25:00" is not a time of day (expected HH:MM from 00:00 to 23:59, or 24:00 as an end)`},
+		{Path: ".support.until", Msg: `"2027-02-29" is not a date (expected YYYY-MM-DD, e.g. 2026-12-24)`},
+	}
+	if got := c.FieldProblems(); !slices.Equal(got, want) {
+		t.Fatalf("FieldProblems() = %q, want %q", got, want)
+	}
+	if got := c.Problems(); !slices.Equal(got, []string{"support.windows[0].to: " + want[0].Msg, "support.until: " + want[1].Msg}) {
+		t.Fatalf("Problems() = %q", got)
 	}
 }
 

@@ -27,7 +27,7 @@ func FuzzWindow(f *testing.F) {
 				t.Fatal("refused without a problem")
 			}
 			for _, p := range probs {
-				if !strings.HasPrefix(p, "s.windows[0]") {
+				if !strings.HasPrefix(p.Path, ".s.windows[0]") {
 					t.Fatalf("problem %q does not name the window", p)
 				}
 			}
