@@ -1,0 +1,177 @@
+package schedule
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Config is the top-level `schedules:` section: schedules by name. Routes
+// refer to them by that name.
+//
+//	schedules:
+//	  support-evenings:
+//	    time_zone: Europe/Berlin
+//	    windows:
+//	      - {days: mon-fri, from: "17:00", to: "21:00"}
+//	      - {days: [sat, sun], from: "22:00", to: "02:00"}   # crosses midnight
+//	    from: 2026-12-01            # optional date range, inclusive, in the zone
+//	    until: 2027-03-31
+//	    except: [2026-12-24, 2026-12-25]
+//	    except_ics: holidays.ics    # all-day events; relative to the config file
+type Config map[string]Schedule
+
+// Schedule is one named schedule. The grammar and its semantics (midnight,
+// daylight-saving changes, holidays) are in docs/schedules.md.
+type Schedule struct {
+	// TimeZone is an IANA zone name such as Europe/Berlin; required. Every
+	// day, time and date of the schedule is read on this zone's wall clock.
+	TimeZone string `yaml:"time_zone"`
+	// Windows are the weekly open hours; at least one.
+	Windows []Window `yaml:"windows"`
+	// From and Until bound the schedule to a range of dates (YYYY-MM-DD,
+	// both inclusive, in the zone). Either may be empty.
+	From  string `yaml:"from,omitempty"`
+	Until string `yaml:"until,omitempty"`
+	// Except lists holiday dates (YYYY-MM-DD): the schedule is closed from
+	// 00:00 to 24:00 of each, in the zone.
+	Except []string `yaml:"except,omitempty"`
+	// ExceptICS is an iCalendar file of holidays (all-day events; yearly
+	// recurrences are expanded). Relative paths are resolved by ResolvePaths.
+	ExceptICS string `yaml:"except_ics,omitempty"`
+}
+
+// Window is one weekly window: on each of Days, from From to To on the wall
+// clock. To before From crosses midnight: the window belongs to the day it
+// starts on ("fri 22:00-02:00" runs from Friday 22:00 to Saturday 02:00).
+// Without From and To the window is the whole day.
+type Window struct {
+	// Days: "mon-fri", "sat,sun", or a list such as [mon, wed]; ranges wrap
+	// ("fri-mon").
+	Days Days `yaml:"days"`
+	// From is the opening time, "HH:MM", inclusive.
+	From string `yaml:"from,omitempty"`
+	// To is the closing time, "HH:MM" or "24:00", exclusive.
+	To string `yaml:"to,omitempty"`
+}
+
+// Days is the days: value of a window. In YAML it is one string ("mon-fri",
+// "sat, sun") or a list of strings ([mon, wed-fri]); each string is kept as
+// written and parsed by Problems and Compile.
+type Days []string
+
+// UnmarshalYAML accepts a string or a list of strings; the days are
+// checked by Problems, with the field's path. A value of another shape
+// (a mapping) is a decode error with its line.
+func (d *Days) UnmarshalYAML(unmarshal func(any) error) error {
+	var s string
+	if err := unmarshal(&s); err == nil {
+		*d = nil
+		if s != "" {
+			*d = Days{s}
+		}
+		return nil
+	}
+	var l []string
+	if err := unmarshal(&l); err != nil {
+		return err
+	}
+	*d = l
+	return nil
+}
+
+// namePattern is what a schedule's name may look like (it appears in route
+// YAML, on pages and in audit records).
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// FieldProblem is one problem with its field path relative to the
+// section, written with a leading dot (".support.windows[0].to"), the
+// convention of the gateway's requirement kinds.
+type FieldProblem struct {
+	Path, Msg string
+}
+
+// String renders p as "path: message" without the leading dot.
+func (p FieldProblem) String() string {
+	return strings.TrimPrefix(p.Path, ".") + ": " + p.Msg
+}
+
+// FieldProblems reports every problem in c, sorted by schedule name and,
+// within a schedule, in the order of its fields. It reads the except_ics
+// files (a missing or malformed file is a problem) and changes nothing.
+func (c Config) FieldProblems() []FieldProblem {
+	names := make([]string, 0, len(c))
+	for n := range c {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var probs []FieldProblem
+	for _, n := range names {
+		_, ps := compileSchedule(n, c[n])
+		probs = append(probs, ps...)
+	}
+	return probs
+}
+
+// Problems reports every problem in c as "path: message", the path
+// relative to the section (`support.windows[0].to: "25:00" is not a time
+// of day …`), in the order of FieldProblems.
+func (c Config) Problems() []string {
+	fp := c.FieldProblems()
+	if len(fp) == 0 {
+		return nil
+	}
+	out := make([]string, len(fp))
+	for i, p := range fp {
+		out[i] = p.String()
+	}
+	return out
+}
+
+// ResolvePaths makes every relative except_ics path absolute against dir
+// (the configuration file's directory). An empty dir changes nothing.
+func (c *Config) ResolvePaths(dir string) {
+	if c == nil || dir == "" {
+		return
+	}
+	for n, s := range *c {
+		if s.ExceptICS != "" && !filepath.IsAbs(s.ExceptICS) {
+			s.ExceptICS = filepath.Join(dir, s.ExceptICS)
+			(*c)[n] = s
+		}
+	}
+}
+
+// ICSFiles returns the except_ics files of every schedule, sorted and
+// without repeats, for a caller that reloads the configuration when they
+// change.
+func (c Config) ICSFiles() []string {
+	var out []string
+	for _, s := range c {
+		if s.ExceptICS != "" {
+			out = append(out, s.ExceptICS)
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+// loadZone loads an IANA zone, refusing "Local" (which would depend on the
+// machine) and the empty name (which time.LoadLocation reads as UTC).
+func loadZone(name string) (*time.Location, error) {
+	switch name {
+	case "":
+		return nil, fmt.Errorf("required (an IANA name such as Europe/Berlin)")
+	case "Local":
+		return nil, fmt.Errorf(`expected an IANA name such as Europe/Berlin, got "Local" (it depends on the machine)`)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("unknown time zone %q (expected an IANA name such as Europe/Berlin)", name)
+	}
+	return loc, nil
+}
