@@ -91,7 +91,9 @@ func TestCommitReturnsAfterTheBytesAreInTheFile(t *testing.T) {
 		started, release := c.holdNext()
 		id := fmt.Sprintf("req-%d", i)
 		done := make(chan error, 1)
-		go func() { done <- l.Commit(context.Background(), Record{Kind: KindDecision, RequestID: id, Decision: "allow"}) }()
+		go func() {
+			done <- l.Commit(context.Background(), Record{Kind: KindDecision, RequestID: id, Decision: "allow"})
+		}()
 		<-started
 		select {
 		case err := <-done:
