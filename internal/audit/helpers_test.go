@@ -89,13 +89,15 @@ func (c *faults) count() (writes, syncs int) {
 	return c.writes, c.syncs
 }
 
-// holdNext makes the next write wait until the returned release is called;
-// started is closed once that write has begun.
-func (c *faults) holdNext() (started <-chan struct{}, release func()) {
+// holdNext makes the next write wait until the returned release is called
+// (or the test ends); started is closed once that write has begun.
+func (c *faults) holdNext(t *testing.T) (started <-chan struct{}, release func()) {
 	h, e := make(chan struct{}), make(chan struct{})
 	c.set(func(c *faults) { c.hold, c.entered = h, e })
 	var once sync.Once
-	return e, func() { once.Do(func() { close(h) }) }
+	release = func() { once.Do(func() { close(h) }) }
+	t.Cleanup(release) // before the log's Close, which waits for the write
+	return e, release
 }
 
 // open opens a log on a new file in a temporary directory with the faults

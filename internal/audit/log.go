@@ -581,6 +581,19 @@ func (l *Log) write(q []entry, cp, detail string) error {
 // appendChained appends r as the next record of the chain. The caller's
 // Seq, Prev, Hash and Sig are ignored.
 func (l *Log) appendChained(buf []byte, r *Record, open bool) []byte {
+	start, prev := len(buf), l.prev
+	buf = l.appendChainedOnce(buf, r, open)
+	if len(buf)-start > maxRecord {
+		// Never write a line the verifier and the next start refuse.
+		l.seq--
+		l.prev = prev
+		c := clampRecord(r, len(buf)-start)
+		buf = l.appendChainedOnce(buf[:start], &c, open)
+	}
+	return buf
+}
+
+func (l *Log) appendChainedOnce(buf []byte, r *Record, open bool) []byte {
 	l.seq++
 	start := len(buf)
 	buf = appendHead(buf, l.seq)
@@ -658,9 +671,6 @@ func (l *Log) recover() bool {
 			l.downSince.UTC().Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339Nano), l.downCause,
 			l.failed.Load()-l.failed0, l.dropped.Load()-l.dropped0)
 		err = l.write(all, CheckpointRecovered, detail)
-		if err == nil {
-			err = l.sync()
-		}
 	}
 	if err != nil {
 		err = l.fail(err, all)
@@ -671,6 +681,12 @@ func (l *Log) recover() bool {
 	}
 	l.unqueue(all)
 	l.settle(q)
+	if err := l.sync(); err != nil {
+		err = l.fail(err, nil) // written, not durable: not carried again
+		b.complete(err)
+		answer(reopen, err)
+		return false
+	}
 	l.logger.Warn("audit: the audit log works again", "file", l.path, "down_since", l.downSince,
 		"commits_refused", l.failed.Load()-l.failed0, "records_dropped", l.dropped.Load()-l.dropped0)
 	l.downCause = nil
@@ -783,7 +799,12 @@ func (l *Log) finish() {
 		err = l.reopenSame()
 	}
 	if err == nil {
-		err = l.write(all, CheckpointClose, "")
+		detail := ""
+		if l.downCause != nil {
+			detail = fmt.Sprintf("the audit log could not be written from %s to close (%v): %d commits refused, %d records dropped",
+				l.downSince.UTC().Format(time.RFC3339Nano), l.downCause, l.failed.Load()-l.failed0, l.dropped.Load()-l.dropped0)
+		}
+		err = l.write(all, CheckpointClose, detail)
 	}
 	if err == nil {
 		err = l.sync()

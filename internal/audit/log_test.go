@@ -88,7 +88,7 @@ func TestLogAfterClose(t *testing.T) {
 func TestCommitReturnsAfterTheBytesAreInTheFile(t *testing.T) {
 	l, path, c := openTest(t, nil)
 	for i := 0; i < 20; i++ {
-		started, release := c.holdNext()
+		started, release := c.holdNext(t)
 		id := fmt.Sprintf("req-%d", i)
 		done := make(chan error, 1)
 		go func() {
@@ -119,7 +119,7 @@ func TestCommitReturnsAfterTheBytesAreInTheFile(t *testing.T) {
 func TestConcurrentCommitsShareOneWrite(t *testing.T) {
 	l, path, c := openTest(t, nil)
 	before, _ := c.count()
-	started, release := c.holdNext()
+	started, release := c.holdNext(t)
 	const n = 100
 	errs := make(chan error, n)
 	commit := func(i int) {
@@ -317,7 +317,7 @@ func TestFsyncInterval(t *testing.T) {
 
 func TestCommitTimesOutOnAHungWrite(t *testing.T) {
 	l, _, c := openTest(t, func(o *Options) { o.CommitTimeout = 20 * time.Millisecond })
-	started, release := c.holdNext()
+	started, release := c.holdNext(t)
 	defer release()
 	errc := make(chan error, 1)
 	go func() { errc <- l.Commit(context.Background(), Record{Kind: KindDecision}) }()
@@ -509,4 +509,31 @@ func TestStatsCountWrites(t *testing.T) {
 	if st.Written != 6 || st.Seq != 6 || st.Checkpoints != 1 || !st.Healthy || st.Writes != 6 {
 		t.Errorf("Stats %+v, want 6 written (start + 5) in 6 writes", st)
 	}
+}
+
+// A record too large for a line (a huge path) is written clamped, so the
+// file stays readable by the verifier and the next start.
+func TestHugeRecordIsClamped(t *testing.T) {
+	l, path, _ := openTest(t, nil)
+	huge := strings.Repeat("\x01", 1<<20) // escapes to 6 MiB
+	if err := l.Commit(context.Background(), Record{Kind: KindDecision, RequestID: "big", Path: "/" + huge,
+		Reasons: make([]string, 1000), Detail: huge}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	mustVerify(t, nil, path)
+	var r Record
+	for _, x := range readRecords(t, path) {
+		if x.RequestID == "big" {
+			r = x
+		}
+	}
+	if len(r.Path) > 1100 || len(r.Reasons) != 16 || !strings.HasPrefix(r.Detail, "record of ") {
+		t.Errorf("clamped record: path %d bytes, %d reasons, detail %.40q", len(r.Path), len(r.Reasons), r.Detail)
+	}
+	l2, err := OpenOptions(Options{File: path})
+	if err != nil {
+		t.Fatalf("restart after a huge record: %v", err)
+	}
+	l2.Close()
 }

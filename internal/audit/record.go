@@ -1,6 +1,10 @@
 package audit
 
-import "time"
+import (
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
 
 // Record kinds.
 const (
@@ -90,4 +94,61 @@ type BreakGlassRecord struct {
 	Reason    string    `json:"reason,omitempty"`
 	GrantedAt time.Time `json:"granted_at,omitzero"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// maxRecord bounds the encoded size of a record (its line is at most
+// maxLine). A larger one — a huge path, say — is written clamped.
+const maxRecord = 256 << 10
+
+// clampRecord returns a copy of r with every string cut to 1 KiB and every
+// list to 16 entries, and a Detail that says so. Escaped, what is left stays
+// well under maxRecord.
+func clampRecord(r *Record, size int) Record {
+	const maxString, maxList = 1 << 10, 16
+	cut := func(s string) string {
+		if len(s) <= maxString {
+			return s
+		}
+		i := maxString
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		return s[:i] + "…"
+	}
+	list := func(vs []string) []string {
+		if len(vs) > maxList {
+			vs = vs[:maxList]
+		}
+		out := make([]string, len(vs))
+		for i, v := range vs {
+			out[i] = cut(v)
+		}
+		return out
+	}
+	c := *r
+	for _, p := range []*string{&c.Kind, &c.RequestID, &c.TraceID, &c.User, &c.Subject, &c.Route, &c.Host, &c.Method,
+		&c.Path, &c.SourceIP, &c.Decision, &c.DeviceID, &c.Schedule, &c.Event} {
+		*p = cut(*p)
+	}
+	if r.Reasons != nil {
+		c.Reasons = list(r.Reasons)
+	}
+	if r.Grants != nil {
+		c.Grants = list(r.Grants)
+	}
+	if j := r.Justification; j != nil {
+		cj := *j
+		for _, p := range []*string{&cj.System, &cj.ID, &cj.URL, &cj.Resource, &cj.Outcome} {
+			*p = cut(*p)
+		}
+		c.Justification = &cj
+	}
+	if g := r.BreakGlass; g != nil {
+		cg := *g
+		cg.ID, cg.Reason = cut(cg.ID), cut(cg.Reason)
+		c.BreakGlass = &cg
+	}
+	c.Detail = fmt.Sprintf("record of %d bytes clamped (strings to %d bytes, lists to %d entries); detail: %s",
+		size, maxString, maxList, cut(r.Detail))
+	return c
 }
