@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"io"
@@ -42,7 +43,7 @@ type Log struct {
 	fsyncEvery time.Duration
 	logger     *slog.Logger
 	now        func() time.Time
-	signer     *checkpointSigner
+	signer     atomic.Pointer[checkpointSigner]
 	stream     *stream
 
 	mu        sync.Mutex
@@ -202,7 +203,7 @@ func newLog(o Options) (*Log, error) {
 		if err != nil {
 			return nil, err
 		}
-		l.signer = s
+		l.signer.Store(s)
 	}
 	if o.RedisStream != nil {
 		if o.Redis == nil {
@@ -344,6 +345,22 @@ func (l *Log) Stats() Stats {
 		s.Stream = l.stream.stats()
 	}
 	return s
+}
+
+// SetSigner changes the key that signs checkpoints from the next one on:
+// after the context token's active key rotated (a reload). kid empty means
+// the key's RFC 7638 thumbprint; a nil key writes unsigned checkpoints.
+func (l *Log) SetSigner(key crypto.Signer, kid string) error {
+	if key == nil {
+		l.signer.Store(nil)
+		return nil
+	}
+	s, err := newCheckpointSigner(key, kid)
+	if err != nil {
+		return err
+	}
+	l.signer.Store(s)
+	return nil
 }
 
 // Reopen closes the file and opens its path again, continuing the chain:
@@ -616,9 +633,9 @@ func (l *Log) appendChainedOnce(buf []byte, r *Record, open bool) []byte {
 func (l *Log) appendCheckpoint(buf []byte, r *Record) ([]byte, error) {
 	buf = l.appendChained(buf, r, true)
 	sig := ""
-	if l.signer != nil {
+	if s := l.signer.Load(); s != nil {
 		var err error
-		if sig, err = l.signer.sign(l.seq, l.prev[:]); err != nil {
+		if sig, err = s.sign(l.seq, l.prev[:]); err != nil {
 			return nil, err
 		}
 	}

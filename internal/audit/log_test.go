@@ -537,3 +537,30 @@ func TestHugeRecordIsClamped(t *testing.T) {
 	}
 	l2.Close()
 }
+
+// After a key rotation the next checkpoints are signed with the new key;
+// verify needs both public keys.
+func TestSetSignerRotatesTheCheckpointKey(t *testing.T) {
+	k1, k2 := newKey(t), newKey(t)
+	l, path, _ := openTest(t, func(o *Options) { o.Signer, o.CheckpointEvery = k1, 2 })
+	ctx := context.Background()
+	l.Commit(ctx, Record{Kind: KindDecision})
+	l.Commit(ctx, Record{Kind: KindDecision})
+	if err := l.SetSigner(k2, ""); err != nil {
+		t.Fatal(err)
+	}
+	l.Commit(ctx, Record{Kind: KindDecision})
+	l.Commit(ctx, Record{Kind: KindDecision})
+	l.Close()
+	both, _ := NewKeySet(k1.Public(), k2.Public())
+	if s := mustVerify(t, both, path); len(s.KeyIDs) != 2 {
+		t.Errorf("signed by %v, want both keys", s.KeyIDs)
+	}
+	old, _ := NewKeySet(k1.Public())
+	if _, err := VerifyFiles([]string{path}, old); err == nil {
+		t.Error("verified with the old key only")
+	}
+	if err := l.SetSigner(nil, ""); err != nil {
+		t.Fatal(err)
+	}
+}
