@@ -5,6 +5,7 @@
 //	gateway explain --config FILE …  answer a what-if with the decision and its reasons
 //	gateway dev [--config FILE]      the quickstart, or an operator's own config locally
 //	gateway keys generate --out FILE write a new context-token signing key (--session: a session encryption key)
+//	gateway audit verify FILE…       check the audit log's hash chain and signatures
 package main
 
 import (
@@ -38,6 +39,7 @@ commands:
   keys generate --out FILE write a new context-token signing key (PEM)
   keys generate --session --out FILE
                            write a new session encryption key (base64)
+  audit verify FILE…       check audit files (oldest first): --jwks FILE|URL, --key PEM
 `
 
 func main() {
@@ -59,6 +61,8 @@ func main() {
 		err = dev(ctx, os.Args[2:])
 	case "keys":
 		err = keys(os.Stdout, os.Args[2:])
+	case "audit":
+		err = auditCmd(ctx, os.Stdout, os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:

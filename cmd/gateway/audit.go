@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/accessgateway/gateway/internal/audit"
+)
+
+const auditUsage = "audit: expected `audit verify [--jwks FILE|URL]… [--key PEM]… FILE…`"
+
+// auditCmd: `gateway audit verify [--jwks FILE|URL] [--key PEM] FILE…`
+// checks audit files, oldest first, as one hash chain: it prints the first
+// modified, deleted, inserted or reordered record and exits 1, or prints a
+// one-line summary. With keys, every checkpoint's signature is checked too.
+func auditCmd(ctx context.Context, w io.Writer, args []string) error {
+	if len(args) == 0 || args[0] != "verify" {
+		return errors.New(auditUsage)
+	}
+	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+	var jwks, keys multi
+	fs.Var(&jwks, "jwks", "JWKS file or URL with the checkpoint keys (repeatable)")
+	fs.Var(&keys, "key", "PEM file with a public key, certificate or the signing key (repeatable)")
+	// Flags may come before, between or after the files.
+	var files []string
+	for rest := args[1:]; ; {
+		if err := fs.Parse(rest); err != nil {
+			return exitError(2)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		files = append(files, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	if len(files) == 0 {
+		return errors.New(auditUsage)
+	}
+	var ks *audit.KeySet
+	add := func(k *audit.KeySet, err error) error {
+		if err != nil {
+			return err
+		}
+		if ks == nil {
+			ks = k
+		} else {
+			ks.Merge(k)
+		}
+		return nil
+	}
+	for _, src := range jwks {
+		if err := add(audit.LoadJWKS(ctx, src)); err != nil {
+			return err
+		}
+	}
+	for _, path := range keys {
+		if err := add(audit.LoadPEM(path)); err != nil {
+			return err
+		}
+	}
+	s, err := audit.VerifyFiles(files, ks)
+	var p *audit.Problem
+	if errors.As(err, &p) {
+		fmt.Fprintf(w, "FAIL %s\n", p)
+		return exitError(1)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, s)
+	return nil
+}

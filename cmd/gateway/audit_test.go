@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/accessgateway/gateway/internal/audit"
+	"github.com/accessgateway/gateway/internal/token"
+)
+
+// auditFixture writes a signed, rotated audit log with the key `gateway keys
+// generate` makes, and its JWKS as the gateway serves it.
+func auditFixture(t *testing.T) (dir string, files []string) {
+	t.Helper()
+	dir = t.TempDir()
+	keyFile := filepath.Join(dir, "key.pem")
+	var out bytes.Buffer
+	if err := keys(&out, []string{"generate", "--out", keyFile}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(keyFile)
+	block, _ := pem.Decode(b)
+	priv, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := token.NewSigner(token.Config{Keys: []token.KeyConfig{{File: keyFile, State: token.StateActive}}}, "https://gw.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "jwks.json"), signer.JWKS(), 0o600)
+	path := filepath.Join(dir, "audit.jsonl")
+	l, err := audit.OpenOptions(audit.Options{File: path, Signer: priv.(crypto.Signer), KeyID: signer.KeyID(),
+		CheckpointEvery: 4, RotateSize: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if err := l.Commit(context.Background(), audit.Record{Kind: audit.KindDecision, User: "ann@corp.example", Decision: "allow"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rotated, _ := filepath.Glob(path + ".*")
+	return dir, append(rotated, path)
+}
+
+func TestAuditVerify(t *testing.T) {
+	dir, files := auditFixture(t)
+	if len(files) < 2 {
+		t.Fatalf("files %v: want a rotation", files)
+	}
+	tampered := filepath.Join(dir, "tampered.jsonl")
+	b, _ := os.ReadFile(files[0])
+	os.WriteFile(tampered, bytes.Replace(b, []byte("ann@corp.example"), []byte("bob@corp.example"), 1), 0o600)
+	other := filepath.Join(dir, "other.pem")
+	keys(&bytes.Buffer{}, []string{"generate", "--out", other})
+
+	cases := map[string]struct {
+		args []string
+		code int // 0 ok, else the exit code
+		out  string
+	}{
+		"chain only":          {append([]string{"verify"}, files...), 0, "signatures not checked"},
+		"with the JWKS":       {append([]string{"verify", "--jwks", filepath.Join(dir, "jwks.json")}, files...), 0, "signatures verified"},
+		"with the key, after": {append(append([]string{"verify"}, files...), "--key", filepath.Join(dir, "key.pem")), 0, "signatures verified"},
+		"edited record":       {append([]string{"verify", tampered}, files[1:]...), 1, "FAIL " + tampered + ":2: seq 2: modified"},
+		"file missing":        {append([]string{"verify"}, files[1:]...), 0, "earlier files not given"},
+		"file out of order":   {append([]string{"verify"}, append(files[1:], files[0])...), 1, "restarted"},
+		"another key":         {append([]string{"verify", "--key", other}, files...), 1, "bad checkpoint signature"},
+		"bad flag":            {[]string{"verify", "--nope", files[0]}, 2, ""},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := auditCmd(context.Background(), &out, c.args)
+			var ee exitError
+			code := 0
+			if errors.As(err, &ee) {
+				code = int(ee)
+			} else if err != nil {
+				t.Fatalf("auditCmd: %v", err)
+			}
+			if code != c.code || !strings.Contains(out.String(), c.out) {
+				t.Fatalf("exit %d, output %q; want exit %d and %q", code, out.String(), c.code, c.out)
+			}
+			if c.code == 0 && strings.Count(out.String(), "\n") != 1 {
+				t.Errorf("want a one-line summary, got %q", out.String())
+			}
+		})
+	}
+	for _, args := range [][]string{nil, {"check"}, {"verify"}, {"verify", "--jwks", filepath.Join(dir, "nope.json"), files[0]}} {
+		if err := auditCmd(context.Background(), &bytes.Buffer{}, args); err == nil {
+			t.Errorf("auditCmd(%q) = nil, want an error", args)
+		}
+	}
+}

@@ -1,0 +1,40 @@
+// Package audit is the gateway's audit log: one JSON line per decision,
+// response and event, hash-chained and periodically signed, so that an
+// allowed request is never forwarded unrecorded and a changed, deleted,
+// inserted or reordered record is found by `gateway audit verify`.
+//
+// Write before forward: the request path calls Commit for the decision
+// record of an allowed request and forwards only when it returns nil (any
+// error: deny with 503). Records that need not hold a request (the response
+// record, session and device events) go through Log, which never blocks.
+//
+//	al, err := audit.OpenOptions(audit.Options{File: "/var/log/gateway/audit.jsonl", Signer: key, KeyID: kid})
+//	...
+//	if err := al.Commit(r.Context(), rec); err != nil {
+//		// the audit log cannot be written: 503, do not forward
+//	}
+//	... proxy ...
+//	al.Log(audit.Record{Kind: audit.KindResponse, RequestID: id, Status: 200, Bytes: n, DurationMS: ms})
+//
+// One writer goroutine owns the file. Commit queues its record and waits on
+// the completion it shares with every record queued during the write in
+// flight (group commit: one write call for all of them). When the file
+// cannot be written, Commit fails at once, Log buffers (bounded; overflow
+// goes to the operational log, counted), and the writer reopens the file
+// with backoff until a write succeeds, cutting off any partial write first;
+// then a "recovered" checkpoint records what the outage cost. Healthy and
+// Stats feed /readyz and metrics.
+//
+// The chain: each record carries Seq, the Hash of the record before it
+// (Prev) and its own Hash, the SHA-256 of its line up to the `,"hash":`
+// member. Checkpoints (every N records or T seconds, at start, rotation,
+// reopen, recovery and close) are signed with the gateway's key as a JWS
+// with a detached payload. Verifier (and VerifyFiles) checks files in order;
+// KeySet loads the public keys from a JWKS (file or URL) or PEM. The exact
+// format is in docs/audit.md.
+//
+// Not checked by the chain alone: records cut from the end of the newest
+// file (a clean close ends with a "close" checkpoint, and the Redis stream
+// sink keeps a copy elsewhere), and, without the public keys, a file
+// rewritten consistently from some record on.
+package audit

@@ -1,0 +1,193 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// faults wraps the real audit file to fail, hold or count on demand.
+type faults struct {
+	mu         sync.Mutex
+	failWrites bool // writes fail (ENOSPC)
+	partial    bool // … after writing half of the bytes
+	failSync   bool
+	hold       chan struct{} // the next write waits for it to close
+	entered    chan struct{} // closed when a held write has started
+	writes     int
+	syncs      int
+	opens      int
+}
+
+type faultyFile struct {
+	*os.File
+	c *faults
+}
+
+func (f *faultyFile) Write(p []byte) (int, error) {
+	c := f.c
+	c.mu.Lock()
+	c.writes++
+	fail, partial, hold, entered := c.failWrites, c.partial, c.hold, c.entered
+	c.hold, c.entered = nil, nil
+	c.mu.Unlock()
+	if hold != nil {
+		close(entered)
+		<-hold
+	}
+	if fail {
+		if partial {
+			n, _ := f.File.Write(p[:len(p)/2])
+			return n, syscall.ENOSPC
+		}
+		return 0, syscall.ENOSPC
+	}
+	return f.File.Write(p)
+}
+
+func (f *faultyFile) Sync() error {
+	f.c.mu.Lock()
+	f.c.syncs++
+	fail := f.c.failSync
+	f.c.mu.Unlock()
+	if fail {
+		return syscall.EIO
+	}
+	return f.File.Sync()
+}
+
+func (c *faults) open(path string) (file, error) {
+	c.mu.Lock()
+	c.opens++
+	c.mu.Unlock()
+	f, err := openOSFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return &faultyFile{File: f.(*os.File), c: c}, nil
+}
+
+func (c *faults) set(fn func(c *faults)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fn(c)
+}
+
+func (c *faults) count() (writes, syncs int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writes, c.syncs
+}
+
+// holdNext makes the next write wait until the returned release is called
+// (or the test ends); started is closed once that write has begun.
+func (c *faults) holdNext(t *testing.T) (started <-chan struct{}, release func()) {
+	h, e := make(chan struct{}), make(chan struct{})
+	c.set(func(c *faults) { c.hold, c.entered = h, e })
+	var once sync.Once
+	release = func() { once.Do(func() { close(h) }) }
+	t.Cleanup(release) // before the log's Close, which waits for the write
+	return e, release
+}
+
+// open opens a log on a new file in a temporary directory with the faults
+// wrapper; mutate adjusts the options.
+func openTest(t *testing.T, mutate func(o *Options)) (*Log, string, *faults) {
+	t.Helper()
+	c := &faults{}
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	o := Options{File: path, Fsync: "never", openFile: c.open, retryMin: time.Millisecond, retryMax: 5 * time.Millisecond}
+	if mutate != nil {
+		mutate(&o)
+	}
+	l, err := OpenOptions(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l, path, c
+}
+
+// readRecords decodes every line of path.
+func readRecords(t *testing.T, path string) []Record {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []Record
+	for _, line := range bytes.SplitAfter(b, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var r Record
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatalf("%s: not a JSON line: %q: %v", path, line, err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func requestIDs(recs []Record) []string {
+	var ids []string
+	for _, r := range recs {
+		if r.Kind != KindCheckpoint {
+			ids = append(ids, r.RequestID)
+		}
+	}
+	return ids
+}
+
+func checkpoints(recs []Record, event string) []Record {
+	var out []Record
+	for _, r := range recs {
+		if r.Kind == KindCheckpoint && (event == "" || r.Event == event) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// eventually polls cond until it holds or two seconds pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func mustVerify(t *testing.T, keys *KeySet, paths ...string) Summary {
+	t.Helper()
+	s, err := VerifyFiles(paths, keys)
+	if err != nil {
+		t.Fatalf("verify %v: %v", paths, err)
+	}
+	return s
+}
+
+func newKey(t testing.TB) *ecdsa.PrivateKey {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func isUnavailable(err error) bool { return errors.Is(err, ErrUnavailable) }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -1,0 +1,566 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *buffer) Write(p []byte) (int, error) { b.mu.Lock(); defer b.mu.Unlock(); return b.b.Write(p) }
+func (b *buffer) String() string              { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
+
+func TestEveryRecordIsOneJSONLine(t *testing.T) {
+	var out buffer
+	l := New(&out, nil, nil)
+	var wg sync.WaitGroup
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			l.Log(Record{Kind: "decision", RequestID: "r", Decision: "allow", Reasons: []string{"allow-rule-matched"}, Status: i})
+		}(i)
+	}
+	wg.Wait()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	v := &Verifier{}
+	if err := v.Read("buffer", strings.NewReader(out.String())); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var r Record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("not one JSON record per line: %q: %v", line, err)
+		}
+		if r.Kind == KindCheckpoint {
+			continue
+		}
+		if r.Time.IsZero() || r.Decision != "allow" {
+			t.Errorf("record %+v", r)
+		}
+		seen[r.Status] = true
+	}
+	if len(seen) != 200 {
+		t.Errorf("%d distinct records, want 200 (none lost or doubled)", len(seen))
+	}
+}
+
+// A record logged after Close (a request that outlived shutdown) does not
+// panic and reaches the operational log; it is counted as dropped.
+func TestLogAfterClose(t *testing.T) {
+	var out, ops buffer
+	l := New(&out, nil, slog.New(slog.NewJSONHandler(&ops, nil)))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l.Log(Record{Kind: "decision", RequestID: "late", Time: time.Unix(1, 0)})
+	if !strings.Contains(ops.String(), "late") || strings.Contains(out.String(), "late") {
+		t.Fatalf("late record: audit %q, ops %q", out.String(), ops.String())
+	}
+	if got := l.Stats().Dropped; got != 1 {
+		t.Errorf("Stats().Dropped = %d, want 1", got)
+	}
+	if err := l.Commit(context.Background(), Record{Kind: KindDecision}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Commit after Close = %v, want ErrClosed", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal("second Close:", err)
+	}
+}
+
+// Commit returns only once the record is in the file: every write is made
+// slow, and the file is read right after Commit returns.
+func TestCommitReturnsAfterTheBytesAreInTheFile(t *testing.T) {
+	l, path, c := openTest(t, nil)
+	for i := 0; i < 20; i++ {
+		started, release := c.holdNext(t)
+		id := fmt.Sprintf("req-%d", i)
+		done := make(chan error, 1)
+		go func() {
+			done <- l.Commit(context.Background(), Record{Kind: KindDecision, RequestID: id, Decision: "allow"})
+		}()
+		<-started
+		select {
+		case err := <-done:
+			t.Fatalf("Commit returned (%v) while its write was still held", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+		release()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(b, []byte(`"request_id":"`+id+`"`)) {
+			t.Fatalf("Commit of %s returned, but the file does not hold it:\n%s", id, b)
+		}
+	}
+}
+
+// Commits queued while a write is in flight go out together in the next
+// write, and each caller learns of it.
+func TestConcurrentCommitsShareOneWrite(t *testing.T) {
+	l, path, c := openTest(t, nil)
+	before, _ := c.count()
+	started, release := c.holdNext(t)
+	const n = 100
+	errs := make(chan error, n)
+	commit := func(i int) {
+		errs <- l.Commit(context.Background(), Record{Kind: KindDecision, RequestID: fmt.Sprint(i)})
+	}
+	go commit(0)
+	<-started // the first write is in flight
+	for i := 1; i < n; i++ {
+		go commit(i)
+	}
+	eventually(t, "99 commits queued", func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.queue) == n-1
+	})
+	release()
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	writes, _ := c.count()
+	if got := writes - before; got != 2 {
+		t.Errorf("%d commits took %d writes, want 2 (one in flight, one for the 99 queued meanwhile)", n, got)
+	}
+	if got := len(requestIDs(readRecords(t, path))); got != n {
+		t.Errorf("file holds %d records, want %d", got, n)
+	}
+}
+
+// The sink fails (ENOSPC after a partial write, then the path cannot even be
+// opened); Commit fails promptly, Log buffers; once the path is writable
+// again the log recovers by itself, nothing acknowledged is lost, and the
+// file verifies.
+func TestSinkFailsAndRecoversByItself(t *testing.T) {
+	var ops buffer
+	l, path, c := openTest(t, func(o *Options) { o.Logger = slog.New(slog.NewJSONHandler(&ops, nil)) })
+	ctx := context.Background()
+	if err := l.Commit(ctx, Record{Kind: KindDecision, RequestID: "before"}); err != nil {
+		t.Fatal(err)
+	}
+	c.set(func(c *faults) { c.failWrites, c.partial = true, true })
+	err := l.Commit(ctx, Record{Kind: KindDecision, RequestID: "failed"})
+	if !isUnavailable(err) || !contains(err.Error(), "no space left") {
+		t.Fatalf("Commit on a failing sink = %v, want ErrUnavailable with the cause", err)
+	}
+	if l.Healthy() == nil {
+		t.Fatal("Healthy() = nil while the sink fails")
+	}
+	// While down, the path itself is not writable: a directory stands there.
+	moved := path + ".moved"
+	if err := os.Rename(path, moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c.set(func(c *faults) { c.failWrites = false })
+	writes, _ := c.count()
+	start := time.Now()
+	err = l.Commit(ctx, Record{Kind: KindDecision, RequestID: "refused"})
+	if !isUnavailable(err) {
+		t.Fatalf("Commit while down = %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("Commit while down took %s, want an immediate refusal", d)
+	}
+	l.Log(Record{Kind: KindResponse, RequestID: "buffered", Status: 200})
+	if w, _ := c.count(); w != writes {
+		t.Errorf("refused Commit wrote (%d writes, want %d)", w, writes)
+	}
+	if l.Healthy() == nil {
+		t.Fatal("recovered while the path is a directory")
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "recovery", func() bool { return l.Healthy() == nil })
+	if err := l.Commit(ctx, Record{Kind: KindDecision, RequestID: "after"}); err != nil {
+		t.Fatalf("Commit after recovery: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := mustVerify(t, nil, moved, path)
+	if !s.Closed {
+		t.Errorf("summary %+v: not closed", s)
+	}
+	var ids []string
+	ids = append(ids, requestIDs(readRecords(t, moved))...)
+	ids = append(ids, requestIDs(readRecords(t, path))...)
+	if got, want := strings.Join(ids, ","), "before,buffered,after"; got != want {
+		t.Errorf("records written %s, want %s (acknowledged and buffered ones, not the refused)", got, want)
+	}
+	rec := checkpoints(readRecords(t, path), CheckpointRecovered)
+	if len(rec) != 1 || !contains(rec[0].Detail, "2 commits refused, 0 records dropped") {
+		t.Errorf("recovered checkpoint %+v, want one that counts 2 refused commits", rec)
+	}
+	st := l.Stats()
+	if st.Failed != 2 || st.Dropped != 0 {
+		t.Errorf("Stats %+v, want Failed 2, Dropped 0", st)
+	}
+	if !contains(ops.String(), "cannot be written") || !contains(ops.String(), "works again") {
+		t.Errorf("operational log does not tell the outage: %s", ops.String())
+	}
+}
+
+// A partial write on the same file is cut off before the retry, so the file
+// stays one valid chain.
+func TestPartialWriteIsRemovedOnRecovery(t *testing.T) {
+	l, path, c := openTest(t, nil)
+	ctx := context.Background()
+	c.set(func(c *faults) { c.failWrites, c.partial = true, true })
+	l.Log(Record{Kind: KindResponse, RequestID: "r1", Status: 200, Detail: strings.Repeat("x", 500)})
+	eventually(t, "the failure", func() bool { return l.Healthy() != nil })
+	c.set(func(c *faults) { c.failWrites = false })
+	eventually(t, "recovery", func() bool { return l.Healthy() == nil })
+	if err := l.Commit(ctx, Record{Kind: KindDecision, RequestID: "r2"}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	mustVerify(t, nil, path)
+	if got := strings.Join(requestIDs(readRecords(t, path)), ","); got != "r1,r2" {
+		t.Errorf("records %s, want r1,r2", got)
+	}
+}
+
+// While the sink fails, Log keeps at most Buffer records; the rest go to the
+// operational log and are counted, and the recovered checkpoint says so.
+func TestLogBufferIsBoundedAndDropsAreCounted(t *testing.T) {
+	var ops buffer
+	l, path, c := openTest(t, func(o *Options) {
+		o.Buffer = 3
+		o.Logger = slog.New(slog.NewJSONHandler(&ops, nil))
+	})
+	c.set(func(c *faults) { c.failWrites = true })
+	l.Log(Record{Kind: KindResponse, RequestID: "r0"})
+	eventually(t, "the failure", func() bool { return l.Healthy() != nil })
+	for i := 1; i < 5; i++ {
+		l.Log(Record{Kind: KindResponse, RequestID: fmt.Sprint("r", i)})
+	}
+	if st := l.Stats(); st.Dropped != 2 || st.Buffered != 3 {
+		t.Fatalf("Stats %+v, want Dropped 2, Buffered 3", st)
+	}
+	for _, id := range []string{"r3", "r4"} {
+		if !contains(ops.String(), `"request_id":"`+id+`"`) {
+			t.Errorf("dropped record %s is not in the operational log", id)
+		}
+	}
+	c.set(func(c *faults) { c.failWrites = false })
+	eventually(t, "recovery", func() bool { return l.Healthy() == nil })
+	l.Close()
+	recs := readRecords(t, path)
+	if got := strings.Join(requestIDs(recs), ","); got != "r0,r1,r2" {
+		t.Errorf("records %s, want r0,r1,r2", got)
+	}
+	if rc := checkpoints(recs, CheckpointRecovered); len(rc) != 1 || !contains(rc[0].Detail, "2 records dropped") {
+		t.Errorf("recovered checkpoints %+v, want one counting 2 dropped", rc)
+	}
+}
+
+// An fsync that fails after a successful write fails the Commit (with fsync
+// "always") without writing the record twice on recovery.
+func TestFsyncAlways(t *testing.T) {
+	l, path, c := openTest(t, func(o *Options) { o.Fsync = "always" })
+	ctx := context.Background()
+	_, syncs0 := c.count()
+	if err := l.Commit(ctx, Record{Kind: KindDecision, RequestID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, syncs := c.count(); syncs != syncs0+1 {
+		t.Fatalf("fsync always: %d syncs for one Commit, want 1", syncs-syncs0)
+	}
+	c.set(func(c *faults) { c.failSync = true })
+	if err := l.Commit(ctx, Record{Kind: KindDecision, RequestID: "b"}); !isUnavailable(err) || !contains(err.Error(), "fsync") {
+		t.Fatalf("Commit with a failing fsync = %v, want ErrUnavailable (fsync)", err)
+	}
+	c.set(func(c *faults) { c.failSync = false })
+	eventually(t, "recovery", func() bool { return l.Healthy() == nil })
+	l.Close()
+	mustVerify(t, nil, path)
+	if got := strings.Join(requestIDs(readRecords(t, path)), ","); got != "a,b" {
+		t.Errorf("records %s, want a,b (b was written, only its fsync failed)", got)
+	}
+}
+
+func TestFsyncInterval(t *testing.T) {
+	l, _, c := openTest(t, func(o *Options) { o.Fsync = "10ms" })
+	if err := l.Commit(context.Background(), Record{Kind: KindDecision}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "an fsync within the interval", func() bool { _, s := c.count(); return s > 0 })
+}
+
+func TestCommitTimesOutOnAHungWrite(t *testing.T) {
+	l, _, c := openTest(t, func(o *Options) { o.CommitTimeout = 20 * time.Millisecond })
+	started, release := c.holdNext(t)
+	defer release()
+	errc := make(chan error, 1)
+	go func() { errc <- l.Commit(context.Background(), Record{Kind: KindDecision}) }()
+	<-started
+	if err := <-errc; !isUnavailable(err) || !contains(err.Error(), "longer than 20ms") {
+		t.Fatalf("Commit on a hung write = %v, want a timeout", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	release()
+	if err := l.Commit(ctx, Record{Kind: KindDecision}); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("Commit with a canceled context = %v", err)
+	}
+}
+
+func TestCommitRefusesCheckpointRecords(t *testing.T) {
+	l, path, _ := openTest(t, nil)
+	if err := l.Commit(context.Background(), Record{Kind: KindCheckpoint, Event: CheckpointClose}); err == nil {
+		t.Fatal("Commit accepted a caller's checkpoint")
+	}
+	l.Log(Record{Kind: KindCheckpoint, Event: CheckpointClose})
+	l.Close()
+	if n := len(checkpoints(readRecords(t, path), CheckpointClose)); n != 1 {
+		t.Errorf("%d close checkpoints, want 1 (the log's own)", n)
+	}
+}
+
+// The chain continues across a restart: the new process reads the file's
+// tail.
+func TestChainContinuesAcrossRestart(t *testing.T) {
+	l, path, _ := openTest(t, nil)
+	for i := 0; i < 3; i++ {
+		if err := l.Commit(context.Background(), Record{Kind: KindDecision, RequestID: fmt.Sprint("a", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	l2, err := OpenOptions(Options{File: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.Commit(context.Background(), Record{Kind: KindDecision, RequestID: "b0"}); err != nil {
+		t.Fatal(err)
+	}
+	l2.Close()
+	s := mustVerify(t, nil, path)
+	if s.FirstSeq != 1 || s.LastSeq != 8 || s.Records != 8 {
+		t.Errorf("summary %+v, want seq 1-8 (start, 3, close, start, 1, close)", s)
+	}
+	starts := checkpoints(readRecords(t, path), CheckpointStart)
+	if len(starts) != 2 || !contains(starts[1].Detail, "continues "+path+" after seq 5") {
+		t.Errorf("start checkpoints %+v", starts)
+	}
+}
+
+// A crash mid-write leaves an incomplete last line: the next start removes
+// it, says so, and the chain goes on.
+func TestIncompleteLastLineIsRemovedOnStart(t *testing.T) {
+	l, path, _ := openTest(t, nil)
+	l.Close()
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"seq":3,"prev":"ab`)
+	f.Close()
+	l2, err := OpenOptions(Options{File: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2.Close()
+	mustVerify(t, nil, path)
+	starts := checkpoints(readRecords(t, path), CheckpointStart)
+	if !contains(starts[len(starts)-1].Detail, "removed an incomplete last line of 19 bytes") {
+		t.Errorf("start checkpoint %+v does not tell the removal", starts[len(starts)-1])
+	}
+}
+
+// A last record that does not verify stops the start: the gateway does not
+// build on a chain it cannot trust.
+func TestTamperedLastRecordRefusesToStart(t *testing.T) {
+	l, path, _ := openTest(t, nil)
+	l.Close()
+	b, _ := os.ReadFile(path)
+	os.WriteFile(path, bytes.Replace(b, []byte(`"event":"close"`), []byte(`"event":"clos3"`), 1), 0o600)
+	if _, err := OpenOptions(Options{File: path}); err == nil || !contains(err.Error(), "last record is not valid") {
+		t.Fatalf("OpenOptions on a tampered tail = %v, want a refusal", err)
+	}
+}
+
+// Size-based rotation: each file ends with a rotate checkpoint and the next
+// continues the chain; a restart while the active file is missing (crash
+// right after a rename) continues from the newest rotated file.
+func TestRotationContinuesTheChain(t *testing.T) {
+	l, path, _ := openTest(t, func(o *Options) { o.RotateSize = 2048 })
+	for i := 0; i < 40; i++ {
+		if err := l.Commit(context.Background(), Record{Kind: KindDecision, RequestID: fmt.Sprint(i), Path: "/some/path"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	rot := rotatedFiles(path)
+	if len(rot) < 3 || l.Stats().Rotations != uint64(len(rot)) {
+		t.Fatalf("rotated files %v, Rotations %d: want several", rot, l.Stats().Rotations)
+	}
+	for _, f := range rot {
+		recs := readRecords(t, f)
+		if last := recs[len(recs)-1]; last.Kind != KindCheckpoint || last.Event != CheckpointRotate {
+			t.Errorf("%s ends with %+v, want a rotate checkpoint", f, last)
+		}
+	}
+	s := mustVerify(t, nil, append(rot, path)...)
+	if s.Files != len(rot)+1 || !s.Closed {
+		t.Errorf("summary %+v", s)
+	}
+	// Crash after a rename: the active file is gone.
+	os.Rename(path, path+".20991231T000000.000Z")
+	l2, err := OpenOptions(Options{File: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2.Close()
+	rot = rotatedFiles(path)
+	s2 := mustVerify(t, nil, append(rot, path)...)
+	if s2.LastSeq != s.LastSeq+2 {
+		t.Errorf("after restart last seq %d, want %d", s2.LastSeq, s.LastSeq+2)
+	}
+}
+
+// logrotate renames the file and asks for a reopen: the chain continues in
+// the new file.
+func TestReopenAfterLogrotate(t *testing.T) {
+	l, path, _ := openTest(t, nil)
+	ctx := context.Background()
+	l.Commit(ctx, Record{Kind: KindDecision, RequestID: "a"})
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	l.Commit(ctx, Record{Kind: KindDecision, RequestID: "b"}) // still the old file
+	if err := l.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	l.Commit(ctx, Record{Kind: KindDecision, RequestID: "c"})
+	l.Close()
+	mustVerify(t, nil, path+".1", path)
+	if got := strings.Join(requestIDs(readRecords(t, path)), ","); got != "c" {
+		t.Errorf("new file holds %s, want c", got)
+	}
+	if n := len(checkpoints(readRecords(t, path+".1"), CheckpointReopen)); n != 1 {
+		t.Errorf("old file has %d reopen checkpoints, want 1", n)
+	}
+}
+
+// Checkpoints come every CheckpointEvery records and are signed; Verify
+// checks each with the public key.
+func TestCheckpointsAreSigned(t *testing.T) {
+	key := newKey(t)
+	l, path, _ := openTest(t, func(o *Options) { o.Signer, o.CheckpointEvery = key, 10 })
+	for i := 0; i < 35; i++ {
+		l.Commit(context.Background(), Record{Kind: KindDecision, RequestID: fmt.Sprint(i)})
+	}
+	l.Close()
+	ks, err := NewKeySet(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := mustVerify(t, ks, path)
+	cps := checkpoints(readRecords(t, path), "")
+	if len(cps) < 5 || s.Verified != len(cps) || s.AfterLastVerified != 0 {
+		t.Errorf("%d checkpoints, summary %+v: want every checkpoint verified", len(cps), s)
+	}
+	other, _ := NewKeySet(newKey(t).Public())
+	if _, err := VerifyFiles([]string{path}, other); err == nil || !contains(err.Error(), "bad checkpoint signature") {
+		t.Errorf("verify with another key = %v, want a signature problem", err)
+	}
+}
+
+func TestCheckpointInterval(t *testing.T) {
+	l, path, _ := openTest(t, func(o *Options) { o.CheckpointInterval = 5 * time.Millisecond })
+	l.Commit(context.Background(), Record{Kind: KindDecision})
+	eventually(t, "an interval checkpoint", func() bool {
+		return len(checkpoints(readRecords(t, path), CheckpointInterval)) > 0
+	})
+}
+
+func TestStatsCountWrites(t *testing.T) {
+	l, _, _ := openTest(t, nil)
+	for i := 0; i < 5; i++ {
+		l.Commit(context.Background(), Record{Kind: KindDecision})
+	}
+	st := l.Stats()
+	if st.Written != 6 || st.Seq != 6 || st.Checkpoints != 1 || !st.Healthy || st.Writes != 6 {
+		t.Errorf("Stats %+v, want 6 written (start + 5) in 6 writes", st)
+	}
+}
+
+// A record too large for a line (a huge path) is written clamped, so the
+// file stays readable by the verifier and the next start.
+func TestHugeRecordIsClamped(t *testing.T) {
+	l, path, _ := openTest(t, nil)
+	huge := strings.Repeat("\x01", 1<<20) // escapes to 6 MiB
+	if err := l.Commit(context.Background(), Record{Kind: KindDecision, RequestID: "big", Path: "/" + huge,
+		Reasons: make([]string, 1000), Detail: huge}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	mustVerify(t, nil, path)
+	var r Record
+	for _, x := range readRecords(t, path) {
+		if x.RequestID == "big" {
+			r = x
+		}
+	}
+	if len(r.Path) > 1100 || len(r.Reasons) != 16 || !strings.HasPrefix(r.Detail, "record of ") {
+		t.Errorf("clamped record: path %d bytes, %d reasons, detail %.40q", len(r.Path), len(r.Reasons), r.Detail)
+	}
+	l2, err := OpenOptions(Options{File: path})
+	if err != nil {
+		t.Fatalf("restart after a huge record: %v", err)
+	}
+	l2.Close()
+}
+
+// After a key rotation the next checkpoints are signed with the new key;
+// verify needs both public keys.
+func TestSetSignerRotatesTheCheckpointKey(t *testing.T) {
+	k1, k2 := newKey(t), newKey(t)
+	l, path, _ := openTest(t, func(o *Options) { o.Signer, o.CheckpointEvery = k1, 2 })
+	ctx := context.Background()
+	l.Commit(ctx, Record{Kind: KindDecision})
+	l.Commit(ctx, Record{Kind: KindDecision})
+	if err := l.SetSigner(k2, ""); err != nil {
+		t.Fatal(err)
+	}
+	l.Commit(ctx, Record{Kind: KindDecision})
+	l.Commit(ctx, Record{Kind: KindDecision})
+	l.Close()
+	both, _ := NewKeySet(k1.Public(), k2.Public())
+	if s := mustVerify(t, both, path); len(s.KeyIDs) != 2 {
+		t.Errorf("signed by %v, want both keys", s.KeyIDs)
+	}
+	old, _ := NewKeySet(k1.Public())
+	if _, err := VerifyFiles([]string{path}, old); err == nil {
+		t.Error("verified with the old key only")
+	}
+	if err := l.SetSigner(nil, ""); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,336 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+)
+
+// Problem is the first thing wrong with a chain of audit files.
+type Problem struct {
+	File string
+	Line int    // 1-based
+	Seq  uint64 // of the record on Line, when it could be read
+	// What names the problem: "modified", "missing or out of order",
+	// "inserted or out of order", "chain broken", "truncated", "malformed",
+	// "unsigned checkpoint", "bad checkpoint signature", "restarted".
+	What     string
+	Expected string
+	Got      string
+	Hint     string // what it most likely means
+}
+
+func (p *Problem) Error() string {
+	var b []byte
+	b = fmt.Appendf(b, "%s:%d:", p.File, p.Line)
+	if p.Seq != 0 {
+		b = fmt.Appendf(b, " seq %d:", p.Seq)
+	}
+	b = fmt.Appendf(b, " %s", p.What)
+	if p.Expected != "" || p.Got != "" {
+		b = fmt.Appendf(b, ": expected %s, got %s", p.Expected, p.Got)
+	}
+	if p.Hint != "" {
+		b = fmt.Appendf(b, " (%s)", p.Hint)
+	}
+	return string(b)
+}
+
+// Summary describes a chain that verified.
+type Summary struct {
+	Files     int
+	Records   int    // checkpoints included
+	FirstSeq  uint64 // 1 unless the files given start later in the chain
+	LastSeq   uint64
+	FirstPrev string // the Prev of the first record (zeros when FirstSeq is 1)
+	LastHash  string
+	// Checkpoints counts checkpoint records; Verified those whose signature
+	// was checked (only with keys).
+	Checkpoints int
+	Verified    int
+	KeyIDs      []string // the keys that signed the verified checkpoints
+	// AfterLastVerified counts the records after the last verified
+	// checkpoint: with keys, what only the chain protects (a writer of the
+	// file could rewrite them consistently).
+	AfterLastVerified int
+	// Closed reports that the last record is a "close" checkpoint: the log
+	// was closed cleanly, and nothing was cut from its end.
+	Closed bool
+}
+
+// String is the one-line summary `gateway audit verify` prints.
+func (s Summary) String() string {
+	b := fmt.Appendf(nil, "ok: %d file(s), %d records, seq %d-%d", s.Files, s.Records, s.FirstSeq, s.LastSeq)
+	if s.FirstSeq > 1 {
+		b = fmt.Appendf(b, " (starts after %s…: earlier files not given)", s.FirstPrev[:12])
+	}
+	b = fmt.Appendf(b, ", %d checkpoints", s.Checkpoints)
+	if s.Verified > 0 || len(s.KeyIDs) > 0 {
+		b = fmt.Appendf(b, " (%d signatures verified", s.Verified)
+		if s.AfterLastVerified > 0 {
+			b = fmt.Appendf(b, "; %d records after the last one", s.AfterLastVerified)
+		}
+		b = append(b, ')')
+	} else if s.Checkpoints > 0 {
+		b = append(b, " (signatures not checked: no keys given)"...)
+	}
+	if len(s.LastHash) >= 16 {
+		b = fmt.Appendf(b, ", last hash %s", s.LastHash[:16])
+	}
+	if !s.Closed {
+		b = append(b, "; the last file does not end with a close checkpoint (the log is still open, or crashed)"...)
+	}
+	return string(b)
+}
+
+// Verifier checks audit files in order: every line is a record in the log's
+// exact encoding, its hash matches its bytes, its seq and prev continue the
+// record before it (across files), and, with Keys, every checkpoint carries a
+// valid signature. It stops at the first problem.
+//
+// What it cannot see: records cut from the end of the last file when the
+// file does not end with a close checkpoint (Summary.Closed says so), and,
+// without Keys, a chain rewritten consistently from some record on.
+type Verifier struct {
+	// Keys verify checkpoint signatures; nil skips them.
+	Keys *KeySet
+
+	sum     Summary
+	started bool
+	prev    string
+	kids    map[string]bool
+	problem *Problem
+}
+
+// VerifyFiles checks the files in order and returns the summary, or the
+// first problem (a *Problem) or an I/O error.
+func VerifyFiles(paths []string, keys *KeySet) (Summary, error) {
+	v := &Verifier{Keys: keys}
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return Summary{}, fmt.Errorf("audit: %w", err)
+		}
+		err = v.Read(p, f)
+		f.Close()
+		if err != nil {
+			return Summary{}, err
+		}
+	}
+	return v.Summary()
+}
+
+// Read checks the next file of the chain.
+func (v *Verifier) Read(name string, r io.Reader) error {
+	if v.problem != nil {
+		return v.problem
+	}
+	v.sum.Files++
+	br := bufio.NewReaderSize(r, 64<<10)
+	for n := 1; ; n++ {
+		line, err := readLine(br)
+		if err == io.EOF && len(line) == 0 {
+			return nil
+		}
+		if errors.Is(err, errLineTooLong) {
+			return v.fail(&Problem{File: name, Line: n, What: "malformed", Expected: fmt.Sprintf("a line of at most %d bytes", maxLine), Got: "a longer one"})
+		}
+		if err == io.EOF {
+			return v.fail(&Problem{File: name, Line: n, What: "truncated",
+				Expected: "a line ending in a newline", Got: fmt.Sprintf("%d bytes without one at the end of the file", len(line)),
+				Hint: "the file was cut, or the log crashed mid-write"})
+		}
+		if err != nil {
+			return fmt.Errorf("audit: reading %s: %w", name, err)
+		}
+		if p := v.check(name, n, line); p != nil {
+			return v.fail(p)
+		}
+	}
+}
+
+var errLineTooLong = errors.New("line too long")
+
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var long []byte
+	for {
+		part, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			long = append(long, part...)
+			if len(long) > maxLine {
+				return nil, errLineTooLong
+			}
+			continue
+		}
+		if long != nil {
+			long = append(long, part...)
+			if len(long) > maxLine {
+				return nil, errLineTooLong
+			}
+			return long, err
+		}
+		return part, err
+	}
+}
+
+func (v *Verifier) fail(p *Problem) error {
+	v.problem = p
+	return p
+}
+
+// check checks one line and, when it is good, advances the chain.
+func (v *Verifier) check(file string, n int, line []byte) *Problem {
+	r, err := parseLine(line)
+	if err != nil {
+		var le *lineError
+		if errors.As(err, &le) {
+			return &Problem{File: file, Line: n, Seq: le.seq, What: le.what, Expected: le.expected, Got: le.got, Hint: le.hint}
+		}
+		return &Problem{File: file, Line: n, What: "malformed", Got: err.Error()}
+	}
+	p := &Problem{File: file, Line: n, Seq: r.Seq}
+	if !v.started {
+		if r.Seq == 1 && r.Prev != zeroHash {
+			p.What, p.Expected, p.Got = "chain broken", "prev "+zeroHash[:12]+"… for seq 1", "prev "+r.Prev
+			return p
+		}
+		v.started = true
+		v.sum.FirstSeq, v.sum.FirstPrev = r.Seq, r.Prev
+	} else {
+		want := v.sum.LastSeq + 1
+		switch {
+		case r.Seq == want && r.Prev != v.prev:
+			p.What, p.Expected, p.Got = "chain broken", "prev "+v.prev, "prev "+r.Prev
+			p.Hint = fmt.Sprintf("seq %d before it was modified or replaced, or this record was", v.sum.LastSeq)
+			return p
+		case r.Seq == 1 && r.Prev == zeroHash:
+			p.What, p.Expected, p.Got = "restarted", fmt.Sprintf("seq %d", want), "seq 1 starting a new chain"
+			p.Hint = "the log started without the previous file's tail: a file was removed or the log wrote to stdout"
+			return p
+		case r.Seq > want:
+			p.What, p.Expected, p.Got = "missing or out of order", fmt.Sprintf("seq %d", want), fmt.Sprintf("seq %d", r.Seq)
+			p.Hint = fmt.Sprintf("%d record(s) deleted before this line, or moved", r.Seq-want)
+			return p
+		case r.Seq < want:
+			p.What, p.Expected, p.Got = "inserted or out of order", fmt.Sprintf("seq %d", want), fmt.Sprintf("seq %d", r.Seq)
+			p.Hint = "this record repeats an earlier seq: it was inserted, or records were reordered"
+			return p
+		}
+	}
+	if r.Kind == KindCheckpoint {
+		v.sum.Checkpoints++
+		if v.Keys != nil {
+			if r.Sig == "" {
+				p.What, p.Expected, p.Got = "unsigned checkpoint", "a signature", "none"
+				p.Hint = "the gateway signs every checkpoint when it has a key; this one was forged or written without a key"
+				return p
+			}
+			kid, err := v.Keys.verifyCheckpoint(r.Sig, r.Seq, r.Hash)
+			if err != nil {
+				p.What, p.Expected, p.Got = "bad checkpoint signature", "a signature by one of the keys given", err.Error()
+				if errors.Is(err, errNoKey) {
+					p.Hint = "give the key that was active then (--jwks or --key)"
+				} else {
+					p.Hint = "the records before it were changed, or the checkpoint was forged"
+				}
+				return p
+			}
+			v.sum.Verified++
+			v.sum.AfterLastVerified = -1
+			if v.kids == nil {
+				v.kids = map[string]bool{}
+			}
+			if !v.kids[kid] {
+				v.kids[kid] = true
+				v.sum.KeyIDs = append(v.sum.KeyIDs, kid)
+			}
+		}
+	} else if r.Sig != "" {
+		p.What, p.Expected, p.Got = "malformed", "no sig on a "+strconv.Quote(r.Kind)+" record", "a sig"
+		return p
+	}
+	v.sum.AfterLastVerified++
+	v.sum.Records++
+	v.sum.LastSeq, v.sum.LastHash, v.prev = r.Seq, r.Hash, r.Hash
+	v.sum.Closed = r.Kind == KindCheckpoint && r.Event == CheckpointClose
+	return nil
+}
+
+// Summary returns the summary of what was read, or the first problem.
+func (v *Verifier) Summary() (Summary, error) {
+	if v.problem != nil {
+		return Summary{}, v.problem
+	}
+	if v.sum.Records == 0 {
+		return Summary{}, &Problem{File: "(all files)", What: "empty", Expected: "at least one record", Got: "none"}
+	}
+	if v.Keys == nil {
+		v.sum.AfterLastVerified = 0
+	}
+	return v.sum, nil
+}
+
+// lineError is why one line is not a valid record.
+type lineError struct {
+	seq                       uint64
+	what, expected, got, hint string
+}
+
+func (e *lineError) Error() string {
+	return fmt.Sprintf("%s: expected %s, got %s", e.what, e.expected, e.got)
+}
+
+// parseLine reads one line (with its newline) and checks that it is exactly
+// what the log writes for the record it holds, and that its hash matches.
+func parseLine(line []byte) (Record, error) {
+	var r Record
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return Record{}, &lineError{what: "malformed", expected: "a JSON audit record", got: err.Error()}
+	}
+	if !isHex64(r.Prev) || !isHex64(r.Hash) {
+		return Record{}, &lineError{seq: r.Seq, what: "malformed", expected: "prev and hash of 64 lowercase hex digits",
+			got: fmt.Sprintf("%q and %q", r.Prev, r.Hash)}
+	}
+	canon := appendRecord(nil, &r)
+	if !bytes.Equal(canon, line) {
+		return Record{}, &lineError{seq: r.Seq, what: "modified", expected: "the log's exact encoding of the record",
+			got: "other bytes (" + firstDiff(canon, line) + ")", hint: "the line was edited"}
+	}
+	body := canon[:bytes.Index(canon, []byte(`,"hash":"`))]
+	var sum [64]byte
+	hashLine(&sum, body)
+	if string(sum[:]) != r.Hash {
+		return Record{}, &lineError{seq: r.Seq, what: "modified", expected: "hash " + string(sum[:]) + " of the record's bytes",
+			got: "hash " + r.Hash, hint: "the record was edited after it was written"}
+	}
+	return r, nil
+}
+
+func isHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// firstDiff says where two encodings first differ.
+func firstDiff(want, got []byte) string {
+	i := 0
+	for i < len(want) && i < len(got) && want[i] == got[i] {
+		i++
+	}
+	lo := max(i-20, 0)
+	return fmt.Sprintf("at byte %d: expected %q, got %q", i, want[lo:min(i+20, len(want))], got[lo:min(i+20, len(got))])
+}
