@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -21,13 +22,24 @@ import (
 // startDev runs `gateway dev` in-process on a random port range.
 func startDev(t *testing.T) string {
 	t.Helper()
+	base, _ := startDevWithFile(t)
+	return base
+}
+
+var rulesFile = regexp.MustCompile(`(?m)^  Rules (\S+)$`)
+
+// startDevWithFile is startDev; it also returns the quickstart's rules file
+// (the banner names it), which the gateway watches.
+func startDevWithFile(t *testing.T) (string, string) {
+	t.Helper()
 	for attempt := 0; attempt < 5; attempt++ {
 		port := 20000 + rand.IntN(30000)
 		ctx, cancel := context.WithCancel(context.Background())
 		ready := make(chan string, 1)
 		errc := make(chan error, 1)
+		out := &syncBuffer{}
 		go func() {
-			errc <- devmode.Run(ctx, devmode.Options{Port: port, Out: io.Discard, Ready: func(u string) { ready <- u }})
+			errc <- devmode.Run(ctx, devmode.Options{Port: port, Out: out, Ready: func(u string) { ready <- u }})
 		}()
 		select {
 		case u := <-ready:
@@ -39,7 +51,13 @@ func startDev(t *testing.T) string {
 					t.Error("gateway dev did not stop")
 				}
 			})
-			return u
+			out.mu.Lock()
+			m := rulesFile.FindStringSubmatch(out.b.String())
+			out.mu.Unlock()
+			if m == nil {
+				t.Fatalf("the banner names no rules file: %s", out.b.String())
+			}
+			return u, m[1]
 		case err := <-errc:
 			cancel()
 			t.Logf("port %d: %v; trying another", port, err)
@@ -49,7 +67,7 @@ func startDev(t *testing.T) string {
 		}
 	}
 	t.Fatal("gateway dev could not start")
-	return ""
+	return "", ""
 }
 
 var (
@@ -78,9 +96,36 @@ func devSignIn(t *testing.T, base, path, userID string) (*http.Client, *http.Res
 	return c, resp2, string(b)
 }
 
+// devJustify posts the quickstart's justification form of page body.
+func devJustify(t *testing.T, c *http.Client, base, body, ticket string) (*http.Response, string) {
+	t.Helper()
+	csrf, ret := formCSRF.FindStringSubmatch(body), formReturn.FindStringSubmatch(body)
+	if csrf == nil || ret == nil {
+		t.Fatalf("no justification form: %.600s", body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, base+"/.gateway/justify", strings.NewReader(url.Values{
+		"csrf": {html.UnescapeString(csrf[1])}, "return": {html.UnescapeString(ret[1])}, "ticket": {ticket}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", base)
+	return do(t, c, req)
+}
+
+// The quickstart's headline: customer 42's record needs a ticket about
+// customer 42; one about another customer is refused with the reason shown;
+// closing the ticket in the quickstart's rules file ends access (hot reload).
 func TestDevQuickstartSignInReachesDemoTool(t *testing.T) {
-	base := startDev(t)
+	base, rules := startDevWithFile(t)
 	c, resp, body := devSignIn(t, base, "/customers/42", "dev-support")
+	mustStatus(t, resp, body, http.StatusForbidden)
+	if !strings.Contains(body, "justification-required") || !strings.Contains(body, `id="resource">42`) {
+		t.Fatalf("expected the ticket form for customer 42: %.800s", body)
+	}
+	resp, b := devJustify(t, c, base, body, "SUP-2")
+	mustStatus(t, resp, b, http.StatusForbidden)
+	if !strings.Contains(b, "ticket-resource-mismatch") || !strings.Contains(b, "is not about customer 42") {
+		t.Fatalf("a ticket about customer 7: %.800s", b)
+	}
+	resp, body = devJustify(t, c, base, b, "SUP-1")
 	mustStatus(t, resp, body, 200)
 	if resp.Request.URL.String() != base+"/customers/42" {
 		t.Errorf("landed on %s", resp.Request.URL)
@@ -101,6 +146,26 @@ func TestDevQuickstartSignInReachesDemoTool(t *testing.T) {
 		report.Claims.Email != "support@dev.example" || report.Claims.Route != "customers" {
 		t.Errorf("demo JSON lacks verified claims (%v): %.800s", err, body)
 	}
+	if !strings.Contains(body, `"justification"`) || !strings.Contains(body, "SUP-1") {
+		t.Errorf("demo JSON lacks the justification claim: %.800s", body)
+	}
+
+	// Close SUP-1 in the rules file: the gateway reloads it and access ends.
+	b0, err := os.ReadFile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := strings.Replace(string(b0), "{id: SUP-1, state: open,", "{id: SUP-1, state: closed,", 1)
+	if closed == string(b0) {
+		t.Fatal("the rules file has no open SUP-1")
+	}
+	if err := os.WriteFile(rules, []byte(closed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "access ends once SUP-1 is closed", func() bool {
+		resp, body := get(t, c, base+"/customers/42")
+		return resp.StatusCode == http.StatusForbidden && strings.Contains(body, "ticket-closed")
+	})
 
 	// The contractor may use the demo tool but not customer records.
 	c2, resp, body := devSignIn(t, base, "/", "dev-contractor")

@@ -25,6 +25,7 @@ import (
 
 	"github.com/oauth2-proxy/mockoidc"
 
+	"github.com/accessgateway/gateway/contexttoken"
 	"github.com/accessgateway/gateway/internal/audit"
 	"github.com/accessgateway/gateway/internal/config"
 	"github.com/accessgateway/gateway/internal/server"
@@ -52,6 +53,70 @@ func newUpstream(t testing.TB) *upstream {
 	}))
 	t.Cleanup(u.Close)
 	return u
+}
+
+// tokenUpstream is a tool that verifies the gateway's context token with
+// package contexttoken against the gateway's JWKS (fetched over HTTP once
+// the gateway is up, see use) and records the claims it verified.
+type tokenUpstream struct {
+	*upstream
+	mu     sync.Mutex
+	v      *contexttoken.Verifier
+	claims *contexttoken.Claims
+}
+
+func newTokenUpstream(t testing.TB) *tokenUpstream {
+	tu := &tokenUpstream{upstream: &upstream{}}
+	tu.upstream.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tu.upstream.hits.Add(1)
+		tu.upstream.mu.Lock()
+		tu.upstream.last = r.Clone(context.Background())
+		tu.upstream.mu.Unlock()
+		tu.mu.Lock()
+		v := tu.v
+		tu.mu.Unlock()
+		if v == nil {
+			http.Error(w, "tool: no verifier", http.StatusServiceUnavailable)
+			return
+		}
+		c, err := v.Verify(r.Context(), r.Header.Get(contexttoken.DefaultHeader))
+		if err != nil {
+			http.Error(w, "tool: "+err.Error(), http.StatusUnauthorized)
+			return
+		}
+		tu.mu.Lock()
+		tu.claims = c
+		tu.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(c)
+	}))
+	t.Cleanup(tu.upstream.Close)
+	return tu
+}
+
+// use points the tool at gateway g's JWKS; now is the tool's clock (nil:
+// time.Now), the gateway's when a test moves it.
+func (tu *tokenUpstream) use(t testing.TB, g *gateway, now func() time.Time) {
+	t.Helper()
+	v, err := contexttoken.NewVerifier(context.Background(), contexttoken.Config{
+		JWKSURL: g.URL + "/.well-known/gateway/jwks.json", Issuer: g.URL, Audiences: []string{tu.URL}, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tu.mu.Lock()
+	tu.v = v
+	tu.mu.Unlock()
+}
+
+// lastClaims are the claims of the last verified request.
+func (tu *tokenUpstream) lastClaims(t testing.TB) *contexttoken.Claims {
+	t.Helper()
+	tu.mu.Lock()
+	defer tu.mu.Unlock()
+	if tu.claims == nil {
+		t.Fatal("the tool verified no context token")
+	}
+	return tu.claims
 }
 
 func (u *upstream) lastRequest() *http.Request {
@@ -117,6 +182,8 @@ type envVars struct {
 	Extra                                                     string
 	// Device trust: the inventory's EK hash and status.
 	EKHash, DeviceStatus string
+	// Data holds more template values ({{.Data.JiraURL}}).
+	Data map[string]string
 	// Now, when set, is the gateway's clock (not part of the template).
 	Now func() time.Time
 }

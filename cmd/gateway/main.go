@@ -6,6 +6,7 @@
 //	gateway dev [--config FILE]      the quickstart, or an operator's own config locally
 //	gateway keys generate --out FILE write a new context-token signing key (--session: a session encryption key)
 //	gateway audit verify FILE…       check the audit log's hash chain and signatures
+//	gateway breakglass list --config FILE  break-glass grants not yet reviewed (--all: every one)
 package main
 
 import (
@@ -40,6 +41,8 @@ commands:
   keys generate --session --out FILE
                            write a new session encryption key (base64)
   audit verify FILE…       check audit files (oldest first): --jwks FILE|URL, --key PEM
+  breakglass list --config FILE [--all]
+                           break-glass grants not yet reviewed (from Redis)
 `
 
 func main() {
@@ -63,6 +66,8 @@ func main() {
 		err = keys(os.Stdout, os.Args[2:])
 	case "audit":
 		err = auditCmd(ctx, os.Stdout, os.Args[2:])
+	case "breakglass":
+		err = breakglassCmd(ctx, os.Stdout, os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:

@@ -14,6 +14,7 @@ import (
 
 	"github.com/goccy/go-yaml/ast"
 
+	"github.com/accessgateway/gateway/internal/audit"
 	"github.com/accessgateway/gateway/internal/auth"
 	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/store"
@@ -125,10 +126,10 @@ type SessionConfig struct {
 	EncryptionKeys []auth.KeyConfig `yaml:"encryption_keys"`
 }
 
-// AuditConfig says where decision records go.
+// AuditConfig is the audit log: where records go, fsync, signed
+// checkpoints, rotation, an optional Redis stream (see docs/audit.md).
 type AuditConfig struct {
-	// File is a path to append JSON lines to; "-" or empty means stdout.
-	File string `yaml:"file"`
+	audit.Options `yaml:",inline"`
 }
 
 // LogConfig sets the operational log.

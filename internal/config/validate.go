@@ -256,6 +256,12 @@ func (c *Config) validate(v *validator) {
 		}
 	}
 
+	for _, p := range c.Audit.Problems() {
+		v.probs = append(v.probs, "audit."+p)
+	}
+	if c.Audit.RedisStream != nil && c.Session.Store != "redis" {
+		v.add("audit.redis_stream", "needs session.store: redis (the stream is written to the session store's Redis)")
+	}
 	switch c.Log.Format {
 	case "json", "text":
 	default:

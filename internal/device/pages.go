@@ -21,7 +21,7 @@ const statusPath = "/.gateway/device/status"
 // Page implements requirement.Pager: the page for device reasons offers a
 // one-time code bound to this browser session and the exact agent commands;
 // it polls until the agent binds the device, then reloads.
-func (k *kindService) Page(ctx context.Context, reason policy.Reason, _ any, r *requirement.Request, _ requirement.Host) (requirement.Page, bool) {
+func (k *kindService) Page(ctx context.Context, reason policy.Reason, _ policy.Requirement, _ any, r *requirement.Request, _ requirement.Host) (requirement.Page, bool) {
 	if k.svc == nil {
 		return requirement.Page{}, false
 	}

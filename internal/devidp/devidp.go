@@ -113,6 +113,7 @@ func DemoUsers() []User {
 		{ID: "dev-support", Email: "support@dev.example", Name: "Sam Support", Groups: []string{"support"}},
 		{ID: "dev-oncall", Email: "oncall@dev.example", Name: "Olive Oncall", Groups: []string{"engineering", "oncall"}},
 		{ID: "dev-contractor", Email: "contractor@contractors.example", Name: "Casey Contractor", Groups: []string{"contractors"}},
+		{ID: "dev-lead", Email: "lead@dev.example", Name: "Lee Lead", Groups: []string{"engineering", "security"}},
 	}
 }
 

@@ -593,6 +593,7 @@ func TestDemoUsers(t *testing.T) {
 		"support@dev.example":            {"support"},
 		"oncall@dev.example":             {"engineering", "oncall"},
 		"contractor@contractors.example": {"contractors"},
+		"lead@dev.example":               {"engineering", "security"},
 	}
 	if len(users) != len(want) {
 		t.Fatalf("expected %d demo users, got %d", len(want), len(users))

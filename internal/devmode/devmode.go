@@ -26,6 +26,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -58,6 +59,12 @@ type Options struct {
 // Config returns the quickstart's validated configuration for the given
 // addresses (exported for tests and `gateway dev --print-config`).
 func Config(port int, issuer, upstream, secret string) (*config.Config, error) {
+	return config.Load(devYAML, config.Options{Dev: true, Lookup: lookup(port, issuer, upstream, secret)})
+}
+
+// lookup resolves the ${DEV_*} references of the embedded configuration.
+func lookup(port int, issuer, upstream, secret string) func(string) (string, bool) {
+	now := time.Now().UTC()
 	vals := map[string]string{
 		"DEV_PUBLIC_URL":    fmt.Sprintf("http://localhost:%d", port),
 		"DEV_ADDR":          fmt.Sprintf("127.0.0.1:%d", port),
@@ -65,11 +72,29 @@ func Config(port int, issuer, upstream, secret string) (*config.Config, error) {
 		"DEV_ISSUER":        issuer,
 		"DEV_UPSTREAM":      upstream,
 		"DEV_CLIENT_SECRET": secret,
+		// The maintenance window of the quickstart opens tomorrow.
+		"DEV_TOMORROW":   strings.ToLower(now.AddDate(0, 0, 1).Weekday().String()[:3]),
+		"DEV_TODAY_NOON": time.Date(now.Year(), now.Month(), now.Day(), 12, 0, 0, 0, time.UTC).Format(time.RFC3339),
 	}
-	return config.Load(devYAML, config.Options{Dev: true, Lookup: func(k string) (string, bool) {
+	return func(k string) (string, bool) {
 		v, ok := vals[k]
 		return v, ok
-	}})
+	}
+}
+
+// writeConfig writes the embedded configuration to a file of its own in a
+// new temporary directory, so that the quickstart's rules can be edited
+// while it runs (the gateway watches and reloads the file).
+func writeConfig() (string, error) {
+	dir, err := os.MkdirTemp("", "gateway-dev-")
+	if err != nil {
+		return "", fmt.Errorf("dev: config directory: %w", err)
+	}
+	path := filepath.Join(dir, "gateway.yaml")
+	if err := os.WriteFile(path, devYAML, 0o600); err != nil {
+		return "", fmt.Errorf("dev: write config: %w", err)
+	}
+	return path, nil
 }
 
 // Run starts the quickstart and blocks until ctx ends.
@@ -125,7 +150,13 @@ func Run(ctx context.Context, o Options) error {
 	go func() { _ = upSrv.Serve(upLn) }()
 	defer upSrv.Close()
 
-	cfg, err := Config(o.Port, issuer, "http://"+upLn.Addr().String(), secret)
+	cfgPath, err := writeConfig()
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(filepath.Dir(cfgPath))
+	lo := config.Options{Dev: true, Lookup: lookup(o.Port, issuer, "http://"+upLn.Addr().String(), secret)}
+	cfg, err := config.LoadFile(cfgPath, lo)
 	if err != nil {
 		return fmt.Errorf("dev: embedded config: %w", err)
 	}
@@ -147,23 +178,29 @@ func Run(ctx context.Context, o Options) error {
   Access gateway — development quickstart (not for production)
 
   Open  %[1]s/            the demo tool (sign in as any demo user)
-        %[1]s/customers/42 support agents only; never contractors
+        %[1]s/customers/42 support agents only, with a ticket about customer 42 (tickets:SUP-1)
+        %[1]s/console      engineering, inside its maintenance window (closed today);
+                           the on-call engineer can break glass with incident INC-1
+        %[1]s/.gateway/break-glass/review  the review list (lead@dev.example)
         %[1]s/admin        engineering only
         %[1]s/device-only  company devices only: the page shows a code, then run
                            go run ./cmd/gateway-agent --tpm simulator --gateway %[1]s enroll CODE
                            go run ./cmd/gateway-agent --tpm simulator --gateway %[1]s verify CODE
-  Users support@dev.example · oncall@dev.example · contractor@contractors.example
+  Users support@dev.example · oncall@dev.example · lead@dev.example · contractor@contractors.example
+  Rules %[4]s
+        (edit it while the gateway runs: close ticket SUP-1, change a window; it reloads)
   Admin http://127.0.0.1:%[2]d/metrics · /healthz · /readyz
   IdP   %[3]s (development sign-in page)
 
   Audit records are printed below as JSON lines. Ctrl-C stops everything.
 
-`, gatewayURL, o.Port+1, issuer)
+`, gatewayURL, o.Port+1, issuer, cfgPath)
 		if o.Ready != nil {
 			o.Ready(gatewayURL)
 		}
 	}
-	err = server.Serve(ctx, cfg, server.Options{Logger: logger.With("component", "gateway"), AgentCommand: "go run ./cmd/gateway-agent --tpm simulator"}, ready)
+	err = server.Serve(ctx, cfg, server.Options{Logger: logger.With("component", "gateway"), AgentCommand: "go run ./cmd/gateway-agent --tpm simulator",
+		ConfigPath: cfgPath, LoadOptions: lo}, ready)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

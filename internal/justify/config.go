@@ -37,7 +37,18 @@ type Config struct {
 	// MaxBodyBytes bounds every response body read from a system
 	// (default 1 MiB). A larger body makes the system unavailable.
 	MaxBodyBytes int64 `yaml:"max_body_bytes,omitempty"`
+	// Header is the request header in which API clients (bearer tokens)
+	// name their ticket ("jira:SUP-1"); default X-Gateway-Justification.
+	// Browsers use the gateway's form instead. The gateway strips it before
+	// forwarding (it is in the gateway's namespace, or add it to the strip
+	// list).
+	Header string `yaml:"header,omitempty"`
 }
+
+var headerName = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
+
+// DefaultHeader is the request header API clients name their ticket in.
+const DefaultHeader = "X-Gateway-Justification"
 
 // SystemConfig configures one ticket system.
 type SystemConfig struct {
@@ -305,6 +316,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if c.Header == "" {
+		c.Header = DefaultHeader
+	}
 	systems := make(map[string]SystemConfig, len(c.Systems))
 	for name, s := range c.Systems {
 		systems[name] = s.withDefaults()
@@ -453,6 +467,9 @@ func (c *Config) FieldProblems() []FieldProblem {
 	}
 	if c.MaxBodyBytes < 0 || c.MaxBodyBytes > 64<<20 {
 		add("max_body_bytes", "expected 1..67108864 bytes, got %d", c.MaxBodyBytes)
+	}
+	if c.Header != "" && !headerName.MatchString(c.Header) {
+		add("header", "expected a header name such as X-Gateway-Justification, got %q", c.Header)
 	}
 	for name, s := range c.Systems {
 		p := "systems." + name

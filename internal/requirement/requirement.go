@@ -127,6 +127,11 @@ type Env struct {
 	// Commit writes an audit record and returns once it is written, or an
 	// error: a kind that grants (break-glass) grants nothing without it.
 	Commit func(ctx context.Context, rec audit.Record) error
+	// ReadAudit calls each for the records of this replica's audit log whose
+	// line contains one of anyOf (a cheap filter before decoding), oldest
+	// first; nil when the log is not a file the gateway can read. It is
+	// slow: for review pages, never on the request path.
+	ReadAudit func(ctx context.Context, anyOf []string, each func(*audit.Record)) error
 	// PublicURL is the gateway's own URL.
 	PublicURL string
 	// Dev is set in `gateway dev`.
@@ -192,9 +197,10 @@ type Auditor interface {
 // Pager is a service that renders the deny page of its reasons.
 type Pager interface {
 	// Page returns the page for reason (one of the kind's), or false to
-	// let the gateway show its generic page. facts are the kind's facts
-	// for the request (nil when none).
-	Page(ctx context.Context, reason policy.Reason, facts any, r *Request, h Host) (Page, bool)
+	// let the gateway show its generic page. req is the route's
+	// requirement of this kind and facts what the kind gathered for it
+	// (nil when none).
+	Page(ctx context.Context, reason policy.Reason, req policy.Requirement, facts any, r *Request, h Host) (Page, bool)
 }
 
 // Offerer is a service that offers a way out on the deny pages of other

@@ -198,8 +198,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
 		s.deny(w, r, entry, in, d)
 		return
 	}
-	status, d := s.forward(w, r, q, entry, in, d)
-	s.record(r, entry, d, status)
+	s.forward(w, r, q, entry, in, d)
 }
 
 var errBearerInvalid = errors.New("server: bearer token invalid")
@@ -293,32 +292,50 @@ func identityOf(s *auth.Session) *policy.Identity {
 }
 
 // forward sends an allowed request upstream with its context token and
-// returns the status sent. If the token cannot be minted the request is
-// denied (fail closed).
-func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *routeEntry, in policy.Input, d policy.Decision) (int, policy.Decision) {
+// returns the status sent. The decision record is written (Commit) before
+// anything reaches the upstream; if it cannot be written, or the token
+// cannot be minted, the request is refused (fail closed). The response
+// record (status, bytes, duration) follows when the response ends.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *routeEntry, in policy.Input, d policy.Decision) {
 	f := &q.client
 	f.Path = q.path
 	f.StripCookies = q.rt.stripCookies
 	f.StripHeaders = q.rt.stripHeaders
 	f.Set = http.Header{RequestIDHeader: []string{q.id}}
 	if !e.cfg.Public {
-		tok, err := q.rt.minter.Mint(s.claims(q, e, in), d.NotAfter)
+		tok, err := q.rt.minter.Mint(s.claims(q, e, in, d), d.NotAfter)
 		if err != nil {
 			s.logger.Error("context token: mint failed; denying", "err", err, "route", e.cfg.Name, "request_id", q.id)
 			d = policy.Decision{Reasons: []policy.Reason{policy.ReasonEvidenceError}}
+			s.record(r, e, d, http.StatusInternalServerError)
 			s.page(w, r, http.StatusInternalServerError, pageData{Title: "Cannot sign the request", Message: "The gateway could not sign the context token the tool needs, so it did not forward your request.", Next: "Try again; if it persists, tell the gateway's operators and quote the request ID.", Reason: string(policy.ReasonEvidenceError)})
-			return http.StatusInternalServerError, d
+			return
 		}
 		f.Set.Set(q.rt.tokenHeader, tok)
 	}
+	rec := s.decisionRecord(r, e, d, 0)
+	if err := s.audit.Commit(r.Context(), rec); err != nil {
+		s.logger.Error("audit: the decision record could not be written; refusing the allowed request", "err", err, "route", e.cfg.Name, "request_id", q.id)
+		s.countDecision(e, "deny", string(policy.ReasonEvidenceError))
+		CloseAfterDenial(w, r)
+		w.Header().Set("Retry-After", "10")
+		s.page(w, r, http.StatusServiceUnavailable, pageData{Title: "Temporarily unavailable", Message: "The gateway could not write the audit record every allowed request needs, so it did not forward your request.", Next: "Nothing is wrong with your access. Try again in a minute; if it persists, tell the gateway's operators.", Reason: string(policy.ReasonEvidenceError)})
+		return
+	}
+	s.countDecision(e, "allow", string(d.Reasons[0]))
+	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
 	f.Allowed = true
 	e.upstream.ServeHTTP(sw, r)
-	return sw.status(), d
+	resp := audit.Record{Time: s.now(), Kind: audit.KindResponse, RequestID: q.id, User: rec.User, Subject: rec.Subject,
+		Route: rec.Route, Host: rec.Host, Method: rec.Method, Path: rec.Path, Status: sw.status(), Bytes: sw.bytes,
+		DurationMS: float64(time.Since(start).Microseconds()) / 1000, Grants: rec.Grants,
+		Justification: rec.Justification, BreakGlass: rec.BreakGlass, DeviceID: rec.DeviceID}
+	s.audit.Log(resp)
 }
 
 // claims builds the context token's claims for an allowed request.
-func (s *Server) claims(q *request, e *routeEntry, in policy.Input) contexttoken.Claims {
+func (s *Server) claims(q *request, e *routeEntry, in policy.Input, d policy.Decision) contexttoken.Claims {
 	id := in.Identity
 	c := contexttoken.Claims{
 		Audience: contexttoken.Audience{e.audience},
@@ -336,47 +353,76 @@ func (s *Server) claims(q *request, e *routeEntry, in policy.Input) contexttoken
 			}
 		}
 	}
+	lifted := len(d.Lifted) > 0
 	for i, svc := range e.services {
-		if cl, ok := svc.(requirement.Claimer); ok && i < len(in.Facts) {
+		if cl, ok := svc.(requirement.Claimer); ok && i < len(in.Facts) && (lifted || !e.policy.IsLifter(i)) {
 			cl.Claim(in.Facts[i], &c)
 		}
 	}
 	return c
 }
 
-// record writes the audit record and counts the decision.
+// record writes the audit record of a request that was not forwarded and
+// counts the decision.
 func (s *Server) record(r *http.Request, e *routeEntry, d policy.Decision, status int) {
-	q := reqFrom(r.Context())
-	rec := audit.Record{
-		Time: s.now(), Kind: "decision", RequestID: q.id, Host: q.host, Method: r.Method,
-		Path: q.path, SourceIP: q.client.ClientIP.String(), Status: status,
-		Decision: "deny",
-	}
-	if d.Allow {
-		rec.Decision = "allow"
-	}
-	for _, reason := range d.Reasons {
-		rec.Reasons = append(rec.Reasons, string(reason))
-	}
-	routeName := ""
-	if e != nil {
-		routeName = e.cfg.Name
-		rec.Route = routeName
-	}
-	rec.User, rec.Subject = q.user()
-	if e != nil {
-		for i, svc := range e.services {
-			if a, ok := svc.(requirement.Auditor); ok && i < len(q.facts) {
-				a.Audit(q.facts[i], &rec)
-			}
-		}
-	}
+	rec := s.decisionRecord(r, e, d, status)
 	s.audit.Log(rec)
 	first := ""
 	if len(d.Reasons) > 0 {
 		first = string(d.Reasons[0])
 	}
-	s.metrics.Requests.WithLabelValues(routeName, rec.Decision, first).Inc()
+	s.countDecision(e, rec.Decision, first)
+}
+
+// countDecision counts a decision in the requests metric.
+func (s *Server) countDecision(e *routeEntry, decision, reason string) {
+	routeName := ""
+	if e != nil {
+		routeName = e.cfg.Name
+	}
+	s.metrics.Requests.WithLabelValues(routeName, decision, reason).Inc()
+}
+
+// decisionRecord is the audit record of a decision: the request, who
+// asked, the verdict and its reasons, the grants relied on, and each
+// requirement kind's facts.
+func (s *Server) decisionRecord(r *http.Request, e *routeEntry, d policy.Decision, status int) audit.Record {
+	q := reqFrom(r.Context())
+	rec := audit.Record{
+		Time: s.now(), Kind: audit.KindDecision, RequestID: q.id, Host: q.host, Method: r.Method,
+		Path: q.path, SourceIP: q.client.ClientIP.String(), Status: status,
+		Decision: "deny", Grants: d.Grants,
+	}
+	if d.Allow {
+		rec.Decision = "allow"
+	}
+	n := len(d.Reasons) + len(d.Lifted)
+	if d.Rule != "" {
+		n++
+	}
+	if n > 0 {
+		rec.Reasons = make([]string, 0, n)
+		for _, reason := range d.Reasons {
+			rec.Reasons = append(rec.Reasons, string(reason))
+		}
+		for _, l := range d.Lifted {
+			rec.Reasons = append(rec.Reasons, "lifted:"+string(l))
+		}
+		if d.Rule != "" {
+			rec.Reasons = append(rec.Reasons, "rule:"+d.Rule)
+		}
+	}
+	rec.User, rec.Subject = q.user()
+	if e != nil {
+		rec.Route = e.cfg.Name
+		lifted := len(d.Lifted) > 0
+		for i, svc := range e.services {
+			if a, ok := svc.(requirement.Auditor); ok && i < len(q.facts) && (lifted || !e.policy.IsLifter(i)) {
+				a.Audit(q.facts[i], &rec)
+			}
+		}
+	}
+	return rec
 }
 
 // upstreamError renders the 502 page when the upstream cannot be reached.
@@ -391,7 +437,8 @@ func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error
 
 type statusWriter struct {
 	http.ResponseWriter
-	code int
+	code  int
+	bytes int64
 }
 
 func (w *statusWriter) WriteHeader(c int) {
@@ -405,7 +452,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
 }
 
 func (w *statusWriter) status() int {

@@ -105,11 +105,13 @@ func (s *Server) kindAudit(ctx context.Context, rec audit.Record) {
 	s.audit.Log(rec)
 }
 
-// kindCommit writes a requirement kind's audit record before the kind acts
-// on it.
+// kindCommit writes a requirement kind's audit record and returns once it is
+// written: the kind acts on it (a grant) only then.
 func (s *Server) kindCommit(ctx context.Context, rec audit.Record) error {
-	s.kindAudit(ctx, rec)
-	return nil
+	if q := reqFrom(ctx); q != nil {
+		fillRequest(q, &rec)
+	}
+	return s.audit.Commit(ctx, rec)
 }
 
 // fillRequest copies the request's identifying fields into rec.
@@ -146,7 +148,7 @@ func (s *Server) kindPage(r *http.Request, e *routeEntry, d policy.Decision) (re
 			if i < len(q.facts) {
 				facts = q.facts[i]
 			}
-			page, found = pg.Page(r.Context(), reason, facts, &q.kreq, host{s})
+			page, found = pg.Page(r.Context(), reason, reqs[i], facts, &q.kreq, host{s})
 		}
 		break
 	}

@@ -41,7 +41,19 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options, ready func()) 
 		logger = NewLogger(cfg.Log, os.Stderr)
 	}
 	store.SetRedisLogger(logger.With("subsystem", "redis"))
-	al, err := audit.Open(cfg.Audit.File, logger)
+	ao := cfg.Audit.Options
+	ao.Logger = logger.With("subsystem", "audit")
+	if ao.RedisStream != nil {
+		// The stream uses the session store's Redis (validated: redis_stream
+		// needs session.store: redis).
+		r, err := store.NewRedis(ctx, *cfg.Session.Redis)
+		if err != nil {
+			return fmt.Errorf("audit.redis_stream: %w", err)
+		}
+		defer r.Close()
+		ao.Redis = r.Client()
+	}
+	al, err := audit.OpenOptions(ao)
 	if err != nil {
 		return err
 	}
@@ -70,6 +82,10 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options, ready func()) 
 			case <-ctx.Done():
 				return
 			case <-hup:
+				// SIGHUP also reopens the audit file (logrotate's rename).
+				if err := al.Reopen(); err != nil {
+					logger.Error("audit: reopen on SIGHUP failed", "err", err)
+				}
 				_ = srv.Reload(ctx)
 			}
 		}

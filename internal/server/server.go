@@ -92,6 +92,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	}
 	s.rt.Store(rt)
 	s.public = s.newPublicHandler()
+	// Checkpoints of the audit log are signed with the context token's
+	// active key, so one JWKS verifies both.
+	if err := s.audit.SetSigner(rt.signer.ActiveKey()); err != nil {
+		s.logger.Warn("audit: checkpoints stay unsigned", "err", err)
+	}
+	s.metrics.RegisterAudit(s.audit.Stats)
 	return s, nil
 }
 
@@ -136,7 +142,7 @@ func (s *Server) reloadLocked(ctx context.Context) error {
 	cfg.Dev = prev.cfg.Dev
 	for name, changed := range map[string]bool{
 		"listen": !reflect.DeepEqual(prev.cfg.Listen, cfg.Listen), "admin": prev.cfg.Admin != cfg.Admin,
-		"log": prev.cfg.Log != cfg.Log, "audit": prev.cfg.Audit != cfg.Audit,
+		"log": prev.cfg.Log != cfg.Log, "audit": !reflect.DeepEqual(prev.cfg.Audit, cfg.Audit),
 	} {
 		if changed {
 			s.logger.Warn("config reload: this section changed but applies only at restart", "section", name)
@@ -147,6 +153,11 @@ func (s *Server) reloadLocked(ctx context.Context) error {
 		return err
 	}
 	s.rt.Store(next)
+	if prev.signer != next.signer {
+		if err := s.audit.SetSigner(next.signer.ActiveKey()); err != nil {
+			s.logger.Warn("audit: checkpoints keep the previous key", "err", err)
+		}
+	}
 	// In-flight requests hold their own pointer; give them time, then release.
 	time.AfterFunc(30*time.Second, func() { prev.close(next) })
 	return nil
@@ -288,6 +299,10 @@ func (s *Server) AdminHandler() http.Handler {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
+		if err := s.audit.Healthy(); err != nil {
+			http.Error(w, "not ready: audit log: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		if err := rt.store.Ping(ctx); err != nil {
 			s.metrics.StoreErrors.WithLabelValues("ping").Inc()
 			http.Error(w, "not ready: session store: "+err.Error(), http.StatusServiceUnavailable)

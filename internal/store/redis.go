@@ -92,6 +92,11 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 }
 
 // LogValue describes the store (mode, addresses, prefix) for logs.
+// Client returns the underlying go-redis client (for the audit log's Redis
+// stream, which shares the connection settings). Keys written through it
+// do not get the store's prefix.
+func (r *Redis) Client() redis.UniversalClient { return r.client }
+
 func (r *Redis) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("mode", string(r.mode)),

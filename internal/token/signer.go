@@ -1,6 +1,7 @@
 package token
 
 import (
+	"crypto"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -28,6 +29,11 @@ type Signer struct {
 	signer    jose.Signer
 	published []publishedKey // active, then next keys, then retired keys
 }
+
+// ActiveKey returns the private key that signs tokens now and its key ID,
+// for the audit log's signed checkpoints (verifiable against the same
+// JWKS). Callers must never log or serialize the key.
+func (s *Signer) ActiveKey() (crypto.Signer, string) { return s.active.priv, s.active.kid }
 
 type publishedKey struct {
 	jwk   jose.JSONWebKey

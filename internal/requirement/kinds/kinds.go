@@ -6,14 +6,20 @@
 package kinds
 
 import (
+	"github.com/accessgateway/gateway/internal/breakglass"
 	"github.com/accessgateway/gateway/internal/device"
+	"github.com/accessgateway/gateway/internal/justify"
 	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/requirement"
+	"github.com/accessgateway/gateway/internal/schedule"
 )
 
 // All is every requirement kind, in checking order.
 var All = []requirement.Kind{
+	schedule.Kind{},
 	device.Kind{},
+	justify.Kind{},
+	breakglass.Kind{},
 }
 
 func init() {

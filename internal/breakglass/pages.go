@@ -1,0 +1,372 @@
+package breakglass
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/accessgateway/gateway/internal/audit"
+	"github.com/accessgateway/gateway/internal/auth"
+	"github.com/accessgateway/gateway/internal/policy"
+	"github.com/accessgateway/gateway/internal/requirement"
+)
+
+// Reserved paths of break-glass.
+const (
+	pagePath   = "/.gateway/break-glass"
+	reviewPath = "/.gateway/break-glass/review"
+	maxForm    = 8 << 10
+)
+
+// Offer implements requirement.Offerer: on the deny page of a route whose
+// unmet requirements this policy lifts, a user of the policy's groups is
+// offered break-glass.
+func (k *kindService) Offer(_ context.Context, req policy.Requirement, unmet []policy.Reason, r *requirement.Request) (requirement.Offer, bool) {
+	q, ok := req.(*Requirement)
+	if !ok || k.svc == nil || r.SessionID == "" || len(unmet) == 0 {
+		return requirement.Offer{}, false
+	}
+	for _, reason := range unmet {
+		if !q.Lifts(policy.KindOf(reason)) {
+			return requirement.Offer{}, false
+		}
+	}
+	if !k.svc.MayBreakGlass(k.user(r), q.Policy) {
+		return requirement.Offer{}, false
+	}
+	ret := r.Path
+	if raw := r.HTTP.URL.RawQuery; raw != "" {
+		ret += "?" + raw
+	}
+	return requirement.Offer{
+		Text:  "On call for an active incident? Break glass: time-limited access, announced to the team and reviewed afterwards.",
+		Label: "Break glass", URL: pagePath + "?return=" + url.QueryEscape(ret)}, true
+}
+
+// Mount implements requirement.Mounter.
+func (k *kindService) Mount(m *mux.Router, h requirement.Host) {
+	csrf := http.NewCrossOriginProtection()
+	m.HandleFunc("/break-glass", func(w http.ResponseWriter, r *http.Request) { k.show(w, r, h, nil, "") }).Methods(http.MethodGet)
+	m.Handle("/break-glass", csrf.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { k.submit(w, r, h) }))).Methods(http.MethodPost)
+	m.HandleFunc("/break-glass/review", func(w http.ResponseWriter, r *http.Request) { k.review(w, r, h, "") }).Methods(http.MethodGet)
+	m.Handle("/break-glass/review", csrf.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { k.reviewAction(w, r, h) }))).Methods(http.MethodPost)
+}
+
+var (
+	off       = requirement.Page{Status: http.StatusNotFound, Title: "Break-glass is off", Message: "This gateway has no break-glass policy."}
+	storeDown = requirement.Page{Status: http.StatusServiceUnavailable, Title: "Temporarily unavailable",
+		Message: "The gateway's session store is not answering; nothing was changed.", Next: "Try again in a minute.",
+		Reason: policy.ReasonEvidenceError}
+	signInFirst = requirement.Page{Status: http.StatusUnauthorized, Title: "Sign in first",
+		Message: "Open the tool's address to sign in, then come back.", Reason: policy.ReasonSignInRequired}
+)
+
+// session returns the signed-in user or renders why not.
+func (k *kindService) session(w http.ResponseWriter, r *http.Request, h requirement.Host) (*auth.Session, string, bool) {
+	if k.svc == nil {
+		h.Render(w, r, off)
+		return nil, "", false
+	}
+	sess, sid, err := h.Session(r)
+	switch {
+	case err != nil:
+		h.Render(w, r, storeDown)
+		return nil, "", false
+	case sess == nil:
+		h.Render(w, r, signInFirst)
+		return nil, "", false
+	}
+	return sess, sid, true
+}
+
+// target resolves the route a form acts for.
+func (k *kindService) target(r *http.Request, h requirement.Host, raw string) (string, requirement.RouteMatch, *Requirement, bool) {
+	ret, ok := h.SafeReturn(r, raw)
+	if !ok {
+		return "", requirement.RouteMatch{}, nil, false
+	}
+	m, ok := h.RouteFor(r, ret, Kind{}.Name())
+	q, isBG := m.Requirement.(*Requirement)
+	if !ok || !isBG {
+		return "", requirement.RouteMatch{}, nil, false
+	}
+	return ret, m, q, true
+}
+
+// show is the break-glass form for the route at ?return=.
+func (k *kindService) show(w http.ResponseWriter, r *http.Request, h requirement.Host, refusal *Refusal, raw string) {
+	sess, sid, ok := k.session(w, r, h)
+	if !ok {
+		return
+	}
+	if raw == "" {
+		raw = r.URL.Query().Get("return")
+	}
+	ret, m, q, ok := k.target(r, h, raw)
+	if !ok {
+		h.Render(w, r, requirement.Page{Status: http.StatusBadRequest, Title: "No break-glass here",
+			Message: "That address names no tool of this gateway that allows break-glass.", Next: "Open the tool again and use the link on its page."})
+		return
+	}
+	u := User{Email: sess.Email, Groups: sess.Groups, Session: sid}
+	pol, _ := k.svc.Policy(q.Policy)
+	p := requirement.Page{Status: http.StatusOK, Template: "breakglass.html", Title: "Break glass: " + m.Title,
+		Extra: map[string]any{"Action": pagePath, "Return": ret, "CSRF": sess.CSRF, "Tool": m.Title,
+			"Provider": pol.Provider, "Lifts": strings.Join(pol.Lifts, ", ")}}
+	if !k.svc.MayBreakGlass(u, q.Policy) {
+		p.Status, p.Reason = http.StatusForbidden, ReasonNotAllowed
+		p.Message = "Break-glass for " + m.Title + " is for members of " + strings.Join(pol.Groups, ", ") + "."
+		p.Extra["Action"] = ""
+		h.Render(w, r, p)
+		return
+	}
+	p.Message = "Access to " + m.Title + " outside its rules (" + strings.Join(pol.Lifts, ", ") + "), for an incident you are on call for. The grant is checked with " + pol.Provider + ", announced, time-limited and reviewed."
+	if g, err := k.svc.Active(r.Context(), u, q.Route); err == nil && g != nil {
+		if ok, until := Check(g, q.Route, k.env.Now()); ok {
+			p.Extra["Active"] = fmt.Sprintf("You hold a grant for incident %s until %s (%s left).", g.Incident.ID,
+				until.UTC().Format("15:04 MST"), until.Sub(k.env.Now()).Round(time.Minute))
+		}
+	}
+	if used, limit, err := k.svc.Used(r.Context(), q.Policy, sess.Email); err == nil {
+		p.Extra["Left"] = fmt.Sprintf("%d of %d grants left today.", max(0, limit-used), limit)
+	}
+	var durations []string
+	for _, d := range []time.Duration{15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour} {
+		if d <= pol.MaxDuration {
+			durations = append(durations, d.String())
+		}
+	}
+	if len(durations) == 0 || durations[len(durations)-1] != pol.MaxDuration.String() {
+		durations = append(durations, pol.MaxDuration.String())
+	}
+	p.Extra["Durations"] = durations
+	if refusal != nil {
+		p.Status, p.Reason = http.StatusForbidden, refusal.Reason
+		if refusal.Reason == ReasonProviderUnavailable || refusal.Reason == ReasonUnavailable {
+			p.Status = http.StatusServiceUnavailable
+		}
+		p.Next = refusalText(refusal)
+		p.Extra["Incident"], p.Extra["Reason"] = r.PostForm.Get("incident"), r.PostForm.Get("reason")
+	}
+	h.Render(w, r, p)
+}
+
+// refusalText says in plain words why a request was refused.
+func refusalText(f *Refusal) string {
+	switch f.Reason {
+	case ReasonNotOnCall:
+		return "You are not on call right now, according to the paging system. Ask the on-call engineer, or your lead."
+	case ReasonIncidentNotFound:
+		return "The paging system has no such incident. Check its ID (copy it from the page you received)."
+	case ReasonIncidentInactive:
+		return "That incident is resolved. Break-glass is for active incidents only."
+	case ReasonLimitReached:
+		return "You have used every break-glass grant of today. Ask a colleague on call, or your lead."
+	case ReasonProviderUnavailable:
+		return "The gateway cannot reach the paging system to check, so it grants nothing. Try again in a minute."
+	case ReasonNotAllowed:
+		return "Break-glass for this tool is not for your groups."
+	}
+	return "The request was not accepted: " + f.Detail + "."
+}
+
+// submit asks for a grant. The grant is audited before it exists: if the
+// audit record cannot be written, there is no grant.
+func (k *kindService) submit(w http.ResponseWriter, r *http.Request, h requirement.Host) {
+	sess, sid, ok := k.session(w, r, h)
+	if !ok {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		h.Render(w, r, requirement.Page{Status: http.StatusBadRequest, Title: "Bad request", Message: "The form could not be read."})
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(sess.CSRF)) != 1 {
+		h.Render(w, r, requirement.Page{Status: http.StatusForbidden, Title: "Form refused", Message: "The form was not sent by this gateway's page.", Next: "Open the break-glass page again."})
+		return
+	}
+	raw := r.PostForm.Get("return")
+	ret, _, q, ok := k.target(r, h, raw)
+	if !ok {
+		h.Render(w, r, requirement.Page{Status: http.StatusBadRequest, Title: "No break-glass here", Message: "That address names no tool of this gateway that allows break-glass."})
+		return
+	}
+	var dur time.Duration
+	if d := r.PostForm.Get("duration"); d != "" {
+		var err error
+		if dur, err = time.ParseDuration(d); err != nil {
+			k.show(w, r, h, refuse(ReasonInvalidRequest, "duration: expected a duration such as 30m"), raw)
+			return
+		}
+	}
+	u := User{Email: sess.Email, Groups: sess.Groups, Session: sid}
+	g, err := k.svc.Request(r.Context(), u, GrantRequest{Policy: q.Policy, Route: q.Route,
+		IncidentID: r.PostForm.Get("incident"), Reason: r.PostForm.Get("reason"), Duration: dur})
+	var ref *Refusal
+	switch {
+	case errors.As(err, &ref):
+		k.audit(r.Context(), "break-glass.request", "refused", sess.Email, q.Route, nil, ref.Reason, ref.Detail)
+		k.show(w, r, h, ref, raw)
+		return
+	case err != nil:
+		k.show(w, r, h, &Refusal{Reason: ReasonUnavailable, Detail: "the shared store did not answer", Err: err}, raw)
+		return
+	}
+	rec := audit.Record{Time: k.env.Now(), Kind: "break-glass", Event: "break-glass.granted", Decision: "granted",
+		User: g.User, Route: g.Route, BreakGlass: grantRecord(&g),
+		Detail: "grant " + g.ID + ", policy " + g.Policy + ", lifts " + strings.Join(g.Lifts, ",")}
+	if err := k.env.Commit(r.Context(), rec); err != nil {
+		h.Render(w, r, requirement.Page{Status: http.StatusServiceUnavailable, Title: "No grant",
+			Message: "The gateway could not write the grant to its audit log, so it made no grant.",
+			Next:    "Try again in a minute; if it persists, tell the gateway's operators.", Reason: policy.ReasonEvidenceError})
+		return
+	}
+	if err := k.svc.Activate(r.Context(), g); err != nil {
+		k.audit(r.Context(), "break-glass.activate", "failed", g.User, g.Route, &g, "", err.Error())
+		h.Render(w, r, storeDown)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, ret, http.StatusSeeOther)
+}
+
+func (k *kindService) audit(ctx context.Context, event, outcome, user, route string, g *Grant, reason policy.Reason, detail string) {
+	rec := audit.Record{Time: k.env.Now(), Kind: "break-glass", Event: event, Decision: outcome, User: user, Route: route, Detail: detail}
+	if g != nil {
+		rec.BreakGlass = grantRecord(g)
+	}
+	if reason != "" {
+		rec.Reasons = []string{string(reason)}
+	}
+	if k.env.Audit != nil {
+		k.env.Audit(ctx, rec)
+	}
+}
+
+// reviewRow is one grant on the review page.
+type reviewRow struct {
+	ID, User, Route, Incident, Reason, Granted, Expires, State string
+	Uses                                                       []string
+}
+
+// review lists the grants not yet reviewed, with what each was used for
+// (from the audit log), for the reviewers.
+func (k *kindService) review(w http.ResponseWriter, r *http.Request, h requirement.Host, note string) {
+	sess, _, ok := k.session(w, r, h)
+	if !ok {
+		return
+	}
+	if !k.svc.MayReview(User{Email: sess.Email, Groups: sess.Groups}) {
+		h.Render(w, r, requirement.Page{Status: http.StatusForbidden, Title: "Reviewers only",
+			Message: "The break-glass review list is for the configured reviewers."})
+		return
+	}
+	entries, err := k.svc.Unreviewed(r.Context())
+	if err != nil {
+		h.Render(w, r, storeDown)
+		return
+	}
+	uses := k.usage(r.Context(), entries)
+	now := k.env.Now()
+	var rows []reviewRow
+	for _, e := range entries {
+		rows = append(rows, reviewRow{ID: e.ID, User: e.User, Route: e.Route, Incident: e.Incident.ID, Reason: e.Reason,
+			Granted: e.GrantedAt.UTC().Format(time.RFC3339), Expires: e.ExpiresAt.UTC().Format(time.RFC3339),
+			State: e.State(now), Uses: uses[e.ID]})
+	}
+	p := requirement.Page{Status: http.StatusOK, Template: "breakglass_review.html", Title: "Break-glass grants to review",
+		Message: fmt.Sprintf("%d grants not yet reviewed.", len(rows)), Next: note,
+		Extra: map[string]any{"Rows": rows, "CSRF": sess.CSRF, "Action": reviewPath}}
+	h.Render(w, r, p)
+}
+
+// usage summarizes, per grant, the requests it allowed: method, path and
+// status counts from the response records of the audit log (each carries
+// the grant that allowed it).
+func (k *kindService) usage(ctx context.Context, entries []Entry) map[string][]string {
+	out := map[string][]string{}
+	if k.env.ReadAudit == nil || len(entries) == 0 {
+		return out
+	}
+	type key struct{ user, incident string }
+	byKey := map[key][]Entry{}
+	for _, e := range entries {
+		kk := key{e.User, e.Incident.ID}
+		byKey[kk] = append(byKey[kk], e)
+	}
+	counts := map[string]map[string]int{}
+	err := k.env.ReadAudit(ctx, []string{`"break_glass":`}, func(rec *audit.Record) {
+		if rec.Kind != "response" || rec.BreakGlass == nil {
+			return
+		}
+		for _, e := range byKey[key{rec.User, rec.BreakGlass.ID}] {
+			if rec.BreakGlass.GrantedAt.Equal(e.GrantedAt) {
+				if counts[e.ID] == nil {
+					counts[e.ID] = map[string]int{}
+				}
+				counts[e.ID][fmt.Sprintf("%s %s → %d", rec.Method, rec.Path, rec.Status)]++
+			}
+		}
+	})
+	if err != nil {
+		k.env.Logger.Warn("break-glass review: cannot read the audit log", "err", err)
+	}
+	for id, c := range counts {
+		for line, n := range c {
+			out[id] = append(out[id], fmt.Sprintf("%d× %s", n, line))
+		}
+		sort.Strings(out[id])
+	}
+	return out
+}
+
+// reviewAction marks a grant reviewed, or revokes it.
+func (k *kindService) reviewAction(w http.ResponseWriter, r *http.Request, h requirement.Host) {
+	sess, _, ok := k.session(w, r, h)
+	if !ok {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil || subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(sess.CSRF)) != 1 {
+		h.Render(w, r, requirement.Page{Status: http.StatusForbidden, Title: "Form refused", Message: "The form was not sent by this gateway's page."})
+		return
+	}
+	if !k.svc.MayReview(User{Email: sess.Email, Groups: sess.Groups}) {
+		h.Render(w, r, requirement.Page{Status: http.StatusForbidden, Title: "Reviewers only", Message: "The break-glass review list is for the configured reviewers."})
+		return
+	}
+	id := r.PostForm.Get("id")
+	e, err := k.svc.Get(r.Context(), id)
+	if err != nil {
+		k.review(w, r, h, "No such grant: "+id+".")
+		return
+	}
+	switch r.PostForm.Get("action") {
+	case "reviewed":
+		err = k.svc.MarkReviewed(r.Context(), id, sess.Email)
+		if err == nil {
+			k.audit(r.Context(), "break-glass.reviewed", "reviewed", sess.Email, e.Route, &e.Grant, "", "grant "+id+" of "+e.User)
+		}
+	case "revoke":
+		err = k.svc.Revoke(r.Context(), id, sess.Email)
+		if err == nil {
+			k.audit(r.Context(), "break-glass.revoked", "revoked", sess.Email, e.Route, &e.Grant, "", "grant "+id+" of "+e.User)
+		}
+	default:
+		err = errors.New("expected action reviewed or revoke")
+	}
+	if err != nil {
+		k.review(w, r, h, "Not done: "+err.Error()+".")
+		return
+	}
+	http.Redirect(w, r, reviewPath, http.StatusSeeOther)
+}

@@ -1,0 +1,252 @@
+package justify
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/accessgateway/gateway/contexttoken"
+	"github.com/accessgateway/gateway/internal/audit"
+	"github.com/accessgateway/gateway/internal/policy"
+	"github.com/accessgateway/gateway/internal/requirement"
+)
+
+// NewService implements requirement.Kind: the verifier of the configured
+// systems (handing caches and breakers over from the previous
+// configuration's), grants in the session store, the form and its endpoint.
+func (Kind) NewService(section any, env requirement.Env) (requirement.Service, error) {
+	k := &kindService{env: env, since: env.Now()}
+	c, _ := section.(*Config)
+	if c == nil {
+		return k, nil
+	}
+	k.cfg = c.WithDefaults()
+	var prev *Verifier
+	if p, ok := env.Prev.(*kindService); ok {
+		prev = p.v
+	}
+	v, err := New(*c, Options{Now: env.Now, Logger: env.Logger.With("subsystem", "justification"), Prev: prev})
+	if err != nil {
+		return nil, err
+	}
+	k.v = v
+	return k, nil
+}
+
+// kindService is justification's runtime for one configuration.
+type kindService struct {
+	v   *Verifier // nil: no justification section
+	cfg Config
+	env requirement.Env
+	// since is when this configuration was built: a grant last verified
+	// at or before it is verified again on its next use (a reload may have
+	// changed the systems, or closed a static ticket).
+	since time.Time
+}
+
+// Close implements requirement.Service. The verifier's caches may live on
+// in the next configuration's (Options.Prev), so they are not torn down.
+func (k *kindService) Close() error { return nil }
+
+// Gather implements requirement.Service. The steady path is one store read:
+// the grant of this session, route and resource. When the grant is due for
+// re-verification (every Reverify, and once after a reload) the system is
+// asked (through its cache); a ticket found closed, reassigned or no longer
+// naming the resource ends the grant. API clients (bearer tokens) name
+// their ticket in the configured header on every request.
+func (k *kindService) Gather(ctx context.Context, req policy.Requirement, r *requirement.Request) (any, error) {
+	if k.v == nil {
+		return nil, errors.New("justify: a route requires a justification but no justification section is configured")
+	}
+	q := req.(*Requirement)
+	res := q.Resource(r.Vars)
+	if r.SessionID == "" {
+		return k.gatherBearer(ctx, q, r, res)
+	}
+	key := grantKey(sessionHolder(r.SessionID), q.Route, res)
+	g, err := loadGrant(ctx, k.env.Store, key)
+	if err != nil || g == nil {
+		return nil, err
+	}
+	if r.Now.Before(g.VerifiedAt.Add(q.Reverify)) && g.VerifiedAt.After(k.since) {
+		return &Facts{Grant: g}, nil
+	}
+	return k.reverify(ctx, q, r, key, g)
+}
+
+// gatherBearer verifies the ticket an API client names in the header; the
+// grant it makes is kept like a browser's, keyed by the client's subject
+// and the ticket.
+func (k *kindService) gatherBearer(ctx context.Context, q *Requirement, r *requirement.Request, res string) (any, error) {
+	raw := r.HTTP.Header.Get(k.cfg.Header)
+	if raw == "" {
+		return nil, nil
+	}
+	ref, err := k.v.Parse(raw, q.Systems)
+	if err != nil {
+		return &Facts{Problem: ReasonRequired, Detail: err.Error()}, nil
+	}
+	key := grantKey(bearerHolder(r.Identity.Subject, ref), q.Route, res)
+	g, err := loadGrant(ctx, k.env.Store, key)
+	if err != nil {
+		return nil, err
+	}
+	if g == nil {
+		return k.grant(ctx, q, r, ref, res, key)
+	}
+	if r.Now.Before(g.VerifiedAt.Add(q.Reverify)) && g.VerifiedAt.After(k.since) {
+		return &Facts{Grant: g}, nil
+	}
+	return k.reverify(ctx, q, r, key, g)
+}
+
+// reverify asks the system about a grant's ticket again. A closed,
+// reassigned or unbound ticket ends the grant (deleted, audited); an
+// unreachable system denies for now but keeps the grant, unless the
+// system's on_unavailable lets a recent answer stand.
+func (k *kindService) reverify(ctx context.Context, q *Requirement, r *requirement.Request, key string, g *Grant) (any, error) {
+	ref := g.Ref()
+	t, err := k.v.Lookup(ctx, ref, Query{User: r.Identity.Email, Login: login(r), Route: q.Route, Resource: g.Resource})
+	reason := ReasonFor(err)
+	if err == nil {
+		reason = Check(t, r.Identity.Email, g.Resource)
+	}
+	switch reason {
+	case "":
+	case ReasonUnavailable:
+		k.auditEvent(ctx, "justification.reverify", "unavailable", g, t, reason, err)
+		return &Facts{Problem: reason, Ticket: ref.String()}, nil
+	default:
+		if derr := k.env.Store.Delete(ctx, key); derr != nil {
+			return nil, derr
+		}
+		k.auditEvent(ctx, "justification.ended", "ended", g, t, reason, err)
+		return &Facts{Problem: reason, Ticket: ref.String()}, nil
+	}
+	g.VerifiedAt, g.Status = t.VerifiedAt, t.Status
+	if g.VerifiedAt.IsZero() || t.Stale {
+		g.VerifiedAt = r.Now
+	}
+	if !t.ExpiresAt.IsZero() && t.ExpiresAt.Before(g.ExpiresAt) {
+		g.ExpiresAt = t.ExpiresAt
+	}
+	if err := saveGrant(ctx, k.env.Store, key, g, r.Now); err != nil {
+		return nil, err
+	}
+	return &Facts{Grant: g}, nil
+}
+
+// grant verifies ref for the request's user and resource and, if it
+// justifies them, records the grant (audited before it is stored: no
+// record, no grant). It returns facts either way.
+func (k *kindService) grant(ctx context.Context, q *Requirement, r *requirement.Request, ref Ref, res, key string) (*Facts, error) {
+	user := r.Identity.Email
+	t, err := k.v.Lookup(ctx, ref, Query{User: user, Login: login(r), Route: q.Route, Resource: res})
+	reason := ReasonFor(err)
+	if err == nil {
+		reason = Check(t, user, res)
+	}
+	g := &Grant{System: ref.System, ID: ref.ID, URL: t.URL, User: user, Route: q.Route, Resource: res,
+		Status: t.Status, GrantedAt: r.Now, VerifiedAt: r.Now, ExpiresAt: r.Now.Add(q.MaxAge)}
+	if g.URL == "" {
+		g.URL = k.v.URL(ref)
+	}
+	if reason != "" {
+		k.auditEvent(ctx, "justification.verify", "rejected", g, t, reason, err)
+		f := &Facts{Problem: reason, Ticket: ref.String()}
+		var ue *UnavailableError
+		if errors.As(err, &ue) {
+			f.Detail = ue.Cause
+		}
+		return f, nil
+	}
+	if !t.ExpiresAt.IsZero() && t.ExpiresAt.Before(g.ExpiresAt) {
+		g.ExpiresAt = t.ExpiresAt
+	}
+	if err := k.env.Commit(ctx, k.record("justification.grant", "granted", g, t, "")); err != nil {
+		return nil, err
+	}
+	if err := saveGrant(ctx, k.env.Store, key, g, r.Now); err != nil {
+		return nil, err
+	}
+	return &Facts{Grant: g}, nil
+}
+
+// login is the user's GitHub login claim, when the session has one.
+func login(r *requirement.Request) string {
+	if r.Identity == nil {
+		return ""
+	}
+	for _, c := range []string{"github_login", "preferred_username"} {
+		if v := r.Identity.Claims[c]; len(v) == 1 {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+// Claim implements requirement.Claimer: the justification claim.
+func (k *kindService) Claim(facts any, c *contexttoken.Claims) {
+	f, ok := facts.(*Facts)
+	if !ok || f.Grant == nil || f.Problem != "" {
+		return
+	}
+	g := f.Grant
+	c.Justification = &contexttoken.Justification{System: g.System, ID: g.ID, URL: g.URL,
+		VerifiedAt: contexttoken.NewNumericDate(g.VerifiedAt), Resource: g.Resource}
+}
+
+// Audit implements requirement.Auditor: the ticket a decision relied on,
+// or the one whose problem denied it.
+func (k *kindService) Audit(facts any, rec *audit.Record) {
+	f, ok := facts.(*Facts)
+	if !ok {
+		return
+	}
+	switch {
+	case f.Grant != nil && f.Problem == "":
+		g := f.Grant
+		rec.Justification = &audit.JustificationRecord{System: g.System, ID: g.ID, URL: g.URL,
+			Resource: g.Resource, VerifiedAt: g.VerifiedAt, Outcome: "verified"}
+	case f.Ticket != "":
+		sys, id, _ := cutRef(f.Ticket)
+		rec.Justification = &audit.JustificationRecord{System: sys, ID: id, Outcome: string(f.Problem)}
+	}
+}
+
+func cutRef(s string) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ':' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return "", s, false
+}
+
+// record is an audit record of a justification event: the ticket, the
+// outcome and the system's answer summarized (its state word, never its
+// text or the people on it).
+func (k *kindService) record(event, outcome string, g *Grant, t Ticket, reason policy.Reason) audit.Record {
+	rec := audit.Record{Time: k.env.Now(), Kind: "justification", Event: event, Decision: outcome,
+		User: g.User, Route: g.Route,
+		Justification: &audit.JustificationRecord{System: g.System, ID: g.ID, URL: g.URL, Resource: g.Resource,
+			VerifiedAt: g.VerifiedAt, Outcome: outcome}}
+	if reason != "" {
+		rec.Reasons = []string{string(reason)}
+	}
+	if t.Status != "" {
+		rec.Detail = "status: " + t.Status
+	}
+	return rec
+}
+
+func (k *kindService) auditEvent(ctx context.Context, event, outcome string, g *Grant, t Ticket, reason policy.Reason, err error) {
+	rec := k.record(event, outcome, g, t, reason)
+	var ue *UnavailableError
+	if errors.As(err, &ue) {
+		rec.Detail = ue.Cause
+	}
+	if k.env.Audit != nil {
+		k.env.Audit(ctx, rec)
+	}
+}

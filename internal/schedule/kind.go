@@ -1,0 +1,235 @@
+package schedule
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/accessgateway/gateway/internal/audit"
+	"github.com/accessgateway/gateway/internal/policy"
+	"github.com/accessgateway/gateway/internal/requirement"
+)
+
+// ReasonOutsideWindow: the request came outside every time window of the
+// route (and no break-glass grant lifted the window).
+const ReasonOutsideWindow policy.Reason = "outside-window"
+
+// Kind is time windows as a requirement kind: routes[].require.time_window
+// and the top-level schedules: section. See internal/requirement.
+type Kind struct{}
+
+// Spec is a route's require.time_window section.
+//
+//	require:
+//	  time_window: {schedules: [support-evenings]}
+type Spec struct {
+	// Schedules name entries of the schedules: section; the route is open
+	// when any of them is.
+	Schedules []string `yaml:"schedules"`
+}
+
+// Requirement is a compiled require.time_window: the pure check.
+type Requirement struct {
+	Names     []string
+	schedules []*Compiled
+}
+
+// Kind implements policy.Requirement.
+func (*Requirement) Kind() string { return "time_window" }
+
+// Check implements policy.Requirement: met when one of the schedules is
+// open at now, until the latest end of the open stretches. It needs no
+// facts: the schedule and the instant are all there is to know, so every
+// request is judged at its own instant and access that began inside the
+// window stops at its end.
+func (q *Requirement) Check(_ any, _ *policy.Input, now time.Time) policy.Result {
+	var until time.Time
+	open := false
+	for _, c := range q.schedules {
+		if ok, u := c.Open(now); ok {
+			open = true
+			if u.After(until) {
+				until = u
+			}
+		}
+	}
+	if !open {
+		return policy.Result{Reason: ReasonOutsideWindow}
+	}
+	return policy.Result{NotAfter: until}
+}
+
+// Schedules returns the compiled schedules (for pages and explain).
+func (q *Requirement) Schedules() []*Compiled { return q.schedules }
+
+// Next is the earliest instant after now at which one of the schedules
+// opens (zero when none does within four years).
+func (q *Requirement) Next(now time.Time) (time.Time, *Compiled) {
+	var best time.Time
+	var which *Compiled
+	for _, c := range q.schedules {
+		if n := c.Next(now); !n.IsZero() && (best.IsZero() || n.Before(best)) {
+			best, which = n, c
+		}
+	}
+	return best, which
+}
+
+// Name implements requirement.Kind.
+func (Kind) Name() string { return "time_window" }
+
+// Reasons implements requirement.Kind.
+func (Kind) Reasons() []policy.Reason { return []policy.Reason{ReasonOutsideWindow} }
+
+// NewSpec implements requirement.Kind.
+func (Kind) NewSpec() any { return &Spec{} }
+
+// Compile implements requirement.Kind. The schedules are compiled here, once
+// per configuration load (time zones from the embedded database, holiday
+// files read).
+func (Kind) Compile(spec, section any, _ requirement.Route) (policy.Requirement, []requirement.Problem) {
+	s := spec.(*Spec)
+	c, _ := section.(*Config)
+	if c == nil || len(*c) == 0 {
+		return nil, []requirement.Problem{requirement.Problemf("", "requires the schedules section (named time windows)")}
+	}
+	if len(s.Schedules) == 0 {
+		return nil, []requirement.Problem{requirement.Problemf(".schedules", "expected at least one schedule name (configured: %s)", strings.Join(names(*c), ", "))}
+	}
+	set, err := compiled(c)
+	if err != nil {
+		// The section's own problems are reported under schedules:.
+		return nil, nil
+	}
+	q := &Requirement{}
+	var probs []requirement.Problem
+	for i, n := range s.Schedules {
+		sc := set.Get(n)
+		if sc == nil {
+			probs = append(probs, requirement.Problemf(fmt.Sprintf(".schedules[%d]", i), "unknown schedule %q (configured: %s)", n, strings.Join(names(*c), ", ")))
+			continue
+		}
+		q.Names = append(q.Names, n)
+		q.schedules = append(q.schedules, sc)
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return q, nil
+}
+
+// compiled compiles a section once per loaded configuration (routes share
+// the compiled schedules and their caches).
+func compiled(c *Config) (*Set, error) {
+	compileMu.Lock()
+	defer compileMu.Unlock()
+	if e, ok := compileCache[c]; ok {
+		return e.set, e.err
+	}
+	set, err := Compile(*c)
+	if len(compileCache) >= maxCompiled {
+		clear(compileCache)
+	}
+	compileCache[c] = compiledEntry{set, err}
+	return set, err
+}
+
+func names(c Config) []string {
+	out := make([]string, 0, len(c))
+	for n := range c {
+		out = append(out, n)
+	}
+	sortStrings(out)
+	return out
+}
+
+// Section implements requirement.Sectioned.
+func (Kind) Section() (string, any) { return "schedules", &Config{} }
+
+// SectionProblems implements requirement.Sectioned.
+func (Kind) SectionProblems(section any) []requirement.Problem {
+	var out []requirement.Problem
+	for _, p := range section.(*Config).FieldProblems() {
+		out = append(out, requirement.Problem{Path: p.Path, Msg: p.Msg})
+	}
+	return out
+}
+
+// ResolvePaths implements requirement.Sectioned.
+func (Kind) ResolvePaths(section any, dir string) { section.(*Config).ResolvePaths(dir) }
+
+// WatchFiles implements requirement.FileWatcher: holiday calendars.
+func (Kind) WatchFiles(section any) []string { return section.(*Config).ICSFiles() }
+
+// NewService implements requirement.Kind. A time window gathers nothing: it
+// is judged from the instant alone.
+func (Kind) NewService(_ any, env requirement.Env) (requirement.Service, error) {
+	return &kindService{env: env}, nil
+}
+
+type kindService struct{ env requirement.Env }
+
+// windowFacts tells the audit record which schedules the route has.
+type windowFacts struct{ names string }
+
+// Gather implements requirement.Service: no I/O.
+func (k *kindService) Gather(_ context.Context, req policy.Requirement, _ *requirement.Request) (any, error) {
+	return &windowFacts{names: strings.Join(req.(*Requirement).Names, ",")}, nil
+}
+
+// Close implements requirement.Service.
+func (k *kindService) Close() error { return nil }
+
+// Audit implements requirement.Auditor: the schedules of the route.
+func (k *kindService) Audit(facts any, rec *audit.Record) {
+	if f, ok := facts.(*windowFacts); ok {
+		rec.Schedule = f.names
+	}
+}
+
+// Page implements requirement.Pager: when the route opens next, in the
+// schedule's zone (and, by the page's script, in the browser's).
+func (k *kindService) Page(_ context.Context, reason policy.Reason, req policy.Requirement, _ any, r *requirement.Request, _ requirement.Host) (requirement.Page, bool) {
+	q, ok := req.(*Requirement)
+	if !ok || reason != ReasonOutsideWindow {
+		return requirement.Page{}, false
+	}
+	var hours []string
+	for _, c := range q.schedules {
+		hours = append(hours, c.Describe())
+	}
+	p := requirement.Page{Template: "window.html", Reason: reason, Title: r.Title + " is closed right now",
+		Message: r.Title + " can be used " + strings.Join(hours, "; or ") + ".",
+		Extra:   map[string]any{}}
+	next, c := q.Next(r.Now)
+	if next.IsZero() {
+		p.Next = "It does not open again within the next four years; ask the tool's owners."
+		return p, true
+	}
+	p.Next = "It opens next " + c.FormatNext(r.Now, nil) + "."
+	p.Extra["NextISO"] = next.UTC().Format(time.RFC3339)
+	p.Extra["NextZone"] = next.In(c.Location()).Format("Mon 2 Jan 2006 15:04") + " " + c.Location().String()
+	p.Status = http.StatusForbidden
+	return p, true
+}
+
+// compileCache keeps the compiled sets of the last few loaded sections, so
+// the routes of one configuration share one compiled set (and its caches).
+// It is bounded: a reload adds one entry, and old ones are dropped.
+var (
+	compileMu    sync.Mutex
+	compileCache = map[*Config]compiledEntry{}
+)
+
+type compiledEntry struct {
+	set *Set
+	err error
+}
+
+const maxCompiled = 8
+
+func sortStrings(s []string) { sort.Strings(s) }
