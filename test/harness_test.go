@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -156,15 +157,17 @@ func (s *syncBuffer) records(t testing.TB) []audit.Record {
 
 // gateway is one running gateway for a test.
 type gateway struct {
-	t        testing.TB
-	srv      *server.Server
-	ts       *httptest.Server
-	auditW   *syncBuffer
-	auditL   *audit.Log
-	cfgPath  string
-	URL      string
-	Host     string
-	adminURL string
+	t      testing.TB
+	srv    *server.Server
+	ts     *httptest.Server
+	auditW *syncBuffer
+	auditL *audit.Log
+	// auditPath is the audit file, when the log is written to one.
+	auditPath string
+	cfgPath   string
+	URL       string
+	Host      string
+	adminURL  string
 }
 
 // newAdmin serves the gateway's admin handler and returns a client for it.
@@ -186,6 +189,11 @@ type envVars struct {
 	Data map[string]string
 	// Now, when set, is the gateway's clock (not part of the template).
 	Now func() time.Time
+	// AuditWriter, when set, wraps the audit writer (a sink that fails).
+	AuditWriter func(io.Writer) io.Writer
+	// AuditFile "auto" writes the audit log to a file beside the config
+	// (audit.file), so that the gateway can read it back (review pages).
+	AuditFile string
 }
 
 // testSessionKey is the session encryption key of the replicas in tests.
@@ -208,6 +216,9 @@ session:
 {{- end}}
   lifetime: 1h
 log: {level: error}
+{{- if .AuditFile}}
+audit: {file: "{{.AuditFile}}"}
+{{- end}}
 routes:
   - name: tool
     host: {{.Host}}
@@ -274,6 +285,10 @@ func startGatewayFull(t testing.TB, vars envVars, tmpl string, serverTLS *tls.Co
 		vars.Store = "memory"
 	}
 	g.cfgPath = filepath.Join(t.TempDir(), "gateway.yaml")
+	if vars.AuditFile == "auto" {
+		vars.AuditFile = filepath.Join(filepath.Dir(g.cfgPath), "audit.log")
+		g.auditPath = vars.AuditFile
+	}
 	g.writeConfig(vars, tmpl)
 	if prepare != nil {
 		prepare(filepath.Dir(g.cfgPath))
@@ -282,7 +297,18 @@ func startGatewayFull(t testing.TB, vars envVars, tmpl string, serverTLS *tls.Co
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	g.auditL = audit.New(g.auditW, nil, nil)
+	var aw io.Writer = g.auditW
+	if vars.AuditWriter != nil {
+		aw = vars.AuditWriter(aw)
+	}
+	if g.auditPath != "" {
+		g.auditL, err = audit.OpenOptions(audit.Options{File: g.auditPath, Fsync: "never"})
+		if err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		g.auditL = audit.New(aw, nil, nil)
+	}
 	srv, err := server.New(context.Background(), cfg, server.Options{
 		Audit: g.auditL, ConfigPath: g.cfgPath, LoadOptions: config.Options{Dev: true}, Now: vars.Now,
 	})
@@ -324,6 +350,12 @@ func (g *gateway) writeConfig(vars envVars, tmpl string) {
 
 // audit flushes and returns the audit records so far.
 func (g *gateway) audit() []audit.Record {
+	if g.auditPath != "" {
+		b, _ := os.ReadFile(g.auditPath)
+		var sb syncBuffer
+		sb.b.Write(b)
+		return sb.records(g.t)
+	}
 	// The writer flushes when its queue is empty; give it a moment.
 	deadline := time.Now().Add(2 * time.Second)
 	var n int
@@ -412,7 +444,7 @@ func signIn(t testing.TB, g *gateway, m *mockoidc.MockOIDC, u *mockoidc.MockUser
 func mustStatus(t testing.TB, resp *http.Response, body string, want int) {
 	t.Helper()
 	if resp.StatusCode != want {
-		t.Fatalf("%s %s: status %d, want %d; body: %.400s", resp.Request.Method, resp.Request.URL, resp.StatusCode, want, body)
+		t.Fatalf("%s %s: status %d, want %d; body: %s", resp.Request.Method, resp.Request.URL, resp.StatusCode, want, pageSummary(body))
 	}
 }
 
@@ -426,3 +458,17 @@ func jsonField(t testing.TB, body, key string) any {
 }
 
 func htmlUnescape(s string) string { return html.UnescapeString(s) }
+
+var (
+	summaryTags  = regexp.MustCompile(`(?s)<style>.*?</style>|<script>.*?</script>|<[^>]+>`)
+	summarySpace = regexp.MustCompile(`\s+`)
+)
+
+// pageSummary is a page's text without markup, for failure messages.
+func pageSummary(body string) string {
+	s := summarySpace.ReplaceAllString(summaryTags.ReplaceAllString(body, " "), " ")
+	if len(s) > 700 {
+		s = s[:700] + "…"
+	}
+	return s
+}

@@ -74,6 +74,9 @@ func TestHotReloadGoodAndBadFile(t *testing.T) {
 
 func withAddrs(v envVars, g *gateway) envVars {
 	v.PublicURL, v.Host = g.URL, g.Host
+	if g.auditPath != "" {
+		v.AuditFile = g.auditPath
+	}
 	if v.Store == "" {
 		v.Store = "memory"
 	}

@@ -582,7 +582,11 @@ func (s *Service) Recheck(ctx context.Context, g Grant) (still bool, err error) 
 			return false, m.err
 		}
 	}
-	claimed, err := s.st.SetNX(ctx, keyRecheck+g.ID, []byte("1"), pol.RecheckInterval)
+	// One replica asks per interval: the marker is per grant and per
+	// interval of the service's clock (its TTL only cleans up), so the
+	// interval holds whatever the store's own clock says.
+	marker := fmt.Sprintf("%s%s:%d", keyRecheck, g.ID, now.UnixNano()/int64(pol.RecheckInterval))
+	claimed, err := s.st.SetNX(ctx, marker, []byte("1"), pol.RecheckInterval)
 	if err != nil {
 		return false, fmt.Errorf("breakglass: recheck: %w", err)
 	}
@@ -607,7 +611,7 @@ func (s *Service) Recheck(ctx context.Context, g Grant) (still bool, err error) 
 		return false, nil
 	default:
 		// Let the next request, on any replica, ask again.
-		_ = s.st.Delete(ctx, keyRecheck+g.ID)
+		_ = s.st.Delete(ctx, marker)
 		r := &Refusal{Reason: ReasonProviderUnavailable, Detail: "incident recheck: " + pol.Provider, Err: err}
 		s.remember(g, checkMemo{at: now, err: r})
 		return false, r
