@@ -96,3 +96,131 @@ func TestBrowserDeviceFlowContinuesByItself(t *testing.T) {
 		}
 	}
 }
+
+// In a real browser, on the quickstart: customer 42's record asks for a
+// ticket; a ticket about customer 7 is refused with the reason on the page;
+// SUP-1 (about customer 42) opens the record, whose claims carry the
+// justification.
+func TestBrowserJustificationForm(t *testing.T) {
+	b := headless(t)
+	base := startDev(t)
+	if err := chromedp.Do(b,
+		chromedp.Navigate(base+"/customers/42"),
+		chromedp.WaitVisible(chromedp.CSS("#user-dev-support")),
+		chromedp.Click(chromedp.CSS("#user-dev-support")),
+		chromedp.WaitVisible(chromedp.CSS("#justify-form")),
+	); err != nil {
+		t.Fatalf("sign-in and justification form: %v", err)
+	}
+	if res, err := chromedp.Run(b, chromedp.Text(chromedp.CSS("#resource"))); err != nil || res != "42" {
+		t.Fatalf("the form names resource %q (%v), want 42", res, err)
+	}
+	if err := chromedp.Do(b,
+		chromedp.SendKeys(chromedp.CSS("#ticket"), "SUP-2"),
+		chromedp.Click(chromedp.CSS("#submit")),
+		chromedp.WaitVisible(chromedp.CSS("#reason")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if reason, err := chromedp.Run(b, chromedp.Text(chromedp.CSS("#reason"))); err != nil || reason != "ticket-resource-mismatch" {
+		t.Fatalf("a ticket about customer 7: reason %q (%v)", reason, err)
+	}
+	if err := chromedp.Do(b,
+		chromedp.WaitVisible(chromedp.CSS("#justify-form")),
+		chromedp.Clear(chromedp.CSS("#ticket")),
+		chromedp.SendKeys(chromedp.CSS("#ticket"), "SUP-1"),
+		chromedp.Click(chromedp.CSS("#submit")),
+		chromedp.WaitVisible(chromedp.CSS("#claims")),
+	); err != nil {
+		t.Fatalf("SUP-1 did not open the record: %v", err)
+	}
+	claims, err := chromedp.Run(b, chromedp.Text(chromedp.CSS("#claims")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"support@dev.example", "justification", "SUP-1", "42"} {
+		if !strings.Contains(claims, want) {
+			t.Errorf("tool page claims lack %q: %.800s", want, claims)
+		}
+	}
+}
+
+// In a real browser, on the quickstart, the on-call journey: the console is
+// closed (its window opens tomorrow) and its page says when it opens; the
+// on-call engineer follows the break-glass offer, names incident INC-1 and
+// gets in; the break-glass page shows the grant's remaining time; a
+// reviewer, in another browser, marks the grant reviewed.
+func TestBrowserOnCallJourney(t *testing.T) {
+	b := headless(t)
+	base := startDev(t)
+	if err := chromedp.Do(b,
+		chromedp.Navigate(base+"/console"),
+		chromedp.WaitVisible(chromedp.CSS("#user-dev-oncall")),
+		chromedp.Click(chromedp.CSS("#user-dev-oncall")),
+		chromedp.WaitVisible(chromedp.CSS("#next-local")),
+	); err != nil {
+		t.Fatalf("sign-in and window page: %v", err)
+	}
+	next, err := chromedp.Run(b, chromedp.Text(chromedp.CSS("#next")))
+	if err != nil || !strings.Contains(next, "opens next") || !strings.Contains(next, "UTC") {
+		t.Fatalf("window page next opening = %q (%v)", next, err)
+	}
+	if err := chromedp.Do(b,
+		chromedp.Click(chromedp.CSS(".offer a.button")),
+		chromedp.WaitVisible(chromedp.CSS("#break-glass-form")),
+		chromedp.SendKeys(chromedp.CSS("#incident"), "INC-1"),
+		chromedp.SendKeys(chromedp.CSS("#reason"), "checkout errors: need the console"),
+		chromedp.Click(chromedp.CSS("#submit")),
+		chromedp.WaitVisible(chromedp.CSS("#claims")),
+	); err != nil {
+		t.Fatalf("break-glass did not open the console: %v", err)
+	}
+	claims, err := chromedp.Run(b, chromedp.Text(chromedp.CSS("#claims")))
+	if err != nil || !strings.Contains(claims, "break_glass") || !strings.Contains(claims, "INC-1") {
+		t.Fatalf("console claims lack the break_glass grant (%v): %.800s", err, claims)
+	}
+	if err := chromedp.Do(b,
+		chromedp.Navigate(base+"/.gateway/break-glass?return=%2Fconsole"),
+		chromedp.WaitVisible(chromedp.CSS("#active")),
+	); err != nil {
+		t.Fatalf("break-glass page: %v", err)
+	}
+	active, _ := chromedp.Run(b, chromedp.Text(chromedp.CSS("#active")))
+	if !strings.Contains(active, "INC-1") || !strings.Contains(active, "left") {
+		t.Fatalf("the grant's remaining time is not shown: %q", active)
+	}
+
+	// The reviewer, in a browser of their own.
+	r := headless(t)
+	if err := chromedp.Do(r,
+		chromedp.Navigate(base+"/.gateway/break-glass/review"),
+		chromedp.WaitVisible(chromedp.CSS("#title")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	// Not signed in: sign in through any tool, then come back.
+	if err := chromedp.Do(r,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#user-dev-lead")),
+		chromedp.Click(chromedp.CSS("#user-dev-lead")),
+		chromedp.WaitVisible(chromedp.CSS("#claims")),
+		chromedp.Navigate(base+"/.gateway/break-glass/review"),
+		chromedp.WaitVisible(chromedp.CSS(".mark-reviewed")),
+	); err != nil {
+		t.Fatalf("review page: %v", err)
+	}
+	list, _ := chromedp.Run(r, chromedp.Text(chromedp.CSS("main")))
+	if !strings.Contains(list, "oncall@dev.example") || !strings.Contains(list, "INC-1") || !strings.Contains(list, "GET /console → 200") {
+		t.Fatalf("review list lacks the grant or its use: %.1200s", list)
+	}
+	if err := chromedp.Do(r,
+		chromedp.Click(chromedp.CSS(".mark-reviewed")),
+		chromedp.WaitVisible(chromedp.CSS("#message")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := chromedp.Run(r, chromedp.Text(chromedp.CSS("main")))
+	if !strings.Contains(msg, "0 grants not yet reviewed") {
+		t.Fatalf("after marking reviewed: %.600s", msg)
+	}
+}

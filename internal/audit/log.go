@@ -60,6 +60,9 @@ type Log struct {
 	once     sync.Once
 	closeErr error
 
+	// recent keeps the last written lines for Recent.
+	recent recentRing
+
 	written, checkpoints, failed, dropped, writes, rotations atomic.Uint64
 	lastSeq                                                  atomic.Uint64
 	dropEpisode                                              atomic.Bool
@@ -592,6 +595,7 @@ func (l *Log) write(q []entry, cp, detail string) error {
 	if l.stream != nil {
 		l.stream.send(buf[:n])
 	}
+	l.recent.add(buf[:n])
 	return nil
 }
 

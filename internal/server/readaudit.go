@@ -11,11 +11,22 @@ import (
 )
 
 // readAudit returns the requirement kinds' reader of this replica's audit
-// file (nil when records go to standard output). It streams the file once
-// per call, decoding only the lines that contain one of anyOf.
-func readAudit(path string) func(ctx context.Context, anyOf []string, each func(*audit.Record)) error {
+// records: the audit file, streamed once per call; or, when records go to
+// standard output, the last few thousand records the log keeps in memory.
+// Only the lines that contain one of anyOf are decoded.
+func readAudit(path string, log *audit.Log) func(ctx context.Context, anyOf []string, each func(*audit.Record)) error {
 	if path == "" || path == "-" {
-		return nil
+		return func(_ context.Context, anyOf []string, each func(*audit.Record)) error {
+			log.Recent(func(line []byte) {
+				if matches(line, anyOf) {
+					var rec audit.Record
+					if json.Unmarshal(line, &rec) == nil {
+						each(&rec)
+					}
+				}
+			})
+			return nil
+		}
 	}
 	return func(ctx context.Context, anyOf []string, each func(*audit.Record)) error {
 		f, err := os.Open(path)
@@ -51,4 +62,16 @@ func readAudit(path string) func(ctx context.Context, anyOf []string, each func(
 		}
 		return sc.Err()
 	}
+}
+
+func matches(line []byte, anyOf []string) bool {
+	if len(anyOf) == 0 {
+		return true
+	}
+	for _, a := range anyOf {
+		if bytes.Contains(line, []byte(a)) {
+			return true
+		}
+	}
+	return false
 }

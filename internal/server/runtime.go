@@ -174,7 +174,7 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 
 	for i, k := range kinds.All {
 		env := requirement.Env{Store: rt.store, Logger: s.logger, Now: s.now, Audit: s.kindAudit,
-			Commit: s.kindCommit, ReadAudit: readAudit(cfg.Audit.File), PublicURL: cfg.PublicURL, Dev: cfg.Dev,
+			Commit: s.kindCommit, ReadAudit: readAudit(cfg.Audit.File, s.audit), PublicURL: cfg.PublicURL, Dev: cfg.Dev,
 			AgentCommand: s.opts.AgentCommand}
 		if prev != nil {
 			env.Prev = prev.kinds[i]
