@@ -304,12 +304,10 @@ var methodOverride = []string{"x-http-method-override", "x-http-method", "x-meth
 // judge the request's method). Names in except are left out.
 func gatewayOnly(h http.Header, rt *runtime, except http.Header) []string {
 	var out []string
-	token := fold(rt.tokenHeader)
 	for name := range h {
-		f := fold(name)
-		bad := strings.HasPrefix(f, proxy.Namespace) || f == token
+		bad := foldedPrefix(name, proxy.Namespace) || foldedEqual(name, rt.tokenHeader)
 		for _, m := range methodOverride {
-			bad = bad || f == m
+			bad = bad || foldedEqual(name, m)
 		}
 		if !bad {
 			continue
@@ -322,7 +320,33 @@ func gatewayOnly(h http.Header, rt *runtime, except http.Header) []string {
 	return out
 }
 
-func fold(name string) string { return strings.ReplaceAll(strings.ToLower(name), "_", "-") }
+// foldByte lowercases c and reads '_' as '-', the way some frameworks
+// (CGI, WSGI, PHP) read header names.
+func foldByte(c byte) byte {
+	switch {
+	case 'A' <= c && c <= 'Z':
+		return c + 'a' - 'A'
+	case c == '_':
+		return '-'
+	}
+	return c
+}
+
+// foldedPrefix reports whether name, folded, starts with prefix, folded
+// (without allocating: it runs for every header of every check).
+func foldedPrefix(name, prefix string) bool {
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		if foldByte(name[i]) != foldByte(prefix[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func foldedEqual(a, b string) bool { return len(a) == len(b) && foldedPrefix(a, b) }
 
 // forwardRefused answers a forward-auth check that is refused before a
 // decision could be made (untrusted peer, malformed original request), with
