@@ -322,4 +322,3 @@ func render(t *testing.T, dir, name, tmpl string, data any) string {
 	}
 	return p
 }
-
