@@ -106,7 +106,10 @@ func (s *syncBuffer) String() string {
 // gateway is the authorizer: the real server package, as test/ builds it.
 type gateway struct {
 	t      *testing.T
+	srv    *server.Server
 	URL    string // where the ingress reaches it
+	// grpcAddr serves the ext_authz gRPC service.
+	grpcAddr string
 	Public string // public_url: the ingress
 	auditW *syncBuffer
 	auditL *audit.Log
@@ -163,9 +166,11 @@ func startGateway(t *testing.T, idp *mockoidc.MockOIDC, up *upstream, public str
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
+	g.srv = srv
 	ts := httptest.NewServer(srv.Handler())
 	g.URL = ts.URL
 	t.Cleanup(func() { ts.Close(); srv.Close(); g.auditL.Close() })
+	g.serveGRPC(t)
 	return g
 }
 
