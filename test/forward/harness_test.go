@@ -105,14 +105,14 @@ func (s *syncBuffer) String() string {
 
 // gateway is the authorizer: the real server package, as test/ builds it.
 type gateway struct {
-	t      *testing.T
-	srv    *server.Server
-	URL    string // where the ingress reaches it
+	t   *testing.T
+	srv *server.Server
+	URL string // where the ingress reaches it
 	// grpcAddr serves the ext_authz gRPC service.
 	grpcAddr string
-	Public string // public_url: the ingress
-	auditW *syncBuffer
-	auditL *audit.Log
+	Public   string // public_url: the ingress
+	auditW   *syncBuffer
+	auditL   *audit.Log
 }
 
 const gatewayConfig = `public_url: {{.Public}}
