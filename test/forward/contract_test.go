@@ -96,8 +96,8 @@ var noRedirects = &http.Client{Timeout: 10 * time.Second,
 // X-Forwarded-* headers (forwardedHeaders, untrusted clients:
 // doc.traefik.io/traefik/routing/entrypoints/#forwarded-headers).
 func startTraefik(t *testing.T, port int, g *gateway, up *upstream) *ingress {
-	address := g.URL + "/.gateway/auth"
-	authResponseHeaders := []string{"X-Gateway-Context", "X-Gateway-Request-Id"}
+	path, authResponseHeaders := traefikForwardAuth(t) // as docs/forward-auth.md configures it
+	address := g.URL + path
 	check := func(w http.ResponseWriter, r *http.Request) bool {
 		for k := range r.Header {
 			if strings.HasPrefix(strings.ToLower(k), "x-forwarded-") || strings.EqualFold(k, "X-Real-Ip") {

@@ -314,16 +314,3 @@ func startProcess(t *testing.T, port int, name string, args []string, env ...str
 		}
 	}
 }
-
-// render executes a text template into dir/name.
-func render(t *testing.T, dir, name, tmpl string, data any) string {
-	var b bytes.Buffer
-	if err := template.Must(template.New(name).Parse(tmpl)).Execute(&b, data); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}

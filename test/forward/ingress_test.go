@@ -10,127 +10,6 @@ import (
 	"testing"
 )
 
-// nginxConf is docs/forward-auth.md's nginx configuration around a test's
-// ports (the http block; the rest only makes nginx run unprivileged in a
-// temporary directory).
-const nginxConf = `daemon off;
-master_process off;
-worker_processes 1;
-{{if .Root}}user root;{{end}}
-pid {{.Dir}}/nginx.pid;
-error_log {{.Dir}}/error.log notice;
-events { worker_connections 128; }
-http {
-  access_log off;
-  client_body_temp_path {{.Dir}}/body;
-  proxy_temp_path {{.Dir}}/proxy;
-  fastcgi_temp_path {{.Dir}}/fastcgi;
-  uwsgi_temp_path {{.Dir}}/uwsgi;
-  scgi_temp_path {{.Dir}}/scgi;
-
-  upstream gateway { server {{.Gateway}}; }
-  upstream tool    { server {{.Tool}}; }
-
-  server {
-    listen 127.0.0.1:{{.Port}};
-
-    # The gateway's own pages and keys (sign-in, callback, device,
-    # justification, break-glass; JWKS) go to the gateway...
-    location ^~ /.gateway/ {
-      proxy_pass http://gateway;
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-For $remote_addr;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Original-URI "";
-      proxy_set_header X-Original-Method "";
-      proxy_set_header X-Forwarded-Uri "";
-      proxy_set_header X-Forwarded-Method "";
-    }
-    # ...but never its check endpoints: only nginx itself asks those.
-    location ^~ /.gateway/auth { return 404; }
-    location ^~ /.well-known/gateway/ {
-      proxy_pass http://gateway;
-      proxy_set_header Host $http_host;
-    }
-
-    # The decision: a subrequest for every request to the tool.
-    location = /_gateway_auth {
-      internal;
-      proxy_pass http://gateway/.gateway/auth/nginx;
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Original-Method $request_method;
-      proxy_set_header X-Original-URI $request_uri;
-      proxy_set_header X-Forwarded-Host $http_host;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-For $remote_addr;
-    }
-    # 401: not signed in; the browser starts signing in.
-    location @gateway_sign_in {
-      return 302 $scheme://$http_host/.gateway/sign-in?rd=$scheme://$http_host$request_uri;
-    }
-    # 403: any other denial; the gateway's page with its own status.
-    location @gateway_page {
-      rewrite ^ /.gateway/auth break;
-      proxy_pass http://gateway;
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Forwarded-Method $request_method;
-      proxy_set_header X-Forwarded-Uri $request_uri;
-      proxy_set_header X-Forwarded-Host $http_host;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-For $remote_addr;
-    }
-
-    location / {
-      auth_request /_gateway_auth;
-      auth_request_set $gateway_context $upstream_http_x_gateway_context;
-      auth_request_set $gateway_request_id $upstream_http_x_gateway_request_id;
-      error_page 401 = @gateway_sign_in;
-      error_page 403 = @gateway_page;
-      proxy_pass http://tool;
-      # Set (or, when empty, remove) the gateway's headers.
-      proxy_set_header X-Gateway-Context $gateway_context;
-      proxy_set_header X-Gateway-Request-Id $gateway_request_id;
-    }
-  }
-}
-`
-
-// caddyfile is docs/forward-auth.md's Caddy configuration around a test's
-// ports.
-const caddyfile = `{
-	admin off
-	auto_https off
-	storage file_system {{.Dir}}/data
-}
-
-http://127.0.0.1:{{.Port}} {
-	# Only Caddy itself asks the check endpoints.
-	handle /.gateway/auth* {
-		respond 404
-	}
-	# The gateway's own pages and keys.
-	handle /.gateway/* {
-		reverse_proxy {{.Gateway}} {
-			header_up -X-Forwarded-Uri
-			header_up -X-Forwarded-Method
-		}
-	}
-	handle /.well-known/gateway/* {
-		reverse_proxy {{.Gateway}}
-	}
-	# Everything else: ask the gateway, then proxy with its headers.
-	handle {
-		forward_auth {{.Gateway}} {
-			uri /.gateway/auth
-			copy_headers X-Gateway-Context X-Gateway-Request-Id
-		}
-		reverse_proxy {{.Tool}}
-	}
-}
-`
-
 // ingress is a running nginx or Caddy in front of up, asking g.
 type ingress struct {
 	name string
@@ -144,12 +23,6 @@ type ingress struct {
 	removes bool
 }
 
-type ingressVars struct {
-	Dir, Gateway, Tool string
-	Port               int
-	Root               bool
-}
-
 func startNginx(t *testing.T, port int, g *gateway, up *upstream) *ingress {
 	bin := binary(t, "nginx")
 	dir := t.TempDir()
@@ -158,8 +31,10 @@ func startNginx(t *testing.T, port int, g *gateway, up *upstream) *ingress {
 			t.Fatal(err)
 		}
 	}
-	conf := render(t, dir, "nginx.conf", nginxConf, ingressVars{Dir: dir, Gateway: hostPort(g.URL), Tool: hostPort(up.URL),
-		Port: port, Root: os.Geteuid() == 0})
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(nginxConfig(t, dir, port, hostPort(g.URL), hostPort(up.URL), os.Geteuid() == 0)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	startProcess(t, port, bin, []string{"-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log")})
 	return &ingress{name: "nginx", URL: fmt.Sprintf("http://127.0.0.1:%d", port), spoof: []string{"X-Original-URI", "X-Original-Method"}}
 }
@@ -167,7 +42,10 @@ func startNginx(t *testing.T, port int, g *gateway, up *upstream) *ingress {
 func startCaddy(t *testing.T, port int, g *gateway, up *upstream) *ingress {
 	bin := binary(t, "caddy")
 	dir := t.TempDir()
-	conf := render(t, dir, "Caddyfile", caddyfile, ingressVars{Dir: dir, Gateway: hostPort(g.URL), Tool: hostPort(up.URL), Port: port})
+	conf := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(conf, []byte(caddyConfig(t, dir, port, hostPort(g.URL), hostPort(up.URL))), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	startProcess(t, port, bin, []string{"run", "--config", conf, "--adapter", "caddyfile"},
 		"HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_DATA_HOME="+dir)
 	return &ingress{name: "caddy", URL: fmt.Sprintf("http://127.0.0.1:%d", port), spoof: []string{"X-Forwarded-Uri", "X-Forwarded-Method"}}
