@@ -141,7 +141,9 @@ func startTraefik(t *testing.T, port int, g *gateway, up *upstream) *ingress {
 // Content-Length and Authorization always); a 200 lets the request through
 // with allowed_upstream_headers set (overriding) and the headers named in
 // x-envoy-auth-headers-to-remove removed; any other answer goes to the
-// client. use_remote_address: X-Forwarded-For is the client's address.
+// client. The check request's Host is the original request's (Envoy does
+// not rewrite it: envoyproxy/envoy#34175, istio/istio#43836).
+// use_remote_address: X-Forwarded-For is the client's address.
 func startEnvoyHTTP(t *testing.T, port int, g *gateway, up *upstream) *ingress {
 	allowed := func(name string) bool {
 		n := strings.ToLower(name)
