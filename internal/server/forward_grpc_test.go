@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -216,5 +218,49 @@ func TestExtAuthzGRPCUntrustedPeer(t *testing.T) {
 	recs := g.records()
 	if len(recs) != 1 || recs[0].Decision != "deny" || recs[0].SourceIP != "127.0.0.1" || !strings.Contains(recs[0].Detail, "not in trusted_proxies") {
 		t.Fatalf("audit %+v", recs)
+	}
+}
+
+// gateway serve with forward_auth.grpc_address serves the ext_authz gRPC
+// service beside the public and admin listeners, until its context ends.
+func TestServeGRPCListener(t *testing.T) {
+	free := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().String()
+	}
+	grpcAddr := free()
+	cfg, _ := fwdConfigFile(t, "127.0.0.0/8", fmt.Sprintf("listen: {address: %q}\nadmin: {address: %q}\naudit: {file: %q}\n",
+		free(), free(), filepath.Join(t.TempDir(), "audit.log")))
+	cfg.ForwardAuth.GRPCAddress = grpcAddr
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, cfg, Options{}, func() { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("Serve: %v", err)
+	}
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer ccancel()
+	resp, err := authv3.NewAuthorizationClient(conn).Check(cctx, checkRequest("198.51.100.7:5555", "GET", "tool.example", "/status", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetOkResponse() == nil {
+		t.Fatalf("the public route was not allowed: %v", resp)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve returned %v after its context ended", err)
 	}
 }

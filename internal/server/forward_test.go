@@ -70,6 +70,22 @@ routes:
 // comma-separated YAML list).
 func newFwdGateway(t testing.TB, trusted string) *fwdGateway {
 	t.Helper()
+	cfg, m := fwdConfigFile(t, trusted, "")
+	g := &fwdGateway{t: t, idp: m, auditW: &lockedBuffer{}}
+	g.auditL = audit.New(g.auditW, nil, nil)
+	var err error
+	g.srv, err = New(context.Background(), cfg, Options{Audit: g.auditL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.srv.Close(); g.auditL.Close() })
+	return g
+}
+
+// fwdConfigFile starts a provider and loads fwdConfig for it, with extra
+// YAML appended.
+func fwdConfigFile(t testing.TB, trusted, extra string) (*config.Config, *mockoidc.MockOIDC) {
+	t.Helper()
 	m, err := mockoidc.NewServer(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +99,7 @@ func newFwdGateway(t testing.TB, trusted string) *fwdGateway {
 	}
 	t.Cleanup(func() { _ = m.Shutdown() })
 	c := m.Config()
-	yml := strings.NewReplacer("%ISSUER%", c.Issuer, "%ID%", c.ClientID, "%SECRET%", c.ClientSecret, "%TRUSTED%", trusted).Replace(fwdConfig)
+	yml := strings.NewReplacer("%ISSUER%", c.Issuer, "%ID%", c.ClientID, "%SECRET%", c.ClientSecret, "%TRUSTED%", trusted).Replace(fwdConfig) + extra
 	path := filepath.Join(t.TempDir(), "gateway.yaml")
 	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
@@ -92,14 +108,7 @@ func newFwdGateway(t testing.TB, trusted string) *fwdGateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &fwdGateway{t: t, idp: m, auditW: &lockedBuffer{}}
-	g.auditL = audit.New(g.auditW, nil, nil)
-	g.srv, err = New(context.Background(), cfg, Options{Audit: g.auditL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { g.srv.Close(); g.auditL.Close() })
-	return g
+	return cfg, m
 }
 
 // session signs email in (a session in the store) and returns the cookie.
