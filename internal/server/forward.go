@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/accessgateway/gateway/internal/audit"
 	"github.com/accessgateway/gateway/internal/auth"
@@ -99,6 +98,8 @@ func (s *Server) serveForwardAuth(w http.ResponseWriter, r *http.Request, q *req
 	}
 	rt := q.rt
 	q.host, q.path = hostOnly(r.Host), p
+	// A check's body (there should be none) is never read.
+	CloseAfterDenial(w, r)
 	if !rt.cfg.ForwardAuth.Enabled {
 		q.mode = modeProxy
 		s.page(w, r, http.StatusNotFound, pageData{Title: "Not found", Message: "Forward-auth mode is not enabled on this gateway (forward_auth.enabled)."})
@@ -441,13 +442,20 @@ func (s *Server) forwardSignIn(w http.ResponseWriter, r *http.Request) {
 			Next:    "Open the tool's address again.", Reason: string(policy.ReasonBadRequest)})
 		return
 	}
-	login, err := rt.auth.StartLogin(r.Context(), ret, rt.cfg.Session.CookieName)
+	// The sign-in is the proxy mode's (startLogin: its limits, errors and
+	// binding cookie), as if the browser had asked for ret itself.
+	u, err := url.Parse(ret)
+	var p string
+	if err == nil {
+		p, err = route.Normalize(u.EscapedPath())
+	}
 	if err != nil {
-		s.metrics.StoreErrors.WithLabelValues("login").Inc()
-		s.page(w, r, http.StatusServiceUnavailable, pageData{Title: "Temporarily unavailable", Message: "The gateway could not start your sign-in: its session store is not answering.", Next: "Try again in a minute.", Reason: string(policy.ReasonEvidenceError)})
+		s.page(w, r, http.StatusBadRequest, pageData{Title: "Bad sign-in link", Message: "This sign-in link names a malformed address.",
+			Next: "Open the tool's address again.", Reason: string(policy.ReasonBadRequest)})
 		return
 	}
-	http.SetCookie(w, s.cookie(rt, login.CookieName, login.CookieValue, s.now().Add(10*time.Minute)))
-	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, login.RedirectURL, http.StatusFound)
+	orig := r.WithContext(r.Context())
+	orig.Host, orig.URL = u.Host, &url.URL{Path: u.Path, RawPath: p, RawQuery: u.RawQuery}
+	q.path = p
+	s.startLogin(w, orig, q)
 }

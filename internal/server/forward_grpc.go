@@ -212,6 +212,10 @@ func (r *recorder) checkResponse(in http.Header, rt *runtime) *authv3.CheckRespo
 func headerOptions(h http.Header) []*corev3.HeaderValueOption {
 	var out []*corev3.HeaderValueOption
 	for name, vals := range h {
+		switch strings.ToLower(name) {
+		case "connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te", "trailer":
+			continue // Envoy frames the response itself
+		}
 		for i, v := range vals {
 			action := corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
 			if i > 0 {
