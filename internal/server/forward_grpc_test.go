@@ -232,18 +232,35 @@ func TestServeGRPCListener(t *testing.T) {
 		defer ln.Close()
 		return ln.Addr().String()
 	}
-	grpcAddr := free()
-	cfg, _ := fwdConfigFile(t, "127.0.0.0/8", fmt.Sprintf("listen: {address: %q}\nadmin: {address: %q}\naudit: {file: %q}\n",
-		free(), free(), filepath.Join(t.TempDir(), "audit.log")))
-	cfg.ForwardAuth.GRPCAddress = grpcAddr
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, cfg, Options{}, func() { close(ready) }) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("Serve: %v", err)
+	// Ports picked free may be taken by another process before Serve binds
+	// them: try again with new ones.
+	var (
+		grpcAddr string
+		cancel   context.CancelFunc
+		done     chan error
+	)
+	for attempt := 0; ; attempt++ {
+		grpcAddr = free()
+		cfg, _ := fwdConfigFile(t, "127.0.0.0/8", fmt.Sprintf("listen: {address: %q}\nadmin: {address: %q}\naudit: {file: %q}\n",
+			free(), free(), filepath.Join(t.TempDir(), "audit.log")))
+		cfg.ForwardAuth.GRPCAddress = grpcAddr
+		var ctx context.Context
+		ctx, cancel = context.WithCancel(context.Background())
+		ready := make(chan struct{})
+		done = make(chan error, 1)
+		go func() { done <- Serve(ctx, cfg, Options{}, func() { close(ready) }) }()
+		var err error
+		select {
+		case <-ready:
+		case err = <-done:
+		}
+		if err == nil {
+			break
+		}
+		cancel()
+		if !strings.Contains(err.Error(), "address already in use") || attempt == 4 {
+			t.Fatalf("Serve: %v", err)
+		}
 	}
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
