@@ -354,12 +354,12 @@ func foldedEqual(a, b string) bool { return len(a) == len(b) && foldedPrefix(a, 
 // an audit record that says why.
 func (s *Server) forwardRefused(w http.ResponseWriter, r *http.Request, q *request, status int, reason policy.Reason, detail string, pd pageData) {
 	rec := audit.Record{
-		Time: s.now(), Kind: "decision", RequestID: q.id, Host: q.host, Method: r.Method,
+		Time: s.now(), Kind: audit.KindDecision, RequestID: q.id, Host: q.host, Method: r.Method,
 		Path: q.path, SourceIP: q.client.ClientIP.String(), Status: status, Decision: "deny",
 		Reasons: []string{string(reason)}, Detail: detail, Transport: q.mode.String(),
 	}
 	s.audit.Log(rec)
-	s.metrics.Requests.WithLabelValues("", "deny", string(reason)).Inc()
+	s.countDecision(nil, "deny", string(reason))
 	pd.Reason = string(reason)
 	s.page(w, r, status, pd)
 }

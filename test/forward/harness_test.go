@@ -140,6 +140,20 @@ routes:
     upstream: {{.Upstream}}
     rules:
       allow: [{groups: [admins]}]
+  - name: night-shift
+    host: 127.0.0.1
+    path: /night
+    upstream: {{.Upstream}}
+    rules:
+      allow: [{domains: [example.com]}]
+    require:
+      time_window: {schedules: [last-winter]}
+schedules:
+  last-winter:
+    time_zone: UTC
+    windows: [{days: mon-sun}]
+    from: 2020-01-01
+    until: 2020-01-31
 `
 
 // startGateway serves the gateway for the ingress at public (its URL).

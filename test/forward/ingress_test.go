@@ -136,6 +136,20 @@ func testIngress(t *testing.T, transport string, start func(*testing.T, int, *ga
 			t.Fatal("the tool was reached")
 		}
 	})
+	t.Run("a requirement kind's page: outside the time window", func(t *testing.T) {
+		before := up.hits()
+		resp, body := get(t, ann, in.URL+"/night/rota")
+		if resp.StatusCode != http.StatusForbidden || up.hits() != before {
+			t.Fatalf("status %d, tool hits %d → %d, body %.300s", resp.StatusCode, before, up.hits(), body)
+		}
+		found := false
+		for _, r := range g.records() {
+			found = found || (r.Route == "night-shift" && r.Decision == "deny" && len(r.Reasons) > 0 && r.Reasons[0] == "outside-window")
+		}
+		if !found {
+			t.Fatal("no outside-window decision record")
+		}
+	})
 	t.Run("a deny rule's page", func(t *testing.T) {
 		cat := client(browserAddr)
 		idp.QueueUser(user("cat@example.com", "contractors"))
