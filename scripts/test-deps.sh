@@ -2,7 +2,8 @@
 # Installs what the tests need when it is missing: redis-server (session store
 # tests), chromium (browser tests), swtpm + swtpm-tools + tpm2-tools (device
 # attestation interop), libssl-dev and gcc (the TPM simulator is cgo and links
-# OpenSSL). As root it uses apt-get; otherwise it says what to install.
+# OpenSSL), nginx and caddy (forward-auth mode behind real ingresses). As root
+# it uses apt-get; otherwise it says what to install.
 set -euo pipefail
 
 need=()
@@ -13,6 +14,8 @@ command -v swtpm_setup >/dev/null || need+=(swtpm-tools)
 command -v tpm2_quote >/dev/null || need+=(tpm2-tools)
 command -v gcc >/dev/null || need+=(gcc)
 [ -e /usr/include/openssl/evp.h ] || need+=(libssl-dev)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v caddy >/dev/null || need+=(caddy)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -97,6 +97,7 @@ func appendFields(b []byte, r *Record) []byte {
 	b = field(b, "schedule", r.Schedule, true)
 	b = field(b, "event", r.Event, true)
 	b = field(b, "detail", r.Detail, true)
+	b = field(b, "transport", r.Transport, true)
 	return b
 }
 

@@ -48,7 +48,7 @@ var fullRecord = Record{
 		Resource: "42", VerifiedAt: time.Date(2026, 11, 30, 1, 0, 0, 0, time.UTC), Outcome: "verified"},
 	BreakGlass: &BreakGlassRecord{ID: "P123", Reason: "outage", GrantedAt: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC),
 		ExpiresAt: time.Date(2026, 11, 30, 4, 0, 0, 0, time.UTC)},
-	Schedule: "business-hours", Event: "device.enroll", Detail: "d",
+	Schedule: "business-hours", Event: "device.enroll", Detail: "d", Transport: "nginx",
 	Hash: "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", Sig: "a..b",
 }
 

@@ -68,6 +68,10 @@ type Record struct {
 
 	Event  string `json:"event,omitempty"`
 	Detail string `json:"detail,omitempty"`
+	// Transport is how a forward-auth decision was asked for (nginx,
+	// forward-auth, ext-authz-http, ext-authz-grpc); absent when the
+	// gateway proxied the request itself.
+	Transport string `json:"transport,omitempty"`
 
 	// Hash is the lowercase hex SHA-256 of the record's line up to (not
 	// including) the `,"hash":` member; see docs/audit.md.
@@ -127,7 +131,7 @@ func clampRecord(r *Record, size int) Record {
 	}
 	c := *r
 	for _, p := range []*string{&c.Kind, &c.RequestID, &c.TraceID, &c.User, &c.Subject, &c.Route, &c.Host, &c.Method,
-		&c.Path, &c.SourceIP, &c.Decision, &c.DeviceID, &c.Schedule, &c.Event} {
+		&c.Path, &c.SourceIP, &c.Decision, &c.DeviceID, &c.Schedule, &c.Event, &c.Transport} {
 		*p = cut(*p)
 	}
 	if r.Reasons != nil {

@@ -39,7 +39,10 @@ type Config struct {
 	// TrustedProxies are the CIDRs of load balancers whose X-Forwarded-*
 	// headers are believed. Empty means no client is trusted.
 	TrustedProxies []string `yaml:"trusted_proxies"`
-	Routes         []Route  `yaml:"routes"`
+	// ForwardAuth lets an existing ingress or service mesh ask the gateway
+	// for decisions instead of proxying through it (docs/forward-auth.md).
+	ForwardAuth ForwardAuthConfig `yaml:"forward_auth"`
+	Routes      []Route           `yaml:"routes"`
 	// Tests are policy tests run by `gateway check`.
 	Tests []PolicyTest `yaml:"tests"`
 
@@ -71,6 +74,21 @@ type ListenConfig struct {
 	// $ssl_client_escaped_cert). It is read only from trusted_proxies peers
 	// and stripped from every other request.
 	ClientCertHeader string `yaml:"client_cert_header"`
+}
+
+// ForwardAuthConfig is forward-auth mode: nginx auth_request, Traefik
+// ForwardAuth, Caddy forward_auth and Envoy ext_authz (HTTP and gRPC) ask
+// the gateway for the decision about a request they then forward
+// themselves. Only peers in trusted_proxies are answered.
+type ForwardAuthConfig struct {
+	// Enabled serves the check endpoints under /.gateway/auth on the public
+	// listener and the sign-in start endpoint /.gateway/sign-in.
+	Enabled bool `yaml:"enabled"`
+	// GRPCAddress, when set, is the host:port of a listener for Envoy's
+	// ext_authz gRPC service (envoy.service.auth.v3.Authorization). It
+	// applies at start only. Plain gRPC (h2c): keep it on a private
+	// network, reachable by the mesh's proxies only.
+	GRPCAddress string `yaml:"grpc_address"`
 }
 
 // TLSConfig names the certificate and key files of a TLS listener.

@@ -324,6 +324,7 @@ func (c *Config) validate(v *validator) {
 		}
 	}
 
+	c.validateForwardAuth(v)
 	c.validateRoutes(v, pub)
 	c.validateTests(v)
 }
@@ -508,4 +509,25 @@ func validHost(h string) bool {
 // boundaries: "evilcorp.example" is not within "corp.example".
 func WithinDomain(host, domain string) bool {
 	return host == domain || strings.HasSuffix(host, "."+domain)
+}
+
+func (c *Config) validateForwardAuth(v *validator) {
+	f := &c.ForwardAuth
+	if !f.Enabled {
+		if f.GRPCAddress != "" {
+			v.add("forward_auth.grpc_address", "set, but forward_auth.enabled is false: set enabled: true or remove it")
+		}
+		return
+	}
+	if len(c.TrustedProxies) == 0 {
+		v.add("forward_auth.enabled", "requires trusted_proxies: the addresses of the ingress or mesh proxies that ask for decisions (no one else is answered)")
+	}
+	if a := f.GRPCAddress; a != "" {
+		switch _, port, err := net.SplitHostPort(a); {
+		case err != nil || port == "":
+			v.add("forward_auth.grpc_address", "expected host:port, got %q", a)
+		case a == c.Listen.Address || a == c.Admin.Address:
+			v.add("forward_auth.grpc_address", "must differ from listen.address and admin.address, got %q", a)
+		}
+	}
 }

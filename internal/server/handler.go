@@ -49,6 +49,10 @@ type request struct {
 	facts []any
 	// factsBuf backs facts for routes with few requirements.
 	factsBuf [4]any
+	// mode is how the request arrived: proxied (zero), or asked about by
+	// an ingress in forward-auth mode (forward.go), which answers an allow
+	// with headers instead of proxying.
+	mode transport
 }
 
 // user is who the request is about, for audit records: the identity the
@@ -77,6 +81,9 @@ func (s *Server) newPublicHandler() http.Handler {
 		r = r.WithContext(proxy.WithForward(ctx, &q.client))
 		q.host = hostOnly(r.Host)
 		q.client.ClientIP, q.client.TrustedPeer = proxy.ClientAddr(r, rt.cfg.TrustedNets())
+		if s.serveForwardAuth(w, r, q) {
+			return
+		}
 		p, err := route.Normalize(r.URL.EscapedPath())
 		if err != nil {
 			CloseAfterDenial(w, r)
@@ -111,6 +118,7 @@ func (s *Server) newReservedHandler(rt *runtime) http.Handler {
 	g.HandleFunc("/callback", s.callback).Methods(http.MethodGet)
 	g.Handle("/sign-out", http.NewCrossOriginProtection().Handler(http.HandlerFunc(s.signOut))).Methods(http.MethodPost)
 	g.HandleFunc("/sign-out", s.signOutPage).Methods(http.MethodGet)
+	g.HandleFunc("/sign-in", s.forwardSignIn).Methods(http.MethodGet, http.MethodHead)
 	// The agents' JSON APIs (/.gateway/api/...) are rate limited per client.
 	g.PathPrefix("/api/").MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool {
 		return !s.apiLimit.allow(reqFrom(r.Context()).client.ClientIP)
@@ -323,6 +331,13 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *
 		return
 	}
 	s.countDecision(e, "allow", string(d.Reasons[0]))
+	if q.mode != modeProxy {
+		// Forward-auth: the ingress forwards the request once it has this
+		// answer, so it too waits for the decision record. The gateway
+		// never sees the response: no response record.
+		s.allowForwarded(w, r, q, f)
+		return
+	}
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
 	f.Allowed = true
@@ -391,7 +406,7 @@ func (s *Server) decisionRecord(r *http.Request, e *routeEntry, d policy.Decisio
 	rec := audit.Record{
 		Time: s.now(), Kind: audit.KindDecision, RequestID: q.id, Host: q.host, Method: r.Method,
 		Path: q.path, SourceIP: q.client.ClientIP.String(), Status: status,
-		Decision: "deny", Grants: d.Grants,
+		Decision: "deny", Grants: d.Grants, Transport: q.mode.String(),
 	}
 	if d.Allow {
 		rec.Decision = "allow"

@@ -161,6 +161,9 @@ func ruleIndex(rule string) int {
 
 // startLogin redirects the browser to the IdP and returns the status sent.
 func (s *Server) startLogin(w http.ResponseWriter, r *http.Request, q *request) int {
+	if q.mode == modeNginx {
+		return nginxSignIn(w) // nginx sends the browser to /.gateway/sign-in
+	}
 	rt := q.rt
 	target := rt.publicURL.Scheme + "://" + r.Host + q.path
 	if r.URL.RawQuery != "" {

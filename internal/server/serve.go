@@ -109,7 +109,17 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options, ready func()) 
 		pl.Close()
 		return fmt.Errorf("admin listener: %w", err)
 	}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
+	if a := cfg.ForwardAuth.GRPCAddress; a != "" {
+		stop, err := srv.listenGRPC(a, errc)
+		if err != nil {
+			pl.Close()
+			al2.Close()
+			return err
+		}
+		defer stop()
+		logger.Info("ext_authz gRPC listener", "address", a)
+	}
 	go func() {
 		var err error
 		if pub.TLSConfig != nil {

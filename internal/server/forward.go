@@ -1,0 +1,461 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/accessgateway/gateway/internal/audit"
+	"github.com/accessgateway/gateway/internal/auth"
+	"github.com/accessgateway/gateway/internal/policy"
+	"github.com/accessgateway/gateway/internal/proxy"
+	"github.com/accessgateway/gateway/internal/route"
+)
+
+// Forward-auth mode: an ingress (nginx, Traefik, Caddy) or a mesh proxy
+// (Envoy, Istio) asks the gateway about a request it will forward itself.
+// The request path is the proxy mode's, unchanged (serveRoute: route,
+// identity, every requirement kind, policy.Decide, deny page, context
+// token, audit record); only how the request arrives and how an allow
+// leaves differ. The original method, host and URI are read only from a
+// peer in trusted_proxies; an allow is 200 with the headers the ingress
+// must set upstream; a deny is the gateway's own answer (page, JSON, or the
+// redirect to sign in).
+
+// transport is how a request reached the decision.
+type transport uint8
+
+const (
+	// modeProxy: the gateway proxies the request itself.
+	modeProxy transport = iota
+	// modeForwardAuth: Traefik ForwardAuth, Caddy forward_auth. The
+	// original request is in X-Forwarded-Method, -Host, -Uri (and -Proto,
+	// -For); every answer is the gateway's own.
+	modeForwardAuth
+	// modeNginx: nginx auth_request, which understands only 2xx, 401 and
+	// 403 from the subrequest: 401 means "send the browser to
+	// /.gateway/sign-in", 403 "show the gateway's page" (error_page).
+	modeNginx
+	// modeEnvoyHTTP: Envoy's ext_authz HTTP service. Envoy sends the
+	// original method, Host and path (after a path prefix).
+	modeEnvoyHTTP
+	// modeEnvoyGRPC: Envoy's ext_authz gRPC service (forward_grpc.go).
+	modeEnvoyGRPC
+)
+
+// String is the audit record's transport field ("" for proxy mode).
+func (m transport) String() string {
+	switch m {
+	case modeForwardAuth:
+		return "forward-auth"
+	case modeNginx:
+		return "nginx"
+	case modeEnvoyHTTP:
+		return "ext-authz-http"
+	case modeEnvoyGRPC:
+		return "ext-authz-grpc"
+	}
+	return ""
+}
+
+// The check endpoints (contract; docs/forward-auth.md). They answer only
+// the exact paths below, on any Host (the ingress chooses the Host it sends
+// to the gateway), and only peers in trusted_proxies.
+const (
+	forwardAuthPath = "/.gateway/auth"
+	nginxAuthPath   = "/.gateway/auth/nginx"
+	// envoyAuthPrefix is the ext_authz http_service path_prefix; the
+	// original request's path and query follow it.
+	envoyAuthPrefix = "/.gateway/auth/envoy"
+	// signInPath starts a sign-in for ?rd=URL (nginx's error_page 401).
+	signInPath = "/.gateway/sign-in"
+)
+
+// maxOriginalURI bounds the original request target a proxy may send.
+const maxOriginalURI = 8 << 10
+
+// original is the request an ingress asks about.
+type original struct {
+	method, host, uri string
+}
+
+// serveForwardAuth answers r if it is a forward-auth check (by its raw
+// path) and reports whether it did. q's client is the check request's: the
+// ingress's peer address and, when it is trusted, its X-Forwarded-For.
+func (s *Server) serveForwardAuth(w http.ResponseWriter, r *http.Request, q *request) bool {
+	p := r.URL.EscapedPath()
+	var o original
+	switch {
+	case p == forwardAuthPath:
+		q.mode = modeForwardAuth
+	case p == nginxAuthPath:
+		q.mode = modeNginx
+	case strings.HasPrefix(r.RequestURI, envoyAuthPrefix+"/"):
+		q.mode = modeEnvoyHTTP
+	default:
+		return false
+	}
+	rt := q.rt
+	q.host, q.path = hostOnly(r.Host), p
+	// A check's body (there should be none) is never read.
+	CloseAfterDenial(w, r)
+	if !rt.cfg.ForwardAuth.Enabled {
+		q.mode = modeProxy
+		s.page(w, r, http.StatusNotFound, pageData{Title: "Not found", Message: "Forward-auth mode is not enabled on this gateway (forward_auth.enabled)."})
+		return true
+	}
+	if q.mode == modeNginx {
+		w = &nginxWriter{ResponseWriter: w}
+	}
+	if !q.client.TrustedPeer {
+		// A peer that is not a trusted proxy is never believed about the
+		// request it claims to ask about (a client reaching this endpoint
+		// could otherwise choose the URI that is judged).
+		s.forwardRefused(w, r, q, http.StatusForbidden, policy.ReasonBadRequest,
+			fmt.Sprintf("forward-auth check from %s, which is not in trusted_proxies (claimed %s)", q.client.ClientIP, claimed(r)),
+			pageData{Title: "Forbidden", Message: "This address answers only the gateway's trusted proxies (trusted_proxies)."})
+		return true
+	}
+	var err error
+	switch q.mode {
+	case modeForwardAuth:
+		o, err = fromHeaders(r, "X-Forwarded-Method", "X-Forwarded-Uri")
+	case modeNginx:
+		o, err = fromHeaders(r, "X-Original-Method", "X-Original-URI")
+	case modeEnvoyHTTP:
+		o = original{method: r.Method, host: r.Host, uri: strings.TrimPrefix(r.RequestURI, envoyAuthPrefix)}
+		err = o.validate()
+	}
+	if err != nil {
+		s.forwardRefused(w, r, q, http.StatusBadRequest, policy.ReasonBadRequest, err.Error(),
+			pageData{Title: "Bad request", Message: "The proxy that asked about this request described it incompletely: " + err.Error() + ".",
+				Next: "This is a configuration problem of the ingress; tell the gateway's operators and quote the request ID."})
+		return true
+	}
+	if q.mode != modeEnvoyHTTP {
+		// nginx, Traefik and Caddy cannot remove the client's copies of
+		// the gateway's headers by pattern: refuse such requests instead.
+		if names := gatewayOnly(r.Header, rt, nil); len(names) > 0 {
+			q.host = hostOnly(o.host)
+			s.forwardRefused(w, r, q, http.StatusBadRequest, policy.ReasonBadRequest, "client sent "+names[0],
+				pageData{Title: "Bad request", Message: "This request carries the header " + names[0] + ", which only the gateway may set.",
+					Next: "Remove it from the request (a browser extension or a script may add it)."})
+			return true
+		}
+	}
+	s.serveOriginal(w, r, q, o)
+	return true
+}
+
+// claimed describes the original request r claims, for audit details.
+func claimed(r *http.Request) string {
+	var b strings.Builder
+	for _, h := range []string{"X-Forwarded-Method", "X-Original-Method", "X-Forwarded-Host", "X-Forwarded-Uri", "X-Original-URI"} {
+		if v := r.Header.Get(h); v != "" {
+			fmt.Fprintf(&b, "%s=%q ", h, v)
+		}
+	}
+	out := strings.TrimSpace(b.String())
+	if out == "" {
+		return "nothing"
+	}
+	if len(out) > 512 {
+		out = out[:512] + "…"
+	}
+	return out
+}
+
+// fromHeaders reads the original request from the named method and URI
+// headers and X-Forwarded-Host (X-Forwarded-Proto, when sent, must be http
+// or https). Every one must be present exactly once.
+func fromHeaders(r *http.Request, methodHeader, uriHeader string) (original, error) {
+	one := func(name string) (string, error) {
+		v := r.Header.Values(name)
+		switch len(v) {
+		case 0:
+			return "", fmt.Errorf("server: expected the header %s, got none", name)
+		case 1:
+			return v[0], nil
+		}
+		return "", fmt.Errorf("server: expected one %s header, got %d", name, len(v))
+	}
+	var o original
+	var err error
+	if o.method, err = one(methodHeader); err != nil {
+		return o, err
+	}
+	if o.uri, err = one(uriHeader); err != nil {
+		return o, err
+	}
+	if o.host, err = one("X-Forwarded-Host"); err != nil {
+		return o, err
+	}
+	if v := r.Header.Values("X-Forwarded-Proto"); len(v) > 1 || len(v) == 1 && v[0] != "http" && v[0] != "https" {
+		return o, fmt.Errorf("server: expected X-Forwarded-Proto http or https, got %q", v)
+	}
+	return o, o.validate()
+}
+
+// validate checks the original request strictly: a method token, a host
+// name (with optional port), and an origin-form URI without fragment.
+func (o original) validate() error {
+	if o.method == "" || len(o.method) > 32 || strings.IndexFunc(o.method, func(c rune) bool { return !isTokenChar(c) }) >= 0 {
+		return fmt.Errorf("server: expected an HTTP method, got %q", o.method)
+	}
+	if o.host == "" || len(o.host) > 255 || strings.IndexFunc(o.host, func(c rune) bool {
+		return !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune(".-:[]", c))
+	}) >= 0 {
+		return fmt.Errorf("server: expected a host name, got %q", o.host)
+	}
+	if o.uri == "" || o.uri[0] != '/' || len(o.uri) > maxOriginalURI {
+		return fmt.Errorf("server: expected a request URI starting with '/', got %q", truncate(o.uri, 200))
+	}
+	for i := 0; i < len(o.uri); i++ {
+		if c := o.uri[i]; c <= ' ' || c == 0x7f || c == '#' {
+			return fmt.Errorf("server: expected a request URI without spaces, control characters or fragment, got %q", truncate(o.uri, 200))
+		}
+	}
+	return nil
+}
+
+func isTokenChar(c rune) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", c)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// serveOriginal decides the original request o on the proxy mode's path
+// (serveRoute) and answers on w. r is the check request (its context
+// carries q; its headers are the original request's, as the ingress
+// forwarded them).
+func (s *Server) serveOriginal(w http.ResponseWriter, r *http.Request, q *request, o original) {
+	q.host = hostOnly(o.host)
+	u, err := url.ParseRequestURI(o.uri)
+	var p string
+	if err == nil {
+		p, err = route.Normalize(u.EscapedPath())
+	}
+	if err != nil {
+		q.path = ""
+		s.forwardRefused(w, r, q, http.StatusBadRequest, policy.ReasonBadRequest, "", pageData{Title: "Bad request",
+			Message: "The address of this request is malformed: " + err.Error() + ".", Next: "Check the link you followed."})
+		return
+	}
+	q.path = p
+	if p != u.EscapedPath() {
+		// In proxy mode the tool receives the normalized path; here the
+		// ingress forwards the original one, which the tool may read
+		// differently ("/a/../admin", "%61dmin", "//admin"). Judge only
+		// what the tool will see: a path already in normal form.
+		s.forwardRefused(w, r, q, http.StatusBadRequest, policy.ReasonBadRequest, "path not in normal form: "+truncate(u.EscapedPath(), 200),
+			pageData{Title: "Bad request", Message: "The address of this request is not in its normal form (the gateway would read it as " + p + ").",
+				Next: "Open " + p + " instead."})
+		return
+	}
+	if strings.HasPrefix(p, reservedPrefix) || p == jwksPath {
+		s.forwardRefused(w, r, q, http.StatusNotFound, policy.ReasonRouteNotFound, "the ingress asked about a gateway address",
+			pageData{Title: "Not found", Message: "This address belongs to the gateway itself; the ingress must send it to the gateway instead of asking about it.",
+				Next: "Tell the ingress's operators: route /.gateway/ and /.well-known/gateway/ to the gateway."})
+		return
+	}
+	orig := &http.Request{
+		Method: o.method, URL: u, Proto: r.Proto, ProtoMajor: r.ProtoMajor, ProtoMinor: r.ProtoMinor,
+		// The ingress's headers are the original request's (cookies,
+		// Authorization, Accept); read-only from here on.
+		Header: r.Header, Body: http.NoBody, Host: o.host, RemoteAddr: r.RemoteAddr, RequestURI: o.uri,
+		// TLS stays nil: the connection is the ingress's, and its client
+		// certificate is not the user's device certificate.
+	}
+	s.serveRoute(w, orig.WithContext(r.Context()))
+}
+
+// allowForwarded is the final step of an allowed request in forward-auth
+// mode: 200 with the headers the ingress sets upstream (f.Set: the context
+// token and the request ID). It returns the status sent.
+func (s *Server) allowForwarded(w http.ResponseWriter, r *http.Request, q *request, f *proxy.Forward) int {
+	h := w.Header()
+	for k, v := range f.Set {
+		h[k] = v
+	}
+	h.Set("Cache-Control", "no-store")
+	if q.mode == modeEnvoyHTTP {
+		// Envoy removes these from the request it forwards (ext_authz HTTP
+		// service contract, Envoy v3 API: x-envoy-auth-headers-to-remove).
+		if rm := gatewayOnly(r.Header, q.rt, f.Set); len(rm) > 0 {
+			h.Set("X-Envoy-Auth-Headers-To-Remove", strings.Join(rm, ","))
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+	return http.StatusOK
+}
+
+// methodOverride are the headers some frameworks read as the method
+// (the list of internal/proxy, which strips them in proxy mode).
+var methodOverride = []string{"x-http-method-override", "x-http-method", "x-method-override"}
+
+// gatewayOnly returns the lowercase names in h that only the gateway may
+// set, in any letter case and with '_' for '-': its X-Gateway-* namespace,
+// the configured token header, and the method-override headers (rules
+// judge the request's method). Names in except are left out.
+func gatewayOnly(h http.Header, rt *runtime, except http.Header) []string {
+	var out []string
+	for name := range h {
+		bad := foldedPrefix(name, proxy.Namespace) || foldedEqual(name, rt.tokenHeader)
+		for _, m := range methodOverride {
+			bad = bad || foldedEqual(name, m)
+		}
+		if !bad {
+			continue
+		}
+		if _, ok := except[http.CanonicalHeaderKey(name)]; ok {
+			continue
+		}
+		out = append(out, strings.ToLower(name))
+	}
+	return out
+}
+
+// foldByte lowercases c and reads '_' as '-', the way some frameworks
+// (CGI, WSGI, PHP) read header names.
+func foldByte(c byte) byte {
+	switch {
+	case 'A' <= c && c <= 'Z':
+		return c + 'a' - 'A'
+	case c == '_':
+		return '-'
+	}
+	return c
+}
+
+// foldedPrefix reports whether name, folded, starts with prefix, folded
+// (without allocating: it runs for every header of every check).
+func foldedPrefix(name, prefix string) bool {
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		if foldByte(name[i]) != foldByte(prefix[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func foldedEqual(a, b string) bool { return len(a) == len(b) && foldedPrefix(a, b) }
+
+// forwardRefused answers a forward-auth check that is refused before a
+// decision could be made (untrusted peer, malformed original request), with
+// an audit record that says why.
+func (s *Server) forwardRefused(w http.ResponseWriter, r *http.Request, q *request, status int, reason policy.Reason, detail string, pd pageData) {
+	rec := audit.Record{
+		Time: s.now(), Kind: audit.KindDecision, RequestID: q.id, Host: q.host, Method: r.Method,
+		Path: q.path, SourceIP: q.client.ClientIP.String(), Status: status, Decision: "deny",
+		Reasons: []string{string(reason)}, Detail: detail, Transport: q.mode.String(),
+	}
+	s.audit.Log(rec)
+	s.countDecision(nil, "deny", string(reason))
+	pd.Reason = string(reason)
+	s.page(w, r, status, pd)
+}
+
+// nginxWriter maps the gateway's answers to the three statuses nginx's
+// auth_request understands: 2xx (allow), 401 (sign in: nginx's error_page
+// 401 sends the browser to /.gateway/sign-in) and 403 (every other answer:
+// nginx's error_page 403 asks the gateway for its page). nginx reads no
+// body from an auth subrequest, so none is sent.
+type nginxWriter struct {
+	http.ResponseWriter
+	signIn bool
+	code   int
+}
+
+func (w *nginxWriter) WriteHeader(code int) {
+	if w.code != 0 {
+		return
+	}
+	switch {
+	case code >= 200 && code < 300:
+	case w.signIn:
+		code = http.StatusUnauthorized
+	default:
+		code = http.StatusForbidden
+	}
+	w.code = code
+	h := w.Header()
+	h.Del("Location")
+	h.Del("Content-Type")
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *nginxWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.code != http.StatusOK {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// nginxSignIn answers "sign in first" to nginx (startLogin in nginx mode):
+// 401 and nothing else. The sign-in itself starts at /.gateway/sign-in,
+// where nginx's error_page 401 sends the browser, so no login state is
+// stored for a subrequest.
+func nginxSignIn(w http.ResponseWriter) int {
+	if nw, ok := w.(*nginxWriter); ok {
+		nw.signIn = true
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusUnauthorized)
+	return http.StatusUnauthorized
+}
+
+// forwardSignIn starts a sign-in that returns to ?rd=URL, a URL on a routed
+// host: the target of nginx's error_page 401. rd is the rest of the query
+// after "rd=", verbatim, so nginx's unescaped $request_uri (with its own
+// '?' and '&') fits; a percent-encoded URL ("https%3A%2F%2F...") is
+// decoded once.
+func (s *Server) forwardSignIn(w http.ResponseWriter, r *http.Request) {
+	q := reqFrom(r.Context())
+	rt := q.rt
+	if !rt.cfg.ForwardAuth.Enabled {
+		s.page(w, r, http.StatusNotFound, pageData{Title: "Not found", Message: "There is no gateway page at this address."})
+		return
+	}
+	rd, ok := strings.CutPrefix(r.URL.RawQuery, "rd=")
+	if l := strings.ToLower(rd); ok && (strings.HasPrefix(l, "http%3a") || strings.HasPrefix(l, "https%3a")) {
+		var err error
+		if rd, err = url.QueryUnescape(rd); err != nil {
+			ok = false
+		}
+	}
+	ret, err := auth.ValidateReturn(rd, rt.publicURL.Scheme, rt.routed)
+	if !ok || err != nil {
+		s.page(w, r, http.StatusBadRequest, pageData{Title: "Bad sign-in link",
+			Message: "This sign-in link does not name an address of a tool behind this gateway.",
+			Next:    "Open the tool's address again.", Reason: string(policy.ReasonBadRequest)})
+		return
+	}
+	// The sign-in is the proxy mode's (startLogin: its limits, errors and
+	// binding cookie), as if the browser had asked for ret itself.
+	u, err := url.Parse(ret)
+	var p string
+	if err == nil {
+		p, err = route.Normalize(u.EscapedPath())
+	}
+	if err != nil {
+		s.page(w, r, http.StatusBadRequest, pageData{Title: "Bad sign-in link", Message: "This sign-in link names a malformed address.",
+			Next: "Open the tool's address again.", Reason: string(policy.ReasonBadRequest)})
+		return
+	}
+	orig := r.WithContext(r.Context())
+	orig.Host, orig.URL = u.Host, &url.URL{Path: u.Path, RawPath: p, RawQuery: u.RawQuery}
+	q.path = p
+	s.startLogin(w, orig, q)
+}

@@ -1,0 +1,250 @@
+package forward
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// ingress is a running nginx or Caddy in front of up, asking g.
+type ingress struct {
+	name string
+	URL  string
+	// spoof are the headers a client might send to choose the URI that
+	// is judged (the ingress's own names for the original request).
+	spoof []string
+	// removes: the ingress removes the client's copies of the gateway's
+	// headers when the gateway says so (Envoy), instead of the gateway
+	// refusing such requests.
+	removes bool
+}
+
+func startNginx(t *testing.T, port int, g *gateway, up *upstream) *ingress {
+	bin := binary(t, "nginx")
+	dir := t.TempDir()
+	for _, d := range []string{"body", "proxy", "fastcgi", "uwsgi", "scgi"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(nginxConfig(t, dir, port, hostPort(g.URL), hostPort(up.URL), os.Geteuid() == 0)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startProcess(t, port, bin, []string{"-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log")})
+	return &ingress{name: "nginx", URL: fmt.Sprintf("http://127.0.0.1:%d", port), spoof: []string{"X-Original-URI", "X-Original-Method"}}
+}
+
+func startCaddy(t *testing.T, port int, g *gateway, up *upstream) *ingress {
+	bin := binary(t, "caddy")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(conf, []byte(caddyConfig(t, dir, port, hostPort(g.URL), hostPort(up.URL))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startProcess(t, port, bin, []string{"run", "--config", conf, "--adapter", "caddyfile"},
+		"HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_DATA_HOME="+dir)
+	return &ingress{name: "caddy", URL: fmt.Sprintf("http://127.0.0.1:%d", port), spoof: []string{"X-Forwarded-Uri", "X-Forwarded-Method"}}
+}
+
+func hostPort(u string) string { return strings.TrimPrefix(u, "http://") }
+
+func TestNginx(t *testing.T) { testIngress(t, "nginx", startNginx) }
+func TestCaddy(t *testing.T) { testIngress(t, "forward-auth", startCaddy) }
+
+// testIngress runs every scenario through one ingress. transport is what
+// the gateway's audit records must name.
+func testIngress(t *testing.T, transport string, start func(*testing.T, int, *gateway, *upstream) *ingress) {
+	idp := newIdP(t)
+	up := newUpstream(t)
+	port := freePort(t)
+	g := startGateway(t, idp, up, fmt.Sprintf("http://127.0.0.1:%d", port))
+	in := start(t, port, g, up)
+	v := g.verifier(t, up)
+
+	// The context token the tool received: it verifies against the
+	// gateway's JWKS (fetched through the ingress) and names the user and
+	// the browser's address.
+	checkToken := func(t *testing.T, email string) {
+		t.Helper()
+		r := up.last()
+		if r == nil {
+			t.Fatal("the tool received nothing")
+		}
+		if got := r.Header.Values("X-Gateway-Context"); len(got) != 1 {
+			t.Fatalf("the tool received %d X-Gateway-Context headers, want 1", len(got))
+		}
+		c, err := v.Verify(context.Background(), r.Header.Get("X-Gateway-Context"))
+		if err != nil {
+			t.Fatalf("the context token the tool received does not verify: %v", err)
+		}
+		if c.Email != email || c.Route != "reports" || c.SourceIP != browserAddr {
+			t.Fatalf("claims email %q route %q source %q; want %s reports %s", c.Email, c.Route, c.SourceIP, email, browserAddr)
+		}
+		if r.Header.Get("X-Gateway-Request-Id") == "" {
+			t.Fatal("no request ID upstream")
+		}
+	}
+
+	ann := client(browserAddr)
+	t.Run("signed out: redirected to sign in, through the provider and back, allowed", func(t *testing.T) {
+		idp.QueueUser(user("ann@example.com", "support"))
+		resp, body := get(t, ann, in.URL+"/reports/2026?a=1&b=two")
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"tool":"reports"`) {
+			t.Fatalf("status %d, body %.300s", resp.StatusCode, body)
+		}
+		if got := resp.Request.URL.String(); got != in.URL+"/reports/2026?a=1&b=two" {
+			t.Fatalf("landed on %s, not where the sign-in started", got)
+		}
+		if up.last().RequestURI != "/reports/2026?a=1&b=two" {
+			t.Fatalf("the tool received %q", up.last().RequestURI)
+		}
+		checkToken(t, "ann@example.com")
+	})
+	t.Run("signed in: allowed", func(t *testing.T) {
+		before := up.hits()
+		resp, _ := get(t, ann, in.URL+"/reports")
+		if resp.StatusCode != http.StatusOK || up.hits() != before+1 {
+			t.Fatalf("status %d, tool hits %d → %d", resp.StatusCode, before, up.hits())
+		}
+		checkToken(t, "ann@example.com")
+	})
+	t.Run("signed out without following: the redirect is to the provider, never the tool", func(t *testing.T) {
+		c := client(browserAddr)
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		before := up.hits()
+		resp, _ := get(t, c, in.URL+"/reports")
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusFound || up.hits() != before {
+			t.Fatalf("status %d (Location %q), tool hits %d → %d", resp.StatusCode, loc, before, up.hits())
+		}
+		if !strings.HasPrefix(loc, idp.AuthorizationEndpoint()) && !strings.HasPrefix(loc, in.URL+"/.gateway/sign-in?rd=") {
+			t.Fatalf("Location %q is neither the provider nor the gateway's sign-in", loc)
+		}
+	})
+	t.Run("denied with the page", func(t *testing.T) {
+		before := up.hits()
+		resp, body := get(t, ann, in.URL+"/admin/users")
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "None of the access rules of admin includes you") {
+			t.Fatalf("status %d, body %.400s", resp.StatusCode, body)
+		}
+		if up.hits() != before {
+			t.Fatal("the tool was reached")
+		}
+	})
+	t.Run("a requirement kind's page: outside the time window", func(t *testing.T) {
+		before := up.hits()
+		resp, body := get(t, ann, in.URL+"/night/rota")
+		if resp.StatusCode != http.StatusForbidden || up.hits() != before {
+			t.Fatalf("status %d, tool hits %d → %d, body %.300s", resp.StatusCode, before, up.hits(), body)
+		}
+		found := false
+		for _, r := range g.records() {
+			found = found || (r.Route == "night-shift" && r.Decision == "deny" && len(r.Reasons) > 0 && r.Reasons[0] == "outside-window")
+		}
+		if !found {
+			t.Fatal("no outside-window decision record")
+		}
+	})
+	t.Run("a deny rule's page", func(t *testing.T) {
+		cat := client(browserAddr)
+		idp.QueueUser(user("cat@example.com", "contractors"))
+		resp, body := get(t, cat, in.URL+"/reports")
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "A deny rule of reports excludes you") {
+			t.Fatalf("status %d, body %.400s", resp.StatusCode, body)
+		}
+	})
+	t.Run("an API client signed out: 401 JSON", func(t *testing.T) {
+		resp, body := get(t, client(browserAddr), in.URL+"/reports", "Accept", "application/json")
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `"sign-in-required"`) {
+			t.Fatalf("status %d, body %.300s", resp.StatusCode, body)
+		}
+	})
+	t.Run("spoofed original URI from the client: ignored", func(t *testing.T) {
+		before := up.hits()
+		hdr := []string{}
+		for _, h := range in.spoof {
+			v := "/reports"
+			if strings.HasSuffix(h, "Method") {
+				v = "GET"
+			}
+			hdr = append(hdr, h, v)
+		}
+		resp, _ := get(t, ann, in.URL+"/admin/users", hdr...)
+		if resp.StatusCode != http.StatusForbidden || up.hits() != before {
+			t.Fatalf("status %d, tool hits %d → %d: the spoofed URI was believed", resp.StatusCode, before, up.hits())
+		}
+	})
+	t.Run("the check endpoints through the ingress: not found", func(t *testing.T) {
+		for _, p := range []string{"/.gateway/auth", "/.gateway/auth/nginx", "/.gateway/auth/envoy/reports"} {
+			resp, _ := get(t, ann, in.URL+p, "X-Original-URI", "/reports", "X-Original-Method", "GET",
+				"X-Forwarded-Uri", "/reports", "X-Forwarded-Method", "GET", "X-Forwarded-Host", "127.0.0.1")
+			if resp.StatusCode != http.StatusNotFound || resp.Header.Get("X-Gateway-Context") != "" {
+				t.Fatalf("%s: status %d, token %q", p, resp.StatusCode, resp.Header.Get("X-Gateway-Context"))
+			}
+		}
+	})
+	t.Run("an untrusted peer asking the gateway directly: refused and audited", func(t *testing.T) {
+		stranger := client(strangerAddr)
+		for _, p := range []string{"/.gateway/auth", "/.gateway/auth/nginx"} {
+			resp, _ := get(t, stranger, g.URL+p, "X-Original-URI", "/reports", "X-Original-Method", "GET",
+				"X-Forwarded-Uri", "/reports", "X-Forwarded-Method", "GET", "X-Forwarded-Host", "127.0.0.1")
+			if resp.StatusCode != http.StatusForbidden || resp.Header.Get("X-Gateway-Context") != "" {
+				t.Fatalf("%s: status %d, token %q", p, resp.StatusCode, resp.Header.Get("X-Gateway-Context"))
+			}
+		}
+		found := false
+		for _, r := range g.records() {
+			found = found || (r.SourceIP == strangerAddr && r.Decision == "deny" && strings.Contains(r.Detail, "not in trusted_proxies"))
+		}
+		if !found {
+			t.Fatal("no audit record of the untrusted peer's check")
+		}
+	})
+	t.Run("a client's X-Gateway-Context never reaches the tool", func(t *testing.T) {
+		for _, name := range []string{"X-Gateway-Context", "x-gateway-context", "X_Gateway_Context", "X-Gateway-Request-Id"} {
+			before := up.hits()
+			resp, body := get(t, ann, in.URL+"/reports", name, "forged")
+			switch {
+			case resp.StatusCode == http.StatusBadRequest && !in.removes:
+				// The gateway refuses it (nginx, Caddy, Traefik cannot
+				// remove a header family).
+				if !strings.Contains(body, "only the gateway may set") || up.hits() != before {
+					t.Fatalf("%s: body %.300s, tool hits %d → %d", name, body, before, up.hits())
+				}
+			case resp.StatusCode == http.StatusOK && (in.removes || strings.Contains(name, "_")):
+				// Envoy removes it as the gateway says; nginx drops
+				// names with '_' (underscores_in_headers off).
+				checkToken(t, "ann@example.com")
+				for k, v := range up.last().Header {
+					if strings.Contains(strings.Join(v, ","), "forged") {
+						t.Fatalf("the tool received the client's %s: %q", k, v)
+					}
+				}
+			default:
+				t.Fatalf("%s: status %d, body %.300s", name, resp.StatusCode, body)
+			}
+		}
+	})
+	t.Run("every decision is audited with the transport", func(t *testing.T) {
+		n := 0
+		for _, r := range g.records() {
+			if r.Kind != "decision" || r.SourceIP == strangerAddr {
+				continue
+			}
+			if r.Transport != transport && r.Transport != "forward-auth" {
+				t.Fatalf("decision record with transport %q: %+v", r.Transport, r)
+			}
+			if r.Transport == transport {
+				n++
+			}
+		}
+		if n < 8 {
+			t.Fatalf("%d decision records with transport %q, want at least 8", n, transport)
+		}
+	})
+}
