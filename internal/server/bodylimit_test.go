@@ -119,19 +119,26 @@ func TestSlowBodiesWithoutCloseAfterDenial(t *testing.T) {
 	defer srv.Close()
 	base := goruntime.NumGoroutine()
 	conns := slowClients(t, srv.Listener.Addr().String(), n, false)
+	// Close the clients before the server (defers run last-in first-out):
+	// srv.Close waits for connections the slow clients would hold open.
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
 	if _, err := readStatus(conns[0], 300*time.Millisecond); err == nil {
 		t.Fatal("the control answered: the slow-body condition this test guards against did not occur")
 	}
+	// Nearly every connection holds a goroutine (a few may not have been
+	// accepted yet on a loaded machine).
+	want := base + n*9/10
 	held := 0
-	for deadline := time.Now().Add(5 * time.Second); held < base+n && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); held < want && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		held = goruntime.NumGoroutine()
 	}
 	t.Logf("control, %d connections without CloseAfterDenial: goroutines %d -> %d", n, base, held)
-	if held < base+n {
-		t.Fatalf("control: expected at least %d goroutines held, got %d", base+n, held)
-	}
-	for _, c := range conns {
-		c.Close()
+	if held < want {
+		t.Fatalf("control: expected at least %d goroutines held, got %d", want, held)
 	}
 }
 
