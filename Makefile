@@ -26,7 +26,7 @@ lint:
 
 ## bench: the speed benchmarks quoted in docs and issues.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/route/ ./internal/policy/ ./internal/token/ ./contexttoken/ ./internal/store/
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/route/ ./internal/policy/ ./internal/token/ ./contexttoken/ ./internal/store/ ./internal/schedule/ ./internal/justify/ ./internal/breakglass/ ./internal/audit/
 
 ## fuzz: a short run of every fuzz target (FUZZTIME per target).
 FUZZTIME ?= 10s

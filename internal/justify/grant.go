@@ -1,6 +1,7 @@
 package justify
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/accessgateway/gateway/internal/store"
@@ -63,8 +65,24 @@ func bearerHolder(subject string, ref Ref) string {
 	return "b\x00" + subject + "\x00" + ref.String()
 }
 
+// grantMemo keeps the decoded form of recently read grants: when the bytes
+// read from the store equal the bytes decoded before, the JSON is not
+// decoded again (the store is still read on every request, so a grant
+// ended on another replica ends here at once). Bounded; callers get copies.
+type grantMemo struct {
+	mu sync.Mutex
+	m  map[string]memoGrant
+}
+
+type memoGrant struct {
+	raw []byte
+	g   Grant
+}
+
+const maxMemo = 4096
+
 // loadGrant reads a grant; (nil, nil) when there is none.
-func loadGrant(ctx context.Context, st store.Store, key string) (*Grant, error) {
+func (gm *grantMemo) loadGrant(ctx context.Context, st store.Store, key string) (*Grant, error) {
 	b, err := st.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
@@ -72,11 +90,24 @@ func loadGrant(ctx context.Context, st store.Store, key string) (*Grant, error) 
 	if err != nil {
 		return nil, fmt.Errorf("justify: read grant: %w", err)
 	}
+	gm.mu.Lock()
+	d, ok := gm.m[key]
+	gm.mu.Unlock()
+	if ok && bytes.Equal(d.raw, b) {
+		g := d.g
+		return &g, nil
+	}
 	var g Grant
 	if err := json.Unmarshal(b, &g); err != nil {
 		// A grant the gateway cannot read is no grant: ask again.
 		return nil, nil
 	}
+	gm.mu.Lock()
+	if gm.m == nil || len(gm.m) >= maxMemo {
+		gm.m = make(map[string]memoGrant)
+	}
+	gm.m[key] = memoGrant{raw: b, g: g}
+	gm.mu.Unlock()
 	return &g, nil
 }
 

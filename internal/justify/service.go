@@ -38,6 +38,8 @@ type kindService struct {
 	v   *Verifier // nil: no justification section
 	cfg Config
 	env requirement.Env
+	// memo saves decoding grants read again unchanged.
+	memo grantMemo
 	// since is when this configuration was built: a grant last verified
 	// at or before it is verified again on its next use (a reload may have
 	// changed the systems, or closed a static ticket).
@@ -64,7 +66,7 @@ func (k *kindService) Gather(ctx context.Context, req policy.Requirement, r *req
 		return k.gatherBearer(ctx, q, r, res)
 	}
 	key := grantKey(sessionHolder(r.SessionID), q.Route, res)
-	g, err := loadGrant(ctx, k.env.Store, key)
+	g, err := k.memo.loadGrant(ctx, k.env.Store, key)
 	if err != nil || g == nil {
 		return nil, err
 	}
@@ -87,7 +89,7 @@ func (k *kindService) gatherBearer(ctx context.Context, q *Requirement, r *requi
 		return &Facts{Problem: ReasonRequired, Detail: err.Error()}, nil
 	}
 	key := grantKey(bearerHolder(r.Identity.Subject, ref), q.Route, res)
-	g, err := loadGrant(ctx, k.env.Store, key)
+	g, err := k.memo.loadGrant(ctx, k.env.Store, key)
 	if err != nil {
 		return nil, err
 	}
