@@ -69,6 +69,14 @@ func TestLoad(t *testing.T) {
 	tests := []loadTest{
 		{name: "minimal", yaml: minimal},
 		{name: "minimal in dev", yaml: minimal, dev: true},
+		{name: "rules on path variables",
+			yaml: minimal + strings.Replace(routeYAML("c", "gw.corp.example", "/c/{customer_id}"),
+				"rules: {allow: [{domains: [corp.example]}]}", "rules: {allow: [{domains: [corp.example]}], deny: [{vars: {customer_id: [\"13\"]}}, {vars: {id: [\"1\"]}}]}", 1) +
+				strings.Replace(routeYAML("d", "gw.corp.example", "/d"), "domains: [corp.example]", "vars: {id: [\"1\"]}", 1),
+			want: []string{
+				`routes[1].rules.deny[1].vars.id: unknown path variable "id" (the route's path has customer_id)`,
+				`routes[2].rules.allow[0].vars.id: the route's path has no variables; vars match variables of routes[].path such as /customers/{customer_id}`,
+			}},
 		{name: "dev needs no token and takes http",
 			yaml: strings.NewReplacer("https://", "http://", "token:\n  keys: [{file: k.pem, state: active}]\n", "").Replace(minimal),
 			dev:  true},

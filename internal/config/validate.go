@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -407,19 +409,34 @@ func (c *Config) validateRoutes(v *validator, pub *url.URL) {
 		if len(r.Rules.Allow) == 0 {
 			v.add(p+".rules.allow", "no allow entry: the route would deny everyone; add one (e.g. domains: [corp.example])")
 		}
+		vars := pathVars(r.Path)
 		for j := range r.Rules.Allow {
-			validateCondition(v, fmt.Sprintf("%s.rules.allow[%d]", p, j), &r.Rules.Allow[j])
+			validateCondition(v, fmt.Sprintf("%s.rules.allow[%d]", p, j), &r.Rules.Allow[j], vars)
 		}
 		for j := range r.Rules.Deny {
-			validateCondition(v, fmt.Sprintf("%s.rules.deny[%d]", p, j), &r.Rules.Deny[j])
+			validateCondition(v, fmt.Sprintf("%s.rules.deny[%d]", p, j), &r.Rules.Deny[j], vars)
 		}
 		c.validateRequire(v, i)
 	}
 }
 
-func validateCondition(v *validator, p string, c *policy.Condition) {
+func validateCondition(v *validator, p string, c *policy.Condition, routeVars []string) {
 	for _, prob := range c.Problems() {
 		v.probs = append(v.probs, p+prob)
+	}
+	names := make([]string, 0, len(c.Vars))
+	for name := range c.Vars {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if !slices.Contains(routeVars, name) {
+			if len(routeVars) == 0 {
+				v.add(p+".vars."+name, "the route's path has no variables; vars match variables of routes[].path such as /customers/{customer_id}")
+			} else {
+				v.add(p+".vars."+name, "unknown path variable %q (the route's path has %s)", name, strings.Join(routeVars, ", "))
+			}
+		}
 	}
 }
 

@@ -23,6 +23,9 @@ type Condition struct {
 	Domains     []string            `yaml:"domains"`
 	Groups      []string            `yaml:"groups"`
 	Claims      map[string][]string `yaml:"claims"`
+	// Vars match the route's path variables ({customer_id}), taken from the
+	// same normalized path the upstream gets: {customer_id: ["42", "43"]}.
+	Vars map[string][]string `yaml:"vars"`
 	Methods     []string            `yaml:"methods"`
 	SourceCIDRs []string            `yaml:"source_cidrs"`
 	Everyone    bool                `yaml:"everyone"`
@@ -67,6 +70,7 @@ type condition struct {
 	domains  map[string]bool
 	groups   map[string]bool
 	claims   map[string]map[string]bool
+	vars     map[string]map[string]bool
 	methods  map[string]bool
 	cidrs    []netip.Prefix
 	everyone bool
@@ -113,7 +117,7 @@ func Compile(name string, public bool, rules Rules, reqs []Requirement) (*Route,
 // field it concerns (relative to the condition).
 func (c Condition) Problems() []string {
 	var out []string
-	if !c.Everyone && len(c.Emails)+len(c.Domains)+len(c.Groups)+len(c.Claims)+len(c.Methods)+len(c.SourceCIDRs) == 0 {
+	if !c.Everyone && len(c.Emails)+len(c.Domains)+len(c.Groups)+len(c.Claims)+len(c.Vars)+len(c.Methods)+len(c.SourceCIDRs) == 0 {
 		out = append(out, ": empty condition would match everyone; set a field, or everyone: true to say so")
 	}
 	for i, e := range c.Emails {
@@ -134,6 +138,11 @@ func (c Condition) Problems() []string {
 	for k, vals := range c.Claims {
 		if k == "" || len(vals) == 0 {
 			out = append(out, fmt.Sprintf(".claims.%s: expected a claim name with at least one value", k))
+		}
+	}
+	for k, vals := range c.Vars {
+		if k == "" || len(vals) == 0 {
+			out = append(out, fmt.Sprintf(".vars.%s: expected a path variable with at least one value", k))
 		}
 	}
 	for i, m := range c.Methods {
@@ -181,6 +190,14 @@ func (c Condition) String() string {
 	sort.Strings(keys)
 	for _, k := range keys {
 		add("claim "+k, c.Claims[k])
+	}
+	vkeys := make([]string, 0, len(c.Vars))
+	for k := range c.Vars {
+		vkeys = append(vkeys, k)
+	}
+	sort.Strings(vkeys)
+	for _, k := range vkeys {
+		add("path variable "+k, c.Vars[k])
 	}
 	add("methods", c.Methods)
 	add("source_cidrs", c.SourceCIDRs)
@@ -233,6 +250,12 @@ func compileCondition(c Condition) (condition, error) {
 		}
 		out.claims[k] = set(vals, same)
 	}
+	for k, vals := range c.Vars {
+		if out.vars == nil {
+			out.vars = map[string]map[string]bool{}
+		}
+		out.vars[k] = set(vals, same)
+	}
 	for _, s := range c.SourceCIDRs {
 		p, _ := netip.ParsePrefix(s)
 		out.cidrs = append(out.cidrs, p.Masked())
@@ -252,6 +275,12 @@ func (c *condition) match(id *Identity, email Email, req *Request) bool {
 	}
 	for k, allowed := range c.claims {
 		if !anyIn(id.Claims[k], allowed) {
+			return false
+		}
+	}
+	for k, allowed := range c.vars {
+		v, ok := req.Vars[k]
+		if !ok || !allowed[v] {
 			return false
 		}
 	}
