@@ -19,13 +19,13 @@ type Rules struct {
 // Condition is one allow or deny entry. An entry with no field set is invalid
 // (it would silently match everyone); Everyone says so explicitly.
 type Condition struct {
-	Emails      []string            `yaml:"emails"`
-	Domains     []string            `yaml:"domains"`
-	Groups      []string            `yaml:"groups"`
-	Claims      map[string][]string `yaml:"claims"`
+	Emails  []string            `yaml:"emails"`
+	Domains []string            `yaml:"domains"`
+	Groups  []string            `yaml:"groups"`
+	Claims  map[string][]string `yaml:"claims"`
 	// Vars match the route's path variables ({customer_id}), taken from the
 	// same normalized path the upstream gets: {customer_id: ["42", "43"]}.
-	Vars map[string][]string `yaml:"vars"`
+	Vars        map[string][]string `yaml:"vars"`
 	Methods     []string            `yaml:"methods"`
 	SourceCIDRs []string            `yaml:"source_cidrs"`
 	Everyone    bool                `yaml:"everyone"`
