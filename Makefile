@@ -20,9 +20,12 @@ test: test-deps
 test-deps:
 	./scripts/test-deps.sh
 
+## lint: gofmt, vet, and govulncheck with an offline copy of the Go vulnerability database
+## (scripts/vulncheck: fails on reachable vulnerabilities of required modules).
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) run ./scripts/vulncheck
 
 ## bench: the speed benchmarks quoted in docs and issues.
 bench:
