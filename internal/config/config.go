@@ -19,6 +19,7 @@ import (
 	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/store"
 	"github.com/accessgateway/gateway/internal/token"
+	"github.com/accessgateway/gateway/internal/tracing"
 )
 
 // Config is the whole gateway configuration.
@@ -33,6 +34,9 @@ type Config struct {
 	Audit     AuditConfig    `yaml:"audit"`
 	Log       LogConfig      `yaml:"log"`
 	Templates TemplateConfig `yaml:"templates"`
+	// Tracing exports OpenTelemetry spans of the request path over OTLP;
+	// absent: no tracing (and no cost).
+	Tracing *tracing.Config `yaml:"tracing"`
 	// Token is the signed context token sent upstream. Required outside
 	// `gateway dev`, which generates a key at start when it is absent.
 	Token *token.Config `yaml:"token"`

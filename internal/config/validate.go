@@ -261,6 +261,11 @@ func (c *Config) validate(v *validator) {
 	for _, p := range c.Audit.Problems() {
 		v.probs = append(v.probs, "audit."+p)
 	}
+	if c.Tracing != nil {
+		for _, p := range c.Tracing.Problems() {
+			v.probs = append(v.probs, "tracing."+p)
+		}
+	}
 	if c.Audit.RedisStream != nil && c.Session.Store != "redis" {
 		v.add("audit.redis_stream", "needs session.store: redis (the stream is written to the session store's Redis)")
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/accessgateway/gateway/contexttoken"
 	"github.com/accessgateway/gateway/internal/audit"
@@ -20,6 +21,7 @@ import (
 	"github.com/accessgateway/gateway/internal/proxy"
 	"github.com/accessgateway/gateway/internal/requirement"
 	"github.com/accessgateway/gateway/internal/route"
+	"github.com/accessgateway/gateway/internal/tracing"
 	"github.com/accessgateway/gateway/internal/store"
 )
 
@@ -49,6 +51,8 @@ type request struct {
 	facts []any
 	// factsBuf backs facts for routes with few requirements.
 	factsBuf [4]any
+	// traceID is the request's trace, when tracing is on.
+	traceID string
 	// mode is how the request arrived: proxied (zero), or asked about by
 	// an ingress in forward-auth mode (forward.go), which answers an allow
 	// with headers instead of proxying.
@@ -75,12 +79,20 @@ func (s *Server) newPublicHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt := s.rt.Load()
 		q := &request{rt: rt, id: newRequestID()}
-		// One context for the whole request: the handler's state and the
-		// proxy's Forward (filled in once the request is allowed).
-		ctx := context.WithValue(r.Context(), reqKey{}, q)
+		q.client.ClientIP, q.client.TrustedPeer = proxy.ClientAddr(r, rt.cfg.TrustedNets())
+		// One context for the whole request: the trace's span (when tracing
+		// is on), the handler's state and the proxy's Forward (filled in
+		// once the request is allowed).
+		ctx := r.Context()
+		if s.tracer != nil {
+			var span trace.Span
+			ctx, span = s.tracer.StartRequest(r, q.client.TrustedPeer)
+			defer span.End()
+			q.traceID = tracing.TraceID(ctx)
+		}
+		ctx = context.WithValue(ctx, reqKey{}, q)
 		r = r.WithContext(proxy.WithForward(ctx, &q.client))
 		q.host = hostOnly(r.Host)
-		q.client.ClientIP, q.client.TrustedPeer = proxy.ClientAddr(r, rt.cfg.TrustedNets())
 		if s.serveForwardAuth(w, r, q) {
 			return
 		}
@@ -177,7 +189,9 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
 		Request: policy.Request{Method: r.Method, Path: q.path, SourceIP: q.client.ClientIP, Vars: vars},
 	}
 	if !entry.cfg.Public {
+		_, sp := s.tracer.Start(r.Context(), "gateway.identity")
 		in.Identity, in.EvidenceErr = s.identify(w, r, q, entry)
+		sp.End()
 		q.ident = in.Identity
 		if errors.Is(in.EvidenceErr, errBearerInvalid) {
 			in.EvidenceErr = nil
@@ -193,7 +207,9 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
 	if gathering {
 		in.Facts, in.EvidenceErr = s.gather(r, q, entry, in.Identity, vars, now, false)
 	}
+	_, sp := s.tracer.Start(r.Context(), "gateway.decide")
 	d := policy.Decide(in, now)
+	sp.End()
 	// A lifter (break-glass) matters only when a requirement is unmet: its
 	// facts are gathered then, and the decision taken again.
 	if !d.Allow && gathering && in.EvidenceErr == nil && entry.policy.HasLifters() && policy.KindOf(d.Reasons[0]) != "" {
@@ -229,7 +245,9 @@ func (s *Server) gather(r *http.Request, q *request, e *routeEntry, id *policy.I
 			facts = append(facts, nil)
 			continue
 		}
-		f, err := svc.Gather(r.Context(), reqs[i], &q.kreq)
+		ctx, sp := s.tracer.Start(r.Context(), "gateway.evidence."+reqs[i].Kind())
+		f, err := svc.Gather(ctx, reqs[i], &q.kreq)
+		sp.End()
 		if err != nil {
 			return nil, fmt.Errorf("server: %s evidence: %w", reqs[i].Kind(), err)
 		}
@@ -322,7 +340,10 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *
 		f.Set.Set(q.rt.tokenHeader, tok)
 	}
 	rec := s.decisionRecord(r, e, d, 0)
-	if err := s.audit.Commit(r.Context(), rec); err != nil {
+	_, csp := s.tracer.Start(r.Context(), "gateway.audit.commit")
+	err := s.audit.Commit(r.Context(), rec)
+	csp.End()
+	if err != nil {
 		s.logger.Error("audit: the decision record could not be written; refusing the allowed request", "err", err, "route", e.cfg.Name, "request_id", q.id)
 		s.countDecision(e, "deny", string(policy.ReasonEvidenceError))
 		CloseAfterDenial(w, r)
@@ -341,9 +362,17 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
 	f.Allowed = true
+	if s.tracer != nil {
+		// The upstream call is a span of its own, and the upstream gets the
+		// gateway's trace context (never the client's, unless a trusted
+		// proxy started the trace).
+		ctx, sp := s.tracer.Start(r.Context(), "gateway.upstream")
+		defer sp.End()
+		s.tracer.Inject(ctx, f.Set)
+	}
 	e.upstream.ServeHTTP(sw, r)
 	resp := audit.Record{Time: s.now(), Kind: audit.KindResponse, RequestID: q.id, User: rec.User, Subject: rec.Subject,
-		Route: rec.Route, Host: rec.Host, Method: rec.Method, Path: rec.Path, Status: sw.status(), Bytes: sw.bytes,
+		Route: rec.Route, Host: rec.Host, Method: rec.Method, Path: rec.Path, Status: sw.status(), Bytes: sw.bytes, TraceID: q.traceID,
 		DurationMS: float64(time.Since(start).Microseconds()) / 1000, Grants: rec.Grants,
 		Justification: rec.Justification, BreakGlass: rec.BreakGlass, DeviceID: rec.DeviceID}
 	s.audit.Log(resp)
@@ -406,7 +435,7 @@ func (s *Server) decisionRecord(r *http.Request, e *routeEntry, d policy.Decisio
 	rec := audit.Record{
 		Time: s.now(), Kind: audit.KindDecision, RequestID: q.id, Host: q.host, Method: r.Method,
 		Path: q.path, SourceIP: q.client.ClientIP.String(), Status: status,
-		Decision: "deny", Grants: d.Grants, Transport: q.mode.String(),
+		Decision: "deny", Grants: d.Grants, Transport: q.mode.String(), TraceID: q.traceID,
 	}
 	if d.Allow {
 		rec.Decision = "allow"

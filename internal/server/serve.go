@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/accessgateway/gateway/internal/config"
 	"github.com/accessgateway/gateway/internal/metrics"
 	"github.com/accessgateway/gateway/internal/store"
+	"github.com/accessgateway/gateway/internal/tracing"
 )
 
 // NewLogger returns the operational logger the config asks for.
@@ -59,6 +61,18 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options, ready func()) 
 	}
 	defer al.Close()
 	opts.Logger, opts.Audit = logger, al
+	if opts.Tracer == nil && cfg.Tracing != nil {
+		tr, err := tracing.New(ctx, cfg.Tracing, version())
+		if err != nil {
+			return err
+		}
+		defer func() {
+			c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = tr.Close(c)
+		}()
+		opts.Tracer = tr
+	}
 	if opts.Metrics == nil {
 		opts.Metrics = metrics.New()
 	}
@@ -147,4 +161,12 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options, ready func()) 
 	}
 	logger.Info("gateway stopped")
 	return nil
+}
+
+// version is the gateway's module version (from the build), for traces.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "devel"
 }

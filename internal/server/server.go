@@ -29,6 +29,7 @@ import (
 	"github.com/accessgateway/gateway/internal/requirement"
 	"github.com/accessgateway/gateway/internal/requirement/kinds"
 	"github.com/accessgateway/gateway/internal/store"
+	"github.com/accessgateway/gateway/internal/tracing"
 )
 
 // Options are the dependencies of a Server that do not come from the file.
@@ -49,6 +50,8 @@ type Options struct {
 	// AgentCommand replaces "gateway-agent" in the commands the device page
 	// shows (the quickstart shows the simulator's `go run` command).
 	AgentCommand string
+	// Tracer exports spans of the request path; nil: tracing is off.
+	Tracer *tracing.Tracer
 	// DiscoveryBackoff is the first delay between OIDC discovery retries
 	// when the provider is unreachable at start; zero means auth.DefaultBackoff.
 	DiscoveryBackoff time.Duration
@@ -61,6 +64,7 @@ type Server struct {
 	audit   *audit.Log
 	metrics *metrics.Metrics
 	now     func() time.Time
+	tracer  *tracing.Tracer
 	rt      atomic.Pointer[runtime]
 	reload  sync.Mutex
 	public  http.Handler
@@ -72,7 +76,7 @@ type Server struct {
 // New builds a Server from cfg (construct → validate: OIDC discovery, the
 // store's ping and template parsing happen here).
 func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error) {
-	s := &Server{opts: opts, logger: opts.Logger, audit: opts.Audit, metrics: opts.Metrics, now: opts.Now,
+	s := &Server{opts: opts, logger: opts.Logger, audit: opts.Audit, metrics: opts.Metrics, now: opts.Now, tracer: opts.Tracer,
 		apiLimit: newLimiter(5, 20)}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -143,6 +147,7 @@ func (s *Server) reloadLocked(ctx context.Context) error {
 	for name, changed := range map[string]bool{
 		"listen": !reflect.DeepEqual(prev.cfg.Listen, cfg.Listen), "admin": prev.cfg.Admin != cfg.Admin,
 		"log": prev.cfg.Log != cfg.Log, "audit": !reflect.DeepEqual(prev.cfg.Audit, cfg.Audit),
+		"tracing": !reflect.DeepEqual(prev.cfg.Tracing, cfg.Tracing),
 		"forward_auth.grpc_address": prev.cfg.ForwardAuth.GRPCAddress != cfg.ForwardAuth.GRPCAddress,
 	} {
 		if changed {
