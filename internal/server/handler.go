@@ -21,8 +21,8 @@ import (
 	"github.com/accessgateway/gateway/internal/proxy"
 	"github.com/accessgateway/gateway/internal/requirement"
 	"github.com/accessgateway/gateway/internal/route"
-	"github.com/accessgateway/gateway/internal/tracing"
 	"github.com/accessgateway/gateway/internal/store"
+	"github.com/accessgateway/gateway/internal/tracing"
 )
 
 // Reserved paths (contract).

@@ -147,7 +147,7 @@ func (s *Server) reloadLocked(ctx context.Context) error {
 	for name, changed := range map[string]bool{
 		"listen": !reflect.DeepEqual(prev.cfg.Listen, cfg.Listen), "admin": prev.cfg.Admin != cfg.Admin,
 		"log": prev.cfg.Log != cfg.Log, "audit": !reflect.DeepEqual(prev.cfg.Audit, cfg.Audit),
-		"tracing": !reflect.DeepEqual(prev.cfg.Tracing, cfg.Tracing),
+		"tracing":                   !reflect.DeepEqual(prev.cfg.Tracing, cfg.Tracing),
 		"forward_auth.grpc_address": prev.cfg.ForwardAuth.GRPCAddress != cfg.ForwardAuth.GRPCAddress,
 	} {
 		if changed {
