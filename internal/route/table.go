@@ -187,7 +187,7 @@ func sameRe(a, b Segment) bool {
 
 // exactKey and foldedKey identify a pattern for duplicate checks: variable
 // names do not count; in foldedKey static segments are lower-cased.
-func exactKey(pat Pattern) string  { return patternKey(pat, false) }
+func exactKey(pat Pattern) string { return patternKey(pat, false) }
 func foldedKey(pat Pattern, exact bool) string {
 	k := patternKey(pat, true)
 	if exact {
