@@ -220,7 +220,6 @@ func FuzzCookies(f *testing.F) {
 	})
 }
 
-
 func BenchmarkStripCookies(b *testing.B) {
 	for _, bc := range []struct{ name, line string }{
 		{"none-to-strip", "theme=dark; lang=en; _ga=GA1.2.3; csrftoken=abcdef0123456789"},
