@@ -70,6 +70,17 @@ func (c *guardConn) Read(p []byte) (int, error) {
 			return n, nil
 		}
 		if c.poisoned.Load() {
+			if len(p) == 1 {
+				// Go's server reads one byte in the background while a
+				// handler runs, to notice a client that went away; end of
+				// file there would cancel the request before the poisoned
+				// one. Wait instead for the peer or the deadline the server
+				// sets to end that read, dropping whatever else arrives.
+				if _, err := c.Conn.Read(p); err != nil {
+					return 0, err
+				}
+				continue
+			}
 			return 0, io.EOF
 		}
 		if c.err != nil {

@@ -12,9 +12,11 @@
 package security
 
 import (
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/accessgateway/gateway/internal/gatewaytest"
 )
@@ -133,4 +135,12 @@ func (f *fixture) reached(t *testing.T, raw, wantURI string) gatewaytest.Seen {
 func firstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\r\n")
 	return l
+}
+
+func netDial(addr string) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err == nil {
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	}
+	return c, err
 }
