@@ -1,7 +1,6 @@
 package security
 
 import (
-	"net/http"
 	"strings"
 	"testing"
 )
@@ -66,5 +65,4 @@ func TestIdentityHeaders(t *testing.T) {
 			}
 		})
 	}
-	_ = http.StatusOK
 }
