@@ -23,19 +23,28 @@ import (
 //     outright on plain-HTTP listeners, where it sees the raw header.)
 //
 // Per-route upgrade allow-lists are enforced by the Upstream.
-func Guard(next http.Handler) http.Handler {
+func Guard(next http.Handler) http.Handler { return GuardNotify(next, nil) }
+
+// GuardNotify is Guard that first calls refused, when it is not nil, with
+// each request it refuses and why (the hook for an audit record: the
+// request has no gateway request ID yet).
+func GuardNotify(next http.Handler, refused func(r *http.Request, reason string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if len(r.Header["Http2-Settings"]) > 0 || upgradesTo(r.Header, "h2c") {
-			refuse(w, "proxy: HTTP/2 over cleartext (h2c) is not accepted; use HTTP/2 over TLS or HTTP/1.1")
-			return
-		}
-		if hasUpgrade(r.Header) && (len(r.TransferEncoding) > 0 || r.ContentLength != 0) {
-			refuse(w, "proxy: an upgrade request carries no body")
-			return
-		}
-		if hasUpgrade(r.Header) && r.ProtoMajor == 1 && r.ProtoMinor == 0 {
+		var reason string
+		switch {
+		case len(r.Header["Http2-Settings"]) > 0 || upgradesTo(r.Header, "h2c"):
+			reason = "proxy: HTTP/2 over cleartext (h2c) is not accepted; use HTTP/2 over TLS or HTTP/1.1"
+		case hasUpgrade(r.Header) && (len(r.TransferEncoding) > 0 || r.ContentLength != 0):
+			reason = "proxy: an upgrade request carries no body"
+		case hasUpgrade(r.Header) && r.ProtoMajor == 1 && r.ProtoMinor == 0:
 			// RFC 9110 §7.8: Upgrade in an HTTP/1.0 request is ignored.
-			refuse(w, "proxy: HTTP/1.0 requests cannot upgrade")
+			reason = "proxy: HTTP/1.0 requests cannot upgrade"
+		}
+		if reason != "" {
+			if refused != nil {
+				refused(r, reason)
+			}
+			refuse(w, reason)
 			return
 		}
 		if r.ProtoMajor == 1 && (r.ProtoMinor == 0 || len(r.TransferEncoding) > 0) {

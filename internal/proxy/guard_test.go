@@ -219,3 +219,37 @@ func FuzzHeaderScanner(f *testing.F) {
 		}
 	})
 }
+
+// TestGuardNotify: every refusal is reported, before the answer, and
+// nothing else is.
+func TestGuardNotify(t *testing.T) {
+	var got []string
+	h := GuardNotify(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), func(r *http.Request, reason string) {
+		got = append(got, r.URL.Path+" "+reason)
+	})
+	for _, tc := range []struct {
+		path   string
+		header http.Header
+		want   int
+	}{
+		{"/h2c", http.Header{"Upgrade": {"h2c"}}, 400},
+		{"/settings", http.Header{"Http2-Settings": {"x"}}, 400},
+		{"/ok", http.Header{"Upgrade": {"websocket"}}, 200},
+		{"/plain", http.Header{}, 200},
+	} {
+		r := httptest.NewRequest("GET", tc.path, nil)
+		r.Header = tc.header
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.path, rec.Code, tc.want)
+		}
+	}
+	want := []string{
+		"/h2c proxy: HTTP/2 over cleartext (h2c) is not accepted; use HTTP/2 over TLS or HTTP/1.1",
+		"/settings proxy: HTTP/2 over cleartext (h2c) is not accepted; use HTTP/2 over TLS or HTTP/1.1",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("refused calls:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -113,7 +113,32 @@ func (f *fixture) blocked(t *testing.T, raw string, want ...int) string {
 		}
 		t.Errorf("%s: the upstream received %q", firstLine(raw), uris)
 	}
+	if resp.RequestID != "" {
+		f.audited(t, resp.RequestID, firstLine(raw))
+	}
 	return resp.RequestID
+}
+
+// audited asserts that the audit log holds the deny decision of the
+// request id (records are written by group commit: it polls for 3 s).
+// Requests refused before the gateway gave them an ID (proxy.Guard,
+// proxy.GuardListener) have none to look for.
+func (f *fixture) audited(t *testing.T, id, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		for _, rec := range f.g.Audit(t) {
+			if rec["request_id"] == id && rec["kind"] == "decision" {
+				if rec["decision"] != "deny" {
+					t.Errorf("%s: audit record %v, want a deny decision", what, rec)
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s: no audit record for request %s", what, id)
+			return
+		}
+	}
 }
 
 // reached sends raw and asserts it got through as judged: status 200 and the
