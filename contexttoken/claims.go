@@ -37,19 +37,28 @@ func (d NumericDate) Time() time.Time {
 }
 
 // UnmarshalJSON accepts a JSON number. A fractional part, which RFC 7519
-// allows, is truncated. Anything else (strings, null) is an error.
+// allows, is truncated. Anything else is an error: a string, even one that
+// holds a number ("1700000000", which encoding/json would otherwise accept
+// into a json.Number), null, and numbers outside the int64 range.
 func (d *NumericDate) UnmarshalJSON(b []byte) error {
-	var f json.Number
-	if err := json.Unmarshal(b, &f); err != nil {
+	bad := func() error {
 		return fmt.Errorf("contexttoken: expected a NumericDate (number of seconds), got %s", truncate(string(b), 40))
+	}
+	t := bytes.TrimSpace(b)
+	if len(t) == 0 || (t[0] != '-' && (t[0] < '0' || t[0] > '9')) {
+		return bad()
+	}
+	var f json.Number
+	if err := json.Unmarshal(t, &f); err != nil {
+		return bad()
 	}
 	if i, err := f.Int64(); err == nil {
 		*d = NumericDate(i)
 		return nil
 	}
 	fl, err := f.Float64()
-	if err != nil {
-		return fmt.Errorf("contexttoken: expected a NumericDate (number of seconds), got %s", truncate(string(b), 40))
+	if err != nil || fl >= 1<<63 || fl < -(1<<63) {
+		return bad()
 	}
 	*d = NumericDate(int64(fl))
 	return nil

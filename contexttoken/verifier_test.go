@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -194,6 +195,19 @@ func TestVerify(t *testing.T) {
 	delete(ne, "exp")
 	neb, _ := json.Marshal(ne)
 	noExpTok := signRaw(t, jose.ES256, activePriv, s.KeyID(), neb)
+	// Correctly signed, but a NumericDate is a JSON string: the doc says a
+	// number, and a string must never be read as one (every NumericDate).
+	stringDate := func(path ...string) string {
+		m := decodeSeg(t, seg[1])
+		obj := m
+		for _, k := range path[:len(path)-1] {
+			obj = obj[k].(map[string]any)
+		}
+		last := path[len(path)-1]
+		obj[last] = strconv.FormatInt(int64(obj[last].(float64)), 10)
+		b, _ := json.Marshal(m)
+		return signRaw(t, jose.ES256, activePriv, s.KeyID(), b)
+	}
 	// Correctly signed but the JSON is not a claim set.
 	notJSON := signRaw(t, jose.ES256, activePriv, s.KeyID(), []byte("[1,2]"))
 
@@ -226,6 +240,10 @@ func TestVerify(t *testing.T) {
 		{name: "no subject", token: noSubTok, wantErr: contexttoken.ErrMalformed},
 		{name: "no exp", token: noExpTok, wantErr: contexttoken.ErrMalformed},
 		{name: "payload not a claim set", token: notJSON, wantErr: contexttoken.ErrMalformed},
+		{name: "exp as a string", token: stringDate("exp"), wantErr: contexttoken.ErrMalformed},
+		{name: "nbf as a string", token: stringDate("nbf"), wantErr: contexttoken.ErrMalformed},
+		{name: "iat as a string", token: stringDate("iat"), wantErr: contexttoken.ErrMalformed},
+		{name: "device attested_at as a string", token: stringDate("device", "attested_at"), wantErr: contexttoken.ErrMalformed},
 		{name: "empty", token: "", wantErr: contexttoken.ErrMalformed},
 		{name: "garbage", token: "not.a.token", wantErr: contexttoken.ErrMalformed},
 		{name: "two segments", token: seg[0] + "." + seg[1], wantErr: contexttoken.ErrMalformed},

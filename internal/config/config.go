@@ -17,6 +17,8 @@ import (
 	"github.com/accessgateway/gateway/internal/audit"
 	"github.com/accessgateway/gateway/internal/auth"
 	"github.com/accessgateway/gateway/internal/policy"
+	"github.com/accessgateway/gateway/internal/proxy"
+	"github.com/accessgateway/gateway/internal/route"
 	"github.com/accessgateway/gateway/internal/store"
 	"github.com/accessgateway/gateway/internal/token"
 	"github.com/accessgateway/gateway/internal/tracing"
@@ -46,7 +48,10 @@ type Config struct {
 	// ForwardAuth lets an existing ingress or service mesh ask the gateway
 	// for decisions instead of proxying through it (docs/forward-auth.md).
 	ForwardAuth ForwardAuthConfig `yaml:"forward_auth"`
-	Routes      []Route           `yaml:"routes"`
+	// StripHeaders changes the list of identity headers of other proxies
+	// that are deleted from every forwarded request (StripHeaderNames).
+	StripHeaders StripHeadersConfig `yaml:"strip_headers"`
+	Routes       []Route            `yaml:"routes"`
 	// Tests are policy tests run by `gateway check`.
 	Tests []PolicyTest `yaml:"tests"`
 
@@ -93,6 +98,21 @@ type ForwardAuthConfig struct {
 	// applies at start only. Plain gRPC (h2c): keep it on a private
 	// network, reachable by the mesh's proxies only.
 	GRPCAddress string `yaml:"grpc_address"`
+}
+
+// StripHeadersConfig adds to, or replaces, proxy.DefaultStripHeaders: the
+// identity, client-address and scheme headers of other proxies that no
+// upstream may receive from a client. Entries are header names, or prefixes
+// ending in '*'; they match in every letter case and with '_' or '.' for
+// '-'. The gateway's own namespace (X-Gateway-*), the forwarding,
+// path-override and method-override headers are always deleted, whatever
+// this says.
+type StripHeadersConfig struct {
+	// Add extends the default list.
+	Add []string `yaml:"add"`
+	// Replace, when set, is the whole list instead of the default (Add is
+	// then refused: list everything in Replace).
+	Replace []string `yaml:"replace"`
 }
 
 // TLSConfig names the certificate and key files of a TLS listener.
@@ -180,6 +200,16 @@ type Route struct {
 	Path string `yaml:"path"`
 	// Exact makes Path match only itself, not the paths below it.
 	Exact bool `yaml:"exact"`
+	// PathCase is how the upstream compares paths: "sensitive" (the
+	// default) or "insensitive" (Express and Koa by default, ASP.NET Core):
+	// an insensitive route matches, and its rules judge, "/Customers/43" as
+	// "/customers/{id}". Whatever it says, a path that a case-insensitive or
+	// a Servlet upstream would read as another route is refused with 400.
+	PathCase string `yaml:"path_case"`
+	// Upgrades are the protocols a request may upgrade the connection to
+	// (Upgrade header, 101 response); default [websocket]; [] allows none.
+	// h2c can never be allowed.
+	Upgrades []string `yaml:"upgrades"`
 	// Upstream is the http or https URL requests are proxied to.
 	Upstream       string `yaml:"upstream"`
 	UpstreamCAFile string `yaml:"upstream_ca_file"`
@@ -261,6 +291,27 @@ type TestUser struct {
 // Warnings are what validation accepted but an operator should know (e.g. a
 // plain-http issuer on a loopback host). Serve logs them; check prints them.
 func (c *Config) Warnings() []string { return c.warnings }
+
+// Path case settings (routes[].path_case).
+const (
+	PathCaseSensitive   = "sensitive"
+	PathCaseInsensitive = "insensitive"
+)
+
+// RouteOptions are the route table settings of r.
+func (r *Route) RouteOptions() route.Options {
+	return route.Options{Exact: r.Exact, CaseInsensitive: r.PathCase == PathCaseInsensitive}
+}
+
+// StripHeaderNames is the list of identity headers of other proxies deleted
+// from forwarded requests: strip_headers.replace when set, else
+// proxy.DefaultStripHeaders plus strip_headers.add.
+func (c *Config) StripHeaderNames() []string {
+	if c.StripHeaders.Replace != nil {
+		return append([]string(nil), c.StripHeaders.Replace...)
+	}
+	return append(append([]string(nil), proxy.DefaultStripHeaders...), c.StripHeaders.Add...)
+}
 
 // TrustedNets returns the parsed trusted proxy prefixes (after Validate).
 func (c *Config) TrustedNets() []netip.Prefix { return c.trustedNets }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/accessgateway/gateway/internal/proxy"
 )
 
 // minimal is the smallest configuration that passes outside dev.
@@ -290,6 +292,51 @@ tests:
 			yaml: minimal + "  - {name: pub, host: gw.corp.example, path: /pub, upstream: \"http://127.0.0.1:9000\", public: true, require: {device: {max_age: 1h}}}\n" +
 				"devices: {inventory: []}\n",
 			want: []string{"routes[1].require: a public route checks nothing; remove require or public: true"}},
+		// Hardening settings.
+		{name: "trusted proxies that together cover the Internet",
+			yaml: strings.Replace(minimal, "routes:\n", "trusted_proxies: [0.0.0.0/1, 128.0.0.0/1, \"::/1\", \"8000::/1\"]\nroutes:\n", 1),
+			want: []string{
+				"trusted_proxies: the IPv4 entries together cover 100% of all IPv4 addresses (at most 1.56% is accepted): every client there could choose its own address; list your load balancers' addresses or subnets",
+				"trusted_proxies: the IPv6 entries together cover 100% of all IPv6 addresses (at most 1.56% is accepted): every client there could choose its own address; list your load balancers' addresses or subnets",
+			}},
+		{name: "trusted proxies: half of IPv6",
+			yaml: strings.Replace(minimal, "routes:\n", "trusted_proxies: [\"::/1\"]\nroutes:\n", 1),
+			want: []string{
+				"trusted_proxies: the IPv6 entries together cover 50% of all IPv6 addresses (at most 1.56% is accepted): every client there could choose its own address; list your load balancers' addresses or subnets",
+			}},
+		{name: "trusted proxies: many small prefixes add up",
+			yaml: strings.Replace(minimal, "routes:\n", "trusted_proxies: [1.0.0.0/8, 2.0.0.0/8, 3.0.0.0/8, 4.0.0.0/8, 5.0.0.0/8]\nroutes:\n", 1),
+			want: []string{
+				"trusted_proxies: the IPv4 entries together cover 1.95% of all IPv4 addresses (at most 1.56% is accepted): every client there could choose its own address; list your load balancers' addresses or subnets",
+			}},
+		{name: "trusted proxies: private ranges, nested and repeated entries are fine",
+			yaml: strings.Replace(minimal, "routes:\n", "trusted_proxies: [10.0.0.0/8, 10.1.0.0/16, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, \"fc00::/7\", \"fd00::1\"]\nroutes:\n", 1)},
+		{name: "trusted proxies: IPv4-mapped entries never match",
+			yaml: strings.Replace(minimal, "routes:\n", "trusted_proxies: [\"::ffff:10.0.0.0/104\"]\nroutes:\n", 1),
+			want: []string{
+				`trusted_proxies[0]: expected an IPv4 CIDR for IPv4 proxies, got IPv4-mapped "::ffff:10.0.0.0/104" (it would never match)`,
+			}},
+		{name: "strip headers: add and replace at once, bad names, the namespace",
+			yaml: strings.Replace(minimal, "routes:\n", "strip_headers: {add: [X-Tool-User, \"X Bad\", X_Gateway_User], replace: [\"*\"]}\nroutes:\n", 1),
+			want: []string{
+				"strip_headers: set add or replace, not both (list every header in replace)",
+				`strip_headers.add[1]: proxy: expected a header name such as X-Remote-User, or a prefix such as X-Webauth-*, got "X Bad"`,
+				`strip_headers.add[2]: "X_Gateway_User" is in the gateway's namespace, which is always stripped`,
+				`strip_headers.replace[0]: proxy: expected a header name such as X-Remote-User, or a prefix such as X-Webauth-*, got "*"`,
+			}},
+		{name: "path case and upgrades",
+			yaml: minimal + "  - {name: a2, host: gw.corp.example, path: /a, upstream: \"http://127.0.0.1:9000\", path_case: Insensitive, upgrades: [h2c, websocket, \"spdy/3.1\"], rules: {allow: [{everyone: true}]}}\n",
+			want: []string{
+				`routes[1].path_case: expected sensitive or insensitive, got "Insensitive"`,
+				`routes[1].upgrades[0]: "h2c" would tunnel HTTP requests the gateway never judges; it cannot be allowed`,
+				`routes[1].upgrades[2]: expected a protocol name such as websocket, got "spdy/3.1"`,
+			}},
+		{name: "routes that differ only in letter case",
+			yaml: minimal + routeYAML("r1", "gw.corp.example", "/Reports/{id}") + routeYAML("r2", "gw.corp.example", "/reports/{x}"),
+			want: []string{"routes[2]: differs from routes[1] only in letter case; a case-insensitive upstream reads them as one route"}},
+		{name: "path parameters in a route path",
+			yaml: minimal + routeYAML("r1", "gw.corp.example", "/a;jsessionid=1"),
+			want: []string{`routes[1].path: route: path parameters (';') are not part of a route path, got "/a;jsessionid=1"`}},
 		{name: "policy test device and path checks",
 			yaml: minimal + "tests:\n  - {name: t, url: \"https://gw.corp.example/x\", path: /y, expect: allow, device: {attested_at: yesterday, problem: sign-in-required}}\n",
 			want: []string{
@@ -399,6 +446,33 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	if c.Dev {
 		t.Fatal("Dev set without Options.Dev")
+	}
+	r := c.Routes[0]
+	if r.PathCase != PathCaseSensitive || !reflect.DeepEqual(r.Upgrades, []string{"websocket"}) || r.RouteOptions().CaseInsensitive {
+		t.Fatalf("route defaults: path_case %q, upgrades %q", r.PathCase, r.Upgrades)
+	}
+	if got := c.StripHeaderNames(); !reflect.DeepEqual(got, proxy.DefaultStripHeaders) {
+		t.Fatalf("StripHeaderNames() = %q, want the default list", got)
+	}
+}
+
+func TestHardeningSettings(t *testing.T) {
+	yaml := strings.Replace(minimal, "routes:\n", "strip_headers: {add: [X-Tool-User]}\nroutes:\n", 1) +
+		"  - {name: ws, host: gw.corp.example, path: /ws, upstream: \"http://127.0.0.1:9000\", path_case: insensitive, upgrades: [], rules: {allow: [{everyone: true}]}}\n"
+	c, err := Load([]byte(yaml), Options{Lookup: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.StripHeaderNames(); len(got) != len(proxy.DefaultStripHeaders)+1 || got[len(got)-1] != "X-Tool-User" {
+		t.Fatalf("StripHeaderNames() with add = %q", got)
+	}
+	ws := c.Routes[1]
+	if !ws.RouteOptions().CaseInsensitive || ws.Upgrades == nil || len(ws.Upgrades) != 0 {
+		t.Fatalf("route ws: options %+v, upgrades %#v; want case-insensitive and no upgrades", ws.RouteOptions(), ws.Upgrades)
+	}
+	c.StripHeaders = StripHeadersConfig{Replace: []string{"X-Only"}}
+	if got := c.StripHeaderNames(); !reflect.DeepEqual(got, []string{"X-Only"}) {
+		t.Fatalf("StripHeaderNames() with replace = %q", got)
 	}
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/x509"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/accessgateway/gateway/internal/auth"
 	"github.com/accessgateway/gateway/internal/policy"
+	"github.com/accessgateway/gateway/internal/proxy"
 	"github.com/accessgateway/gateway/internal/route"
 )
 
@@ -70,6 +72,10 @@ func (c *Config) applyDefaults() {
 		r.Host = strings.ToLower(r.Host)
 		def(&r.Path, "/")
 		def(&r.Title, r.Name)
+		def(&r.PathCase, PathCaseSensitive)
+		if r.Upgrades == nil {
+			r.Upgrades = append([]string(nil), proxy.DefaultUpgrades...)
+		}
 		for j := range r.Rules.Allow {
 			normalizeCondition(&r.Rules.Allow[j])
 		}
@@ -326,8 +332,36 @@ func (c *Config) validate(v *validator) {
 			v.add(path, "expected a CIDR or IP address, got %q", s)
 		case p.Bits() == 0:
 			v.add(path, "%q trusts every client's X-Forwarded-* headers; list your load balancers' addresses", s)
+		case p.Addr().Is4In6():
+			// Peers are compared unmapped: such an entry would never match.
+			v.add(path, "expected an IPv4 CIDR for IPv4 proxies, got IPv4-mapped %q (it would never match)", s)
 		default:
 			c.trustedNets = append(c.trustedNets, p.Masked())
+		}
+	}
+	for _, fam := range []struct {
+		name string
+		is4  bool
+	}{{"IPv4", true}, {"IPv6", false}} {
+		if f := coverage(c.trustedNets, fam.is4); f > maxTrustedShare {
+			v.add("trusted_proxies", "the %s entries together cover %.3g%% of all %s addresses (at most %.3g%% is accepted): "+
+				"every client there could choose its own address; list your load balancers' addresses or subnets",
+				fam.name, 100*f, fam.name, 100*maxTrustedShare)
+		}
+	}
+	if r := c.StripHeaders; r.Replace != nil && len(r.Add) > 0 {
+		v.add("strip_headers", "set add or replace, not both (list every header in replace)")
+	}
+	for _, l := range []struct {
+		key   string
+		names []string
+	}{{"add", c.StripHeaders.Add}, {"replace", c.StripHeaders.Replace}} {
+		for i, n := range l.names {
+			if _, err := proxy.NewHeaderList(n); err != nil {
+				v.add(fmt.Sprintf("strip_headers.%s[%d]", l.key, i), "%v", err)
+			} else if strings.HasPrefix(strings.ToLower(strings.NewReplacer("_", "-", ".", "-").Replace(n)), "x-gateway-") {
+				v.add(fmt.Sprintf("strip_headers.%s[%d]", l.key, i), "%q is in the gateway's namespace, which is always stripped", n)
+			}
 		}
 	}
 
@@ -342,6 +376,7 @@ func (c *Config) validateRoutes(v *validator, pub *url.URL) {
 	}
 	names := map[string]int{}
 	keys := map[string]int{}
+	foldKeys := map[string]int{}
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		p := fmt.Sprintf("routes[%d]", i)
@@ -368,11 +403,23 @@ func (c *Config) validateRoutes(v *validator, pub *url.URL) {
 			v.add(p+".path", "%q is reserved for the gateway", r.Path)
 		} else {
 			key := fmt.Sprintf("%s %s %v", r.Host, route.Canonical(r.Path), r.Exact)
+			foldKey := strings.ToLower(key)
 			if j, dup := keys[key]; dup {
 				v.add(p, "duplicate of routes[%d]: same host, path and exact", j)
+			} else if j, dup := foldKeys[foldKey]; dup {
+				v.add(p, "differs from routes[%d] only in letter case; a case-insensitive upstream reads them as one route", j)
 			} else {
 				keys[key] = i
+				foldKeys[foldKey] = i
 			}
+		}
+		switch r.PathCase {
+		case PathCaseSensitive, PathCaseInsensitive:
+		default:
+			v.add(p+".path_case", "expected %s or %s, got %q", PathCaseSensitive, PathCaseInsensitive, r.PathCase)
+		}
+		for _, err := range proxy.ValidateUpgrades(r.Upgrades) {
+			v.probs = append(v.probs, p+".upgrades"+err.Error())
 		}
 		u, err := url.Parse(r.Upstream)
 		switch {
@@ -507,6 +554,37 @@ func pathVars(path string) []string {
 		}
 	}
 	return out
+}
+
+// maxTrustedShare is the largest share of one address family that
+// trusted_proxies may cover: 1/64, four IPv4 /8s (10.0.0.0/8 with the other
+// private ranges fits) or an IPv6 /6 (fc00::/7 fits).
+const maxTrustedShare = 1.0 / 64
+
+// coverage returns the share of the IPv4 (or IPv6) address space that the
+// union of nets covers. CIDR prefixes either nest or do not overlap, so the
+// union is the sum over the prefixes that no other contains.
+func coverage(nets []netip.Prefix, is4 bool) float64 {
+	var fam []netip.Prefix
+	for _, p := range nets {
+		if p.Addr().Is4() == is4 {
+			fam = append(fam, p)
+		}
+	}
+	share := 0.0
+	for i, p := range fam {
+		covered := false
+		for j, q := range fam {
+			if i != j && q.Bits() <= p.Bits() && q.Contains(p.Addr()) && (q.Bits() < p.Bits() || j < i) {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			share += math.Ldexp(1, -p.Bits())
+		}
+	}
+	return share
 }
 
 func validHost(h string) bool {

@@ -41,7 +41,7 @@ func New(cfg *config.Config) (*Policies, error) {
 		}
 		e := &entry{cfg: rc, policy: pol}
 		p.byName[rc.Name] = e
-		if err := p.table.Add(rc.Host, rc.Path, rc.Exact, e); err != nil {
+		if err := p.table.AddRoute(rc.Host, rc.Path, rc.RouteOptions(), e); err != nil {
 			return nil, err
 		}
 	}

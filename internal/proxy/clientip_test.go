@@ -83,3 +83,32 @@ func TestClientAddr(t *testing.T) {
 		t.Run(tc.name, tc.run)
 	}
 }
+
+// FuzzClientAddr: for any peer and X-Forwarded-For, the address is the
+// peer unless the peer is trusted; a header address is never trusted
+// itself unless every hop was; it never carries a zone or a 4-in-6 form.
+func FuzzClientAddr(f *testing.F) {
+	f.Add("10.0.0.2:5555", "1.2.3.4, 198.51.100.7")
+	f.Add("[::ffff:10.0.0.2]:1", "::ffff:198.51.100.7")
+	f.Add("10.0.0.2:1", "fe80::1%eth0")
+	f.Add("203.0.113.9:1", "10.0.0.1")
+	f.Add("pipe", "")
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24"), netip.MustParsePrefix("2001:db8::/64")}
+	f.Fuzz(func(t *testing.T, remote, xff string) {
+		r := &http.Request{RemoteAddr: remote, Header: http.Header{"X-Forwarded-For": {xff}}}
+		got, trustedPeer := ClientAddr(r, trusted)
+		peer := peerAddr(remote)
+		if trustedPeer != (peer.IsValid() && contains(trusted, peer)) {
+			t.Fatalf("ClientAddr(%q, %q) trusted = %v for peer %v", remote, xff, trustedPeer, peer)
+		}
+		if !trustedPeer && got != peer {
+			t.Fatalf("ClientAddr(%q, %q) = %v from an untrusted peer %v", remote, xff, got, peer)
+		}
+		if got.Zone() != "" || got.Is4In6() {
+			t.Fatalf("ClientAddr(%q, %q) = %v: zoned or 4-in-6", remote, xff, got)
+		}
+		if got.IsValid() && got != peer && contains(trusted, got) {
+			t.Fatalf("ClientAddr(%q, %q) = %v: a trusted proxy from the header", remote, xff, got)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -9,19 +10,34 @@ import (
 // Namespace is the prefix of the gateway's own headers, lowercase, with '-'.
 const Namespace = "x-gateway-"
 
-// forwarding headers are believed only from trusted proxies.
+// forwarding headers say where the request came from. The gateway sets its
+// own (X-Forwarded-For, -Proto, -Host; X-Real-IP for a trusted proxy's
+// client) from what it judged, so every client-sent one is deleted.
 var forwarding = map[string]bool{
-	"forwarded":          true,
-	"x-forwarded-for":    true,
-	"x-forwarded-host":   true,
-	"x-forwarded-proto":  true,
-	"x-forwarded-port":   true,
-	"x-forwarded-prefix": true,
-	"x-forwarded-uri":    true,
-	"x-real-ip":          true,
-	"x-original-url":     true,
-	"x-original-uri":     true,
-	"x-client-ip":        true,
+	"forwarded":         true,
+	"x-forwarded-for":   true,
+	"x-forwarded-host":  true,
+	"x-forwarded-proto": true,
+	"x-forwarded-port":  true,
+	"x-real-ip":         true,
+	"x-client-ip":       true,
+}
+
+// pathOverride headers make some frameworks serve another path than the
+// request's (Symfony, Zend and IIS read X-Original-URL and X-Rewrite-URL;
+// Spring's ForwardedHeaderFilter and Werkzeug's ProxyFix prepend
+// X-Forwarded-Prefix; Envoy restores X-Envoy-Original-Path). Rules judge the
+// request's normalized path, so these never reach the upstream, whatever
+// strip_headers says.
+var pathOverride = map[string]bool{
+	"x-original-url":        true,
+	"x-original-uri":        true,
+	"x-rewrite-url":         true,
+	"x-forwarded-uri":       true,
+	"x-forwarded-prefix":    true,
+	"x-forwarded-path":      true,
+	"x-envoy-original-path": true,
+	"x-script-name":         true,
 }
 
 // methodOverride headers make some frameworks (Symfony, Laravel, Rack,
@@ -33,20 +49,115 @@ var methodOverride = map[string]bool{
 	"x-method-override":      true,
 }
 
-// foldName lowercases a header name and folds '_' to '-', the way some
-// upstream frameworks (CGI, WSGI, PHP) read names.
-func foldName(name string) string {
-	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
+// DefaultStripHeaders are the headers through which other authenticating
+// proxies, CDNs and load balancers tell an application who the user is,
+// where they connect from and how: a tool that used to sit behind one of them
+// may still believe these headers. They are deleted from every request in
+// every letter case and with '_' or '.' for '-' (CGI, WSGI, PHP and Rack read
+// X_Forwarded_User as X-Forwarded-User). A trailing '*' makes an entry a
+// prefix. The configuration's strip_headers adds to or replaces this list.
+var DefaultStripHeaders = []string{
+	// oauth2-proxy, and nginx auth_request set-ups.
+	"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups", "X-Forwarded-Preferred-Username",
+	"X-Forwarded-Access-Token", "X-Auth-Request-*", "X-Auth-User", "X-Auth-Email",
+	// Authelia, Apache-style remote users, the Kubernetes authenticating proxy.
+	"Remote-User", "Remote-Email", "Remote-Groups", "Remote-Name",
+	"X-Remote-User", "X-Remote-Email", "X-Remote-Group", "X-Remote-Groups", "X-Remote-Extra-*",
+	// Grafana, Gitea and other "auth proxy" integrations; Authentik; Pomerium;
+	// Vouch; Cloudflare Access; Google IAP; AWS ALB; Azure App Service.
+	"X-Webauth-*", "X-Authentik-*", "X-Pomerium-*", "X-Vouch-*", "Cf-Access-*",
+	"X-Goog-Authenticated-User-*", "X-Goog-Iap-Jwt-Assertion", "X-Amzn-Oidc-*",
+	"X-Ms-Client-Principal*", "X-Ms-Token-*",
+	// Client certificates passed by a TLS terminator (Envoy, nginx).
+	"X-Forwarded-Client-Cert", "X-Client-Cert*", "X-Client-Verify", "X-Client-Dn", "X-Ssl-*", "Ssl-Client-*",
+	// Client addresses: the gateway judged one address (X-Forwarded-For from
+	// trusted_proxies) and sends only that one.
+	"True-Client-IP", "CF-Connecting-IP", "CF-Connecting-IPv6", "Fastly-Client-IP", "X-Cluster-Client-IP",
+	"X-Forwarded", "Forwarded-For", "X-Originating-IP", "X-Remote-IP", "X-Remote-Addr", "Client-IP",
+	"X-ProxyUser-Ip", "X-Azure-ClientIP", "X-Azure-SocketIP",
+	// Scheme, host and internal-hop claims (Rack, Rails, Django, Envoy).
+	"X-Forwarded-Ssl", "X-Forwarded-Scheme", "X-Forwarded-Protocol", "X-Url-Scheme", "Front-End-Https",
+	"X-Forwarded-Server", "X-Host", "X-Original-Host", "X-HTTP-Host-Override", "X-Envoy-*",
 }
 
-// foldInto appends the folded form of name (lowercase, '_' as '-') to dst.
+// HeaderList is a set of header names and name prefixes (an entry ending in
+// '*'), compared in every letter case and with '_' or '.' for '-'. It is
+// immutable once built and safe for concurrent use.
+type HeaderList struct {
+	names    map[string]bool
+	prefixes [][]byte
+	entries  []string
+}
+
+// NewHeaderList compiles names. Each must be a header name (RFC 9110 token
+// characters) or such a name followed by '*'.
+func NewHeaderList(names ...string) (*HeaderList, error) {
+	l := &HeaderList{names: map[string]bool{}}
+	for _, n := range names {
+		base, prefix := strings.CutSuffix(n, "*")
+		if base == "" || !validToken(base) {
+			return nil, fmt.Errorf("proxy: expected a header name such as X-Remote-User, or a prefix such as X-Webauth-*, got %q", n)
+		}
+		f := foldInto(nil, base)
+		if prefix {
+			l.prefixes = append(l.prefixes, f)
+		} else {
+			l.names[string(f)] = true
+		}
+		l.entries = append(l.entries, n)
+	}
+	return l, nil
+}
+
+// MustHeaderList is NewHeaderList for lists known to be valid.
+func MustHeaderList(names ...string) *HeaderList {
+	l, err := NewHeaderList(names...)
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
+
+var defaultStrip = MustHeaderList(DefaultStripHeaders...)
+
+// DefaultStripList is DefaultStripHeaders, compiled.
+func DefaultStripList() *HeaderList { return defaultStrip }
+
+// Entries returns the list as given.
+func (l *HeaderList) Entries() []string { return append([]string(nil), l.entries...) }
+
+// Contains reports whether name is in the list, in any spelling.
+func (l *HeaderList) Contains(name string) bool {
+	var buf [128]byte
+	return l.containsFolded(foldInto(buf[:0], name))
+}
+
+func (l *HeaderList) containsFolded(f []byte) bool {
+	if l == nil {
+		return false
+	}
+	if l.names[string(f)] {
+		return true
+	}
+	for _, p := range l.prefixes {
+		if bytes.HasPrefix(f, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// foldInto appends the folded form of a header name to dst: lowercase, with
+// '_' and '.' as '-', the way CGI, WSGI, PHP and Rack turn header names into
+// variable names (HTTP_X_FORWARDED_USER), so that every spelling an upstream
+// reads as one header is one name here.
 func foldInto(dst []byte, name string) []byte {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
 		case 'A' <= c && c <= 'Z':
 			c += 'a' - 'A'
-		case c == '_':
+		case c == '_' || c == '.':
 			c = '-'
 		}
 		dst = append(dst, c)
@@ -54,78 +165,57 @@ func foldInto(dst []byte, name string) []byte {
 	return dst
 }
 
-// StripInbound deletes from h every header in the gateway's namespace, the
-// method-override headers, and the extra names given (for example a
-// configured token header), in any letter case and with '_' for '-'. With
-// keepForwarding false it also deletes every forwarding header and its
-// variants (the peer is not a trusted proxy). It folds names in a stack
-// buffer: it is on every request's path.
-func StripInbound(h http.Header, keepForwarding bool, extra ...string) {
-	var ebuf [4]string
-	folded := ebuf[:0]
-	for _, e := range extra {
-		folded = append(folded, foldName(e))
+// StripInbound deletes from h every client-sent header an upstream could
+// take for the gateway's word: the gateway's namespace (X-Gateway-*), the
+// forwarding headers (the gateway sets its own), the path-override and
+// method-override headers, HTTP2-Settings, and every header in strip (nil
+// means DefaultStripList), each in any letter case and with '_' or '.' for
+// '-'. It folds names in a stack buffer and does not allocate: it is on
+// every request's path.
+func StripInbound(h http.Header, strip *HeaderList) {
+	if strip == nil {
+		strip = defaultStrip
 	}
 	var buf [128]byte
 	for name := range h {
 		f := foldInto(buf[:0], name)
-		if bytes.HasPrefix(f, namespaceBytes) || methodOverride[string(f)] {
+		if bytes.HasPrefix(f, namespaceBytes) || always[string(f)] || strip.containsFolded(f) {
 			delete(h, name)
-			continue
-		}
-		if forwarding[string(f)] && (!keepForwarding || strings.IndexByte(name, '_') >= 0) {
-			// Underscore variants are never legitimate, even from a trusted proxy.
-			delete(h, name)
-			continue
-		}
-		for _, e := range folded {
-			if string(f) == e {
-				delete(h, name)
-				break
-			}
 		}
 	}
 }
 
 var namespaceBytes = []byte(Namespace)
 
-// StripCookies removes the named cookies from the Cookie header(s) and keeps
-// every other cookie as the client sent it.
-func StripCookies(h http.Header, names ...string) {
-	lines := h.Values("Cookie")
-	if len(lines) == 0 {
-		return
-	}
-	var kept []string
-	changed := false
-	for _, line := range lines {
-		var parts []string
-		for _, p := range strings.Split(line, ";") {
-			name, _, _ := strings.Cut(strings.TrimSpace(p), "=")
-			drop := false
-			for _, n := range names {
-				if name == n {
-					drop = true
-					break
-				}
-			}
-			if drop {
-				changed = true
-				continue
-			}
-			if strings.TrimSpace(p) != "" {
-				parts = append(parts, strings.TrimSpace(p))
-			}
-		}
-		if len(parts) > 0 {
-			kept = append(kept, strings.Join(parts, "; "))
+// always is every name StripInbound deletes whatever the list: one map
+// lookup per header on the request path.
+var always = func() map[string]bool {
+	m := map[string]bool{"http2-settings": true}
+	for _, set := range []map[string]bool{forwarding, pathOverride, methodOverride} {
+		for k := range set {
+			m[k] = true
 		}
 	}
-	if !changed {
-		return
+	return m
+}()
+
+// validToken reports whether s is an RFC 9110 token (a valid header name).
+func validToken(s string) bool {
+	if s == "" {
+		return false
 	}
-	h.Del("Cookie")
-	if len(kept) > 0 {
-		h.Set("Cookie", strings.Join(kept, "; "))
+	for i := 0; i < len(s); i++ {
+		if !isTokenChar(s[i]) {
+			return false
+		}
 	}
+	return true
+}
+
+func isTokenChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }

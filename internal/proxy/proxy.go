@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -28,12 +29,20 @@ type Forward struct {
 	TrustedPeer bool
 	// Set are headers the gateway adds (the context token, request ID).
 	Set http.Header
-	// StripCookies are cookie names never forwarded (the gateway's own).
+	// StripCookies name the gateway's cookie families (the session cookie's
+	// name: the cookie itself and every "name_…" cookie, such as the sign-in
+	// binding cookies), in every spelling (see StripCookies). They are
+	// removed from the request's Cookie header and from every Set-Cookie of
+	// the upstream's response.
 	// StripCookies and StripHeaders may be shared between requests: the
 	// proxy only reads them.
 	StripCookies []string
-	// StripHeaders are extra header names deleted in every variant.
-	StripHeaders []string
+	// StripHeaders are the headers deleted in every spelling beyond those
+	// StripInbound always deletes: the identity headers of other proxies
+	// (DefaultStripHeaders, or the configured strip_headers) and the
+	// gateway's own configured header names (context token, client
+	// certificate). nil means DefaultStripList.
+	StripHeaders *HeaderList
 	// StripAuthorization deletes Authorization (a bearer token the gateway consumed).
 	StripAuthorization bool
 }
@@ -91,7 +100,9 @@ func NewTransport(o TransportOptions) (*http.Transport, error) {
 type Upstream struct {
 	target       *url.URL
 	preserveHost bool
-	rp           *httputil.ReverseProxy
+	// upgrades are the protocols requests may upgrade to (CheckUpgrade).
+	upgrades []string
+	rp       *httputil.ReverseProxy
 }
 
 // NewUpstream builds the reverse proxy for target. errorHandler renders the
@@ -101,24 +112,55 @@ func NewUpstream(target string, preserveHost bool, transport http.RoundTripper, 
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("proxy: expected an absolute http(s) upstream URL, got %q", target)
 	}
-	up := &Upstream{target: u, preserveHost: preserveHost}
+	up := &Upstream{target: u, preserveHost: preserveHost, upgrades: DefaultUpgrades}
 	up.rp = &httputil.ReverseProxy{
-		Rewrite:      up.rewrite,
-		Transport:    transport,
-		ErrorHandler: errorHandler,
-		ErrorLog:     nil,
+		Rewrite:        up.rewrite,
+		ModifyResponse: up.modifyResponse,
+		Transport:      transport,
+		ErrorHandler:   errorHandler,
+		ErrorLog:       nil,
 	}
 	return up, nil
 }
 
+// AllowUpgrades sets the protocols requests through u may upgrade to (the
+// route's upgrades setting; DefaultUpgrades until called; an empty list
+// allows none). Call it before u serves; ValidateUpgrades checks the list.
+func (u *Upstream) AllowUpgrades(protocols []string) {
+	u.upgrades = append([]string(nil), protocols...)
+}
+
 // ServeHTTP forwards r. The request context must carry a Forward; without
-// one the request is refused (fail closed).
+// one the request is refused (fail closed). A request asking for an upgrade
+// the route does not allow gets 400 and never reaches the upstream.
 func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f, ok := r.Context().Value(forwardKey{}).(*Forward); !ok || !f.Allowed {
 		http.Error(w, "proxy: request reached the upstream without a decision", http.StatusInternalServerError)
 		return
 	}
+	if err := CheckUpgrade(r.Header, u.upgrades); err != nil {
+		refuse(w, err.Error())
+		return
+	}
 	u.rp.ServeHTTP(w, r)
+}
+
+// errUnaskedUpgrade fails a 101 answer to a request that asked for no
+// upgrade: the connection would become a tunnel nobody judged.
+var errUnaskedUpgrade = errors.New("proxy: the upstream switched protocols without an upgrade request")
+
+// modifyResponse removes the upstream's Set-Cookie for the gateway's cookies
+// and refuses a 101 the request did not ask for (ReverseProxy compares the
+// two Upgrade values, but lets an empty pair through).
+func (u *Upstream) modifyResponse(res *http.Response) error {
+	f, _ := res.Request.Context().Value(forwardKey{}).(*Forward)
+	if f != nil {
+		StripSetCookies(res.Header, f.StripCookies...)
+	}
+	if res.StatusCode == http.StatusSwitchingProtocols && !hasUpgrade(res.Request.Header) {
+		return errUnaskedUpgrade
+	}
+	return nil
 }
 
 func (u *Upstream) rewrite(pr *httputil.ProxyRequest) {
@@ -131,7 +173,7 @@ func (u *Upstream) rewrite(pr *httputil.ProxyRequest) {
 	if u.preserveHost {
 		out.Host = pr.In.Host
 	}
-	StripInbound(out.Header, false, f.StripHeaders...)
+	StripInbound(out.Header, f.StripHeaders)
 	if f.TrustedPeer {
 		// Keep the trusted chain, then append our peer.
 		if v := pr.In.Header.Values("X-Forwarded-For"); len(v) > 0 {
@@ -145,6 +187,10 @@ func (u *Upstream) rewrite(pr *httputil.ProxyRequest) {
 		}
 		if h := pr.In.Header.Get("X-Forwarded-Host"); h != "" {
 			out.Header.Set("X-Forwarded-Host", h)
+		}
+		// The client address the gateway judged, never a client's word.
+		if f.ClientIP.IsValid() {
+			out.Header.Set("X-Real-Ip", f.ClientIP.String())
 		}
 	}
 	StripCookies(out.Header, f.StripCookies...)

@@ -132,7 +132,7 @@ func (tc proxyTest) run(t *testing.T, upstream string) {
 		t.Errorf("upstream request URI = %q, want %q", got.RequestURI, tc.wantURI)
 	}
 	for name := range got.Header {
-		f := foldName(name)
+		f := string(foldInto(nil, name))
 		if strings.HasPrefix(f, Namespace) && name != "X-Gateway-Context" {
 			t.Errorf("upstream saw namespace header %q: %q", name, got.Header[name])
 		}
@@ -190,8 +190,49 @@ X-HTTP-Method-Override: DELETE
 				"X-Forwarded-For":   {"198.51.100.7, 127.0.0.1"},
 				"X-Forwarded-Proto": {"https"},
 				"X-Forwarded-Host":  {"support.corp.example"},
+				"X-Real-Ip":         {"198.51.100.7"},
 				"Cookie":            nil,
 			},
+		},
+		{
+			name:    "trusted proxy: X-Real-IP is the client the gateway judged",
+			trusted: true,
+			request: "GET /a HTTP/1.1\nHost: h\nX-Forwarded-For: 198.51.100.7\nX-Real-IP: 10.9.9.9\nTrue-Client-IP: 10.9.9.9\n" +
+				"CF-Connecting-IP: 10.9.9.9\nConnection: close\n\n",
+			wantURI: "/a",
+			wantHeader: map[string][]string{
+				"X-Real-Ip": {"198.51.100.7"}, "True-Client-Ip": nil, "Cf-Connecting-Ip": nil,
+			},
+		},
+		{
+			name: "identity headers of other proxies and path overrides",
+			request: "GET /a HTTP/1.1\nHost: h\nX-Forwarded-User: admin\nX_Forwarded_Email: admin@corp.example\n" +
+				"X-Auth-Request-User: admin\nRemote-User: admin\nX-Remote-User: admin\nX-Webauth-User: admin\n" +
+				"X-Original-URL: /admin\nX-Rewrite-URL: /admin\nX-Forwarded-Prefix: /admin\nX-Forwarded-Ssl: on\n" +
+				"Connection: close\n\n",
+			wantURI: "/a",
+			wantHeader: map[string][]string{
+				"X-Forwarded-User": nil, "X-Auth-Request-User": nil, "Remote-User": nil, "X-Remote-User": nil,
+				"X-Webauth-User": nil, "X-Original-Url": nil, "X-Rewrite-Url": nil, "X-Forwarded-Prefix": nil,
+				"X-Forwarded-Ssl": nil,
+			},
+		},
+		{
+			name: "cookie spellings the session reader accepts never go upstream",
+			request: "GET /a HTTP/1.1\nHost: h\nCookie: a=1; _gateway_session =SID; _Gateway_Session=x; " +
+				"_gateway_session_login_00ff=b; _gateway.session=p\nConnection: close\n\n",
+			wantURI:    "/a",
+			wantHeader: map[string][]string{"Cookie": {"a=1"}},
+		},
+		{
+			name:       "h2c upgrade is refused before the upstream",
+			request:    "GET /a HTTP/1.1\nHost: h\nConnection: Upgrade, HTTP2-Settings\nUpgrade: h2c\nHTTP2-Settings: AAMAAABk\n\n",
+			wantStatus: http.StatusBadRequest,
+		},
+		{
+			name:       "an upgrade the route does not allow is refused",
+			request:    "GET /a HTTP/1.1\nHost: h\nConnection: upgrade\nUpgrade: spdy/3.1\n\n",
+			wantStatus: http.StatusBadRequest,
 		},
 		{
 			name:    "escapes arrive normalized",
@@ -244,5 +285,47 @@ func TestNewUpstreamErrors(t *testing.T) {
 			!strings.HasPrefix(err.Error(), "proxy: expected an absolute http(s) upstream URL, got ") {
 			t.Errorf("NewUpstream(%q) error = %v", target, err)
 		}
+	}
+}
+
+// TestUpstreamResponseHygiene: the upstream cannot set the gateway's
+// cookies in the browser, nor switch protocols unasked.
+func TestUpstreamResponseHygiene(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/cookies":
+			for _, c := range []string{"_gateway_session=EVIL; Path=/; HttpOnly", " _gateway_session =EVIL2", "=_gateway_session=EVIL3",
+				"_GATEWAY_SESSION=EVIL4", "_gateway_session_login_00ff=EVIL5", "theme=dark; Path=/"} {
+				w.Header().Add("Set-Cookie", c)
+			}
+			w.Header().Add("Set-Cookie2", `_gateway_session="EVIL6"; Version=1`)
+		case "/switch":
+			// A 101 to a request that asked for no upgrade.
+			conn, rw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			rw.WriteString("HTTP/1.1 101 Switching Protocols\r\n\r\n")
+			rw.Flush()
+			time.Sleep(100 * time.Millisecond)
+		}
+	}))
+	t.Cleanup(up.Close)
+	gw := newGateway(t, up.URL, nil)
+	resp, err := http.Get(gw.URL + "/cookies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header["Set-Cookie"]; !reflect.DeepEqual(got, []string{"theme=dark; Path=/"}) {
+		t.Errorf("Set-Cookie = %q, want only theme", got)
+	}
+	if got := resp.Header["Set-Cookie2"]; got != nil {
+		t.Errorf("Set-Cookie2 = %q, want none", got)
+	}
+	status, _ := rawRequest(t, gw.Listener.Addr().String(), "GET /switch HTTP/1.1\nHost: h\nConnection: close\n\n")
+	if status != http.StatusBadGateway {
+		t.Errorf("unasked 101: status %d, want 502", status)
 	}
 }

@@ -3,28 +3,38 @@ package route
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 )
 
 // ErrBadPath is wrapped by every Normalize error; such requests get a 400.
 var ErrBadPath = errors.New("route: bad path")
 
-// Normalize returns the one normalized form of an escaped request path
-// (r.URL.EscapedPath()) that rules match and that goes upstream:
+// Normalize returns the one normalized form of a raw request path (the path
+// of the request target exactly as the client sent it: see RawPath) that
+// rules match and that goes upstream:
 //
-//   - percent-escapes of unreserved characters (A-Z a-z 0-9 - . _ ~) are
-//     decoded, all other escapes are kept with uppercase hex;
+//   - a percent-escape of a character that may appear raw in a path segment
+//     (unreserved A-Z a-z 0-9 - . _ ~, the sub-delimiters ! $ & ' ( ) * + , =,
+//     ':' and '@') is decoded, except %3B (';', which starts Servlet path
+//     parameters); every other escape is kept with uppercase hex. Upstreams
+//     disagree on whether they compare such escapes decoded (Go's ServeMux,
+//     Django, Rails) or as sent (Express), so the gateway sends only the
+//     decoded form;
 //   - bytes that may not appear raw in a path are escaped;
 //   - empty segments ("//") are removed and "." and ".." are resolved
 //     (".." never climbs above "/"), after decoding, so "%2e%2e" is "..";
 //   - a trailing slash is kept.
 //
-// Encoded slashes and backslashes (%2F, %5C), raw backslashes, NUL and other
-// control characters, malformed escapes, and dot segments with path
-// parameters ("..;x", ".;", which Tomcat and Jetty resolve as ".." and ".")
-// are rejected with ErrBadPath: an upstream that decodes them could see a
-// different path than the rules did. Other path parameters are kept as they
-// are ("/admin;x" is not "/admin" for routing).
+// Rejected with ErrBadPath, because an upstream that decodes or splits them
+// could see a different path than the rules did: encoded slashes and
+// backslashes (%2F, %5C), raw backslashes, NUL and other control characters,
+// malformed escapes, dot segments with path parameters ("..;x", ".;", which
+// Tomcat and Jetty resolve as ".." and "."), and segments that are only path
+// parameters (";x", which Servlet containers drop, so "/;x/admin" is their
+// "/admin"; the Servlet 6 specification lists both as suspicious sequences to
+// refuse). Other path parameters are kept ("/admin;x"); which routes such a
+// path may reach is the table's business (Table.Check).
 // Query and fragment are not part of the input.
 func Normalize(p string) (string, error) {
 	if p == "" || p[0] != '/' {
@@ -50,7 +60,7 @@ func Normalize(p string) (string, error) {
 				return "", fmt.Errorf("%w: encoded slash or backslash in %q", ErrBadPath, p)
 			case d < 0x20 || d == 0x7f:
 				return "", fmt.Errorf("%w: encoded control character in %q", ErrBadPath, p)
-			case isUnreserved(d):
+			case isPathChar(d) && d != ';':
 				b.WriteByte(d)
 			default:
 				writeEscaped(&b, d)
@@ -71,8 +81,13 @@ func Normalize(p string) (string, error) {
 	parts := strings.Split(s, "/")
 	out := parts[:0]
 	for _, seg := range parts {
-		if name, _, ok := strings.Cut(seg, ";"); ok && (name == "." || name == "..") {
-			return "", fmt.Errorf("%w: dot segment with parameters in %q", ErrBadPath, p)
+		if name, _, ok := strings.Cut(seg, ";"); ok {
+			switch name {
+			case ".", "..":
+				return "", fmt.Errorf("%w: dot segment with parameters in %q", ErrBadPath, p)
+			case "":
+				return "", fmt.Errorf("%w: segment of path parameters only in %q", ErrBadPath, p)
+			}
 		}
 		switch seg {
 		case "", ".":
@@ -92,7 +107,8 @@ func Normalize(p string) (string, error) {
 }
 
 // isClean reports whether p is already normalized (the common case, with no
-// allocation): only path characters, no escapes, no empty or dot segments.
+// allocation): only path characters, no escapes, no empty, dot or
+// parameter-only segments.
 func isClean(p string) bool {
 	for i := 0; i < len(p); i++ {
 		c := p[i]
@@ -101,7 +117,7 @@ func isClean(p string) bool {
 		}
 		if c == '/' && i+1 < len(p) {
 			switch n := p[i+1]; {
-			case n == '/':
+			case n == '/' || n == ';':
 				return false
 			case n == '.':
 				rest := p[i+2:]
@@ -150,4 +166,40 @@ func writeEscaped(b *strings.Builder, c byte) {
 	b.WriteByte('%')
 	b.WriteByte(hex[c>>4])
 	b.WriteByte(hex[c&15])
+}
+
+// RawPath returns the path of r's request target exactly as the client sent
+// it: r.RequestURI up to the query, with an absolute-form target
+// ("http://host/p") reduced to its path. It never re-escapes a decoded path
+// the way url.URL.EscapedPath does when the raw path holds a byte that
+// should have been escaped ("/a%2Fb|" would come back as "/a/b%7C", hiding
+// the encoded slash). For a request that did not come from a server (an
+// empty RequestURI) it returns r.URL.RawPath or r.URL.Path. An asterisk or
+// authority-form target has no path: the result does not start with '/' and
+// Normalize refuses it.
+func RawPath(r *http.Request) string {
+	t := r.RequestURI
+	if t == "" {
+		if r.URL == nil {
+			return ""
+		}
+		if r.URL.RawPath != "" {
+			return r.URL.RawPath
+		}
+		return r.URL.Path
+	}
+	if i := strings.IndexByte(t, '?'); i >= 0 {
+		t = t[:i]
+	}
+	if t != "" && t[0] != '/' {
+		// Absolute form: scheme "://" authority path.
+		if i := strings.Index(t, "://"); i > 0 {
+			rest := t[i+3:]
+			if j := strings.IndexByte(rest, '/'); j >= 0 {
+				return rest[j:]
+			}
+			return "/"
+		}
+	}
+	return t
 }

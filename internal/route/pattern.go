@@ -48,6 +48,17 @@ func ParsePattern(p string) (Pattern, error) {
 			return nil, fmt.Errorf("route: dot segment in %q", p)
 		}
 		if !strings.ContainsAny(s, "{}") {
+			// A static segment is compared with the normalized path, which
+			// holds only path characters: anything else could never match
+			// here while an upstream that decodes would match it.
+			for i := 0; i < len(s); i++ {
+				switch c := s[i]; {
+				case c == ';':
+					return nil, fmt.Errorf("route: path parameters (';') are not part of a route path, got %q", p)
+				case !isPathChar(c):
+					return nil, fmt.Errorf("route: character %q may appear only inside a {variable:expression}, got %q", c, p)
+				}
+			}
 			out = append(out, Segment{Static: s})
 			continue
 		}

@@ -37,7 +37,17 @@ func TestParsePattern(t *testing.T) {
 		{name: "variable names do not matter", in: "/customers/{id}", want: "/customers/{}"},
 		{name: "regex", in: "/v1/{id:[0-9]+}", want: "/v1/{:^(?:[0-9]+)$}"},
 		{name: "regex with alternation", in: "/{env:prod|staging}/x", want: "/{:^(?:prod|staging)$}/x"},
-		{name: "sub-delims in static", in: "/a;b=c", want: "/a;b=c"},
+		{name: "sub-delims in static", in: "/a!$&'()*+,=:@b", want: "/a!$&'()*+,=:@b"},
+		{name: "upper case kept", in: "/Reports/{id}", want: "/Reports/{}"},
+
+		// Only path characters in static segments: the normalized path holds
+		// nothing else, so such a segment would never match here while an
+		// upstream that decodes the path would match it.
+		{name: "path parameters", in: "/a;b=c", wantErr: `route: path parameters (';') are not part of a route path, got "/a;b=c"`},
+		{name: "path parameter after a variable", in: "/{a}/x;", wantErr: `route: path parameters (';') are not part of a route path, got "/{a}/x;"`},
+		{name: "pipe in static", in: "/a|b", wantErr: `route: character '|' may appear only inside a {variable:expression}, got "/a|b"`},
+		{name: "bracket in static", in: "/a[0]", wantErr: `route: character '[' may appear only inside a {variable:expression}, got "/a[0]"`},
+		{name: "backslash in static", in: `/a\b`, wantErr: `route: character '\\' may appear only inside a {variable:expression}, got "/a\\b"`},
 
 		{name: "relative", in: "a", wantErr: `route: expected a path starting with '/', got "a"`},
 		{name: "empty", in: "", wantErr: `route: expected a path starting with '/', got ""`},

@@ -2,25 +2,66 @@ package route
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
+// ErrAmbiguous is wrapped by the error of a path that common upstreams read
+// as different routes or with different path variables (see Table.Check).
+// It wraps ErrBadPath: such requests get a 400.
+var ErrAmbiguous = fmt.Errorf("%w: ambiguous", ErrBadPath)
+
+// Options are a route's matching settings.
+type Options struct {
+	// Exact makes the pattern match only itself (with or without a trailing
+	// slash), not the paths below it.
+	Exact bool
+	// CaseInsensitive matches the pattern's static segments and the
+	// expressions of its variables without regard to letter case, the way
+	// Express and Koa (by default), ASP.NET Core and case-insensitive Spring
+	// read paths: "/Customers/43" matches "/customers/{id}". Variables keep
+	// the request's spelling ("/customers/AB" binds "AB").
+	CaseInsensitive bool
+}
+
 // Table maps host and path to a value (the gateway's compiled route).
 // A Table is immutable once built; build a new one to change routes.
+//
+// Lookup answers only when every reading of the path that common upstreams
+// make selects the same route with the same path variables (see Check).
 type Table[T any] struct {
-	hosts map[string]*node[T]
+	hosts map[string]*tree[T]
+}
+
+type tree[T any] struct {
+	root *node[T]
+	// upper is set when a case-sensitive static segment has an upper-case
+	// letter: then even an all-lower-case path can read as another route to
+	// a case-insensitive upstream, and the folded reading always runs.
+	upper bool
+	// keys holds each route's pattern with static segments folded and
+	// whether it is exact, to refuse routes that differ only in letter case.
+	keys map[string]string
 }
 
 type node[T any] struct {
-	static map[string]*node[T]
+	static map[string]*node[T]   // case-sensitive static edges, by segment
+	ci     map[string]*node[T]   // case-insensitive static edges, by folded segment
+	folded map[string][]*node[T] // every static edge, by folded segment (the folded reading)
 	params []*paramEdge[T]
 	prefix *leaf[T]
 	exact  *leaf[T]
+	// sensitive: the edge to this node is a case-sensitive static one.
+	sensitive bool
 }
 
 type paramEdge[T any] struct {
-	seg   Segment
+	seg Segment
+	ci  bool
+	// fold is seg.Re without regard to case; nil when seg.Re is nil.
+	fold  *regexp.Regexp
 	child *node[T]
 }
 
@@ -30,68 +71,111 @@ type leaf[T any] struct {
 }
 
 // NewTable returns an empty table.
-func NewTable[T any]() *Table[T] { return &Table[T]{hosts: map[string]*node[T]{}} }
+func NewTable[T any]() *Table[T] { return &Table[T]{hosts: map[string]*tree[T]{}} }
 
-// Add inserts a route. host must be lowercase without port. With exact, the
-// pattern matches only itself; otherwise it matches itself and every path
-// below it on segment boundaries.
+// Add inserts a case-sensitive route: AddRoute with Options{Exact: exact}.
 func (t *Table[T]) Add(host, path string, exact bool, v T) error {
+	return t.AddRoute(host, path, Options{Exact: exact}, v)
+}
+
+// AddRoute inserts a route. host must be lowercase without port. With
+// o.Exact the pattern matches only itself; otherwise it matches itself and
+// every path below it on segment boundaries. Two routes of a host whose
+// patterns differ only in letter case (and variable names) are refused: a
+// case-insensitive upstream reads them as one.
+func (t *Table[T]) AddRoute(host, path string, o Options, v T) error {
 	pat, err := ParsePattern(path)
 	if err != nil {
 		return err
 	}
-	n := t.hosts[host]
-	if n == nil {
-		n = &node[T]{}
-		t.hosts[host] = n
+	h := t.hosts[host]
+	if h == nil {
+		h = &tree[T]{root: &node[T]{}, keys: map[string]string{}}
+		t.hosts[host] = h
 	}
+	key := foldedKey(pat, o.Exact)
+	if prev, dup := h.keys[key]; dup {
+		kind := "route"
+		if o.Exact {
+			kind = "exact route"
+		}
+		if prev == exactKey(pat) {
+			return fmt.Errorf("route: duplicate %s %s%s", kind, host, path)
+		}
+		return fmt.Errorf("route: %s %s%s differs from another only in letter case; a case-insensitive upstream reads them as one", kind, host, path)
+	}
+	n := h.root
 	var vars []string
 	for _, s := range pat {
 		if s.Var == "" {
-			if n.static == nil {
-				n.static = map[string]*node[T]{}
+			n = n.staticChild(s.Static, o.CaseInsensitive)
+			if !o.CaseInsensitive && hasUpperASCII(s.Static) {
+				h.upper = true
 			}
-			c := n.static[s.Static]
-			if c == nil {
-				c = &node[T]{}
-				n.static[s.Static] = c
-			}
-			n = c
 			continue
 		}
 		vars = append(vars, s.Var)
-		var found *node[T]
-		for _, e := range n.params {
-			if sameRe(e.seg, s) {
-				found = e.child
-				break
-			}
-		}
-		if found == nil {
-			found = &node[T]{}
-			e := &paramEdge[T]{seg: s, child: found}
-			// Constrained variables are tried before unconstrained ones.
-			if s.Re != nil {
-				n.params = append([]*paramEdge[T]{e}, n.params...)
-			} else {
-				n.params = append(n.params, e)
-			}
-		}
-		n = found
+		n = n.paramChild(s, o.CaseInsensitive)
 	}
 	l := &leaf[T]{value: v, vars: vars}
-	if exact {
-		if n.exact != nil {
-			return fmt.Errorf("route: duplicate exact route %s%s", host, path)
-		}
+	if o.Exact {
 		n.exact = l
 	} else {
-		if n.prefix != nil {
-			return fmt.Errorf("route: duplicate route %s%s", host, path)
-		}
 		n.prefix = l
 	}
+	h.keys[key] = exactKey(pat)
 	return nil
+}
+
+func (n *node[T]) staticChild(s string, ci bool) *node[T] {
+	f := strings.ToLower(s) // static segments are ASCII (ParsePattern)
+	edges := &n.static
+	k := s
+	if ci {
+		edges, k = &n.ci, f
+	}
+	if *edges == nil {
+		*edges = map[string]*node[T]{}
+	}
+	c := (*edges)[k]
+	if c == nil {
+		c = &node[T]{sensitive: !ci}
+		(*edges)[k] = c
+		if n.folded == nil {
+			n.folded = map[string][]*node[T]{}
+		}
+		// The folded reading walks case-sensitive edges before
+		// case-insensitive ones, in the order the literal reading does, so
+		// that ties at equal depth break the same way in both.
+		l := n.folded[f]
+		at := len(l)
+		if !ci {
+			at = 0
+			for at < len(l) && l[at].sensitive {
+				at++
+			}
+		}
+		n.folded[f] = append(l[:at], append([]*node[T]{c}, l[at:]...)...)
+	}
+	return c
+}
+
+func (n *node[T]) paramChild(s Segment, ci bool) *node[T] {
+	for _, e := range n.params {
+		if e.ci == ci && sameRe(e.seg, s) {
+			return e.child
+		}
+	}
+	e := &paramEdge[T]{seg: s, ci: ci, child: &node[T]{}}
+	if s.Re != nil {
+		// ParsePattern compiled "^(?:re)$"; the same with (?i) cannot fail.
+		e.fold = regexp.MustCompile("(?i)" + s.Re.String())
+		// Constrained variables are tried before unconstrained ones.
+		n.params = append([]*paramEdge[T]{e}, n.params...)
+	} else {
+		n.params = append(n.params, e)
+	}
+	return e.child
 }
 
 func sameRe(a, b Segment) bool {
@@ -101,44 +185,191 @@ func sameRe(a, b Segment) bool {
 	return a.Re == nil || a.Re.String() == b.Re.String()
 }
 
+// exactKey and foldedKey identify a pattern for duplicate checks: variable
+// names do not count; in foldedKey static segments are lower-cased.
+func exactKey(pat Pattern) string { return patternKey(pat, false) }
+func foldedKey(pat Pattern, exact bool) string {
+	k := patternKey(pat, true)
+	if exact {
+		k += " exact"
+	}
+	return k
+}
+
+func patternKey(pat Pattern, fold bool) string {
+	var b strings.Builder
+	for _, s := range pat {
+		b.WriteByte('/')
+		switch {
+		case s.Var == "" && fold:
+			b.WriteString(strings.ToLower(s.Static))
+		case s.Var == "":
+			b.WriteString(s.Static)
+		case s.Re != nil:
+			b.WriteString("{:" + s.Re.String() + "}")
+		default:
+			b.WriteString("{}")
+		}
+	}
+	return b.String()
+}
+
 // HasHost reports whether host has any route.
 func (t *Table[T]) HasHost(host string) bool { return t.hosts[host] != nil }
 
-// Lookup finds the most specific route for host and a normalized path: the
-// one matching the most segments; at equal depth a static segment beats a
-// variable. A segment with path parameters ("admin;x") also matches the
-// static segment or variable expression of its name ("admin"). vars holds
-// the path variables (nil when there are none).
+// Lookup finds the route for host and a normalized path (Normalize): the
+// most specific route, the one matching the most segments; at equal depth a
+// static segment beats a variable. vars holds the path variables, decoded
+// (nil when there are none). When the readings of Check disagree, Lookup
+// finds nothing (ok false): callers that want to tell the client why use
+// Check or NormalizeRequest first.
 func (t *Table[T]) Lookup(host, path string) (v T, vars map[string]string, ok bool) {
-	n := t.hosts[host]
-	if n == nil {
+	var buf [8]string
+	l, vals, err := t.resolve(host, path, buf[:0])
+	if err != nil || l == nil {
 		return v, nil, false
 	}
-	var vals [8]string
-	m := match[T]{path: path, vals: vals[:0]}
-	m.walk(n, 1, 0)
-	if m.best == nil {
-		return v, nil, false
-	}
-	if len(m.best.vars) > 0 {
-		vars = make(map[string]string, len(m.best.vars))
-		for i, name := range m.best.vars {
-			val := m.bestVals[i]
+	if len(l.vars) > 0 {
+		vars = make(map[string]string, len(l.vars))
+		for i, name := range l.vars {
+			val := vals[i]
 			if u, err := url.PathUnescape(val); err == nil {
 				val = u
 			}
 			vars[name] = val
 		}
 	}
-	return m.best.value, vars, true
+	return l.value, vars, true
+}
+
+// Check reports, with an error wrapping ErrAmbiguous, whether host and the
+// normalized path select different routes, or the same route with different
+// path variables, under the readings common upstreams make of one path:
+//
+//   - as sent: Go's ServeMux, nginx, Django, Rails; and the case-insensitive
+//     routes of the table;
+//   - with path parameters removed from every segment (";jsessionid=1"):
+//     Servlet containers (Tomcat, Jetty, Spring);
+//   - without regard to letter case: Express and Koa by default, ASP.NET
+//     Core, case-insensitive Spring; and both of the last two at once.
+//
+// A path that no reading routes, or that every reading routes the same way,
+// is not ambiguous. The readings cost one walk each and run only when they
+// can differ (the path has ';', or an upper-case letter or escape, or the
+// host has a route with an upper-case letter).
+func (t *Table[T]) Check(host, path string) error {
+	var buf [8]string
+	_, _, err := t.resolve(host, path, buf[:0])
+	return err
+}
+
+// NormalizeRequest normalizes the raw path of r (RawPath) and checks it
+// against the routes of host (Check): the one call the request path makes
+// before routing. Its errors wrap ErrBadPath.
+func (t *Table[T]) NormalizeRequest(host string, r *http.Request) (string, error) {
+	p, err := Normalize(RawPath(r))
+	if err != nil {
+		return "", err
+	}
+	if err := t.Check(host, p); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
+// resolve walks every reading of path that can differ and returns the
+// literal reading's leaf and raw variable values, or ErrAmbiguous.
+func (t *Table[T]) resolve(host, path string, vals []string) (*leaf[T], []string, error) {
+	h := t.hosts[host]
+	if h == nil {
+		return nil, nil, nil
+	}
+	lit := h.walk(path, false, vals)
+	fold := h.upper || hasUpperASCII(path)
+	params := strings.IndexByte(path, ';') >= 0
+	if !fold && !params {
+		return lit.best, lit.bestVals, nil
+	}
+	var other [8]string
+	if fold {
+		if r := h.walk(path, true, other[:0]); !lit.same(&r) {
+			return nil, nil, fmt.Errorf("%w: %q is another route or other path variables to an upstream that ignores letter case", ErrAmbiguous, path)
+		}
+	}
+	if params {
+		stripped := stripParams(path)
+		if r := h.walk(stripped, false, other[:0]); !lit.same(&r) {
+			return nil, nil, fmt.Errorf("%w: %q is another route or other path variables to a Servlet container, which reads %q", ErrAmbiguous, path, stripped)
+		}
+		if fold {
+			if r := h.walk(stripped, true, other[:0]); !lit.same(&r) {
+				return nil, nil, fmt.Errorf("%w: %q is another route or other path variables to a case-insensitive Servlet application, which reads %q", ErrAmbiguous, path, stripped)
+			}
+		}
+	}
+	return lit.best, lit.bestVals, nil
+}
+
+// stripParams removes the path parameters of every segment: "/a;x/b;y=1/"
+// is "/a/b/". Normalize has refused segments that are only parameters.
+func stripParams(p string) string {
+	var b strings.Builder
+	b.Grow(len(p))
+	for i := 0; i < len(p); {
+		j := strings.IndexByte(p[i:], ';')
+		if j < 0 {
+			b.WriteString(p[i:])
+			break
+		}
+		b.WriteString(p[i : i+j])
+		i += j
+		k := strings.IndexByte(p[i:], '/')
+		if k < 0 {
+			break
+		}
+		i += k
+	}
+	return b.String()
+}
+
+func hasUpperASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+// walk matches path in one reading: fold false is the path as sent (static
+// edges of case-insensitive routes compared folded), fold true compares
+// every static edge and expression without regard to case.
+func (h *tree[T]) walk(path string, fold bool, vals []string) match[T] {
+	m := match[T]{path: path, fold: fold, vals: vals}
+	m.walk(h.root, 1, 0)
+	return m
 }
 
 type match[T any] struct {
 	path      string
+	fold      bool
 	vals      []string
 	best      *leaf[T]
 	bestDepth int
 	bestVals  []string
+}
+
+// same reports whether two readings chose the same route and variables.
+func (m *match[T]) same(o *match[T]) bool {
+	if m.best != o.best || len(m.bestVals) != len(o.bestVals) {
+		return false
+	}
+	for i := range m.bestVals {
+		if m.bestVals[i] != o.bestVals[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func (m *match[T]) consider(l *leaf[T], depth int) {
@@ -167,30 +398,42 @@ func (m *match[T]) walk(n *node[T], i, depth int) {
 		next = i + end + 1
 	}
 	if seg == "" && next >= len(m.path) {
-		// Trailing slash: "/a/" is "/a" for matching.
+		// Trailing slash: "/a/" is "/a" for matching (Express's non-strict
+		// mode; Go's ServeMux and others differ only by a redirect or 404).
 		m.consider(n.exact, depth)
 		m.consider(n.prefix, depth)
 		return
 	}
-	// name is the segment without path parameters: Tomcat and Jetty serve
-	// "/admin;x" as "/admin", so it must not fall back to a less specific
-	// route. Variables still receive the whole segment.
-	name := seg
-	if k := strings.IndexByte(seg, ';'); k >= 0 {
-		name = seg[:k]
-	}
-	if c := n.static[seg]; c != nil {
-		m.walk(c, next, depth+1)
-	} else if c := n.static[name]; c != nil && name != seg {
-		m.walk(c, next, depth+1)
-	}
-	for _, e := range n.params {
-		if seg == "" || e.seg.Re != nil && !e.seg.Re.MatchString(seg) && (name == seg || !e.seg.Re.MatchString(name)) {
-			continue
+	if seg != "" {
+		var fbuf [128]byte
+		var f []byte
+		if m.fold || n.ci != nil {
+			f = foldSegment(fbuf[:0], seg)
 		}
-		m.vals = append(m.vals, seg)
-		m.walk(e.child, next, depth+1)
-		m.vals = m.vals[:len(m.vals)-1]
+		if m.fold {
+			for _, c := range n.folded[string(f)] {
+				m.walk(c, next, depth+1)
+			}
+		} else {
+			if c := n.static[seg]; c != nil {
+				m.walk(c, next, depth+1)
+			}
+			if c := n.ci[string(f)]; c != nil {
+				m.walk(c, next, depth+1)
+			}
+		}
+		for _, e := range n.params {
+			re := e.seg.Re
+			if m.fold || e.ci {
+				re = e.fold
+			}
+			if re != nil && !re.MatchString(seg) {
+				continue
+			}
+			m.vals = append(m.vals, seg)
+			m.walk(e.child, next, depth+1)
+			m.vals = m.vals[:len(m.vals)-1]
+		}
 	}
 	m.consider(n.prefix, depth)
 }

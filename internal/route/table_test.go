@@ -1,39 +1,55 @@
 package route
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 )
 
 type tableRoute struct {
 	host, path string
 	exact      bool
+	ci         bool // case-insensitive
 }
 
 // testRoutes is one table shared by the lookup cases; a route's value is its
-// name, "host path" plus " exact" when exact.
+// name, "host path" plus " exact" when exact (and " ci" when
+// case-insensitive).
 var testRoutes = []tableRoute{
-	{"app.corp.example", "/", false},
-	{"app.corp.example", "/admin", false},
-	{"app.corp.example", "/admin/public", false},
-	{"app.corp.example", "/health", true},
-	{"app.corp.example", "/customers/{customer_id}", false},
-	{"app.corp.example", "/customers/export", false},
-	{"app.corp.example", "/orders/{id:[0-9]+}", true},
-	{"app.corp.example", "/orders/{slug}", true},
-	{"app.corp.example", "/teams/{team}/members/{member}", false},
-	{"app.corp.example", "/files/{name}", false},
-	{"app.corp.example", "/docs", false},
-	{"app.corp.example", "/{lang}/guide", false},
-	{"api.corp.example", "/v1", false},
-	{"api.corp.example", "/v1", true},
+	{"app.corp.example", "/", false, false},
+	{"app.corp.example", "/admin", false, false},
+	{"app.corp.example", "/admin/public", false, false},
+	{"app.corp.example", "/health", true, false},
+	{"app.corp.example", "/customers/{customer_id}", false, false},
+	{"app.corp.example", "/customers/export", false, false},
+	{"app.corp.example", "/orders/{id:[0-9]+}", true, false},
+	{"app.corp.example", "/orders/{slug}", true, false},
+	{"app.corp.example", "/teams/{team}/members/{member}", false, false},
+	{"app.corp.example", "/files/{name}", false, false},
+	{"app.corp.example", "/docs", false, false},
+	{"app.corp.example", "/{lang}/guide", false, false},
+	{"api.corp.example", "/v1", false, false},
+	{"api.corp.example", "/v1", true, false},
+	// A host with case-insensitive routes (an Express app) and
+	// case-sensitive ones, one of them with an upper-case letter.
+	{"ci.corp.example", "/", false, false},
+	{"ci.corp.example", "/customers/{id}", false, true},
+	{"ci.corp.example", "/customers/export", false, false},
+	{"ci.corp.example", "/orders/{id:[a-z]+}", false, true},
+	{"ci.corp.example", "/admin", false, false},
+	{"ci.corp.example", "/Reports", false, false},
+	{"ci.corp.example", "/Tools", false, true},
 }
 
 func (r tableRoute) value() string {
 	v := r.host + " " + r.path
 	if r.exact {
 		v += " exact"
+	}
+	if r.ci {
+		v += " ci"
 	}
 	return v
 }
@@ -42,8 +58,8 @@ func newTestTable(t testing.TB) *Table[string] {
 	t.Helper()
 	tab := NewTable[string]()
 	for _, r := range testRoutes {
-		if err := tab.Add(r.host, r.path, r.exact, r.value()); err != nil {
-			t.Fatalf("Add(%q, %q, %v): %v", r.host, r.path, r.exact, err)
+		if err := tab.AddRoute(r.host, r.path, Options{Exact: r.exact, CaseInsensitive: r.ci}, r.value()); err != nil {
+			t.Fatalf("AddRoute(%q, %q, %v, %v): %v", r.host, r.path, r.exact, r.ci, err)
 		}
 	}
 	return tab
@@ -55,11 +71,24 @@ type lookupTest struct {
 	// want is the matched route's value; "" means no match.
 	want     string
 	wantVars map[string]string
+	// ambiguous means the readings disagree: Lookup finds nothing and Check
+	// fails with ErrAmbiguous.
+	ambiguous bool
 }
 
 func (tc lookupTest) run(t *testing.T, tab *Table[string]) {
 	t.Helper()
 	got, vars, ok := tab.Lookup(tc.host, tc.path)
+	err := tab.Check(tc.host, tc.path)
+	if tc.ambiguous {
+		if ok || !errors.Is(err, ErrAmbiguous) || !errors.Is(err, ErrBadPath) {
+			t.Fatalf("Lookup(%q, %q) = %q, %v; Check = %v; want no match and ErrAmbiguous", tc.host, tc.path, got, ok, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("Check(%q, %q) = %v, want nil", tc.host, tc.path, err)
+	}
 	if ok != (tc.want != "") {
 		t.Fatalf("Lookup(%q, %q) ok = %v (value %q), want match %q", tc.host, tc.path, ok, got, tc.want)
 	}
@@ -84,7 +113,6 @@ func TestTableLookup(t *testing.T) {
 		{name: "below prefix", host: app, path: "/admin/users/7", want: admin},
 		{name: "segment boundary: administrator is not admin", host: app, path: "/administrator", want: root},
 		{name: "segment boundary: admin-x is not admin", host: app, path: "/admin-x/y", want: root},
-		{name: "case matters in paths", host: app, path: "/ADMIN", want: root},
 		{name: "most specific wins", host: app, path: "/admin/public/x", want: app + " /admin/public"},
 		{name: "most specific boundary", host: app, path: "/admin/publicity", want: admin},
 		{name: "exact matches itself", host: app, path: "/health", want: app + " /health exact"},
@@ -112,16 +140,6 @@ func TestTableLookup(t *testing.T) {
 		{name: "deeper variable route beats shallower static", host: app, path: "/docs/guide/x", want: app + " /{lang}/guide",
 			wantVars: map[string]string{"lang": "docs"}},
 		{name: "shallower static when the deeper fails", host: app, path: "/docs/other", want: app + " /docs"},
-		// Path parameters: Tomcat and Jetty serve "/admin;x" as "/admin", so
-		// it gets the /admin route, never a less specific one.
-		{name: "path parameter on a static segment", host: app, path: "/admin;jsessionid=1", want: admin},
-		{name: "path parameter below a prefix", host: app, path: "/admin;x/users", want: admin},
-		{name: "path parameter deeper", host: app, path: "/admin/public;x/y", want: app + " /admin/public"},
-		{name: "path parameter on an exact route", host: app, path: "/health;x", want: app + " /health exact"},
-		{name: "path parameter does not change the name", host: app, path: "/administrator;x", want: root},
-		{name: "path parameter on a regex variable keeps the whole segment", host: app, path: "/orders/123;x",
-			want: app + " /orders/{id:[0-9]+} exact", wantVars: map[string]string{"id": "123;x"}},
-		{name: "parameter-only segment", host: app, path: "/;x", want: root},
 		{name: "exact and prefix on same path: exact first", host: "api.corp.example", path: "/v1", want: "api.corp.example /v1 exact"},
 		{name: "exact and prefix on same path: prefix below", host: "api.corp.example", path: "/v1/x", want: "api.corp.example /v1"},
 		{name: "no root on host", host: "api.corp.example", path: "/v2"},
@@ -129,6 +147,70 @@ func TestTableLookup(t *testing.T) {
 		{name: "host is exact, not suffix", host: "x.app.corp.example", path: "/"},
 		{name: "host with port is not routed", host: app + ":443", path: "/"},
 		{name: "host is case-sensitive (callers lowercase)", host: "APP.corp.example", path: "/"},
+
+		// Letter case. Express and Koa match routes without regard to case
+		// by default (path-to-regexp's sensitive: false), so on a
+		// case-sensitive route a path that only a case-insensitive reading
+		// routes elsewhere is ambiguous.
+		{name: "upper case that changes the route", host: app, path: "/ADMIN", ambiguous: true},
+		{name: "upper case below a prefix that changes the route", host: app, path: "/Admin/users", ambiguous: true},
+		{name: "upper case deeper that changes the route", host: app, path: "/admin/Public/x", ambiguous: true},
+		{name: "upper case that changes a variable route", host: app, path: "/Customers/43", ambiguous: true},
+		{name: "upper case that routes the same", host: app, path: "/Nothing/Here", want: root},
+		{name: "upper case inside a variable", host: app, path: "/customers/AB-43", want: cust,
+			wantVars: map[string]string{"customer_id": "AB-43"}},
+		{name: "upper case below a route", host: app, path: "/admin/USERS", want: admin},
+		{name: "dotless i reads as i to .NET and Java", host: app, path: "/adm%C4%B1n", ambiguous: true},
+		{name: "Kelvin sign reads as k", host: app, path: "/health/%E2%84%AA", want: root},
+		{name: "long s reads as s", host: app, path: "/customer%C5%BF/1", ambiguous: true},
+		{name: "other non-ASCII does not fold", host: app, path: "/%C3%A0dmin", want: root},
+
+		// Path parameters. Servlet containers remove ";…" from every
+		// segment (Servlet 6.0 §3.5.2), so a path whose route or variables
+		// change without them is ambiguous.
+		{name: "path parameter on a static segment", host: app, path: "/admin;jsessionid=1", ambiguous: true},
+		{name: "path parameter below a prefix", host: app, path: "/admin;x/users", ambiguous: true},
+		{name: "path parameter deeper", host: app, path: "/admin/public;x/y", ambiguous: true},
+		{name: "path parameter on an exact route", host: app, path: "/health;x", ambiguous: true},
+		{name: "path parameter on a regex variable", host: app, path: "/orders/123;x", ambiguous: true},
+		{name: "path parameter changes a variable", host: app, path: "/customers/42;v=1", ambiguous: true},
+		{name: "path parameter changes a variable of a deeper route", host: app, path: "/docs;x/guide", ambiguous: true},
+		{name: "path parameter below the route's segments", host: app, path: "/admin/users;jsessionid=1", want: admin},
+		{name: "path parameter below a variable route", host: app, path: "/customers/42/orders;x", want: cust,
+			wantVars: map[string]string{"customer_id": "42"}},
+		{name: "path parameter does not change the name", host: app, path: "/administrator;x", want: root},
+		{name: "path parameter and upper case", host: app, path: "/ADMIN;x/y", ambiguous: true},
+	}
+	tab := newTestTable(t)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, tab) })
+	}
+}
+
+func TestTableLookupCaseInsensitive(t *testing.T) {
+	const ci = "ci.corp.example"
+	root := ci + " /"
+	cust := ci + " /customers/{id} ci"
+	tests := []lookupTest{
+		{name: "as written", host: ci, path: "/customers/43", want: cust, wantVars: map[string]string{"id": "43"}},
+		{name: "capitalized", host: ci, path: "/Customers/43", want: cust, wantVars: map[string]string{"id": "43"}},
+		{name: "upper case with trailing slash", host: ci, path: "/CUSTOMERS/43/", want: cust, wantVars: map[string]string{"id": "43"}},
+		{name: "variable keeps its case", host: ci, path: "/customers/AbC", want: cust, wantVars: map[string]string{"id": "AbC"}},
+		{name: "long s folds like .NET", host: ci, path: "/cu%C5%BFtomers/7", want: cust, wantVars: map[string]string{"id": "7"}},
+		{name: "expression without case", host: ci, path: "/Orders/ABC", want: ci + " /orders/{id:[a-z]+} ci",
+			wantVars: map[string]string{"id": "ABC"}},
+		{name: "case-sensitive static beats the variable as written", host: ci, path: "/customers/export", want: ci + " /customers/export"},
+		{name: "case-sensitive static read without case", host: ci, path: "/CUSTOMERS/export", ambiguous: true},
+		{name: "case-sensitive static in another case", host: ci, path: "/customers/EXPORT", ambiguous: true},
+		{name: "case-sensitive route as written", host: ci, path: "/admin", want: ci + " /admin"},
+		{name: "case-sensitive route in another case", host: ci, path: "/Admin", ambiguous: true},
+		{name: "upper-case route as written", host: ci, path: "/Reports/q1", want: ci + " /Reports"},
+		{name: "upper-case route in lower case", host: ci, path: "/reports/q1", ambiguous: true},
+		{name: "case-insensitive upper-case route", host: ci, path: "/tools", want: ci + " /Tools ci"},
+		{name: "case-insensitive upper-case route in upper case", host: ci, path: "/TOOLS/x", want: ci + " /Tools ci"},
+		{name: "root in lower case", host: ci, path: "/other", want: root},
+		{name: "path parameter on a case-insensitive variable", host: ci, path: "/Customers/43;x", ambiguous: true},
+		{name: "path parameter on a case-insensitive static", host: ci, path: "/Customers;x/43", ambiguous: true},
 	}
 	tab := newTestTable(t)
 	for _, tc := range tests {
@@ -143,22 +225,28 @@ func TestTableAddErrors(t *testing.T) {
 		add     tableRoute
 		wantErr string
 	}{
-		{name: "duplicate prefix", first: tableRoute{"h", "/a", false}, add: tableRoute{"h", "/a/", false},
+		{name: "duplicate prefix", first: tableRoute{"h", "/a", false, false}, add: tableRoute{"h", "/a/", false, false},
 			wantErr: "route: duplicate route h/a/"},
-		{name: "duplicate exact", first: tableRoute{"h", "/a", true}, add: tableRoute{"h", "/a", true},
+		{name: "duplicate exact", first: tableRoute{"h", "/a", true, false}, add: tableRoute{"h", "/a", true, false},
 			wantErr: "route: duplicate exact route h/a"},
-		{name: "duplicate variable with another name", first: tableRoute{"h", "/c/{x}", false}, add: tableRoute{"h", "/c/{y}", false},
+		{name: "duplicate variable with another name", first: tableRoute{"h", "/c/{x}", false, false}, add: tableRoute{"h", "/c/{y}", false, false},
 			wantErr: "route: duplicate route h/c/{y}"},
-		{name: "bad pattern", first: tableRoute{"h", "/", false}, add: tableRoute{"h", "a", false},
+		{name: "duplicate with another case setting", first: tableRoute{"h", "/a", false, false}, add: tableRoute{"h", "/a", false, true},
+			wantErr: "route: duplicate route h/a"},
+		{name: "differs only in case", first: tableRoute{"h", "/Admin", false, false}, add: tableRoute{"h", "/admin", false, false},
+			wantErr: "route: route h/admin differs from another only in letter case; a case-insensitive upstream reads them as one"},
+		{name: "differs only in case, case-insensitive", first: tableRoute{"h", "/c/{x}/Items", true, true}, add: tableRoute{"h", "/C/{y}/items", true, false},
+			wantErr: "route: exact route h/C/{y}/items differs from another only in letter case; a case-insensitive upstream reads them as one"},
+		{name: "bad pattern", first: tableRoute{"h", "/", false, false}, add: tableRoute{"h", "a", false, false},
 			wantErr: `route: expected a path starting with '/', got "a"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tab := NewTable[int]()
-			if err := tab.Add(tc.first.host, tc.first.path, tc.first.exact, 1); err != nil {
+			if err := tab.AddRoute(tc.first.host, tc.first.path, Options{Exact: tc.first.exact, CaseInsensitive: tc.first.ci}, 1); err != nil {
 				t.Fatalf("first Add: %v", err)
 			}
-			err := tab.Add(tc.add.host, tc.add.path, tc.add.exact, 2)
+			err := tab.AddRoute(tc.add.host, tc.add.path, Options{Exact: tc.add.exact, CaseInsensitive: tc.add.ci}, 2)
 			if err == nil || err.Error() != tc.wantErr {
 				t.Fatalf("Add(%v) error = %v, want %q", tc.add, err, tc.wantErr)
 			}
@@ -230,6 +318,58 @@ func BenchmarkLookup(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				tab.Lookup(host, path)
+			}
+		})
+	}
+}
+
+// FuzzTableLookup looks up arbitrary paths in the test table: Lookup and
+// Check never panic and agree, and a path that is accepted routes, with
+// its path parameters removed, to the same route with the same variables
+// (what a Servlet container reads is what the rules judged).
+func FuzzTableLookup(f *testing.F) {
+	for _, s := range []string{"/", "/admin;x", "/Customers/43", "/customers/43;v=1/x", "/adm%C4%B1n", "/orders/ABC",
+		"/CUSTOMERS/export", "/teams/a;b/members/c", "/%E2%84%AA", "/Tools;x"} {
+		f.Add("app.corp.example", s)
+		f.Add("ci.corp.example", s)
+	}
+	tab := newTestTable(f)
+	f.Fuzz(func(t *testing.T, host, raw string) {
+		path, err := Normalize(raw)
+		if err != nil {
+			return
+		}
+		v, vars, ok := tab.Lookup(host, path)
+		cerr := tab.Check(host, path)
+		if cerr != nil && (ok || !errors.Is(cerr, ErrAmbiguous)) {
+			t.Fatalf("Check(%q, %q) = %v but Lookup ok = %v", host, path, cerr, ok)
+		}
+		if cerr != nil || !strings.Contains(path, ";") {
+			return
+		}
+		sv, svars, sok := tab.Lookup(host, stripParams(path))
+		if sok != ok || sv != v || !reflect.DeepEqual(svars, vars) {
+			t.Fatalf("Lookup(%q, %q) = %q %v %v, but without parameters %q: %q %v %v",
+				host, path, v, vars, ok, stripParams(path), sv, svars, sok)
+		}
+	})
+}
+
+func BenchmarkLookupReadings(b *testing.B) {
+	tab := newTestTable(b)
+	for _, bc := range []struct{ name, host, path string }{
+		{"lower-case", "app.corp.example", "/customers/42/orders/7"},
+		{"upper-case", "app.corp.example", "/customers/AB-42/orders/7"},
+		{"path-parameters", "app.corp.example", "/customers/42/orders;jsessionid=1"},
+		{"case-insensitive-host", "ci.corp.example", "/Customers/42"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			if _, _, ok := tab.Lookup(bc.host, bc.path); !ok {
+				b.Fatalf("Lookup(%q, %q) found nothing", bc.host, bc.path)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				tab.Lookup(bc.host, bc.path)
 			}
 		})
 	}

@@ -2,9 +2,9 @@ package server
 
 import (
 	"crypto/x509"
-	"encoding/pem"
 	"net/http"
-	"net/url"
+
+	"github.com/accessgateway/gateway/internal/proxy"
 )
 
 // clientCert returns the client certificate of the TLS connection, or the
@@ -17,18 +17,7 @@ func (s *Server) clientCert(r *http.Request, q *request) *x509.Certificate {
 	if h == "" || !q.client.TrustedPeer {
 		return nil
 	}
-	raw := r.Header.Get(h)
-	if raw == "" || len(raw) > 16<<10 {
-		return nil
-	}
-	if u, err := url.QueryUnescape(raw); err == nil {
-		raw = u
-	}
-	b, _ := pem.Decode([]byte(raw))
-	if b == nil || b.Type != "CERTIFICATE" {
-		return nil
-	}
-	c, err := x509.ParseCertificate(b.Bytes)
+	c, err := proxy.ParseClientCertHeader(r.Header.Get(h))
 	if err != nil {
 		return nil
 	}

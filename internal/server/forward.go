@@ -237,9 +237,13 @@ func truncate(s string, n int) string {
 func (s *Server) serveOriginal(w http.ResponseWriter, r *http.Request, q *request, o original) {
 	q.host = hostOnly(o.host)
 	u, err := url.ParseRequestURI(o.uri)
+	// The path as the ingress forwards it (never re-escaped from the
+	// decoded path), normalized and checked against the readings of
+	// Servlet and case-insensitive upstreams like the proxy mode's.
+	target := &http.Request{RequestURI: o.uri}
 	var p string
 	if err == nil {
-		p, err = route.Normalize(u.EscapedPath())
+		p, err = q.rt.table.NormalizeRequest(q.host, target)
 	}
 	if err != nil {
 		q.path = ""
@@ -248,7 +252,7 @@ func (s *Server) serveOriginal(w http.ResponseWriter, r *http.Request, q *reques
 		return
 	}
 	q.path = p
-	if p != u.EscapedPath() {
+	if p != route.RawPath(target) {
 		// In proxy mode the tool receives the normalized path; here the
 		// ingress forwards the original one, which the tool may read
 		// differently ("/a/../admin", "%61dmin", "//admin"). Judge only

@@ -20,7 +20,6 @@ import (
 	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/proxy"
 	"github.com/accessgateway/gateway/internal/requirement"
-	"github.com/accessgateway/gateway/internal/route"
 	"github.com/accessgateway/gateway/internal/store"
 	"github.com/accessgateway/gateway/internal/tracing"
 )
@@ -96,7 +95,7 @@ func (s *Server) newPublicHandler() http.Handler {
 		if s.serveForwardAuth(w, r, q) {
 			return
 		}
-		p, err := route.Normalize(r.URL.EscapedPath())
+		p, err := rt.table.NormalizeRequest(q.host, r)
 		if err != nil {
 			CloseAfterDenial(w, r)
 			s.record(r, nil, policy.Decision{Reasons: []policy.Reason{policy.ReasonBadRequest}}, http.StatusBadRequest)
@@ -288,11 +287,11 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, q *request, e 
 		q.client.StripAuthorization = true
 		return identityOf(sess), nil
 	}
-	c, err := r.Cookie(q.rt.cfg.Session.CookieName)
-	if err != nil || c.Value == "" {
-		return nil, nil
+	c, err := proxy.SessionCookie(r.Header, q.rt.cfg.Session.CookieName)
+	if err != nil || c == "" {
+		return nil, err // a conflict between two session cookies denies
 	}
-	sess, err := q.rt.sessions.Load(r.Context(), c.Value)
+	sess, err := q.rt.sessions.Load(r.Context(), c)
 	if errors.Is(err, auth.ErrNoSession) {
 		return nil, nil
 	}
@@ -300,7 +299,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, q *request, e 
 		s.metrics.StoreErrors.WithLabelValues("load").Inc()
 		return nil, err
 	}
-	if _, err := q.rt.auth.MaybeRefresh(r.Context(), c.Value, sess); err != nil {
+	if _, err := q.rt.auth.MaybeRefresh(r.Context(), c, sess); err != nil {
 		if errors.Is(err, auth.ErrNoSession) {
 			return nil, nil
 		}
@@ -309,7 +308,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, q *request, e 
 		}
 		return nil, err
 	}
-	q.sessionID, q.session = c.Value, sess
+	q.sessionID, q.session = c, sess
 	return identityOf(sess), nil
 }
 

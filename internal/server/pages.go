@@ -12,6 +12,7 @@ import (
 	"github.com/accessgateway/gateway/internal/audit"
 	"github.com/accessgateway/gateway/internal/auth"
 	"github.com/accessgateway/gateway/internal/policy"
+	"github.com/accessgateway/gateway/internal/proxy"
 	"github.com/accessgateway/gateway/internal/requirement"
 	"github.com/accessgateway/gateway/internal/store"
 )
@@ -102,6 +103,8 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, e *routeEntry, in 
 			msg = "The gateway could not confirm your sign-in with the identity provider."
 		} else if store.IsUnavailable(in.EvidenceErr) {
 			msg = "The gateway's session store is not answering, so it cannot check your sign-in."
+		} else if errors.Is(in.EvidenceErr, proxy.ErrCookieConflict) {
+			msg = "Your browser sent two different gateway session cookies (another site under this domain may have set one); clear this site's cookies and sign in again."
 		}
 		s.logger.Error("evidence unavailable: denying", "err", in.EvidenceErr, "request_id", q.id)
 		s.page(w, r, http.StatusServiceUnavailable, pageData{Title: "Temporarily unavailable", Message: msg, Next: "Nothing is wrong with your access. Try again in a minute; if it persists, tell the gateway's operators and quote the request ID.", Reason: string(reason)})
@@ -275,11 +278,11 @@ func (s *Server) signOutPage(w http.ResponseWriter, r *http.Request) {
 // must not treat it as "signed out" (a sign-out that did not happen must not
 // say it did).
 func (s *Server) loadSession(r *http.Request, q *request) error {
-	c, err := r.Cookie(q.rt.cfg.Session.CookieName)
-	if err != nil {
-		return nil
+	c, err := proxy.SessionCookie(r.Header, q.rt.cfg.Session.CookieName)
+	if err != nil || c == "" {
+		return err
 	}
-	sess, err := q.rt.sessions.Load(r.Context(), c.Value)
+	sess, err := q.rt.sessions.Load(r.Context(), c)
 	if errors.Is(err, auth.ErrNoSession) {
 		return nil
 	}
@@ -287,7 +290,7 @@ func (s *Server) loadSession(r *http.Request, q *request) error {
 		s.metrics.StoreErrors.WithLabelValues("load").Inc()
 		return err
 	}
-	q.sessionID, q.session = c.Value, sess
+	q.sessionID, q.session = c, sess
 	return nil
 }
 

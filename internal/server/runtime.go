@@ -41,7 +41,7 @@ type runtime struct {
 	tokenHeader string
 	// stripHeaders and stripCookies are what every forwarded request loses
 	// beyond the X-Gateway-* namespace (computed once, not per request).
-	stripHeaders []string
+	stripHeaders *proxy.HeaderList
 	stripCookies []string
 	// kinds are the requirement kinds' services, aligned with kinds.All.
 	kinds []requirement.Service
@@ -166,9 +166,12 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 	}
 	rt.minter = token.NewCache(rt.signer)
 	rt.tokenHeader = rt.signer.Header()
-	rt.stripHeaders = []string{rt.tokenHeader}
+	strip := append(cfg.StripHeaderNames(), rt.tokenHeader)
 	if h := cfg.Listen.ClientCertHeader; h != "" {
-		rt.stripHeaders = append(rt.stripHeaders, h)
+		strip = append(strip, h)
+	}
+	if rt.stripHeaders, err = proxy.NewHeaderList(strip...); err != nil {
+		return nil, fmt.Errorf("server: strip_headers: %w", err)
 	}
 	rt.stripCookies = []string{cfg.Session.CookieName}
 
@@ -216,6 +219,7 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 		if err != nil {
 			return nil, fmt.Errorf("server: routes[%d]: %w", i, err)
 		}
+		up.AllowUpgrades(rc.Upgrades)
 		e := &routeEntry{cfg: rc, policy: pol, upstream: up, audience: rc.Audience, services: services, title: rc.Title}
 		if e.audience == "" {
 			u, _ := url.Parse(rc.Upstream)
@@ -227,7 +231,7 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 				e.groups[g] = true
 			}
 		}
-		if err := rt.table.Add(rc.Host, rc.Path, rc.Exact, e); err != nil {
+		if err := rt.table.AddRoute(rc.Host, rc.Path, rc.RouteOptions(), e); err != nil {
 			return nil, fmt.Errorf("server: routes[%d]: %w", i, err)
 		}
 	}

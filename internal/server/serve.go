@@ -18,6 +18,7 @@ import (
 	"github.com/accessgateway/gateway/internal/audit"
 	"github.com/accessgateway/gateway/internal/config"
 	"github.com/accessgateway/gateway/internal/metrics"
+	"github.com/accessgateway/gateway/internal/proxy"
 	"github.com/accessgateway/gateway/internal/store"
 	"github.com/accessgateway/gateway/internal/tracing"
 )
@@ -117,6 +118,9 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options, ready func()) 
 	pl, err := net.Listen("tcp", cfg.Listen.Address)
 	if err != nil {
 		return fmt.Errorf("public listener: %w", err)
+	}
+	if pub.TLSConfig == nil {
+		pl = proxy.GuardListener(pl) // refuses Content-Length with Transfer-Encoding (plain HTTP only)
 	}
 	al2, err := net.Listen("tcp", cfg.Admin.Address)
 	if err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/accessgateway/gateway/internal/config"
 	"github.com/accessgateway/gateway/internal/explain"
 	"github.com/accessgateway/gateway/internal/metrics"
+	"github.com/accessgateway/gateway/internal/proxy"
 	"github.com/accessgateway/gateway/internal/requirement"
 	"github.com/accessgateway/gateway/internal/requirement/kinds"
 	"github.com/accessgateway/gateway/internal/store"
@@ -95,7 +96,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		return nil, err
 	}
 	s.rt.Store(rt)
-	s.public = s.newPublicHandler()
+	s.public = proxy.Guard(s.newPublicHandler())
 	// Checkpoints of the audit log are signed with the context token's
 	// active key, so one JWKS verifies both.
 	if err := s.audit.SetSigner(rt.signer.ActiveKey()); err != nil {

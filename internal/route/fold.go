@@ -1,0 +1,106 @@
+package route
+
+import (
+	"unicode"
+	"unicode/utf8"
+)
+
+// foldSegment appends seg, a segment of a normalized path, to dst in the
+// form compared without regard to letter case: ASCII letters in lower case,
+// and a percent-escaped non-ASCII character whose upper case, lower case or
+// simple case folding is an ASCII letter replaced by that letter in lower
+// case. Case-insensitive comparisons outside ASCII differ between platforms:
+// .NET's OrdinalIgnoreCase and Java's equalsIgnoreCase read "admın" (dotless
+// ı, %C4%B1) and "ſ" (long s) as "admin" and "s", and the Kelvin sign as
+// "k"; so must the gateway. Other escapes are kept (their hex lower-cased;
+// route patterns never hold '%').
+func foldSegment(dst []byte, seg string) []byte {
+	for i := 0; i < len(seg); i++ {
+		c := seg[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			dst = append(dst, c+('a'-'A'))
+		case c == '%':
+			if r, n := escapedRune(seg[i:]); n > 0 {
+				if a := asciiFold(r); a != 0 {
+					dst = append(dst, a)
+					i += n - 1
+					continue
+				}
+			}
+			dst = append(dst, c)
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// escapedRune decodes the percent-escaped UTF-8 sequence of one non-ASCII
+// rune at the start of s ("%C4%B1") and returns it with the number of bytes
+// of s it takes, or 0, 0.
+func escapedRune(s string) (rune, int) {
+	var b [utf8.UTFMax]byte
+	lead, ok := escapedByte(s)
+	if !ok || lead < 0xC0 {
+		return 0, 0
+	}
+	n := 2
+	switch {
+	case lead >= 0xF0:
+		n = 4
+	case lead >= 0xE0:
+		n = 3
+	}
+	if n > len(b) || len(s) < 3*n {
+		return 0, 0
+	}
+	for k := 0; k < n; k++ {
+		c, ok := escapedByte(s[3*k:])
+		if !ok {
+			return 0, 0
+		}
+		b[k] = c
+	}
+	r, size := utf8.DecodeRune(b[:n])
+	if r == utf8.RuneError || size != n {
+		return 0, 0
+	}
+	return r, 3 * n
+}
+
+func escapedByte(s string) (byte, bool) {
+	if len(s) < 3 || s[0] != '%' || !isHex(s[1]) || !isHex(s[2]) {
+		return 0, false
+	}
+	return unhex(s[1])<<4 | unhex(s[2]), true
+}
+
+// asciiFold returns the lower-case ASCII letter that the non-ASCII rune r
+// equals without regard to case on some platform, or 0.
+func asciiFold(r rune) byte {
+	if r < utf8.RuneSelf {
+		return 0
+	}
+	for _, c := range [...]rune{unicode.ToLower(r), unicode.ToUpper(r)} {
+		if a := asciiLetter(c); a != 0 {
+			return a
+		}
+	}
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		if a := asciiLetter(f); a != 0 {
+			return a
+		}
+	}
+	return 0
+}
+
+func asciiLetter(c rune) byte {
+	switch {
+	case 'a' <= c && c <= 'z':
+		return byte(c)
+	case 'A' <= c && c <= 'Z':
+		return byte(c) + ('a' - 'A')
+	}
+	return 0
+}

@@ -1,0 +1,92 @@
+package security
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// cookieTool answers /set with Set-Cookie headers that would plant a
+// session in the browser, in the spellings a browser accepts, and echoes
+// the Cookie header it received elsewhere.
+func cookieTool() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/set" {
+			for _, c := range []string{
+				"_gateway_session=PLANTED; Path=/; HttpOnly",
+				" _gateway_session\t=PLANTED2; Path=/customers",
+				"=_gateway_session=PLANTED3; Path=/",
+				"_gateway_session; Path=/",
+				"_GATEWAY_SESSION=PLANTED4",
+				"_gateway_session_login_0a1b2c3d4e5f=PLANTED5; Path=/.gateway/callback",
+				"theme=dark; Path=/",
+			} {
+				w.Header().Add("Set-Cookie", c)
+			}
+			w.Header().Add("Set-Cookie2", `_gateway_session="PLANTED6"; Version=1`)
+		}
+		io.WriteString(w, "cookie: "+strings.Join(r.Header["Cookie"], " | "))
+	})
+}
+
+// TestCookies: the upstream never sees a gateway cookie, whatever its
+// spelling, and can never set one in the browser.
+func TestCookies(t *testing.T) {
+	f := newFixture(t, cookieTool(), "")
+	sid := strings.TrimPrefix(f.sam, "_gateway_session=")
+
+	t.Run("no Set-Cookie for a gateway cookie reaches the browser", func(t *testing.T) {
+		resp := f.g.Raw(t, f.get("/set", f.sam))
+		if resp.Status != http.StatusOK {
+			t.Fatalf("status %d", resp.Status)
+		}
+		if got := resp.Header["Set-Cookie"]; len(got) != 1 || got[0] != "theme=dark; Path=/" {
+			t.Errorf("Set-Cookie = %q, want only theme", got)
+		}
+		if got := resp.Header["Set-Cookie2"]; got != nil {
+			t.Errorf("Set-Cookie2 = %q", got)
+		}
+		// The browser's own session survives the visit.
+		c := f.samWeb
+		if _, err := c.Get(f.g.URL + "/set"); err != nil {
+			t.Fatal(err)
+		}
+		u, _ := url.Parse(f.g.URL + "/customers/1")
+		for _, ck := range c.Jar.Cookies(u) {
+			if strings.Contains(ck.Value, "PLANTED") {
+				t.Errorf("the browser stored %s=%s", ck.Name, ck.Value)
+			}
+		}
+	})
+
+	// Each spelling carries sam's real session ID: the gateway may read it
+	// (it is sam's), but the upstream must never see the ID.
+	for _, tc := range []struct{ name, cookie string }{
+		{"exact", "a=1; _gateway_session=" + sid},
+		{"space before '='", "a=1; _gateway_session =" + sid},
+		{"tab around the name", "a=1;\t_gateway_session\t=" + sid},
+		{"quoted", `a=1; _gateway_session="` + sid + `"`},
+		{"upper case", "a=1; _gateway_session=" + sid + "; _GATEWAY_SESSION=" + sid},
+		{"PHP spellings", "a=1; _gateway_session=" + sid + "; _gateway.session=" + sid + "; _gateway+session=" + sid + "; _gateway_session[x]=" + sid},
+		{"escaped name", "a=1; _gateway_session=" + sid + "; %5Fgateway_session=" + sid},
+		{"binding cookie", "a=1; _gateway_session=" + sid + "; _gateway_session_login_00ff00ff00ff=" + sid},
+		{"inside a ',' list", "x=1, _gateway_session=" + sid + "; a=1; _gateway_session=" + sid},
+		{"on a second Cookie line", "a=1\r\nCookie: _gateway_session=" + sid},
+	} {
+		t.Run("request cookie: "+tc.name, func(t *testing.T) {
+			seen := f.reached(t, f.get("/cookies", tc.cookie), "/cookies")
+			if got := strings.Join(seen.Header["Cookie"], "; "); strings.Contains(got, sid) || !strings.Contains(got, "a=1") {
+				t.Errorf("the upstream's Cookie header is %q: it holds the session ID, or lost a=1", got)
+			}
+		})
+	}
+
+	// Cookie tossing: a sibling host planted a second session cookie (here
+	// the engineer's, a session the attacker could own). Neither is trusted.
+	t.Run("two different session cookies", func(t *testing.T) {
+		f.blocked(t, f.get("/", f.eng+"; "+f.sam), http.StatusServiceUnavailable, http.StatusBadRequest)
+		f.blocked(t, f.get("/", f.sam+"\r\nCookie: "+f.eng), http.StatusServiceUnavailable, http.StatusBadRequest)
+	})
+}
