@@ -83,7 +83,7 @@ func (p *Policies) Ask(q Query) (Answer, error) {
 		if err != nil || u.Host == "" {
 			return Answer{}, fmt.Errorf("explain: expected an absolute URL, got %q", q.URL)
 		}
-		path = u.EscapedPath()
+		path = route.URLPath(u)
 		if path == "" {
 			path = "/"
 		}

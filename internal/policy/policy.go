@@ -71,6 +71,10 @@ type condition struct {
 	groups   map[string]bool
 	claims   map[string]map[string]bool
 	vars     map[string]map[string]bool
+	// foldVars compares path variables ignoring ASCII case (deny entries:
+	// /customers/VIP must not escape a deny on vip where an upstream or its
+	// database reads both as one).
+	foldVars bool
 	methods  map[string]bool
 	cidrs    []netip.Prefix
 	everyone bool
@@ -101,6 +105,9 @@ func Compile(name string, public bool, rules Rules, reqs []Requirement) (*Route,
 	}
 	for i, c := range rules.Deny {
 		cc, err := compileCondition(c)
+		if err == nil {
+			cc.foldDeny()
+		}
 		if err != nil {
 			return nil, fmt.Errorf("policy: route %q deny[%d]: %w", name, i, err)
 		}
@@ -263,6 +270,34 @@ func compileCondition(c Condition) (condition, error) {
 	return out, nil
 }
 
+// foldDeny makes a deny entry's path variables match in any ASCII case:
+// deny entries fail closed by matching more spellings.
+func (c *condition) foldDeny() {
+	c.foldVars = true
+	for k, vals := range c.vars {
+		folded := make(map[string]bool, len(vals))
+		for v := range vals {
+			folded[lowerASCII(v)] = true
+		}
+		c.vars[k] = folded
+	}
+}
+
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
 func (c *condition) match(id *Identity, email Email, req *Request) bool {
 	if c.emails != nil && !c.emails[email.String()] {
 		return false
@@ -280,6 +315,9 @@ func (c *condition) match(id *Identity, email Email, req *Request) bool {
 	}
 	for k, allowed := range c.vars {
 		v, ok := req.Vars[k]
+		if c.foldVars {
+			v = lowerASCII(v)
+		}
 		if !ok || !allowed[v] {
 			return false
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -177,6 +178,21 @@ func writeEscaped(b *strings.Builder, c byte) {
 // empty RequestURI) it returns r.URL.RawPath or r.URL.Path. An asterisk or
 // authority-form target has no path: the result does not start with '/' and
 // Normalize refuses it.
+// URLPath returns the path of a parsed URL as it was written: its RawPath
+// when url.Parse kept one, never a re-escaped form (which would turn a
+// refused spelling into an accepted one).
+func URLPath(u *url.URL) string {
+	if u.RawPath != "" {
+		return u.RawPath
+	}
+	// Without RawPath, url.Parse found the written form to be the default
+	// encoding of Path: EscapedPath gives it back unchanged.
+	if p := u.EscapedPath(); p != "" {
+		return p
+	}
+	return "/"
+}
+
 func RawPath(r *http.Request) string {
 	t := r.RequestURI
 	if t == "" {

@@ -52,7 +52,7 @@ func (h host) RouteFor(r *http.Request, rawURL, kind string) (requirement.RouteM
 	if u.Host != "" {
 		hostName = hostOnly(u.Host)
 	}
-	p, err := route.Normalize(u.EscapedPath())
+	p, err := route.Normalize(route.URLPath(u))
 	if err != nil {
 		return requirement.RouteMatch{}, false
 	}

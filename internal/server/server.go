@@ -26,6 +26,7 @@ import (
 	"github.com/accessgateway/gateway/internal/config"
 	"github.com/accessgateway/gateway/internal/explain"
 	"github.com/accessgateway/gateway/internal/metrics"
+	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/proxy"
 	"github.com/accessgateway/gateway/internal/requirement"
 	"github.com/accessgateway/gateway/internal/requirement/kinds"
@@ -96,7 +97,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		return nil, err
 	}
 	s.rt.Store(rt)
-	s.public = proxy.Guard(s.newPublicHandler())
+	// Requests the guard refuses before routing (h2c, upgrades with a
+	// body) are audited like every other denial.
+	s.public = proxy.GuardNotify(s.newPublicHandler(), s.guardRefused)
 	// Checkpoints of the audit log are signed with the context token's
 	// active key, so one JWKS verifies both.
 	if err := s.audit.SetSigner(rt.signer.ActiveKey()); err != nil {
@@ -374,4 +377,15 @@ func HTTPServer(addr string, h http.Handler, l config.ListenConfig, logger *slog
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+}
+
+// guardRefused audits a request the protocol guard refused before the
+// request path began (it has no route and gets a request ID here).
+func (s *Server) guardRefused(r *http.Request, reason string) {
+	rt := s.rt.Load()
+	ip, _ := proxy.ClientAddr(r, rt.cfg.TrustedNets())
+	s.audit.Log(audit.Record{Time: s.now(), Kind: audit.KindDecision, RequestID: newRequestID(), Host: hostOnly(r.Host),
+		Method: r.Method, Path: r.URL.EscapedPath(), SourceIP: ip.String(), Decision: "deny", Status: http.StatusBadRequest,
+		Reasons: []string{string(policy.ReasonBadRequest)}, Detail: reason})
+	s.countDecision(nil, "deny", string(policy.ReasonBadRequest))
 }
