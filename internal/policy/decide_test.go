@@ -143,7 +143,7 @@ func TestDecide(t *testing.T) {
 			want: deniedBy("deny[0]")},
 		{name: "a path variable in a deny rule, in another case", rules: Rules{Allow: []Condition{{Everyone: true}},
 			Deny: []Condition{{Vars: map[string][]string{"customer_id": {"vip"}}}}},
-			in: Input{Identity: user("a@corp.example"), Request: Request{Method: "GET", Path: "/c/VIP", Vars: map[string]string{"customer_id": "VIP"}}},
+			in:   Input{Identity: user("a@corp.example"), Request: Request{Method: "GET", Path: "/c/VIP", Vars: map[string]string{"customer_id": "VIP"}}},
 			want: deniedBy("deny[0]")},
 		{name: "a path variable in an allow rule is exact", rules: Rules{Allow: []Condition{{Vars: map[string][]string{"customer_id": {"vip"}}}}},
 			in:   Input{Identity: user("a@corp.example"), Request: Request{Method: "GET", Path: "/c/VIP", Vars: map[string]string{"customer_id": "VIP"}}},

@@ -66,11 +66,11 @@ func (r *Route) IsLifter(i int) bool {
 func (r *Route) HasLifters() bool { return len(r.lifters) > 0 }
 
 type condition struct {
-	emails   map[string]bool
-	domains  map[string]bool
-	groups   map[string]bool
-	claims   map[string]map[string]bool
-	vars     map[string]map[string]bool
+	emails  map[string]bool
+	domains map[string]bool
+	groups  map[string]bool
+	claims  map[string]map[string]bool
+	vars    map[string]map[string]bool
 	// foldVars compares path variables ignoring ASCII case (deny entries:
 	// /customers/VIP must not escape a deny on vip where an upstream or its
 	// database reads both as one).
