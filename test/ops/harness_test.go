@@ -181,6 +181,7 @@ func newUpstream(t testing.TB) *upstream {
 				return
 			}
 		}
+		w.Header().Set("X-Seen-Request-Id", r.Header.Get("X-Gateway-Request-Id"))
 		fmt.Fprintf(w, "ok %s\n", r.URL.Path)
 	}))
 	t.Cleanup(u.Close)
