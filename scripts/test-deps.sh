@@ -2,8 +2,11 @@
 # Installs what the tests need when it is missing: redis-server (session store
 # tests), chromium (browser tests), swtpm + swtpm-tools + tpm2-tools (device
 # attestation interop), libssl-dev and gcc (the TPM simulator is cgo and links
-# OpenSSL), nginx and caddy (forward-auth mode behind real ingresses). As root
-# it uses apt-get; otherwise it says what to install.
+# OpenSSL), nginx and caddy (forward-auth mode behind real ingresses),
+# prometheus (its promtool checks the alerting rules in deploy/monitoring).
+# helm is not installed here: the Helm chart's test installs it with
+# `go install` from the Go module proxy when it is missing.
+# As root it uses apt-get; otherwise it says what to install.
 set -euo pipefail
 
 need=()
@@ -16,6 +19,7 @@ command -v gcc >/dev/null || need+=(gcc)
 [ -e /usr/include/openssl/evp.h ] || need+=(libssl-dev)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v caddy >/dev/null || need+=(caddy)
+command -v promtool >/dev/null || need+=(prometheus)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

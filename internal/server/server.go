@@ -213,14 +213,22 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// The admin listener's paths (contract: probes, load balancers and
+// Prometheus use them; the Helm chart's test reads them from here).
+const (
+	HealthzPath = "/healthz"
+	ReadyzPath  = "/readyz"
+	MetricsPath = "/metrics"
+)
+
 // AdminHandler serves /healthz, /readyz and /metrics.
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+HealthzPath, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+ReadyzPath, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		rt := s.rt.Load()
 		if rt == nil {
@@ -244,7 +252,7 @@ func (s *Server) AdminHandler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	mux.Handle("GET /metrics", s.metrics.Handler())
+	mux.Handle("GET "+MetricsPath, s.metrics.Handler())
 	mux.HandleFunc("/.well-known/gateway/jwks.json", func(w http.ResponseWriter, r *http.Request) {
 		s.rt.Load().signer.JWKSHandler().ServeHTTP(w, r)
 	})
