@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -319,6 +321,37 @@ func TestReplicasSurviveLosingOne(t *testing.T) {
 		if len(byReplica) != 3 {
 			t.Errorf("expected the bound session served by the 3 replicas, got %v", byReplica)
 		}
+	})
+
+	// Redis sizing (docs/operations.md): what one signed-in user with a
+	// bound device leaves in Redis, measured with MEMORY USAGE.
+	t.Run("keys and bytes per user in Redis", func(t *testing.T) {
+		keys, err := rds.Do("KEYS", "gw:*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		byKind := map[string][2]int{} // kind -> count, bytes
+		for _, k := range strings.Fields(keys) {
+			n, err := rds.Do("MEMORY", "USAGE", k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bytes, _ := strconv.Atoi(n)
+			kind := strings.TrimPrefix(k, "gw:")
+			if i := strings.IndexByte(kind, ':'); i > 0 {
+				if j := strings.IndexByte(kind[i+1:], ':'); j > 0 && strings.HasPrefix(kind, "device:") {
+					i += 1 + j
+				}
+				kind = kind[:i]
+			}
+			c := byKind[kind]
+			byKind[kind] = [2]int{c[0] + 1, c[1] + bytes}
+		}
+		sess, ok := byKind["session"]
+		if !ok || sess[0] != 1 {
+			t.Fatalf("expected one session key for the one signed-in browser, got %v", byKind)
+		}
+		t.Logf("Redis keys after one sign-in and one device enrollment and binding (kind: keys, bytes by MEMORY USAGE): %v", byKind)
 	})
 
 	t.Run("one replica killed with SIGKILL mid-run", func(t *testing.T) {
