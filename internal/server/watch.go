@@ -81,7 +81,10 @@ func WatchedFiles(configPath string, cfg *config.Config) []string {
 // a certificate without its key) is rejected, logged and counted
 // (gateway_config_reloads_total{result="error"}), and the last good set
 // keeps serving until the files change again. After a successful reload the
-// set of watched files is that of the new configuration.
+// set of watched files is that of the new configuration; after a rejected
+// one it also holds the files the rejected configuration names, so that a
+// configuration applied before its key files were mounted loads when they
+// appear.
 func (s *Server) Watch(ctx context.Context) error {
 	if s.opts.ConfigPath == "" {
 		return nil
@@ -171,10 +174,20 @@ func (wt *watcher) check(ctx context.Context) {
 	// retried until a file changes again (or SIGHUP).
 	wt.sums = sums
 	wt.s.logger.Info("watched files changed; reloading", "files", changed)
-	if err := wt.s.Reload(ctx); err != nil {
-		return
+	files := wt.files
+	if err := wt.s.Reload(ctx); err == nil {
+		files = WatchedFiles(wt.s.opts.ConfigPath, wt.s.Config())
+	} else if cfg, lerr := config.LoadFile(wt.s.opts.ConfigPath, wt.s.opts.LoadOptions); lerr == nil {
+		// Rejected, but the file itself loads: most likely it names a key
+		// or certificate that is not there yet (a ConfigMap applied before
+		// its Secret was mounted). Watch those files too, so that the
+		// reload is tried again when they appear.
+		for _, f := range WatchedFiles(wt.s.opts.ConfigPath, cfg) {
+			if !slices.Contains(files, f) {
+				files = append(slices.Clip(files), f)
+			}
+		}
 	}
-	files := WatchedFiles(wt.s.opts.ConfigPath, wt.s.Config())
 	if slices.Equal(files, wt.files) {
 		return
 	}

@@ -210,3 +210,88 @@ func selfSignedPEM(t *testing.T) []byte {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
+
+// A configuration that names a key file not there yet (a ConfigMap applied
+// before its Secret was mounted) is rejected, and loads by itself when the
+// file appears.
+func TestWatchRetriesWhenANamedFileAppears(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gateway.yaml")
+	keys := filepath.Join(dir, "keys")
+	if err := os.Mkdir(keys, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := token.WriteKeyFile(filepath.Join(keys, "a.pem"), "ES256"); err != nil {
+		t.Fatal(err)
+	}
+	const base = `public_url: http://127.0.0.1:8080
+oidc: {issuer: "http://127.0.0.1:1", client_id: gw}
+routes: [{name: a, host: 127.0.0.1, upstream: "http://127.0.0.1:9", public: true}]
+token: {keys: [{file: keys/a.pem, state: active}`
+	write := func(p, s string) {
+		t.Helper()
+		if err := os.WriteFile(p+".tmp", []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(p+".tmp", p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(path, base+"]}\n")
+	opts := config.Options{Dev: true}
+	cfg, err := config.LoadFile(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.New()
+	s, err := New(context.Background(), cfg, Options{ConfigPath: path, LoadOptions: opts, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.Watch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reloads := func() (ok, bad float64) {
+		fams, _ := m.Registry.Gather()
+		for _, f := range fams {
+			if f.GetName() == metrics.NameReloads {
+				for _, mt := range f.GetMetric() {
+					if mt.GetLabel()[0].GetValue() == "ok" {
+						ok = mt.GetCounter().GetValue()
+					} else {
+						bad = mt.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		return ok, bad
+	}
+	wait := func(wantOK, wantBad float64) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			ok, bad := reloads()
+			if ok == wantOK && bad == wantBad {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("expected ok=%v error=%v reloads, got ok=%v error=%v", wantOK, wantBad, ok, bad)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	write(path, base+", {file: keys/b.pem, state: next}]}\n")
+	wait(0, 1)
+	b, err := token.GenerateKeyPEM("ES256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(filepath.Join(keys, "b.pem"), string(b))
+	wait(1, 1)
+	if n := len(s.Config().Token.Keys); n != 2 {
+		t.Errorf("expected the configuration with 2 keys in force, got %d", n)
+	}
+}
