@@ -4,10 +4,20 @@
 # attestation interop), libssl-dev and gcc (the TPM simulator is cgo and links
 # OpenSSL), nginx and caddy (forward-auth mode behind real ingresses),
 # prometheus (its promtool checks the alerting rules in deploy/monitoring).
-# helm is not installed here: the Helm chart's test installs it with
-# `go install` from the Go module proxy when it is missing.
+# helm comes from the Go module proxy (go install) into the user's cache
+# directory, where the Helm chart's test looks for it (the test installs it
+# itself when this script did not run).
 # As root it uses apt-get; otherwise it says what to install.
 set -euo pipefail
+
+# HELM_VERSION must equal HelmVersion in test/ops/helm_test.go (a test checks).
+HELM_VERSION=v3.22.0
+helm_dir="${XDG_CACHE_HOME:-$HOME/.cache}/accessgateway-tools/helm-$HELM_VERSION"
+if ! command -v helm >/dev/null && [ ! -x "$helm_dir/helm" ] && command -v go >/dev/null; then
+  echo "installing helm $HELM_VERSION into $helm_dir (go install)"
+  GOBIN="$helm_dir" GOFLAGS=-buildvcs=false go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" ||
+    echo "could not install helm; the Helm chart's test will try again or skip" >&2
+fi
 
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)

@@ -435,3 +435,15 @@ func TestPlainManifestsAgreeWithTheBinary(t *testing.T) {
 	r := decodeManifests(t, "deploy/kubernetes", all)
 	checkGatewayPod(t, "deploy/kubernetes", r, wantPorts)
 }
+
+// scripts/test-deps.sh installs the same helm the test looks for.
+func TestTestDepsInstallTheSameHelm(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "scripts/test-deps.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^HELM_VERSION=(\S+)$`).FindSubmatch(b)
+	if m == nil || string(m[1]) != HelmVersion {
+		t.Errorf("scripts/test-deps.sh: expected HELM_VERSION=%s, got %q", HelmVersion, m)
+	}
+}
