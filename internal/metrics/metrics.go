@@ -43,11 +43,10 @@ type Metrics struct {
 	// (listener certificate, device CA, Redis and upstream CA bundles, ...),
 	// by file path.
 	CertificateExpiry *prometheus.GaugeVec
-	// AuditWriteErrors counts failed writes of the audit log.
-	AuditWriteErrors prometheus.Counter
-	// BreakGlassGrants counts break-glass grants by route: incremented by
-	// the break-glass requirement kind when it grants access.
-	BreakGlassGrants *prometheus.CounterVec
+	// Grants counts the grants requirement kinds made (a break-glass grant,
+	// a verified justification), by kind and route, once their audit record
+	// is written.
+	Grants *prometheus.CounterVec
 
 	idpUp atomic.Pointer[func() bool]
 }
@@ -62,9 +61,17 @@ const (
 	NameLastReloadSuccess  = "gateway_config_last_reload_success_timestamp_seconds"
 	NameCertificateExpiry  = "gateway_certificate_expiry_timestamp_seconds"
 	NameIdentityProviderUp = "gateway_identity_provider_up"
-	NameAuditWriteErrors   = "gateway_audit_write_errors_total"
-	NameBreakGlassGrants   = "gateway_breakglass_grants_total"
+	NameGrants             = "gateway_grants_total"
 	NameBuildInfo          = "gateway_build_info"
+
+	// The audit log's, registered by RegisterAudit (audit.go).
+	NameAuditWritten        = "gateway_audit_records_written_total"
+	NameAuditCommitFailures = "gateway_audit_commit_failures_total"
+	NameAuditDropped        = "gateway_audit_records_dropped_total"
+	NameAuditWrites         = "gateway_audit_writes_total"
+	NameAuditRotations      = "gateway_audit_rotations_total"
+	NameAuditBuffered       = "gateway_audit_buffered_records"
+	NameAuditSinkHealthy    = "gateway_audit_sink_healthy"
 )
 
 // New registers the instruments on a new registry.
@@ -93,12 +100,9 @@ func New() *Metrics {
 		CertificateExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: NameCertificateExpiry, Help: "Earliest NotAfter (Unix time) of the certificates in each certificate file the configuration names.",
 		}, []string{"file"}),
-		AuditWriteErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: NameAuditWriteErrors, Help: "Failed writes of the audit log.",
-		}),
-		BreakGlassGrants: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: NameBreakGlassGrants, Help: "Break-glass grants by route.",
-		}, []string{"route"}),
+		Grants: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: NameGrants, Help: "Grants made by requirement kinds (break-glass, justification), by kind and route.",
+		}, []string{"kind", "route"}),
 	}
 	m.LastReloadOK.Set(1)
 	idp := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -119,7 +123,7 @@ func New() *Metrics {
 	})
 	info.Set(1)
 	m.Registry.MustRegister(m.Requests, m.Upstream, m.StoreErrors, m.Reloads, m.LastReloadOK,
-		m.LastReloadSuccess, m.CertificateExpiry, m.AuditWriteErrors, m.BreakGlassGrants, idp, info,
+		m.LastReloadSuccess, m.CertificateExpiry, m.Grants, idp, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -133,9 +137,11 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
 }
 
-// Names returns the name of every gateway_* metric New registers.
+// Names returns the name of every gateway_* metric New and RegisterAudit
+// register.
 func Names() []string {
 	return []string{NameRequests, NameUpstream, NameStoreErrors, NameReloads, NameLastReloadOK,
-		NameLastReloadSuccess, NameCertificateExpiry, NameIdentityProviderUp, NameAuditWriteErrors,
-		NameBreakGlassGrants, NameBuildInfo}
+		NameLastReloadSuccess, NameCertificateExpiry, NameIdentityProviderUp, NameGrants, NameBuildInfo,
+		NameAuditWritten, NameAuditCommitFailures, NameAuditDropped, NameAuditWrites, NameAuditRotations,
+		NameAuditBuffered, NameAuditSinkHealthy}
 }

@@ -4,6 +4,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/accessgateway/gateway/internal/audit"
 )
 
 // Every name constant is a registered metric (so the monitoring files'
@@ -15,7 +17,8 @@ func TestNamesAreRegistered(t *testing.T) {
 	m.StoreErrors.WithLabelValues("load").Inc()
 	m.Reloads.WithLabelValues("ok").Inc()
 	m.CertificateExpiry.WithLabelValues("/tls.crt").Set(1)
-	m.BreakGlassGrants.WithLabelValues("r").Inc()
+	m.Grants.WithLabelValues("break-glass", "r").Inc()
+	m.RegisterAudit(func() audit.Stats { return audit.Stats{} })
 	fams, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
