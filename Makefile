@@ -7,8 +7,10 @@ export CGO_ENABLED = 1
 
 all: build
 
+## build: release binaries. -tags prod leaves out the quickstart (`gateway dev`:
+## the development OpenID provider and the demo tool); `go run ./cmd/gateway dev` keeps it.
 build:
-	$(GO) build -o bin/gateway ./cmd/gateway
+	$(GO) build -tags prod -trimpath -o bin/gateway ./cmd/gateway
 	$(GO) build -o bin/gateway-agent ./cmd/gateway-agent
 
 ## test: install missing system packages, then run every unit and integration test with -race.

@@ -1,3 +1,5 @@
+//go:build !prod
+
 package main
 
 import (
@@ -6,6 +8,12 @@ import (
 
 	"github.com/accessgateway/gateway/internal/devmode"
 )
+
+// devUsage is the usage of `gateway dev` in builds that have the quickstart.
+const devUsage = `  dev                      quickstart: embedded dev IdP, demo tool and example policy
+  dev      --config FILE   run your own config locally (loopback, plain http allowed;
+                           without oidc.issuer it signs in at the embedded dev IdP)
+`
 
 // dev runs the quickstart, `gateway dev [--port 8080]`, or an operator's own
 // configuration locally, `gateway dev --config FILE`.

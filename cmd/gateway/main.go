@@ -1,5 +1,10 @@
 // Command gateway is the employee access gateway.
 //
+// Release builds use the build tag "prod" (`make build`, deploy/Dockerfile):
+// they leave out the quickstart (`gateway dev`: the development OpenID
+// provider and the demo tool), whose dependencies have no place in a
+// production binary. The default build (`go run ./cmd/gateway dev`) keeps it.
+//
 //	gateway serve   --config FILE    run the gateway
 //	gateway check   --config FILE    validate a config and run its policy tests
 //	gateway explain --config FILE …  answer a what-if with the decision and its reasons
@@ -28,16 +33,15 @@ import (
 	"github.com/accessgateway/gateway/internal/server"
 )
 
-const usage = `usage: gateway <command> [flags]
+var usage = fmt.Sprintf(usageFormat, devUsage)
+
+const usageFormat = `usage: gateway <command> [flags]
 
 commands:
   serve    --config FILE   run the gateway (reloads on file change and SIGHUP)
   check    --config FILE   validate the config, list every problem, run its policy tests
   explain  --config FILE   what-if: --user EMAIL --groups a,b --url URL | --route NAME --path P
-  dev                      quickstart: embedded dev IdP, demo tool and example policy
-  dev      --config FILE   run your own config locally (loopback, plain http allowed;
-                           without oidc.issuer it signs in at the embedded dev IdP)
-  keys generate --out FILE write a new context-token signing key (PEM)
+%s  keys generate --out FILE write a new context-token signing key (PEM)
   keys generate --session --out FILE
                            write a new session encryption key (base64)
   audit verify FILE…       check audit files (oldest first): --jwks FILE|URL, --key PEM

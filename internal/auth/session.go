@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/accessgateway/gateway/internal/store"
@@ -61,8 +62,9 @@ func (s *Session) LogValue() slog.Value {
 // seen at once) but keeps the decoded form of recently seen values: when the
 // bytes read equal the bytes decoded before, the JSON is not decoded again.
 type Sessions struct {
-	st   store.Store
-	keys *Keyring
+	st store.Store
+	// keys seal and open tokens; SetKeys replaces them (rotation).
+	keys atomic.Pointer[Keyring]
 	Now  func() time.Time
 
 	mu      sync.Mutex
@@ -87,7 +89,9 @@ func NewSessions(st store.Store) *Sessions {
 // NewSessionsWithKeys returns a session registry over st whose refresh and
 // ID tokens are sealed with keys.
 func NewSessionsWithKeys(st store.Store, keys *Keyring) *Sessions {
-	return &Sessions{st: st, keys: keys, Now: time.Now, decoded: map[string]decodedSession{}}
+	s := &Sessions{st: st, Now: time.Now, decoded: map[string]decodedSession{}}
+	s.keys.Store(keys)
+	return s
 }
 
 // RefreshToken opens the session's sealed refresh token ("" when it has
@@ -97,7 +101,7 @@ func (s *Sessions) RefreshToken(id string, sess *Session) (string, error) {
 	if sess.RefreshToken != "" || sess.SealedRefresh == "" {
 		return sess.RefreshToken, nil
 	}
-	return s.keys.open(sess.SealedRefresh, SessionKey(id)+"|rt")
+	return s.keys.Load().open(sess.SealedRefresh, SessionKey(id)+"|rt")
 }
 
 // IDToken opens the session's sealed ID token ("" when it has none), as
@@ -106,7 +110,7 @@ func (s *Sessions) IDToken(id string, sess *Session) (string, error) {
 	if sess.IDToken != "" || sess.SealedID == "" {
 		return sess.IDToken, nil
 	}
-	return s.keys.open(sess.SealedID, SessionKey(id)+"|idt")
+	return s.keys.Load().open(sess.SealedID, SessionKey(id)+"|idt")
 }
 
 // Store returns the underlying store.
@@ -145,10 +149,10 @@ func (s *Sessions) Save(ctx context.Context, id string, sess *Session) error {
 	// Seal the tokens bound to this session and to their role, so that a
 	// value copied within the store to another session or field does not open.
 	if sess.RefreshToken != "" {
-		sess.SealedRefresh = s.keys.seal(sess.RefreshToken, SessionKey(id)+"|rt")
+		sess.SealedRefresh = s.keys.Load().seal(sess.RefreshToken, SessionKey(id)+"|rt")
 	}
 	if sess.IDToken != "" {
-		sess.SealedID = s.keys.seal(sess.IDToken, SessionKey(id)+"|idt")
+		sess.SealedID = s.keys.Load().seal(sess.IDToken, SessionKey(id)+"|idt")
 	}
 	b, err := json.Marshal(sess)
 	if err != nil {

@@ -78,6 +78,10 @@ type ListenConfig struct {
 	// ReadHeaderTimeout and friends bound slow clients.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	// ShutdownGrace is how long `gateway serve` waits, after SIGTERM or
+	// SIGINT, for requests in flight to finish before it closes their
+	// connections. New connections are refused at once.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 	// ClientCertHeader names the header in which a TLS-terminating load
 	// balancer passes the client's certificate (URL-escaped PEM, as nginx's
 	// $ssl_client_escaped_cert). It is read only from trusted_proxies peers

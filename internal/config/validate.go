@@ -22,6 +22,11 @@ import (
 	"github.com/accessgateway/gateway/internal/route"
 )
 
+// DefaultShutdownGrace is listen.shutdown_grace's default: in-flight requests
+// get this long to finish after SIGTERM (Kubernetes waits 30 s by default
+// before it kills the pod).
+const DefaultShutdownGrace = 15 * time.Second
+
 // applyDefaults fills every default in one place. It runs before Validate.
 func (c *Config) applyDefaults() {
 	def := func(s *string, v string) {
@@ -37,6 +42,7 @@ func (c *Config) applyDefaults() {
 	def(&c.Listen.Address, ":8080")
 	defDur(&c.Listen.ReadHeaderTimeout, 10*time.Second)
 	defDur(&c.Listen.IdleTimeout, 120*time.Second)
+	defDur(&c.Listen.ShutdownGrace, DefaultShutdownGrace)
 	def(&c.Admin.Address, "127.0.0.1:9090")
 	if c.Dev {
 		// gateway dev listens on loopback only: ":8080" means 127.0.0.1:8080.
@@ -316,6 +322,9 @@ func (c *Config) validate(v *validator) {
 	}
 	if c.Listen.IdleTimeout < 0 {
 		v.add("listen.idle_timeout", "expected a positive duration, got %s", c.Listen.IdleTimeout)
+	}
+	if c.Listen.ShutdownGrace < 0 {
+		v.add("listen.shutdown_grace", "expected a positive duration, got %s", c.Listen.ShutdownGrace)
 	}
 
 	c.trustedNets = nil

@@ -148,12 +148,24 @@ func (Kind) ResolvePaths(section any, dir string) {
 	c.Certificates.CAKeyFile = resolve(dir, c.Certificates.CAKeyFile)
 }
 
-// WatchFiles implements requirement.FileWatcher: the inventory file.
+// WatchFiles implements requirement.FileWatcher: the inventory file, the
+// EK CA bundles, inline devices' EK certificates and the device CA's
+// certificate and key (certificates.ca_cert_file, ca_key_file), so that a
+// renewed device CA is used without a restart.
 func (Kind) WatchFiles(section any) []string {
-	if c := section.(*Config); c.InventoryFile != "" {
-		return []string{c.InventoryFile}
+	c := section.(*Config)
+	var files []string
+	for _, f := range append([]string{c.InventoryFile, c.Certificates.CACertFile, c.Certificates.CAKeyFile}, c.EKCAFiles...) {
+		if f != "" {
+			files = append(files, f)
+		}
 	}
-	return nil
+	for _, d := range c.Inventory {
+		if d.EKCertFile != "" {
+			files = append(files, d.EKCertFile)
+		}
+	}
+	return files
 }
 
 // NewAssumption implements requirement.Assumer.

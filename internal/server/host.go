@@ -111,7 +111,13 @@ func (s *Server) kindCommit(ctx context.Context, rec audit.Record) error {
 	if q := reqFrom(ctx); q != nil {
 		fillRequest(q, &rec)
 	}
-	return s.audit.Commit(ctx, rec)
+	if err := s.audit.Commit(ctx, rec); err != nil {
+		return err
+	}
+	if rec.Decision == "granted" {
+		s.metrics.Grants.WithLabelValues(rec.Kind, rec.Route).Inc()
+	}
+	return nil
 }
 
 // fillRequest copies the request's identifying fields into rec.

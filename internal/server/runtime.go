@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -50,6 +51,9 @@ type runtime struct {
 	reserved http.Handler
 	// ownsStore is false when the store was taken over from the previous runtime.
 	ownsStore bool
+	// cert is the public listener's certificate (listen.tls), read from its
+	// files by every build: a renewed certificate is served after a reload.
+	cert *tls.Certificate
 }
 
 type routeEntry struct {
@@ -234,6 +238,10 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 		if err := rt.table.AddRoute(rc.Host, rc.Path, rc.RouteOptions(), e); err != nil {
 			return nil, fmt.Errorf("server: routes[%d]: %w", i, err)
 		}
+	}
+	// Last, what rotates in place (it may fail; nothing after it does).
+	if err := s.rotate(rt, prev); err != nil {
+		return nil, err
 	}
 	ok = true
 	return rt, nil

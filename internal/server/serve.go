@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -108,13 +107,9 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options, ready func()) 
 
 	pub := HTTPServer(cfg.Listen.Address, srv.Handler(), cfg.Listen, logger)
 	adm := HTTPServer(cfg.Admin.Address, srv.AdminHandler(), cfg.Listen, logger)
-	if t := cfg.Listen.TLS; t != nil {
-		kp, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return fmt.Errorf("listen.tls: %w", err)
-		}
-		pub.TLSConfig = srv.TLSConfig(&tls.Config{Certificates: []tls.Certificate{kp}})
-	}
+	// The certificate is read by every (re)load: a renewed one is served
+	// to new connections without a restart.
+	pub.TLSConfig = srv.ListenTLS()
 	pl, err := net.Listen("tcp", cfg.Listen.Address)
 	if err != nil {
 		return fmt.Errorf("public listener: %w", err)
@@ -157,10 +152,25 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options, ready func()) 
 	case err := <-errc:
 		return err
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	return drain(pub, adm, cfg.Listen.ShutdownGrace, logger)
+}
+
+// drain shuts the listeners down gracefully: new connections are refused
+// at once (the admin listener's too, so readiness fails), requests in flight
+// get grace to finish, and the connections still busy after it are closed.
+func drain(pub, adm *http.Server, grace time.Duration, logger *slog.Logger) error {
+	logger.Info("gateway stopping: draining requests in flight", "grace", grace.String())
+	shutdown, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	_ = adm.Shutdown(shutdown)
-	if err := pub.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	err := pub.Shutdown(shutdown)
+	if errors.Is(err, context.DeadlineExceeded) {
+		_ = pub.Close()
+		_ = adm.Close()
+		logger.Error("gateway stopped: requests still in flight after listen.shutdown_grace were cut off", "grace", grace.String())
+		return fmt.Errorf("shutdown: requests still in flight after listen.shutdown_grace (%s) were cut off", grace)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	logger.Info("gateway stopped")

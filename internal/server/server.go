@@ -13,14 +13,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/fsnotify/fsnotify"
 
 	"github.com/accessgateway/gateway/internal/audit"
 	"github.com/accessgateway/gateway/internal/config"
@@ -29,7 +26,6 @@ import (
 	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/proxy"
 	"github.com/accessgateway/gateway/internal/requirement"
-	"github.com/accessgateway/gateway/internal/requirement/kinds"
 	"github.com/accessgateway/gateway/internal/store"
 	"github.com/accessgateway/gateway/internal/tracing"
 )
@@ -106,6 +102,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		s.logger.Warn("audit: checkpoints stay unsigned", "err", err)
 	}
 	s.metrics.RegisterAudit(s.audit.Stats)
+	s.metrics.ObserveIdentityProvider(func() bool { return s.rt.Load().auth.Ready() == nil })
 	return s, nil
 }
 
@@ -130,10 +127,12 @@ func (s *Server) Reload(ctx context.Context) error {
 	err := s.reloadLocked(ctx)
 	if err != nil {
 		s.metrics.Reloads.WithLabelValues("error").Inc()
+		s.metrics.LastReloadOK.Set(0)
 		s.logger.Error("config reload rejected; the last good configuration keeps serving", "file", s.opts.ConfigPath, "err", err)
 		return err
 	}
 	s.metrics.Reloads.WithLabelValues("ok").Inc()
+	s.metrics.LastReloadOK.Set(1)
 	s.logger.Info("config reloaded", "file", s.opts.ConfigPath, "routes", len(s.Config().Routes))
 	return nil
 }
@@ -209,82 +208,6 @@ func PolicyTests(cfg *config.Config) error {
 	return nil
 }
 
-// Watch reloads when the config file or the device inventory file changes
-// (watching their directories, so editors' rename-and-replace and Kubernetes
-// ConfigMap symlink swaps count), debounced, until ctx ends. The set of
-// watched files is the one of the configuration in force at start.
-func (s *Server) Watch(ctx context.Context) error {
-	if s.opts.ConfigPath == "" {
-		return nil
-	}
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("server: watch: %w", err)
-	}
-	files := []string{s.opts.ConfigPath}
-	cfg := s.Config()
-	for _, k := range kinds.All {
-		if fw, ok := k.(requirement.FileWatcher); ok && cfg.Section(k.Name()) != nil {
-			files = append(files, fw.WatchFiles(cfg.Section(k.Name()))...) // absolute: config.Load resolved them
-		}
-	}
-	dirs := map[string]bool{}
-	for _, f := range files {
-		dir := filepath.Dir(f)
-		if dirs[dir] {
-			continue
-		}
-		dirs[dir] = true
-		if err := w.Add(dir); err != nil {
-			w.Close()
-			return fmt.Errorf("server: watch %s: %w", dir, err)
-		}
-	}
-	go func() {
-		defer w.Close()
-		var timer *time.Timer
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case ev, ok := <-w.Events:
-				if !ok {
-					return
-				}
-				if !relevant(ev, files) {
-					continue
-				}
-				if timer != nil {
-					timer.Stop()
-				}
-				timer = time.AfterFunc(200*time.Millisecond, func() { _ = s.Reload(ctx) })
-			case err, ok := <-w.Errors:
-				if !ok {
-					return
-				}
-				s.logger.Warn("config watch error", "err", err)
-			}
-		}
-	}()
-	return nil
-}
-
-func relevant(ev fsnotify.Event, files []string) bool {
-	if ev.Has(fsnotify.Chmod) && !ev.Has(fsnotify.Write) {
-		return false
-	}
-	n := filepath.Base(ev.Name)
-	if n == "..data" { // Kubernetes swaps a "..data" symlink
-		return true
-	}
-	for _, f := range files {
-		if filepath.Base(f) == n && filepath.Dir(f) == filepath.Dir(ev.Name) {
-			return true
-		}
-	}
-	return false
-}
-
 // Close releases the runtime's resources.
 func (s *Server) Close() error {
 	if rt := s.rt.Load(); rt != nil {
@@ -293,14 +216,22 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// The admin listener's paths (contract: probes, load balancers and
+// Prometheus use them; the Helm chart's test reads them from here).
+const (
+	HealthzPath = "/healthz"
+	ReadyzPath  = "/readyz"
+	MetricsPath = "/metrics"
+)
+
 // AdminHandler serves /healthz, /readyz and /metrics.
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+HealthzPath, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+ReadyzPath, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		rt := s.rt.Load()
 		if rt == nil {
@@ -324,7 +255,7 @@ func (s *Server) AdminHandler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	mux.Handle("GET /metrics", s.metrics.Handler())
+	mux.Handle("GET "+MetricsPath, s.metrics.Handler())
 	mux.HandleFunc("/.well-known/gateway/jwks.json", func(w http.ResponseWriter, r *http.Request) {
 		s.rt.Load().signer.JWKSHandler().ServeHTTP(w, r)
 	})

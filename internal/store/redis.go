@@ -29,6 +29,7 @@ type Redis struct {
 	prefix string
 	mode   RedisMode
 	addrs  []string
+	tls    *redisTLS // nil without TLS
 
 	closeOnce sync.Once
 	closeErr  error
@@ -50,7 +51,7 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("store: invalid redis config: %w", errors.Join(errs...))
 	}
-	tlsCfg, err := cfg.TLS.tlsConfig()
+	tlsState, err := newRedisTLS(cfg.TLS)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +63,6 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 		SentinelUsername: cfg.SentinelUsername,
 		SentinelPassword: cfg.SentinelPassword,
 		DB:               cfg.DB,
-		TLSConfig:        tlsCfg,
 		DialTimeout:      cfg.DialTimeout,
 		ReadTimeout:      cfg.ReadTimeout,
 		WriteTimeout:     cfg.WriteTimeout,
@@ -78,7 +78,12 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 		// handshake that probes for them.
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	}
+	if tlsState != nil {
+		// TLS is dialed by redisTLS, whose CA bundle ReloadCA replaces.
+		opts.Dialer = tlsState.dialer(cfg.DialTimeout)
+	}
 	r := &Redis{
+		tls:    tlsState,
 		client: redis.NewUniversalClient(opts),
 		prefix: cfg.KeyPrefix,
 		mode:   cfg.Mode(),

@@ -1,12 +1,9 @@
 package store
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -207,26 +204,6 @@ func checkHostPort(a string) error {
 		return fmt.Errorf("expected a port in 1-65535, got %q in %q", port, a)
 	}
 	return nil
-}
-
-// tlsConfig builds the client TLS configuration, reading CAFile.
-func (t RedisTLS) tlsConfig() (*tls.Config, error) {
-	if !t.Enabled {
-		return nil, nil
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("store: redis tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("store: redis tls.ca_file: expected PEM certificates in %s, got none", t.CAFile)
-		}
-		cfg.RootCAs = pool
-	}
-	return cfg, nil
 }
 
 const redacted = "[redacted]"
