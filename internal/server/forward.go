@@ -288,6 +288,13 @@ func (s *Server) allowForwarded(w http.ResponseWriter, r *http.Request, q *reque
 		h[k] = v
 	}
 	h.Set("Cache-Control", "no-store")
+	// The tool must not receive the gateway's cookies (a session cookie it
+	// could replay): the answer carries the client's Cookie header without
+	// them, which the documented ingress configurations set on the request
+	// (nginx auth_request_set, Caddy copy_headers, Traefik
+	// authResponseHeaders, Envoy allowed_upstream_headers). It is sent even
+	// when empty, so that an ingress replaces the client's header.
+	h["Cookie"] = []string{toolCookies(r.Header, q.rt)}
 	if q.mode == modeEnvoyHTTP {
 		// Envoy removes these from the request it forwards (ext_authz HTTP
 		// service contract, Envoy v3 API: x-envoy-auth-headers-to-remove).
@@ -297,6 +304,14 @@ func (s *Server) allowForwarded(w http.ResponseWriter, r *http.Request, q *reque
 	}
 	w.WriteHeader(http.StatusOK)
 	return http.StatusOK
+}
+
+// toolCookies is the client's Cookie header without the gateway's cookies
+// ("" when none are left).
+func toolCookies(in http.Header, rt *runtime) string {
+	h := http.Header{"Cookie": in["Cookie"]}
+	proxy.StripCookies(h, rt.stripCookies...)
+	return strings.Join(h["Cookie"], "; ")
 }
 
 // methodOverride are the headers some frameworks read as the method

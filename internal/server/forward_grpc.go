@@ -187,7 +187,17 @@ func (r *recorder) checkResponse(in http.Header, rt *runtime) *authv3.CheckRespo
 				set[http.CanonicalHeaderKey(name)] = v
 			}
 		}
-		ok := &authv3.OkHttpResponse{Headers: headerOptions(set), HeadersToRemove: gatewayOnly(in, rt, set)}
+		remove := gatewayOnly(in, rt, set)
+		// The tool never receives the gateway's cookies: the Cookie header
+		// is replaced by the client's without them, or removed.
+		if len(in["Cookie"]) > 0 {
+			if c := toolCookies(in, rt); c != "" {
+				set["Cookie"] = []string{c}
+			} else {
+				remove = append(remove, "cookie")
+			}
+		}
+		ok := &authv3.OkHttpResponse{Headers: headerOptions(set), HeadersToRemove: remove}
 		return &authv3.CheckResponse{Status: &rpcstatus.Status{Code: int32(codes.OK)},
 			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok}}
 	}

@@ -153,7 +153,7 @@ func startEnvoyHTTP(t *testing.T, port int, g *gateway, up *upstream) *ingress {
 		}
 		return strings.HasPrefix(n, "x-gateway-") || strings.HasPrefix(n, "x_gateway_")
 	}
-	upstreamHeaders := []string{"x-gateway-context", "x-gateway-request-id"}
+	upstreamHeaders := []string{"x-gateway-context", "x-gateway-request-id", "cookie"}
 	check := func(w http.ResponseWriter, r *http.Request) bool {
 		r.Header.Set("X-Forwarded-For", clientIP(r))
 		r.Header.Set("X-Forwarded-Proto", "http")

@@ -166,7 +166,7 @@ func TestEnvoySnippetsDecode(t *testing.T) {
 	for _, p := range h.GetHttpService().GetAuthorizationResponse().GetAllowedUpstreamHeaders().GetPatterns() {
 		up = append(up, p.GetExact())
 	}
-	if !reflect.DeepEqual(up, []string{"x-gateway-context", "x-gateway-request-id"}) {
+	if !reflect.DeepEqual(up, []string{"x-gateway-context", "x-gateway-request-id", "cookie"}) {
 		t.Fatalf("allowed_upstream_headers %v", up)
 	}
 	g := envoyFilter(t, "envoy-grpc")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,9 +89,23 @@ func testIngress(t *testing.T, transport string, start func(*testing.T, int, *ga
 		if r.Header.Get("X-Gateway-Request-Id") == "" {
 			t.Fatal("no request ID upstream")
 		}
+		// The gateway's cookies never reach the tool; the tool's do.
+		for _, c := range r.Cookies() {
+			if strings.HasPrefix(c.Name, "_gateway_session") {
+				t.Fatalf("the tool received the gateway's cookie %s", c.Name)
+			}
+		}
+		if !strings.Contains(r.Header.Get("Cookie"), "tool_pref=dark") {
+			t.Fatalf("the tool's own cookie was lost: %q", r.Header.Get("Cookie"))
+		}
 	}
 
 	ann := client(browserAddr)
+	// A cookie of the tool's own, beside the gateway's: it must reach the
+	// tool, the gateway's must not.
+	if u, err := url.Parse(in.URL); err == nil {
+		ann.Jar.SetCookies(u, []*http.Cookie{{Name: "tool_pref", Value: "dark"}})
+	}
 	t.Run("signed out: redirected to sign in, through the provider and back, allowed", func(t *testing.T) {
 		idp.QueueUser(user("ann@example.com", "support"))
 		resp, body := get(t, ann, in.URL+"/reports/2026?a=1&b=two")
