@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/oauth2-proxy/mockoidc"
+
+	"github.com/accessgateway/gateway/internal/device/agent"
+)
+
+// benchUser is who signs in to every proxy.
+func benchUser() *mockoidc.MockUser {
+	return &mockoidc.MockUser{Subject: "bench-ann", Email: "ann@bench.example", EmailVerified: true,
+		PreferredUsername: "ann", Groups: []string{"support", "eng"}}
+}
+
+// browser is an HTTP client with a cookie jar that follows redirects, as a
+// browser signing in does.
+func browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 20 * time.Second}
+}
+
+// signIn runs the OIDC code flow through the proxy at base: the first GET
+// of path redirects to the provider, which signs the queued user in and
+// redirects to the proxy's callback, which sets the session cookie and
+// redirects back. It returns the browser and the Cookie header it sends.
+func signIn(m *mockoidc.MockOIDC, base, path string) (*http.Client, string, error) {
+	c := browser()
+	m.QueueUser(benchUser())
+	resp, err := c.Get(base + path)
+	if err != nil {
+		return nil, "", fmt.Errorf("blackbox: sign in at %s: %w", base, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != upstreamBody {
+		return nil, "", fmt.Errorf("blackbox: sign in at %s: expected 200 with the upstream's body, got %d %.300q", base, resp.StatusCode, body)
+	}
+	return c, cookieHeader(c, base), nil
+}
+
+// cookieHeader is the Cookie header c sends to base.
+func cookieHeader(c *http.Client, base string) string {
+	u, _ := url.Parse(base)
+	var parts []string
+	for _, ck := range c.Jar.Cookies(u) {
+		parts = append(parts, ck.Name+"="+ck.Value)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// checkServes verifies, before a proxy is measured, that it serves the
+// upstream only when signed in: without the cookie the answer is not the
+// upstream's (a redirect to sign in, 401 or 403); with it, it is. wantToken
+// also requires that the upstream saw a context token.
+func checkServes(url, host, cookie string, wantToken bool) error {
+	c := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(ck string) (*http.Response, string, error) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Host = host
+		if ck != "" {
+			req.Header.Set("Cookie", ck)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return nil, "", err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b), nil
+	}
+	if cookie != "" {
+		resp, body, err := get("")
+		if err != nil {
+			return fmt.Errorf("blackbox: anonymous GET %s: %w", url, err)
+		}
+		if resp.StatusCode == http.StatusOK || body == upstreamBody {
+			return fmt.Errorf("blackbox: %s served the upstream without a session (status %d)", url, resp.StatusCode)
+		}
+		switch resp.StatusCode {
+		case http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusUnauthorized, http.StatusForbidden:
+		default:
+			return fmt.Errorf("blackbox: anonymous GET %s: expected a sign-in redirect, 401 or 403, got %d", url, resp.StatusCode)
+		}
+	}
+	resp, body, err := get(cookie)
+	if err != nil {
+		return fmt.Errorf("blackbox: GET %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK || body != upstreamBody {
+		return fmt.Errorf("blackbox: GET %s signed in: expected 200 with the upstream's body, got %d %.300q", url, resp.StatusCode, body)
+	}
+	if wantToken && resp.Header.Get(seenContextHeader) == "" {
+		return fmt.Errorf("blackbox: GET %s: the upstream saw no context token", url)
+	}
+	return nil
+}
+
+var (
+	enrollCmd = regexp.MustCompile(`id="enroll-command">[^<]*enroll ([A-Za-z0-9-]+)<`)
+	verifyCmd = regexp.MustCompile(`id="verify-command">[^<]*verify ([A-Za-z0-9-]+)<`)
+)
+
+// bindDevice makes the signed-in browser c's session device-bound at the
+// gateway at base, as an employee does: the route's page shows one-time
+// codes, the agent (on the TPM simulator) enrolls the device and verifies
+// it with them. It then checks that path serves the upstream.
+func bindDevice(ctx context.Context, tpm *agent.TPM, c *http.Client, base, path string) error {
+	resp, err := c.Get(base + path)
+	if err != nil {
+		return fmt.Errorf("blackbox: device page: %w", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		return fmt.Errorf("blackbox: device page: expected 403 before the device is bound, got %d", resp.StatusCode)
+	}
+	body := html.UnescapeString(string(b))
+	ec, vc := enrollCmd.FindStringSubmatch(body), verifyCmd.FindStringSubmatch(body)
+	if ec == nil || vc == nil {
+		return fmt.Errorf("blackbox: device page lacks the agent's commands: %.500s", body)
+	}
+	cl := &agent.Client{Gateway: base, TPM: tpm}
+	if _, err := cl.Enroll(ctx, ec[1]); err != nil {
+		return fmt.Errorf("blackbox: agent enroll: %w", err)
+	}
+	res, err := cl.Verify(ctx, vc[1])
+	if err != nil {
+		return fmt.Errorf("blackbox: agent verify: %w", err)
+	}
+	if !res.SessionBound {
+		return fmt.Errorf("blackbox: agent verify: the session was not bound: %+v", res)
+	}
+	resp, err = c.Get(base + path)
+	if err != nil {
+		return err
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(b) != upstreamBody {
+		return fmt.Errorf("blackbox: %s after binding the device: expected 200 with the upstream's body, got %d %.300q", path, resp.StatusCode, b)
+	}
+	return nil
+}
