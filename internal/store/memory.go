@@ -113,7 +113,10 @@ type memoryEntry struct {
 	expires time.Time
 }
 
-var _ Store = (*Memory)(nil)
+var (
+	_ Store       = (*Memory)(nil)
+	_ MultiGetter = (*Memory)(nil)
+)
 
 // NewMemory returns an empty Memory store and starts its janitor (unless
 // disabled with WithSweepInterval). Close stops the janitor.
@@ -248,6 +251,35 @@ func (m *Memory) Get(ctx context.Context, key string) ([]byte, error) {
 	// e.value is never modified in place (Set replaces the slice), so it
 	// can be copied outside the lock.
 	return clone(e.value), nil
+}
+
+// MGet implements MultiGetter: copies of the values of keys, nil for absent
+// or expired keys, read under one lock.
+func (m *Memory) MGet(ctx context.Context, keys ...string) ([][]byte, error) {
+	for _, k := range keys {
+		if err := check(ctx, k); err != nil {
+			return nil, err
+		}
+	}
+	now := m.now()
+	entries := make([]memoryEntry, len(keys))
+	found := make([]bool, len(keys))
+	m.mu.RLock()
+	if m.closed {
+		m.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	for i, k := range keys {
+		entries[i], found[i] = m.entries[k]
+	}
+	m.mu.RUnlock()
+	out := make([][]byte, len(keys))
+	for i, e := range entries {
+		if found[i] && now.Before(e.expires) {
+			out[i] = clone(e.value)
+		}
+	}
+	return out, nil
 }
 
 // Set stores a copy of value under key for ttl, replacing any value and TTL
