@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/accessgateway/gateway/internal/store"
 )
@@ -116,10 +117,20 @@ func (s *Sessions) IDToken(id string, sess *Session) (string, error) {
 // Store returns the underlying store.
 func (s *Sessions) Store() store.Store { return s.st }
 
-// SessionKey is the store key of the session whose cookie value is id.
+// sessionKeyPrefix prefixes the store keys of sessions.
+const sessionKeyPrefix = "session:"
+
+// SessionKey is the store key of the session whose cookie value is id:
+// "session:" and the base64url SHA-256 of id. It runs on every request, so
+// it hashes id in place and builds the key in one allocation.
 func SessionKey(id string) string {
-	h := sha256.Sum256([]byte(id))
-	return "session:" + base64.RawURLEncoding.EncodeToString(h[:])
+	// sha256.Sum256 only reads its argument: hashing the string's bytes
+	// without copying them is safe.
+	h := sha256.Sum256(unsafe.Slice(unsafe.StringData(id), len(id)))
+	var buf [len(sessionKeyPrefix) + 43]byte // 43 = base64 (no padding) of 32 bytes
+	copy(buf[:], sessionKeyPrefix)
+	base64.RawURLEncoding.Encode(buf[len(sessionKeyPrefix):], h[:])
+	return string(buf[:])
 }
 
 // NewID returns a random 256-bit identifier, base64url without padding.
