@@ -68,6 +68,8 @@ type options struct {
 	only                 map[string]bool
 	filler               int
 	profile, profileBin  string
+	baseline             string
+	gatewayEnv           []string
 	profileTarget        string
 	out                  string
 }
@@ -102,7 +104,13 @@ func main() {
 	flag.StringVar(&o.profileBin, "profile-bin", "", "the bench build of `gateway serve` with net/http/pprof on $PPROF_ADDR (go build -o … ./bench/gwprof), run for the profiled target's gateway")
 	flag.StringVar(&o.profileTarget, "profile-target", "gw-mem-chain", "the target to profile")
 	flag.StringVar(&o.out, "out", "", "also write the report to this file")
+	flag.StringVar(&o.baseline, "baseline", "", "another gateway binary (e.g. built from main) measured in the same rounds, in rows marked \"baseline\": before/after a change")
+	var genv string
+	flag.StringVar(&genv, "gateway-env", "", "comma-separated VAR=value for the gateway under test (not the baseline), e.g. GOGC=200")
 	flag.Parse()
+	if genv != "" {
+		o.gatewayEnv = strings.Split(genv, ",")
+	}
 	if only != "" {
 		o.only = map[string]bool{}
 		for _, k := range strings.Split(only, ",") {
@@ -156,7 +164,17 @@ type harness struct {
 	loadSeen []string
 }
 
-func (h *harness) want(key string) bool { return h.o.only == nil || h.o.only[key] }
+// want reports whether the target key is to be measured. A baseline row
+// ("gw-mem-base", "gw-mem-base-chain") goes with its gateway row.
+func (h *harness) want(key string) bool {
+	if strings.Contains(key, "-base") {
+		if h.o.baseline == "" {
+			return false
+		}
+		key = strings.Replace(key, "-base", "", 1)
+	}
+	return h.o.only == nil || h.o.only[key]
+}
 
 func run(o options) error {
 	if o.gateway == "" {
@@ -347,12 +365,17 @@ func (h *harness) setup() error {
 		return err
 	}
 	for _, store := range []string{"memory", "redis"} {
-		k := map[string]string{"memory": "gw-mem", "redis": "gw-redis"}[store]
-		if !h.want(k) && !h.want(k+"-chain") {
-			continue
-		}
-		if err := h.startGateway(ctx, k, store, redisAddr); err != nil {
-			return err
+		for _, base := range []bool{false, true} {
+			k := map[string]string{"memory": "gw-mem", "redis": "gw-redis"}[store]
+			if base {
+				k += "-base"
+			}
+			if !h.want(k) && !h.want(k+"-chain") {
+				continue
+			}
+			if err := h.startGateway(ctx, k, store, redisAddr, base); err != nil {
+				return err
+			}
 		}
 	}
 	for _, t := range h.targets {
@@ -444,7 +467,13 @@ func (h *harness) keys() error {
 	return nil
 }
 
-func (h *harness) startGateway(ctx context.Context, key, store, redisAddr string) error {
+// startGateway runs `gateway serve` (the baseline binary when base) with
+// store, signs in and, for the chain row, binds the device.
+func (h *harness) startGateway(ctx context.Context, key, store, redisAddr string, base bool) error {
+	name, prefix, bin, env := "gateway-"+store, "gw:", h.o.gateway, h.o.gatewayEnv
+	if base {
+		name, prefix, bin, env = name+"-baseline", "gwbase:", h.o.baseline, nil
+	}
 	p, ap := h.port(), h.port()
 	c := h.idp.Config()
 	var filler []int
@@ -454,17 +483,15 @@ func (h *harness) startGateway(ctx context.Context, key, store, redisAddr string
 	var b bytes.Buffer
 	err := template.Must(template.New("gateway").Parse(gatewayTmpl)).Execute(&b, map[string]any{
 		"Port": p, "AdminPort": ap, "Issuer": c.Issuer, "ClientID": c.ClientID, "ClientSecret": c.ClientSecret,
-		"Store": store, "RedisAddr": redisAddr, "AuditFile": "audit-" + store + ".log", "Upstream": h.upURL,
+		"Store": store, "RedisAddr": redisAddr, "KeyPrefix": prefix, "AuditFile": "audit-" + name + ".log", "Upstream": h.upURL,
 		"EKHash": h.ekHash, "Filler": filler})
 	if err != nil {
 		return err
 	}
-	conf := filepath.Join(h.o.work, "gateway-"+store+".yaml")
+	conf := filepath.Join(h.o.work, name+".yaml")
 	if err := os.WriteFile(conf, b.Bytes(), 0o600); err != nil {
 		return err
 	}
-	var env []string
-	bin := h.o.gateway
 	if h.o.profile != "" && (h.o.profileTarget == key || h.o.profileTarget == key+"-chain") {
 		if h.o.profileBin == "" {
 			return errors.New("blackbox: -profile needs -profile-bin (go build -o … ./bench/gwprof)")
@@ -472,7 +499,7 @@ func (h *harness) startGateway(ctx context.Context, key, store, redisAddr string
 		bin = h.o.profileBin
 		env = append(env, fmt.Sprintf("PPROF_ADDR=127.0.0.1:%d", h.pprofPort()))
 	}
-	gp, err := h.start("gateway-"+store, env, bin, "serve", "--config", conf)
+	gp, err := h.start(name, env, bin, "serve", "--config", conf)
 	if err != nil {
 		return err
 	}
@@ -480,22 +507,25 @@ func (h *harness) startGateway(ctx context.Context, key, store, redisAddr string
 	if err := waitHTTP(admin, gp, 30*time.Second); err != nil {
 		return err
 	}
-	base := fmt.Sprintf("http://localhost:%d", p)
-	cl, cookie, err := signIn(h.idp, base, "/")
+	baseURL := fmt.Sprintf("http://localhost:%d", p)
+	cl, cookie, err := signIn(h.idp, baseURL, "/")
 	if err != nil {
-		return fmt.Errorf("gateway (%s store): %w", store, err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	pid := gp.pid()
 	label := map[string]string{"memory": "memory store", "redis": "Redis store"}[store]
+	if base {
+		label = "baseline, " + label
+	}
 	h.add(&target{key: key, name: "gateway, " + label + ", plain route", url: fmt.Sprintf("http://127.0.0.1:%d/", p),
 		host: fmt.Sprintf("localhost:%d", p), cookie: cookie, pids: fixed(pid), rssPID: pid, token: true})
 	if h.want(key + "-chain") {
-		if err := bindDevice(ctx, h.tpm, cl, base, "/secure/x"); err != nil {
-			return fmt.Errorf("gateway (%s store): %w", store, err)
+		if err := bindDevice(ctx, h.tpm, cl, baseURL, "/secure/x"); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		h.add(&target{key: key + "-chain", name: "gateway, " + label + ", full chain (session + TPM device)",
 			url: fmt.Sprintf("http://127.0.0.1:%d/secure/x", p), host: fmt.Sprintf("localhost:%d", p),
-			cookie: cookieHeader(cl, base), pids: fixed(pid), rssPID: pid, token: true})
+			cookie: cookieHeader(cl, baseURL), pids: fixed(pid), rssPID: pid, token: true})
 	}
 	return nil
 }
@@ -671,8 +701,12 @@ func (h *harness) sessionBytes(ctx context.Context) int64 {
 	}
 	var max int64 = -1
 	for _, k := range keys {
-		if n, err := h.rdb.StrLen(ctx, k).Result(); err == nil && n > max {
-			max = n
+		v, err := h.rdb.Get(ctx, k).Bytes()
+		if err == nil && int64(len(v)) > max {
+			max = int64(len(v))
+			// The bench user's session, for docs/performance.md's size
+			// breakdown (its tokens are sealed).
+			_ = os.WriteFile(filepath.Join(h.o.work, "session-sample.json"), v, 0o600)
 		}
 	}
 	return max
