@@ -178,17 +178,28 @@ func (s *Sessions) Save(ctx context.Context, id string, sess *Session) error {
 // Load returns the live session for id, ErrNoSession, or a store error
 // (which callers must treat as "cannot decide").
 func (s *Sessions) Load(ctx context.Context, id string) (*Session, error) {
-	if id == "" || len(id) > 128 {
+	if !validID(id) {
 		return nil, ErrNoSession
 	}
-	key := SessionKey(id)
-	b, err := s.st.Get(ctx, key)
+	b, err := s.st.Get(ctx, SessionKey(id))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrNoSession
 	}
 	if err != nil {
 		return nil, fmt.Errorf("auth: load session: %w", err)
 	}
+	return s.Decode(id, b)
+}
+
+// Decode is Load for a value the caller read from the store itself, under
+// SessionKey(id) — typically with store.MGet, in the same round trip as other
+// evidence of the request. A nil b (the key was absent) is ErrNoSession. The
+// decoded form of recently seen values is kept, as Load keeps it.
+func (s *Sessions) Decode(id string, b []byte) (*Session, error) {
+	if !validID(id) || b == nil {
+		return nil, ErrNoSession
+	}
+	key := SessionKey(id)
 	s.mu.Lock()
 	d, hit := s.decoded[key]
 	s.mu.Unlock()
@@ -211,6 +222,9 @@ func (s *Sessions) Load(ctx context.Context, id string) (*Session, error) {
 	}
 	return &sess, nil
 }
+
+// validID reports whether id can be a session cookie's value at all.
+func validID(id string) bool { return id != "" && len(id) <= 128 }
 
 // Delete ends the session for every replica.
 func (s *Sessions) Delete(ctx context.Context, id string) error {

@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +54,58 @@ func TestSessionKeyForm(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := SessionKey(tc.id); got != tc.want {
 				t.Fatalf("auth: expected %q, got %q", tc.want, got)
+			}
+		})
+	}
+}
+
+// TestSessionsDecode: Decode of the bytes stored under SessionKey(id) is
+// Load, whatever the bytes are.
+func TestSessionsDecode(t *testing.T) {
+	st := store.NewMemory()
+	defer st.Close()
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	s := NewSessions(st)
+	s.Now = func() time.Time { return now }
+	ctx := context.Background()
+	live, err := s.Create(ctx, &Session{Subject: "u1", Email: "ann@example.com", CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := st.Get(ctx, SessionKey(live))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, _ := json.Marshal(Session{Subject: "u2", ExpiresAt: now})
+	tests := []struct {
+		name    string
+		id      string
+		b       []byte
+		wantSub string
+		wantErr error
+	}{
+		{"stored value", live, raw, "u1", nil},
+		{"stored value again (decode cache)", live, raw, "u1", nil},
+		{"absent key", live, nil, "", ErrNoSession},
+		{"expired session", live, expired, "", ErrNoSession},
+		{"empty cookie", "", raw, "", ErrNoSession},
+		{"overlong cookie", strings.Repeat("a", 129), raw, "", ErrNoSession},
+		{"not JSON", live, []byte("{"), "", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.Decode(tc.id, tc.b)
+			switch {
+			case tc.name == "not JSON":
+				if err == nil || errors.Is(err, ErrNoSession) {
+					t.Fatalf("auth: expected a decode error, got %v", err)
+				}
+			case tc.wantErr != nil:
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("auth: expected %v, got %v", tc.wantErr, err)
+				}
+			case err != nil || got.Subject != tc.wantSub:
+				t.Fatalf("auth: expected subject %q, got %+v, %v", tc.wantSub, got, err)
 			}
 		})
 	}
