@@ -97,6 +97,8 @@ func parseDur(s string) time.Duration {
 type rateResult struct {
 	P50, P99 time.Duration
 	Success  float64
+	// Skipped: the rate is above what the target serves (see measure).
+	Skipped bool
 }
 
 // runRate sends rate requests per second for d (vegeta, keep-alive, no

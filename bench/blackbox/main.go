@@ -561,6 +561,14 @@ func (h *harness) measure() (string, error) {
 		h.loadSeen = append(h.loadSeen, loadAvg())
 		if h.o.rate > 0 {
 			for _, t := range h.targets {
+				// A fixed rate above what the target serves at all measures
+				// only the queue growing (and its backlog slows the next
+				// target): skip it, the table says so.
+				if capacity := median(t.samples, func(s sample) float64 { return s.wrk.RPS }); capacity < 1.25*float64(h.o.rate) {
+					t.samples[len(t.samples)-1].rate = rateResult{Skipped: true}
+					fmt.Fprintf(os.Stderr, "round %d %-15s at %d/s: skipped, above its capacity (%.0f req/s under wrk)\n", r+1, t.key, h.o.rate, capacity)
+					continue
+				}
 				rr := runRate(h.o.rate, h.o.rateD, t.url, t.host, t.cookie)
 				t.samples[len(t.samples)-1].rate = rr
 				fmt.Fprintf(os.Stderr, "round %d %-15s at %d/s: p50 %.2f ms p99 %.2f ms success %.3f\n", r+1, t.key, h.o.rate, ms(rr.P50), ms(rr.P99), rr.Success)

@@ -46,6 +46,8 @@ type row struct {
 	upConns                 float64 // per 1,000 requests
 	rssMB, hwmMB            float64
 	rateP50, rateP99, rateS float64
+	// rateRuns counts the fixed-rate runs that were not skipped.
+	rateRuns int
 }
 
 func (h *harness) rows() map[string]*row {
@@ -65,10 +67,17 @@ func (h *harness) rows() map[string]*row {
 			upConns:   per(func(s sample) float64 { return 1000 * float64(s.upConns) }),
 			rssMB:     median(ss, func(s sample) float64 { return float64(s.rss) / (1 << 20) }),
 			hwmMB:     median(ss, func(s sample) float64 { return float64(s.hwm) / (1 << 20) }),
-			rateP50:   median(ss, func(s sample) float64 { return ms(s.rate.P50) }),
-			rateP99:   median(ss, func(s sample) float64 { return ms(s.rate.P99) }),
-			rateS:     median(ss, func(s sample) float64 { return s.rate.Success }),
 		}
+		var rated []sample
+		for _, s := range ss {
+			if !s.rate.Skipped && s.rate.P99 > 0 {
+				rated = append(rated, s)
+			}
+		}
+		r.rateRuns = len(rated)
+		r.rateP50 = median(rated, func(s sample) float64 { return ms(s.rate.P50) })
+		r.rateP99 = median(rated, func(s sample) float64 { return ms(s.rate.P99) })
+		r.rateS = median(rated, func(s sample) float64 { return s.rate.Success })
 		out[t.key] = r
 	}
 	return out
@@ -131,11 +140,16 @@ func (h *harness) report(sessBytes int64) string {
 			t.name, r.rps, ratio(r, "upstream"), ratio(r, "floor"), ratio(r, "nginx"), o2p(r),
 			r.p50, r.p99, r.cpu, dcpu, redisC, redisU, r.upConns, mem)
 		if h.o.rate > 0 {
-			added := "–"
-			if upr != nil && t.key != "upstream" {
-				added = fmt.Sprintf("%+.2f", r.rateP99-upr.rateP99)
+			switch {
+			case r.rateRuns == 0:
+				b.WriteString(" above capacity | – | – |")
+			default:
+				added := "–"
+				if upr != nil && upr.rateRuns > 0 && t.key != "upstream" {
+					added = fmt.Sprintf("%+.2f", r.rateP99-upr.rateP99)
+				}
+				fmt.Fprintf(&b, " %.2f | %.2f | %s |", r.rateP50, r.rateP99, added)
 			}
-			fmt.Fprintf(&b, " %.2f | %.2f | %s |", r.rateP50, r.rateP99, added)
 		}
 		b.WriteString("\n")
 	}
@@ -176,9 +190,9 @@ func (h *harness) report(sessBytes int64) string {
 	if g, n := rows["gw-mem-chain"], rows["nginx"]; g != nil && n != nil {
 		check("stretch: full chain ≥ 0.5× nginx", g.rps/n.rps >= 0.5, fmt.Sprintf("%.3f×", g.rps/n.rps))
 	}
-	if h.o.rate > 0 && upr != nil {
+	if h.o.rate > 0 && upr != nil && upr.rateRuns > 0 {
 		for _, k := range []string{"gw-mem", "gw-mem-chain", "gw-redis", "gw-redis-chain"} {
-			if g := rows[k]; g != nil {
+			if g := rows[k]; g != nil && g.rateRuns > 0 {
 				check(fmt.Sprintf("%s: p99 added at %d req/s ≤ 1 ms", g.t.name, h.o.rate), g.rateP99-upr.rateP99 <= 1, fmt.Sprintf("%+.2f ms", g.rateP99-upr.rateP99))
 			}
 		}
