@@ -181,15 +181,38 @@ func (s *Sessions) Load(ctx context.Context, id string) (*Session, error) {
 	if !validID(id) {
 		return nil, ErrNoSession
 	}
-	b, err := s.st.Get(ctx, SessionKey(id))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrNoSession
+	key := SessionKey(id)
+	if v, ok := s.st.(store.Viewer); ok {
+		// The memory store lends the value: compared with the decode
+		// cache's copy, it is mostly not copied at all.
+		var sess *Session
+		err := v.View(ctx, key, func(b []byte) error {
+			var err error
+			sess, err = s.decode(key, b, true)
+			return err
+		})
+		return sess, loadErr(err)
 	}
+	b, err := s.st.Get(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("auth: load session: %w", err)
+		return nil, loadErr(err)
 	}
-	return s.Decode(id, b)
+	return s.decode(key, b, false)
 }
+
+func loadErr(err error) error {
+	switch {
+	case err == nil, errors.Is(err, ErrNoSession):
+		return err
+	case errors.Is(err, store.ErrNotFound):
+		return ErrNoSession
+	case errors.Is(err, errDecode):
+		return err
+	}
+	return fmt.Errorf("auth: load session: %w", err)
+}
+
+var errDecode = errors.New("auth: decode session")
 
 // Decode is Load for a value the caller read from the store itself, under
 // SessionKey(id) — typically with store.MGet, in the same round trip as other
@@ -199,7 +222,13 @@ func (s *Sessions) Decode(id string, b []byte) (*Session, error) {
 	if !validID(id) || b == nil {
 		return nil, ErrNoSession
 	}
-	key := SessionKey(id)
+	return s.decode(SessionKey(id), b, false)
+}
+
+// decode returns the live session stored as b under key, from the decode
+// cache when b equals the bytes decoded before. borrowed says b is lent by
+// the store (store.Viewer): it is copied before the cache keeps it.
+func (s *Sessions) decode(key string, b []byte, borrowed bool) (*Session, error) {
 	s.mu.Lock()
 	d, hit := s.decoded[key]
 	s.mu.Unlock()
@@ -208,7 +237,10 @@ func (s *Sessions) Decode(id string, b []byte) (*Session, error) {
 		sess = d.sess // a copy; its slices and maps are never modified
 	} else {
 		if err := json.Unmarshal(b, &sess); err != nil {
-			return nil, fmt.Errorf("auth: decode session: %w", err)
+			return nil, fmt.Errorf("%w: %w", errDecode, err)
+		}
+		if borrowed {
+			b = bytes.Clone(b)
 		}
 		s.mu.Lock()
 		if len(s.decoded) >= maxDecoded {

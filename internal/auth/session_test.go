@@ -110,3 +110,46 @@ func TestSessionsDecode(t *testing.T) {
 		})
 	}
 }
+
+// getOnly hides the memory store's View: Load then reads with Get.
+type getOnly struct{ store.Store }
+
+// TestSessionsLoadWithAndWithoutView: Load answers the same whether the
+// store lends values (memory) or copies them out (Redis and others).
+func TestSessionsLoadWithAndWithoutView(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		wrap func(store.Store) store.Store
+	}{
+		{"view", func(st store.Store) store.Store { return st }},
+		{"get", func(st store.Store) store.Store { return getOnly{st} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := store.NewMemory()
+			defer mem.Close()
+			s := NewSessions(tc.wrap(mem))
+			s.Now = func() time.Time { return now }
+			ctx := context.Background()
+			id, err := s.Create(ctx, &Session{Subject: "u1", Groups: []string{"g"}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 2; i++ { // the second Load is a decode-cache hit
+				got, err := s.Load(ctx, id)
+				if err != nil || got.Subject != "u1" || len(got.Groups) != 1 {
+					t.Fatalf("auth: expected session u1, got %+v, %v", got, err)
+				}
+			}
+			if _, err := s.Load(ctx, NewID()); !errors.Is(err, ErrNoSession) {
+				t.Fatalf("auth: expected ErrNoSession for an unknown cookie, got %v", err)
+			}
+			if err := mem.Set(ctx, SessionKey(id), []byte("{"), time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Load(ctx, id); err == nil || errors.Is(err, ErrNoSession) || !strings.Contains(err.Error(), "auth: decode session") {
+				t.Fatalf("auth: expected a decode error, got %v", err)
+			}
+		})
+	}
+}

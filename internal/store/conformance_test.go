@@ -96,6 +96,33 @@ var conformance = []struct {
 			t.Fatal("MGet with an empty key = nil error; want an error")
 		}
 	}},
+	{"view lends the value without a copy, or ErrNotFound", func(t *testing.T, s subject) {
+		v, ok := s.st.(store.Viewer)
+		if !ok {
+			t.Skip("the store does not implement store.Viewer")
+		}
+		mustSet(t, s.st, "k", "value", s.ttl)
+		var seen string
+		if err := v.View(ctx(t), "k", func(b []byte) error { seen = string(b); return nil }); err != nil || seen != "value" {
+			t.Fatalf("View(k) saw %q, %v; want \"value\", nil", seen, err)
+		}
+		errStop := errors.New("stop")
+		if err := v.View(ctx(t), "k", func([]byte) error { return errStop }); !errors.Is(err, errStop) {
+			t.Fatalf("View returned %v; want fn's error", err)
+		}
+		called := false
+		err := v.View(ctx(t), "missing", func([]byte) error { called = true; return nil })
+		wantNotFound(t, err)
+		s.pass(s.ttl)
+		err = v.View(ctx(t), "k", func([]byte) error { called = true; return nil })
+		wantNotFound(t, err)
+		if called {
+			t.Fatal("View called fn for an absent key")
+		}
+		if err := v.View(ctx(t), "", func([]byte) error { return nil }); err == nil {
+			t.Fatal("View with an empty key = nil; want an error")
+		}
+	}},
 	{"mget does not return expired values", func(t *testing.T, s subject) {
 		mustSet(t, s.st, "short", "v", s.ttl)
 		mustSet(t, s.st, "long", "w", 100*s.ttl)

@@ -116,6 +116,7 @@ type memoryEntry struct {
 var (
 	_ Store       = (*Memory)(nil)
 	_ MultiGetter = (*Memory)(nil)
+	_ Viewer      = (*Memory)(nil)
 )
 
 // NewMemory returns an empty Memory store and starts its janitor (unless
@@ -251,6 +252,27 @@ func (m *Memory) Get(ctx context.Context, key string) ([]byte, error) {
 	// e.value is never modified in place (Set replaces the slice), so it
 	// can be copied outside the lock.
 	return clone(e.value), nil
+}
+
+// View implements Viewer: fn sees the stored value itself, not a copy.
+func (m *Memory) View(ctx context.Context, key string, fn func(value []byte) error) error {
+	if err := check(ctx, key); err != nil {
+		return err
+	}
+	now := m.now()
+	m.mu.RLock()
+	if m.closed {
+		m.mu.RUnlock()
+		return ErrClosed
+	}
+	e, ok := m.entries[key]
+	m.mu.RUnlock()
+	if !ok || !now.Before(e.expires) {
+		return ErrNotFound
+	}
+	// e.value is never modified in place (Set replaces the slice): fn may
+	// read it outside the lock.
+	return fn(e.value)
 }
 
 // MGet implements MultiGetter: copies of the values of keys, nil for absent

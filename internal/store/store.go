@@ -78,3 +78,15 @@ func MGet(ctx context.Context, st Store, keys ...string) ([][]byte, error) {
 	}
 	return out, nil
 }
+
+// Viewer is a Store that can lend a value without copying it: Memory
+// implements it (its Get copies every value out, so that callers may modify
+// what they receive). Hot read paths that only compare or decode a value
+// use it to skip that copy.
+type Viewer interface {
+	// View calls fn with the value of key and returns fn's error, or
+	// returns ErrNotFound (without calling fn) when key is absent or
+	// expired. fn must neither modify the value nor keep it after it
+	// returns.
+	View(ctx context.Context, key string, fn func(value []byte) error) error
+}
