@@ -109,7 +109,11 @@ func runRate(rate int, d time.Duration, url, host, cookie string) rateResult {
 		h.Set("Cookie", cookie)
 	}
 	tr := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: url, Header: h})
-	a := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Redirects(vegeta.NoFollow), vegeta.Timeout(10*time.Second))
+	// Bounded workers and connections: a target that falls behind gets
+	// requests late (its latency shows it) rather than thousands of new
+	// connections that would distort the next target's run and the RSS.
+	a := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Redirects(vegeta.NoFollow), vegeta.Timeout(10*time.Second),
+		vegeta.MaxWorkers(256), vegeta.MaxConnections(256))
 	var m vegeta.Metrics
 	for res := range a.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, d, "rate") {
 		m.Add(res)

@@ -520,15 +520,18 @@ func (h *harness) startGateway(ctx context.Context, key, store, redisAddr string
 	h.add(&target{key: key, name: "gateway, " + label + ", plain route", url: fmt.Sprintf("http://127.0.0.1:%d/", p),
 		host: fmt.Sprintf("localhost:%d", p), cookie: cookie, pids: fixed(pid), rssPID: pid, token: true})
 	if h.want(key + "-chain") {
-		if err := bindDevice(ctx, h.tpm, cl, baseURL, "/secure/x"); err != nil {
+		if err := completeChain(ctx, h.tpm, cl, baseURL, "/secure/x", "SUP-1"); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		h.add(&target{key: key + "-chain", name: "gateway, " + label + ", full chain (session + TPM device)",
+		h.add(&target{key: key + "-chain", name: "gateway, " + label + ", full chain (" + chainLabel + ")",
 			url: fmt.Sprintf("http://127.0.0.1:%d/secure/x", p), host: fmt.Sprintf("localhost:%d", p),
 			cookie: cookieHeader(cl, baseURL), pids: fixed(pid), rssPID: pid, token: true})
 	}
 	return nil
 }
+
+// chainLabel names what the chain route of gateway.yaml.tmpl requires.
+const chainLabel = "session, TPM device, ticket, open window"
 
 var pprofPortN int
 

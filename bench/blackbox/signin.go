@@ -109,27 +109,50 @@ func checkServes(url, host, cookie string, wantToken bool) error {
 var (
 	enrollCmd = regexp.MustCompile(`id="enroll-command">[^<]*enroll ([A-Za-z0-9-]+)<`)
 	verifyCmd = regexp.MustCompile(`id="verify-command">[^<]*verify ([A-Za-z0-9-]+)<`)
+	formCSRF  = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	formRet   = regexp.MustCompile(`name="return" value="([^"]+)"`)
 )
 
-// bindDevice makes the signed-in browser c's session device-bound at the
-// gateway at base, as an employee does: the route's page shows one-time
-// codes, the agent (on the TPM simulator) enrolls the device and verifies
-// it with them. It then checks that path serves the upstream.
-func bindDevice(ctx context.Context, tpm *agent.TPM, c *http.Client, base, path string) error {
-	resp, err := c.Get(base + path)
-	if err != nil {
-		return fmt.Errorf("blackbox: device page: %w", err)
+// completeChain walks the signed-in browser c through the pages the route
+// at path shows until it serves the upstream, as an employee would: the
+// device page (the agent, on the TPM simulator, enrolls the device and
+// verifies it with the page's one-time codes), the justification form (the
+// ticket is submitted). A requirement that needs no step from the person (an
+// open time window) shows no page. Adding a kind to the chain route in
+// gateway.yaml.tmpl needs a step here only if it shows a new page.
+func completeChain(ctx context.Context, tpm *agent.TPM, c *http.Client, base, path, ticket string) error {
+	for step := 0; step < 6; step++ {
+		resp, err := c.Get(base + path)
+		if err != nil {
+			return fmt.Errorf("blackbox: GET %s: %w", path, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body := html.UnescapeString(string(b))
+		switch {
+		case resp.StatusCode == http.StatusOK && body == upstreamBody:
+			return nil
+		case resp.StatusCode != http.StatusForbidden:
+			return fmt.Errorf("blackbox: GET %s: expected the upstream or a requirement's page (403), got %d %.300q", path, resp.StatusCode, body)
+		case enrollCmd.MatchString(body) && verifyCmd.MatchString(body):
+			if err := bindDevice(ctx, tpm, base, body); err != nil {
+				return err
+			}
+		case strings.Contains(body, `action="/.gateway/justify"`) || strings.Contains(body, "justification-required"):
+			if err := justify(c, base, body, ticket); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("blackbox: GET %s: a requirement's page the harness cannot complete: %.600s", path, body)
+		}
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		return fmt.Errorf("blackbox: device page: expected 403 before the device is bound, got %d", resp.StatusCode)
-	}
-	body := html.UnescapeString(string(b))
+	return fmt.Errorf("blackbox: %s still refused after every step", path)
+}
+
+// bindDevice binds the device to the browser session whose device page is
+// body: the agent enrolls the device and verifies it with the page's codes.
+func bindDevice(ctx context.Context, tpm *agent.TPM, base, body string) error {
 	ec, vc := enrollCmd.FindStringSubmatch(body), verifyCmd.FindStringSubmatch(body)
-	if ec == nil || vc == nil {
-		return fmt.Errorf("blackbox: device page lacks the agent's commands: %.500s", body)
-	}
 	cl := &agent.Client{Gateway: base, TPM: tpm}
 	if _, err := cl.Enroll(ctx, ec[1]); err != nil {
 		return fmt.Errorf("blackbox: agent enroll: %w", err)
@@ -141,14 +164,31 @@ func bindDevice(ctx context.Context, tpm *agent.TPM, c *http.Client, base, path 
 	if !res.SessionBound {
 		return fmt.Errorf("blackbox: agent verify: the session was not bound: %+v", res)
 	}
-	resp, err = c.Get(base + path)
+	return nil
+}
+
+// justify submits ticket on the justification form body (POST
+// /.gateway/justify with the form's CSRF token and return address).
+func justify(c *http.Client, base, body, ticket string) error {
+	csrf, ret := formCSRF.FindStringSubmatch(body), formRet.FindStringSubmatch(body)
+	if csrf == nil || ret == nil {
+		return fmt.Errorf("blackbox: the justification form lacks its csrf or return field: %.600s", body)
+	}
+	form := url.Values{"csrf": {csrf[1]}, "return": {ret[1]}, "ticket": {ticket}}
+	req, err := http.NewRequest(http.MethodPost, base+"/.gateway/justify", strings.NewReader(form.Encode()))
 	if err != nil {
 		return err
 	}
-	b, _ = io.ReadAll(resp.Body)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", base)
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("blackbox: submit the justification: %w", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || string(b) != upstreamBody {
-		return fmt.Errorf("blackbox: %s after binding the device: expected 200 with the upstream's body, got %d %.300q", path, resp.StatusCode, b)
+		return fmt.Errorf("blackbox: submit the justification: expected to land on the upstream, got %d %.400q", resp.StatusCode, b)
 	}
 	return nil
 }
