@@ -144,6 +144,8 @@ type sample struct {
 	cpu       time.Duration // the target's processes
 	redisCPU  time.Duration
 	redisCmds int64
+	// redisPer is the commands by name during the run (INFO commandstats).
+	redisPer map[string]int64
 	upConns   int64
 	upReqs    int64
 	rss, hwm  int64
@@ -606,9 +608,10 @@ func (h *harness) one(ctx context.Context, t *target) (sample, error) {
 		return s, err
 	}
 	var redis0 int64
+	var per0 map[string]int64
 	var rc0 time.Duration
 	if h.rdb != nil {
-		if redis0, _, err = redisStats(ctx, h.rdb); err != nil {
+		if redis0, per0, err = redisStats(ctx, h.rdb); err != nil {
 			return s, err
 		}
 		rc0 = cpuTime([]int{h.redisP.pid()})
@@ -629,11 +632,17 @@ func (h *harness) one(ctx context.Context, t *target) (sample, error) {
 	}
 	s.upConns, s.upReqs = c1-c0, r1-r0
 	if h.rdb != nil {
-		redis1, _, err := redisStats(ctx, h.rdb)
+		redis1, per1, err := redisStats(ctx, h.rdb)
 		if err != nil {
 			return s, err
 		}
 		s.redisCmds = redis1 - redis0 // INFO itself is not counted
+		s.redisPer = map[string]int64{}
+		for cmd, n := range per1 {
+			if d := n - per0[cmd]; d > 0 && cmd != "info" {
+				s.redisPer[cmd] = d
+			}
+		}
 		s.redisCPU = cpuTime([]int{h.redisP.pid()}) - rc0
 	}
 	if t.rssPID != 0 {

@@ -159,6 +159,18 @@ func (h *harness) report(sessBytes int64) string {
 	if sessBytes >= 0 {
 		fmt.Fprintf(&b, "Largest stored gateway session in Redis: %d bytes.\n", sessBytes)
 	}
+	for _, t := range h.targets {
+		if rows[t.key].redisCmds < 0.01 || len(t.samples) == 0 {
+			continue
+		}
+		last := t.samples[len(t.samples)-1]
+		var parts []string
+		for cmd, n := range last.redisPer {
+			parts = append(parts, fmt.Sprintf("%s %.2f", strings.ToUpper(cmd), float64(n)/float64(last.wrk.Requests)))
+		}
+		sort.Strings(parts)
+		fmt.Fprintf(&b, "Redis commands per request, %s (last round): %s.\n", t.name, strings.Join(parts, ", "))
+	}
 	b.WriteString("\nTargets (issue 11):\n\n")
 	check := func(name string, ok bool, got string) {
 		mark := "MISS"
