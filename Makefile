@@ -31,7 +31,7 @@ lint:
 
 ## bench: the speed benchmarks quoted in docs and issues.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/route/ ./internal/policy/ ./internal/token/ ./contexttoken/ ./internal/store/ ./internal/schedule/ ./internal/justify/ ./internal/breakglass/ ./internal/audit/
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/route/ ./internal/policy/ ./internal/token/ ./contexttoken/ ./internal/store/ ./internal/proxy/ ./internal/auth/ ./internal/metrics/ ./internal/schedule/ ./internal/justify/ ./internal/breakglass/ ./internal/audit/
 
 ## bench-proxy: the black-box proxy benchmark (docs/performance.md): `gateway serve`
 ## next to the upstream, nginx, the Go floor and oauth2-proxy. BENCH_FLAGS are
