@@ -146,10 +146,10 @@ type sample struct {
 	redisCmds int64
 	// redisPer is the commands by name during the run (INFO commandstats).
 	redisPer map[string]int64
-	upConns   int64
-	upReqs    int64
-	rss, hwm  int64
-	rate      rateResult
+	upConns  int64
+	upReqs   int64
+	rss, hwm int64
+	rate     rateResult
 }
 
 type harness struct {
