@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 export CGO_ENABLED = 1
 
-.PHONY: all build test test-deps lint bench fuzz clean
+.PHONY: all build test test-deps lint bench bench-proxy fuzz clean
 
 all: build
 
@@ -31,7 +31,14 @@ lint:
 
 ## bench: the speed benchmarks quoted in docs and issues.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/route/ ./internal/policy/ ./internal/token/ ./contexttoken/ ./internal/store/ ./internal/schedule/ ./internal/justify/ ./internal/breakglass/ ./internal/audit/
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/route/ ./internal/policy/ ./internal/token/ ./contexttoken/ ./internal/store/ ./internal/proxy/ ./internal/auth/ ./internal/metrics/ ./internal/schedule/ ./internal/justify/ ./internal/breakglass/ ./internal/audit/
+
+## bench-proxy: the black-box proxy benchmark (docs/performance.md): `gateway serve`
+## next to the upstream, nginx, the Go floor and oauth2-proxy. BENCH_FLAGS are
+## passed on (e.g. BENCH_FLAGS="-rounds 5 -out /tmp/report.md").
+BENCH_FLAGS ?=
+bench-proxy:
+	./bench/proxy-blackbox.sh $(BENCH_FLAGS)
 
 ## fuzz: a short run of every fuzz target (FUZZTIME per target).
 FUZZTIME ?= 10s

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/accessgateway/gateway/internal/store"
 )
@@ -116,10 +117,20 @@ func (s *Sessions) IDToken(id string, sess *Session) (string, error) {
 // Store returns the underlying store.
 func (s *Sessions) Store() store.Store { return s.st }
 
-// SessionKey is the store key of the session whose cookie value is id.
+// sessionKeyPrefix prefixes the store keys of sessions.
+const sessionKeyPrefix = "session:"
+
+// SessionKey is the store key of the session whose cookie value is id:
+// "session:" and the base64url SHA-256 of id. It runs on every request, so
+// it hashes id in place and builds the key in one allocation.
 func SessionKey(id string) string {
-	h := sha256.Sum256([]byte(id))
-	return "session:" + base64.RawURLEncoding.EncodeToString(h[:])
+	// sha256.Sum256 only reads its argument: hashing the string's bytes
+	// without copying them is safe.
+	h := sha256.Sum256(unsafe.Slice(unsafe.StringData(id), len(id)))
+	var buf [len(sessionKeyPrefix) + 43]byte // 43 = base64 (no padding) of 32 bytes
+	copy(buf[:], sessionKeyPrefix)
+	base64.RawURLEncoding.Encode(buf[len(sessionKeyPrefix):], h[:])
+	return string(buf[:])
 }
 
 // NewID returns a random 256-bit identifier, base64url without padding.
@@ -167,17 +178,57 @@ func (s *Sessions) Save(ctx context.Context, id string, sess *Session) error {
 // Load returns the live session for id, ErrNoSession, or a store error
 // (which callers must treat as "cannot decide").
 func (s *Sessions) Load(ctx context.Context, id string) (*Session, error) {
-	if id == "" || len(id) > 128 {
+	if !validID(id) {
 		return nil, ErrNoSession
 	}
 	key := SessionKey(id)
+	if v, ok := s.st.(store.Viewer); ok {
+		// The memory store lends the value: compared with the decode
+		// cache's copy, it is mostly not copied at all.
+		var sess *Session
+		err := v.View(ctx, key, func(b []byte) error {
+			var err error
+			sess, err = s.decode(key, b, true)
+			return err
+		})
+		return sess, loadErr(err)
+	}
 	b, err := s.st.Get(ctx, key)
-	if errors.Is(err, store.ErrNotFound) {
+	if err != nil {
+		return nil, loadErr(err)
+	}
+	return s.decode(key, b, false)
+}
+
+func loadErr(err error) error {
+	switch {
+	case err == nil, errors.Is(err, ErrNoSession):
+		return err
+	case errors.Is(err, store.ErrNotFound):
+		return ErrNoSession
+	case errors.Is(err, errDecode):
+		return err
+	}
+	return fmt.Errorf("auth: load session: %w", err)
+}
+
+var errDecode = errors.New("auth: decode session")
+
+// Decode is Load for a value the caller read from the store itself, under
+// SessionKey(id) — typically with store.MGet, in the same round trip as other
+// evidence of the request. A nil b (the key was absent) is ErrNoSession. The
+// decoded form of recently seen values is kept, as Load keeps it.
+func (s *Sessions) Decode(id string, b []byte) (*Session, error) {
+	if !validID(id) || b == nil {
 		return nil, ErrNoSession
 	}
-	if err != nil {
-		return nil, fmt.Errorf("auth: load session: %w", err)
-	}
+	return s.decode(SessionKey(id), b, false)
+}
+
+// decode returns the live session stored as b under key, from the decode
+// cache when b equals the bytes decoded before. borrowed says b is lent by
+// the store (store.Viewer): it is copied before the cache keeps it.
+func (s *Sessions) decode(key string, b []byte, borrowed bool) (*Session, error) {
 	s.mu.Lock()
 	d, hit := s.decoded[key]
 	s.mu.Unlock()
@@ -186,7 +237,10 @@ func (s *Sessions) Load(ctx context.Context, id string) (*Session, error) {
 		sess = d.sess // a copy; its slices and maps are never modified
 	} else {
 		if err := json.Unmarshal(b, &sess); err != nil {
-			return nil, fmt.Errorf("auth: decode session: %w", err)
+			return nil, fmt.Errorf("%w: %w", errDecode, err)
+		}
+		if borrowed {
+			b = bytes.Clone(b)
 		}
 		s.mu.Lock()
 		if len(s.decoded) >= maxDecoded {
@@ -200,6 +254,9 @@ func (s *Sessions) Load(ctx context.Context, id string) (*Session, error) {
 	}
 	return &sess, nil
 }
+
+// validID reports whether id can be a session cookie's value at all.
+func validID(id string) bool { return id != "" && len(id) <= 128 }
 
 // Delete ends the session for every replica.
 func (s *Sessions) Delete(ctx context.Context, id string) error {

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -119,8 +120,35 @@ func NewUpstream(target string, preserveHost bool, transport http.RoundTripper, 
 		Transport:      transport,
 		ErrorHandler:   errorHandler,
 		ErrorLog:       nil,
+		BufferPool:     copyBuffers,
 	}
 	return up, nil
+}
+
+// copyBufferSize is the size of the buffers response bodies are copied
+// through: ReverseProxy's own default.
+const copyBufferSize = 32 << 10
+
+// bufferPool lends ReverseProxy the buffers it copies response bodies
+// through. Without it, ReverseProxy allocates a fresh 32 KiB buffer per
+// response: two thirds of the bytes the gateway allocated per request under
+// load, and so most of its garbage-collection work (docs/performance.md).
+type bufferPool struct{ p sync.Pool }
+
+// copyBuffers is shared by every Upstream: the buffers are all one size.
+var copyBuffers = &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}}
+
+// Get implements httputil.BufferPool.
+func (b *bufferPool) Get() []byte { return *(b.p.Get().(*[]byte)) }
+
+// Put implements httputil.BufferPool. Buffers of another size (none are
+// expected: ReverseProxy returns what Get gave it) are left to the GC.
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) != copyBufferSize {
+		return
+	}
+	buf = buf[:copyBufferSize]
+	b.p.Put(&buf)
 }
 
 // AllowUpgrades sets the protocols requests through u may upgrade to (the

@@ -61,6 +61,86 @@ var conformance = []struct {
 			t.Fatalf("Get(empty) = %q, %v; want empty value, nil", got, err)
 		}
 	}},
+	{"mget reads many keys aligned, nil for absent ones", func(t *testing.T, s subject) {
+		mustSet(t, s.st, "session:a", "sess", time.Hour)
+		mustSet(t, s.st, "device:b", "dev", time.Hour)
+		if err := s.st.Set(ctx(t), "empty", nil, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		keys := []string{"session:a", "missing", "device:b", "empty", "session:a"}
+		want := [][]byte{[]byte("sess"), nil, []byte("dev"), {}, []byte("sess")}
+		// Through the store's own MGet, and through the fallback of one Get
+		// per key (a store that is only a Store): the same answer.
+		for name, st := range map[string]store.Store{"MGet": s.st, "fallback": onlyStore{s.st}} {
+			got, err := store.MGet(ctx(t), st, keys...)
+			if err != nil {
+				t.Fatalf("%s: MGet = %v", name, err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%s: MGet returned %d values; want %d", name, len(got), len(want))
+			}
+			for i := range want {
+				if (got[i] == nil) != (want[i] == nil) || !bytes.Equal(got[i], want[i]) {
+					t.Errorf("%s: MGet[%d] (%q) = %q (nil %v); want %q (nil %v)", name, i, keys[i], got[i], got[i] == nil, want[i], want[i] == nil)
+				}
+			}
+		}
+		if _, ok := s.st.(store.MultiGetter); !ok {
+			t.Errorf("%T does not implement store.MultiGetter", s.st)
+		}
+		got, err := store.MGet(ctx(t), s.st)
+		if err != nil || len(got) != 0 {
+			t.Fatalf("MGet() = %q, %v; want no values, nil", got, err)
+		}
+		if _, err := store.MGet(ctx(t), s.st, "session:a", ""); err == nil {
+			t.Fatal("MGet with an empty key = nil error; want an error")
+		}
+	}},
+	{"view lends the value without a copy, or ErrNotFound", func(t *testing.T, s subject) {
+		v, ok := s.st.(store.Viewer)
+		if !ok {
+			t.Skip("the store does not implement store.Viewer")
+		}
+		mustSet(t, s.st, "k", "value", s.ttl)
+		var seen string
+		if err := v.View(ctx(t), "k", func(b []byte) error { seen = string(b); return nil }); err != nil || seen != "value" {
+			t.Fatalf("View(k) saw %q, %v; want \"value\", nil", seen, err)
+		}
+		errStop := errors.New("stop")
+		if err := v.View(ctx(t), "k", func([]byte) error { return errStop }); !errors.Is(err, errStop) {
+			t.Fatalf("View returned %v; want fn's error", err)
+		}
+		called := false
+		err := v.View(ctx(t), "missing", func([]byte) error { called = true; return nil })
+		wantNotFound(t, err)
+		s.pass(s.ttl)
+		err = v.View(ctx(t), "k", func([]byte) error { called = true; return nil })
+		wantNotFound(t, err)
+		if called {
+			t.Fatal("View called fn for an absent key")
+		}
+		if err := v.View(ctx(t), "", func([]byte) error { return nil }); err == nil {
+			t.Fatal("View with an empty key = nil; want an error")
+		}
+	}},
+	{"mget does not return expired values", func(t *testing.T, s subject) {
+		mustSet(t, s.st, "short", "v", s.ttl)
+		mustSet(t, s.st, "long", "w", 100*s.ttl)
+		s.pass(s.ttl)
+		got, err := store.MGet(ctx(t), s.st, "short", "long")
+		if err != nil || got[0] != nil || string(got[1]) != "w" {
+			t.Fatalf("MGet after expiry = %q, %v; want [nil w], nil", got, err)
+		}
+	}},
+	{"mget values are the caller's", func(t *testing.T, s subject) {
+		mustSet(t, s.st, "k", "value", time.Hour)
+		got, err := store.MGet(ctx(t), s.st, "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[0][0] = 'X'
+		wantValue(t, s.st, "k", "value")
+	}},
 	{"keys are distinct", func(t *testing.T, s subject) {
 		mustSet(t, s.st, "a", "1", time.Hour)
 		mustSet(t, s.st, "A", "2", time.Hour)
@@ -302,6 +382,7 @@ var conformance = []struct {
 		errs["Set"] = s.st.Set(ctx(t), "k", []byte("v"), time.Hour)
 		_, errs["SetNX"] = s.st.SetNX(ctx(t), "nx", []byte("v"), time.Hour)
 		_, errs["Take"] = s.st.Take(ctx(t), "k")
+		_, errs["MGet"] = store.MGet(ctx(t), s.st, "k", "nx")
 		errs["Delete"] = s.st.Delete(ctx(t), "k")
 		errs["Ping"] = s.st.Ping(ctx(t))
 		for op, err := range errs {
@@ -349,6 +430,9 @@ func race(t *testing.T, n int, f func(i int) bool) []int {
 }
 
 func ctx(t *testing.T) context.Context { return t.Context() }
+
+// onlyStore hides every method but the Store interface's (MGet's fallback).
+type onlyStore struct{ store.Store }
 
 func mustSet(t *testing.T, st store.Store, key, value string, ttl time.Duration) {
 	t.Helper()

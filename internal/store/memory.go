@@ -113,7 +113,11 @@ type memoryEntry struct {
 	expires time.Time
 }
 
-var _ Store = (*Memory)(nil)
+var (
+	_ Store       = (*Memory)(nil)
+	_ MultiGetter = (*Memory)(nil)
+	_ Viewer      = (*Memory)(nil)
+)
 
 // NewMemory returns an empty Memory store and starts its janitor (unless
 // disabled with WithSweepInterval). Close stops the janitor.
@@ -248,6 +252,56 @@ func (m *Memory) Get(ctx context.Context, key string) ([]byte, error) {
 	// e.value is never modified in place (Set replaces the slice), so it
 	// can be copied outside the lock.
 	return clone(e.value), nil
+}
+
+// View implements Viewer: fn sees the stored value itself, not a copy.
+func (m *Memory) View(ctx context.Context, key string, fn func(value []byte) error) error {
+	if err := check(ctx, key); err != nil {
+		return err
+	}
+	now := m.now()
+	m.mu.RLock()
+	if m.closed {
+		m.mu.RUnlock()
+		return ErrClosed
+	}
+	e, ok := m.entries[key]
+	m.mu.RUnlock()
+	if !ok || !now.Before(e.expires) {
+		return ErrNotFound
+	}
+	// e.value is never modified in place (Set replaces the slice): fn may
+	// read it outside the lock.
+	return fn(e.value)
+}
+
+// MGet implements MultiGetter: copies of the values of keys, nil for absent
+// or expired keys, read under one lock.
+func (m *Memory) MGet(ctx context.Context, keys ...string) ([][]byte, error) {
+	for _, k := range keys {
+		if err := check(ctx, k); err != nil {
+			return nil, err
+		}
+	}
+	now := m.now()
+	entries := make([]memoryEntry, len(keys))
+	found := make([]bool, len(keys))
+	m.mu.RLock()
+	if m.closed {
+		m.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	for i, k := range keys {
+		entries[i], found[i] = m.entries[k]
+	}
+	m.mu.RUnlock()
+	out := make([][]byte, len(keys))
+	for i, e := range entries {
+		if found[i] && now.Before(e.expires) {
+			out[i] = clone(e.value)
+		}
+	}
+	return out, nil
 }
 
 // Set stores a copy of value under key for ttl, replacing any value and TTL

@@ -35,7 +35,10 @@ type Redis struct {
 	closeErr  error
 }
 
-var _ Store = (*Redis)(nil)
+var (
+	_ Store       = (*Redis)(nil)
+	_ MultiGetter = (*Redis)(nil)
+)
 
 // redisMaxRetries is how many times go-redis retries a failed command: once,
 // so that a connection that died with the server (and was not yet noticed by
@@ -120,6 +123,66 @@ func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, redisErr("get", err)
 	}
 	return b, nil
+}
+
+// MGet implements MultiGetter: one MGET (standalone, Sentinel), or in
+// Cluster mode one pipeline of GETs, since the keys may live on different
+// slots (go-redis sends each node its share in one round trip).
+func (r *Redis) MGet(ctx context.Context, keys ...string) ([][]byte, error) {
+	full := make([]string, len(keys))
+	for i, k := range keys {
+		if k == "" {
+			return nil, errEmptyKey
+		}
+		full[i] = r.prefix + k
+	}
+	out := make([][]byte, len(keys))
+	if len(keys) == 0 {
+		return out, ctx.Err()
+	}
+	if r.mode == RedisCluster {
+		cmds := make([]*redis.StringCmd, len(full))
+		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range full {
+				cmds[i] = p.Get(ctx, k)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, redisErr("mget", err)
+		}
+		for i, c := range cmds {
+			b, err := c.Bytes()
+			switch {
+			case errors.Is(err, redis.Nil):
+			case err != nil:
+				return nil, redisErr("mget", err)
+			default:
+				if b == nil {
+					b = []byte{}
+				}
+				out[i] = b
+			}
+		}
+		return out, nil
+	}
+	vals, err := r.client.MGet(ctx, full...).Result()
+	if err != nil {
+		return nil, redisErr("mget", err)
+	}
+	if len(vals) != len(keys) {
+		return nil, fmt.Errorf("store: redis mget: expected %d values, got %d", len(keys), len(vals))
+	}
+	for i, v := range vals {
+		switch v := v.(type) {
+		case nil:
+		case string:
+			out[i] = []byte(v)
+		default:
+			return nil, fmt.Errorf("store: redis mget: expected a string or nil, got %T", v)
+		}
+	}
+	return out, nil
 }
 
 // Set stores value under key for ttl (SET PX), replacing any value and TTL.

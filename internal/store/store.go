@@ -40,3 +40,53 @@ type Store interface {
 	// Close releases the store's resources.
 	Close() error
 }
+
+// MultiGetter is a Store that reads several keys in one round trip. Memory
+// and Redis implement it; use the MGet function, which falls back to one Get
+// per key for stores that do not.
+type MultiGetter interface {
+	// MGet returns the values of keys, aligned with keys: nil for a key that
+	// is absent or expired, a non-nil (possibly empty) slice otherwise. Any
+	// other failure fails the whole call, as Get's would.
+	MGet(ctx context.Context, keys ...string) ([][]byte, error)
+}
+
+// MGet reads keys from st: in one round trip when st is a MultiGetter (one
+// MGET with Redis standalone or Sentinel; in Cluster mode one pipeline, one
+// GET per key, a round trip per node involved), else with one Get per key.
+// The result is aligned with keys; an absent key's value is nil. It is for
+// the request path, where several pieces of evidence (the session, a
+// device binding, a grant) are read for one decision: one round trip instead
+// of one per piece. Keys are read independently (no snapshot across keys).
+func MGet(ctx context.Context, st Store, keys ...string) ([][]byte, error) {
+	if mg, ok := st.(MultiGetter); ok {
+		return mg.MGet(ctx, keys...)
+	}
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		v, err := st.Get(ctx, k)
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			return nil, err
+		default:
+			if v == nil {
+				v = []byte{}
+			}
+			out[i] = v
+		}
+	}
+	return out, nil
+}
+
+// Viewer is a Store that can lend a value without copying it: Memory
+// implements it (its Get copies every value out, so that callers may modify
+// what they receive). Hot read paths that only compare or decode a value
+// use it to skip that copy.
+type Viewer interface {
+	// View calls fn with the value of key and returns fn's error, or
+	// returns ErrNotFound (without calling fn) when key is absent or
+	// expired. fn must neither modify the value nor keep it after it
+	// returns.
+	View(ctx context.Context, key string, fn func(value []byte) error) error
+}
