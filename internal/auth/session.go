@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -268,4 +269,11 @@ func (s *Sessions) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("auth: delete session: %w", err)
 	}
 	return nil
+}
+
+// CheckCSRF reports whether got is the session's CSRF token (constant-time).
+// A session without a token, or an empty token, never matches: a form can
+// only be accepted from a page the gateway rendered for this session.
+func (s *Session) CheckCSRF(got string) bool {
+	return s != nil && s.CSRF != "" && got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.CSRF)) == 1
 }

@@ -2,7 +2,6 @@ package breakglass
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
@@ -190,7 +189,7 @@ func (k *kindService) submit(w http.ResponseWriter, r *http.Request, h requireme
 		h.Render(w, r, requirement.Page{Status: http.StatusBadRequest, Title: "Bad request", Message: "The form could not be read."})
 		return
 	}
-	if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(sess.CSRF)) != 1 {
+	if !sess.CheckCSRF(r.PostForm.Get("csrf")) {
 		h.Render(w, r, requirement.Page{Status: http.StatusForbidden, Title: "Form refused", Message: "The form was not sent by this gateway's page.", Next: "Open the break-glass page again."})
 		return
 	}
@@ -336,7 +335,7 @@ func (k *kindService) reviewAction(w http.ResponseWriter, r *http.Request, h req
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if err := r.ParseForm(); err != nil || subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(sess.CSRF)) != 1 {
+	if err := r.ParseForm(); err != nil || !sess.CheckCSRF(r.PostForm.Get("csrf")) {
 		h.Render(w, r, requirement.Page{Status: http.StatusForbidden, Title: "Form refused", Message: "The form was not sent by this gateway's page."})
 		return
 	}

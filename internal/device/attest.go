@@ -190,6 +190,7 @@ func (s *Service) AttestFinish(ctx context.Context, req AttestFinishRequest) (*R
 	}
 	clock := att.Clock
 	en.Last, en.AttestedAt = &clock, now
+	s.enrollments.forget(en.DeviceID)
 	if err := s.setJSON(ctx, keyEnrollment+en.DeviceID, en, s.cfg.EnrollmentTTL); err != nil {
 		return fail(fmt.Errorf("device: store enrollment: %w", err))
 	}

@@ -260,6 +260,7 @@ func (s *Service) EnrollFinish(ctx context.Context, req EnrollFinishRequest) (*R
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fail(fmt.Errorf("device: read enrollment: %w", err))
 	}
+	s.enrollments.forget(d.ID)
 	if err := s.setJSON(ctx, keyEnrollment+d.ID, en, s.cfg.EnrollmentTTL); err != nil {
 		return fail(fmt.Errorf("device: store enrollment: %w", err))
 	}

@@ -268,7 +268,9 @@ func (k *kindService) Gather(ctx context.Context, _ policy.Requirement, r *requi
 	case r.ClientCert != nil:
 		ev, err = k.svc.CertEvidence(ctx, r.ClientCert)
 	case r.SessionID != "":
-		ev, err = k.svc.SessionEvidence(ctx, r.SessionID)
+		ev, err = k.svc.SessionEvidenceFrom(ctx, r.SessionID, func(ctx context.Context, key string) ([]byte, error) {
+			return r.Get(ctx, k.env.Store, key)
+		})
 	default:
 		return nil, nil
 	}
@@ -287,6 +289,15 @@ func (k *kindService) Gather(ctx context.Context, _ policy.Requirement, r *requi
 		return nil, err
 	}
 	return &Facts{ID: ev.DeviceID, Trust: ev.Trust, AttestedAt: ev.AttestedAt, Owner: ev.Owner}, nil
+}
+
+// Prefetch implements requirement.Prefetcher: the session's device binding
+// is read with the session.
+func (k *kindService) Prefetch(_ policy.Requirement, sessionID string, _ map[string]string, keys []string) []string {
+	if k.svc == nil || sessionID == "" {
+		return keys
+	}
+	return append(keys, k.svc.BindingKey(sessionID))
 }
 
 // Close implements requirement.Service.

@@ -61,6 +61,11 @@ type Options struct {
 // Service is the gateway side of device trust. It is safe for concurrent use;
 // all state that must be shared between replicas lives in the store.
 type Service struct {
+	// bindings and enrollments make the steady path of session evidence
+	// one store read (memo.go).
+	bindings    bindingMemo
+	enrollments enrollCache
+
 	cfg     Config
 	st      store.Store
 	log     *slog.Logger
@@ -296,14 +301,32 @@ func validChallengeID(id string) bool {
 // store could not answer. Trust, freshness (max_age) and owner are judged by
 // the decision (Requirement.Check).
 func (s *Service) SessionEvidence(ctx context.Context, sessionID string) (*Evidence, error) {
+	return s.SessionEvidenceFrom(ctx, sessionID, s.st.Get)
+}
+
+// BindingKey is the store key of a browser session's device binding (the
+// gateway reads it ahead with the session: requirement.Prefetcher).
+func (s *Service) BindingKey(sessionID string) string { return keySession + hashKey(sessionID) }
+
+// SessionEvidenceFrom is SessionEvidence reading the binding through get
+// (which may serve a value read ahead). The steady path costs that read and
+// no other: the decoded binding is kept while its bytes are unchanged, and
+// the enrollment's owner and date are kept for a few seconds (enrollCacheTTL);
+// the inventory — revocation — is checked live on every call.
+func (s *Service) SessionEvidenceFrom(ctx context.Context, sessionID string, get func(context.Context, string) ([]byte, error)) (*Evidence, error) {
 	if sessionID == "" {
 		return nil, newError(ReasonNotVerified, "no session", nil)
 	}
-	var b binding
-	if err := s.getJSON(ctx, keySession+hashKey(sessionID), &b); err != nil {
+	key := s.BindingKey(sessionID)
+	raw, err := get(ctx, key)
+	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, newError(ReasonNotVerified, "no device is bound to this session", nil)
 		}
+		return nil, fmt.Errorf("device: read session binding: %w", err)
+	}
+	b, err := s.bindings.decode(key, raw)
+	if err != nil {
 		return nil, fmt.Errorf("device: read session binding: %w", err)
 	}
 	if b.Denied != "" {
@@ -312,7 +335,7 @@ func (s *Service) SessionEvidence(ctx context.Context, sessionID string) (*Evide
 	ev := &Evidence{DeviceID: b.DeviceID, AttestedAt: b.AttestedAt, Reboot: b.Reboot, Source: "session"}
 	// The owner is judged by the decision (Requirement.Check) against
 	// whoever calls, not against the binding's email.
-	if err := s.liveCheck(ctx, ev, "", time.Time{}); err != nil {
+	if err := s.liveCheckCached(ctx, ev); err != nil {
 		return ev, err
 	}
 	return ev, nil
@@ -323,6 +346,31 @@ func (s *Service) SessionEvidence(ctx context.Context, sessionID string) (*Evide
 // notBefore), or whose owner is not email (when email is given). ev.Owner is
 // set to the device's effective owner (see effectiveOwner).
 func (s *Service) liveCheck(ctx context.Context, ev *Evidence, email string, notBefore time.Time) error {
+	return s.liveCheckWith(ctx, ev, email, notBefore, s.readEnrollment)
+}
+
+// liveCheckCached is liveCheck for a session's evidence: the enrollment's
+// owner and date come from a short-lived cache (a removed or replaced
+// enrollment is seen within enrollCacheTTL; a revoked device at once, from
+// the inventory).
+func (s *Service) liveCheckCached(ctx context.Context, ev *Evidence) error {
+	return s.liveCheckWith(ctx, ev, "", time.Time{}, s.enrollments.read(s))
+}
+
+// readEnrollment reads a device's enrollment; (nil, nil) when absent.
+func (s *Service) readEnrollment(ctx context.Context, id string) (*enrollment, error) {
+	var en enrollment
+	if err := s.getJSON(ctx, keyEnrollment+id, &en); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("device: read enrollment: %w", err)
+	}
+	return &en, nil
+}
+
+func (s *Service) liveCheckWith(ctx context.Context, ev *Evidence, email string, notBefore time.Time,
+	read func(context.Context, string) (*enrollment, error)) error {
 	d, ok := s.Inventory().Device(ev.DeviceID)
 	if !ok {
 		ev.Status = StatusUnknown
@@ -335,17 +383,17 @@ func (s *Service) liveCheck(ctx context.Context, ev *Evidence, email string, not
 	if err := checkOwner(d, d.Owner, email); err != nil {
 		return err
 	}
-	var en enrollment
-	if err := s.getJSON(ctx, keyEnrollment+d.ID, &en); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return newError(ReasonNotEnrolled, fmt.Sprintf("device %q is not enrolled", d.ID), nil)
-		}
-		return fmt.Errorf("device: read enrollment: %w", err)
+	en, err := read(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	if en == nil {
+		return newError(ReasonNotEnrolled, fmt.Sprintf("device %q is not enrolled", d.ID), nil)
 	}
 	if !notBefore.IsZero() && en.EnrolledAt.After(notBefore) {
 		return newError(ReasonNotEnrolled, fmt.Sprintf("device %q was re-enrolled after this credential was issued", d.ID), nil)
 	}
-	owner := effectiveOwner(d, &en)
+	owner := effectiveOwner(d, en)
 	if owner == "" {
 		return newError(ReasonNotEnrolled, fmt.Sprintf("device %q was enrolled before the gateway recorded device owners: enroll it again with the enrollment code from the device page", d.ID), nil)
 	}

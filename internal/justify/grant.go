@@ -82,8 +82,8 @@ type memoGrant struct {
 const maxMemo = 4096
 
 // loadGrant reads a grant; (nil, nil) when there is none.
-func (gm *grantMemo) loadGrant(ctx context.Context, st store.Store, key string) (*Grant, error) {
-	b, err := st.Get(ctx, key)
+func (gm *grantMemo) loadGrant(ctx context.Context, get func(context.Context, string) ([]byte, error), key string) (*Grant, error) {
+	b, err := get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
@@ -106,7 +106,7 @@ func (gm *grantMemo) loadGrant(ctx context.Context, st store.Store, key string) 
 	if gm.m == nil || len(gm.m) >= maxMemo {
 		gm.m = make(map[string]memoGrant)
 	}
-	gm.m[key] = memoGrant{raw: b, g: g}
+	gm.m[key] = memoGrant{raw: bytes.Clone(b), g: g}
 	gm.mu.Unlock()
 	return &g, nil
 }

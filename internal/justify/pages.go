@@ -2,7 +2,6 @@ package justify
 
 import (
 	"context"
-	"crypto/subtle"
 	"net/http"
 	"strings"
 
@@ -198,7 +197,7 @@ func (k *kindService) submit(w http.ResponseWriter, r *http.Request, h requireme
 		h.Render(w, r, requirement.Page{Status: http.StatusBadRequest, Title: "Bad request", Message: "The form could not be read.", Next: "Open the tool again."})
 		return
 	}
-	if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(sess.CSRF)) != 1 {
+	if !sess.CheckCSRF(r.PostForm.Get("csrf")) {
 		h.Render(w, r, requirement.Page{Status: http.StatusForbidden, Title: "Form refused", Message: "The form was not sent by this gateway's page.", Next: "Open the tool again and use its form."})
 		return
 	}

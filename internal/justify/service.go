@@ -66,7 +66,7 @@ func (k *kindService) Gather(ctx context.Context, req policy.Requirement, r *req
 		return k.gatherBearer(ctx, q, r, res)
 	}
 	key := grantKey(sessionHolder(r.SessionID), q.Route, res)
-	g, err := k.memo.loadGrant(ctx, k.env.Store, key)
+	g, err := k.memo.loadGrant(ctx, k.getter(r), key)
 	if err != nil || g == nil {
 		return nil, err
 	}
@@ -74,6 +74,22 @@ func (k *kindService) Gather(ctx context.Context, req policy.Requirement, r *req
 		return &Facts{Grant: g}, nil
 	}
 	return k.reverify(ctx, q, r, key, g)
+}
+
+// getter reads store keys through the request (values read ahead with the
+// session, see Prefetch).
+func (k *kindService) getter(r *requirement.Request) func(context.Context, string) ([]byte, error) {
+	return func(ctx context.Context, key string) ([]byte, error) { return r.Get(ctx, k.env.Store, key) }
+}
+
+// Prefetch implements requirement.Prefetcher: the grant of this session,
+// route and bound resource is read with the session.
+func (k *kindService) Prefetch(req policy.Requirement, sessionID string, vars map[string]string, keys []string) []string {
+	q, ok := req.(*Requirement)
+	if k.v == nil || !ok || sessionID == "" {
+		return keys
+	}
+	return append(keys, grantKey(sessionHolder(sessionID), q.Route, q.Resource(vars)))
 }
 
 // gatherBearer verifies the ticket an API client names in the header; the
@@ -89,7 +105,7 @@ func (k *kindService) gatherBearer(ctx context.Context, q *Requirement, r *requi
 		return &Facts{Problem: ReasonRequired, Detail: err.Error()}, nil
 	}
 	key := grantKey(bearerHolder(r.Identity.Subject, ref), q.Route, res)
-	g, err := k.memo.loadGrant(ctx, k.env.Store, key)
+	g, err := k.memo.loadGrant(ctx, k.env.Store.Get, key)
 	if err != nil {
 		return nil, err
 	}

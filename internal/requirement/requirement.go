@@ -181,6 +181,43 @@ type Request struct {
 	ClientCert *x509.Certificate
 	// Now is the instant of the decision.
 	Now time.Time
+
+	// prefKeys and prefVals are store values the server read ahead with the
+	// session, in one round trip (Prefetcher); a nil value is absent.
+	prefKeys []string
+	prefVals [][]byte
+}
+
+// SetPrefetched records store values read ahead for Get (the server calls
+// it; vals[i] is keys[i]'s value, nil when absent).
+func (r *Request) SetPrefetched(keys []string, vals [][]byte) {
+	r.prefKeys, r.prefVals = keys, vals
+}
+
+// Get returns key's value: the one read ahead with the session when the
+// server prefetched it (store.ErrNotFound when it was absent then), else
+// from st. Kinds read their per-request keys through it.
+func (r *Request) Get(ctx context.Context, st store.Store, key string) ([]byte, error) {
+	for i, k := range r.prefKeys {
+		if k == key {
+			if r.prefVals[i] == nil {
+				return nil, store.ErrNotFound
+			}
+			return r.prefVals[i], nil
+		}
+	}
+	return st.Get(ctx, key)
+}
+
+// Prefetcher is a service whose Gather reads store keys that can be named
+// before the session is loaded — from the session ID (the cookie value),
+// the route and its path variables. The server reads them together with the
+// session in one round trip (store.MGet) and Gather finds them through
+// Request.Get: with Redis, the steady path of a request is one round trip
+// whatever the route requires.
+type Prefetcher interface {
+	// Prefetch appends the keys Gather will read for req to keys.
+	Prefetch(req policy.Requirement, sessionID string, vars map[string]string, keys []string) []string
 }
 
 // Claimer is a service that puts its facts in the context token.

@@ -52,6 +52,17 @@ type request struct {
 	factsBuf [4]any
 	// traceID is the request's trace, when tracing is on.
 	traceID string
+	// entry, vars and found are the route the path resolved to (resolved
+	// says the handler resolved it; forward-auth looks up its own path).
+	entry    *routeEntry
+	vars     map[string]string
+	found    bool
+	resolved bool
+	// keysBuf, prefKeys and prefVals are the store keys read ahead with the
+	// session for the requirement kinds (Prefetcher) and their values.
+	keysBuf  [4]string
+	prefKeys []string
+	prefVals [][]byte
 	// mode is how the request arrived: proxied (zero), or asked about by
 	// an ingress in forward-auth mode (forward.go), which answers an allow
 	// with headers instead of proxying.
@@ -95,14 +106,15 @@ func (s *Server) newPublicHandler() http.Handler {
 		if s.serveForwardAuth(w, r, q) {
 			return
 		}
-		p, err := rt.table.NormalizeRequest(q.host, r)
+		// One walk of the table normalizes the path and finds its route.
+		p, entry, vars, found, err := rt.table.Resolve(q.host, r)
 		if err != nil {
 			CloseAfterDenial(w, r)
 			s.record(r, nil, policy.Decision{Reasons: []policy.Reason{policy.ReasonBadRequest}}, http.StatusBadRequest)
 			s.page(w, r, http.StatusBadRequest, pageData{Title: "Bad request", Message: "The address of this request is malformed: " + err.Error() + ".", Next: "Check the link you followed."})
 			return
 		}
-		q.path = p
+		q.path, q.entry, q.vars, q.found, q.resolved = p, entry, vars, found, true
 		if strings.HasPrefix(p, reservedPrefix) || p == jwksPath {
 			// Reserved endpoints exist on routed hosts and the public URL's host only.
 			if !rt.routed(q.host) && q.host != hostOnly(rt.publicURL.Host) {
@@ -175,7 +187,11 @@ func hostOnly(h string) string {
 func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
 	q := reqFrom(r.Context())
 	rt := q.rt
-	entry, vars, found := rt.table.Lookup(q.host, q.path)
+	entry, vars, found := q.entry, q.vars, q.found
+	if !q.resolved {
+		entry, vars, found = rt.table.Lookup(q.host, q.path)
+	}
+	q.vars = vars
 	if !found {
 		CloseAfterDenial(w, r)
 		d := policy.Decide(policy.Input{}, s.now())
@@ -234,6 +250,7 @@ func (s *Server) gather(r *http.Request, q *request, e *routeEntry, id *policy.I
 	q.kreq = requirement.Request{HTTP: r, ID: q.id, Route: e.cfg.Name, Title: e.title, Identity: id,
 		SessionID: q.sessionID, Session: q.session, Vars: vars, Path: q.path, ClientIP: q.client.ClientIP,
 		ClientCert: s.clientCert(r, q), Now: now}
+	q.kreq.SetPrefetched(q.prefKeys, q.prefVals)
 	reqs := e.policy.Requirements()
 	facts := q.factsBuf[:0]
 	if len(reqs) > len(q.factsBuf) {
@@ -291,7 +308,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, q *request, e 
 	if err != nil || c == "" {
 		return nil, err // a conflict between two session cookies denies
 	}
-	sess, err := q.rt.sessions.Load(r.Context(), c)
+	sess, err := s.loadWithEvidence(r, q, e, c)
 	if errors.Is(err, auth.ErrNoSession) {
 		return nil, nil
 	}
@@ -310,6 +327,26 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, q *request, e 
 	}
 	q.sessionID, q.session = c, sess
 	return identityOf(sess), nil
+}
+
+// loadWithEvidence loads the session of cookie value c. When the route's
+// requirement kinds name store keys ahead (Prefetcher), they are read with
+// the session in one round trip and kept for the kinds' Gather.
+func (s *Server) loadWithEvidence(r *http.Request, q *request, e *routeEntry, c string) (*auth.Session, error) {
+	if len(e.prefetch) == 0 {
+		return q.rt.sessions.Load(r.Context(), c)
+	}
+	keys := append(q.keysBuf[:0], auth.SessionKey(c))
+	reqs := e.policy.Requirements()
+	for _, i := range e.prefetch {
+		keys = e.services[i].(requirement.Prefetcher).Prefetch(reqs[i], c, q.vars, keys)
+	}
+	vals, err := store.MGet(r.Context(), q.rt.store, keys...)
+	if err != nil {
+		return nil, err
+	}
+	q.prefKeys, q.prefVals = keys[1:], vals[1:]
+	return q.rt.sessions.Decode(c, vals[0])
 }
 
 func identityOf(s *auth.Session) *policy.Identity {
@@ -423,7 +460,7 @@ func (s *Server) countDecision(e *routeEntry, decision, reason string) {
 	if e != nil {
 		routeName = e.cfg.Name
 	}
-	s.metrics.Requests.WithLabelValues(routeName, decision, reason).Inc()
+	s.metrics.Decision(routeName, decision, reason).Inc()
 }
 
 // decisionRecord is the audit record of a decision: the request, who

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -318,7 +317,7 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	LimitBody(w, r, 4<<10, 10*time.Second)
-	if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(q.session.CSRF)) != 1 {
+	if !q.session.CheckCSRF(r.PostFormValue("csrf")) {
 		s.page(w, r, http.StatusForbidden, pageData{Title: "Sign-out refused", Message: "The sign-out form was not sent by this gateway's page.", Next: "Open the sign-out page again and use its button."})
 		return
 	}

@@ -65,6 +65,9 @@ type routeEntry struct {
 	// services are the kind services of the route's requirements, aligned
 	// with policy.Requirements() (looked up once, at build time).
 	services []requirement.Service
+	// prefetch are the indexes of the requirements whose service is a
+	// Prefetcher (lifters excepted: they are gathered only when needed).
+	prefetch []int
 	// title is the route's display name on pages.
 	title string
 }
@@ -225,6 +228,11 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 		}
 		up.AllowUpgrades(rc.Upgrades)
 		e := &routeEntry{cfg: rc, policy: pol, upstream: up, audience: rc.Audience, services: services, title: rc.Title}
+		for j, svc := range services {
+			if _, ok := svc.(requirement.Prefetcher); ok && !pol.IsLifter(j) {
+				e.prefetch = append(e.prefetch, j)
+			}
+		}
 		if e.audience == "" {
 			u, _ := url.Parse(rc.Upstream)
 			e.audience = u.Scheme + "://" + u.Host
