@@ -34,7 +34,8 @@ var ErrBadPath = errors.New("route: bad path")
 // Tomcat and Jetty resolve as ".." and "."), and segments that are only path
 // parameters (";x", which Servlet containers drop, so "/;x/admin" is their
 // "/admin"; the Servlet 6 specification lists both as suspicious sequences to
-// refuse). Other path parameters are kept ("/admin;x"); which routes such a
+// refuse), and a raw '#' (a fragment, which clients never send: an upstream
+// that parses the target as a URL would end the path there). Other path parameters are kept ("/admin;x"); which routes such a
 // path may reach is the table's business (Table.Check).
 // Query and fragment are not part of the input.
 func Normalize(p string) (string, error) {
@@ -68,6 +69,10 @@ func Normalize(p string) (string, error) {
 			}
 		case c == '\\':
 			return "", fmt.Errorf("%w: backslash in %q", ErrBadPath, p)
+		case c == '#':
+			// A client never sends a fragment; an upstream that parses the
+			// target as a URL would cut the path here.
+			return "", fmt.Errorf("%w: raw '#' in %q", ErrBadPath, p)
 		case c < 0x20 || c == 0x7f:
 			return "", fmt.Errorf("%w: control character in path", ErrBadPath)
 		case isPathChar(c):

@@ -122,6 +122,8 @@ func TestNormalize(t *testing.T) {
 		{name: "encoded backslash lowercase", in: "/a%5cb", wantErr: true},
 		{name: "raw backslash", in: "/a\\b", wantErr: true},
 		{name: "raw backslash dotdot", in: "/..\\admin", wantErr: true},
+		{name: "raw fragment", in: "/admin#/public", wantErr: true},
+		{name: "encoded hash kept", in: "/a%23b", want: "/a%23b"},
 		{name: "NUL", in: "/a\x00b", wantErr: true},
 		{name: "encoded NUL", in: "/a%00b", wantErr: true},
 		{name: "tab", in: "/a\tb", wantErr: true},

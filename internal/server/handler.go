@@ -156,10 +156,14 @@ func (s *Server) newReservedHandler(rt *runtime) http.Handler {
 			mt.Mount(g, h)
 		}
 	}
+	// A request for a gateway page that does not exist is a decision too
+	// (someone probing /.gateway/...): it is audited.
 	g.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.record(r, nil, policy.Decision{Reasons: []policy.Reason{policy.ReasonRouteNotFound}}, http.StatusNotFound)
 		s.page(w, r, http.StatusNotFound, pageData{Title: "Not found", Message: "There is no gateway page at this address."})
 	})
 	g.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.record(r, nil, policy.Decision{Reasons: []policy.Reason{policy.ReasonBadRequest}}, http.StatusMethodNotAllowed)
 		s.page(w, r, http.StatusMethodNotAllowed, pageData{Title: "Method not allowed", Message: "This gateway page does not accept " + r.Method + "."})
 	})
 	m.Handle(jwksPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

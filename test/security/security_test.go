@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauth2-proxy/mockoidc"
+
 	"github.com/accessgateway/gateway/internal/gatewaytest"
 )
 
@@ -56,16 +58,46 @@ const routes = `routes:
     upgrades: []
     upstream: {{.Upstream}}
     rules: {allow: [{domains: [example.com]}]}
+  - name: office
+    host: {{.Host}}
+    path: /office
+    upstream: {{.Upstream}}
+    rules: {allow: [{source_cidrs: [10.0.0.0/8]}]}
+  - name: api
+    host: {{.Host}}
+    path: /api
+    allow_bearer: true
+    upstream: {{.Upstream}}
+    rules: {allow: [{domains: [example.com]}]}
+  - name: secure
+    host: {{.Host}}
+    path: /secure
+    upstream: {{.Upstream}}
+    rules: {allow: [{domains: [example.com]}]}
+    require: {device: {}}
+  - name: secure-api
+    host: {{.Host}}
+    path: /secure-api
+    allow_bearer: true
+    upstream: {{.Upstream}}
+    rules: {allow: [{domains: [example.com]}]}
+    require: {device: {}}
+devices:
+  inventory:
+    - {id: lt-1, serial: SN-1, owner: eve@example.com, ek_pub_sha256: "` + "abababababababababababababababababababababababababababababababab" + `", status: active}
 `
 
 // fixture is a running gateway with a recording upstream and two signed-in
 // users: sam (support: the home route only) and eve (engineering).
 type fixture struct {
 	g      *gatewaytest.Gateway
+	idp    *mockoidc.MockOIDC
 	up     *gatewaytest.Upstream
 	sam    string // "Cookie" value of sam's session
 	eng    string // "Cookie" value of the engineer's session
 	samWeb *http.Client
+	// failedSignIns is how many sign-in-failed audit records were seen.
+	failedSignIns int
 }
 
 func newFixture(t *testing.T, upstream http.Handler, extra string) *fixture {
@@ -73,7 +105,7 @@ func newFixture(t *testing.T, upstream http.Handler, extra string) *fixture {
 	idp := gatewaytest.NewIdP(t)
 	up := gatewaytest.NewUpstream(t, upstream)
 	g := gatewaytest.Start(t, gatewaytest.Vars{IdP: idp, Upstream: up.URL}, extra+routes)
-	f := &fixture{g: g, up: up}
+	f := &fixture{g: g, idp: idp, up: up}
 	f.samWeb = g.SignIn(t, idp, gatewaytest.User("sam@example.com", "support"), "/")
 	f.sam = g.SessionCookie(f.samWeb)
 	f.eng = g.SessionCookie(g.SignIn(t, idp, gatewaytest.User("eve@example.com", "engineering"), "/"))
