@@ -294,7 +294,7 @@ func (a *Authenticator) Callback(ctx context.Context, r *http.Request, bindCooki
 		return "", nil, "", &CallbackError{Msg: "the ID token's nonce does not match this sign-in", Err: errors.New("nonce mismatch")}
 	}
 	now := a.Now()
-	sess = &Session{CreatedAt: now, ExpiresAt: now.Add(a.cfg.SessionLifetime), IDToken: rawID}
+	sess = &Session{CreatedAt: now, ExpiresAt: now.Add(a.cfg.SessionLifetime), IDToken: a.logoutHint(d, rawID)}
 	if err := a.identify(ctx, d, idt, tok, sess); err != nil {
 		return "", nil, "", a.signInError(err)
 	}
@@ -467,7 +467,7 @@ func (a *Authenticator) MaybeRefresh(ctx context.Context, id string, sess *Sessi
 			_ = a.sessions.Delete(ctx, id)
 			return RefreshNotDue, ErrNoSession
 		}
-		cur.IDToken = rawID
+		cur.IDToken = a.logoutHint(d, rawID)
 	}
 	if tok.RefreshToken != "" {
 		cur.RefreshToken = tok.RefreshToken
@@ -479,6 +479,17 @@ func (a *Authenticator) MaybeRefresh(ctx context.Context, id string, sess *Sessi
 	cur.RefreshToken, cur.IDToken = "", "" // sealed in the store; not kept in memory
 	*sess = *cur
 	return Refreshed, nil
+}
+
+// logoutHint is the ID token to keep in the session as id_token_hint for
+// RP-initiated logout, or "" when sign-out will not send the browser to
+// the provider (EndProviderSession off, or no end_session_endpoint): the
+// token is then never used, and would be most of the session's bytes.
+func (a *Authenticator) logoutHint(d *discovered, rawID string) string {
+	if !a.cfg.EndProviderSession || d == nil || d.endSession == nil {
+		return ""
+	}
+	return rawID
 }
 
 // SignOutURL is where to send the browser after the gateway ended the

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -200,8 +201,12 @@ func keyID(m []byte) string {
 	return hex.EncodeToString(h[:4])
 }
 
-// sealPrefix starts every sealed value (format version 1).
-const sealPrefix = "v1."
+// sealPrefix starts every sealed value (format version 2); sealPrefixV1
+// starts those of version 1, which open still reads.
+const (
+	sealPrefix   = "v2."
+	sealPrefixV1 = "v1."
+)
 
 // ErrUnsealable means a sealed token cannot be opened: its key is no longer
 // configured, or it was altered or moved to another session.
@@ -209,22 +214,92 @@ var ErrUnsealable = errors.New("auth: sealed token cannot be opened")
 
 // seal encrypts plaintext bound to aad (the session's store key): the
 // result cannot be opened under another session. Format:
-// "v1.<key id>.<base64url(nonce || ciphertext || tag)>".
+// "v2.<key id>.<base64url(nonce || ciphertext || tag)>", the ciphertext of
+// pack(plaintext), with "v2." before aad as its additional data. (Version 1
+// sealed the plaintext as it is, under aad alone.)
 func (kr *Keyring) seal(plaintext, aad string) string {
 	aead := kr.aeads[kr.active]
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plaintext)+aead.Overhead())
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plaintext)+1+aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		panic("auth: crypto/rand failed: " + err.Error())
 	}
-	ct := aead.Seal(nonce, nonce, []byte(plaintext), []byte(aad))
+	ct := aead.Seal(nonce, nonce, pack(plaintext), []byte(sealPrefix+aad))
 	return sealPrefix + kr.active + "." + base64.RawURLEncoding.EncodeToString(ct)
+}
+
+// Packed forms of a token (the first byte of pack's output).
+const (
+	packedRaw = 0 // the token's bytes
+	packedJWS = 1 // a JWS compact serialization, its three parts decoded
+)
+
+// pack encodes a token compactly for sealing: a JWS in compact form (ID
+// tokens, and the refresh tokens of many providers) is stored as its three
+// decoded parts, a quarter smaller than its base64url text, which sealing
+// would encode once more. Anything else is stored as it is. unpack(pack(t))
+// is t for every t.
+func pack(tok string) []byte {
+	h, rest, ok1 := strings.Cut(tok, ".")
+	p, sig, ok2 := strings.Cut(rest, ".")
+	if ok1 && ok2 && !strings.Contains(sig, ".") {
+		var parts [3][]byte
+		ok := true
+		for i, seg := range []string{h, p, sig} {
+			b, err := base64.RawURLEncoding.DecodeString(seg)
+			// Only the canonical encoding round-trips: a segment with
+			// non-zero padding bits is kept as text.
+			if err != nil || base64.RawURLEncoding.EncodeToString(b) != seg {
+				ok = false
+				break
+			}
+			parts[i] = b
+		}
+		if ok {
+			out := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(parts[0])+len(parts[1])+len(parts[2]))
+			out = append(out, packedJWS)
+			out = binary.AppendUvarint(out, uint64(len(parts[0])))
+			out = append(out, parts[0]...)
+			out = binary.AppendUvarint(out, uint64(len(parts[1])))
+			out = append(out, parts[1]...)
+			return append(out, parts[2]...)
+		}
+	}
+	return append([]byte{packedRaw}, tok...)
+}
+
+// unpack reverses pack.
+func unpack(b []byte) (string, error) {
+	if len(b) == 0 {
+		return "", errors.New("empty")
+	}
+	switch b[0] {
+	case packedRaw:
+		return string(b[1:]), nil
+	case packedJWS:
+		rest := b[1:]
+		var segs [3]string
+		for i := 0; i < 2; i++ {
+			n, k := binary.Uvarint(rest)
+			if k <= 0 || n > uint64(len(rest)-k) {
+				return "", errors.New("malformed packed token")
+			}
+			segs[i] = base64.RawURLEncoding.EncodeToString(rest[k : k+int(n)])
+			rest = rest[k+int(n):]
+		}
+		segs[2] = base64.RawURLEncoding.EncodeToString(rest)
+		return segs[0] + "." + segs[1] + "." + segs[2], nil
+	}
+	return "", fmt.Errorf("unknown packed form %d", b[0])
 }
 
 // open decrypts a value made by seal with the same aad.
 func (kr *Keyring) open(sealed, aad string) (string, error) {
+	v1 := false
 	rest, ok := strings.CutPrefix(sealed, sealPrefix)
 	if !ok {
-		return "", fmt.Errorf("%w: expected the %q format, got another", ErrUnsealable, sealPrefix)
+		if rest, v1 = strings.CutPrefix(sealed, sealPrefixV1); !v1 {
+			return "", fmt.Errorf("%w: expected the %q format, got another", ErrUnsealable, sealPrefix)
+		}
 	}
 	id, b64, ok := strings.Cut(rest, ".")
 	if !ok {
@@ -238,9 +313,21 @@ func (kr *Keyring) open(sealed, aad string) (string, error) {
 	if err != nil || len(ct) < aead.NonceSize()+aead.Overhead() {
 		return "", fmt.Errorf("%w: malformed ciphertext", ErrUnsealable)
 	}
-	pt, err := aead.Open(nil, ct[:aead.NonceSize()], ct[aead.NonceSize():], []byte(aad))
+	// Version 2 binds the version too, so a value cannot be relabeled.
+	bound := sealPrefix + aad
+	if v1 {
+		bound = aad
+	}
+	pt, err := aead.Open(nil, ct[:aead.NonceSize()], ct[aead.NonceSize():], []byte(bound))
 	if err != nil {
 		return "", fmt.Errorf("%w: authentication failed", ErrUnsealable)
 	}
-	return string(pt), nil
+	if v1 {
+		return string(pt), nil
+	}
+	tok, err := unpack(pt)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrUnsealable, err)
+	}
+	return tok, nil
 }

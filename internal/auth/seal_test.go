@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -126,11 +127,13 @@ func TestOpenRejectsTampering(t *testing.T) {
 		"other role":         {sealed, "session:abc|idt"},
 		"flipped ciphertext": {flip(sealed, len(sealed)-3), "session:abc|rt"},
 		"truncated":          {sealed[:len(sealed)-10], "session:abc|rt"},
-		"no version":         {strings.TrimPrefix(sealed, "v1."), "session:abc|rt"},
-		"unknown key id":     {"v1.00000000." + strings.SplitN(sealed, ".", 3)[2], "session:abc|rt"},
+		"no version":         {strings.TrimPrefix(sealed, "v2."), "session:abc|rt"},
+		"v2 read as v1":      {"v1." + strings.TrimPrefix(sealed, "v2."), "session:abc|rt"},
+		"unknown version":    {"v3." + strings.TrimPrefix(sealed, "v2."), "session:abc|rt"},
+		"unknown key id":     {"v2.00000000." + strings.SplitN(sealed, ".", 3)[2], "session:abc|rt"},
 		"plaintext in store": {"refresh-token", "session:abc|rt"},
-		"empty ciphertext":   {"v1." + strings.SplitN(sealed, ".", 3)[1] + ".", "session:abc|rt"},
-		"ciphertext not b64": {"v1." + strings.SplitN(sealed, ".", 3)[1] + ".!!!", "session:abc|rt"},
+		"empty ciphertext":   {"v2." + strings.SplitN(sealed, ".", 3)[1] + ".", "session:abc|rt"},
+		"ciphertext not b64": {"v2." + strings.SplitN(sealed, ".", 3)[1] + ".!!!", "session:abc|rt"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -141,6 +144,36 @@ func TestOpenRejectsTampering(t *testing.T) {
 	}
 	if got, err := kr.open(sealed, "session:abc|rt"); err != nil || got != "refresh-token" {
 		t.Fatalf("the untouched value: expected refresh-token, got %q, %v", got, err)
+	}
+}
+
+// TestSealPacksTokens: every token opens as it was sealed; a JWS is sealed
+// as its decoded parts (a quarter smaller than its text); values sealed in
+// version 1 (before packing) still open.
+func TestSealPacksTokens(t *testing.T) {
+	kr := EphemeralKeyring()
+	sig := strings.Repeat("Sx_-", 85) + "Sw" // 256 bytes, as an RS256 signature
+	jws := "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0." +
+		"eyJpc3MiOiJodHRwczovL2lkcC5leGFtcGxlIiwic3ViIjoiMTIzIiwiZW1haWwiOiJzYW1AY29ycC5leGFtcGxlIn0." + sig
+	for _, tok := range []string{
+		jws, "opaque-refresh-token", "", "a.b", "a.b.c.d.e", "a..c", "...", "eyJ9.e30.", "eyJ9.e30.AB", // AB: non-zero padding bits
+		"eyJ9.e30.A", "abc.def.ghi!", strings.Repeat("x", 5000), "\x00.\x01.\xff",
+	} {
+		sealed := kr.seal(tok, "aad")
+		if got, err := kr.open(sealed, "aad"); err != nil || got != tok {
+			t.Errorf("seal/open %.40q: got %.40q, %v", tok, got, err)
+		}
+	}
+	packed, text := len(kr.seal(jws, "aad")), len(sealPrefix)+9+base64.RawURLEncoding.EncodedLen(12+len(jws)+16)
+	if packed > text*8/10 {
+		t.Errorf("a sealed JWS takes %d bytes, sealed as text %d: not packed", packed, text)
+	}
+	// A value of version 1: the plaintext sealed as it is.
+	aead := kr.aeads[kr.active]
+	nonce := make([]byte, aead.NonceSize())
+	v1 := "v1." + kr.active + "." + base64.RawURLEncoding.EncodeToString(aead.Seal(nonce, nonce, []byte(jws), []byte("aad")))
+	if got, err := kr.open(v1, "aad"); err != nil || got != jws {
+		t.Errorf("a version 1 value: got %.40q, %v", got, err)
 	}
 }
 
@@ -161,6 +194,7 @@ func FuzzOpen(f *testing.F) {
 	f.Add("v1.")
 	f.Add("v1.abcd.")
 	f.Add("v1." + kr.active + ".AAAA")
+	f.Add("v2." + kr.active + ".AAAA")
 	f.Fuzz(func(t *testing.T, s string) {
 		got, err := kr.open(s, "aad")
 		if err == nil && got != "token" {

@@ -302,7 +302,14 @@ func TestSignOutURL(t *testing.T) {
 				if got != "" {
 					t.Fatalf("expected no provider sign-out, got %q", got)
 				}
+				// The ID token is kept only as that sign-out's hint.
+				if sess.SealedID != "" {
+					t.Errorf("the session keeps an ID token that no sign-out will use (%d bytes)", len(sess.SealedID))
+				}
 				return
+			}
+			if sess.SealedID == "" {
+				t.Error("the session does not keep the ID token for id_token_hint")
 			}
 			u, err := url.Parse(got)
 			if err != nil || !strings.HasPrefix(got, p.URL+"/logout?") {
