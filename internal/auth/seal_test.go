@@ -202,3 +202,16 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPack: every token comes back from pack as it went in.
+func FuzzPack(f *testing.F) {
+	for _, s := range []string{"", "a.b.c", "eyJ9.e30.AA", "eyJ9.e30.AB", "x", "a..", "...."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := unpack(pack(s))
+		if err != nil || got != s {
+			t.Fatalf("unpack(pack(%q)) = %q, %v", s, got, err)
+		}
+	})
+}
