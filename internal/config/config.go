@@ -210,6 +210,12 @@ type Route struct {
 	// "/customers/{id}". Whatever it says, a path that a case-insensitive or
 	// a Servlet upstream would read as another route is refused with 400.
 	PathCase string `yaml:"path_case"`
+	// FormatSuffix says the upstream reads a trailing ".ext" of the last
+	// segment as a response format, the way Rails' "(.:format)" does
+	// ("/customers/43.json" is customer 43): then a path that would be
+	// another route or other path variables without its suffix is refused
+	// with 400, for every path of the route's host.
+	FormatSuffix bool `yaml:"format_suffix"`
 	// Upgrades are the protocols a request may upgrade the connection to
 	// (Upgrade header, 101 response); default [websocket]; [] allows none.
 	// h2c can never be allowed.
@@ -304,7 +310,7 @@ const (
 
 // RouteOptions are the route table settings of r.
 func (r *Route) RouteOptions() route.Options {
-	return route.Options{Exact: r.Exact, CaseInsensitive: r.PathCase == PathCaseInsensitive}
+	return route.Options{Exact: r.Exact, CaseInsensitive: r.PathCase == PathCaseInsensitive, FormatSuffix: r.FormatSuffix}
 }
 
 // StripHeaderNames is the list of identity headers of other proxies deleted

@@ -24,6 +24,12 @@ type Options struct {
 	// read paths: "/Customers/43" matches "/customers/{id}". Variables keep
 	// the request's spelling ("/customers/AB" binds "AB").
 	CaseInsensitive bool
+	// FormatSuffix says the upstream reads a trailing ".ext" of the last
+	// segment as a response format (Rails' "(.:format)": "/customers/43.json"
+	// is customers#show with id 43). It adds that reading to every path of
+	// the route's host (Check): a path that reads as another route or with
+	// other variables without its suffix is ambiguous.
+	FormatSuffix bool
 }
 
 // Table maps host and path to a value (the gateway's compiled route).
@@ -41,6 +47,9 @@ type tree[T any] struct {
 	// letter: then even an all-lower-case path can read as another route to
 	// a case-insensitive upstream, and the folded reading always runs.
 	upper bool
+	// formats is set when a route of the host has Options.FormatSuffix:
+	// the reading without a format suffix runs for every path.
+	formats bool
 	// keys holds each route's pattern with static segments folded and
 	// whether it is exact, to refuse routes that differ only in letter case.
 	keys map[string]string
@@ -104,6 +113,7 @@ func (t *Table[T]) AddRoute(host, path string, o Options, v T) error {
 		}
 		return fmt.Errorf("route: %s %s%s differs from another only in letter case; a case-insensitive upstream reads them as one", kind, host, path)
 	}
+	h.formats = h.formats || o.FormatSuffix
 	n := h.root
 	var vars []string
 	for _, s := range pat {
@@ -279,7 +289,9 @@ func (t *Table[T]) Resolve(host string, r *http.Request) (path string, v T, vars
 //   - with path parameters removed from every segment (";jsessionid=1"):
 //     Servlet containers (Tomcat, Jetty, Spring);
 //   - without regard to letter case: Express and Koa by default, ASP.NET
-//     Core, case-insensitive Spring; and both of the last two at once.
+//     Core, case-insensitive Spring; and both of the last two at once;
+//   - without a format suffix on the last segment ("/customers/43.json" is
+//     "/customers/43"): Rails, when a route of the host has FormatSuffix.
 //
 // A path that no reading routes, or that every reading routes the same way,
 // is not ambiguous. The readings cost one walk each and run only when they
@@ -315,7 +327,11 @@ func (t *Table[T]) resolve(host, path string, vals []string) (*leaf[T], []string
 	lit := h.walk(path, false, vals)
 	fold := h.upper || hasUpperASCII(path)
 	params := strings.IndexByte(path, ';') >= 0
-	if !fold && !params {
+	format := ""
+	if h.formats {
+		format = stripFormat(path)
+	}
+	if !fold && !params && format == "" {
 		return lit.best, lit.bestVals, nil
 	}
 	var other [8]string
@@ -335,7 +351,34 @@ func (t *Table[T]) resolve(host, path string, vals []string) (*leaf[T], []string
 			}
 		}
 	}
+	if format != "" {
+		if r := h.walk(format, false, other[:0]); !lit.same(&r) {
+			return nil, nil, fmt.Errorf("%w: %q is another route or other path variables to an upstream that reads a format suffix (Rails), which reads %q", ErrAmbiguous, path, format)
+		}
+		if fold {
+			if r := h.walk(format, true, other[:0]); !lit.same(&r) {
+				return nil, nil, fmt.Errorf("%w: %q is another route or other path variables to a case-insensitive upstream that reads a format suffix, which reads %q", ErrAmbiguous, path, format)
+			}
+		}
+	}
 	return lit.best, lit.bestVals, nil
+}
+
+// stripFormat returns p without the format suffix of its last segment, the
+// way Rails reads it ("/a/43.json" and "/a/43.tar.gz/" are "/a/43"), or ""
+// when the last segment has none (no '.' after its first byte). Path
+// parameters are not a concern here: ';' is a plain character to Rails.
+func stripFormat(p string) string {
+	end := len(p)
+	if end > 1 && p[end-1] == '/' {
+		end--
+	}
+	start := strings.LastIndexByte(p[:end], '/') + 1
+	i := strings.IndexByte(p[start:end], '.')
+	if i <= 0 {
+		return ""
+	}
+	return p[:start+i]
 }
 
 // stripParams removes the path parameters of every segment: "/a;x/b;y=1/"

@@ -218,6 +218,55 @@ func TestTableLookupCaseInsensitive(t *testing.T) {
 	}
 }
 
+// TestTableLookupFormatSuffix: on a host whose upstream reads a format
+// suffix (Rails), a path that is another route or other variables without
+// its suffix is ambiguous; one that every reading routes the same way is
+// not. Hosts without the setting keep reading the suffix as part of the
+// segment.
+func TestTableLookupFormatSuffix(t *testing.T) {
+	const rails, plain = "rails.corp.example", "plain.corp.example"
+	tab := NewTable[string]()
+	for _, r := range []struct {
+		host, path string
+		o          Options
+	}{
+		{rails, "/", Options{FormatSuffix: true}},
+		{rails, "/admin", Options{FormatSuffix: true}},
+		{rails, "/customers/{id:[0-9]+}", Options{FormatSuffix: true}},
+		{rails, "/files/{name}", Options{}}, // the setting of one route covers the host
+		{rails, "/Tools", Options{CaseInsensitive: true}},
+		{plain, "/", Options{}},
+		{plain, "/admin", Options{}},
+		{plain, "/customers/{id:[0-9]+}", Options{}},
+	} {
+		if err := tab.AddRoute(r.host, r.path, r.o, r.host+" "+r.path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []lookupTest{
+		{name: "static route with a format", host: rails, path: "/admin.json", ambiguous: true},
+		{name: "static route with a format and a trailing slash", host: rails, path: "/admin.json/", ambiguous: true},
+		{name: "variable failing its expression with a format", host: rails, path: "/customers/43.json", ambiguous: true},
+		{name: "double extension", host: rails, path: "/customers/43.tar.gz", ambiguous: true},
+		{name: "variable with a format", host: rails, path: "/files/report.pdf", ambiguous: true},
+		{name: "case-insensitive route with a format", host: rails, path: "/TOOLS.json", ambiguous: true},
+		{name: "below a route", host: rails, path: "/admin/users.json", want: rails + " /admin"},
+		{name: "every reading the root", host: rails, path: "/app.js", want: rails + " /"},
+		{name: "dot file", host: rails, path: "/.well-known", want: rails + " /"},
+		{name: "no suffix", host: rails, path: "/customers/43", want: rails + " /customers/{id:[0-9]+}", wantVars: map[string]string{"id": "43"}},
+		{name: "dot in an earlier segment", host: rails, path: "/v1.2/admin", want: rails + " /"},
+		{name: "another host keeps the suffix", host: plain, path: "/admin.json", want: plain + " /"},
+		{name: "another host, variable", host: plain, path: "/customers/43.json", want: plain + " /"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, tab) })
+	}
+	for in, want := range map[string]string{"/a/43.json": "/a/43", "/a/43.tar.gz/": "/a/43", "/a.b/c": "", "/.x": "", "/": "", "/a.": "/a"} {
+		if got := stripFormat(in); got != want {
+			t.Errorf("stripFormat(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestTableAddErrors(t *testing.T) {
 	tests := []struct {
 		name    string

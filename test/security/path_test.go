@@ -3,6 +3,8 @@ package security
 import (
 	"net/http"
 	"testing"
+
+	"github.com/accessgateway/gateway/internal/gatewaytest"
 )
 
 // TestPathReadings: the upstream must read the path the rules judged. Sam
@@ -65,4 +67,42 @@ func TestPathReadings(t *testing.T) {
 		f.reached(t, f.get("/TOOLS/Hammer", f.eng), "/TOOLS/Hammer")
 		f.reached(t, f.get("/too%C5%BFs/x", f.eng), "/too%C5%BFs/x")
 	})
+}
+
+// TestFormatSuffix: Rails reads "/customers/43.json" as customer 43 and
+// "/admin.json" as the admin page. On a host whose routes say so
+// (format_suffix), such a path is refused when it would be another route
+// or other path variables without its suffix; without the setting the
+// suffix stays part of the segment (an upstream that does not strip it).
+func TestFormatSuffix(t *testing.T) {
+	idp := gatewaytest.NewIdP(t)
+	up := gatewaytest.NewUpstream(t, nil)
+	g := gatewaytest.Start(t, gatewaytest.Vars{IdP: idp, Upstream: up.URL}, `routes:
+  - name: home
+    host: {{.Host}}
+    upstream: {{.Upstream}}
+    format_suffix: true
+    rules: {allow: [{domains: [example.com]}]}
+  - name: customers
+    host: {{.Host}}
+    path: /customers/{customer_id:[0-9]+}
+    upstream: {{.Upstream}}
+    format_suffix: true
+    rules: {allow: [{groups: [engineering]}]}
+  - name: admin
+    host: {{.Host}}
+    path: /admin
+    upstream: {{.Upstream}}
+    format_suffix: true
+    rules: {allow: [{groups: [admins]}]}
+`)
+	f := &fixture{g: g, idp: idp, up: up}
+	f.sam = g.SessionCookie(g.SignIn(t, idp, gatewaytest.User("sam@example.com", "support"), "/"))
+	for _, target := range []string{"/admin.json", "/admin.json/", "/admin.xml?x=1", "/customers/43.json", "/customers/43.tar.gz",
+		"/Admin.json", "/customers/43.json;x"} {
+		t.Run(target, func(t *testing.T) { f.blocked(t, f.get(target, f.sam), http.StatusBadRequest) })
+	}
+	f.blocked(t, f.get("/admin/users.json", f.sam), http.StatusForbidden)
+	f.reached(t, f.get("/app.js", f.sam), "/app.js")
+	f.reached(t, f.get("/customers/abc.json", f.sam), "/customers/abc.json")
 }
