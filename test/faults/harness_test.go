@@ -98,8 +98,16 @@ type gateway struct {
 }
 
 // newGateway writes the configuration for c (its Addr and Admin filled in
-// here) and a signing key into a new directory, and starts the gateway.
+// here) and the keys into a new directory, and starts the gateway.
 func newGateway(t testing.TB, c config) *gateway {
+	t.Helper()
+	g := prepareGateway(t, c)
+	g.start(true)
+	return g
+}
+
+// prepareGateway is newGateway without the start.
+func prepareGateway(t testing.TB, c config) *gateway {
 	t.Helper()
 	g := &gateway{t: t, dir: t.TempDir(), addr: freeAddr(t), admin: freeAddr(t)}
 	g.url = "http://" + g.addr
@@ -110,7 +118,6 @@ func newGateway(t testing.TB, c config) *gateway {
 		t.Fatal(err)
 	}
 	g.configure(c)
-	g.start(true)
 	return g
 }
 
