@@ -406,13 +406,27 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *
 		defer sp.End()
 		s.tracer.Inject(ctx, f.Set)
 	}
+	// The response record is written when the handler ends, also when
+	// ReverseProxy aborts it (panics with http.ErrAbortHandler) because the
+	// client or the tool went away in the middle of the body.
+	completed := false
+	defer func() {
+		resp := audit.Record{Time: s.now(), Kind: audit.KindResponse, RequestID: q.id, User: rec.User, Subject: rec.Subject,
+			Route: rec.Route, Host: rec.Host, Method: rec.Method, Path: rec.Path, Status: sw.status(), Bytes: sw.bytes, TraceID: q.traceID,
+			DurationMS: float64(time.Since(start).Microseconds()) / 1000, Grants: rec.Grants,
+			Justification: rec.Justification, BreakGlass: rec.BreakGlass, DeviceID: rec.DeviceID}
+		if !completed {
+			resp.Detail = responseCutOff
+		}
+		s.audit.Log(resp)
+	}()
 	e.upstream.ServeHTTP(sw, r)
-	resp := audit.Record{Time: s.now(), Kind: audit.KindResponse, RequestID: q.id, User: rec.User, Subject: rec.Subject,
-		Route: rec.Route, Host: rec.Host, Method: rec.Method, Path: rec.Path, Status: sw.status(), Bytes: sw.bytes, TraceID: q.traceID,
-		DurationMS: float64(time.Since(start).Microseconds()) / 1000, Grants: rec.Grants,
-		Justification: rec.Justification, BreakGlass: rec.BreakGlass, DeviceID: rec.DeviceID}
-	s.audit.Log(resp)
+	completed = true
 }
+
+// responseCutOff is the detail of the response record of a response that
+// ended before its body did (the client or the tool closed the connection).
+const responseCutOff = "response cut off: the connection closed before the body ended"
 
 // claims builds the context token's claims for an allowed request.
 func (s *Server) claims(q *request, e *routeEntry, in policy.Input, d policy.Decision) contexttoken.Claims {
