@@ -382,6 +382,11 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *
 	if err != nil {
 		s.logger.Error("audit: the decision record could not be written; refusing the allowed request", "err", err, "route", e.cfg.Name, "request_id", q.id)
 		s.countDecision(e, "deny", string(policy.ReasonEvidenceError))
+		// The refusal's own record waits in the log's buffer until the sink
+		// works again (docs/audit.md: its response record says 503).
+		s.audit.Log(audit.Record{Time: s.now(), Kind: audit.KindResponse, RequestID: q.id, User: rec.User, Subject: rec.Subject,
+			Route: rec.Route, Host: rec.Host, Method: rec.Method, Path: rec.Path, TraceID: q.traceID, Status: http.StatusServiceUnavailable,
+			Reasons: []string{string(policy.ReasonEvidenceError)}, Detail: "not forwarded: the decision record could not be written: " + err.Error()})
 		CloseAfterDenial(w, r)
 		w.Header().Set("Retry-After", "10")
 		s.page(w, r, http.StatusServiceUnavailable, pageData{Title: "Temporarily unavailable", Message: "The gateway could not write the audit record every allowed request needs, so it did not forward your request.", Next: "Nothing is wrong with your access. Try again in a minute; if it persists, tell the gateway's operators.", Reason: string(policy.ReasonEvidenceError)})

@@ -4,15 +4,19 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/accessgateway/gateway/internal/audit"
 	"github.com/accessgateway/gateway/internal/auth"
+	"github.com/accessgateway/gateway/internal/token"
 )
 
 // A response cut off in the middle of its body (the tool closed the
@@ -90,4 +94,51 @@ func TestCutOffResponseIsAudited(t *testing.T) {
 	if r, ok := responses["/files/cut"]; !ok || r.Detail != responseCutOff || r.Status != http.StatusOK || r.Bytes != 15 {
 		t.Errorf("cut-off response: expected a record with status 200, 15 bytes and %q, got %+v (present %v)", responseCutOff, r, ok)
 	}
+}
+
+// Every checkpoint `gateway serve` writes is signed, the start checkpoint
+// too: `gateway audit verify --key` requires a signature on each.
+func TestServeSignsEveryCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	keyFile, auditFile := filepath.Join(dir, "token.pem"), filepath.Join(dir, "audit.log")
+	if _, err := token.WriteKeyFile(keyFile, "ES256"); err != nil {
+		t.Fatal(err)
+	}
+	free := func() string { return freeLoopback(t) }
+	cfg, _ := fwdConfigFile(t, "127.0.0.0/8", fmt.Sprintf("listen: {address: %q}\nadmin: {address: %q}\naudit: {file: %q}\ntoken: {keys: [{file: %q, state: active}]}\n",
+		free(), free(), auditFile, keyFile))
+	ctx, cancel := context.WithCancel(context.Background())
+	ready, done := make(chan struct{}), make(chan error, 1)
+	go func() { done <- Serve(ctx, cfg, Options{}, func() { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("Serve: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	keys, err := audit.LoadPEM(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := audit.VerifyFiles([]string{auditFile}, keys)
+	if err != nil {
+		t.Fatalf("verify with the key: %v", err)
+	}
+	if s.Checkpoints < 2 {
+		t.Errorf("summary %+v: expected the start and close checkpoints", s)
+	}
+}
+
+// freeLoopback is a loopback host:port that was free a moment ago.
+func freeLoopback(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
