@@ -72,6 +72,7 @@ type options struct {
 	gatewayEnv           []string
 	profileTarget        string
 	out                  string
+	soak                 time.Duration
 }
 
 func main() {
@@ -104,6 +105,7 @@ func main() {
 	flag.StringVar(&o.profileBin, "profile-bin", "", "the bench build of `gateway serve` with net/http/pprof on $PPROF_ADDR (go build -o … ./bench/gwprof), run for the profiled target's gateway")
 	flag.StringVar(&o.profileTarget, "profile-target", "gw-mem-chain", "the target to profile")
 	flag.StringVar(&o.out, "out", "", "also write the report to this file")
+	flag.DurationVar(&o.soak, "soak", 0, "instead of measuring: send -rate requests per second for this long to one target (-only, default gw-redis-chain), sampling its RSS and goroutines every 5 s; fail on any non-2xx answer or growth (see soak.go)")
 	flag.StringVar(&o.baseline, "baseline", "", "another gateway binary (e.g. built from main) measured in the same rounds, in rows marked \"baseline\": before/after a change")
 	var genv string
 	flag.StringVar(&genv, "gateway-env", "", "comma-separated VAR=value for the gateway under test (not the baseline), e.g. GOGC=200")
@@ -116,6 +118,9 @@ func main() {
 		for _, k := range strings.Split(only, ",") {
 			o.only[strings.TrimSpace(k)] = true
 		}
+	}
+	if o.soak > 0 && o.only == nil {
+		o.only = map[string]bool{"gw-redis-chain": true}
 	}
 	if err := run(o); err != nil {
 		log.Fatal(err)
@@ -134,6 +139,8 @@ type target struct {
 	pids func() []int
 	// rssPID, when set, is the process whose RSS is reported.
 	rssPID int
+	// metrics is a gateway's admin /metrics URL (the soak reads go_goroutines).
+	metrics string
 	// token: the upstream must see a context token.
 	token   bool
 	samples []sample
@@ -200,8 +207,13 @@ func run(o options) error {
 	if err := h.setup(); err != nil {
 		return err
 	}
-	rep, err := h.measure()
+	measure := h.measure
+	if o.soak > 0 {
+		measure = h.soak
+	}
+	rep, err := measure()
 	if err != nil {
+		fmt.Print(rep) // a failed soak still shows its table
 		return err
 	}
 	fmt.Print(rep)
@@ -515,19 +527,20 @@ func (h *harness) startGateway(ctx context.Context, key, store, redisAddr string
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	pid := gp.pid()
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", ap)
 	label := map[string]string{"memory": "memory store", "redis": "Redis store"}[store]
 	if base {
 		label = "baseline, " + label
 	}
 	h.add(&target{key: key, name: "gateway, " + label + ", plain route", url: fmt.Sprintf("http://127.0.0.1:%d/", p),
-		host: fmt.Sprintf("localhost:%d", p), cookie: cookie, pids: fixed(pid), rssPID: pid, token: true})
+		host: fmt.Sprintf("localhost:%d", p), cookie: cookie, pids: fixed(pid), rssPID: pid, token: true, metrics: metricsURL})
 	if h.want(key + "-chain") {
 		if err := completeChain(ctx, h.tpm, cl, baseURL, "/secure/x", "SUP-1"); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		h.add(&target{key: key + "-chain", name: "gateway, " + label + ", full chain (" + chainLabel + ")",
 			url: fmt.Sprintf("http://127.0.0.1:%d/secure/x", p), host: fmt.Sprintf("localhost:%d", p),
-			cookie: cookieHeader(cl, baseURL), pids: fixed(pid), rssPID: pid, token: true})
+			cookie: cookieHeader(cl, baseURL), pids: fixed(pid), rssPID: pid, token: true, metrics: metricsURL})
 	}
 	return nil
 }

@@ -235,11 +235,18 @@ type CallbackError struct {
 func (e *CallbackError) Error() string { return "auth: callback: " + e.Msg + ": " + fmt.Sprint(e.Err) }
 func (e *CallbackError) Unwrap() error { return e.Err }
 
+// ErrProviderUnreachable means the provider did not answer (or answered
+// 5xx) while a sign-in was being completed: the sign-in fails, but the
+// user's code was not refused; a new sign-in may work in a minute.
+var ErrProviderUnreachable = errors.New("auth: the identity provider did not answer")
+
 // Callback completes a sign-in: it takes the pending state (single use),
 // checks the browser binding, exchanges the code with the PKCE verifier,
 // verifies the ID token and its nonce, fetches UserInfo when the mode asks
 // for it, and creates a session. It returns the new session ID and the
-// return URL recorded at StartLogin.
+// return URL recorded at StartLogin. A refused sign-in is a *CallbackError;
+// a provider that did not answer the code exchange is an error wrapping
+// ErrProviderUnreachable.
 func (a *Authenticator) Callback(ctx context.Context, r *http.Request, bindCookiePrefix string) (id string, sess *Session, returnURL string, err error) {
 	q := r.URL.Query()
 	if e := q.Get("error"); e != "" {
@@ -280,6 +287,11 @@ func (a *Authenticator) Callback(ctx context.Context, r *http.Request, bindCooki
 	ctx = oidc.ClientContext(ctx, a.client)
 	tok, err := d.oauth.Exchange(ctx, code, oauth2.VerifierOption(ls.Verifier))
 	if err != nil {
+		var re *oauth2.RetrieveError
+		if !errors.As(err, &re) || re.Response == nil || re.Response.StatusCode >= 500 {
+			// No answer, or the provider failing: not a refused code.
+			return "", nil, "", fmt.Errorf("%w: token endpoint: %w", ErrProviderUnreachable, err)
+		}
 		return "", nil, "", &CallbackError{Msg: "the identity provider did not accept the sign-in code", Err: err}
 	}
 	rawID, _ := tok.Extra("id_token").(string)

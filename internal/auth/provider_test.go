@@ -49,6 +49,8 @@ type fakeProvider struct {
 	noUserInfo bool
 	// nonce is echoed into the next ID token.
 	nonce string
+	// tokenStatus, when set, is the token endpoint's error status.
+	tokenStatus int
 
 	down          atomic.Bool // discovery answers 503
 	userinfoCalls atomic.Int64
@@ -93,6 +95,11 @@ func (p *fakeProvider) serve(w http.ResponseWriter, r *http.Request) {
 		p.keys.ServeHTTP(w, r)
 	case "/token":
 		_ = r.ParseForm()
+		if p.tokenStatus != 0 {
+			w.WriteHeader(p.tokenStatus)
+			writeJSON(w, map[string]string{"error": "invalid_grant"})
+			return
+		}
 		if r.PostForm.Get("grant_type") == "refresh_token" {
 			p.refreshes.Add(1)
 			if r.PostForm.Get("refresh_token") != "rt-1" && r.PostForm.Get("refresh_token") != "rt-2" {

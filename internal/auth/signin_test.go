@@ -259,6 +259,39 @@ func TestDiscoveryRetriedUntilTheProviderAnswers(t *testing.T) {
 	}
 }
 
+// A code exchange the provider refuses (4xx) is a CallbackError; one it
+// does not answer, or answers 5xx, wraps ErrProviderUnreachable, so the
+// page says the provider failed rather than that the sign-in was refused.
+func TestCallbackTellsARefusedCodeFromAProviderThatDidNotAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		status      int  // the token endpoint's error status
+		down        bool // the provider is gone by the exchange
+		unreachable bool
+	}{
+		{name: "refused", status: 400},
+		{name: "failing", status: 503, unreachable: true},
+		{name: "gone", down: true, unreachable: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newFakeProvider(t)
+			p.set(func(p *fakeProvider) {
+				p.idClaims = idClaims(`,"email":"ann@corp.example","email_verified":true,"groups":[]`)
+				p.tokenStatus = tc.status
+			})
+			a := newAuth(t, p, nil)
+			if tc.down {
+				p.Close()
+			}
+			_, _, err := signIn(t, a, p)
+			var ce *CallbackError
+			if got := errors.Is(err, ErrProviderUnreachable); got != tc.unreachable || got == errors.As(err, &ce) {
+				t.Fatalf("Callback: expected unreachable=%v (and a CallbackError otherwise), got %T %v", tc.unreachable, err, err)
+			}
+		})
+	}
+}
+
 // Close stops the retries (the goroutine ends).
 func TestCloseStopsDiscoveryRetries(t *testing.T) {
 	p := newFakeProvider(t)

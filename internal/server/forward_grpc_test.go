@@ -224,14 +224,7 @@ func TestExtAuthzGRPCUntrustedPeer(t *testing.T) {
 // gateway serve with forward_auth.grpc_address serves the ext_authz gRPC
 // service beside the public and admin listeners, until its context ends.
 func TestServeGRPCListener(t *testing.T) {
-	free := func() string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		return ln.Addr().String()
-	}
+	free := func() string { return freeLoopback(t) }
 	// Ports picked free may be taken by another process before Serve binds
 	// them: try again with new ones.
 	var (

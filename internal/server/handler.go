@@ -386,6 +386,11 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *
 	if err != nil {
 		s.logger.Error("audit: the decision record could not be written; refusing the allowed request", "err", err, "route", e.cfg.Name, "request_id", q.id)
 		s.countDecision(e, "deny", string(policy.ReasonEvidenceError))
+		// The refusal's own record waits in the log's buffer until the sink
+		// works again (docs/audit.md: its response record says 503).
+		s.audit.Log(audit.Record{Time: s.now(), Kind: audit.KindResponse, RequestID: q.id, User: rec.User, Subject: rec.Subject,
+			Route: rec.Route, Host: rec.Host, Method: rec.Method, Path: rec.Path, TraceID: q.traceID, Status: http.StatusServiceUnavailable,
+			Reasons: []string{string(policy.ReasonEvidenceError)}, Detail: "not forwarded: the decision record could not be written: " + err.Error()})
 		CloseAfterDenial(w, r)
 		w.Header().Set("Retry-After", "10")
 		s.page(w, r, http.StatusServiceUnavailable, pageData{Title: "Temporarily unavailable", Message: "The gateway could not write the audit record every allowed request needs, so it did not forward your request.", Next: "Nothing is wrong with your access. Try again in a minute; if it persists, tell the gateway's operators.", Reason: string(policy.ReasonEvidenceError)})
@@ -410,13 +415,27 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *
 		defer sp.End()
 		s.tracer.Inject(ctx, f.Set)
 	}
+	// The response record is written when the handler ends, also when
+	// ReverseProxy aborts it (panics with http.ErrAbortHandler) because the
+	// client or the tool went away in the middle of the body.
+	completed := false
+	defer func() {
+		resp := audit.Record{Time: s.now(), Kind: audit.KindResponse, RequestID: q.id, User: rec.User, Subject: rec.Subject,
+			Route: rec.Route, Host: rec.Host, Method: rec.Method, Path: rec.Path, Status: sw.status(), Bytes: sw.bytes, TraceID: q.traceID,
+			DurationMS: float64(time.Since(start).Microseconds()) / 1000, Grants: rec.Grants,
+			Justification: rec.Justification, BreakGlass: rec.BreakGlass, DeviceID: rec.DeviceID}
+		if !completed {
+			resp.Detail = responseCutOff
+		}
+		s.audit.Log(resp)
+	}()
 	e.upstream.ServeHTTP(sw, r)
-	resp := audit.Record{Time: s.now(), Kind: audit.KindResponse, RequestID: q.id, User: rec.User, Subject: rec.Subject,
-		Route: rec.Route, Host: rec.Host, Method: rec.Method, Path: rec.Path, Status: sw.status(), Bytes: sw.bytes, TraceID: q.traceID,
-		DurationMS: float64(time.Since(start).Microseconds()) / 1000, Grants: rec.Grants,
-		Justification: rec.Justification, BreakGlass: rec.BreakGlass, DeviceID: rec.DeviceID}
-	s.audit.Log(resp)
+	completed = true
 }
+
+// responseCutOff is the detail of the response record of a response that
+// ended before its body did (the client or the tool closed the connection).
+const responseCutOff = "response cut off: the connection closed before the body ended"
 
 // claims builds the context token's claims for an allowed request.
 func (s *Server) claims(q *request, e *routeEntry, in policy.Input, d policy.Decision) contexttoken.Claims {

@@ -233,6 +233,11 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 			s.page(w, r, http.StatusBadRequest, pageData{Title: "Sign-in failed", Message: ce.Msg + ".", Next: next})
 			return
 		}
+		if errors.Is(err, auth.ErrProviderUnreachable) {
+			w.Header().Set("Retry-After", "30")
+			s.page(w, r, http.StatusServiceUnavailable, pageData{Title: "Sign-in temporarily unavailable", Message: "The identity provider did not answer when the gateway completed your sign-in, so you are not signed in.", Next: "Nothing is wrong with your access. Open the tool's address again in a minute; if it persists, tell the gateway's operators and quote the request ID.", Reason: string(policy.ReasonEvidenceError)})
+			return
+		}
 		s.metrics.StoreErrors.WithLabelValues("callback").Inc()
 		s.page(w, r, http.StatusServiceUnavailable, pageData{Title: "Temporarily unavailable", Message: "The gateway could not complete your sign-in: a system it depends on did not answer.", Next: "Try again in a minute."})
 		return

@@ -19,6 +19,7 @@ import (
 	"github.com/accessgateway/gateway/internal/metrics"
 	"github.com/accessgateway/gateway/internal/proxy"
 	"github.com/accessgateway/gateway/internal/store"
+	"github.com/accessgateway/gateway/internal/token"
 	"github.com/accessgateway/gateway/internal/tracing"
 )
 
@@ -54,6 +55,14 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options, ready func()) 
 		}
 		defer r.Close()
 		ao.Redis = r.Client()
+	}
+	if cfg.Token != nil {
+		// The checkpoint written at open is signed too, with the key the
+		// server signs with (New sets it again, and every reload after).
+		// A key that does not load fails the build below, with its reason.
+		if sg, err := token.NewSigner(*cfg.Token, cfg.PublicURL); err == nil {
+			ao.Signer, ao.KeyID = sg.ActiveKey()
+		}
 	}
 	al, err := audit.OpenOptions(ao)
 	if err != nil {
