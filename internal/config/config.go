@@ -223,6 +223,11 @@ type Route struct {
 	// Upstream is the http or https URL requests are proxied to.
 	Upstream       string `yaml:"upstream"`
 	UpstreamCAFile string `yaml:"upstream_ca_file"`
+	// UpstreamTimeout is how long the gateway waits for the upstream's
+	// response headers once the request is sent (default 60s; 0 waits as
+	// long as the client does). A body may take as long as it takes
+	// (streams, downloads). When it passes, the client gets a 504 page.
+	UpstreamTimeout *time.Duration `yaml:"upstream_timeout"`
 	// PreserveHost sends the client's Host header upstream instead of the
 	// upstream's host.
 	PreserveHost bool `yaml:"preserve_host"`
@@ -312,6 +317,9 @@ const (
 func (r *Route) RouteOptions() route.Options {
 	return route.Options{Exact: r.Exact, CaseInsensitive: r.PathCase == PathCaseInsensitive, FormatSuffix: r.FormatSuffix}
 }
+
+// DefaultUpstreamTimeout is routes[].upstream_timeout when unset.
+const DefaultUpstreamTimeout = 60 * time.Second
 
 // StripHeaderNames is the list of identity headers of other proxies deleted
 // from forwarded requests: strip_headers.replace when set, else

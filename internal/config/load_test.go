@@ -331,6 +331,13 @@ tests:
 				`routes[1].upgrades[0]: "h2c" would tunnel HTTP requests the gateway never judges; it cannot be allowed`,
 				`routes[1].upgrades[2]: expected a protocol name such as websocket, got "spdy/3.1"`,
 			}},
+		{name: "upstream timeout",
+			yaml: minimal + "  - {name: a2, host: gw.corp.example, path: /a, upstream: \"http://127.0.0.1:9000\", upstream_timeout: -1s, rules: {allow: [{everyone: true}]}}\n" +
+				"  - {name: a3, host: gw.corp.example, path: /b, upstream: \"http://127.0.0.1:9000\", upstream_timeout: 25h, rules: {allow: [{everyone: true}]}}\n",
+			want: []string{
+				`routes[1].upstream_timeout: expected between 0s (no limit) and 24h, got -1s`,
+				`routes[2].upstream_timeout: expected between 0s (no limit) and 24h, got 25h0m0s`,
+			}},
 		{name: "routes that differ only in letter case",
 			yaml: minimal + routeYAML("r1", "gw.corp.example", "/Reports/{id}") + routeYAML("r2", "gw.corp.example", "/reports/{x}"),
 			want: []string{"routes[2]: differs from routes[1] only in letter case; a case-insensitive upstream reads them as one route"}},
@@ -450,6 +457,9 @@ func TestLoadDefaults(t *testing.T) {
 	r := c.Routes[0]
 	if r.PathCase != PathCaseSensitive || !reflect.DeepEqual(r.Upgrades, []string{"websocket"}) || r.RouteOptions().CaseInsensitive {
 		t.Fatalf("route defaults: path_case %q, upgrades %q", r.PathCase, r.Upgrades)
+	}
+	if r.UpstreamTimeout == nil || *r.UpstreamTimeout != 60*time.Second || r.FormatSuffix {
+		t.Fatalf("route defaults: upstream_timeout %v, format_suffix %v", r.UpstreamTimeout, r.FormatSuffix)
 	}
 	if got := c.StripHeaderNames(); !reflect.DeepEqual(got, proxy.DefaultStripHeaders) {
 		t.Fatalf("StripHeaderNames() = %q, want the default list", got)

@@ -79,6 +79,10 @@ func (c *Config) applyDefaults() {
 		def(&r.Path, "/")
 		def(&r.Title, r.Name)
 		def(&r.PathCase, PathCaseSensitive)
+		if r.UpstreamTimeout == nil {
+			d := DefaultUpstreamTimeout
+			r.UpstreamTimeout = &d
+		}
 		if r.Upgrades == nil {
 			r.Upgrades = append([]string(nil), proxy.DefaultUpgrades...)
 		}
@@ -426,6 +430,9 @@ func (c *Config) validateRoutes(v *validator, pub *url.URL) {
 		case PathCaseSensitive, PathCaseInsensitive:
 		default:
 			v.add(p+".path_case", "expected %s or %s, got %q", PathCaseSensitive, PathCaseInsensitive, r.PathCase)
+		}
+		if d := *r.UpstreamTimeout; d < 0 || d > 24*time.Hour {
+			v.add(p+".upstream_timeout", "expected between 0s (no limit) and 24h, got %s", d)
 		}
 		for _, err := range proxy.ValidateUpgrades(r.Upgrades) {
 			v.probs = append(v.probs, p+".upgrades"+err.Error())

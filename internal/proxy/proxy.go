@@ -60,11 +60,16 @@ type TransportOptions struct {
 	// CAFile, when set, is the only trust anchor for an https upstream.
 	CAFile              string
 	MaxIdleConnsPerHost int
+	// ResponseHeaderTimeout bounds the wait for the upstream's response
+	// headers after the request was sent (0: no bound). The error it
+	// causes is a net.Error whose Timeout() is true.
+	ResponseHeaderTimeout time.Duration
 }
 
 // NewTransport returns a transport with pooled keep-alive connections sized
-// for concurrency and timeouts on dialing and handshakes (never on the
-// response body: streams and WebSockets are long-lived).
+// for concurrency and timeouts on dialing, handshakes and, when set, the
+// response headers (never on the response body: streams and WebSockets are
+// long-lived).
 func NewTransport(o TransportOptions) (*http.Transport, error) {
 	if o.MaxIdleConnsPerHost == 0 {
 		o.MaxIdleConnsPerHost = 256
@@ -81,6 +86,7 @@ func NewTransport(o TransportOptions) (*http.Transport, error) {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: 1 * time.Second,
+		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
 	}
 	if o.CAFile != "" {

@@ -528,11 +528,18 @@ func (s *Server) decisionRecord(r *http.Request, e *routeEntry, d policy.Decisio
 	return rec
 }
 
-// upstreamError renders the 502 page when the upstream cannot be reached.
+// upstreamError renders the 502 page when the upstream cannot be reached,
+// and the 504 page when it did not answer in time (routes[].upstream_timeout,
+// or a connection attempt that timed out).
 func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	s.logger.Warn("upstream error", "err", err, "host", r.Host)
 	if errors.Is(err, context.Canceled) {
 		w.WriteHeader(499)
+		return
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		s.page(w, r, http.StatusGatewayTimeout, pageData{Title: "The tool did not answer in time", Message: "The gateway let you through, but the tool behind it did not answer in time.", Next: "Try again in a minute. If it persists, tell the tool's owners; quote the request ID below."})
 		return
 	}
 	s.page(w, r, http.StatusBadGateway, pageData{Title: "The tool is not answering", Message: "The gateway let you through, but the tool behind it did not respond.", Next: "Try again in a minute. If it persists, tell the tool's owners; quote the request ID below."})

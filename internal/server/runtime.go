@@ -197,7 +197,11 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 	}
 	rt.reserved = s.newReservedHandler(rt)
 
-	transports := map[string]*http.Transport{}
+	type transportKey struct {
+		ca      string
+		timeout time.Duration
+	}
+	transports := map[transportKey]*http.Transport{}
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
 		pol, err := policy.Compile(rc.Name, rc.Public, rc.Rules, rc.Requirements())
@@ -212,13 +216,17 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 			}
 			services = append(services, rt.kinds[j])
 		}
-		t := transports[rc.UpstreamCAFile]
+		tk := transportKey{ca: rc.UpstreamCAFile}
+		if rc.UpstreamTimeout != nil {
+			tk.timeout = *rc.UpstreamTimeout
+		}
+		t := transports[tk]
 		if t == nil {
-			t, err = proxy.NewTransport(proxy.TransportOptions{CAFile: rc.UpstreamCAFile})
+			t, err = proxy.NewTransport(proxy.TransportOptions{CAFile: tk.ca, ResponseHeaderTimeout: tk.timeout})
 			if err != nil {
 				return nil, fmt.Errorf("server: routes[%d]: %w", i, err)
 			}
-			transports[rc.UpstreamCAFile] = t
+			transports[tk] = t
 			rt.transports = append(rt.transports, t)
 		}
 		timed := timedTransport{next: t, obs: s.metrics.Upstream.WithLabelValues(rc.Name)}
