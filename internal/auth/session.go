@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,72 @@ type Session struct {
 	SealedID string `json:"idt,omitempty"`
 	// CSRF is the session's token for the gateway's own forms.
 	CSRF string `json:"csrf"`
+}
+
+// MarshalJSON writes the session without the claims that repeat its
+// subject, email or groups (the groups claim is most of a session's
+// claims, and can be long): "cf" names each left out and what it copies,
+// and UnmarshalJSON puts it back, so Claims reads the same after a round
+// trip.
+func (s *Session) MarshalJSON() ([]byte, error) {
+	type plain Session // without the methods
+	out := struct {
+		*plain
+		Claims map[string][]string `json:"claims,omitempty"`
+		From   map[string]string   `json:"cf,omitempty"`
+	}{plain: (*plain)(s)}
+	for k, v := range s.Claims {
+		from := ""
+		switch {
+		case len(v) == 1 && v[0] == s.Subject && k == "sub":
+			from = "sub"
+		case len(v) == 1 && v[0] == s.Email && k == "email":
+			from = "email"
+		case len(s.Groups) > 0 && slices.Equal(v, s.Groups):
+			from = "groups"
+		}
+		if from == "" {
+			if out.Claims == nil {
+				out.Claims = make(map[string][]string, len(s.Claims))
+			}
+			out.Claims[k] = v
+			continue
+		}
+		if out.From == nil {
+			out.From = map[string]string{}
+		}
+		out.From[k] = from
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote (and sessions written
+// before it, whose claims are all in "claims").
+func (s *Session) UnmarshalJSON(b []byte) error {
+	type plain Session
+	in := struct {
+		*plain
+		From map[string]string `json:"cf"`
+	}{plain: (*plain)(s)}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	for k, from := range in.From {
+		if s.Claims == nil {
+			s.Claims = make(map[string][]string, len(in.From))
+		}
+		switch from {
+		case "sub":
+			s.Claims[k] = []string{s.Subject}
+		case "email":
+			s.Claims[k] = []string{s.Email}
+		case "groups":
+			s.Claims[k] = slices.Clone(s.Groups)
+		default:
+			return fmt.Errorf("auth: session claim %q copies unknown field %q", k, from)
+		}
+	}
+	return nil
 }
 
 // LogValue redacts the tokens.
