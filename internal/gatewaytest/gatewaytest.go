@@ -158,6 +158,21 @@ log: {level: error}
 // loopback ports until the test ends.
 func Start(t testing.TB, v Vars, tmpl string) *Gateway {
 	t.Helper()
+	// The ports are chosen free and bound a moment later: another test may
+	// take one in between. Then the gateway fails to listen; try new ones.
+	for attempt := 1; ; attempt++ {
+		g, err := start(t, v, tmpl)
+		if err == nil {
+			return g
+		}
+		if !strings.Contains(err.Error(), "address already in use") || attempt == 3 {
+			t.Fatalf("gatewaytest: serve: %v", err)
+		}
+	}
+}
+
+func start(t testing.TB, v Vars, tmpl string) (*Gateway, error) {
+	t.Helper()
 	port, adminPort := freePort(t), freePort(t)
 	g := &Gateway{Host: "127.0.0.1"}
 	g.Addr = net.JoinHostPort(g.Host, port)
@@ -196,7 +211,7 @@ func Start(t testing.TB, v Vars, tmpl string) *Gateway {
 	case <-ready:
 	case err := <-done:
 		cancel()
-		t.Fatalf("gatewaytest: serve: %v", err)
+		return nil, err
 	case <-time.After(30 * time.Second):
 		cancel()
 		t.Fatal("gatewaytest: the gateway did not start within 30 s")
@@ -209,7 +224,7 @@ func Start(t testing.TB, v Vars, tmpl string) *Gateway {
 			t.Error("gatewaytest: the gateway did not stop within 20 s")
 		}
 	})
-	return g
+	return g, nil
 }
 
 func freePort(t testing.TB) string {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -115,6 +116,8 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options, ready func()) 
 	}()
 
 	pub := HTTPServer(cfg.Listen.Address, srv.Handler(), cfg.Listen, logger)
+	fresh := &freshConns{}
+	pub.ConnState = fresh.track
 	adm := HTTPServer(cfg.Admin.Address, srv.AdminHandler(), cfg.Listen, logger)
 	// The certificate is read by every (re)load: a renewed one is served
 	// to new connections without a restart.
@@ -161,18 +164,67 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options, ready func()) 
 	case err := <-errc:
 		return err
 	}
-	return drain(pub, adm, cfg.Listen.ShutdownGrace, logger)
+	return drain(pub, adm, fresh, cfg.Listen.ShutdownGrace, logger)
+}
+
+// freshConns remembers the public listener's connections that have not
+// begun a request (http.StateNew): a browser's preconnected sockets, or a
+// proxy's pool. http.Server.Shutdown counts such a connection as busy for
+// its first 5 seconds, so without this one preconnect would hold a
+// shutdown for 5 s, and with a short shutdown_grace report requests "cut
+// off" that never existed.
+type freshConns struct{ m sync.Map } // net.Conn → time accepted
+
+func (f *freshConns) track(c net.Conn, st http.ConnState) {
+	if st == http.StateNew {
+		f.m.Store(c, time.Now())
+		return
+	}
+	f.m.LoadAndDelete(c) // the first byte of a request, or closed
+}
+
+// closeIdle closes the connections that have sent nothing for at least
+// quiet (their clients retry elsewhere: no request was begun).
+func (f *freshConns) closeIdle(quiet time.Duration) {
+	now := time.Now()
+	f.m.Range(func(k, v any) bool {
+		if now.Sub(v.(time.Time)) >= quiet {
+			if _, ok := f.m.LoadAndDelete(k); ok {
+				_ = k.(net.Conn).Close()
+			}
+		}
+		return true
+	})
 }
 
 // drain shuts the listeners down gracefully: new connections are refused
 // at once (the admin listener's too, so readiness fails), requests in flight
 // get grace to finish, and the connections still busy after it are closed.
-func drain(pub, adm *http.Server, grace time.Duration, logger *slog.Logger) error {
+func drain(pub, adm *http.Server, fresh *freshConns, grace time.Duration, logger *slog.Logger) error {
 	logger.Info("gateway stopping: draining requests in flight", "grace", grace.String())
 	shutdown, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	_ = adm.Shutdown(shutdown)
+	done := make(chan struct{})
+	if fresh != nil {
+		// While Shutdown waits, connections that have not begun a request
+		// for a second are closed (a request whose first bytes are on the
+		// way still gets that second).
+		go func() {
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					fresh.closeIdle(time.Second)
+				}
+			}
+		}()
+	}
 	err := pub.Shutdown(shutdown)
+	close(done)
 	if errors.Is(err, context.DeadlineExceeded) {
 		_ = pub.Close()
 		_ = adm.Close()

@@ -60,7 +60,7 @@ func reverseProxy(target string) *httputil.ReverseProxy {
 }
 
 func startFront(t *testing.T, port int, g *gateway, up *upstream, check func(http.ResponseWriter, *http.Request) bool) string {
-	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	ln, err := takeListener(port)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,14 +76,39 @@ func (u *upstream) last() *http.Request {
 	return u.reqs[len(u.reqs)-1]
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
+// reserved holds the listeners of ports reservePort handed out until the
+// ingress takes them (an in-process front) or they are closed for an
+// ingress process to bind (startProcess): between choosing the port and
+// starting the ingress, the gateway and parallel tests open listeners of
+// their own, and one of them could otherwise be given the same port.
+var reserved sync.Map // port → net.Listener
+
+// reservePort returns a loopback port held open for the ingress.
+func reservePort(t *testing.T) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	port := ln.Addr().(*net.TCPAddr).Port
+	reserved.Store(port, ln)
+	t.Cleanup(func() { releasePort(port) })
+	return port
+}
+
+// takeListener returns the listener reservePort holds for port, or a new
+// one if none is held.
+func takeListener(port int) (net.Listener, error) {
+	if ln, ok := reserved.LoadAndDelete(port); ok {
+		return ln.(net.Listener), nil
+	}
+	return net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+}
+
+// releasePort closes the listener held for port, so a process can bind it.
+func releasePort(port int) {
+	if ln, ok := reserved.LoadAndDelete(port); ok {
+		_ = ln.(net.Listener).Close()
+	}
 }
 
 type syncBuffer struct {
@@ -297,6 +322,7 @@ type process struct {
 
 func startProcess(t *testing.T, port int, name string, args []string, env ...string) *process {
 	t.Helper()
+	releasePort(port)
 	p := &process{out: &syncBuffer{}}
 	p.cmd = exec.Command(name, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out

@@ -62,7 +62,7 @@ func TestCaddy(t *testing.T) { testIngress(t, "forward-auth", startCaddy) }
 func testIngress(t *testing.T, transport string, start func(*testing.T, int, *gateway, *upstream) *ingress) {
 	idp := newIdP(t)
 	up := newUpstream(t)
-	port := freePort(t)
+	port := reservePort(t)
 	g := startGateway(t, idp, up, fmt.Sprintf("http://127.0.0.1:%d", port))
 	in := start(t, port, g, up)
 	v := g.verifier(t, up)

@@ -112,3 +112,48 @@ func TestGracefulShutdown(t *testing.T) {
 		})
 	}
 }
+
+// A connection that never began a request (a browser's preconnect, a
+// proxy's pool) does not hold the shutdown: the process exits 0 about a
+// second after SIGTERM, not after Go's five seconds for new connections or
+// the grace, and does not report requests cut off.
+func TestShutdownDoesNotWaitForPreconnects(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts gateway processes")
+	}
+	idp := newIdP(t)
+	up := newUpstream(t)
+	dir := t.TempDir()
+	if _, err := token.WriteKeyFile(filepath.Join(dir, "token.pem"), "ES256"); err != nil {
+		t.Fatal(err)
+	}
+	addr, admin := freeAddr(t), freeAddr(t)
+	cfgPath := filepath.Join(dir, "gateway.yaml")
+	writeTemplate(t, cfgPath, shutdownConfig, map[string]string{"Addr": addr, "Admin": admin,
+		"Grace": "6s", "Issuer": idp.Config().Issuer, "Upstream": up.URL})
+	g := startProc(t, "gateway", cfgPath, addr, admin)
+	var conns []net.Conn
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	time.Sleep(200 * time.Millisecond) // accepted
+	start := time.Now()
+	g.signal(syscall.SIGTERM)
+	err := g.wait(10 * time.Second)
+	took := time.Since(start)
+	if err != nil {
+		t.Errorf("exit: expected status 0, got %v after %s", err, took)
+	}
+	if took > 3*time.Second {
+		t.Errorf("exit took %s: idle preconnected sockets held the shutdown", took)
+	}
+	_ = conns[0].SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := conns[0].Read(make([]byte, 1)); err == nil {
+		t.Error("a preconnected socket got bytes, expected it closed")
+	}
+}
