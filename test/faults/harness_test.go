@@ -95,6 +95,10 @@ type gateway struct {
 	cmd              *exec.Cmd
 	exited           chan struct{}
 	exitErr          error
+	// cfg is the configuration last written by configure; started is
+	// set once a process of g answered.
+	cfg     config
+	started bool
 }
 
 // newGateway writes the configuration for c (its Addr and Admin filled in
@@ -125,6 +129,7 @@ func prepareGateway(t testing.TB, c config) *gateway {
 func (g *gateway) configure(c config) {
 	g.t.Helper()
 	c.Addr, c.Admin = g.addr, g.admin
+	g.cfg = c
 	var b bytes.Buffer
 	if err := template.Must(template.New("cfg").Parse(gatewayConfig)).Execute(&b, c); err != nil {
 		g.t.Fatal(err)
@@ -176,10 +181,22 @@ func (g *gateway) start(waitReady bool) {
 	for {
 		code, _ := g.ready()
 		if code == http.StatusOK || (!waitReady && code != 0) {
+			g.started = true
 			return
 		}
 		select {
 		case <-exited:
+			if !g.started && strings.Contains(g.log(), "address already in use") {
+				// The free addresses were taken by another test between
+				// choosing and binding them: choose again (first start only;
+				// a restart keeps its address).
+				g.addr, g.admin = freeAddr(g.t), freeAddr(g.t)
+				g.url = "http://" + g.addr
+				g.configure(g.cfg)
+				_ = os.Remove(filepath.Join(g.dir, "gateway.log"))
+				g.start(waitReady)
+				return
+			}
 			g.t.Fatalf("gateway exited before it was ready (%v):\n%s", g.exitErr, g.log())
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -293,6 +310,22 @@ func freeAddr(t testing.TB) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// audited reports whether a record matching match reaches the audit file
+// within 5 s (denials and session events are written asynchronously; only
+// an allow waits for its record).
+func (g *gateway) audited(match func(record) bool) bool {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(25 * time.Millisecond) {
+		for _, r := range g.audit() {
+			if match(r) {
+				return true
+			}
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
 }
 
 // eventually polls cond every 25 ms until it holds or d passes.

@@ -11,10 +11,20 @@ import (
 	"github.com/accessgateway/gateway/internal/store/redistest"
 )
 
-// denials503 counts the audit's denials answered with 503 (a signed-in
+// countDenials503 counts the audit's denials answered with 503 (a signed-in
 // request: evidence-unavailable; one without a session: sign-in-required,
 // whose sign-in could not start).
-func denials503(g *gateway) int {
+// denials503AtLeast waits up to 5 s for at least want such denials
+// (denials are written asynchronously) and returns how many there are.
+func denials503AtLeast(g *gateway, want int) int {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(25 * time.Millisecond) {
+		if n := countDenials503(g); n >= want || time.Now().After(deadline) {
+			return n
+		}
+	}
+}
+
+func countDenials503(g *gateway) int {
 	n := 0
 	for _, r := range g.audit() {
 		if r.Kind == "decision" && r.Decision == "deny" && r.Status == http.StatusServiceUnavailable {
@@ -71,7 +81,7 @@ func TestRedisStoppedFailsClosedAndSessionsSurviveItsRestart(t *testing.T) {
 	if code, body = g.ready(); code != http.StatusServiceUnavailable || !strings.Contains(body, "session store") {
 		t.Errorf("/readyz with Redis down: expected 503 naming the session store, got %d %q", code, body)
 	}
-	if n := denials503(g); n < 3 {
+	if n := denials503AtLeast(g, 3); n < 3 {
 		t.Errorf("audit: %d denials with status 503, want the 3 refusals", n)
 	}
 
@@ -141,7 +151,7 @@ func TestRedisSlowFailsClosedWithinTheTimeout(t *testing.T) {
 		code, _ := get(t, c, g.url+"/after-pause")
 		return code == http.StatusOK
 	})
-	if n := denials503(g); n < clients {
+	if n := denials503AtLeast(g, clients); n < clients {
 		t.Errorf("audit: %d denials with status 503, want at least %d", n, clients)
 	}
 }
