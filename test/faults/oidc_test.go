@@ -93,7 +93,9 @@ func TestProviderDownAfterSignIn(t *testing.T) {
 	if up.hits.Load() != hits {
 		t.Error("the failed sign-in reached the tool")
 	}
-	if !g.audited(func(r record) bool { return r.Event == "sign-in-failed" && strings.Contains(r.Detail, "did not answer") }) {
+	if !g.audited(func(r record) bool {
+		return r.Event == "sign-in-failed" && strings.Contains(r.Detail, "did not answer")
+	}) {
 		t.Error("audit: no sign-in-failed event naming the provider")
 	}
 
