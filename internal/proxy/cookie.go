@@ -216,13 +216,14 @@ func foldCookieName(dst []byte, n string) []byte {
 		}
 		dst = append(dst, c)
 	}
-	// Trim spaces and tabs.
+	// Trim whitespace as the most lenient parser does (Go's trims CR and
+	// LF too; C's isspace also VT and FF).
 	s := start
-	for s < len(dst) && (dst[s] == ' ' || dst[s] == '\t') {
+	for s < len(dst) && isCookieSpace(dst[s]) {
 		s++
 	}
 	e := len(dst)
-	for e > s && (dst[e-1] == ' ' || dst[e-1] == '\t') {
+	for e > s && isCookieSpace(dst[e-1]) {
 		e--
 	}
 	out := append(dst[:start], dst[s:e]...)
@@ -237,15 +238,22 @@ func foldCookieName(dst []byte, n string) []byte {
 	return out
 }
 
-// trimOWS drops spaces and horizontal tabs at both ends.
+// trimOWS drops whitespace (isCookieSpace) at both ends.
 func trimOWS(s string) string {
-	for s != "" && (s[0] == ' ' || s[0] == '\t') {
+	for s != "" && isCookieSpace(s[0]) {
 		s = s[1:]
 	}
-	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+	for s != "" && isCookieSpace(s[len(s)-1]) {
 		s = s[:len(s)-1]
 	}
 	return s
+}
+
+// isCookieSpace: the whitespace some cookie parser trims around names and
+// pairs (space and tab by RFC 6265; CR and LF by Go's; VT and FF by C's
+// isspace).
+func isCookieSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }
 
 // validCookieValue: RFC 6265 cookie-octets (no controls, whitespace, '"',
