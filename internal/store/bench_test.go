@@ -41,3 +41,27 @@ func BenchmarkEvidenceReads(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkEvidenceReadsConcurrent is BenchmarkEvidenceReads' MGet from 32
+// goroutines at once, as 32 concurrent requests make them: the batcher
+// sends the reads that meet in one pipeline.
+func BenchmarkEvidenceReadsConcurrent(b *testing.B) {
+	srv := redistest.Start(b)
+	r := newRedis(b, store.RedisConfig{Addrs: []string{srv.Addr()}})
+	keys := []string{"session:k", "device:session:k", "justify:k"}
+	for i, k := range keys {
+		if err := r.Set(b.Context(), k, []byte(strings.Repeat("v", 300*(i+1))), time.Hour); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetParallelism(16)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := store.MGet(b.Context(), r, keys...); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

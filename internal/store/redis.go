@@ -28,8 +28,10 @@ type Redis struct {
 	client redis.UniversalClient
 	prefix string
 	mode   RedisMode
-	addrs  []string
-	tls    *redisTLS // nil without TLS
+	// batch pipelines concurrent reads (nil in Cluster mode).
+	batch *readBatcher
+	addrs []string
+	tls   *redisTLS // nil without TLS
 
 	closeOnce sync.Once
 	closeErr  error
@@ -92,6 +94,9 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 		mode:   cfg.Mode(),
 		addrs:  cfg.Addrs,
 	}
+	if r.mode != RedisCluster {
+		r.batch = &readBatcher{c: r.client}
+	}
 	if err := r.client.Ping(ctx).Err(); err != nil {
 		_ = r.client.Close()
 		return nil, fmt.Errorf("store: redis ping (%s %v): %w", r.mode, r.addrs, err)
@@ -117,6 +122,17 @@ func (r *Redis) LogValue() slog.Value {
 func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
 	if key == "" {
 		return nil, errEmptyKey
+	}
+	if r.batch != nil {
+		rd := &batchedRead{keys: []string{r.prefix + key}}
+		if err := r.batch.read(ctx, rd); err != nil {
+			return nil, redisErr("get", err)
+		}
+		b, err := rd.get.Bytes()
+		if err != nil {
+			return nil, redisErr("get", err)
+		}
+		return b, nil
 	}
 	b, err := r.client.Get(ctx, r.prefix+key).Bytes()
 	if err != nil {
@@ -166,7 +182,16 @@ func (r *Redis) MGet(ctx context.Context, keys ...string) ([][]byte, error) {
 		}
 		return out, nil
 	}
-	vals, err := r.client.MGet(ctx, full...).Result()
+	var vals []any
+	var err error
+	if r.batch != nil && len(full) > 1 {
+		rd := &batchedRead{keys: full}
+		if err = r.batch.read(ctx, rd); err == nil {
+			vals, err = rd.mget.Result()
+		}
+	} else {
+		vals, err = r.client.MGet(ctx, full...).Result()
+	}
 	if err != nil {
 		return nil, redisErr("mget", err)
 	}

@@ -141,6 +141,33 @@ func TestRedisOutage(t *testing.T) {
 		call func() error
 	}{
 		{"Get", func() error { _, err := r.Get(c, "k"); return err }},
+		{"MGet", func() error { _, err := r.MGet(c, "k", "nx"); return err }},
+		{"concurrent reads", func() error {
+			// Reads that meet are pipelined together: every one fails.
+			errs := make(chan error, 40)
+			for i := 0; i < 40; i++ {
+				go func() {
+					var err error
+					if i%2 == 0 {
+						_, err = r.Get(c, "k")
+					} else {
+						_, err = r.MGet(c, "k", "nx")
+					}
+					errs <- err
+				}()
+			}
+			var first error
+			for i := 0; i < 40; i++ {
+				if err := <-errs; !store.IsUnavailable(err) || errors.Is(err, store.ErrNotFound) {
+					first = err
+				}
+			}
+			if first != nil {
+				return first // not an unavailable error
+			}
+			_, err := r.Get(c, "k")
+			return err
+		}},
 		{"Set", func() error { return r.Set(c, "k", []byte("v"), time.Hour) }},
 		{"SetNX", func() error { _, err := r.SetNX(c, "nx", []byte("v"), time.Hour); return err }},
 		{"Take", func() error { _, err := r.Take(c, "k"); return err }},
@@ -177,6 +204,51 @@ func TestRedisOutage(t *testing.T) {
 	wantNotFound(t, err)
 	mustSet(t, r, "k", "after", time.Hour)
 	wantValue(t, r, "k", "after")
+}
+
+// TestRedisConcurrentReads: reads of many requests at once (which the store
+// pipelines together when they meet) each get exactly their own keys'
+// values, present or missing, in order.
+func TestRedisConcurrentReads(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	r := newRedis(t, store.RedisConfig{Addrs: []string{srv.Addr()}})
+	const n = 50
+	for i := 0; i < n; i++ {
+		mustSet(t, r, fmt.Sprintf("k%d", i), fmt.Sprintf("value-%d", i), time.Hour)
+	}
+	errs := make(chan error, 64)
+	for g := 0; g < 64; g++ {
+		go func() {
+			for j := 0; j < 200; j++ {
+				i := (g*7 + j) % n
+				if j%3 == 0 {
+					b, err := r.Get(t.Context(), fmt.Sprintf("k%d", i))
+					if err != nil || string(b) != fmt.Sprintf("value-%d", i) {
+						errs <- fmt.Errorf("Get(k%d) = %q, %v", i, b, err)
+						return
+					}
+					continue
+				}
+				keys := []string{fmt.Sprintf("k%d", i), "missing", fmt.Sprintf("k%d", (i+1)%n)}
+				vals, err := r.MGet(t.Context(), keys...)
+				if err != nil || len(vals) != 3 || string(vals[0]) != fmt.Sprintf("value-%d", i) || vals[1] != nil ||
+					string(vals[2]) != fmt.Sprintf("value-%d", (i+1)%n) {
+					errs <- fmt.Errorf("MGet(%q) = %q, %v", keys, vals, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 64; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.Get(t.Context(), "missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Get(missing) = %v, want ErrNotFound", err)
+	}
 }
 
 func TestNewRedisFailsWhenRedisIsDown(t *testing.T) {
