@@ -306,7 +306,13 @@ func (s *Service) SessionEvidence(ctx context.Context, sessionID string) (*Evide
 
 // BindingKey is the store key of a browser session's device binding (the
 // gateway reads it ahead with the session: requirement.Prefetcher).
-func (s *Service) BindingKey(sessionID string) string { return keySession + hashKey(sessionID) }
+func (s *Service) BindingKey(sessionID string) string {
+	sum := sha256.Sum256([]byte(sessionID))
+	var out [len(keySession) + 2*sha256.Size]byte
+	copy(out[:], keySession)
+	hex.Encode(out[len(keySession):], sum[:])
+	return string(out[:])
+}
 
 // SessionEvidenceFrom is SessionEvidence reading the binding through get
 // (which may serve a value read ahead). The steady path costs that read and

@@ -51,12 +51,30 @@ const keyGrant = "justify:grant:"
 // client and its ticket) for route and resource. The holder is hashed: a
 // store dump yields no session IDs.
 func grantKey(holder, route, resource string) string {
-	h := sha256.New()
-	for _, p := range []string{"justify-grant", holder, route, resource} {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
-	}
-	return keyGrant + hex.EncodeToString(h.Sum(nil))
+	return grantKeyOf("", holder, route, resource)
+}
+
+// sessionGrantKey is grantKey(sessionHolder(sessionID), route, resource),
+// computed on the request path without building the holder.
+func sessionGrantKey(sessionID, route, resource string) string {
+	return grantKeyOf("s\x00", sessionID, route, resource)
+}
+
+// grantKeyOf hashes "justify-grant", holderPrefix+holder, route and resource,
+// each ended by a NUL, into the grant's store key: one allocation when the
+// parts are of usual length.
+func grantKeyOf(holderPrefix, holder, route, resource string) string {
+	var buf [512]byte
+	b := append(buf[:0], "justify-grant\x00"...)
+	b = append(append(b, holderPrefix...), holder...)
+	b = append(append(b, 0), route...)
+	b = append(append(b, 0), resource...)
+	b = append(b, 0)
+	sum := sha256.Sum256(b)
+	var out [len(keyGrant) + 2*sha256.Size]byte
+	copy(out[:], keyGrant)
+	hex.Encode(out[len(keyGrant):], sum[:])
+	return string(out[:])
 }
 
 // sessionHolder and bearerHolder name who holds a grant.

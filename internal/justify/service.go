@@ -65,7 +65,7 @@ func (k *kindService) Gather(ctx context.Context, req policy.Requirement, r *req
 	if r.SessionID == "" {
 		return k.gatherBearer(ctx, q, r, res)
 	}
-	key := grantKey(sessionHolder(r.SessionID), q.Route, res)
+	key := sessionGrantKey(r.SessionID, q.Route, res)
 	g, err := k.memo.loadGrant(ctx, k.getter(r), key)
 	if err != nil || g == nil {
 		return nil, err
@@ -89,7 +89,7 @@ func (k *kindService) Prefetch(req policy.Requirement, sessionID string, vars ma
 	if k.v == nil || !ok || sessionID == "" {
 		return keys
 	}
-	return append(keys, grantKey(sessionHolder(sessionID), q.Route, q.Resource(vars)))
+	return append(keys, sessionGrantKey(sessionID, q.Route, q.Resource(vars)))
 }
 
 // gatherBearer verifies the ticket an API client names in the header; the
