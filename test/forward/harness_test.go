@@ -26,6 +26,8 @@ import (
 
 	"github.com/oauth2-proxy/mockoidc"
 
+	"github.com/accessgateway/gateway/internal/gatewaytest"
+
 	"github.com/accessgateway/gateway/contexttoken"
 	"github.com/accessgateway/gateway/internal/audit"
 	"github.com/accessgateway/gateway/internal/config"
@@ -244,26 +246,12 @@ func (g *gateway) verifier(t *testing.T, up *upstream) *contexttoken.Verifier {
 	return v
 }
 
-func newIdP(t *testing.T) *mockoidc.MockOIDC {
-	m, err := mockoidc.NewServer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(ln, nil); err != nil {
-		t.Fatal(err)
-	}
-	m.CodeChallengeMethodsSupported = []string{"S256"}
-	t.Cleanup(func() { _ = m.Shutdown() })
-	return m
-}
-
-func user(email string, groups ...string) *mockoidc.MockUser {
-	return &mockoidc.MockUser{Subject: "sub-" + strings.Split(email, "@")[0], Email: email, EmailVerified: true, Groups: groups}
-}
+// newIdP and user are gatewaytest's: a mockoidc provider (code flow with
+// PKCE) on loopback, and a user with a verified email and groups.
+var (
+	newIdP = gatewaytest.NewIdP
+	user   = gatewaytest.User
+)
 
 // client is a browser (cookie jar, follows redirects) connecting from
 // local, a loopback address.

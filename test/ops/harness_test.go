@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/oauth2-proxy/mockoidc"
+
+	"github.com/accessgateway/gateway/internal/gatewaytest"
 )
 
 // proc is one `gateway serve` process of the release binary.
@@ -201,27 +203,12 @@ func (u *upstream) requestIDs() map[string]string {
 
 // newIdP is a standard OIDC provider (mockoidc) that signs queued users in
 // without a form.
-func newIdP(t testing.TB) *mockoidc.MockOIDC {
-	t.Helper()
-	m, err := mockoidc.NewServer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(ln, nil); err != nil {
-		t.Fatal(err)
-	}
-	m.CodeChallengeMethodsSupported = []string{"S256"}
-	t.Cleanup(func() { _ = m.Shutdown() })
-	return m
-}
-
-func user(email string, groups ...string) *mockoidc.MockUser {
-	return &mockoidc.MockUser{Subject: "sub-" + strings.Split(email, "@")[0], Email: email, EmailVerified: true, Groups: groups}
-}
+// newIdP and user are gatewaytest's: a mockoidc provider (code flow with
+// PKCE) on loopback, and a user with a verified email and groups.
+var (
+	newIdP = gatewaytest.NewIdP
+	user   = gatewaytest.User
+)
 
 // browser is a client with a cookie jar that follows redirects; tlsCfg may
 // be nil.
