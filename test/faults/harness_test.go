@@ -26,38 +26,17 @@ import (
 
 	"github.com/accessgateway/gateway/internal/auth"
 	"github.com/accessgateway/gateway/internal/token"
+
+	"github.com/accessgateway/gateway/internal/gatewaytest"
 )
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-	buildOut  []byte
-)
-
-// gatewayBinary builds the release gateway (-tags prod, as `make build`
-// does) once per run and returns its path.
-func gatewayBinary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		if buildDir, buildErr = os.MkdirTemp("", "gateway-faults-bin-"); buildErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-tags", "prod", "-o", filepath.Join(buildDir, "gateway"), "./cmd/gateway")
-		cmd.Dir = "../.."
-		buildOut, buildErr = cmd.CombinedOutput()
-	})
-	if buildErr != nil {
-		t.Fatalf("building the release gateway: %v\n%s", buildErr, buildOut)
-	}
-	return filepath.Join(buildDir, "gateway")
-}
+// gatewayBinary is the release build of cmd/gateway (-tags prod, as
+// `make build` and the Dockerfile do), built once per test run.
+func gatewayBinary(t testing.TB) string { return gatewaytest.ReleaseBinary(t, "../..") }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	gatewaytest.RemoveReleaseBinary()
 	os.Exit(code)
 }
 
@@ -328,17 +307,8 @@ func (g *gateway) audited(match func(record) bool) bool {
 	}
 }
 
-// eventually polls cond every 25 ms until it holds or d passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
+// eventually is gatewaytest.Eventually.
+var eventually = gatewaytest.Eventually
 
 // idp is a standard OIDC provider (mockoidc) on a fixed address, so that it
 // can be stopped and started again where the gateway expects it.

@@ -4,45 +4,21 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
+
+	"github.com/accessgateway/gateway/internal/gatewaytest"
 )
 
 // repoRoot is the repository's root, relative to this package.
 const repoRoot = "../.."
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-	buildOut  []byte
-)
-
-// gatewayBinary builds cmd/gateway as a release build (-tags prod, as
-// `make build` and the Dockerfile do) once per test run and returns its path.
-func gatewayBinary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "gateway-ops-bin-")
-		if buildErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-tags", "prod", "-o", filepath.Join(buildDir, "gateway"), "./cmd/gateway")
-		cmd.Dir = repoRoot
-		buildOut, buildErr = cmd.CombinedOutput()
-	})
-	if buildErr != nil {
-		t.Fatalf("building the release gateway: %v\n%s", buildErr, buildOut)
-	}
-	return filepath.Join(buildDir, "gateway")
-}
+// gatewayBinary is the release build of cmd/gateway (-tags prod, as
+// `make build` and the Dockerfile do), built once per test run.
+func gatewayBinary(t testing.TB) string { return gatewaytest.ReleaseBinary(t, repoRoot) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	gatewaytest.RemoveReleaseBinary()
 	os.Exit(code)
 }
 

@@ -147,17 +147,8 @@ func (p *proc) metric(prefix string) string {
 	return ""
 }
 
-// eventually polls cond every 25 ms until it holds or d passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
+// eventually is gatewaytest.Eventually.
+var eventually = gatewaytest.Eventually
 
 // upstream is a tool behind the gateways; it counts the requests it got by
 // the gateway's request ID and can be slowed down per path.
