@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"html"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -29,6 +28,7 @@ import (
 	"github.com/accessgateway/gateway/contexttoken"
 	"github.com/accessgateway/gateway/internal/audit"
 	"github.com/accessgateway/gateway/internal/config"
+	"github.com/accessgateway/gateway/internal/gatewaytest"
 	"github.com/accessgateway/gateway/internal/server"
 )
 
@@ -372,35 +372,15 @@ func (g *gateway) audit() []audit.Record {
 
 // idp is a standard OIDC provider for tests (mockoidc: code flow, PKCE,
 // refresh tokens; it signs in queued users without a form).
-func newIdP(t testing.TB, middleware ...func(http.Handler) http.Handler) *mockoidc.MockOIDC {
-	m, err := mockoidc.NewServer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mw := range middleware {
-		if err := m.AddMiddleware(mw); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(ln, nil); err != nil {
-		t.Fatal(err)
-	}
-	m.CodeChallengeMethodsSupported = []string{"S256"}
-	t.Cleanup(func() { _ = m.Shutdown() })
-	return m
-}
+// newIdP and user are gatewaytest's.
+var (
+	newIdP = gatewaytest.NewIdP
+	user   = gatewaytest.User
+)
 
 func idpVars(m *mockoidc.MockOIDC, up *upstream) envVars {
 	c := m.Config()
 	return envVars{Issuer: c.Issuer, ClientID: c.ClientID, ClientSecret: c.ClientSecret, Upstream: up.URL}
-}
-
-func user(email string, groups ...string) *mockoidc.MockUser {
-	return &mockoidc.MockUser{Subject: "sub-" + strings.Split(email, "@")[0], Email: email, EmailVerified: true, Groups: groups}
 }
 
 // browser is an HTTP client with a cookie jar that follows redirects.

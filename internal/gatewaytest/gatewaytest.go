@@ -98,12 +98,18 @@ func (u *Upstream) Hits() int {
 	return len(u.seen)
 }
 
-// NewIdP starts a mockoidc provider (code flow with PKCE).
-func NewIdP(t testing.TB) *mockoidc.MockOIDC {
+// NewIdP starts a mockoidc provider (code flow with PKCE) on loopback,
+// with the given middleware in front of its endpoints.
+func NewIdP(t testing.TB, middleware ...func(http.Handler) http.Handler) *mockoidc.MockOIDC {
 	t.Helper()
 	m, err := mockoidc.NewServer(nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, mw := range middleware {
+		if err := m.AddMiddleware(mw); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

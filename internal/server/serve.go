@@ -176,11 +176,14 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options, ready func()) 
 type freshConns struct{ m sync.Map } // net.Conn → time accepted
 
 func (f *freshConns) track(c net.Conn, st http.ConnState) {
-	if st == http.StateNew {
+	switch st {
+	case http.StateNew:
 		f.m.Store(c, time.Now())
-		return
+	case http.StateActive, http.StateHijacked, http.StateClosed:
+		// The first byte of a request (later ones find nothing to delete),
+		// or gone. Idle is always preceded by Active: nothing to do.
+		f.m.Delete(c)
 	}
-	f.m.LoadAndDelete(c) // the first byte of a request, or closed
 }
 
 // closeIdle closes the connections that have sent nothing for at least

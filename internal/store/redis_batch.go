@@ -66,7 +66,7 @@ func (b *readBatcher) read(ctx context.Context, rd *batchedRead) error {
 	failed := b.send(context.WithoutCancel(ctx), []*batchedRead{rd})
 	b.mu.Lock()
 	if len(b.queue) == 0 || failed != nil {
-		b.failQueued(failed) // unlocks
+		b.endTurn(failed) // unlocks
 		return nil
 	}
 	b.mu.Unlock()
@@ -97,17 +97,18 @@ func (b *readBatcher) drain() {
 		}
 		if failed != nil {
 			b.mu.Lock()
-			b.failQueued(failed) // unlocks
+			b.endTurn(failed) // unlocks
 			return
 		}
 	}
 }
 
-// failQueued ends the batcher's turn (b.mu held; it unlocks): with err, the
-// reads queued behind a pipeline that could not reach Redis fail with the
-// same error at once instead of waiting out their own timeouts in turn
-// (fail closed, and fast, while Redis is down or stalled).
-func (b *readBatcher) failQueued(err error) {
+// endTurn ends the batcher's turn (b.mu held; it unlocks). With err — the
+// pipeline just sent could not reach Redis — the queued reads fail with
+// the same error at once instead of waiting out their own timeouts in turn
+// (fail closed, and fast, while Redis is down or stalled); without, the
+// queue is empty and the next read goes at once.
+func (b *readBatcher) endTurn(err error) {
 	queued := b.queue
 	if err == nil {
 		queued = nil
