@@ -95,15 +95,18 @@ func parseDur(s string) time.Duration {
 
 // rateResult is a fixed-rate run's latency.
 type rateResult struct {
-	P50, P99 time.Duration
-	Success  float64
+	P50, P99, P999 time.Duration
+	Success        float64
 	// Skipped: the rate is above what the target serves (see measure).
 	Skipped bool
 }
 
-// runRate sends rate requests per second for d (vegeta, keep-alive, no
-// redirects followed) and returns the latency quantiles.
-func runRate(rate int, d time.Duration, url, host, cookie string) rateResult {
+// runRate sends rate requests per second for warm+d (vegeta, keep-alive,
+// no redirects followed) and returns the latency quantiles of the requests
+// sent after warm: the warm-up opens the connections (the load generator's
+// and the proxy's to the upstream) and lets a runtime that was just given
+// other CPUs settle, which a gateway that runs for days has long done.
+func runRate(rate int, warm, d time.Duration, url, host, cookie string) rateResult {
 	h := http.Header{"Host": {host}}
 	if cookie != "" {
 		h.Set("Cookie", cookie)
@@ -115,11 +118,15 @@ func runRate(rate int, d time.Duration, url, host, cookie string) rateResult {
 	a := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Redirects(vegeta.NoFollow), vegeta.Timeout(10*time.Second),
 		vegeta.MaxWorkers(256), vegeta.MaxConnections(256))
 	var m vegeta.Metrics
-	for res := range a.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, d, "rate") {
+	from := time.Now().Add(warm)
+	for res := range a.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, warm+d, "rate") {
+		if res.Timestamp.Before(from) {
+			continue
+		}
 		m.Add(res)
 	}
 	m.Close()
-	return rateResult{P50: m.Latencies.P50, P99: m.Latencies.P99, Success: m.Success}
+	return rateResult{P50: m.Latencies.P50, P99: m.Latencies.P99, P999: m.Latencies.Quantile(0.999), Success: m.Success}
 }
 
 // redisStats reads the total of INFO commandstats calls (without INFO

@@ -64,7 +64,8 @@ type options struct {
 	threads, conns       int
 	rounds               int
 	rate                 int
-	rateD                time.Duration
+	rateD, rateWarm      time.Duration
+	ratePin              bool
 	only                 map[string]bool
 	filler               int
 	profile, profileBin  string
@@ -98,7 +99,9 @@ func main() {
 	flag.IntVar(&o.conns, "conns", 32, "wrk connections")
 	flag.IntVar(&o.rounds, "rounds", 3, "interleaved rounds (medians are reported)")
 	flag.IntVar(&o.rate, "rate", 2000, "fixed rate of the latency pass, requests per second (0: skip)")
-	flag.DurationVar(&o.rateD, "rate-duration", 5*time.Second, "length of one fixed-rate run")
+	flag.DurationVar(&o.rateD, "rate-duration", 5*time.Second, "length of one fixed-rate run (measured)")
+	flag.DurationVar(&o.rateWarm, "rate-warmup", 2*time.Second, "fixed-rate warm-up before each measured run (not counted)")
+	flag.BoolVar(&o.ratePin, "rate-pin", true, "during the fixed-rate pass, give the proxy under test half of the CPUs to itself and the load generator, upstream and Redis the other half (see pin.go)")
 	flag.StringVar(&only, "only", "", "comma-separated target keys to run (default: all): "+strings.Join(allKeys, ","))
 	flag.IntVar(&o.filler, "filler", 10, "extra hosts in the gateway's config (two routes each)")
 	flag.StringVar(&o.profile, "profile", "", "write CPU and allocation profiles of the gateway under load to this directory (needs -profile-bin)")
@@ -171,6 +174,8 @@ type harness struct {
 	tpm      *agent.TPM
 	ekHash   string
 	loadSeen []string
+	// split: the CPUs of the fixed-rate pass (nil: not pinned).
+	split *cpuSplit
 }
 
 // want reports whether the target key is to be measured. A baseline row
@@ -203,6 +208,11 @@ func run(o options) error {
 		o.oauth2proxy = findOAuth2Proxy()
 	}
 	h := &harness{o: o}
+	if o.ratePin {
+		if s, ok := newCPUSplit(); ok {
+			h.split = &s
+		}
+	}
 	defer h.stopAll()
 	if err := h.setup(); err != nil {
 		return err
@@ -587,9 +597,17 @@ func (h *harness) measure() (string, error) {
 					fmt.Fprintf(os.Stderr, "round %d %-15s at %d/s: skipped, above its capacity (%.0f req/s under wrk)\n", r+1, t.key, h.o.rate, capacity)
 					continue
 				}
-				rr := runRate(h.o.rate, h.o.rateD, t.url, t.host, t.cookie)
+				restore := func() {}
+				if h.split != nil {
+					var err error
+					if restore, err = h.pinFor(t, *h.split); err != nil {
+						return "", err
+					}
+				}
+				rr := runRate(h.o.rate, h.o.rateWarm, h.o.rateD, t.url, t.host, t.cookie)
+				restore()
 				t.samples[len(t.samples)-1].rate = rr
-				fmt.Fprintf(os.Stderr, "round %d %-15s at %d/s: p50 %.2f ms p99 %.2f ms success %.3f\n", r+1, t.key, h.o.rate, ms(rr.P50), ms(rr.P99), rr.Success)
+				fmt.Fprintf(os.Stderr, "round %d %-15s at %d/s: p50 %.2f ms p99 %.2f ms p99.9 %.2f ms success %.3f\n", r+1, t.key, h.o.rate, ms(rr.P50), ms(rr.P99), ms(rr.P999), rr.Success)
 			}
 		}
 	}

@@ -104,7 +104,13 @@ func (h *harness) report(sessBytes int64) string {
 	fmt.Fprintf(&b, "Machine: %s. Load average (1/5/15 min) at start and after each round: %s.\n", machine(), strings.Join(h.loadSeen, " → "))
 	fmt.Fprintf(&b, "wrk -t%d -c%d -d%s --latency on loopback, %d interleaved rounds, medians; warm-up %s per target.", h.o.threads, h.o.conns, h.o.d, h.o.rounds, h.o.warmup)
 	if h.o.rate > 0 {
-		fmt.Fprintf(&b, " Fixed rate: vegeta %d req/s for %s per target per round.", h.o.rate, h.o.rateD)
+		fmt.Fprintf(&b, " Fixed rate: vegeta %d req/s for %s (after a %s warm-up) per target per round", h.o.rate, h.o.rateD, h.o.rateWarm)
+		if h.split != nil {
+			fmt.Fprintf(&b, ", %s", h.split)
+		} else {
+			b.WriteString(", not pinned (every process on every CPU)")
+		}
+		b.WriteString(".")
 	}
 	if v, err := exec.Command("wrk", "--version").CombinedOutput(); err == nil || len(v) > 0 {
 		first := strings.SplitN(strings.TrimSpace(string(v)), "\n", 2)[0]
