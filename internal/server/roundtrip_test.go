@@ -1,11 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +22,12 @@ import (
 type countingStore struct {
 	store.Store
 	reads atomic.Int64
+
+	mu sync.Mutex
+	// lent are the values MGet returned (the store's own bytes with the
+	// memory store) and what they held then: the request path must not
+	// modify them.
+	lent, held [][]byte
 }
 
 func (c *countingStore) Get(ctx context.Context, k string) ([]byte, error) {
@@ -29,7 +37,30 @@ func (c *countingStore) Get(ctx context.Context, k string) ([]byte, error) {
 
 func (c *countingStore) MGet(ctx context.Context, keys ...string) ([][]byte, error) {
 	c.reads.Add(1)
-	return c.Store.(store.MultiGetter).MGet(ctx, keys...)
+	vals, err := c.Store.(store.MultiGetter).MGet(ctx, keys...)
+	c.mu.Lock()
+	for _, v := range vals {
+		if v != nil {
+			c.lent, c.held = append(c.lent, v), append(c.held, bytes.Clone(v))
+		}
+	}
+	c.mu.Unlock()
+	return vals, err
+}
+
+// checkLent fails t if a value MGet returned was modified since.
+func (c *countingStore) checkLent(t *testing.T) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.lent) == 0 {
+		t.Fatal("no value was read with MGet")
+	}
+	for i, v := range c.lent {
+		if !bytes.Equal(v, c.held[i]) {
+			t.Fatalf("a value MGet returned was modified by the request path: %q, was %q", v, c.held[i])
+		}
+	}
 }
 
 // The steady path of a route that requires a justification is one store
@@ -98,4 +129,7 @@ justification:
 	if n := st.reads.Load() - before; n != 10 {
 		t.Fatalf("%d store round trips for 10 requests, want 10 (session and grant in one)", n)
 	}
+	// The memory store lends its own bytes (no copy per value): nothing on
+	// the way may write to them.
+	st.checkLent(t)
 }

@@ -275,8 +275,9 @@ func (m *Memory) View(ctx context.Context, key string, fn func(value []byte) err
 	return fn(e.value)
 }
 
-// MGet implements MultiGetter: copies of the values of keys, nil for absent
-// or expired keys, read under one lock.
+// MGet implements MultiGetter: the stored values themselves (read-only, see
+// MultiGetter; Set and SetNX store copies and replace, never modify, a
+// value), nil for absent or expired keys, read under one lock.
 func (m *Memory) MGet(ctx context.Context, keys ...string) ([][]byte, error) {
 	for _, k := range keys {
 		if err := check(ctx, k); err != nil {
@@ -284,21 +285,15 @@ func (m *Memory) MGet(ctx context.Context, keys ...string) ([][]byte, error) {
 		}
 	}
 	now := m.now()
-	entries := make([]memoryEntry, len(keys))
-	found := make([]bool, len(keys))
+	out := make([][]byte, len(keys))
 	m.mu.RLock()
+	defer m.mu.RUnlock()
 	if m.closed {
-		m.mu.RUnlock()
 		return nil, ErrClosed
 	}
 	for i, k := range keys {
-		entries[i], found[i] = m.entries[k]
-	}
-	m.mu.RUnlock()
-	out := make([][]byte, len(keys))
-	for i, e := range entries {
-		if found[i] && now.Before(e.expires) {
-			out[i] = clone(e.value)
+		if e, ok := m.entries[k]; ok && now.Before(e.expires) {
+			out[i] = e.value // never nil: Set stores clone(value)
 		}
 	}
 	return out, nil

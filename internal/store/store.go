@@ -47,7 +47,10 @@ type Store interface {
 type MultiGetter interface {
 	// MGet returns the values of keys, aligned with keys: nil for a key that
 	// is absent or expired, a non-nil (possibly empty) slice otherwise. Any
-	// other failure fails the whole call, as Get's would.
+	// other failure fails the whole call, as Get's would. The values are
+	// read-only: a store may return the bytes it holds (Memory does, to save
+	// a copy per value on the request path), so a caller must not modify
+	// them; it may keep them (a store never modifies a value in place).
 	MGet(ctx context.Context, keys ...string) ([][]byte, error)
 }
 
@@ -58,6 +61,7 @@ type MultiGetter interface {
 // the request path, where several pieces of evidence (the session, a
 // device binding, a grant) are read for one decision: one round trip instead
 // of one per piece. Keys are read independently (no snapshot across keys).
+// The values are read-only (see MultiGetter).
 func MGet(ctx context.Context, st Store, keys ...string) ([][]byte, error) {
 	if mg, ok := st.(MultiGetter); ok {
 		return mg.MGet(ctx, keys...)

@@ -146,7 +146,7 @@ func NewWithExporter(cfg *Config, exp sdktrace.SpanExporter, version string) *Tr
 }
 
 // noopSpan is returned by a nil Tracer.
-var noopSpan = noop.Span{}
+var noopSpan trace.Span = noop.Span{}
 
 // StartRequest starts the span of one request. The incoming trace context
 // is believed only when trustParent (the peer is a trusted proxy).
