@@ -160,6 +160,9 @@ type sample struct {
 	upReqs   int64
 	rss, hwm int64
 	rate     rateResult
+	// auditWrites and auditRecords: the gateway's audit write calls and
+	// records written during the run (group commit), -1 when not a gateway.
+	auditWrites, auditRecords float64
 }
 
 type harness struct {
@@ -583,8 +586,12 @@ func (h *harness) measure() (string, error) {
 				return "", err
 			}
 			t.samples = append(t.samples, s)
-			fmt.Fprintf(os.Stderr, "round %d %-15s %8.0f req/s  p99 %6.2f ms  %6.1f us CPU/req  redis %.2f cmd/req  load %s\n",
-				r+1, t.key, s.wrk.RPS, ms(s.wrk.P99), us(s.cpu)/float64(s.wrk.Requests), float64(s.redisCmds)/float64(s.wrk.Requests), loadAvg())
+			audit := ""
+			if s.auditWrites > 0 {
+				audit = fmt.Sprintf("  audit %.2f writes/req, %.1f records/write", s.auditWrites/float64(s.wrk.Requests), s.auditRecords/s.auditWrites)
+			}
+			fmt.Fprintf(os.Stderr, "round %d %-15s %8.0f req/s  p99 %6.2f ms  %6.1f us CPU/req  redis %.2f cmd/req%s  load %s\n",
+				r+1, t.key, s.wrk.RPS, ms(s.wrk.P99), us(s.cpu)/float64(s.wrk.Requests), float64(s.redisCmds)/float64(s.wrk.Requests), audit, loadAvg())
 		}
 		h.loadSeen = append(h.loadSeen, loadAvg())
 		if h.o.rate > 0 {
@@ -622,6 +629,23 @@ func (h *harness) measure() (string, error) {
 	return h.report(sessBytes) + prof, nil
 }
 
+// auditCounters reads a gateway's audit write calls and records written
+// (-1, -1 for other targets or when /metrics cannot be read).
+func auditCounters(t *target) (writes, records float64) {
+	if t.metrics == "" {
+		return -1, -1
+	}
+	w, err := metricValue(t.metrics, "gateway_audit_writes_total")
+	if err != nil {
+		return -1, -1
+	}
+	r, err := metricValue(t.metrics, "gateway_audit_records_written_total")
+	if err != nil {
+		return -1, -1
+	}
+	return w, r
+}
+
 func (t *target) headers() []string {
 	hdr := []string{"Host: " + t.host}
 	if t.cookie != "" {
@@ -647,6 +671,7 @@ func (h *harness) one(ctx context.Context, t *target) (sample, error) {
 		}
 		rc0 = cpuTime([]int{h.redisP.pid()})
 	}
+	aw0, ar0 := auditCounters(t)
 	cpu0 := cpuTime(pids)
 	w, out, err := runWrk(ctx, h.o.threads, h.o.conns, h.o.d, t.url, t.headers())
 	if err != nil {
@@ -657,6 +682,10 @@ func (h *harness) one(ctx context.Context, t *target) (sample, error) {
 	}
 	s.wrk = w
 	s.cpu = cpuTime(pids) - cpu0
+	s.auditWrites, s.auditRecords = -1, -1
+	if aw1, ar1 := auditCounters(t); aw0 >= 0 && aw1 >= 0 {
+		s.auditWrites, s.auditRecords = aw1-aw0, ar1-ar0
+	}
 	c1, r1, err := upstreamStats(h.upStats)
 	if err != nil {
 		return s, err

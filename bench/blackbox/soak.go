@@ -194,6 +194,12 @@ func connsTo(pid int, port string) int {
 
 // goroutines reads go_goroutines from a gateway's /metrics.
 func goroutines(metricsURL string) (int, error) {
+	v, err := metricValue(metricsURL, "go_goroutines")
+	return int(v), err
+}
+
+// metricValue reads an unlabelled metric from a gateway's /metrics.
+func metricValue(metricsURL, name string) (float64, error) {
 	c := http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get(metricsURL)
 	if err != nil {
@@ -203,10 +209,9 @@ func goroutines(metricsURL string) (int, error) {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<16), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return int(f), err
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
 		}
 	}
-	return 0, errors.New("blackbox: no go_goroutines on " + metricsURL)
+	return 0, errors.New("blackbox: no " + name + " on " + metricsURL)
 }
