@@ -22,6 +22,8 @@ type faults struct {
 	failWrites bool // writes fail (ENOSPC)
 	partial    bool // … after writing half of the bytes
 	failSync   bool
+	holdSync   chan struct{} // syncs wait for it to close
+	inSync     chan struct{} // gets a value when a sync starts waiting
 	hold       chan struct{} // the next write waits for it to close
 	entered    chan struct{} // closed when a held write has started
 	writes     int
@@ -58,8 +60,15 @@ func (f *faultyFile) Write(p []byte) (int, error) {
 func (f *faultyFile) Sync() error {
 	f.c.mu.Lock()
 	f.c.syncs++
-	fail := f.c.failSync
+	fail, hold, in := f.c.failSync, f.c.holdSync, f.c.inSync
 	f.c.mu.Unlock()
+	if hold != nil {
+		select {
+		case in <- struct{}{}:
+		default:
+		}
+		<-hold
+	}
 	if fail {
 		return syscall.EIO
 	}

@@ -81,6 +81,11 @@ type Log struct {
 	lastCP    time.Time
 	lastSync  time.Time
 	dirty     bool
+	// syncing: an interval fsync runs in its own goroutine (writes go on
+	// meanwhile, so allowed requests do not wait for the disk's flush);
+	// bgSync gets its result.
+	syncing bool
+	bgSync  chan error
 	downSince time.Time
 	downCause error
 	failed0   uint64 // failed and dropped when the sink went down
@@ -199,7 +204,7 @@ func New(w io.Writer, closer io.Closer, logger *slog.Logger) *Log {
 func newLog(o Options) (*Log, error) {
 	mode, every, _ := parseFsync(o.Fsync)
 	l := &Log{o: o, fsync: mode, fsyncEvery: every, logger: o.Logger, now: o.Now,
-		kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+		kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}), bgSync: make(chan error, 1)}
 	copy(l.prev[:], zeroHash)
 	if o.Signer != nil {
 		s, err := newCheckpointSigner(o.Signer, o.KeyID)
@@ -447,6 +452,9 @@ func (l *Log) run() {
 		select {
 		case <-l.kick:
 		case <-tick:
+		case err := <-l.bgSync:
+			l.synced(err)
+			continue
 		case <-l.quit:
 			l.finish()
 			return
@@ -507,12 +515,8 @@ func (l *Log) cycle() {
 		answer(reopen, err)
 		return
 	}
-	if l.fsync == fsyncInterval && l.dirty && now.Sub(l.lastSync) >= l.fsyncEvery {
-		if err := l.sync(); err != nil {
-			l.fail(err, nil)
-			answer(reopen, err)
-			return
-		}
+	if l.fsync == fsyncInterval && l.dirty && !l.syncing && now.Sub(l.lastSync) >= l.fsyncEvery {
+		l.startSync(now)
 	}
 	if len(reopen) > 0 {
 		answer(reopen, l.reopen(CheckpointReopen, "", ""))
@@ -646,11 +650,50 @@ func (l *Log) appendCheckpoint(buf []byte, r *Record) ([]byte, error) {
 	return appendEnd(buf, sig), nil
 }
 
+// sync flushes the file to disk and returns when it is (after an interval
+// fsync in flight, if any).
 func (l *Log) sync() error {
+	if err := l.awaitSync(); err != nil {
+		return err
+	}
 	if err := l.f.Sync(); err != nil {
 		return fmt.Errorf("fsync: %w", err)
 	}
 	l.dirty, l.lastSync = false, l.now()
+	return nil
+}
+
+// startSync starts an interval fsync of the current file in its own
+// goroutine: the fsync can take milliseconds (more on network disks), and
+// the writer goes on writing — and completing Commits — meanwhile. Records
+// written from now on are covered by the next one.
+func (l *Log) startSync(now time.Time) {
+	l.syncing, l.dirty, l.lastSync = true, false, now
+	f := l.f
+	go func() { l.bgSync <- f.Sync() }()
+}
+
+// synced takes the result of an interval fsync: a failure marks the sink
+// down, as a failed write does (what was written may not be on disk).
+func (l *Log) synced(err error) {
+	l.syncing = false
+	if err != nil {
+		l.fail(fmt.Errorf("fsync: %w", err), nil)
+	}
+}
+
+// awaitSync waits for the interval fsync in flight, if any, and returns its
+// failure (the sink is then down). The writer calls it before it syncs,
+// closes or replaces the file.
+func (l *Log) awaitSync() error {
+	if !l.syncing {
+		return nil
+	}
+	err := <-l.bgSync
+	l.synced(err)
+	if err != nil {
+		return fmt.Errorf("fsync: %w", err)
+	}
 	return nil
 }
 
@@ -727,6 +770,7 @@ func (l *Log) reopenSame() error {
 	if l.path == "" {
 		return nil
 	}
+	_ = l.awaitSync() // the sink is down already; the file is replaced
 	_ = l.f.Close()
 	f, st, err := l.openPath()
 	if err != nil {
@@ -838,6 +882,9 @@ func (l *Log) finish() {
 				l.drop(e.r, "audit: record not written at close")
 			}
 		}
+	}
+	if serr := l.awaitSync(); err == nil && serr != nil {
+		err = fmt.Errorf("%w: %w", ErrUnavailable, serr)
 	}
 	if cerr := l.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("audit: close: %w", cerr)

@@ -315,6 +315,81 @@ func TestFsyncInterval(t *testing.T) {
 	eventually(t, "an fsync within the interval", func() bool { _, s := c.count(); return s > 0 })
 }
 
+// An interval fsync runs beside the writer: a slow disk flush does not hold
+// the Commits (the allowed requests) that arrive meanwhile; Close waits for
+// it.
+func TestFsyncIntervalDoesNotHoldCommits(t *testing.T) {
+	l, path, c := openTest(t, func(o *Options) { o.Fsync = "1ms"; o.CommitTimeout = 5 * time.Second })
+	hold, in := make(chan struct{}), make(chan struct{}, 1)
+	c.set(func(c *faults) { c.holdSync, c.inSync = hold, in })
+	var once sync.Once
+	release := func() {
+		c.set(func(c *faults) { c.holdSync = nil })
+		once.Do(func() { close(hold) })
+	}
+	t.Cleanup(release) // before the log's Close on failure
+	ctx := context.Background()
+	if err := l.Commit(ctx, Record{Kind: KindDecision, RequestID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-in:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no interval fsync started")
+	}
+	// The fsync hangs; Commits still complete.
+	for i := range 3 {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := l.Commit(cctx, Record{Kind: KindDecision, RequestID: fmt.Sprint("b", i)})
+		cancel()
+		if err != nil {
+			t.Fatalf("Commit while an interval fsync hangs = %v, want nil", err)
+		}
+	}
+	_, syncs := c.count()
+	if syncs != 1 {
+		t.Fatalf("%d syncs started while one hung, want 1 (never two at once)", syncs)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- l.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while the fsync hung", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	release()
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	mustVerify(t, nil, path)
+	if got := strings.Join(requestIDs(readRecords(t, path)), ","); got != "a,b0,b1,b2" {
+		t.Errorf("records %s, want a,b0,b1,b2", got)
+	}
+}
+
+// A failing interval fsync takes the sink down, as a failing write does:
+// Commits are refused until it works again.
+func TestFsyncIntervalFailureRefusesCommits(t *testing.T) {
+	l, _, c := openTest(t, func(o *Options) { o.Fsync = "1ms" })
+	c.set(func(c *faults) { c.failSync = true })
+	ctx := context.Background()
+	if err := l.Commit(ctx, Record{Kind: KindDecision}); err != nil {
+		t.Fatal(err) // written; its fsync comes after
+	}
+	eventually(t, "the sink down after a failed fsync", func() bool {
+		err := l.Healthy()
+		return err != nil && contains(err.Error(), "fsync")
+	})
+	if err := l.Commit(ctx, Record{Kind: KindDecision}); !isUnavailable(err) {
+		t.Fatalf("Commit after a failed interval fsync = %v, want ErrUnavailable", err)
+	}
+	c.set(func(c *faults) { c.failSync = false })
+	eventually(t, "recovery", func() bool { return l.Healthy() == nil })
+	if err := l.Commit(ctx, Record{Kind: KindDecision}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestCommitTimesOutOnAHungWrite(t *testing.T) {
 	l, _, c := openTest(t, func(o *Options) { o.CommitTimeout = 20 * time.Millisecond })
 	started, release := c.holdNext(t)
