@@ -265,8 +265,8 @@ func (l *Log) Commit(ctx context.Context, r Record) error {
 	l.mu.Unlock()
 	l.wake()
 
-	t := time.NewTimer(l.o.CommitTimeout)
-	defer t.Stop()
+	t := getTimer(l.o.CommitTimeout)
+	defer putTimer(t)
 	select {
 	case <-b.done:
 		if b.err != nil {
@@ -280,6 +280,25 @@ func (l *Log) Commit(ctx context.Context, r Record) error {
 		l.failed.Add(1)
 		return fmt.Errorf("%w: the write took longer than %s", ErrUnavailable, l.o.CommitTimeout)
 	}
+}
+
+// timers are the Commit timeouts not in use: one timer per waiting Commit
+// instead of one allocation per Commit.
+var timers sync.Pool
+
+func getTimer(d time.Duration) *time.Timer {
+	if t, ok := timers.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+// putTimer stops t and keeps it for reuse (since Go 1.23 a stopped timer's
+// channel holds no stale value, so Reset starts it clean).
+func putTimer(t *time.Timer) {
+	t.Stop()
+	timers.Put(t)
 }
 
 // Log queues r without waiting: for records that need not hold a request
