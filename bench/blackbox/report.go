@@ -214,6 +214,22 @@ func (h *harness) report(sessBytes int64) string {
 				check(fmt.Sprintf("%s: p99 added at %d req/s ≤ 1 ms", g.t.name, h.o.rate), g.rateP99-upr.rateP99 <= 1, fmt.Sprintf("%+.2f ms", g.rateP99-upr.rateP99))
 			}
 		}
+		// Not a target: what the gateway adds over what any Go proxy adds
+		// on this machine (the floor's own p99 added is the machine's
+		// share: scheduling next to the load generator and the upstream).
+		if fr := rows["floor"]; fr != nil && fr.rateRuns > 0 {
+			fmt.Fprintf(&b, "\nFor comparison (not a target): the Go floor itself adds %+.2f ms at p99", fr.rateP99-upr.rateP99)
+			if n := rows["nginx"]; n != nil && n.rateRuns > 0 {
+				fmt.Fprintf(&b, ", nginx %+.2f ms", n.rateP99-upr.rateP99)
+			}
+			b.WriteString("; the gateway over the Go floor:")
+			for _, k := range []string{"gw-mem", "gw-mem-chain", "gw-redis", "gw-redis-chain"} {
+				if g := rows[k]; g != nil && g.rateRuns > 0 {
+					fmt.Fprintf(&b, " %s %+.2f ms;", k, g.rateP99-fr.rateP99)
+				}
+			}
+			b.WriteString("\n")
+		}
 	}
 	return b.String()
 }
