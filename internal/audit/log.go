@@ -68,24 +68,24 @@ type Log struct {
 	dropEpisode                                              atomic.Bool
 
 	// Owned by the writer goroutine (and by the constructor before it).
-	f         file
-	path      string      // "" for a plain writer: no reopen, truncate or rotation
-	info      fs.FileInfo // of the open file
-	size      int64       // bytes known to be written to the open file
-	seq       uint64
-	prev      [64]byte // hex hash of the last record written
-	buf       []byte
-	spare     []entry
-	carried   []entry // Log entries of failed writes, written first on recovery
-	since     int     // records since the last checkpoint
-	lastCP    time.Time
-	lastSync  time.Time
-	dirty     bool
+	f        file
+	path     string      // "" for a plain writer: no reopen, truncate or rotation
+	info     fs.FileInfo // of the open file
+	size     int64       // bytes known to be written to the open file
+	seq      uint64
+	prev     [64]byte // hex hash of the last record written
+	buf      []byte
+	spare    []entry
+	carried  []entry // Log entries of failed writes, written first on recovery
+	since    int     // records since the last checkpoint
+	lastCP   time.Time
+	lastSync time.Time
+	dirty    bool
 	// syncing: an interval fsync runs in its own goroutine (writes go on
 	// meanwhile, so allowed requests do not wait for the disk's flush);
 	// bgSync gets its result.
-	syncing bool
-	bgSync  chan error
+	syncing   bool
+	bgSync    chan error
 	downSince time.Time
 	downCause error
 	failed0   uint64 // failed and dropped when the sink went down
