@@ -2,9 +2,14 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
+	"log"
 	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -101,32 +106,79 @@ type rateResult struct {
 	Skipped bool
 }
 
-// runRate sends rate requests per second for warm+d (vegeta, keep-alive,
-// no redirects followed) and returns the latency quantiles of the requests
-// sent after warm: the warm-up opens the connections (the load generator's
-// and the proxy's to the upstream) and lets a runtime that was just given
-// other CPUs settle, which a gateway that runs for days has long done.
-func runRate(rate int, warm, d time.Duration, url, host, cookie string) rateResult {
-	h := http.Header{"Host": {host}}
-	if cookie != "" {
-		h.Set("Cookie", cookie)
+// runRate sends rate requests per second for warm+d and returns the
+// latency quantiles of the requests sent after warm (see rateMain). The load
+// generator runs as its own small process (`blackbox rate`), pinned with the
+// load when split is set: in the harness's process its latencies would
+// include the pauses of a heap that also holds the OIDC provider and the
+// TPM simulator.
+func runRate(rate int, warm, d time.Duration, url, host, cookie string, split *cpuSplit) (rateResult, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return rateResult{}, err
 	}
-	tr := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: url, Header: h})
+	cmd := exec.Command(self, "rate", "-url", url, "-host", host, "-rate", strconv.Itoa(rate), "-warmup", warm.String(), "-duration", d.String())
+	cmd.Env = append(os.Environ(), "BLACKBOX_COOKIE="+cookie) // not on the command line
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		return rateResult{}, fmt.Errorf("blackbox: rate: %w", err)
+	}
+	if split != nil {
+		if err := pin(cmd.Process.Pid, split.load); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return rateResult{}, err
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		return rateResult{}, fmt.Errorf("blackbox: rate: %w: %s", err, errb.String())
+	}
+	var rr rateResult
+	if err := json.Unmarshal(out.Bytes(), &rr); err != nil {
+		return rateResult{}, fmt.Errorf("blackbox: rate: %w: %q", err, out.String())
+	}
+	return rr, nil
+}
+
+// rateMain is `blackbox rate`: vegeta (keep-alive, no redirects followed)
+// at -rate requests per second for -warmup + -duration against one URL
+// (Host header -host, Cookie from $BLACKBOX_COOKIE); it prints the latency
+// quantiles of the requests sent after the warm-up as JSON. The warm-up
+// opens the connections (the load generator's and the proxy's to the
+// upstream) and lets a runtime that was just given other CPUs settle, which
+// a gateway that runs for days has long done.
+func rateMain(args []string) {
+	fs := flag.NewFlagSet("rate", flag.ExitOnError)
+	url := fs.String("url", "", "target URL")
+	host := fs.String("host", "", "Host header")
+	rate := fs.Int("rate", 2000, "requests per second")
+	warm := fs.Duration("warmup", 2*time.Second, "warm-up, not counted")
+	d := fs.Duration("duration", 10*time.Second, "measured length")
+	_ = fs.Parse(args)
+	h := http.Header{"Host": {*host}}
+	if c := os.Getenv("BLACKBOX_COOKIE"); c != "" {
+		h.Set("Cookie", c)
+	}
+	tr := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: *url, Header: h})
 	// Bounded workers and connections: a target that falls behind gets
 	// requests late (its latency shows it) rather than thousands of new
 	// connections that would distort the next target's run and the RSS.
 	a := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Redirects(vegeta.NoFollow), vegeta.Timeout(10*time.Second),
 		vegeta.MaxWorkers(256), vegeta.MaxConnections(256))
 	var m vegeta.Metrics
-	from := time.Now().Add(warm)
-	for res := range a.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, warm+d, "rate") {
+	from := time.Now().Add(*warm)
+	for res := range a.Attack(tr, vegeta.Rate{Freq: *rate, Per: time.Second}, *warm+*d, "rate") {
 		if res.Timestamp.Before(from) {
 			continue
 		}
 		m.Add(res)
 	}
 	m.Close()
-	return rateResult{P50: m.Latencies.P50, P99: m.Latencies.P99, P999: m.Latencies.Quantile(0.999), Success: m.Success}
+	rr := rateResult{P50: m.Latencies.P50, P99: m.Latencies.P99, P999: m.Latencies.Quantile(0.999), Success: m.Success}
+	if err := json.NewEncoder(os.Stdout).Encode(rr); err != nil {
+		log.Fatal(err)
+	}
 }
 
 // redisStats reads the total of INFO commandstats calls (without INFO

@@ -17,12 +17,12 @@
 // … A B C …) of wrk give req/s, p50/p99 and, from /proc, the CPU time per
 // request of each proxy process (and of redis-server); the upstream counts
 // the connections it accepts; Redis's INFO commandstats gives the commands
-// per request. A fixed-rate pass with vegeta (as a Go library) gives the
+// per request. A fixed-rate pass with vegeta (in its own process) gives the
 // latency a proxy adds when queueing does not hide it. One table, with the
 // medians and the ratios to the references, goes to stdout (and -out).
 //
-// The binary also runs two of the parties: `blackbox upstream` and
-// `blackbox floor`.
+// The binary also runs three of the parties: `blackbox upstream`,
+// `blackbox floor` and the fixed-rate load generator `blackbox rate`.
 package main
 
 import (
@@ -84,6 +84,9 @@ func main() {
 			return
 		case "floor":
 			runFloor(os.Args[2:])
+			return
+		case "rate":
+			rateMain(os.Args[2:])
 			return
 		}
 	}
@@ -611,8 +614,11 @@ func (h *harness) measure() (string, error) {
 						return "", err
 					}
 				}
-				rr := runRate(h.o.rate, h.o.rateWarm, h.o.rateD, t.url, t.host, t.cookie)
+				rr, err := runRate(h.o.rate, h.o.rateWarm, h.o.rateD, t.url, t.host, t.cookie, h.split)
 				restore()
+				if err != nil {
+					return "", err
+				}
 				t.samples[len(t.samples)-1].rate = rr
 				fmt.Fprintf(os.Stderr, "round %d %-15s at %d/s: p50 %.2f ms p99 %.2f ms p99.9 %.2f ms success %.3f\n", r+1, t.key, h.o.rate, ms(rr.P50), ms(rr.P99), ms(rr.P999), rr.Success)
 			}
