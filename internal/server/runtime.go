@@ -35,7 +35,7 @@ type runtime struct {
 	sessions   *auth.Sessions
 	auth       *auth.Authenticator
 	pages      *templates.Pages
-	transports []*proxy.DirectTransport
+	transports []*http.Transport
 	signer     *token.Signer
 	minter     token.Minter
 	// tokenHeader is the header the token travels in; stripped from clients.
@@ -201,7 +201,7 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 		ca      string
 		timeout time.Duration
 	}
-	transports := map[transportKey]*proxy.DirectTransport{}
+	transports := map[transportKey]*http.Transport{}
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
 		pol, err := policy.Compile(rc.Name, rc.Public, rc.Rules, rc.Requirements())
@@ -222,12 +222,10 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 		}
 		t := transports[tk]
 		if t == nil {
-			o := proxy.TransportOptions{CAFile: tk.ca, ResponseHeaderTimeout: tk.timeout}
-			std, err := proxy.NewTransport(o)
+			t, err = proxy.NewTransport(proxy.TransportOptions{CAFile: tk.ca, ResponseHeaderTimeout: tk.timeout})
 			if err != nil {
 				return nil, fmt.Errorf("server: routes[%d]: %w", i, err)
 			}
-			t = proxy.NewDirectTransport(std, o)
 			transports[tk] = t
 			rt.transports = append(rt.transports, t)
 		}
@@ -276,7 +274,7 @@ func (rt *runtime) close(next *runtime) {
 		_ = rt.auth.Close()
 	}
 	for _, t := range rt.transports {
-		t.Close() // this runtime takes no new requests; its transports keep no connection
+		t.CloseIdleConnections()
 	}
 	for _, k := range rt.kinds {
 		if k != nil {
