@@ -51,6 +51,10 @@ type Log struct {
 	waiters   *batch
 	queued    int   // Log entries waiting (in queue and carried), bounded by Options.Buffer
 	down      error // non-nil while the sink fails
+	// recovering: the writer is trying the sink again; Commits queue for
+	// the next write instead of failing at once, so that the recovered
+	// checkpoint's count of refused commits is final when it is written.
+	recovering bool
 	closed    bool
 	reopenReq []chan error
 
@@ -251,7 +255,7 @@ func (l *Log) Commit(ctx context.Context, r Record) error {
 		l.failed.Add(1)
 		return ErrClosed
 	}
-	if err := l.down; err != nil {
+	if err := l.down; err != nil && !l.recovering {
 		l.mu.Unlock()
 		l.failed.Add(1)
 		return err
@@ -744,6 +748,13 @@ func (l *Log) fail(cause error, q []entry) error {
 // writes the carried records, what was queued, and a "recovered"
 // checkpoint. It reports whether the sink works again.
 func (l *Log) recover() bool {
+	// From here on Commits queue (see recovering), so the counts taken now
+	// are the outage's: a commit either was refused before, or waits for
+	// this attempt's outcome.
+	l.mu.Lock()
+	l.recovering = true
+	l.mu.Unlock()
+	failed, dropped := l.failed.Load()-l.failed0, l.dropped.Load()-l.dropped0
 	q, b, reopen := l.take()
 	all := append(l.carried, q...)
 	l.carried = nil
@@ -752,7 +763,7 @@ func (l *Log) recover() bool {
 		now := l.now()
 		detail := fmt.Sprintf("the audit log could not be written from %s to %s (%v): %d commits refused, %d records dropped",
 			l.downSince.UTC().Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339Nano), l.downCause,
-			l.failed.Load()-l.failed0, l.dropped.Load()-l.dropped0)
+			failed, dropped)
 		err = l.write(all, CheckpointRecovered, detail)
 	}
 	if err != nil {
@@ -760,6 +771,7 @@ func (l *Log) recover() bool {
 		b.complete(err)
 		l.settle(q)
 		answer(reopen, err)
+		l.endRecovery(err)
 		return false
 	}
 	l.unqueue(all)
@@ -768,6 +780,7 @@ func (l *Log) recover() bool {
 		err = l.fail(err, nil) // written, not durable: not carried again
 		b.complete(err)
 		answer(reopen, err)
+		l.endRecovery(err)
 		return false
 	}
 	l.logger.Warn("audit: the audit log works again", "file", l.path, "down_since", l.downSince,
@@ -775,11 +788,31 @@ func (l *Log) recover() bool {
 	l.downCause = nil
 	l.dropEpisode.Store(false)
 	l.mu.Lock()
-	l.down = nil
+	l.down, l.recovering = nil, false
 	l.mu.Unlock()
 	b.complete(nil)
 	answer(reopen, nil)
+	// Commits that queued during the attempt go in the next write.
+	l.wake()
 	return true
+}
+
+// endRecovery ends a failed attempt: Commits fail at once again, and those
+// that queued during it fail with err (they count for the next recovered
+// checkpoint); the Log records among them are carried.
+func (l *Log) endRecovery(err error) {
+	l.mu.Lock()
+	l.recovering = false
+	l.mu.Unlock()
+	q, b, reopen := l.take()
+	for i := range q {
+		if !q[i].commit {
+			l.carried = append(l.carried, q[i])
+		}
+	}
+	b.complete(err)
+	answer(reopen, err)
+	l.settle(q)
 }
 
 // reopenSame opens the path again after a failure. When it is still the

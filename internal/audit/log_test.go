@@ -248,6 +248,47 @@ func TestPartialWriteIsRemovedOnRecovery(t *testing.T) {
 	}
 }
 
+// A Commit that arrives while the writer tries the sink again waits for the
+// attempt instead of being refused, so the recovered checkpoint counts
+// every refused commit of the outage (and no more).
+func TestRecoveredCheckpointCountsEveryRefusedCommit(t *testing.T) {
+	l, path, c := openTest(t, func(o *Options) { o.CommitTimeout = 5 * time.Second; o.retryMin, o.retryMax = 20*time.Millisecond, 20*time.Millisecond })
+	ctx := context.Background()
+	c.set(func(c *faults) { c.failWrites = true })
+	for i := range 3 {
+		if err := l.Commit(ctx, Record{Kind: KindDecision, RequestID: fmt.Sprint("refused", i)}); !isUnavailable(err) {
+			t.Fatalf("Commit %d with the sink failing = %v, want ErrUnavailable", i, err)
+		}
+	}
+	// The next attempt's write (the recovered checkpoint) hangs until
+	// released; a Commit made meanwhile must wait for it, not fail.
+	hold, entered := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(hold) }) }
+	t.Cleanup(release) // before the log's Close on failure
+	c.set(func(c *faults) { c.failWrites, c.hold, c.entered = false, hold, entered })
+	<-entered
+	errc := make(chan error, 1)
+	go func() { errc <- l.Commit(ctx, Record{Kind: KindDecision, RequestID: "during"}) }()
+	select {
+	case err := <-errc:
+		t.Fatalf("Commit during the recovery attempt returned at once: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	release()
+	if err := <-errc; err != nil {
+		t.Fatalf("Commit during a successful recovery = %v", err)
+	}
+	l.Close()
+	recs := readRecords(t, path)
+	if rc := checkpoints(recs, CheckpointRecovered); len(rc) != 1 || !contains(rc[0].Detail, " 3 commits refused") {
+		t.Errorf("recovered checkpoints %+v, want one counting 3 refused commits", rc)
+	}
+	if got := strings.Join(requestIDs(recs), ","); got != "during" {
+		t.Errorf("records %s, want during", got)
+	}
+}
+
 // While the sink fails, Log keeps at most Buffer records; the rest go to the
 // operational log and are counted, and the recovered checkpoint says so.
 func TestLogBufferIsBoundedAndDropsAreCounted(t *testing.T) {
