@@ -46,17 +46,17 @@ type Log struct {
 	signer     atomic.Pointer[checkpointSigner]
 	stream     *stream
 
-	mu        sync.Mutex
-	queue     []entry
-	waiters   *batch
-	queued    int   // Log entries waiting (in queue and carried), bounded by Options.Buffer
-	down      error // non-nil while the sink fails
+	mu      sync.Mutex
+	queue   []entry
+	waiters *batch
+	queued  int   // Log entries waiting (in queue and carried), bounded by Options.Buffer
+	down    error // non-nil while the sink fails
 	// recovering: the writer is trying the sink again; Commits queue for
 	// the next write instead of failing at once, so that the recovered
 	// checkpoint's count of refused commits is final when it is written.
 	recovering bool
-	closed    bool
-	reopenReq []chan error
+	closed     bool
+	reopenReq  []chan error
 
 	kick     chan struct{}
 	quit     chan struct{}

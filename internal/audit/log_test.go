@@ -252,7 +252,10 @@ func TestPartialWriteIsRemovedOnRecovery(t *testing.T) {
 // attempt instead of being refused, so the recovered checkpoint counts
 // every refused commit of the outage (and no more).
 func TestRecoveredCheckpointCountsEveryRefusedCommit(t *testing.T) {
-	l, path, c := openTest(t, func(o *Options) { o.CommitTimeout = 5 * time.Second; o.retryMin, o.retryMax = 20*time.Millisecond, 20*time.Millisecond })
+	l, path, c := openTest(t, func(o *Options) {
+		o.CommitTimeout = 5 * time.Second
+		o.retryMin, o.retryMax = 20*time.Millisecond, 20*time.Millisecond
+	})
 	ctx := context.Background()
 	c.set(func(c *faults) { c.failWrites = true })
 	for i := range 3 {
