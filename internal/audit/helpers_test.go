@@ -100,13 +100,43 @@ func (c *faults) count() (writes, syncs int) {
 
 // holdNext makes the next write wait until the returned release is called
 // (or the test ends); started is closed once that write has begun.
-func (c *faults) holdNext(t *testing.T) (started <-chan struct{}, release func()) {
+func (c *faults) holdNext(t *testing.T, also ...func(c *faults)) (started <-chan struct{}, release func()) {
 	h, e := make(chan struct{}), make(chan struct{})
-	c.set(func(c *faults) { c.hold, c.entered = h, e })
+	c.set(func(c *faults) {
+		c.hold, c.entered = h, e
+		for _, fn := range also { // in the same step as the hold
+			fn(c)
+		}
+	})
 	var once sync.Once
 	release = func() { once.Do(func() { close(h) }) }
 	t.Cleanup(release) // before the log's Close, which waits for the write
 	return e, release
+}
+
+// holdSyncs makes every sync wait until release; started gets a value when
+// one starts waiting.
+func (c *faults) holdSyncs(t *testing.T) (started <-chan struct{}, release func()) {
+	h, in := make(chan struct{}), make(chan struct{}, 1)
+	c.set(func(c *faults) { c.holdSync, c.inSync = h, in })
+	var once sync.Once
+	release = func() {
+		c.set(func(c *faults) { c.holdSync = nil })
+		once.Do(func() { close(h) })
+	}
+	t.Cleanup(release) // before the log's Close, which waits for the sync
+	return in, release
+}
+
+// stillBlocked fails t if ch yields within d: what it guards has not
+// returned yet.
+func stillBlocked[T any](t *testing.T, ch <-chan T, d time.Duration, what string) {
+	t.Helper()
+	select {
+	case v := <-ch:
+		t.Fatalf("%s returned (%v) while it should still wait", what, v)
+	case <-time.After(d):
+	}
 }
 
 // open opens a log on a new file in a temporary directory with the faults

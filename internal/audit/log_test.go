@@ -95,11 +95,7 @@ func TestCommitReturnsAfterTheBytesAreInTheFile(t *testing.T) {
 			done <- l.Commit(context.Background(), Record{Kind: KindDecision, RequestID: id, Decision: "allow"})
 		}()
 		<-started
-		select {
-		case err := <-done:
-			t.Fatalf("Commit returned (%v) while its write was still held", err)
-		case <-time.After(5 * time.Millisecond):
-		}
+		stillBlocked(t, done, 5*time.Millisecond, "Commit with its write held")
 		release()
 		if err := <-done; err != nil {
 			t.Fatal(err)
@@ -265,19 +261,11 @@ func TestRecoveredCheckpointCountsEveryRefusedCommit(t *testing.T) {
 	}
 	// The next attempt's write (the recovered checkpoint) hangs until
 	// released; a Commit made meanwhile must wait for it, not fail.
-	hold, entered := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	release := func() { once.Do(func() { close(hold) }) }
-	t.Cleanup(release) // before the log's Close on failure
-	c.set(func(c *faults) { c.failWrites, c.hold, c.entered = false, hold, entered })
+	entered, release := c.holdNext(t, func(c *faults) { c.failWrites = false })
 	<-entered
 	errc := make(chan error, 1)
 	go func() { errc <- l.Commit(ctx, Record{Kind: KindDecision, RequestID: "during"}) }()
-	select {
-	case err := <-errc:
-		t.Fatalf("Commit during the recovery attempt returned at once: %v", err)
-	case <-time.After(50 * time.Millisecond):
-	}
+	stillBlocked(t, errc, 50*time.Millisecond, "Commit during the recovery attempt")
 	release()
 	if err := <-errc; err != nil {
 		t.Fatalf("Commit during a successful recovery = %v", err)
@@ -364,14 +352,7 @@ func TestFsyncInterval(t *testing.T) {
 // it.
 func TestFsyncIntervalDoesNotHoldCommits(t *testing.T) {
 	l, path, c := openTest(t, func(o *Options) { o.Fsync = "1ms"; o.CommitTimeout = 5 * time.Second })
-	hold, in := make(chan struct{}), make(chan struct{}, 1)
-	c.set(func(c *faults) { c.holdSync, c.inSync = hold, in })
-	var once sync.Once
-	release := func() {
-		c.set(func(c *faults) { c.holdSync = nil })
-		once.Do(func() { close(hold) })
-	}
-	t.Cleanup(release) // before the log's Close on failure
+	in, release := c.holdSyncs(t)
 	ctx := context.Background()
 	if err := l.Commit(ctx, Record{Kind: KindDecision, RequestID: "a"}); err != nil {
 		t.Fatal(err)
@@ -396,11 +377,7 @@ func TestFsyncIntervalDoesNotHoldCommits(t *testing.T) {
 	}
 	closed := make(chan error, 1)
 	go func() { closed <- l.Close() }()
-	select {
-	case err := <-closed:
-		t.Fatalf("Close returned (%v) while the fsync hung", err)
-	case <-time.After(50 * time.Millisecond):
-	}
+	stillBlocked(t, closed, 50*time.Millisecond, "Close with the fsync hung")
 	release()
 	if err := <-closed; err != nil {
 		t.Fatal(err)
