@@ -35,7 +35,7 @@ type runtime struct {
 	sessions   *auth.Sessions
 	auth       *auth.Authenticator
 	pages      *templates.Pages
-	transports []*http.Transport
+	transports []*proxy.DirectTransport
 	signer     *token.Signer
 	minter     token.Minter
 	// tokenHeader is the header the token travels in; stripped from clients.
@@ -201,7 +201,7 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 		ca      string
 		timeout time.Duration
 	}
-	transports := map[transportKey]*http.Transport{}
+	transports := map[transportKey]*proxy.DirectTransport{}
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
 		pol, err := policy.Compile(rc.Name, rc.Public, rc.Rules, rc.Requirements())
@@ -222,10 +222,12 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 		}
 		t := transports[tk]
 		if t == nil {
-			t, err = proxy.NewTransport(proxy.TransportOptions{CAFile: tk.ca, ResponseHeaderTimeout: tk.timeout})
+			o := proxy.TransportOptions{CAFile: tk.ca, ResponseHeaderTimeout: tk.timeout}
+			std, err := proxy.NewTransport(o)
 			if err != nil {
 				return nil, fmt.Errorf("server: routes[%d]: %w", i, err)
 			}
+			t = proxy.NewDirectTransport(std, o)
 			transports[tk] = t
 			rt.transports = append(rt.transports, t)
 		}
@@ -274,7 +276,7 @@ func (rt *runtime) close(next *runtime) {
 		_ = rt.auth.Close()
 	}
 	for _, t := range rt.transports {
-		t.CloseIdleConnections()
+		t.Close() // this runtime takes no new requests; its transports keep no connection
 	}
 	for _, k := range rt.kinds {
 		if k != nil {
