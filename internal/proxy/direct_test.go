@@ -458,3 +458,63 @@ func TestDirectRefusesInvalidHeaderLines(t *testing.T) {
 		t.Fatalf("a valid request after them = %q, %v", got, err)
 	}
 }
+
+// Whatever framing an upstream gets wrong — a body after a HEAD answer or a
+// 204 or 304, a body longer than its Content-Length, Content-Length beside
+// chunked, two Content-Lengths — the bytes beyond the response it framed
+// are never read as the next request's answer, whether they come in the
+// same write or a moment later: the connection is not reused (or the
+// answer is refused).
+func TestDirectBytesBeyondTheFramedResponse(t *testing.T) {
+	evil := ok("EVIL")
+	cases := []struct {
+		name, method, head string
+	}{
+		{"body after HEAD", http.MethodHead, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" + evil},
+		{"HEAD with its length", http.MethodHead, "HTTP/1.1 200 OK\r\nContent-Length: 38\r\n\r\n" + evil},
+		{"body after 204", http.MethodGet, "HTTP/1.1 204 No Content\r\nContent-Length: 38\r\n\r\n" + evil},
+		{"body after 304", http.MethodGet, "HTTP/1.1 304 Not Modified\r\n\r\n" + evil},
+		{"longer than Content-Length", http.MethodGet, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + evil},
+		{"Content-Length beside chunked", http.MethodGet, "HTTP/1.1 200 OK\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n" + evil},
+		{"two Content-Lengths", http.MethodGet, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\nok" + evil},
+	}
+	for _, c := range cases {
+		for _, late := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/late=%v", c.name, late), func(t *testing.T) {
+				up := newRawUpstream(t, func(w io.Writer, connN, reqN int, r *http.Request) bool {
+					if connN == 1 && reqN == 1 {
+						if !late {
+							io.WriteString(w, c.head)
+							return true
+						}
+						first, rest, _ := strings.Cut(c.head, evil)
+						io.WriteString(w, first)
+						time.Sleep(30 * time.Millisecond)
+						io.WriteString(w, evil+rest)
+						return true
+					}
+					io.WriteString(w, ok(fmt.Sprintf("conn%d-req%d", connN, reqN)))
+					return true
+				})
+				d := directFor(t, TransportOptions{})
+				req, _ := http.NewRequest(c.method, up.url()+"/", nil)
+				if resp, err := d.RoundTrip(req); err == nil { // refusing it is fine too
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				if late {
+					time.Sleep(100 * time.Millisecond)
+				}
+				for i := range 3 {
+					got, err := get(t, d, up.url()+"/")
+					if err != nil {
+						t.Fatalf("GET %d: %v", i, err)
+					}
+					if strings.Contains(got, "EVIL") || strings.HasPrefix(got, "conn1-") {
+						t.Fatalf("GET %d = %q: bytes beyond the framed response reached another request", i, got)
+					}
+				}
+			})
+		}
+	}
+}
