@@ -11,6 +11,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,11 +29,10 @@ import (
 // Why: http.Transport serves each connection with two goroutines of its own
 // (a write loop and a read loop) and hands every request and response across
 // them through channels; on a small or shared machine each hand-off is a
-// wake-up of another thread. Measured from outside (docs/performance.md,
-// "The proxying step"), a bare httputil.ReverseProxy served 11,900–12,900
-// req/s on it where it served 9,800–10,700 on http.Transport, and the
-// gateway's full chain spent 121–126 µs of CPU per request where it spent
-// 139–152 µs.
+// wake-up of another thread. Measured from outside (`gateway serve`, a real
+// sign-in, audit to a file; docs/performance.md, "Before and after"), the
+// full chain served 6,773 req/s at 145 µs of CPU per request where the same
+// build on http.Transport served 6,123 at 163 µs, in the same rounds.
 //
 // Connections are reused only when safe: the response's body was read to
 // its end, neither side asked to close, nothing beyond the response was
@@ -50,9 +50,12 @@ type DirectTransport struct {
 	maxIdle       int
 	dial          func(ctx context.Context, network, addr string) (net.Conn, error)
 
+	// pools maps an upstream address to its idle connections; read on
+	// every request without a lock. mu guards adding one (and starting
+	// the janitor with the first).
+	pools  sync.Map // string → chan *directConn
+	closed atomic.Bool
 	mu     sync.Mutex
-	pools  map[string]chan *directConn
-	closed bool
 	stop   chan struct{} // ends the janitor (nil: none runs)
 }
 
@@ -63,7 +66,7 @@ func NewDirectTransport(std *http.Transport, o TransportOptions) *DirectTranspor
 	}
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	return &DirectTransport{std: std, headerTimeout: o.ResponseHeaderTimeout, maxIdle: o.MaxIdleConnsPerHost,
-		dial: d.DialContext, pools: map[string]chan *directConn{}}
+		dial: d.DialContext}
 }
 
 // directIdleTimeout closes connections idle this long (http.Transport's
@@ -74,6 +77,7 @@ const directIdleTimeout = 90 * time.Second
 const max1xx = 5
 
 type directConn struct {
+	pool     chan *directConn // its upstream's idle connections
 	c        net.Conn
 	lc       *limitedConn // what br reads from
 	br       *bufio.Reader
@@ -175,16 +179,25 @@ func (t *DirectTransport) exchange(r *http.Request, addr string, pc *directConn,
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, false, fmt.Errorf("proxy: upstream %s: %w", addr, cerr)
 		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			err = timeoutError{fmt.Sprintf("timeout awaiting response headers (%s)", t.headerTimeout)}
+		}
 		return nil, false, fmt.Errorf("proxy: upstream %s: %w", addr, err)
+	}
+	// The upstream closed the reused connection before answering: the
+	// caller sends the request again on a new one.
+	again := func(err error) (*http.Response, bool, error) {
+		stop()
+		pc.c.Close()
+		return nil, true, err
 	}
 	if err := r.Write(pc.bw); err != nil {
 		return fail(err)
 	}
 	if err := pc.bw.Flush(); err != nil {
 		if reused && ctx.Err() == nil {
-			stop()
-			pc.c.Close()
-			return nil, true, err
+			return again(err)
 		}
 		return fail(err)
 	}
@@ -196,23 +209,13 @@ func (t *DirectTransport) exchange(r *http.Request, addr string, pc *directConn,
 	// the connection without one.
 	if _, err := pc.br.Peek(1); err != nil {
 		if reused && ctx.Err() == nil && closedUnanswered(err) {
-			stop()
-			pc.c.Close()
-			return nil, true, err
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
-			err = timeoutError{fmt.Sprintf("timeout awaiting response headers (%s)", t.headerTimeout)}
+			return again(err)
 		}
 		return fail(err)
 	}
 	for n := 0; ; n++ {
 		resp, err = http.ReadResponse(pc.br, r)
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
-				err = timeoutError{fmt.Sprintf("timeout awaiting response headers (%s)", t.headerTimeout)}
-			}
 			return fail(err)
 		}
 		if resp.StatusCode >= 200 || n >= max1xx {
@@ -239,7 +242,7 @@ func (t *DirectTransport) exchange(r *http.Request, addr string, pc *directConn,
 	if t.headerTimeout > 0 {
 		_ = pc.c.SetReadDeadline(time.Time{})
 	}
-	b := &directBody{t: t, addr: addr, pc: pc, rc: resp.Body, stop: stop, keep: !resp.Close && !r.Close}
+	b := &directBody{t: t, pc: pc, rc: resp.Body, stop: stop, keep: !resp.Close && !r.Close}
 	if resp.Body == http.NoBody {
 		b.once.Do(func() { b.finish(true) })
 		return resp, false, nil
@@ -268,7 +271,6 @@ var aLongTimeAgo = time.Unix(1, 0)
 // closes it otherwise).
 type directBody struct {
 	t    *DirectTransport
-	addr string
 	pc   *directConn
 	rc   io.ReadCloser
 	stop func() bool
@@ -303,23 +305,27 @@ func (b *directBody) finish(ok bool) {
 	notCanceled := b.stop()
 	_ = b.rc.Close()
 	if ok && notCanceled && b.keep && b.pc.br.Buffered() == 0 {
-		b.t.put(b.addr, b.pc)
+		b.t.put(b.pc)
 		return
 	}
 	b.pc.c.Close()
 }
 
+// pool returns addr's idle connections (a lock-free read once it exists).
 func (t *DirectTransport) pool(addr string) chan *directConn {
+	if p, ok := t.pools.Load(addr); ok {
+		return p.(chan *directConn)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p := t.pools[addr]
-	if p == nil {
-		p = make(chan *directConn, t.maxIdle)
-		t.pools[addr] = p
-		if t.stop == nil && !t.closed {
-			t.stop = make(chan struct{})
-			go t.janitor(t.stop)
-		}
+	if p, ok := t.pools.Load(addr); ok {
+		return p.(chan *directConn)
+	}
+	p := make(chan *directConn, t.maxIdle)
+	t.pools.Store(addr, p)
+	if t.stop == nil && !t.closed.Load() {
+		t.stop = make(chan struct{})
+		go t.janitor(t.stop)
 	}
 	return p
 }
@@ -366,12 +372,11 @@ func (t *DirectTransport) janitor(stop chan struct{}) {
 }
 
 func (t *DirectTransport) allPools() []chan *directConn {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	pools := make([]chan *directConn, 0, len(t.pools))
-	for _, p := range t.pools {
-		pools = append(pools, p)
-	}
+	var pools []chan *directConn
+	t.pools.Range(func(_, p any) bool {
+		pools = append(pools, p.(chan *directConn))
+		return true
+	})
 	return pools
 }
 
@@ -397,25 +402,39 @@ func (t *DirectTransport) get(ctx context.Context, addr string, fresh bool) (*di
 		return nil, false, fmt.Errorf("proxy: dial upstream %s: %w", addr, err)
 	}
 	lc := &limitedConn{c: c, left: -1}
-	return &directConn{c: c, lc: lc, br: bufio.NewReaderSize(lc, 4096), bw: bufio.NewWriterSize(c, 4096)}, false, nil
+	return &directConn{pool: p, c: c, lc: lc, br: bufio.NewReaderSize(lc, 4096), bw: bufio.NewWriterSize(c, 4096)}, false, nil
 }
 
-// put keeps pc for the next request to addr (or closes it when the pool is
-// full or the transport closed).
-func (t *DirectTransport) put(addr string, pc *directConn) {
-	pc.lastUsed = time.Now()
-	_ = pc.c.SetDeadline(time.Time{})
-	t.mu.Lock()
-	closed := t.closed
-	t.mu.Unlock()
-	if closed {
+// put keeps pc for the next request to its upstream (or closes it when the
+// pool is full or the transport closed). A put racing Close either finds
+// the transport closed or is drained: Close marks it closed before it
+// drains, and put looks again after adding.
+func (t *DirectTransport) put(pc *directConn) {
+	if t.closed.Load() {
 		pc.c.Close()
 		return
 	}
+	pc.lastUsed = time.Now()
+	_ = pc.c.SetDeadline(time.Time{})
 	select {
-	case t.pool(addr) <- pc:
+	case pc.pool <- pc:
+		if t.closed.Load() {
+			drain(pc.pool)
+		}
 	default:
 		pc.c.Close()
+	}
+}
+
+// drain closes the idle connections in p.
+func drain(p chan *directConn) {
+	for {
+		select {
+		case pc := <-p:
+			pc.c.Close()
+		default:
+			return
+		}
 	}
 }
 
@@ -445,15 +464,7 @@ func quiet(c net.Conn) bool {
 func (t *DirectTransport) CloseIdleConnections() {
 	t.std.CloseIdleConnections()
 	for _, p := range t.allPools() {
-		for {
-			select {
-			case pc := <-p:
-				pc.c.Close()
-				continue
-			default:
-			}
-			break
-		}
+		drain(p)
 	}
 }
 
@@ -461,7 +472,7 @@ func (t *DirectTransport) CloseIdleConnections() {
 // (a reload's old transports).
 func (t *DirectTransport) Close() {
 	t.mu.Lock()
-	t.closed = true
+	t.closed.Store(true)
 	if t.stop != nil {
 		close(t.stop)
 		t.stop = nil

@@ -518,3 +518,45 @@ func TestDirectBytesBeyondTheFramedResponse(t *testing.T) {
 		}
 	}
 }
+
+// Close while requests are in flight (a configuration reload): every
+// connection is closed once its request ends — none is left idle in the
+// closed transport's pools, whether its request finished before, during or
+// after Close — and requests after Close still get their answers.
+func TestDirectCloseLeavesNoIdleConnection(t *testing.T) {
+	up := newRawUpstream(t, func(w io.Writer, connN, reqN int, r *http.Request) bool {
+		io.WriteString(w, ok("x"))
+		return true
+	})
+	for range 20 {
+		std, err := NewTransport(TransportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := NewDirectTransport(std, TransportOptions{})
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range 8 {
+			wg.Go(func() {
+				<-start
+				for range 20 {
+					if got, err := get(t, d, up.url()+"/"); err != nil || got != "x" {
+						t.Errorf("GET = %q, %v", got, err)
+						return
+					}
+				}
+			})
+		}
+		close(start)
+		time.Sleep(time.Millisecond)
+		d.Close()
+		wg.Wait()
+	}
+	done := make(chan struct{})
+	go func() { up.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("connections of closed transports are still open")
+	}
+}
