@@ -188,6 +188,9 @@ func (s *Sessions) Store() store.Store { return s.st }
 // sessionKeyPrefix prefixes the store keys of sessions.
 const sessionKeyPrefix = "session:"
 
+// SessionKeyPrefix begins every SessionKey.
+const SessionKeyPrefix = sessionKeyPrefix
+
 // SessionKey is the store key of the session whose cookie value is id:
 // "session:" and the base64url SHA-256 of id. It runs on every request, so
 // it hashes id in place and builds the key in one allocation.

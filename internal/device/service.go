@@ -87,6 +87,9 @@ const (
 	keySession    = "device:session:"   // + sha256(session)   -> binding
 )
 
+// BindingKeyPrefix begins every BindingKey.
+const BindingKeyPrefix = keySession
+
 // NewService builds the service: it applies defaults, validates cfg, loads
 // the EK CAs, the inventory and the device CA. Every problem is an error.
 func NewService(cfg Config, st store.Store, logger *slog.Logger, opts Options) (*Service, error) {

@@ -47,6 +47,9 @@ func (g Grant) LogValue() slog.Value {
 // keyGrant prefixes grant keys in the store.
 const keyGrant = "justify:grant:"
 
+// GrantKeyPrefix begins the store key of every grant.
+const GrantKeyPrefix = keyGrant
+
 // grantKey is the store key of the grant of holder (a session, or an API
 // client and its ticket) for route and resource. The holder is hashed: a
 // store dump yields no session IDs.

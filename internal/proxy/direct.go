@@ -16,7 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
-	"golang.org/x/sys/unix"
+
+	"github.com/accessgateway/gateway/internal/peek"
 )
 
 // DirectTransport sends the common request — GET or HEAD, no body, no
@@ -357,7 +358,7 @@ func (t *DirectTransport) janitor(stop chan struct{}) {
 				if pc == nil {
 					break
 				}
-				if now.Sub(pc.lastUsed) >= directIdleTimeout || !quiet(pc.c) {
+				if now.Sub(pc.lastUsed) >= directIdleTimeout || !peek.Quiet(pc.c) {
 					pc.c.Close()
 					continue
 				}
@@ -388,7 +389,7 @@ func (t *DirectTransport) get(ctx context.Context, addr string, fresh bool) (*di
 	for !fresh {
 		select {
 		case pc := <-p:
-			if now.Sub(pc.lastUsed) >= directIdleTimeout || !quiet(pc.c) {
+			if now.Sub(pc.lastUsed) >= directIdleTimeout || !peek.Quiet(pc.c) {
 				pc.c.Close()
 				continue
 			}
@@ -436,28 +437,6 @@ func drain(p chan *directConn) {
 			return
 		}
 	}
-}
-
-// quiet reports whether an idle connection has nothing to read and was not
-// closed by the upstream (one non-blocking peek).
-func quiet(c net.Conn) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return true
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	var buf [1]byte
-	alive := false
-	cerr := rc.Control(func(fd uintptr) {
-		// EAGAIN: nothing to read, still open. Data (a response nobody
-		// asked for) or 0 bytes (the upstream closed it): not reusable.
-		_, _, err := unix.Recvfrom(int(fd), buf[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		alive = err == unix.EAGAIN || err == unix.EWOULDBLOCK
-	})
-	return cerr == nil && alive
 }
 
 // CloseIdleConnections closes the idle connections of both paths.

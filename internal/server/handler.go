@@ -335,9 +335,11 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, q *request, e 
 
 // loadWithEvidence loads the session of cookie value c. When the route's
 // requirement kinds name store keys ahead (Prefetcher), they are read with
-// the session in one round trip and kept for the kinds' Gather.
+// the session in one round trip and kept for the kinds' Gather. The read is
+// an MGet (which the Redis store may answer from its local cache) unless
+// the session is all there is to read and the store lends values (Memory).
 func (s *Server) loadWithEvidence(r *http.Request, q *request, e *routeEntry, c string) (*auth.Session, error) {
-	if len(e.prefetch) == 0 {
+	if _, lends := q.rt.store.(store.Viewer); lends && len(e.prefetch) == 0 {
 		return q.rt.sessions.Load(r.Context(), c)
 	}
 	keys := append(q.keysBuf[:0], auth.SessionKey(c))

@@ -15,6 +15,8 @@ import (
 
 	"github.com/accessgateway/gateway/internal/auth"
 	"github.com/accessgateway/gateway/internal/config"
+	"github.com/accessgateway/gateway/internal/device"
+	"github.com/accessgateway/gateway/internal/justify"
 	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/proxy"
 	"github.com/accessgateway/gateway/internal/requirement"
@@ -105,7 +107,10 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 		rt.ownsStore = true
 		switch cfg.Session.Store {
 		case "redis":
-			r, err := store.NewRedis(ctx, *cfg.Session.Redis)
+			// The request path's reads (the session, its device binding,
+			// its grants: Prefetch) may come from the replica's cache.
+			r, err := store.NewRedis(ctx, *cfg.Session.Redis,
+				store.CacheReads(s.logger, auth.SessionKeyPrefix, device.BindingKeyPrefix, justify.GrantKeyPrefix))
 			if err != nil {
 				return nil, fmt.Errorf("server: session store: %w", err)
 			}

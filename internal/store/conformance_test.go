@@ -132,6 +132,18 @@ var conformance = []struct {
 			t.Fatalf("MGet after expiry = %q, %v; want [nil w], nil", got, err)
 		}
 	}},
+	{"mget does not return values read before they expired", func(t *testing.T, s subject) {
+		mustSet(t, s.st, "short", "v", 10*s.ttl)
+		mustSet(t, s.st, "long", "w", 100*s.ttl)
+		if got, err := store.MGet(ctx(t), s.st, "short", "long"); err != nil || string(got[0]) != "v" {
+			t.Fatalf("MGet before expiry = %q, %v; want [v w], nil", got, err)
+		}
+		s.pass(10 * s.ttl)
+		got, err := store.MGet(ctx(t), s.st, "short", "long")
+		if err != nil || got[0] != nil || string(got[1]) != "w" {
+			t.Fatalf("MGet after expiry = %q, %v; want [nil w], nil", got, err)
+		}
+	}},
 	{"mget values outlive later writes", func(t *testing.T, s subject) {
 		// MGet's values are read-only (a store may lend its own bytes) and
 		// a caller may keep them: no later write may change them.

@@ -32,6 +32,9 @@ type Redis struct {
 	batch *readBatcher
 	addrs []string
 	tls   *redisTLS // nil without TLS
+	// cache keeps what MGet read under the CacheReads prefixes (nil
+	// without CacheReads, with local_cache.disabled, or in Cluster mode).
+	cache *readCache
 
 	closeOnce sync.Once
 	closeErr  error
@@ -48,10 +51,35 @@ var (
 // still fails fast.
 const redisMaxRetries = 1
 
+// RedisOption adds to what RedisConfig says.
+type RedisOption func(*redisOptions)
+
+type redisOptions struct {
+	cachePrefixes []string
+	logger        *slog.Logger
+}
+
+// CacheReads lets MGet answer keys under prefixes from the replica's local
+// cache, which Redis keeps current (see readCache; RedisConfig.LocalCache
+// can turn it off), and logs the cache's changes of state to logger (nil:
+// slog's default). It is for the request path's reads: values a request
+// needs for its decision and that change rarely (sessions, device
+// bindings, grants). Get, Take and the writes never use the cache.
+func CacheReads(logger *slog.Logger, prefixes ...string) RedisOption {
+	return func(o *redisOptions) {
+		o.cachePrefixes = append(o.cachePrefixes, prefixes...)
+		o.logger = logger
+	}
+}
+
 // NewRedis applies cfg's defaults, validates it, connects and pings Redis
 // within ctx. It returns an error, and holds no connection, if the config is
 // invalid, tls.ca_file cannot be read, or Redis does not answer the ping.
-func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
+func NewRedis(ctx context.Context, cfg RedisConfig, options ...RedisOption) (*Redis, error) {
+	var ro redisOptions
+	for _, o := range options {
+		o(&ro)
+	}
 	cfg = cfg.WithDefaults()
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("store: invalid redis config: %w", errors.Join(errs...))
@@ -85,7 +113,7 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 	}
 	if tlsState != nil {
 		// TLS is dialed by redisTLS, whose CA bundle ReloadCA replaces.
-		opts.Dialer = tlsState.dialer(cfg.DialTimeout)
+		opts.Dialer = tlsState.dialer(cfg.DialTimeout, nil)
 	}
 	r := &Redis{
 		tls:    tlsState,
@@ -100,6 +128,13 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 	if err := r.client.Ping(ctx).Err(); err != nil {
 		_ = r.client.Close()
 		return nil, fmt.Errorf("store: redis ping (%s %v): %w", r.mode, r.addrs, err)
+	}
+	if len(ro.cachePrefixes) > 0 && !cfg.LocalCache.Disabled && r.mode != RedisCluster {
+		full := make([]string, len(ro.cachePrefixes))
+		for i, p := range ro.cachePrefixes {
+			full[i] = r.prefix + p
+		}
+		r.cache = newReadCache(opts, tlsState, cfg.LocalCache, full, ro.logger)
 	}
 	return r, nil
 }
@@ -182,6 +217,15 @@ func (r *Redis) MGet(ctx context.Context, keys ...string) ([][]byte, error) {
 		}
 		return out, nil
 	}
+	if r.cache != nil {
+		start := time.Now().UnixNano()
+		if vals, ok := r.cache.lookup(full, start); ok {
+			return vals, nil
+		}
+		if r.cache.wants(full, start) {
+			return r.mgetToKeep(ctx, full, out, start)
+		}
+	}
 	var vals []any
 	var err error
 	if r.batch != nil && len(full) > 1 {
@@ -195,8 +239,43 @@ func (r *Redis) MGet(ctx context.Context, keys ...string) ([][]byte, error) {
 	if err != nil {
 		return nil, redisErr("mget", err)
 	}
-	if len(vals) != len(keys) {
-		return nil, fmt.Errorf("store: redis mget: expected %d values, got %d", len(keys), len(vals))
+	return out, mgetValues(vals, out)
+}
+
+// mgetToKeep reads full (keys the cache wants) with their remaining TTLs, in
+// one pipeline (MGET and a PTTL per key, one round trip), and gives the
+// cache what it read, so that a value is never served past its expiry
+// whatever Redis's own expiry does. start is when the read began.
+func (r *Redis) mgetToKeep(ctx context.Context, full []string, out [][]byte, start int64) ([][]byte, error) {
+	gen := r.cache.begin()
+	var mget *redis.SliceCmd
+	pttls := make([]*redis.DurationCmd, len(full))
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		mget = p.MGet(ctx, full...)
+		for i, k := range full {
+			pttls[i] = p.PTTL(ctx, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, redisErr("mget", err)
+	}
+	if err := mgetValues(mget.Val(), out); err != nil {
+		return nil, err
+	}
+	ttls := make([]time.Duration, len(full))
+	for i, c := range pttls {
+		ttls[i] = c.Val()
+	}
+	r.cache.keep(gen, start, full, out, ttls)
+	return out, nil
+}
+
+// mgetValues puts MGET's reply vals into out (same length): nil for an
+// absent key.
+func mgetValues(vals []any, out [][]byte) error {
+	if len(vals) != len(out) {
+		return fmt.Errorf("store: redis mget: expected %d values, got %d", len(out), len(vals))
 	}
 	for i, v := range vals {
 		switch v := v.(type) {
@@ -204,10 +283,10 @@ func (r *Redis) MGet(ctx context.Context, keys ...string) ([][]byte, error) {
 		case string:
 			out[i] = []byte(v)
 		default:
-			return nil, fmt.Errorf("store: redis mget: expected a string or nil, got %T", v)
+			return fmt.Errorf("store: redis mget: expected a string or nil, got %T", v)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // Set stores value under key for ttl (SET PX), replacing any value and TTL.
@@ -215,7 +294,9 @@ func (r *Redis) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	if err := checkWrite(ctx, key, ttl); err != nil {
 		return err
 	}
-	if err := r.client.Set(ctx, r.prefix+key, value, pxTTL(ttl)).Err(); err != nil {
+	err := r.client.Set(ctx, r.prefix+key, value, pxTTL(ttl)).Err()
+	r.forget(key)
+	if err != nil {
 		return redisErr("set", err)
 	}
 	return nil
@@ -228,6 +309,7 @@ func (r *Redis) SetNX(ctx context.Context, key string, value []byte, ttl time.Du
 		return false, err
 	}
 	err := r.client.SetArgs(ctx, r.prefix+key, value, redis.SetArgs{Mode: "NX", TTL: pxTTL(ttl)}).Err()
+	r.forget(key)
 	switch {
 	case err == nil:
 		return true, nil
@@ -249,6 +331,7 @@ func (r *Redis) Take(ctx context.Context, key string) ([]byte, error) {
 		return nil, errEmptyKey
 	}
 	b, err := r.client.GetDel(ctx, r.prefix+key).Bytes()
+	r.forget(key)
 	if err != nil {
 		return nil, redisErr("getdel", err)
 	}
@@ -268,7 +351,9 @@ func (r *Redis) Delete(ctx context.Context, keys ...string) error {
 	case 0:
 		return ctx.Err()
 	case 1:
-		if err := r.client.Del(ctx, r.prefix+keys[0]).Err(); err != nil {
+		err := r.client.Del(ctx, r.prefix+keys[0]).Err()
+		r.forget(keys[0])
+		if err != nil {
 			return redisErr("del", err)
 		}
 		return nil
@@ -279,10 +364,25 @@ func (r *Redis) Delete(ctx context.Context, keys ...string) error {
 		}
 		return nil
 	})
+	r.forget(keys...)
 	if err != nil {
 		return redisErr("del", err)
 	}
 	return nil
+}
+
+// forget drops keys from the local cache once this process has written
+// them (whether or not the write succeeded: it may have reached Redis), so
+// that its next read does not wait for Redis's notice.
+func (r *Redis) forget(keys ...string) {
+	if r.cache == nil {
+		return
+	}
+	full := make([]string, len(keys))
+	for i, k := range keys {
+		full[i] = r.prefix + k
+	}
+	r.cache.drop(full...)
 }
 
 // Ping sends PING (to one node in Cluster mode).
@@ -298,6 +398,9 @@ func (r *Redis) Ping(ctx context.Context) error {
 // first call's result.
 func (r *Redis) Close() error {
 	r.closeOnce.Do(func() {
+		if r.cache != nil {
+			r.cache.close()
+		}
 		if err := r.client.Close(); err != nil {
 			r.closeErr = fmt.Errorf("store: redis close: %w", err)
 		}

@@ -19,9 +19,9 @@ var prefixSeq atomic.Int64
 
 // newRedis connects a store to srv with cfg's other fields, failing the test
 // on error; the store is closed at the end of the test.
-func newRedis(t testing.TB, cfg store.RedisConfig) *store.Redis {
+func newRedis(t testing.TB, cfg store.RedisConfig, opts ...store.RedisOption) *store.Redis {
 	t.Helper()
-	r, err := store.NewRedis(t.Context(), cfg)
+	r, err := store.NewRedis(t.Context(), cfg, opts...)
 	if err != nil {
 		t.Fatalf("NewRedis(%v) = %v", cfg, err)
 	}
@@ -45,6 +45,14 @@ func TestRedisConformance(t *testing.T) {
 // TestRedisClusterConformance runs the suite against a three-node Cluster:
 // keys of one case land on different nodes, and Delete of several keys
 // crosses slots.
+// TestRedisCachedConformance runs the suite with every key's MGet answered
+// from the local cache when it can be.
+func TestRedisCachedConformance(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	runConformance(t, redisFactory(store.RedisConfig{Addrs: []string{srv.Addr()}}, store.CacheReads(nil, "")))
+}
+
 func TestRedisClusterConformance(t *testing.T) {
 	t.Parallel() // its own servers; slow topologies overlap
 	cluster := redistest.StartCluster(t, 3)
@@ -60,11 +68,14 @@ func TestRedisSentinelConformance(t *testing.T) {
 
 // redisFactory returns fresh stores on the Redis that cfg names, each under
 // its own key prefix so that the cases stay apart on one server.
-func redisFactory(cfg store.RedisConfig) factory {
+func redisFactory(cfg store.RedisConfig, opts ...store.RedisOption) factory {
 	return func(t *testing.T) subject {
 		cfg := cfg
 		cfg.KeyPrefix = fmt.Sprintf("test%d:", prefixSeq.Add(1))
-		r := newRedis(t, cfg)
+		r := newRedis(t, cfg, opts...)
+		if len(opts) > 0 {
+			waitServing(t, r)
+		}
 		raw := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cfg.Addrs, MasterName: cfg.MasterName, Protocol: 2})
 		t.Cleanup(func() { _ = raw.Close() })
 		return subject{

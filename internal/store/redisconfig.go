@@ -16,6 +16,10 @@ const (
 	DefaultRedisDialTimeout  = 2 * time.Second
 	DefaultRedisReadTimeout  = time.Second
 	DefaultRedisWriteTimeout = time.Second
+	DefaultLocalCacheMaxAge  = time.Second
+	DefaultLocalCacheEntries = 10000
+	// MaxLocalCacheMaxAge bounds local_cache.max_age.
+	MaxLocalCacheMaxAge = time.Minute
 )
 
 // RedisConfig is the gateway configuration's `session.redis:` section.
@@ -68,6 +72,25 @@ type RedisConfig struct {
 	// PoolSize is the connection pool size per node; 0 means go-redis's
 	// default (10 per GOMAXPROCS).
 	PoolSize int `yaml:"pool_size"`
+	// LocalCache is the replica's cache of the session state the request
+	// path reads (see RedisLocalCache).
+	LocalCache RedisLocalCache `yaml:"local_cache"`
+}
+
+// RedisLocalCache is the `local_cache:` block of RedisConfig: each replica
+// keeps the sessions, device bindings and grants its requests read, and
+// Redis tells it the moment any of them changes (client tracking), so that
+// a steady stream of requests needs no Redis round trip. Standalone and
+// Sentinel only; Cluster mode reads Redis every time.
+type RedisLocalCache struct {
+	// Disabled makes every request read Redis.
+	Disabled bool `yaml:"disabled"`
+	// MaxAge bounds how long a value is served from the cache whatever
+	// happens (default 1 s, at most 1 m): the bound on a change whose
+	// notice was lost without the connection that carries them failing.
+	MaxAge time.Duration `yaml:"max_age"`
+	// MaxEntries bounds the number of values kept (default 10000).
+	MaxEntries int `yaml:"max_entries"`
 }
 
 // RedisTLS is the `tls:` block of RedisConfig.
@@ -119,6 +142,12 @@ func (c RedisConfig) WithDefaults() RedisConfig {
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = DefaultRedisWriteTimeout
+	}
+	if c.LocalCache.MaxAge == 0 {
+		c.LocalCache.MaxAge = DefaultLocalCacheMaxAge
+	}
+	if c.LocalCache.MaxEntries == 0 {
+		c.LocalCache.MaxEntries = DefaultLocalCacheEntries
 	}
 	return c
 }
@@ -191,6 +220,12 @@ func (c RedisConfig) Validate() []error {
 	if c.PoolSize < 0 {
 		add("pool_size: expected a size >= 0 (0 means the default), got %d", c.PoolSize)
 	}
+	if c.LocalCache.MaxAge < 0 || c.LocalCache.MaxAge > MaxLocalCacheMaxAge {
+		add("local_cache.max_age: expected a duration from 0 (the default, 1s) to %v, got %v", MaxLocalCacheMaxAge, c.LocalCache.MaxAge)
+	}
+	if c.LocalCache.MaxEntries < 0 {
+		add("local_cache.max_entries: expected a number >= 0 (0 means the default, %d), got %d", DefaultLocalCacheEntries, c.LocalCache.MaxEntries)
+	}
 	return errs
 }
 
@@ -217,9 +252,9 @@ func redact(s string) string {
 
 // String describes c with its passwords redacted.
 func (c RedisConfig) String() string {
-	return fmt.Sprintf("{mode:%s addrs:%v master_name:%q username:%q password:%q sentinel_username:%q sentinel_password:%q db:%d tls:%+v key_prefix:%q dial_timeout:%v read_timeout:%v write_timeout:%v pool_size:%d}",
+	return fmt.Sprintf("{mode:%s addrs:%v master_name:%q username:%q password:%q sentinel_username:%q sentinel_password:%q db:%d tls:%+v key_prefix:%q dial_timeout:%v read_timeout:%v write_timeout:%v pool_size:%d local_cache:%+v}",
 		c.Mode(), c.Addrs, c.MasterName, c.Username, redact(c.Password), c.SentinelUsername, redact(c.SentinelPassword),
-		c.DB, c.TLS, c.KeyPrefix, c.DialTimeout, c.ReadTimeout, c.WriteTimeout, c.PoolSize)
+		c.DB, c.TLS, c.KeyPrefix, c.DialTimeout, c.ReadTimeout, c.WriteTimeout, c.PoolSize, c.LocalCache)
 }
 
 // GoString is String, so that %#v redacts too.
@@ -241,5 +276,6 @@ func (c RedisConfig) LogValue() slog.Value {
 		slog.Duration("read_timeout", c.ReadTimeout),
 		slog.Duration("write_timeout", c.WriteTimeout),
 		slog.Int("pool_size", c.PoolSize),
+		slog.Bool("local_cache", !c.LocalCache.Disabled),
 	)
 }

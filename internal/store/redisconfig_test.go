@@ -97,6 +97,14 @@ func TestRedisConfigValidate(t *testing.T) {
 				"write_timeout: expected a duration >= 0 (0 means the default), got -1ms",
 				"pool_size: expected a size >= 0 (0 means the default), got -1",
 			}},
+		{name: "local cache bounds", cfg: store.RedisConfig{Addrs: one, LocalCache: store.RedisLocalCache{MaxAge: -time.Second, MaxEntries: -1}},
+			want: []string{
+				"local_cache.max_age: expected a duration from 0 (the default, 1s) to 1m0s, got -1s",
+				"local_cache.max_entries: expected a number >= 0 (0 means the default, 10000), got -1",
+			}},
+		{name: "local cache max age too long", cfg: store.RedisConfig{Addrs: one, LocalCache: store.RedisLocalCache{MaxAge: time.Hour}},
+			want: []string{"local_cache.max_age: expected a duration from 0 (the default, 1s) to 1m0s, got 1h0m0s"}},
+		{name: "local cache disabled", cfg: store.RedisConfig{Addrs: one, LocalCache: store.RedisLocalCache{Disabled: true, MaxAge: time.Minute}}},
 	} {
 		t.Run(tc.name, tc.run)
 	}
@@ -124,6 +132,7 @@ func TestRedisConfigWithDefaults(t *testing.T) {
 	want := store.RedisConfig{
 		Addrs: []string{"a:1"}, KeyPrefix: "gw:",
 		DialTimeout: 2 * time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
+		LocalCache: store.RedisLocalCache{MaxAge: time.Second, MaxEntries: 10000},
 	}
 	if got.String() != want.String() {
 		t.Fatalf("WithDefaults =\n  %v\nwant\n  %v", got, want)
@@ -132,7 +141,8 @@ func TestRedisConfigWithDefaults(t *testing.T) {
 	if addrs[0] != "a:1" {
 		t.Fatal("WithDefaults shares the Addrs slice with its receiver")
 	}
-	set := store.RedisConfig{Addrs: addrs, KeyPrefix: "x:", DialTimeout: time.Minute, ReadTimeout: 3, WriteTimeout: 4}
+	set := store.RedisConfig{Addrs: addrs, KeyPrefix: "x:", DialTimeout: time.Minute, ReadTimeout: 3, WriteTimeout: 4,
+		LocalCache: store.RedisLocalCache{Disabled: true, MaxAge: 5 * time.Second, MaxEntries: 9}}
 	if d := set.WithDefaults(); d.String() != set.String() {
 		t.Fatalf("WithDefaults changed set fields:\n  %v\nwant\n  %v", d, set)
 	}
@@ -183,6 +193,10 @@ dial_timeout: 1500ms
 read_timeout: 1s
 write_timeout: 2s
 pool_size: 7
+local_cache:
+  disabled: true
+  max_age: 2s
+  max_entries: 500
 `
 	var got store.RedisConfig
 	if err := yaml.UnmarshalWithOptions([]byte(doc), &got, yaml.Strict()); err != nil {
@@ -193,7 +207,7 @@ pool_size: 7
 		SentinelUsername: "sgw", SentinelPassword: "spw", DB: 1,
 		TLS:       store.RedisTLS{Enabled: true, CAFile: "/etc/gateway/redis-ca.pem", ServerName: "redis.internal"},
 		KeyPrefix: "prod:", DialTimeout: 1500 * time.Millisecond, ReadTimeout: time.Second, WriteTimeout: 2 * time.Second,
-		PoolSize: 7,
+		PoolSize: 7, LocalCache: store.RedisLocalCache{Disabled: true, MaxAge: 2 * time.Second, MaxEntries: 500},
 	}
 	if got.String() != want.String() || got.Password != want.Password || got.SentinelPassword != want.SentinelPassword {
 		t.Fatalf("decoded\n  %v\nwant\n  %v", got, want)

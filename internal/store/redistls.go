@@ -77,13 +77,16 @@ func (rt *redisTLS) config(addr string) *tls.Config {
 }
 
 // dialer is go-redis's Options.Dialer: TCP within timeout, then the TLS
-// handshake within ctx.
-func (rt *redisTLS) dialer(timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+// handshake within ctx. wrap, when set, wraps the TCP connection under TLS.
+func (rt *redisTLS) dialer(timeout time.Duration, wrap func(addr string, c net.Conn) net.Conn) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		d := &net.Dialer{Timeout: timeout, KeepAlive: 5 * time.Minute}
 		raw, err := d.DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
+		}
+		if wrap != nil {
+			raw = wrap(addr, raw)
 		}
 		hctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"path/filepath"
@@ -82,6 +83,18 @@ func TestRedisTLS(t *testing.T) {
 		TLS: store.RedisTLS{Enabled: true, CAFile: caFile, ServerName: "redis.test"}})
 	mustSet(t, r, "k", "over tls", time.Hour)
 	wantValue(t, r, "k", "over tls")
+
+	// The local cache's invalidation connection is TLS too, and its
+	// watching works under TLS.
+	c := newRedis(t, store.RedisConfig{Addrs: []string{tlsAddr}, LocalCache: store.RedisLocalCache{MaxAge: time.Minute},
+		TLS: store.RedisTLS{Enabled: true, CAFile: caFile, ServerName: "redis.test"}}, store.CacheReads(nil, ""))
+	waitServing(t, c)
+	for i := range 20 {
+		v := fmt.Sprint("tls ", i)
+		mustSet(t, r, "k", v, time.Hour)
+		eventually(t, c, "k", []byte(v), "over TLS")
+		waitServing(t, c)
+	}
 
 	for _, tc := range []struct {
 		name string

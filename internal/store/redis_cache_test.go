@@ -1,0 +1,412 @@
+package store_test
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/accessgateway/gateway/internal/store"
+	"github.com/accessgateway/gateway/internal/store/redistest"
+)
+
+// The local cache's tests set max_age to a minute (the most it may be) unless they test it: a
+// value that changes in Redis can then only change in the cache through
+// Redis's invalidation (or the store's own write), never by ageing out.
+
+// cached opens a store on srv whose MGet caches keys under "s:", and waits
+// until the cache serves.
+func cached(t *testing.T, srv *redistest.Server, lc store.RedisLocalCache) *store.Redis {
+	t.Helper()
+	if lc.MaxAge == 0 {
+		lc.MaxAge = time.Minute
+	}
+	r := newRedis(t, store.RedisConfig{Addrs: []string{srv.Addr()}, LocalCache: lc}, store.CacheReads(nil, "s:"))
+	waitServing(t, r)
+	return r
+}
+
+func waitServing(t *testing.T, r *store.Redis) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !store.CacheServing(r) {
+		if time.Now().After(deadline) {
+			t.Fatal("the local cache did not start serving within 5 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// mgetCalls is how many MGETs the server has run.
+func mgetCalls(t *testing.T, raw *redis.Client) int {
+	t.Helper()
+	info, err := raw.Info(t.Context(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_mget:calls="); ok {
+			n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+			return n
+		}
+	}
+	return 0
+}
+
+// waitCached reads key through r until a read is answered from the cache
+// (a write's own notice may still drop what the first read kept), for up
+// to 2 s.
+func waitCached(t *testing.T, r *store.Redis, raw *redis.Client, key string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		mget1(t, r, key)
+		before := mgetCalls(t, raw)
+		mget1(t, r, key)
+		if mgetCalls(t, raw) == before {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is still not answered from the cache after 2 s", key)
+		}
+	}
+}
+
+func mget1(t *testing.T, r *store.Redis, key string) []byte {
+	t.Helper()
+	v, err := r.MGet(t.Context(), key)
+	if err != nil {
+		t.Fatalf("MGet(%s) = %v", key, err)
+	}
+	return v[0]
+}
+
+// eventually waits up to 2 s for r's MGet of key to return want (nil: absent).
+func eventually(t *testing.T, r *store.Redis, key string, want []byte, why string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		got := mget1(t, r, key)
+		if bytes.Equal(got, want) && (got == nil) == (want == nil) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: MGet(%s) still returns %q after 2 s; want %q", why, key, got, want)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestRedisCacheAnswersRepeatReadsWithoutRedis(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	raw := rawClient(t, srv)
+	r := cached(t, srv, store.RedisLocalCache{})
+	mustSet(t, r, "s:a", "A", time.Hour)
+	if err := r.Delete(t.Context(), "s:absent"); err != nil {
+		t.Fatal(err)
+	}
+	mget1(t, r, "s:absent")
+	waitCached(t, r, raw, "s:a")
+
+	before := mgetCalls(t, raw)
+	for range 50 {
+		got, err := r.MGet(t.Context(), "s:a", "s:absent")
+		if err != nil || string(got[0]) != "A" || got[1] != nil {
+			t.Fatalf("MGet = %q, %v; want [A nil]", got, err)
+		}
+	}
+	if n := mgetCalls(t, raw) - before; n > 1 {
+		t.Fatalf("50 MGets of the same cached keys ran %d MGETs in Redis; want at most 1", n)
+	}
+	// Keys outside the prefixes, and Get, always read Redis.
+	mustSet(t, r, "n:b", "B", time.Hour)
+	before = mgetCalls(t, raw)
+	for range 5 {
+		if got := mget1(t, r, "n:b"); string(got) != "B" {
+			t.Fatalf("MGet(n:b) = %q", got)
+		}
+		if _, err := r.MGet(t.Context(), "s:a", "n:b"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := mgetCalls(t, raw) - before; n != 10 {
+		t.Fatalf("10 MGets naming an uncached key ran %d MGETs; want 10", n)
+	}
+}
+
+// TestRedisCacheSeesEveryChange: whoever changes a cached key — another
+// replica, another client, Redis expiring it or a FLUSHALL — the cache stops
+// serving the old value.
+func TestRedisCacheSeesEveryChange(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	raw := rawClient(t, srv)
+	a := cached(t, srv, store.RedisLocalCache{})
+	b := newRedis(t, store.RedisConfig{Addrs: []string{srv.Addr()}}) // another replica, no cache
+
+	mustSet(t, b, "s:k", "v1", time.Hour)
+	eventually(t, a, "s:k", []byte("v1"), "first read")
+	waitCached(t, a, raw, "s:k")
+
+	mustSet(t, b, "s:k", "v2", time.Hour)
+	eventually(t, a, "s:k", []byte("v2"), "after another replica's SET")
+	if err := b.Delete(t.Context(), "s:k"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, a, "s:k", nil, "after another replica's DEL")
+	// A key read while absent, then created, is not served as absent.
+	if err := raw.Set(t.Context(), "gw:s:k", "v3", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, a, "s:k", []byte("v3"), "after a raw client's SET of an absent key")
+	// An expiry set afterwards (PEXPIRE changes no value) ends the value
+	// when Redis expires it.
+	if err := raw.PExpire(t.Context(), "gw:s:k", 50*time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(60 * time.Millisecond)
+	eventually(t, a, "s:k", nil, "after the key expired")
+
+	if err := raw.Set(t.Context(), "gw:s:k", "v4", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, a, "s:k", []byte("v4"), "before FLUSHALL")
+	if err := raw.FlushAll(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, a, "s:k", nil, "after FLUSHALL")
+}
+
+// TestRedisCacheOwnWritesAtOnce: a replica's own write is seen by its next
+// read, without waiting for Redis's notice.
+func TestRedisCacheOwnWritesAtOnce(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	raw := rawClient(t, srv)
+	r := cached(t, srv, store.RedisLocalCache{})
+	ctx := t.Context()
+	steps := []struct {
+		name  string
+		old   bool // the key holds "old" before the write (else absent)
+		write func() error
+		want  []byte
+	}{
+		{"Set", true, func() error { return r.Set(ctx, "s:k", []byte("new"), time.Hour) }, []byte("new")},
+		{"Delete", true, func() error { return r.Delete(ctx, "s:k") }, nil},
+		{"Delete several", true, func() error { return r.Delete(ctx, "s:x", "s:k") }, nil},
+		{"SetNX", false, func() error { _, err := r.SetNX(ctx, "s:k", []byte("new"), time.Hour); return err }, []byte("new")},
+		{"Take", true, func() error { _, err := r.Take(ctx, "s:k"); return err }, nil},
+	}
+	for _, st := range steps {
+		for range 200 {
+			if err := r.Delete(ctx, "s:k"); err != nil {
+				t.Fatal(err)
+			}
+			if st.old {
+				mustSet(t, r, "s:k", "old", time.Hour)
+			}
+			waitCached(t, r, raw, "s:k")
+			if err := st.write(); err != nil {
+				t.Fatalf("%s: %v", st.name, err)
+			}
+			if got := mget1(t, r, "s:k"); !bytes.Equal(got, st.want) || (got == nil) != (st.want == nil) {
+				t.Fatalf("MGet right after the store's own %s = %q; want %q", st.name, got, st.want)
+			}
+		}
+	}
+}
+
+// TestRedisCacheConnectionLoss: when the invalidation connection is killed,
+// whatever changed meanwhile is not served from the cache, and the cache
+// comes back with a new connection.
+func TestRedisCacheConnectionLoss(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	raw := rawClient(t, srv)
+	r := cached(t, srv, store.RedisLocalCache{})
+	for round := range 3 {
+		v1, v2 := fmt.Sprint("a", round), fmt.Sprint("b", round)
+		if err := raw.Set(t.Context(), "gw:s:k", v1, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, r, "s:k", []byte(v1), "before the kill")
+		// Kill the subscriber and change the key at once: the change's
+		// notice is lost with the connection.
+		if err := raw.ClientKillByFilter(t.Context(), "TYPE", "pubsub").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := raw.Set(t.Context(), "gw:s:k", v2, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, r, "s:k", []byte(v2), "after the invalidation connection was killed")
+		waitServing(t, r)
+		waitCached(t, r, raw, "s:k") // the cache is back
+		if got := mget1(t, r, "s:k"); string(got) != v2 {
+			t.Fatalf("round %d: once back, the cache answers %q; want %q", round, got, v2)
+		}
+	}
+	// A server restart (every key gone) empties the cache too.
+	srv.Stop()
+	srv.Restart()
+	eventually(t, r, "s:k", nil, "after a Redis restart")
+}
+
+// TestRedisCacheKeepsNoValueOlderThanItsNotice races reads against writes:
+// a read whose reply was overtaken by the invalidation of a later write must
+// not be kept, or the old value would be served until max_age.
+func TestRedisCacheKeepsNoValueOlderThanItsNotice(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	raw := rawClient(t, srv)
+	r := cached(t, srv, store.RedisLocalCache{})
+	for round := range 40 {
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		for range 6 {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+						if _, err := r.MGet(t.Context(), "s:k"); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}
+			})
+		}
+		var last string
+		for i := range 30 {
+			last = fmt.Sprintf("%d-%d", round, i)
+			if err := raw.Set(t.Context(), "gw:s:k", last, 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		close(stop)
+		wg.Wait()
+		eventually(t, r, "s:k", []byte(last), fmt.Sprintf("round %d", round))
+	}
+}
+
+func TestRedisCacheBounds(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	raw := rawClient(t, srv)
+	t.Run("max entries", func(t *testing.T) {
+		r := cached(t, srv, store.RedisLocalCache{MaxEntries: 4})
+		for i := range 20 {
+			mustSet(t, r, fmt.Sprint("s:", i), "v", time.Hour)
+			mget1(t, r, fmt.Sprint("s:", i))
+		}
+		if n := store.CacheLen(r); n > 4 {
+			t.Fatalf("the cache holds %d values; max_entries is 4", n)
+		}
+	})
+	t.Run("max age", func(t *testing.T) {
+		r := cached(t, srv, store.RedisLocalCache{MaxAge: 50 * time.Millisecond})
+		mustSet(t, r, "s:age", "v", time.Hour)
+		mget1(t, r, "s:age")
+		time.Sleep(80 * time.Millisecond)
+		before := mgetCalls(t, raw)
+		mget1(t, r, "s:age")
+		if mgetCalls(t, raw) == before {
+			t.Fatal("a value older than max_age was served from the cache")
+		}
+	})
+	t.Run("disabled", func(t *testing.T) {
+		r := newRedis(t, store.RedisConfig{Addrs: []string{srv.Addr()}, LocalCache: store.RedisLocalCache{Disabled: true}}, store.CacheReads(nil, "s:"))
+		mustSet(t, r, "s:off", "v", time.Hour)
+		before := mgetCalls(t, raw)
+		for range 3 {
+			mget1(t, r, "s:off")
+		}
+		if n := mgetCalls(t, raw) - before; n != 3 || store.CacheServing(r) {
+			t.Fatalf("with local_cache.disabled, 3 MGets ran %d MGETs (serving %v); want 3", n, store.CacheServing(r))
+		}
+	})
+}
+
+// TestRedisCacheOffWhenTrackingIsRefused: a Redis that refuses client
+// tracking (an ACL, a proxy) leaves the cache off, says so in the log, and
+// every read goes to Redis.
+func TestRedisCacheOffWhenTrackingIsRefused(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	raw := rawClient(t, srv)
+	if err := raw.Do(t.Context(), "ACL", "SETUSER", "gw", "on", ">pw", "~*", "&*", "+@all", "-client|tracking").Err(); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	r := newRedis(t, store.RedisConfig{Addrs: []string{srv.Addr()}, Username: "gw", Password: "pw"}, store.CacheReads(logger, "s:"))
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "local cache of session state is off") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning within 5 s; log:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mustSet(t, r, "s:k", "v1", time.Hour)
+	before := mgetCalls(t, raw)
+	for range 3 {
+		mget1(t, r, "s:k")
+	}
+	if n := mgetCalls(t, raw) - before; n != 3 || store.CacheServing(r) {
+		t.Fatalf("3 MGets ran %d MGETs (serving %v); want 3, not serving", n, store.CacheServing(r))
+	}
+	if err := raw.Set(t.Context(), "gw:s:k", "v2", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := mget1(t, r, "s:k"); string(got) != "v2" {
+		t.Fatalf("MGet = %q; want v2", got)
+	}
+}
+
+// TestRedisCacheChangeAtAnotherReplicaIsSeenAtOnce: a notice that has
+// reached this replica's socket is never overtaken by a read, however late
+// the subscriber's goroutine runs. Redis writes the notice in the same
+// event-loop turn as the write's reply (sometimes just after it), so
+// 100 µs after another replica's write has returned — less than it takes
+// that replica to answer a browser that signed out there, and the browser
+// to ask this one — the old value must be gone.
+func TestRedisCacheChangeAtAnotherReplicaIsSeenAtOnce(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	raw := rawClient(t, srv)
+	a := cached(t, srv, store.RedisLocalCache{})
+	b := newRedis(t, store.RedisConfig{Addrs: []string{srv.Addr()}})
+	for i := range 300 {
+		old, next := fmt.Sprint("v", i), fmt.Sprint("v", i+1)
+		mustSet(t, b, "s:k", old, time.Hour)
+		eventually(t, a, "s:k", []byte(old), "setup")
+		waitCached(t, a, raw, "s:k")
+		if i%2 == 0 {
+			mustSet(t, b, "s:k", next, time.Hour)
+			hop()
+			if got := mget1(t, a, "s:k"); string(got) != next {
+				t.Fatalf("round %d: right after another replica's SET, MGet = %q; want %q", i, got, next)
+			}
+		} else {
+			if err := b.Delete(t.Context(), "s:k"); err != nil {
+				t.Fatal(err)
+			}
+			hop()
+			if got := mget1(t, a, "s:k"); got != nil {
+				t.Fatalf("round %d: right after another replica's DEL, MGet = %q; want nil", i, got)
+			}
+		}
+	}
+}
+
+// hop stands for the shortest way from one replica's answer to another
+// replica's next request.
+func hop() { time.Sleep(100 * time.Microsecond) }
