@@ -129,7 +129,7 @@ func NewRedis(ctx context.Context, cfg RedisConfig, options ...RedisOption) (*Re
 		_ = r.client.Close()
 		return nil, fmt.Errorf("store: redis ping (%s %v): %w", r.mode, r.addrs, err)
 	}
-	if len(ro.cachePrefixes) > 0 && !cfg.LocalCache.Disabled && r.mode != RedisCluster {
+	if len(ro.cachePrefixes) > 0 && cfg.LocalCache.Enabled && r.mode != RedisCluster {
 		full := make([]string, len(ro.cachePrefixes))
 		for i, p := range ro.cachePrefixes {
 			full[i] = r.prefix + p

@@ -24,6 +24,7 @@ import (
 // until the cache serves.
 func cached(t *testing.T, srv *redistest.Server, lc store.RedisLocalCache) *store.Redis {
 	t.Helper()
+	lc.Enabled = true
 	if lc.MaxAge == 0 {
 		lc.MaxAge = time.Minute
 	}
@@ -323,14 +324,14 @@ func TestRedisCacheBounds(t *testing.T) {
 		}
 	})
 	t.Run("disabled", func(t *testing.T) {
-		r := newRedis(t, store.RedisConfig{Addrs: []string{srv.Addr()}, LocalCache: store.RedisLocalCache{Disabled: true}}, store.CacheReads(nil, "s:"))
+		r := newRedis(t, store.RedisConfig{Addrs: []string{srv.Addr()}, LocalCache: store.RedisLocalCache{}}, store.CacheReads(nil, "s:"))
 		mustSet(t, r, "s:off", "v", time.Hour)
 		before := mgetCalls(t, raw)
 		for range 3 {
 			mget1(t, r, "s:off")
 		}
 		if n := mgetCalls(t, raw) - before; n != 3 || store.CacheServing(r) {
-			t.Fatalf("with local_cache.disabled, 3 MGets ran %d MGETs (serving %v); want 3", n, store.CacheServing(r))
+			t.Fatalf("without local_cache.enabled, 3 MGets ran %d MGETs (serving %v); want 3", n, store.CacheServing(r))
 		}
 	})
 }
@@ -347,7 +348,7 @@ func TestRedisCacheOffWhenTrackingIsRefused(t *testing.T) {
 	}
 	var logs syncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	r := newRedis(t, store.RedisConfig{Addrs: []string{srv.Addr()}, Username: "gw", Password: "pw"}, store.CacheReads(logger, "s:"))
+	r := newRedis(t, store.RedisConfig{Addrs: []string{srv.Addr()}, Username: "gw", Password: "pw", LocalCache: store.RedisLocalCache{Enabled: true}}, store.CacheReads(logger, "s:"))
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(logs.String(), "local cache of session state is off") {
 		if time.Now().After(deadline) {

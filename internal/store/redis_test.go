@@ -50,7 +50,7 @@ func TestRedisConformance(t *testing.T) {
 func TestRedisCachedConformance(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	runConformance(t, redisFactory(store.RedisConfig{Addrs: []string{srv.Addr()}}, store.CacheReads(nil, "")))
+	runConformance(t, redisFactory(store.RedisConfig{Addrs: []string{srv.Addr()}, LocalCache: store.RedisLocalCache{Enabled: true}}, store.CacheReads(nil, "")))
 }
 
 func TestRedisClusterConformance(t *testing.T) {

@@ -83,8 +83,11 @@ type RedisConfig struct {
 // a steady stream of requests needs no Redis round trip. Standalone and
 // Sentinel only; Cluster mode reads Redis every time.
 type RedisLocalCache struct {
-	// Disabled makes every request read Redis.
-	Disabled bool `yaml:"disabled"`
+	// Enabled turns the cache on (off by default: while it serves, a
+	// Redis that stalls without closing its connection is noticed only
+	// after up to a second, during which cached sessions are still
+	// allowed; with it off, such requests are refused at once).
+	Enabled bool `yaml:"enabled"`
 	// MaxAge bounds how long a value is served from the cache whatever
 	// happens (default 1 s, at most 1 m): the bound on a change whose
 	// notice was lost without the connection that carries them failing.
@@ -276,6 +279,6 @@ func (c RedisConfig) LogValue() slog.Value {
 		slog.Duration("read_timeout", c.ReadTimeout),
 		slog.Duration("write_timeout", c.WriteTimeout),
 		slog.Int("pool_size", c.PoolSize),
-		slog.Bool("local_cache", !c.LocalCache.Disabled),
+		slog.Bool("local_cache", c.LocalCache.Enabled),
 	)
 }

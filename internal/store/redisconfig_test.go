@@ -104,7 +104,7 @@ func TestRedisConfigValidate(t *testing.T) {
 			}},
 		{name: "local cache max age too long", cfg: store.RedisConfig{Addrs: one, LocalCache: store.RedisLocalCache{MaxAge: time.Hour}},
 			want: []string{"local_cache.max_age: expected a duration from 0 (the default, 1s) to 1m0s, got 1h0m0s"}},
-		{name: "local cache disabled", cfg: store.RedisConfig{Addrs: one, LocalCache: store.RedisLocalCache{Disabled: true, MaxAge: time.Minute}}},
+		{name: "local cache enabled", cfg: store.RedisConfig{Addrs: one, LocalCache: store.RedisLocalCache{Enabled: true, MaxAge: time.Minute}}},
 	} {
 		t.Run(tc.name, tc.run)
 	}
@@ -142,7 +142,7 @@ func TestRedisConfigWithDefaults(t *testing.T) {
 		t.Fatal("WithDefaults shares the Addrs slice with its receiver")
 	}
 	set := store.RedisConfig{Addrs: addrs, KeyPrefix: "x:", DialTimeout: time.Minute, ReadTimeout: 3, WriteTimeout: 4,
-		LocalCache: store.RedisLocalCache{Disabled: true, MaxAge: 5 * time.Second, MaxEntries: 9}}
+		LocalCache: store.RedisLocalCache{Enabled: true, MaxAge: 5 * time.Second, MaxEntries: 9}}
 	if d := set.WithDefaults(); d.String() != set.String() {
 		t.Fatalf("WithDefaults changed set fields:\n  %v\nwant\n  %v", d, set)
 	}
@@ -194,7 +194,7 @@ read_timeout: 1s
 write_timeout: 2s
 pool_size: 7
 local_cache:
-  disabled: true
+  enabled: true
   max_age: 2s
   max_entries: 500
 `
@@ -207,7 +207,7 @@ local_cache:
 		SentinelUsername: "sgw", SentinelPassword: "spw", DB: 1,
 		TLS:       store.RedisTLS{Enabled: true, CAFile: "/etc/gateway/redis-ca.pem", ServerName: "redis.internal"},
 		KeyPrefix: "prod:", DialTimeout: 1500 * time.Millisecond, ReadTimeout: time.Second, WriteTimeout: 2 * time.Second,
-		PoolSize: 7, LocalCache: store.RedisLocalCache{Disabled: true, MaxAge: 2 * time.Second, MaxEntries: 500},
+		PoolSize: 7, LocalCache: store.RedisLocalCache{Enabled: true, MaxAge: 2 * time.Second, MaxEntries: 500},
 	}
 	if got.String() != want.String() || got.Password != want.Password || got.SentinelPassword != want.SentinelPassword {
 		t.Fatalf("decoded\n  %v\nwant\n  %v", got, want)

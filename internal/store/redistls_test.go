@@ -86,7 +86,7 @@ func TestRedisTLS(t *testing.T) {
 
 	// The local cache's invalidation connection is TLS too, and its
 	// watching works under TLS.
-	c := newRedis(t, store.RedisConfig{Addrs: []string{tlsAddr}, LocalCache: store.RedisLocalCache{MaxAge: time.Minute},
+	c := newRedis(t, store.RedisConfig{Addrs: []string{tlsAddr}, LocalCache: store.RedisLocalCache{Enabled: true, MaxAge: time.Minute},
 		TLS: store.RedisTLS{Enabled: true, CAFile: caFile, ServerName: "redis.test"}}, store.CacheReads(nil, ""))
 	waitServing(t, c)
 	for i := range 20 {
