@@ -134,7 +134,7 @@ func main() {
 }
 
 // allKeys are the targets in measuring order.
-var allKeys = []string{"upstream", "nginx", "floor", "o2p-cookie", "o2p-redis", "gw-mem", "gw-mem-chain", "gw-redis", "gw-redis-chain"}
+var allKeys = []string{"upstream", "nginx", "floor", "o2p-cookie", "o2p-redis", "gw-mem", "gw-mem-chain", "gw-redis", "gw-redis-chain", "gw-rcache-chain"}
 
 // target is one row of the table.
 type target struct {
@@ -313,7 +313,7 @@ func (h *harness) setup() error {
 
 	// Redis, shared by oauth2-proxy's and the gateway's Redis stores; its
 	// counters are read per run.
-	needRedis := h.want("o2p-redis") || h.want("gw-redis") || h.want("gw-redis-chain")
+	needRedis := h.want("o2p-redis") || h.want("gw-redis") || h.want("gw-redis-chain") || h.want("gw-rcache") || h.want("gw-rcache-chain")
 	var redisAddr string
 	if needRedis {
 		rp := h.port()
@@ -376,7 +376,7 @@ func (h *harness) setup() error {
 			return err
 		}
 	}
-	chain := h.want("gw-mem-chain") || h.want("gw-redis-chain")
+	chain := h.want("gw-mem-chain") || h.want("gw-redis-chain") || h.want("gw-rcache-chain")
 	if chain {
 		sim, err := gtsim.Get()
 		if err != nil {
@@ -394,9 +394,11 @@ func (h *harness) setup() error {
 	if err := h.keys(); err != nil {
 		return err
 	}
-	for _, store := range []string{"memory", "redis"} {
+	// "redis-cache" is the Redis store with session.redis.local_cache
+	// enabled (opt-in; see docs/config.md).
+	for _, store := range []string{"memory", "redis", "redis-cache"} {
 		for _, base := range []bool{false, true} {
-			k := map[string]string{"memory": "gw-mem", "redis": "gw-redis"}[store]
+			k := map[string]string{"memory": "gw-mem", "redis": "gw-redis", "redis-cache": "gw-rcache"}[store]
 			if base {
 				k += "-base"
 			}
@@ -501,8 +503,12 @@ func (h *harness) keys() error {
 // store, signs in and, for the chain row, binds the device.
 func (h *harness) startGateway(ctx context.Context, key, store, redisAddr string, base bool) error {
 	name, prefix, bin, env := "gateway-"+store, "gw:", h.o.gateway, h.o.gatewayEnv
+	cache := store == "redis-cache"
+	if cache {
+		store, prefix = "redis", "gwc:"
+	}
 	if base {
-		name, prefix, bin, env = name+"-baseline", "gwbase:", h.o.baseline, nil
+		name, prefix, bin, env = name+"-baseline", "gwbase"+strings.TrimPrefix(prefix, "gw"), h.o.baseline, nil
 	}
 	p, ap := h.port(), h.port()
 	c := h.idp.Config()
@@ -514,7 +520,7 @@ func (h *harness) startGateway(ctx context.Context, key, store, redisAddr string
 	err := template.Must(template.New("gateway").Parse(gatewayTmpl)).Execute(&b, map[string]any{
 		"Port": p, "AdminPort": ap, "Issuer": c.Issuer, "ClientID": c.ClientID, "ClientSecret": c.ClientSecret,
 		"Store": store, "RedisAddr": redisAddr, "KeyPrefix": prefix, "AuditFile": "audit-" + name + ".log", "Upstream": h.upURL,
-		"EKHash": h.ekHash, "Filler": filler})
+		"EKHash": h.ekHash, "Filler": filler, "LocalCache": cache})
 	if err != nil {
 		return err
 	}
@@ -545,6 +551,9 @@ func (h *harness) startGateway(ctx context.Context, key, store, redisAddr string
 	pid := gp.pid()
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", ap)
 	label := map[string]string{"memory": "memory store", "redis": "Redis store"}[store]
+	if cache {
+		label = "Redis store + local cache"
+	}
 	if base {
 		label = "baseline, " + label
 	}

@@ -95,7 +95,7 @@ func (h *harness) report(sessBytes int64) string {
 		return fmt.Sprintf("%.3f", r.rps/x.rps)
 	}
 	o2p := func(r *row) string {
-		if strings.Contains(r.t.key, "redis") {
+		if strings.Contains(r.t.key, "redis") || strings.Contains(r.t.key, "rcache") {
 			return ratio(r, "o2p-redis")
 		}
 		return ratio(r, "o2p-cookie")
@@ -195,7 +195,10 @@ func (h *harness) report(sessBytes int64) string {
 	if g, f := rows["gw-redis-chain"], floor; g != nil && f != nil {
 		check("Redis store, full chain ≥ 0.8× the Go floor", g.rps/f.rps >= 0.8, fmt.Sprintf("%.3f×", g.rps/f.rps))
 	}
-	for _, k := range []string{"gw-redis", "gw-redis-chain"} {
+	if g, f := rows["gw-rcache-chain"], floor; g != nil && f != nil {
+		check("Redis store + local cache (opt-in), full chain ≥ 0.8× the Go floor", g.rps/f.rps >= 0.8, fmt.Sprintf("%.3f×", g.rps/f.rps))
+	}
+	for _, k := range []string{"gw-redis", "gw-redis-chain", "gw-rcache", "gw-rcache-chain"} {
 		if g := rows[k]; g != nil {
 			// Requests still in flight when wrk stops have sent their
 			// commands but are not counted: allow conns/requests for them.
@@ -209,7 +212,7 @@ func (h *harness) report(sessBytes int64) string {
 		check("stretch: full chain ≥ 0.5× nginx", g.rps/n.rps >= 0.5, fmt.Sprintf("%.3f×", g.rps/n.rps))
 	}
 	if h.o.rate > 0 && upr != nil && upr.rateRuns > 0 {
-		for _, k := range []string{"gw-mem", "gw-mem-chain", "gw-redis", "gw-redis-chain"} {
+		for _, k := range []string{"gw-mem", "gw-mem-chain", "gw-redis", "gw-redis-chain", "gw-rcache-chain"} {
 			if g := rows[k]; g != nil && g.rateRuns > 0 {
 				check(fmt.Sprintf("%s: p99 added at %d req/s ≤ 1 ms", g.t.name, h.o.rate), g.rateP99-upr.rateP99 <= 1, fmt.Sprintf("%+.2f ms", g.rateP99-upr.rateP99))
 			}
@@ -223,7 +226,7 @@ func (h *harness) report(sessBytes int64) string {
 				fmt.Fprintf(&b, ", nginx %+.2f ms", n.rateP99-upr.rateP99)
 			}
 			b.WriteString("; the gateway over the Go floor:")
-			for _, k := range []string{"gw-mem", "gw-mem-chain", "gw-redis", "gw-redis-chain"} {
+			for _, k := range []string{"gw-mem", "gw-mem-chain", "gw-redis", "gw-redis-chain", "gw-rcache-chain"} {
 				if g := rows[k]; g != nil && g.rateRuns > 0 {
 					fmt.Fprintf(&b, " %s %+.2f ms;", k, g.rateP99-fr.rateP99)
 				}
