@@ -779,9 +779,24 @@ func (h *harness) takeProfiles(ctx context.Context) (string, error) {
 	if err := fetch("allocs", "allocs-after.pb.gz"); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("\nProfiles of %s under wrk (%.0f req/s while profiled) in %s:\n"+
+	out := fmt.Sprintf("\nProfiles of %s under wrk (%.0f req/s while profiled) in %s:\n"+
 		"  go tool pprof -top %s/cpu.pb.gz\n  go tool pprof -sample_index=alloc_space -top -base %s/allocs-before.pb.gz %s/allocs-after.pb.gz\n",
-		t.name, w.RPS, h.o.profile, h.o.profile, h.o.profile, h.o.profile), nil
+		t.name, w.RPS, h.o.profile, h.o.profile, h.o.profile, h.o.profile)
+	if h.o.rate > 0 {
+		// An execution trace at the fixed rate: where a request's time goes
+		// when it is not queued behind others (scheduling, network and
+		// synchronisation waits; go tool trace -pprof=sched|net|sync).
+		secs := max(1, int(h.o.rateD.Seconds())-1)
+		go func() { errc <- fetch("trace?seconds="+strconv.Itoa(secs), "trace.out") }()
+		if _, err := runRate(h.o.rate, 500*time.Millisecond, h.o.rateD, t.url, t.host, t.cookie, nil); err != nil {
+			return "", err
+		}
+		if err := <-errc; err != nil {
+			return "", err
+		}
+		out += fmt.Sprintf("  an execution trace at %d req/s: go tool trace -pprof=sched %s/trace.out > sched.pb; go tool pprof -top sched.pb\n", h.o.rate, h.o.profile)
+	}
+	return out, nil
 }
 
 // sessionBytes is the size of the gateway's stored sessions in Redis (the

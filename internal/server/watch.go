@@ -89,7 +89,7 @@ func (s *Server) Watch(ctx context.Context) error {
 	if s.opts.ConfigPath == "" {
 		return nil
 	}
-	w, err := fsnotify.NewWatcher()
+	w, err := newDirWatcher()
 	if err != nil {
 		return fmt.Errorf("server: watch: %w", err)
 	}
@@ -104,10 +104,20 @@ func (s *Server) Watch(ctx context.Context) error {
 	return nil
 }
 
+// dirWatcher reports changes in directories (dirwatch_linux.go: inotify
+// with a narrow mask; elsewhere fsnotify). Events and Errors are closed
+// after Close.
+type dirWatcher interface {
+	Add(dir string) error
+	Events() <-chan fsnotify.Event
+	Errors() <-chan error
+	Close() error
+}
+
 // watcher is Watch's state; only its goroutine touches it.
 type watcher struct {
 	s     *Server
-	w     *fsnotify.Watcher
+	w     dirWatcher
 	files []string
 	dirs  map[string]bool
 	sums  map[string]string
@@ -138,18 +148,20 @@ func (wt *watcher) run(ctx context.Context) {
 		case <-ctx.Done():
 			debounce.Stop()
 			return
-		case ev, ok := <-wt.w.Events:
+		case ev, ok := <-wt.w.Events():
 			if !ok {
 				return
 			}
 			if relevant(ev, wt.files) {
 				debounce.Reset(watchDebounce)
 			}
-		case err, ok := <-wt.w.Errors:
+		case err, ok := <-wt.w.Errors():
 			if !ok {
 				return
 			}
-			wt.s.logger.Warn("config watch error", "err", err)
+			// Events may have been lost: look at the files.
+			wt.s.logger.Warn("config watch error; reading the watched files", "err", err)
+			debounce.Reset(watchDebounce)
 		case <-debounce.C:
 			wt.check(ctx)
 		case <-poll.C:
