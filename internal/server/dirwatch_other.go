@@ -16,7 +16,7 @@ func newDirWatcher() (dirWatcher, error) {
 	return fsnotifyWatcher{w}, nil
 }
 
-func (f fsnotifyWatcher) Add(dir string) error           { return f.w.Add(dir) }
+func (f fsnotifyWatcher) Add(dir string) error          { return f.w.Add(dir) }
 func (f fsnotifyWatcher) Events() <-chan fsnotify.Event { return f.w.Events }
 func (f fsnotifyWatcher) Errors() <-chan error          { return f.w.Errors }
 func (f fsnotifyWatcher) Close() error                  { return f.w.Close() }
