@@ -134,7 +134,7 @@ func main() {
 }
 
 // allKeys are the targets in measuring order.
-var allKeys = []string{"upstream", "nginx", "floor", "o2p-cookie", "o2p-redis", "gw-mem", "gw-mem-chain", "gw-redis", "gw-redis-chain", "gw-rcache-chain"}
+var allKeys = []string{"upstream", "nginx", "floor", "o2p-cookie", "o2p-redis", "gw-mem", "gw-mem-chain", "gw-redis", "gw-redis-chain", "gw-rcache", "gw-rcache-chain"}
 
 // target is one row of the table.
 type target struct {
