@@ -415,6 +415,10 @@ func (c *readCache) listen(ctx context.Context, ps *redis.PubSub) (ran bool, err
 		if !ran {
 			wait = cacheSubscribeWait
 		}
+		// A FLUSHALL's or FLUSHDB's invalidation has a null payload, which
+		// go-redis reports as an error ("unsupported pubsub message
+		// payload"): the subscriber reconnects and down() empties the
+		// cache, which is what a flush asks for (TestRedisCacheSeesEveryChange).
 		msg, err := ps.ReceiveTimeout(ctx, wait)
 		if err != nil {
 			if isTimeout(err) && !pinged && ran {
