@@ -93,6 +93,12 @@ const (
 	NameAuditRotations      = "gateway_audit_rotations_total"
 	NameAuditBuffered       = "gateway_audit_buffered_records"
 	NameAuditSinkHealthy    = "gateway_audit_sink_healthy"
+
+	// The Redis store's local cache, registered by RegisterSessionCache
+	// (cache.go).
+	NameSessionCacheHits    = "gateway_session_cache_hits_total"
+	NameSessionCacheMisses  = "gateway_session_cache_misses_total"
+	NameSessionCacheServing = "gateway_session_cache_serving"
 )
 
 // New registers the instruments on a new registry.
@@ -158,11 +164,11 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
 }
 
-// Names returns the name of every gateway_* metric New and RegisterAudit
-// register.
+// Names returns the name of every gateway_* metric New, RegisterAudit and
+// RegisterSessionCache register.
 func Names() []string {
 	return []string{NameRequests, NameUpstream, NameStoreErrors, NameReloads, NameLastReloadOK,
 		NameLastReloadSuccess, NameCertificateExpiry, NameIdentityProviderUp, NameGrants, NameBuildInfo,
 		NameAuditWritten, NameAuditCommitFailures, NameAuditDropped, NameAuditWrites, NameAuditRotations,
-		NameAuditBuffered, NameAuditSinkHealthy}
+		NameAuditBuffered, NameAuditSinkHealthy, NameSessionCacheHits, NameSessionCacheMisses, NameSessionCacheServing}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/accessgateway/gateway/internal/audit"
+	"github.com/accessgateway/gateway/internal/store"
 )
 
 // Every name constant is a registered metric (so the monitoring files'
@@ -19,6 +20,7 @@ func TestNamesAreRegistered(t *testing.T) {
 	m.CertificateExpiry.WithLabelValues("/tls.crt").Set(1)
 	m.Grants.WithLabelValues("break-glass", "r").Inc()
 	m.RegisterAudit(func() audit.Stats { return audit.Stats{} })
+	m.RegisterSessionCache(func() (store.CacheStats, bool) { return store.CacheStats{}, false })
 	fams, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -36,11 +38,6 @@ func TestNamesAreRegistered(t *testing.T) {
 
 func TestIdentityProviderUp(t *testing.T) {
 	m := New()
-	scrape := func() string {
-		w := httptest.NewRecorder()
-		m.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
-		return w.Body.String()
-	}
 	for _, tc := range []struct {
 		name string
 		set  func()
@@ -52,9 +49,43 @@ func TestIdentityProviderUp(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.set()
-			if out := scrape(); !strings.Contains(out, "\n"+tc.want+"\n") {
+			if out := scrape(m); !strings.Contains(out, "\n"+tc.want+"\n") {
 				t.Errorf("expected %q in the scrape, got:\n%s", tc.want, out)
 			}
 		})
 	}
+}
+
+// The local cache's metrics read the store's counters at each scrape.
+func TestSessionCache(t *testing.T) {
+	m := New()
+	st, on := store.CacheStats{}, false
+	m.RegisterSessionCache(func() (store.CacheStats, bool) { return st, on })
+	for _, tc := range []struct {
+		name string
+		st   store.CacheStats
+		on   bool
+		want []string
+	}{
+		{"cache off", store.CacheStats{}, false, []string{NameSessionCacheServing + " 0", NameSessionCacheHits + " 0", NameSessionCacheMisses + " 0"}},
+		{"serving", store.CacheStats{Hits: 41, Misses: 3, Serving: true, Entries: 2}, true, []string{NameSessionCacheServing + " 1", NameSessionCacheHits + " 41", NameSessionCacheMisses + " 3"}},
+		{"connection down", store.CacheStats{Hits: 41, Misses: 9}, true, []string{NameSessionCacheServing + " 0", NameSessionCacheHits + " 41", NameSessionCacheMisses + " 9"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, on = tc.st, tc.on
+			out := scrape(m)
+			for _, w := range tc.want {
+				if !strings.Contains(out, "\n"+w+"\n") {
+					t.Errorf("expected %q in the scrape, got:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// scrape is what Prometheus reads from m.
+func scrape(m *Metrics) string {
+	w := httptest.NewRecorder()
+	m.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	return w.Body.String()
 }

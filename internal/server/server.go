@@ -102,6 +102,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		s.logger.Warn("audit: checkpoints stay unsigned", "err", err)
 	}
 	s.metrics.RegisterAudit(s.audit.Stats)
+	s.metrics.RegisterSessionCache(func() (store.CacheStats, bool) {
+		if r, ok := s.rt.Load().store.(*store.Redis); ok {
+			return r.CacheStats()
+		}
+		return store.CacheStats{}, false
+	})
 	s.metrics.ObserveIdentityProvider(func() bool { return s.rt.Load().auth.Ready() == nil })
 	return s, nil
 }

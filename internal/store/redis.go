@@ -371,6 +371,15 @@ func (r *Redis) Delete(ctx context.Context, keys ...string) error {
 	return nil
 }
 
+// CacheStats returns the local cache's counters; ok is false when r has no
+// local cache (session.redis.local_cache off, or Cluster mode).
+func (r *Redis) CacheStats() (s CacheStats, ok bool) {
+	if r.cache == nil {
+		return CacheStats{}, false
+	}
+	return r.cache.stats(), true
+}
+
 // forget drops keys from the local cache once this process has written
 // them (whether or not the write succeeded: it may have reached Redis), so
 // that its next read does not wait for Redis's notice.

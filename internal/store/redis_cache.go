@@ -237,14 +237,18 @@ func (w *watchedConn) Read(p []byte) (int, error) {
 // lookup returns the values of keys if every one of them is cached, fresh
 // and the cache is serving; else ok is false and the caller reads Redis
 // (after begin).
+//
+// Reads of cacheable keys count as hits or misses (a read while the cache
+// is not serving is a miss).
 func (c *readCache) lookup(keys []string, now int64) (vals [][]byte, ok bool) {
-	if !c.serving(now) {
-		return nil, false
-	}
 	for _, k := range keys {
 		if !c.cacheable(k) {
 			return nil, false
 		}
+	}
+	if !c.serving(now) {
+		c.misses.Add(1)
+		return nil, false
 	}
 	vals = make([][]byte, len(keys))
 	c.mu.RLock()
@@ -260,6 +264,25 @@ func (c *readCache) lookup(keys []string, now int64) (vals [][]byte, ok bool) {
 	c.mu.RUnlock()
 	c.hits.Add(1)
 	return vals, true
+}
+
+// CacheStats are the local cache's counters (Redis.CacheStats).
+type CacheStats struct {
+	// Hits and Misses count the reads of cacheable keys answered from
+	// memory and from Redis.
+	Hits, Misses uint64
+	// Serving: the cache answers reads now (its invalidation connection is
+	// subscribed and heard from Redis within the last second).
+	Serving bool
+	// Entries is the number of values held.
+	Entries int
+}
+
+func (c *readCache) stats() CacheStats {
+	c.mu.RLock()
+	n := len(c.entries)
+	c.mu.RUnlock()
+	return CacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Serving: c.serving(time.Now().UnixNano()), Entries: n}
 }
 
 // wants reports whether a read of keys that misses at now should be kept:

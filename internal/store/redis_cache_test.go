@@ -117,14 +117,24 @@ func TestRedisCacheAnswersRepeatReadsWithoutRedis(t *testing.T) {
 	waitCached(t, r, raw, "s:a")
 
 	before := mgetCalls(t, raw)
+	st0, ok := r.CacheStats()
+	if !ok || !st0.Serving || st0.Entries < 1 {
+		t.Fatalf("CacheStats = %+v, %v; want a serving cache with entries", st0, ok)
+	}
 	for range 50 {
 		got, err := r.MGet(t.Context(), "s:a", "s:absent")
 		if err != nil || string(got[0]) != "A" || got[1] != nil {
 			t.Fatalf("MGet = %q, %v; want [A nil]", got, err)
 		}
 	}
-	if n := mgetCalls(t, raw) - before; n > 1 {
+	n := mgetCalls(t, raw) - before
+	if n > 1 {
 		t.Fatalf("50 MGets of the same cached keys ran %d MGETs in Redis; want at most 1", n)
+	}
+	// The counters say the same: every read a hit or a miss, a miss per MGET.
+	st, _ := r.CacheStats()
+	if hits, misses := st.Hits-st0.Hits, st.Misses-st0.Misses; hits+misses != 50 || misses != uint64(n) {
+		t.Fatalf("CacheStats after 50 reads with %d MGETs: %d hits, %d misses", n, hits, misses)
 	}
 	// Keys outside the prefixes, and Get, always read Redis.
 	mustSet(t, r, "n:b", "B", time.Hour)
@@ -363,6 +373,9 @@ func TestRedisCacheOffWhenTrackingIsRefused(t *testing.T) {
 	}
 	if n := mgetCalls(t, raw) - before; n != 3 || store.CacheServing(r) {
 		t.Fatalf("3 MGets ran %d MGETs (serving %v); want 3, not serving", n, store.CacheServing(r))
+	}
+	if st, ok := r.CacheStats(); !ok || st.Serving || st.Hits != 0 || st.Misses < 3 {
+		t.Fatalf("CacheStats = %+v, %v; want not serving, no hits, every read a miss", st, ok)
 	}
 	if err := raw.Set(t.Context(), "gw:s:k", "v2", 0).Err(); err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	gtsim "github.com/google/go-tpm-tools/simulator"
+	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/accessgateway/gateway/internal/auth"
 	"github.com/accessgateway/gateway/internal/device/agent"
@@ -103,6 +104,67 @@ break_glass:
         incidents: [{id: INC-1, title: "Checkout errors", status: active}]
   reviewers: [security]
 `
+
+// sharedKeys makes a test directory with shared/token.pem (the context
+// token's key) and shared/session.key, the files every replica names.
+func sharedKeys(t *testing.T) (root, shared string) {
+	t.Helper()
+	root = t.TempDir()
+	shared = filepath.Join(root, "shared")
+	if err := os.Mkdir(shared, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := token.WriteKeyFile(filepath.Join(shared, "token.pem"), "ES256"); err != nil {
+		t.Fatal(err)
+	}
+	writeFileAtomic(t, filepath.Join(shared, "session.key"), []byte(auth.NewKey()))
+	return root, shared
+}
+
+// replicaSet is n `gateway serve` processes behind a round-robin front.
+type replicaSet struct {
+	front      *front
+	url        string // the front's
+	procs      []*proc
+	auditFiles []string
+}
+
+// startReplicas starts n replicas, each in root/replica-<i> with tmpl
+// rendered with Front, Addr, Admin, the provider's Issuer, ClientID and
+// ClientSecret, and vars; and the front before them.
+func startReplicas(t *testing.T, root string, n int, tmpl string, idp *mockoidc.MockOIDC, vars map[string]string) *replicaSet {
+	t.Helper()
+	fl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := &replicaSet{url: "http://" + fl.Addr().String(), front: &front{client: &http.Client{
+		Transport:     &http.Transport{MaxIdleConnsPerHost: 64},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}}
+	c := idp.Config()
+	for i := range n {
+		dir := filepath.Join(root, fmt.Sprintf("replica-%d", i))
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		addr, admin := freeAddr(t), freeAddr(t)
+		v := map[string]string{"Front": rs.url, "Addr": addr, "Admin": admin,
+			"Issuer": c.Issuer, "ClientID": c.ClientID, "ClientSecret": c.ClientSecret}
+		for k, x := range vars {
+			v[k] = x
+		}
+		cfgPath := filepath.Join(dir, "gateway.yaml")
+		writeTemplate(t, cfgPath, tmpl, v)
+		rs.front.backends = append(rs.front.backends, addr)
+		rs.auditFiles = append(rs.auditFiles, filepath.Join(dir, "audit.log"))
+		rs.procs = append(rs.procs, startProc(t, fmt.Sprintf("replica-%d", i), cfgPath, addr, admin))
+	}
+	fs := &http.Server{Handler: rs.front}
+	go fs.Serve(fl)
+	t.Cleanup(func() { fs.Close() })
+	return rs
+}
 
 // front is a round-robin load balancer in front of the replicas, like a
 // Kubernetes Service: each request goes to the next backend; a backend that
@@ -296,48 +358,12 @@ func TestReplicasSurviveLosingOne(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	root := t.TempDir()
-	shared := filepath.Join(root, "shared")
-	if err := os.Mkdir(shared, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := token.WriteKeyFile(filepath.Join(shared, "token.pem"), "ES256"); err != nil {
-		t.Fatal(err)
-	}
-	writeFileAtomic(t, filepath.Join(shared, "session.key"), []byte(auth.NewKey()))
+	root, shared := sharedKeys(t)
 	dca := newTestCA(t, "device CA", 30*24*time.Hour)
 	writeFileAtomic(t, filepath.Join(shared, "device-ca.crt"), dca.pem)
 	writeFileAtomic(t, filepath.Join(shared, "device-ca.key"), dca.keyPEM(t))
-
-	fl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fr := &front{client: &http.Client{
-		Transport:     &http.Transport{MaxIdleConnsPerHost: 64},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
-	frontURL := "http://" + fl.Addr().String()
-	c := idp.Config()
-	var replicas []*proc
-	var auditFiles []string
-	for i := range 3 {
-		dir := filepath.Join(root, fmt.Sprintf("replica-%d", i))
-		if err := os.Mkdir(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		addr, admin := freeAddr(t), freeAddr(t)
-		cfgPath := filepath.Join(dir, "gateway.yaml")
-		writeTemplate(t, cfgPath, replicaConfig, map[string]string{"Front": frontURL, "Addr": addr, "Admin": admin,
-			"Issuer": c.Issuer, "ClientID": c.ClientID, "ClientSecret": c.ClientSecret, "Redis": rds.Addr(),
-			"Upstream": up.URL, "EKHash": id.EKHash})
-		fr.backends = append(fr.backends, addr)
-		auditFiles = append(auditFiles, filepath.Join(dir, "audit.log"))
-		replicas = append(replicas, startProc(t, fmt.Sprintf("replica-%d", i), cfgPath, addr, admin))
-	}
-	fs := &http.Server{Handler: fr}
-	go fs.Serve(fl)
-	t.Cleanup(func() { fs.Close() })
+	rs := startReplicas(t, root, 3, replicaConfig, idp, map[string]string{"Redis": rds.Addr(), "Upstream": up.URL, "EKHash": id.EKHash})
+	fr, frontURL, replicas, auditFiles := rs.front, rs.url, rs.procs, rs.auditFiles
 
 	// Sign-in: the login starts on one replica, the IdP's callback lands on
 	// the next (its single-use state is in Redis), the session is then
