@@ -36,7 +36,7 @@ func cached(t *testing.T, srv *redistest.Server, lc store.RedisLocalCache) *stor
 func waitServing(t *testing.T, r *store.Redis) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for !store.CacheServing(r) {
+	for !serving(r) {
 		if time.Now().After(deadline) {
 			t.Fatal("the local cache did not start serving within 5 s")
 		}
@@ -78,6 +78,12 @@ func waitCached(t *testing.T, r *store.Redis, raw *redis.Client, key string) {
 		}
 	}
 }
+
+// serving reports whether r's local cache answers reads now.
+func serving(r *store.Redis) bool { st, _ := r.CacheStats(); return st.Serving }
+
+// entries is the number of values r's local cache holds.
+func entries(r *store.Redis) int { st, _ := r.CacheStats(); return st.Entries }
 
 func mget1(t *testing.T, r *store.Redis, key string) []byte {
 	t.Helper()
@@ -318,7 +324,7 @@ func TestRedisCacheBounds(t *testing.T) {
 			mustSet(t, r, fmt.Sprint("s:", i), "v", time.Hour)
 			mget1(t, r, fmt.Sprint("s:", i))
 		}
-		if n := store.CacheLen(r); n > 4 {
+		if n := entries(r); n > 4 {
 			t.Fatalf("the cache holds %d values; max_entries is 4", n)
 		}
 	})
@@ -340,8 +346,8 @@ func TestRedisCacheBounds(t *testing.T) {
 		for range 3 {
 			mget1(t, r, "s:off")
 		}
-		if n := mgetCalls(t, raw) - before; n != 3 || store.CacheServing(r) {
-			t.Fatalf("without local_cache.enabled, 3 MGets ran %d MGETs (serving %v); want 3", n, store.CacheServing(r))
+		if n := mgetCalls(t, raw) - before; n != 3 || serving(r) {
+			t.Fatalf("without local_cache.enabled, 3 MGets ran %d MGETs (serving %v); want 3", n, serving(r))
 		}
 	})
 }
@@ -371,8 +377,8 @@ func TestRedisCacheOffWhenTrackingIsRefused(t *testing.T) {
 	for range 3 {
 		mget1(t, r, "s:k")
 	}
-	if n := mgetCalls(t, raw) - before; n != 3 || store.CacheServing(r) {
-		t.Fatalf("3 MGets ran %d MGETs (serving %v); want 3, not serving", n, store.CacheServing(r))
+	if n := mgetCalls(t, raw) - before; n != 3 || serving(r) {
+		t.Fatalf("3 MGets ran %d MGETs (serving %v); want 3, not serving", n, serving(r))
 	}
 	if st, ok := r.CacheStats(); !ok || st.Serving || st.Hits != 0 || st.Misses < 3 {
 		t.Fatalf("CacheStats = %+v, %v; want not serving, no hits, every read a miss", st, ok)
