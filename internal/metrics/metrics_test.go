@@ -20,7 +20,7 @@ func TestNamesAreRegistered(t *testing.T) {
 	m.CertificateExpiry.WithLabelValues("/tls.crt").Set(1)
 	m.Grants.WithLabelValues("break-glass", "r").Inc()
 	m.RegisterAudit(func() audit.Stats { return audit.Stats{} })
-	m.RegisterSessionCache(func() (store.CacheStats, bool) { return store.CacheStats{}, false })
+	m.RegisterSessionCache(func() store.CacheStats { return store.CacheStats{} })
 	fams, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -59,20 +59,19 @@ func TestIdentityProviderUp(t *testing.T) {
 // The local cache's metrics read the store's counters at each scrape.
 func TestSessionCache(t *testing.T) {
 	m := New()
-	st, on := store.CacheStats{}, false
-	m.RegisterSessionCache(func() (store.CacheStats, bool) { return st, on })
+	var st store.CacheStats
+	m.RegisterSessionCache(func() store.CacheStats { return st })
 	for _, tc := range []struct {
 		name string
 		st   store.CacheStats
-		on   bool
 		want []string
 	}{
-		{"cache off", store.CacheStats{}, false, []string{NameSessionCacheServing + " 0", NameSessionCacheHits + " 0", NameSessionCacheMisses + " 0"}},
-		{"serving", store.CacheStats{Hits: 41, Misses: 3, Serving: true, Entries: 2}, true, []string{NameSessionCacheServing + " 1", NameSessionCacheHits + " 41", NameSessionCacheMisses + " 3"}},
-		{"connection down", store.CacheStats{Hits: 41, Misses: 9}, true, []string{NameSessionCacheServing + " 0", NameSessionCacheHits + " 41", NameSessionCacheMisses + " 9"}},
+		{"cache off", store.CacheStats{}, []string{NameSessionCacheServing + " 0", NameSessionCacheHits + " 0", NameSessionCacheMisses + " 0"}},
+		{"serving", store.CacheStats{Hits: 41, Misses: 3, Serving: true, Entries: 2}, []string{NameSessionCacheServing + " 1", NameSessionCacheHits + " 41", NameSessionCacheMisses + " 3"}},
+		{"connection down", store.CacheStats{Hits: 41, Misses: 9}, []string{NameSessionCacheServing + " 0", NameSessionCacheHits + " 41", NameSessionCacheMisses + " 9"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st, on = tc.st, tc.on
+			st = tc.st
 			out := scrape(m)
 			for _, w := range tc.want {
 				if !strings.Contains(out, "\n"+w+"\n") {

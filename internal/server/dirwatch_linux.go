@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -108,7 +109,7 @@ func (w *inotifyWatcher) read() {
 				continue
 			}
 			ev := fsnotify.Event{Name: dir, Op: op}
-			if name = trimNUL(name); name != "" {
+			if name = strings.TrimRight(name, "\x00"); name != "" {
 				ev.Name = filepath.Join(dir, name)
 			}
 			select {
@@ -142,11 +143,4 @@ func opOf(mask uint32) fsnotify.Op {
 		op |= fsnotify.Rename
 	}
 	return op
-}
-
-func trimNUL(s string) string {
-	for len(s) > 0 && s[len(s)-1] == 0 {
-		s = s[:len(s)-1]
-	}
-	return s
 }

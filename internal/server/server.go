@@ -102,11 +102,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		s.logger.Warn("audit: checkpoints stay unsigned", "err", err)
 	}
 	s.metrics.RegisterAudit(s.audit.Stats)
-	s.metrics.RegisterSessionCache(func() (store.CacheStats, bool) {
+	s.metrics.RegisterSessionCache(func() store.CacheStats {
+		var st store.CacheStats
 		if r, ok := s.rt.Load().store.(*store.Redis); ok {
-			return r.CacheStats()
+			st, _ = r.CacheStats()
 		}
-		return store.CacheStats{}, false
+		return st
 	})
 	s.metrics.ObserveIdentityProvider(func() bool { return s.rt.Load().auth.Ready() == nil })
 	return s, nil

@@ -14,24 +14,7 @@ import (
 	"github.com/accessgateway/gateway/internal/store/redistest"
 )
 
-const cacheReplicaConfig = `public_url: {{.Front}}
-listen: {address: "{{.Addr}}"}
-admin: {address: "{{.Admin}}"}
-oidc:
-  issuer: {{.Issuer}}
-  client_id: {{.ClientID}}
-  client_secret: {{.ClientSecret}}
-  scopes: [openid, email, profile, groups]
-session:
-  store: redis
-  lifetime: 1h
-  redis: {addrs: ["{{.Redis}}"], local_cache: {enabled: true, max_age: 1m}}
-  encryption_keys: [{file: ../shared/session.key, state: active}]
-token:
-  keys: [{file: ../shared/token.pem, state: active}]
-audit: {file: audit.log}
-log: {level: warn}
-routes:
+const cacheReplicaConfig = replicaBase + `routes:
   - name: tool
     host: 127.0.0.1
     upstream: {{.Upstream}}
@@ -51,7 +34,8 @@ func TestReplicasLocalCacheSignOut(t *testing.T) {
 	idp := newIdP(t)
 	up := newUpstream(t)
 	root, _ := sharedKeys(t)
-	rs := startReplicas(t, root, 2, cacheReplicaConfig, idp, map[string]string{"Redis": rds.Addr(), "Upstream": up.URL})
+	rs := startReplicas(t, root, 2, cacheReplicaConfig, idp, map[string]string{"Redis": rds.Addr(), "Upstream": up.URL,
+		"RedisOptions": "local_cache: {enabled: true, max_age: 1m}"})
 	fr, frontURL, replicas := rs.front, rs.url, rs.procs
 
 	for _, r := range replicas {

@@ -32,7 +32,9 @@ import (
 	"github.com/accessgateway/gateway/internal/token"
 )
 
-const replicaConfig = `public_url: {{.Front}}
+// replicaBase is what every replica's config starts with (startReplicas
+// fills it; RedisOptions, when set, adds to session.redis).
+const replicaBase = `public_url: {{.Front}}
 listen: {address: "{{.Addr}}", shutdown_grace: 5s}
 admin: {address: "{{.Admin}}"}
 oidc:
@@ -43,13 +45,15 @@ oidc:
 session:
   store: redis
   lifetime: 1h
-  redis: {addrs: ["{{.Redis}}"]}
+  redis: {addrs: ["{{.Redis}}"]{{with .RedisOptions}}, {{.}}{{end}}}
   encryption_keys: [{file: ../shared/session.key, state: active}]
 token:
   keys: [{file: ../shared/token.pem, state: active}]
 audit: {file: audit.log}
 log: {level: warn}
-devices:
+`
+
+const replicaConfig = replicaBase + `devices:
   inventory:
     - {id: lt-0042, serial: SN-42, owner: jane@example.com, ek_pub_sha256: "{{.EKHash}}", status: active}
   certificates: {ca_cert_file: ../shared/device-ca.crt, ca_key_file: ../shared/device-ca.key}
