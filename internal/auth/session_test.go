@@ -153,3 +153,41 @@ func TestSessionsLoadWithAndWithoutView(t *testing.T) {
 		})
 	}
 }
+
+// A session from a provider with large tokens (Keycloak: a 1.3 KB ID token
+// kept as the sign-out hint, a 0.7 KB JWT refresh token, realm roles as
+// groups) is stored in at most 2 KB, and both tokens open as they were.
+func TestProviderSessionUnder2KB(t *testing.T) {
+	st := store.NewMemory()
+	defer st.Close()
+	s := NewSessions(st)
+	now := time.Now()
+	id, rt := keycloakIDToken(t), keycloakRefreshToken(t)
+	sess := &Session{Subject: "f1c2d3e4-5a6b-7c8d-9e0f-1a2b3c4d5e6f", Email: "alice@corp.example", Name: "Alice Example",
+		Groups: []string{"support", "default-roles-staff", "offline_access", "uma_authorization"},
+		Claims: map[string][]string{"email_verified": {"true"}, "preferred_username": {"alice"}, "acr": {"1"},
+			"groups": {"support", "default-roles-staff", "offline_access", "uma_authorization"}},
+		CreatedAt: now, ExpiresAt: now.Add(12 * time.Hour), NextRefresh: now.Add(5 * time.Minute), RefreshToken: rt, IDToken: id}
+	sid, err := s.Create(t.Context(), sess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := st.Get(t.Context(), SessionKey(sid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 2048 {
+		t.Errorf("stored session: %d bytes (ID token %d, refresh token %d characters), want ≤ 2048", len(b), len(id), len(rt))
+	}
+	t.Logf("stored session: %d bytes (ID token %d, refresh token %d characters)", len(b), len(id), len(rt))
+	got, err := s.Load(t.Context(), sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := s.RefreshToken(sid, got); err != nil || tok != rt {
+		t.Errorf("refresh token: got %.30q, %v", tok, err)
+	}
+	if tok, err := s.IDToken(sid, got); err != nil || tok != id {
+		t.Errorf("ID token: got %.30q, %v", tok, err)
+	}
+}
