@@ -297,6 +297,9 @@ var deflaters = sync.Pool{New: func() any {
 	return w
 }}
 
+// inflaters are decompressors for unpack (each holds a 32 KiB window).
+var inflaters = sync.Pool{New: func() any { return flate.NewReader(bytes.NewReader(nil)) }}
+
 // deflateJWS returns the packedJWSDeflate form of a JWS's decoded header
 // and payload followed by sig: 2, uvarint len(header), uvarint
 // len(payload), uvarint len(compressed), compressed, signature. It returns
@@ -366,8 +369,14 @@ func unpack(b []byte) (string, error) {
 			return "", errors.New("malformed packed token")
 		}
 		plain := make([]byte, lens[0]+lens[1])
-		r := flate.NewReaderDict(bytes.NewReader(rest[:lens[2]]), []byte(jwsDict))
-		defer r.Close()
+		r := inflaters.Get().(io.ReadCloser)
+		defer func() {
+			_ = r.(flate.Resetter).Reset(bytes.NewReader(nil), nil) // hold no reference to b in the pool
+			inflaters.Put(r)
+		}()
+		if err := r.(flate.Resetter).Reset(bytes.NewReader(rest[:lens[2]]), []byte(jwsDict)); err != nil {
+			return "", fmt.Errorf("malformed packed token: %w", err)
+		}
 		if _, err := io.ReadFull(r, plain); err != nil {
 			return "", fmt.Errorf("malformed packed token: %w", err)
 		}
