@@ -287,10 +287,13 @@ func pack(tok string) []byte {
 	return append([]byte{packedRaw}, tok...)
 }
 
-// deflaters are compressors primed with jwsDict (each holds ~1 MB of
+// dictBytes is jwsDict for flate, which copies it and never writes to it.
+var dictBytes = []byte(jwsDict)
+
+// deflaters are compressors primed with jwsDict (each holds ~700 KB of
 // tables: a session is sealed at every sign-in and refresh).
 var deflaters = sync.Pool{New: func() any {
-	w, err := flate.NewWriterDict(io.Discard, flate.BestCompression, []byte(jwsDict))
+	w, err := flate.NewWriterDict(io.Discard, flate.BestCompression, dictBytes)
 	if err != nil {
 		panic("auth: " + err.Error()) // only for an invalid level
 	}
@@ -374,7 +377,7 @@ func unpack(b []byte) (string, error) {
 			_ = r.(flate.Resetter).Reset(bytes.NewReader(nil), nil) // hold no reference to b in the pool
 			inflaters.Put(r)
 		}()
-		if err := r.(flate.Resetter).Reset(bytes.NewReader(rest[:lens[2]]), []byte(jwsDict)); err != nil {
+		if err := r.(flate.Resetter).Reset(bytes.NewReader(rest[:lens[2]]), dictBytes); err != nil {
 			return "", fmt.Errorf("malformed packed token: %w", err)
 		}
 		if _, err := io.ReadFull(r, plain); err != nil {
