@@ -67,7 +67,7 @@ func TestRequirementCheck(t *testing.T) {
 			if now.IsZero() {
 				now = t0
 			}
-			if got := policy.Decide(in, now); !reflect.DeepEqual(got, tc.want) {
+			if got := policy.Decide(&in, now); !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("Decide() = %+v, want %+v", got, tc.want)
 			}
 		})

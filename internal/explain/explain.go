@@ -136,7 +136,7 @@ func (p *Policies) Ask(q Query) (Answer, error) {
 		a.Route = e.cfg.Name
 		in.Facts = assume(e.policy, &in, q.Assume, now)
 	}
-	a.Decision = policy.Decide(in, now)
+	a.Decision = policy.Decide(&in, now)
 	return a, nil
 }
 

@@ -129,7 +129,7 @@ func TestKindCheck(t *testing.T) {
 			if tc.facts != nil {
 				in.Facts = []any{tc.facts}
 			}
-			if got := policy.Decide(in, now); !reflect.DeepEqual(got, tc.want) {
+			if got := policy.Decide(&in, now); !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("Decide() = %+v, want %+v", got, tc.want)
 			}
 		})
@@ -195,12 +195,12 @@ func BenchmarkDecideWithGrant(b *testing.B) {
 		Request: policy.Request{Method: "GET", Path: "/records/42", Vars: map[string]string{"customer_id": "42"}},
 		Facts: []any{&justify.Facts{Grant: &justify.Grant{System: "tickets", ID: "SUP-1", User: "ana@corp.example", Route: "records",
 			Resource: "42", VerifiedAt: t0, ExpiresAt: t0.Add(2 * time.Hour)}}}}
-	if d := policy.Decide(in, t0); !d.Allow {
+	if d := policy.Decide(&in, t0); !d.Allow {
 		b.Fatal(d)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		policy.Decide(in, t0)
+		policy.Decide(&in, t0)
 	}
 }
 
@@ -211,7 +211,7 @@ func BenchmarkDecideWithoutRequirement(b *testing.B) {
 		Request: policy.Request{Method: "GET", Path: "/records/42", Vars: map[string]string{"customer_id": "42"}}}
 	b.ReportAllocs()
 	for b.Loop() {
-		policy.Decide(in, t0)
+		policy.Decide(&in, t0)
 	}
 }
 

@@ -42,13 +42,16 @@ type Input struct {
 
 // Decision is the outcome. Deny is a value, not an error.
 type Decision struct {
-	Allow   bool
+	Allow bool
+	// Reasons may be shared between decisions: read it, never write to its
+	// elements (append copies: a shared list has no spare capacity).
 	Reasons []Reason
 	// NotAfter bounds anything minted for this request (the context token):
 	// the earliest end of the session and of every grant relied on.
 	NotAfter time.Time
 	// Grants names the grants the decision relied on ("justification",
-	// "break-glass"), in requirement order.
+	// "break-glass"), in requirement order. Like Reasons, it may be shared:
+	// read it, never write to its elements.
 	Grants []string
 	// Lifted lists the unmet requirements' reasons that a lifter (break-glass)
 	// stood in for; empty unless a lifter allowed the request.
@@ -58,14 +61,16 @@ type Decision struct {
 }
 
 // Decide is the gateway's authorization decision. It is pure: no I/O, no
-// clock but now.
-func Decide(in Input, now time.Time) Decision {
+// clock but now. It reads in and keeps no reference to it; in is a pointer
+// so that a caller's Input (the server keeps one per pooled request) is not
+// copied to the heap on every decision.
+func Decide(in *Input, now time.Time) Decision {
 	r := in.Route
 	if r == nil {
 		return deny(ReasonRouteNotFound)
 	}
 	if r.Public {
-		return Decision{Allow: true, Reasons: []Reason{ReasonPublicRoute}}
+		return Decision{Allow: true, Reasons: reasonsPublicRoute}
 	}
 	if in.EvidenceErr != nil {
 		return deny(ReasonEvidenceError)
@@ -80,7 +85,7 @@ func Decide(in Input, now time.Time) Decision {
 	}
 	for i := range r.deny {
 		if r.deny[i].match(id, email, &in.Request) {
-			return Decision{Reasons: []Reason{ReasonDenyRule}, Rule: r.denyNames[i]}
+			return Decision{Reasons: reasonsDenyRule, Rule: r.denyNames[i]}
 		}
 	}
 	allowed := false
@@ -93,11 +98,11 @@ func Decide(in Input, now time.Time) Decision {
 	if !allowed {
 		return deny(ReasonNoAllowRule)
 	}
-	d := Decision{Allow: true, Reasons: []Reason{ReasonAllowRule}, NotAfter: id.NotAfter}
+	d := Decision{Allow: true, Reasons: reasonsAllowRule, NotAfter: id.NotAfter}
 	if len(r.requires) == 0 {
 		return d
 	}
-	return decideRequirements(r, &in, now, d)
+	return decideRequirements(r, in, now, d)
 }
 
 // decideRequirements checks the route's requirements in order. When some
@@ -118,9 +123,7 @@ func decideRequirements(r *Route, in *Input, now time.Time, d Decision) Decision
 			continue
 		}
 		d.NotAfter = earliest(d.NotAfter, res.NotAfter)
-		if res.Grant != "" {
-			d.Grants = append(d.Grants, res.Grant)
-		}
+		d.Grants = r.addGrant(d.Grants, i, res.Grant)
 	}
 	if len(missing) == 0 {
 		return d
@@ -134,13 +137,22 @@ func decideRequirements(r *Route, in *Input, now time.Time, d Decision) Decision
 		// Requirements that held still bound the grant (a device's max_age);
 		// the lifted ones do not.
 		d.NotAfter = earliest(d.NotAfter, res.NotAfter)
-		if res.Grant != "" {
-			d.Grants = append(d.Grants, res.Grant)
-		}
+		d.Grants = r.addGrant(d.Grants, i, res.Grant)
 		d.Lifted = missing
 		return d
 	}
 	return Decision{Reasons: missing}
+}
+
+// addGrant adds grant g of requirement i (none when empty) to grants.
+func (r *Route) addGrant(grants []string, i int, g string) []string {
+	switch {
+	case g == "":
+		return grants
+	case len(grants) == 0:
+		return r.oneGrant(i, g)
+	}
+	return append(grants, g)
 }
 
 func liftsAll(l Lifter, kinds []string) bool {
@@ -172,4 +184,36 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-func deny(r Reason) Decision { return Decision{Reasons: []Reason{r}} }
+func deny(r Reason) Decision { return Decision{Reasons: one(r)} }
+
+// The one-reason lists of the common decisions, shared (no allocation per
+// decision). The full slice expressions leave them no spare capacity, so an
+// append to a decision's Reasons copies instead of writing into them.
+var (
+	reasonsAllowRule       = []Reason{ReasonAllowRule}[:1:1]
+	reasonsPublicRoute     = []Reason{ReasonPublicRoute}[:1:1]
+	reasonsRouteNotFound   = []Reason{ReasonRouteNotFound}[:1:1]
+	reasonsEvidenceError   = []Reason{ReasonEvidenceError}[:1:1]
+	reasonsSignInRequired  = []Reason{ReasonSignInRequired}[:1:1]
+	reasonsInvalidIdentity = []Reason{ReasonInvalidIdentity}[:1:1]
+	reasonsDenyRule        = []Reason{ReasonDenyRule}[:1:1]
+	reasonsNoAllowRule     = []Reason{ReasonNoAllowRule}[:1:1]
+)
+
+// one returns the list holding only r: a shared one for Decide's own
+// reasons, a new one otherwise.
+func one(r Reason) []Reason {
+	switch r {
+	case ReasonRouteNotFound:
+		return reasonsRouteNotFound
+	case ReasonEvidenceError:
+		return reasonsEvidenceError
+	case ReasonSignInRequired:
+		return reasonsSignInRequired
+	case ReasonInvalidIdentity:
+		return reasonsInvalidIdentity
+	case ReasonNoAllowRule:
+		return reasonsNoAllowRule
+	}
+	return []Reason{r}
+}

@@ -67,7 +67,7 @@ func (tc decideTest) run(t *testing.T) {
 	if now.IsZero() {
 		now = t0
 	}
-	got := Decide(in, now)
+	got := Decide(&in, now)
 	if !reflect.DeepEqual(got, tc.want) {
 		t.Fatalf("Decide() = %+v, want %+v", got, tc.want)
 	}
@@ -356,12 +356,81 @@ func BenchmarkDecide(b *testing.B) {
 			Vars: map[string]string{"customer_id": "42"}},
 		Facts: []any{open(t0.Add(time.Hour)), open(t0.Add(2 * time.Hour))},
 	}
-	if d := Decide(in, t0); !d.Allow {
+	if d := Decide(&in, t0); !d.Allow {
 		b.Fatalf("Decide() = %+v, want allow", d)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		Decide(in, t0)
+		Decide(&in, t0)
+	}
+}
+
+// Decisions share their one-reason and one-grant lists (no allocation per
+// decision): what a caller appends to one decision's lists must never show
+// in another's.
+func TestDecideSharedListsStayUnwritten(t *testing.T) {
+	ticket := &fakeReq{kind: "fake-ticket", reason: "fake-ticket-required", grant: "fake-ticket"}
+	r := mustCompile(t, "r", false, Rules{Allow: []Condition{{Everyone: true}}}, []Requirement{ticket})
+	in := Input{Route: r, Identity: user("a@corp.example"), Request: get(""), Facts: []any{open(session)}}
+	want := Decision{Allow: true, Reasons: []Reason{ReasonAllowRule}, NotAfter: session, Grants: []string{"fake-ticket"}}
+	d1 := Decide(&in, t0)
+	if !reflect.DeepEqual(d1, want) {
+		t.Fatalf("Decide() = %+v, want %+v", d1, want)
+	}
+	d1.Reasons = append(d1.Reasons, ReasonDenyRule)
+	d1.Grants = append(d1.Grants, "extra")
+	if d2 := Decide(&in, t0); !reflect.DeepEqual(d2, want) {
+		t.Fatalf("after appending to an earlier decision's lists: Decide() = %+v, want %+v", d2, want)
+	}
+	// A kind that names another grant gets its own list, and the decision
+	// after it too.
+	ticket.grant = "other-grant"
+	if d := Decide(&in, t0); !slices.Equal(d.Grants, []string{"other-grant"}) {
+		t.Fatalf("Grants = %q, want [other-grant]", d.Grants)
+	}
+	ticket.grant = "fake-ticket"
+	if d := Decide(&in, t0); !reflect.DeepEqual(d, want) {
+		t.Fatalf("Decide() = %+v, want %+v", d, want)
+	}
+	no := Input{Route: r, Identity: user("a@evil.example@corp.example"), Request: get("")}
+	d3 := Decide(&no, t0)
+	d3.Reasons = append(d3.Reasons, ReasonDenyRule)
+	if d4 := Decide(&no, t0); !reflect.DeepEqual(d4, denied(ReasonInvalidIdentity)) {
+		t.Fatalf("Decide() = %+v, want %+v", d4, denied(ReasonInvalidIdentity))
+	}
+}
+
+// The decision path allocates nothing: an allow relying on a grant, an
+// allow without requirements, and the common denials.
+func TestDecideAllocatesNothing(t *testing.T) {
+	ticket := &fakeReq{kind: "fake-ticket", reason: "fake-ticket-required", grant: "fake-ticket"}
+	window := &fakeReq{kind: "fake-window", reason: "fake-window-closed"}
+	withReqs := mustCompile(t, "r", false, Rules{Allow: []Condition{{Groups: []string{"support"}}}, Deny: []Condition{{Domains: []string{"contractors.example"}}}},
+		[]Requirement{window, ticket})
+	plain := mustCompile(t, "p", false, Rules{Allow: []Condition{{Groups: []string{"support"}}}}, nil)
+	support := user("a@corp.example", "support")
+	cases := []struct {
+		name string
+		in   Input
+		want Reason
+	}{
+		{"allow with a grant", Input{Route: withReqs, Identity: support, Request: get("10.1.2.3"), Facts: []any{open(session), open(session)}}, ReasonAllowRule},
+		{"allow without requirements", Input{Route: plain, Identity: support, Request: get("")}, ReasonAllowRule},
+		{"not signed in", Input{Route: plain, Request: get("")}, ReasonSignInRequired},
+		{"no allow rule", Input{Route: plain, Identity: user("a@corp.example", "eng"), Request: get("")}, ReasonNoAllowRule},
+		{"deny rule", Input{Route: withReqs, Identity: user("c@contractors.example", "support"), Request: get("")}, ReasonDenyRule},
+		{"no route", Input{Identity: support}, ReasonRouteNotFound},
+		{"evidence error", Input{Route: plain, Identity: support, EvidenceErr: errors.New("down")}, ReasonEvidenceError},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if d := Decide(&tc.in, t0); d.Reasons[0] != tc.want {
+				t.Fatalf("Decide() = %+v, want reason %q", d, tc.want)
+			}
+			if n := testing.AllocsPerRun(100, func() { Decide(&tc.in, t0) }); n != 0 {
+				t.Fatalf("Decide allocated %v times per decision, want 0", n)
+			}
+		})
 	}
 }
 

@@ -1,5 +1,5 @@
 // Package policy holds the gateway's authorization decision: a pure function
-// Decide(Input, now) → Decision with typed reasons (reasons.go).
+// Decide(*Input, now) → Decision with typed reasons (reasons.go).
 //
 // Evidence (identity, device, and later justification, schedule and
 // break-glass) is gathered by the caller before Decide runs; Decide does no

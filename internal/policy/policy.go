@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"sync/atomic"
 )
 
 // Rules are a route's allow and deny conditions as written in YAML. A request
@@ -44,6 +45,23 @@ type Route struct {
 	// lifters are the indexes of the requirements that implement Lifter,
 	// consulted only when another requirement is unmet.
 	lifters []int
+	// grantLists hold, per requirement, the one-grant list of its last
+	// grant, shared by the decisions that rely on that grant alone (see
+	// oneGrant).
+	grantLists []atomic.Pointer[[]string]
+}
+
+// oneGrant returns the list holding only grant g of requirement i: the one
+// of the decision before when it named the same grant (kinds name theirs
+// with a constant), so that an allowed decision allocates none. The list
+// has no spare capacity: an append copies it.
+func (r *Route) oneGrant(i int, g string) []string {
+	if p := r.grantLists[i].Load(); p != nil && (*p)[0] == g {
+		return *p
+	}
+	l := []string{g}[:1:1]
+	r.grantLists[i].Store(&l)
+	return l
 }
 
 // Requirements returns the route's requirements in the order Decide checks
@@ -84,7 +102,7 @@ type condition struct {
 // (in the order they are to be checked). It fails on any value that would
 // not parse; config validation reports the same problems earlier.
 func Compile(name string, public bool, rules Rules, reqs []Requirement) (*Route, error) {
-	r := &Route{Name: name, Public: public, requires: reqs}
+	r := &Route{Name: name, Public: public, requires: reqs, grantLists: make([]atomic.Pointer[[]string], len(reqs))}
 	for i, q := range reqs {
 		if q == nil {
 			return nil, fmt.Errorf("policy: route %q has a nil requirement", name)

@@ -50,6 +50,9 @@ type request struct {
 	facts []any
 	// factsBuf backs facts for routes with few requirements.
 	factsBuf [4]any
+	// in is what the decision looks at (kept here, in the request's one
+	// allocation, so that deciding allocates nothing for it).
+	in policy.Input
 	// traceID is the request's trace, when tracing is on.
 	traceID string
 	// entry, vars and found are the route the path resolved to (resolved
@@ -198,12 +201,13 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
 	q.vars = vars
 	if !found {
 		CloseAfterDenial(w, r)
-		d := policy.Decide(policy.Input{}, s.now())
+		d := policy.Decide(&q.in, s.now())
 		s.record(r, nil, d, http.StatusNotFound)
 		s.page(w, r, http.StatusNotFound, pageData{Title: "Unknown address", Message: "This gateway has no tool at " + q.host + q.path + ".", Next: "Check the address, or ask the tool's owner for the right link.", Reason: string(policy.ReasonRouteNotFound)})
 		return
 	}
-	in := policy.Input{
+	in := &q.in
+	*in = policy.Input{
 		Route:   entry.policy,
 		Request: policy.Request{Method: r.Method, Path: q.path, SourceIP: q.client.ClientIP, Vars: vars},
 	}
@@ -364,7 +368,7 @@ func identityOf(s *auth.Session) *policy.Identity {
 // anything reaches the upstream; if it cannot be written, or the token
 // cannot be minted, the request is refused (fail closed). The response
 // record (status, bytes, duration) follows when the response ends.
-func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *routeEntry, in policy.Input, d policy.Decision) {
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *routeEntry, in *policy.Input, d policy.Decision) {
 	f := &q.client
 	f.Path = q.path
 	f.StripCookies = q.rt.stripCookies
@@ -440,7 +444,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *
 const responseCutOff = "response cut off: the connection closed before the body ended"
 
 // claims builds the context token's claims for an allowed request.
-func (s *Server) claims(q *request, e *routeEntry, in policy.Input, d policy.Decision) contexttoken.Claims {
+func (s *Server) claims(q *request, e *routeEntry, in *policy.Input, d policy.Decision) contexttoken.Claims {
 	id := in.Identity
 	c := contexttoken.Claims{
 		Audience: contexttoken.Audience{e.audience},

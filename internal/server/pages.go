@@ -80,7 +80,7 @@ func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
 }
 
 // deny answers a denied request with the page its first reason chooses.
-func (s *Server) deny(w http.ResponseWriter, r *http.Request, e *routeEntry, in policy.Input, d policy.Decision) {
+func (s *Server) deny(w http.ResponseWriter, r *http.Request, e *routeEntry, in *policy.Input, d policy.Decision) {
 	CloseAfterDenial(w, r)
 	reason := d.Reasons[0]
 	q := reqFrom(r.Context())
