@@ -136,7 +136,13 @@ func BuildInventory(devices []InventoryDevice, dir string, ekRoots *EKRoots) (*I
 			errs = append(errs, fmt.Errorf("%s.id: duplicate device id %q", path, d.ID))
 			continue
 		}
-		hash := strings.ToLower(d.EKPubSHA256)
+		// The hash in one spelling (lower-case hex, no ':'), the one ByEK is
+		// asked with: "AB:CD:…" and "abcd…" are one EK, found either way,
+		// and registered once.
+		hash := ""
+		if b, err := parseDigest(d.EKPubSHA256); err == nil {
+			hash = hex.EncodeToString(b)
+		}
 		if d.EKCertFile != "" {
 			certHash, err := inventoryCertHash(resolve(dir, d.EKCertFile), ekRoots)
 			if err != nil {

@@ -103,6 +103,15 @@ func TestEKPublicAreaMatchesTemplate(t *testing.T) {
 	}
 }
 
+// colons writes a hex digest as "ab:cd:…", a spelling the inventory accepts.
+func colons(hex string) string {
+	var parts []string
+	for i := 0; i+2 <= len(hex); i += 2 {
+		parts = append(parts, hex[i:i+2])
+	}
+	return strings.Join(parts, ":")
+}
+
 func TestBuildInventory(t *testing.T) {
 	ca := mustEKCA(t)
 	dir := t.TempDir()
@@ -129,6 +138,10 @@ func TestBuildInventory(t *testing.T) {
 		{name: "certificate and other hash", devices: []device.InventoryDevice{dev("a", h(2), "ek.pem")}, wantErr: []string{"devices[0].ek_pub_sha256: expected the EK certificate's key hash"}},
 		{name: "certificate of another manufacturer", devices: []device.InventoryDevice{dev("a", "", "strange.der")}, wantErr: []string{"devices[0].ek_cert_file: device: EK certificate"}},
 		{name: "missing certificate file", devices: []device.InventoryDevice{dev("a", "", "nope.pem")}, wantErr: []string{"devices[0].ek_cert_file:"}},
+		{name: "hash written with colons and upper case", devices: []device.InventoryDevice{dev("a", colons(strings.ToUpper(h(10))), "")}, lookup: h(10)},
+		{name: "certificate and matching hash with colons", devices: []device.InventoryDevice{dev("a", colons(ekHash), "ek.pem")}, lookup: ekHash},
+		{name: "one EK in two spellings", devices: []device.InventoryDevice{dev("a", h(3), ""), dev("b", colons(h(3)), "")},
+			wantErr: []string{`devices[1]: EK already registered for device "a"`}},
 		{name: "duplicate id and EK", devices: []device.InventoryDevice{dev("a", h(1), ""), dev("a", h(2), ""), dev("b", h(1), "")},
 			wantErr: []string{`devices[1].id: duplicate device id "a"`, `devices[2]: EK already registered for device "a"`}},
 	}
