@@ -36,6 +36,16 @@ func get(src string) Request {
 	return r
 }
 
+// denyVar is a route open to everyone but customer v; withVar a request
+// for customer v.
+func denyVar(v string) Rules {
+	return Rules{Allow: []Condition{{Everyone: true}}, Deny: []Condition{{Vars: map[string][]string{"customer_id": {v}}}}}
+}
+
+func withVar(v string) Input {
+	return Input{Identity: user("a@corp.example"), Request: Request{Method: "GET", Path: "/c/x", Vars: map[string]string{"customer_id": v}}}
+}
+
 func method(m string) Request { return Request{Method: m, Path: "/"} }
 
 func allow(notAfter time.Time) Decision {
@@ -145,6 +155,19 @@ func TestDecide(t *testing.T) {
 			Deny: []Condition{{Vars: map[string][]string{"customer_id": {"vip"}}}}},
 			in:   Input{Identity: user("a@corp.example"), Request: Request{Method: "GET", Path: "/c/VIP", Vars: map[string]string{"customer_id": "VIP"}}},
 			want: deniedBy("deny[0]")},
+		// Spellings an upstream or its database reads as the denied value.
+		{name: "a deny on 42 denies 042", rules: denyVar("42"), in: withVar("042"), want: deniedBy("deny[0]")},
+		{name: "a deny on 42 denies 0042", rules: denyVar("42"), in: withVar("0042"), want: deniedBy("deny[0]")},
+		{name: "a deny on 42 denies +42", rules: denyVar("42"), in: withVar("+42"), want: deniedBy("deny[0]")},
+		{name: "a deny on 42 denies 42 with a trailing space", rules: denyVar("42"), in: withVar("42 "), want: deniedBy("deny[0]")},
+		{name: "a deny on 042 denies 42", rules: denyVar("042"), in: withVar("42"), want: deniedBy("deny[0]")},
+		{name: "a deny on vip denies vip with spaces", rules: denyVar("vip"), in: withVar(" VIP\t"), want: deniedBy("deny[0]")},
+		{name: "a deny on 0 denies 000", rules: denyVar("0"), in: withVar("000"), want: deniedBy("deny[0]")},
+		{name: "a deny on 42 leaves 420", rules: denyVar("42"), in: withVar("420"), want: allow(session)},
+		{name: "a deny on 42 leaves 4 2", rules: denyVar("42"), in: withVar("4 2"), want: allow(session)},
+		{name: "a deny on 42 leaves +", rules: denyVar("42"), in: withVar("+"), want: allow(session)},
+		{name: "an allow on 42 is exact: 042 is not 42", rules: Rules{Allow: []Condition{{Vars: map[string][]string{"customer_id": {"42"}}}}},
+			in: withVar("042"), want: denied(ReasonNoAllowRule)},
 		{name: "a path variable in an allow rule is exact", rules: Rules{Allow: []Condition{{Vars: map[string][]string{"customer_id": {"vip"}}}}},
 			in:   Input{Identity: user("a@corp.example"), Request: Request{Method: "GET", Path: "/c/VIP", Vars: map[string]string{"customer_id": "VIP"}}},
 			want: denied(ReasonNoAllowRule)},

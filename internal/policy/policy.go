@@ -288,17 +288,49 @@ func compileCondition(c Condition) (condition, error) {
 	return out, nil
 }
 
-// foldDeny makes a deny entry's path variables match in any ASCII case:
-// deny entries fail closed by matching more spellings.
+// foldDeny makes a deny entry's path variables match every spelling an
+// upstream or its database may read as the same value (denyForm): deny
+// entries fail closed by matching more spellings.
 func (c *condition) foldDeny() {
 	c.foldVars = true
 	for k, vals := range c.vars {
 		folded := make(map[string]bool, len(vals))
 		for v := range vals {
-			folded[lowerASCII(v)] = true
+			folded[denyForm(v)] = true
 		}
 		c.vars[k] = folded
 	}
+}
+
+// denyForm is the spelling a deny entry compares a path variable in: ASCII
+// lower case (case-insensitive collations, ASP.NET and Express routing), no
+// leading or trailing ASCII white space (PAD SPACE collations ignore
+// trailing spaces; "%20" decodes to one), and a decimal integer without
+// its "+" and leading zeros (integer binders, int(), and SQL comparing a
+// string with an integer column all read "042" and "+42" as 42). A deny on
+// customer 42 then also denies /customers/042, /customers/+42 and
+// /customers/42%20. It returns s itself when s is already in that form
+// (no allocation on the request path).
+func denyForm(s string) string {
+	s = strings.Trim(s, " \t\r\n\v\f")
+	if d, ok := strings.CutPrefix(s, "+"); ok && allDigits(d) {
+		s = d
+	}
+	if len(s) > 1 && s[0] == '0' && allDigits(s) {
+		if s = strings.TrimLeft(s, "0"); s == "" {
+			s = "0"
+		}
+	}
+	return lowerASCII(s)
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func lowerASCII(s string) string {
@@ -334,7 +366,7 @@ func (c *condition) match(id *Identity, email Email, req *Request) bool {
 	for k, allowed := range c.vars {
 		v, ok := req.Vars[k]
 		if c.foldVars {
-			v = lowerASCII(v)
+			v = denyForm(v)
 		}
 		if !ok || !allowed[v] {
 			return false
