@@ -288,22 +288,60 @@ func (s *Server) allowForwarded(w http.ResponseWriter, r *http.Request, q *reque
 		h[k] = v
 	}
 	h.Set("Cache-Control", "no-store")
-	// The tool must not receive the gateway's cookies (a session cookie it
-	// could replay): the answer carries the client's Cookie header without
+	// The tool must not receive a credential the gateway consumed: its
+	// cookies (a session cookie the tool could replay) or a bearer ID token
+	// it verified (valid on every allow_bearer route). The answer carries
+	// the client's Cookie and Authorization headers as the tool may receive
 	// them, which the documented ingress configurations set on the request
 	// (nginx auth_request_set, Caddy copy_headers, Traefik
-	// authResponseHeaders, Envoy allowed_upstream_headers). It is sent even
-	// when empty, so that an ingress replaces the client's header.
-	h["Cookie"] = []string{toolCookies(r.Header, q.rt)}
+	// authResponseHeaders, Envoy allowed_upstream_headers for Cookie).
+	// Both are sent even when empty, so that an ingress replaces the
+	// client's header.
+	toolCredentials(h, r.Header, q)
 	if q.mode == modeEnvoyHTTP {
 		// Envoy removes these from the request it forwards (ext_authz HTTP
-		// service contract, Envoy v3 API: x-envoy-auth-headers-to-remove).
-		if rm := gatewayOnly(r.Header, q.rt, f.Set); len(rm) > 0 {
+		// service contract, Envoy v3 API: x-envoy-auth-headers-to-remove):
+		// the client's copies of the gateway's headers and the credential
+		// headers left empty, as the gRPC service does.
+		if rm := append(gatewayOnly(r.Header, q.rt, f.Set), emptied(r.Header, h)...); len(rm) > 0 {
 			h.Set("X-Envoy-Auth-Headers-To-Remove", strings.Join(rm, ","))
 		}
 	}
 	w.WriteHeader(http.StatusOK)
 	return http.StatusOK
+}
+
+// toolCredentials sets on the allow answer h the client's credential
+// headers (in) as the tool may receive them: Cookie without the gateway's
+// cookies; Authorization empty when the gateway consumed the bearer token
+// in it (identify, allow_bearer), else as the client sent it: a header the
+// gateway did not read (a Basic or API token on a route without
+// allow_bearer, a scheme other than Bearer) is the client's to the tool,
+// as in proxy mode. Each is "" when nothing is left.
+func toolCredentials(h, in http.Header, q *request) {
+	h["Cookie"] = []string{toolCookies(in, q.rt)}
+	if v := in["Authorization"]; len(v) > 0 && !q.client.StripAuthorization {
+		h["Authorization"] = v // in is read-only
+	} else {
+		h["Authorization"] = []string{""}
+	}
+}
+
+// credentialHeaders are the headers toolCredentials sets on every allow
+// answer.
+var credentialHeaders = [...]string{"Cookie", "Authorization"}
+
+// emptied returns the lowercase names of the credential headers the client
+// sent (in) that the allow answer h leaves empty: an ingress that can
+// remove headers (Envoy) removes them rather than forward them empty.
+func emptied(in, h http.Header) []string {
+	var out []string
+	for _, name := range credentialHeaders {
+		if len(in[name]) > 0 && strings.Join(h[name], "") == "" {
+			out = append(out, strings.ToLower(name))
+		}
+	}
+	return out
 }
 
 // toolCookies is the client's Cookie header without the gateway's cookies

@@ -172,9 +172,9 @@ func (r *recorder) Write(b []byte) (int, error) {
 
 // checkResponse turns the recorded answer into Envoy's CheckResponse. An
 // allow sets the context token and request ID upstream (overwriting any
-// copy) and removes every other header of the client's that only the
-// gateway may set (in); a deny carries the gateway's status, headers and
-// page.
+// copy), removes every other header of the client's that only the gateway
+// may set (in) and every credential the gateway consumed; a deny carries
+// the gateway's status, headers and page.
 func (r *recorder) checkResponse(in http.Header, rt *runtime) *authv3.CheckResponse {
 	code := r.code
 	if code == 0 {
@@ -188,15 +188,17 @@ func (r *recorder) checkResponse(in http.Header, rt *runtime) *authv3.CheckRespo
 			}
 		}
 		remove := gatewayOnly(in, rt, set)
-		// The tool never receives the gateway's cookies: the Cookie header
-		// is replaced by the client's without them, or removed.
-		if len(in["Cookie"]) > 0 {
-			if c := toolCookies(in, rt); c != "" {
-				set["Cookie"] = []string{c}
-			} else {
-				remove = append(remove, "cookie")
-			}
+		// The tool never receives a credential the gateway consumed: the
+		// credential headers are the HTTP answer's (toolCredentials), the
+		// Cookie header replaced by the client's without the gateway's
+		// cookies, and those left empty (Cookie with none left,
+		// Authorization with the bearer token the gateway consumed)
+		// removed. An Authorization header the gateway did not consume is
+		// left as it is.
+		if c := r.header.Get("Cookie"); c != "" {
+			set["Cookie"] = []string{c}
 		}
+		remove = append(remove, emptied(in, r.header)...)
 		ok := &authv3.OkHttpResponse{Headers: headerOptions(set), HeadersToRemove: remove}
 		return &authv3.CheckResponse{Status: &rpcstatus.Status{Code: int32(codes.OK)},
 			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok}}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -197,6 +198,49 @@ func TestExtAuthzGRPC(t *testing.T) {
 		if r.Transport != "ext-authz-grpc" {
 			t.Fatalf("record without the gRPC transport: %+v", r)
 		}
+	}
+}
+
+// The gRPC service agrees with the HTTP one (TestForwardAuthCredentials):
+// Cookie set to what the tool may receive, never Authorization; the
+// emptied credential headers in headers_to_remove.
+func TestExtAuthzGRPCCredentials(t *testing.T) {
+	g := newFwdGateway(t, "127.0.0.0/8", bearerRoute)
+	client := grpcClient(t, g)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, c := range credCases {
+		t.Run(c.name, func(t *testing.T) {
+			h := map[string]string{}
+			for k, v := range c.credentials(g) {
+				h[strings.ToLower(k)] = strings.Join(v, ",")
+			}
+			resp, err := client.Check(ctx, checkRequest("198.51.100.7:5555", "GET", "tool.example", c.path, h))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ok := resp.GetOkResponse()
+			if codes.Code(resp.GetStatus().GetCode()) != codes.OK || ok == nil {
+				t.Fatalf("not OK: %v", resp)
+			}
+			if _, _, found := headerValue(ok.GetHeaders(), "x-gateway-context"); !found {
+				t.Fatalf("no context token: %v", ok.GetHeaders())
+			}
+			if v, _, found := headerValue(ok.GetHeaders(), "authorization"); found {
+				t.Errorf("authorization set to %q: the client's is forwarded or removed, never set", v)
+			}
+			v, action, found := headerValue(ok.GetHeaders(), "cookie")
+			switch {
+			case c.wantCookie == "" && found:
+				t.Errorf("cookie set to %q, want it removed or left alone", v)
+			case c.wantCookie != "" && (v != c.wantCookie || action != corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD):
+				t.Errorf("cookie %q (%v), want %q overwriting", v, action, c.wantCookie)
+			}
+			removed := slices.Sorted(slices.Values(ok.GetHeadersToRemove()))
+			if !slices.Equal(removed, c.wantRemoved) {
+				t.Errorf("headers_to_remove %q, want %q", removed, c.wantRemoved)
+			}
+		})
 	}
 }
 

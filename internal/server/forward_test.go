@@ -10,11 +10,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/coreos/go-oidc/v3/oidc/oidctest"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/oauth2-proxy/mockoidc"
 
@@ -67,10 +70,10 @@ routes:
 `
 
 // newFwdGateway starts a gateway whose trusted proxies are trusted (a
-// comma-separated YAML list).
-func newFwdGateway(t testing.TB, trusted string) *fwdGateway {
+// comma-separated YAML list), with extra YAML (more routes) appended.
+func newFwdGateway(t testing.TB, trusted string, extra ...string) *fwdGateway {
 	t.Helper()
-	cfg, m := fwdConfigFile(t, trusted, "")
+	cfg, m := fwdConfigFile(t, trusted, strings.Join(extra, ""))
 	g := &fwdGateway{t: t, idp: m, auditW: &lockedBuffer{}}
 	g.auditL = audit.New(g.auditW, nil, nil)
 	var err error
@@ -122,6 +125,20 @@ func (g *fwdGateway) session(email string, groups ...string) *http.Cookie {
 		g.t.Fatal(err)
 	}
 	return &http.Cookie{Name: rt.cfg.Session.CookieName, Value: id}
+}
+
+// idToken is an ID token for email as the provider issues it to the
+// gateway's client: what an allow_bearer route accepts.
+func (g *fwdGateway) idToken(email string) string {
+	g.t.Helper()
+	kid, err := g.idp.Keypair.KeyID()
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	now := time.Now()
+	b, _ := json.Marshal(map[string]any{"iss": g.idp.Issuer(), "aud": g.idp.Config().ClientID, "sub": "sub-" + email,
+		"email": email, "email_verified": true, "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix()})
+	return oidctest.SignIDToken(g.idp.Keypair.PrivateKey, kid, oidc.RS256, string(b))
 }
 
 // verify checks a context token against the gateway's JWKS.
@@ -383,7 +400,7 @@ func TestForwardAuthHTTP(t *testing.T) {
 			host: "tool.example", user: "ann@corp.example",
 			headers:    map[string]string{"X-Forwarded-For": employee, "X-Gateway-Context": "forged", "X_Gateway_Context": "forged"},
 			wantStatus: 200, wantToken: true, wantEmail: "ann@corp.example", wantSource: employee,
-			wantHeader: "X-Envoy-Auth-Headers-To-Remove", wantHValue: "x_gateway_context",
+			wantHeader: "X-Envoy-Auth-Headers-To-Remove", wantHValue: "x_gateway_context,cookie", // the session cookie was the only one
 			wantTransport: "ext-authz-http", wantReason: "allow-rule-matched"},
 		{name: "envoy http: original method judged", peer: ingress, target: envoyAuthPrefix + "/reports", method: http.MethodDelete,
 			host: "tool.example", headers: map[string]string{"X-Forwarded-For": employee, "Accept": "application/json"},
@@ -399,6 +416,142 @@ func TestForwardAuthHTTP(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, trustedIn) })
+	}
+}
+
+// bearerRoute takes bearer ID tokens (allow_bearer) under /api of
+// tool.example; the rest of the host is the "tool" route, which does not.
+const bearerRoute = `  - name: api
+    host: tool.example
+    path: /api
+    allow_bearer: true
+    upstream: http://127.0.0.1:1
+    rules:
+      allow: [{domains: [corp.example]}]
+`
+
+// credCase is an allowed request with credentials, and what the answer
+// lets the tool receive of them, asked through every transport.
+type credCase struct {
+	name string
+	path string // the original request's path
+	// session: ann's session cookie; cookie: the tool's own cookies.
+	session bool
+	cookie  string
+	// bearer: an ID token of ann's in Authorization; else authorization
+	// is the client's header ("" none).
+	bearer        bool
+	authorization string
+
+	// consumed: the gateway used the Authorization header (the answer's
+	// is empty); otherwise the answer echoes the client's.
+	consumed bool
+	// wantCookie is the answer's Cookie; wantRemoved what Envoy must
+	// remove (sorted).
+	wantCookie  string
+	wantRemoved []string
+}
+
+var credCases = []credCase{
+	{name: "bearer token on an allow_bearer route: consumed, removed", path: "/api/items", bearer: true,
+		consumed: true, wantRemoved: []string{"authorization"}},
+	{name: "bearer token consumed, the tool's cookie kept", path: "/api/items", bearer: true, cookie: "theme=dark",
+		consumed: true, wantCookie: "theme=dark", wantRemoved: []string{"authorization"}},
+	{name: "session, no Authorization: unaffected", path: "/reports", session: true, cookie: "theme=dark",
+		wantCookie: "theme=dark"},
+	{name: "session cookie only: removed", path: "/reports", session: true,
+		wantRemoved: []string{"cookie"}},
+	{name: "the tool's own Basic credentials: kept", path: "/reports", session: true, cookie: "theme=dark",
+		authorization: "Basic dG9vbDpzZWNyZXQ=", wantCookie: "theme=dark"},
+	{name: "a bearer token on a route without allow_bearer: never read, kept", path: "/reports", session: true, cookie: "theme=dark",
+		bearer: true, wantCookie: "theme=dark"},
+	{name: "Basic on an allow_bearer route: not a bearer token, kept", path: "/api/items", session: true, cookie: "theme=dark",
+		authorization: "Basic dG9vbDpzZWNyZXQ=", wantCookie: "theme=dark"},
+}
+
+// credentials returns c's client headers (canonical names) for g.
+func (c credCase) credentials(g *fwdGateway) http.Header {
+	h := http.Header{}
+	var cookies []string
+	if c.session {
+		s := g.session("ann@corp.example")
+		cookies = append(cookies, s.Name+"="+s.Value)
+	}
+	if c.cookie != "" {
+		cookies = append(cookies, c.cookie)
+	}
+	if len(cookies) > 0 {
+		h.Set("Cookie", strings.Join(cookies, "; "))
+	}
+	if c.bearer {
+		h.Set("Authorization", "Bearer "+g.idToken("ann@corp.example"))
+	} else if c.authorization != "" {
+		h.Set("Authorization", c.authorization)
+	}
+	return h
+}
+
+// In proxy mode the tool never receives the gateway's cookies or a bearer
+// token the gateway consumed (handler.go: StripCookies, StripAuthorization);
+// in forward-auth mode the allow answer has every ingress drop them: Cookie
+// and Authorization to set (nginx, Traefik, Caddy), and for Envoy the
+// emptied ones to remove. Authorization the gateway did not consume is the
+// client's to the tool.
+func TestForwardAuthCredentials(t *testing.T) {
+	g := newFwdGateway(t, trustedIn, bearerRoute)
+	for _, c := range credCases {
+		for _, ep := range []struct{ name, target string }{
+			{"forward-auth", forwardAuthPath}, {"nginx", nginxAuthPath}, {"envoy http", envoyAuthPrefix + c.path},
+		} {
+			t.Run(ep.name+": "+c.name, func(t *testing.T) {
+				r := httptest.NewRequest(http.MethodGet, ep.target, nil)
+				r.RemoteAddr, r.Host = ingress, "tool.example"
+				switch ep.target {
+				case forwardAuthPath:
+					for k, v := range traefik("GET", "tool.example", c.path, employee) {
+						r.Header.Set(k, v)
+					}
+				case nginxAuthPath:
+					for k, v := range nginxHeaders("GET", "tool.example", c.path, employee) {
+						r.Header.Set(k, v)
+					}
+				default:
+					r.Header.Set("X-Forwarded-For", employee)
+				}
+				sent := c.credentials(g)
+				for k, v := range sent {
+					r.Header[k] = v
+				}
+				w := httptest.NewRecorder()
+				g.srv.Handler().ServeHTTP(w, r)
+				h := w.Result().Header
+				if w.Code != http.StatusOK || h.Get("X-Gateway-Context") == "" {
+					t.Fatalf("status %d, token %q; want an allow: %.300s", w.Code, h.Get("X-Gateway-Context"), w.Body)
+				}
+				wantAuth := sent.Get("Authorization")
+				if c.consumed {
+					wantAuth = ""
+				}
+				if got := h.Values("Authorization"); len(got) != 1 || got[0] != wantAuth {
+					t.Errorf("answer's Authorization %q, want one, %q", got, wantAuth)
+				}
+				if got := h.Values("Cookie"); len(got) != 1 || got[0] != c.wantCookie {
+					t.Errorf("answer's Cookie %q, want one, %q", got, c.wantCookie)
+				}
+				var removed []string
+				if v := h.Get("X-Envoy-Auth-Headers-To-Remove"); v != "" {
+					removed = strings.Split(v, ",")
+					slices.Sort(removed)
+				}
+				if ep.target != forwardAuthPath && ep.target != nginxAuthPath {
+					if !slices.Equal(removed, c.wantRemoved) {
+						t.Errorf("X-Envoy-Auth-Headers-To-Remove %q, want %q", removed, c.wantRemoved)
+					}
+				} else if removed != nil {
+					t.Errorf("X-Envoy-Auth-Headers-To-Remove %q in an answer to %s", removed, ep.name)
+				}
+			})
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -168,6 +169,16 @@ func TestEnvoySnippetsDecode(t *testing.T) {
 	}
 	if !reflect.DeepEqual(up, []string{"x-gateway-context", "x-gateway-request-id", "cookie"}) {
 		t.Fatalf("allowed_upstream_headers %v", up)
+	}
+	// The check request carries the credentials the gateway reads.
+	var in []string
+	for _, p := range h.GetAllowedHeaders().GetPatterns() {
+		in = append(in, p.GetExact())
+	}
+	for _, want := range []string{"cookie", "authorization"} {
+		if !slices.Contains(in, want) {
+			t.Fatalf("allowed_headers %v lacks %s", in, want)
+		}
 	}
 	g := envoyFilter(t, "envoy-grpc")
 	if g.GetGrpcService().GetEnvoyGrpc().GetClusterName() == "" {

@@ -24,6 +24,8 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/coreos/go-oidc/v3/oidc/oidctest"
 	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/accessgateway/gateway/internal/gatewaytest"
@@ -167,6 +169,13 @@ routes:
     upstream: {{.Upstream}}
     rules:
       allow: [{groups: [admins]}]
+  - name: api
+    host: 127.0.0.1
+    path: /api
+    allow_bearer: true
+    upstream: {{.Upstream}}
+    rules:
+      allow: [{domains: [example.com]}]
   - name: night-shift
     host: 127.0.0.1
     path: /night
@@ -252,6 +261,20 @@ var (
 	newIdP = gatewaytest.NewIdP
 	user   = gatewaytest.User
 )
+
+// idToken is an ID token for email as idp issues it to the gateway's
+// client: what an allow_bearer route accepts.
+func idToken(t *testing.T, idp *mockoidc.MockOIDC, email string) string {
+	t.Helper()
+	kid, err := idp.Keypair.KeyID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	b, _ := json.Marshal(map[string]any{"iss": idp.Issuer(), "aud": idp.Config().ClientID, "sub": "sub-" + email,
+		"email": email, "email_verified": true, "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix()})
+	return oidctest.SignIDToken(idp.Keypair.PrivateKey, kid, oidc.RS256, string(b))
+}
 
 // client is a browser (cookie jar, follows redirects) connecting from
 // local, a loopback address.

@@ -127,6 +127,45 @@ func testIngress(t *testing.T, transport string, start func(*testing.T, int, *ga
 			t.Fatalf("status %d, tool hits %d → %d", resp.StatusCode, before, up.hits())
 		}
 		checkToken(t, "ann@example.com")
+		if a := up.last().Header.Get("Authorization"); a != "" {
+			t.Fatalf("the tool received Authorization %q, which the client never sent", a)
+		}
+	})
+	t.Run("a bearer token the gateway consumed never reaches the tool", func(t *testing.T) {
+		tok := idToken(t, idp, "bob@example.com")
+		bob := client(browserAddr)
+		if u, err := url.Parse(in.URL); err == nil {
+			bob.Jar.SetCookies(u, []*http.Cookie{{Name: "tool_pref", Value: "dark"}})
+		}
+		before := up.hits()
+		resp, body := get(t, bob, in.URL+"/api/items", "Authorization", "Bearer "+tok, "Accept", "application/json")
+		if resp.StatusCode != http.StatusOK || up.hits() != before+1 {
+			t.Fatalf("status %d, tool hits %d → %d, body %.300s", resp.StatusCode, before, up.hits(), body)
+		}
+		r := up.last()
+		for k, v := range r.Header {
+			if strings.Contains(strings.Join(v, ","), tok) {
+				t.Fatalf("the tool received the bearer token the gateway consumed in %s", k)
+			}
+		}
+		c, err := v.Verify(context.Background(), r.Header.Get("X-Gateway-Context"))
+		if err != nil || c.Email != "bob@example.com" || c.Route != "api" {
+			t.Fatalf("context token %+v, %v; want bob on api", c, err)
+		}
+		if !strings.Contains(r.Header.Get("Cookie"), "tool_pref=dark") {
+			t.Fatalf("the tool's own cookie was lost: %q", r.Header.Get("Cookie"))
+		}
+	})
+	t.Run("the tool's own Authorization reaches it", func(t *testing.T) {
+		const basic = "Basic dG9vbDpzZWNyZXQ="
+		resp, body := get(t, ann, in.URL+"/reports", "Authorization", basic)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d, body %.300s", resp.StatusCode, body)
+		}
+		checkToken(t, "ann@example.com")
+		if got := up.last().Header.Values("Authorization"); len(got) != 1 || got[0] != basic {
+			t.Fatalf("the tool received Authorization %q, want %q", got, basic)
+		}
 	})
 	t.Run("signed out without following: the redirect is to the provider, never the tool", func(t *testing.T) {
 		c := client(browserAddr)
