@@ -199,6 +199,43 @@ var always = func() map[string]bool {
 	return m
 }()
 
+// describing are the headers through which an ingress asking the gateway
+// about a request (forward-auth: Traefik, Caddy, nginx auth_request, Envoy)
+// describes it and where it came from, or which an ingress adds on its own
+// way (Traefik's X-Forwarded-Server and, after a stripPrefix,
+// X-Forwarded-Prefix): SpoofableInForwardAuth never names them.
+var describing = map[string]bool{
+	"x-forwarded-method": true, "x-forwarded-uri": true, "x-forwarded-server": true, "x-forwarded-prefix": true,
+	"x-original-uri": true, "x-original-method": true,
+}
+
+// SpoofableInForwardAuth reports whether a header the client sent is one
+// StripInbound would delete in proxy mode as the gateway's word (its
+// namespace, the path- and method-override headers, and every header in
+// strip — nil means DefaultStripList), in any letter case and with '_' or
+// '.' for '-' — other than the headers an ingress sets itself to describe
+// the request (the forwarding headers, X-Forwarded-Method and -Uri,
+// X-Original-URI and -Method, X-Forwarded-Server, X-Forwarded-Prefix) and
+// Envoy's own X-Envoy-* (Envoy sanitizes those from external clients). In
+// forward-auth mode the ingress, not the gateway, forwards the request: the
+// gateway refuses such a request, or has Envoy remove the header.
+func SpoofableInForwardAuth(name string, strip *HeaderList) bool {
+	if strip == nil {
+		strip = defaultStrip
+	}
+	var buf [128]byte
+	f := foldInto(buf[:0], name)
+	switch {
+	case bytes.HasPrefix(f, namespaceBytes):
+		return true
+	case forwarding[string(f)] || describing[string(f)] || bytes.HasPrefix(f, envoyBytes):
+		return false
+	}
+	return always[string(f)] || strip.containsFolded(f)
+}
+
+var envoyBytes = []byte("x-envoy-")
+
 // validToken reports whether s is an RFC 9110 token (a valid header name).
 func validToken(s string) bool {
 	if s == "" {

@@ -352,22 +352,23 @@ func toolCookies(in http.Header, rt *runtime) string {
 	return strings.Join(h["Cookie"], "; ")
 }
 
-// methodOverride are the headers some frameworks read as the method
-// (the list of internal/proxy, which strips them in proxy mode).
-var methodOverride = []string{"x-http-method-override", "x-http-method", "x-method-override"}
-
-// gatewayOnly returns the lowercase names in h that only the gateway may
-// set, in any letter case and with '_' for '-': its X-Gateway-* namespace,
-// the configured token header, and the method-override headers (rules
-// judge the request's method). Names in except are left out.
+// gatewayOnly returns the lowercase names in h that an upstream could take
+// for the gateway's word, the headers proxy mode deletes from every request
+// (proxy.StripInbound): the X-Gateway-* namespace, the configured token
+// header, the path- and method-override headers and the strip_headers list
+// (identity headers of other proxies), in any letter case and with '_' or
+// '.' for '-' (proxy.SpoofableInForwardAuth) — but not the headers the
+// ingress itself sets to describe the request, nor the configured client
+// certificate header, which a trusted ingress sets for the gateway to read.
+// Names in except are left out.
 func gatewayOnly(h http.Header, rt *runtime, except http.Header) []string {
 	var out []string
+	cert := rt.cfg.Listen.ClientCertHeader
 	for name := range h {
-		bad := foldedPrefix(name, proxy.Namespace) || foldedEqual(name, rt.tokenHeader)
-		for _, m := range methodOverride {
-			bad = bad || foldedEqual(name, m)
+		if !proxy.SpoofableInForwardAuth(name, rt.stripHeaders) && !foldedEqual(name, rt.tokenHeader) {
+			continue
 		}
-		if !bad {
+		if cert != "" && foldedEqual(name, cert) {
 			continue
 		}
 		if _, ok := except[http.CanonicalHeaderKey(name)]; ok {
@@ -378,13 +379,13 @@ func gatewayOnly(h http.Header, rt *runtime, except http.Header) []string {
 	return out
 }
 
-// foldByte lowercases c and reads '_' as '-', the way some frameworks
+// foldByte lowercases c and reads '_' and '.' as '-', the way some frameworks
 // (CGI, WSGI, PHP) read header names.
 func foldByte(c byte) byte {
 	switch {
 	case 'A' <= c && c <= 'Z':
 		return c + 'a' - 'A'
-	case c == '_':
+	case c == '_' || c == '.':
 		return '-'
 	}
 	return c

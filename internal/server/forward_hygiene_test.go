@@ -1,0 +1,129 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/accessgateway/gateway/internal/proxy"
+)
+
+// spoofable are headers proxy mode deletes from every request (an upstream
+// could take them for the gateway's word), in spellings a tool may read as
+// the header: '.' and '_' for '-' (PHP's $_SERVER, CGI and WSGI fold both to
+// '_'), path overrides, and the identity headers of other proxies.
+var spoofable = []struct{ name, value string }{
+	{"X.Http.Method.Override", "DELETE"},
+	{"X-Http-Method.Override", "DELETE"},
+	{"X_Http_Method_Override", "DELETE"},
+	{"X.Gateway.Context", "forged"},
+	{"X-Gateway.Request-Id", "forged"},
+	{"X-Original-URL", "/admin"},
+	{"X-Rewrite-URL", "/admin"},
+	{"X-Forwarded-User", "admin"},
+	{"Remote-User", "admin"},
+	{"Remote.User", "admin"},
+	{"X-Auth-Request-Email", "admin@corp.example"},
+}
+
+// In forward-auth mode the ingress forwards the client's headers to the
+// tool: a header proxy mode would have deleted makes the gateway refuse the
+// request (nginx, Traefik and Caddy cannot remove headers by name on the
+// gateway's word).
+func TestForwardAuthRefusesHeadersProxyModeStrips(t *testing.T) {
+	g := newFwdGateway(t, trustedIn)
+	ann := g.session("ann@corp.example")
+	for _, h := range spoofable {
+		proxied := http.Header{h.name: {h.value}}
+		proxy.StripInbound(proxied, nil)
+		if len(proxied) != 0 {
+			t.Fatalf("proxy mode keeps %s: the list is wrong", h.name)
+		}
+		for _, mode := range []struct {
+			name, path string
+			headers    map[string]string
+			want       int // nginx's auth_request reads every refusal as 403
+		}{
+			{"traefik", forwardAuthPath, traefik("GET", "tool.example", "/reports", employee), http.StatusBadRequest},
+			{"nginx", nginxAuthPath, nginxHeaders("GET", "tool.example", "/reports", employee), http.StatusForbidden},
+		} {
+			t.Run(mode.name+"/"+h.name, func(t *testing.T) {
+				r := httptest.NewRequest(http.MethodGet, mode.path, nil)
+				r.RemoteAddr = ingress
+				for k, v := range mode.headers {
+					r.Header.Set(k, v)
+				}
+				r.AddCookie(ann)
+				w := httptest.NewRecorder()
+				g.srv.Handler().ServeHTTP(w, r.Clone(r.Context()))
+				if w.Code != http.StatusOK {
+					t.Fatalf("expected 200 without the header, got %d", w.Code)
+				}
+				r.Header[h.name] = []string{h.value} // as the client spelt it
+				w = httptest.NewRecorder()
+				g.srv.Handler().ServeHTTP(w, r)
+				if w.Code != mode.want {
+					t.Fatalf("expected %d for a request carrying %s: %q, got %d", mode.want, h.name, h.value, w.Code)
+				}
+			})
+		}
+	}
+}
+
+// What an ingress sets on its own way — the headers describing the request,
+// Traefik's X-Forwarded-Server and, after a stripPrefix, X-Forwarded-Prefix —
+// does not make the gateway refuse.
+func TestForwardAuthAcceptsWhatIngressesSet(t *testing.T) {
+	g := newFwdGateway(t, trustedIn)
+	r := httptest.NewRequest(http.MethodGet, forwardAuthPath, nil)
+	r.RemoteAddr = ingress
+	for k, v := range traefik("GET", "tool.example", "/reports", employee, "X-Forwarded-Server", "traefik-7d9f",
+		"X-Forwarded-Prefix", "/tools", "X-Forwarded-Port", "443", "X-Real-Ip", "203.0.113.9") {
+		r.Header.Set(k, v)
+	}
+	r.AddCookie(g.session("ann@corp.example"))
+	w := httptest.NewRecorder()
+	g.srv.Handler().ServeHTTP(w, r)
+	if w.Code != http.StatusOK {
+		t.Fatalf("expected 200 for what Traefik sets, got %d: %s", w.Code, w.Body)
+	}
+}
+
+// Envoy can remove headers: an allowed check lists every header proxy mode
+// would have deleted in headers_to_remove, whatever its spelling.
+func TestExtAuthzGRPCRemovesHeadersProxyModeStrips(t *testing.T) {
+	g := newFwdGateway(t, "127.0.0.0/8, "+trustedIn)
+	client := grpcClient(t, g)
+	ann := g.session("ann@corp.example")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	extra := map[string]string{"cookie": "_gateway_session=" + ann.Value}
+	for _, h := range spoofable {
+		extra[http.CanonicalHeaderKey(h.name)] = h.value
+	}
+	lower := map[string]string{}
+	for k, v := range extra {
+		lower[strings.ToLower(k)] = v
+	}
+	resp, err := client.Check(ctx, checkRequest("198.51.100.7:5555", "GET", "tool.example", "/reports", lower))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := resp.GetOkResponse()
+	if ok == nil {
+		t.Fatalf("expected an allow, got %v", resp)
+	}
+	rm := ok.GetHeadersToRemove()
+	for name := range lower {
+		if name == "cookie" {
+			continue
+		}
+		if !slices.Contains(rm, name) {
+			t.Errorf("headers_to_remove %q does not list %s: Envoy would forward it to the tool", rm, name)
+		}
+	}
+}
