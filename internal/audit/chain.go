@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/cryptosigner"
@@ -44,6 +45,44 @@ func checkpointPayload(seq uint64, hash []byte) []byte {
 	b = append(b, `,"hash":"`...)
 	b = append(b, hash...)
 	return append(b, `"}`...)
+}
+
+// boundPrefix starts the statement that ends every checkpoint's detail:
+// "checkpoint_every N" (alone, or after "; "), the most records the log
+// writes after that checkpoint before the next one (Options.CheckpointEvery).
+// It is in the hashed bytes, so a signed checkpoint vouches for it; the
+// verifier, given keys, fails a file with more records than that after a
+// signed checkpoint. Stating it in detail, not in a member of its own, keeps
+// the record format as it was: verifiers from before it read the files.
+const boundPrefix = "checkpoint_every "
+
+// withBound returns a checkpoint's detail with the bound stated at its end.
+// The end, because what comes before may hold text the log does not choose
+// (an error message, a path): only the last part is read as the statement.
+func withBound(detail string, every int) string {
+	s := boundPrefix + strconv.Itoa(every)
+	if detail == "" {
+		return s
+	}
+	return detail + "; " + s
+}
+
+// statedBound returns the bound a checkpoint's detail states, or 0 when it
+// states none (a checkpoint written before checkpoints stated it).
+func statedBound(detail string) int {
+	last := detail
+	if i := strings.LastIndex(detail, "; "); i >= 0 {
+		last = detail[i+2:]
+	}
+	digits, ok := strings.CutPrefix(last, boundPrefix)
+	if !ok {
+		return 0
+	}
+	n, err := strconv.Atoi(digits)
+	if err != nil || n <= 0 || strconv.Itoa(n) != digits {
+		return 0
+	}
+	return n
 }
 
 // checkpointSigner signs checkpoints with the gateway's key.

@@ -230,3 +230,33 @@ func newKey(t testing.TB) *ecdsa.PrivateKey {
 func isUnavailable(err error) bool { return errors.Is(err, ErrUnavailable) }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// longestRun returns the most records in a row without a checkpoint, and
+// the seq of the last record of that run.
+func longestRun(recs []Record) (n int, seq uint64) {
+	run := 0
+	for _, r := range recs {
+		if r.Kind == KindCheckpoint {
+			run = 0
+			continue
+		}
+		if run++; run > n {
+			n, seq = run, r.Seq
+		}
+	}
+	return n, seq
+}
+
+// checkBound fails t unless no more than every records stand without a
+// checkpoint after them in recs, and every checkpoint states that bound.
+func checkBound(t *testing.T, recs []Record, every int) {
+	t.Helper()
+	if n, seq := longestRun(recs); n > every {
+		t.Errorf("%d records in a row without a checkpoint (up to seq %d), want at most %d", n, seq, every)
+	}
+	for _, r := range checkpoints(recs, "") {
+		if got := statedBound(r.Detail); got != every {
+			t.Errorf("checkpoint %d (%s) states bound %d in detail %q, want %d", r.Seq, r.Event, got, r.Detail, every)
+		}
+	}
+}

@@ -506,8 +506,10 @@ func (l *Log) settle(q []entry) {
 	}
 }
 
-// cycle writes everything queued in one write, with a checkpoint when one
-// is due, then syncs, rotates or reopens as needed.
+// cycle writes everything queued in one write, with a checkpoint when
+// CheckpointInterval has passed since the last one (write itself puts one
+// after every CheckpointEvery records), then syncs, rotates or reopens as
+// needed.
 func (l *Log) cycle() {
 	// Let callers that are about to queue do so: one more record in this
 	// write is one write call less (it costs nothing when no one is
@@ -516,7 +518,7 @@ func (l *Log) cycle() {
 	q, b, reopen := l.take()
 	now := l.now()
 	cp := ""
-	if n := l.since + len(q); n > 0 && (n >= l.o.CheckpointEvery || now.Sub(l.lastCP) >= l.o.CheckpointInterval) {
+	if l.since+len(q) > 0 && now.Sub(l.lastCP) >= l.o.CheckpointInterval {
 		cp = CheckpointInterval
 	}
 	var err error
@@ -579,20 +581,38 @@ func (l *Log) unqueue(q []entry) {
 }
 
 // write encodes q, then a checkpoint if cp names its event, and writes them
-// with one write call. On error the chain is as it was before.
+// with one write call. Whenever CheckpointEvery records follow the last
+// checkpoint, an "interval" checkpoint goes right after them, in the middle
+// of q if need be: however many records one write carries (group commit,
+// the records buffered through an outage), no more than CheckpointEvery are
+// ever written without a checkpoint after them — the bound every checkpoint
+// states (see appendCheckpoint) and `gateway audit verify` holds the file
+// to. On error the chain, the count since the last checkpoint and the
+// counters are as they were before.
 func (l *Log) write(q []entry, cp, detail string) error {
 	buf := l.buf[:0]
 	seq0, prev0 := l.seq, l.prev
+	since, cps := l.since, 0
 	for i := range q {
 		buf = l.appendChained(buf, &q[i].r, false)
-	}
-	if cp != "" {
-		r := Record{Time: l.now(), Kind: KindCheckpoint, Event: cp, Detail: detail}
+		since++
+		if since < l.o.CheckpointEvery || (i == len(q)-1 && cp != "") {
+			continue // the bound is not reached, or cp follows at once
+		}
 		var err error
-		if buf, err = l.appendCheckpoint(buf, &r); err != nil {
+		if buf, err = l.appendCheckpoint(buf, CheckpointInterval, ""); err != nil {
 			l.seq, l.prev = seq0, prev0
 			return err
 		}
+		since, cps = 0, cps+1
+	}
+	if cp != "" {
+		var err error
+		if buf, err = l.appendCheckpoint(buf, cp, detail); err != nil {
+			l.seq, l.prev = seq0, prev0
+			return err
+		}
+		since, cps = 0, cps+1
 	}
 	n, err := l.f.Write(buf)
 	l.writes.Add(1)
@@ -613,11 +633,10 @@ func (l *Log) write(q []entry, cp, detail string) error {
 	records := uint64(l.seq - seq0)
 	l.written.Add(records)
 	l.lastSeq.Store(l.seq)
-	if cp != "" {
-		l.checkpoints.Add(1)
-		l.since, l.lastCP = 0, l.now()
-	} else {
-		l.since += len(q)
+	l.since = since
+	if cps > 0 {
+		l.checkpoints.Add(uint64(cps))
+		l.lastCP = l.now()
 	}
 	if l.stream != nil {
 		l.stream.send(buf[:n])
@@ -659,10 +678,15 @@ func (l *Log) appendChainedOnce(buf []byte, r *Record, open bool) []byte {
 	return append(buf, '}', '\n')
 }
 
-// appendCheckpoint appends r as the next record, signed when the log has a
-// key.
-func (l *Log) appendCheckpoint(buf []byte, r *Record) ([]byte, error) {
-	buf = l.appendChained(buf, r, true)
+// appendCheckpoint appends the next record as a checkpoint of event ev,
+// signed when the log has a key. Its detail ends with the bound
+// ("checkpoint_every N", see withBound): the most records the log writes
+// after it before the next checkpoint. It is stated whether or not the log
+// signs (a key may come later, by SetSigner), and only a signed statement
+// counts for the verifier.
+func (l *Log) appendCheckpoint(buf []byte, ev, detail string) ([]byte, error) {
+	r := Record{Time: l.now(), Kind: KindCheckpoint, Event: ev, Detail: withBound(detail, l.o.CheckpointEvery)}
+	buf = l.appendChained(buf, &r, true)
 	sig := ""
 	if s := l.signer.Load(); s != nil {
 		var err error

@@ -588,6 +588,147 @@ func TestCheckpointsAreSigned(t *testing.T) {
 	}
 }
 
+// Records committed at once (group commit) are written with one write call
+// and still get a checkpoint after every CheckpointEvery of them, placed
+// between the records: the bound verify holds the file to is never broken
+// by a large batch. The Recent ring and the counters see the checkpoints
+// written between the records too.
+func TestLargeBatchKeepsTheCheckpointBound(t *testing.T) {
+	key := newKey(t)
+	l, path, c := openTest(t, func(o *Options) { o.Signer, o.CheckpointEvery = key, 10 })
+	before, _ := c.count()
+	started, release := c.holdNext(t)
+	const n = 95
+	errs := make(chan error, n+1)
+	commit := func(i int) {
+		errs <- l.Commit(context.Background(), Record{Kind: KindDecision, RequestID: fmt.Sprint(i)})
+	}
+	go commit(0)
+	<-started // the first write is in flight; the next n queue behind it
+	for i := 1; i <= n; i++ {
+		go commit(i)
+	}
+	eventually(t, "95 commits queued", func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.queue) == n
+	})
+	release()
+	for range n + 1 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if writes, _ := c.count(); writes-before != 2 {
+		t.Fatalf("%d writes, want 2 (one in flight, one for the %d queued meanwhile): the batch was not one write", writes-before, n)
+	}
+	var recent bytes.Buffer
+	l.Recent(func(line []byte) { recent.Write(line) })
+	st := l.Stats()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	recs := readRecords(t, path)
+	checkBound(t, recs, 10)
+	if got := len(requestIDs(recs)); got != n+1 {
+		t.Errorf("file holds %d records, want %d", got, n+1)
+	}
+	b, _ := os.ReadFile(path)
+	if !bytes.HasPrefix(b, recent.Bytes()) || recent.Len() == 0 || bytes.Count(recent.Bytes(), []byte("\n")) != len(recs)-1 {
+		t.Errorf("Recent holds %d lines that are not the file's first %d", bytes.Count(recent.Bytes(), []byte("\n")), len(recs)-1)
+	}
+	if cps := len(checkpoints(recs, "")) - 1; st.Checkpoints != uint64(cps) || st.Written != uint64(len(recs)-1) {
+		t.Errorf("Stats before Close %+v, want %d checkpoints and %d records written", st, cps, len(recs)-1)
+	}
+	ks, _ := NewKeySet(key.Public())
+	mustVerify(t, ks, path)
+}
+
+// The records buffered through an outage are written in one write when the
+// sink works again, with a checkpoint after every CheckpointEvery of them.
+// The failed attempts before it (half of their bytes written, then cut
+// off) leave the chain, the count since the last checkpoint and the
+// counters as they were, so the file shows exactly the checkpoints the
+// successful write made.
+func TestRecoveryKeepsTheCheckpointBound(t *testing.T) {
+	key := newKey(t)
+	l, path, c := openTest(t, func(o *Options) { o.Signer, o.CheckpointEvery = key, 10 })
+	c.set(func(c *faults) { c.failWrites, c.partial = true, true })
+	l.Log(Record{Kind: KindResponse, RequestID: "r0"})
+	eventually(t, "the failure", func() bool { return l.Healthy() != nil })
+	for i := 1; i < 35; i++ {
+		l.Log(Record{Kind: KindResponse, RequestID: fmt.Sprint("r", i)})
+	}
+	eventually(t, "a failed retry", func() bool { w, _ := c.count(); return w >= 3 })
+	c.set(func(c *faults) { c.failWrites = false })
+	eventually(t, "recovery", func() bool { return l.Healthy() == nil })
+	st := l.Stats()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	recs := readRecords(t, path)
+	checkBound(t, recs, 10)
+	var events []string
+	for _, r := range checkpoints(recs, "") {
+		events = append(events, r.Event)
+	}
+	if got, want := strings.Join(events, ","), "start,interval,interval,interval,recovered,close"; got != want {
+		t.Errorf("checkpoints %s, want %s (one after every 10 of the 35 buffered records)", got, want)
+	}
+	if got := len(requestIDs(recs)); got != 35 {
+		t.Errorf("file holds %d records, want 35", got)
+	}
+	if st.Checkpoints != 5 || st.Written != 40 {
+		t.Errorf("Stats after recovery %+v, want 5 checkpoints and 40 records written (failed attempts not counted)", st)
+	}
+	ks, _ := NewKeySet(key.Public())
+	mustVerify(t, ks, path)
+}
+
+// A log that stops without Close (a crash) leaves fewer than
+// CheckpointEvery records after its last checkpoint: the file verifies with
+// the keys as it is, and after the restart that continues it.
+func TestCrashLeavesATailWithinTheBound(t *testing.T) {
+	key := newKey(t)
+	ks, _ := NewKeySet(key.Public())
+	l, path, _ := openTest(t, func(o *Options) { o.Signer, o.CheckpointEvery = key, 5 })
+	for i := range 9 {
+		if err := l.Commit(context.Background(), Record{Kind: KindDecision, RequestID: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The crash: what is in the file now is all there is (fsync "never":
+	// the bytes are written, only not flushed).
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashed := path + ".crashed"
+	if err := os.WriteFile(crashed, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := mustVerify(t, ks, crashed)
+	if s.Closed || s.AfterLastVerified != 4 {
+		t.Errorf("summary of the crashed file %+v, want 4 records after the last checkpoint, not closed", s)
+	}
+	l2, err := OpenOptions(Options{File: crashed, Fsync: "never", Signer: key, CheckpointEvery: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.Commit(context.Background(), Record{Kind: KindDecision, RequestID: "after"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s := mustVerify(t, ks, crashed); !s.Closed || s.AfterLastVerified != 0 {
+		t.Errorf("summary after the restart %+v, want closed", s)
+	}
+	checkBound(t, readRecords(t, crashed), 5)
+}
+
 func TestCheckpointInterval(t *testing.T) {
 	l, path, _ := openTest(t, func(o *Options) { o.CheckpointInterval = 5 * time.Millisecond })
 	l.Commit(context.Background(), Record{Kind: KindDecision})

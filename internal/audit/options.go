@@ -21,9 +21,14 @@ type Options struct {
 	// (at most that long after a write; the default), "always" (before
 	// Commit returns), or "never" (only on rotation and Close).
 	Fsync string `yaml:"fsync"`
-	// CheckpointEvery writes a (signed) checkpoint after this many records
-	// (default 1000); CheckpointInterval after this much time when records
-	// were written since the last one (default 1m).
+	// CheckpointEvery bounds the records between two checkpoints (default
+	// 1000): a (signed) checkpoint follows every CheckpointEvery-th record
+	// since the last one, also in the middle of a large write, so no more
+	// records than this are ever without a checkpoint after them. Every
+	// checkpoint states the bound, and verify with keys fails a file that
+	// breaks it: with keys, at most this many records at the end are open
+	// to a consistent rewrite. CheckpointInterval writes one after this much
+	// time when records were written since the last one (default 1m).
 	CheckpointEvery    int           `yaml:"checkpoint_every"`
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 	// RotateSize renames the file to FILE.<UTC time> once it has grown past
