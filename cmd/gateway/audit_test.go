@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"os"
@@ -65,6 +67,12 @@ func TestAuditVerify(t *testing.T) {
 	os.WriteFile(tampered, bytes.Replace(b, []byte("ann@corp.example"), []byte("bob@corp.example"), 1), 0o600)
 	other := filepath.Join(dir, "other.pem")
 	keys(&bytes.Buffer{}, []string{"generate", "--out", other})
+	// A file written from scratch by someone who can write it but not sign:
+	// one record, its hash right, no checkpoint.
+	body := `{"seq":1,"prev":"` + strings.Repeat("0", 64) + `","time":"2026-11-30T09:00:00Z","kind":"decision","user":"ann@corp.example","decision":"allow"`
+	sum := sha256.Sum256([]byte(body))
+	unsigned := filepath.Join(dir, "unsigned.jsonl")
+	os.WriteFile(unsigned, []byte(body+`,"hash":"`+hex.EncodeToString(sum[:])+`"}`+"\n"), 0o600)
 
 	cases := map[string]struct {
 		args []string
@@ -79,6 +87,10 @@ func TestAuditVerify(t *testing.T) {
 		"file out of order":   {append([]string{"verify"}, append(files[1:], files[0])...), 1, "restarted"},
 		"another key":         {append([]string{"verify", "--key", other}, files...), 1, "bad checkpoint signature"},
 		"bad flag":            {[]string{"verify", "--nope", files[0]}, 2, ""},
+		"forged, chain only":  {[]string{"verify", unsigned}, 0, "ok: 1 file(s), 1 records"},
+		"forged, with the key": {[]string{"verify", "--key", filepath.Join(dir, "key.pem"), unsigned}, 1,
+			"FAIL " + unsigned + ":1: seq 1: unsigned start"},
+		"later files, with the key": {[]string{"verify", "--key", filepath.Join(dir, "key.pem"), files[len(files)-1]}, 0, "earlier files not given"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -18,7 +18,8 @@ type Problem struct {
 	Seq  uint64 // of the record on Line, when it could be read
 	// What names the problem: "modified", "missing or out of order",
 	// "inserted or out of order", "chain broken", "truncated", "malformed",
-	// "unsigned checkpoint", "bad checkpoint signature", "restarted".
+	// "restarted", "empty", and with keys "unsigned checkpoint", "bad
+	// checkpoint signature", "unsigned start", "checkpoints missing".
 	What     string
 	Expected string
 	Got      string
@@ -56,10 +57,16 @@ type Summary struct {
 	KeyIDs      []string // the keys that signed the verified checkpoints
 	// AfterLastVerified counts the records after the last verified
 	// checkpoint: with keys, what only the chain protects (a writer of the
-	// file could rewrite them consistently).
+	// file could rewrite them consistently). It is at most the bound that
+	// checkpoint states (checkpoint_every), and all the records when no
+	// checkpoint verified (files that start later in the chain, without
+	// one); 0 without keys.
 	AfterLastVerified int
 	// Closed reports that the last record is a "close" checkpoint: the log
-	// was closed cleanly, and nothing was cut from its end.
+	// that wrote it was closed cleanly there. It does not prove that nothing
+	// was cut from the end: a file cut back to an earlier run's close
+	// checkpoint ends with one too. Only a copy kept elsewhere (the Redis
+	// stream) shows such a cut.
 	Closed bool
 }
 
@@ -70,13 +77,16 @@ func (s Summary) String() string {
 		b = fmt.Appendf(b, " (starts after %s…: earlier files not given)", s.FirstPrev[:12])
 	}
 	b = fmt.Appendf(b, ", %d checkpoints", s.Checkpoints)
-	if s.Verified > 0 || len(s.KeyIDs) > 0 {
+	switch {
+	case s.Verified > 0:
 		b = fmt.Appendf(b, " (%d signatures verified", s.Verified)
 		if s.AfterLastVerified > 0 {
 			b = fmt.Appendf(b, "; %d records after the last one", s.AfterLastVerified)
 		}
 		b = append(b, ')')
-	} else if s.Checkpoints > 0 {
+	case s.AfterLastVerified > 0: // keys given, no checkpoint among the records
+		b = fmt.Appendf(b, " (no signature verified: none of the %d records is covered by one)", s.AfterLastVerified)
+	case s.Checkpoints > 0:
 		b = append(b, " (signatures not checked: no keys given)"...)
 	}
 	if len(s.LastHash) >= 16 {
@@ -90,12 +100,22 @@ func (s Summary) String() string {
 
 // Verifier checks audit files in order: every line is a record in the log's
 // exact encoding, its hash matches its bytes, its seq and prev continue the
-// record before it (across files), and, with Keys, every checkpoint carries a
-// valid signature. It stops at the first problem.
+// record before it (across files). With Keys, also: every checkpoint carries
+// a valid signature; files that start at seq 1 start with a (signed) start
+// checkpoint; and after a checkpoint that states its bound ("checkpoint_every
+// K" at the end of its detail), no more than K records come before the next
+// checkpoint or the end. A checkpoint that states no bound (written before
+// checkpoints stated it) bounds nothing, so older files verify as they did.
+// It stops at the first problem.
 //
-// What it cannot see: records cut from the end of the last file when the
-// file does not end with a close checkpoint (Summary.Closed says so), and,
-// without Keys, a chain rewritten consistently from some record on.
+// What it cannot see: with Keys, a consistent rewrite of the records after
+// the last checkpoint (at most its bound: Summary.AfterLastVerified), and
+// records cut from the end of the last file — down to any record, a close
+// checkpoint of an earlier run included, after which a restart continues
+// the chain and signs again; only a copy kept elsewhere (the Redis stream)
+// shows that. Without Keys, a chain rewritten consistently from any record
+// on. Files that start later in the chain are taken as given (the summary
+// says where they start).
 type Verifier struct {
 	// Keys verify checkpoint signatures; nil skips them.
 	Keys *KeySet
@@ -105,6 +125,10 @@ type Verifier struct {
 	prev    string
 	kids    map[string]bool
 	problem *Problem
+	// bound is what the last verified checkpoint (at boundSeq) states: the
+	// most records before the next checkpoint (0: it states none).
+	bound    int
+	boundSeq uint64
 }
 
 // VerifyFiles checks the files in order and returns the summary, or the
@@ -199,6 +223,17 @@ func (v *Verifier) check(file string, n int, line []byte) *Problem {
 			p.What, p.Expected, p.Got = "chain broken", "prev "+zeroHash[:12]+"… for seq 1", "prev "+r.Prev
 			return p
 		}
+		if v.Keys != nil && r.Seq == 1 && (r.Kind != KindCheckpoint || r.Event != CheckpointStart) {
+			// Without this a file rewritten whole, and left without
+			// checkpoints, would have nothing to verify against.
+			p.What, p.Expected = "unsigned start", "a signed start checkpoint at seq 1"
+			p.Got = fmt.Sprintf("a %q record", r.Kind)
+			if r.Kind == KindCheckpoint {
+				p.Got = fmt.Sprintf("a %q checkpoint", r.Event)
+			}
+			p.Hint = "every log starts with a signed start checkpoint: the file was rewritten from its first record"
+			return p
+		}
 		v.started = true
 		v.sum.FirstSeq, v.sum.FirstPrev = r.Seq, r.Prev
 	} else {
@@ -242,6 +277,7 @@ func (v *Verifier) check(file string, n int, line []byte) *Problem {
 			}
 			v.sum.Verified++
 			v.sum.AfterLastVerified = -1
+			v.bound, v.boundSeq = statedBound(r.Detail), r.Seq
 			if v.kids == nil {
 				v.kids = map[string]bool{}
 			}
@@ -252,6 +288,16 @@ func (v *Verifier) check(file string, n int, line []byte) *Problem {
 		}
 	} else if r.Sig != "" {
 		p.What, p.Expected, p.Got = "malformed", "no sig on a "+strconv.Quote(r.Kind)+" record", "a sig"
+		return p
+	} else if v.bound > 0 && v.sum.AfterLastVerified >= v.bound {
+		// The log never writes more records than the signed bound after
+		// a checkpoint; more means checkpoints were taken out — at the
+		// end of the file too, where the tail would otherwise be as long
+		// as a forger likes.
+		p.What = "checkpoints missing"
+		p.Expected = fmt.Sprintf("a signed checkpoint within %d records after seq %d", v.bound, v.boundSeq)
+		p.Got = fmt.Sprintf("%d records without one", v.sum.AfterLastVerified+1)
+		p.Hint = "checkpoints were removed and the records after them rewritten"
 		return p
 	}
 	v.sum.AfterLastVerified++

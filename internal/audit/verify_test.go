@@ -132,6 +132,63 @@ func swap(lines [][]byte, i, j int) [][]byte {
 	return out
 }
 
+// dropCheckpoints rewrites lines from index from on as a forger who can
+// write the file and wants no signature in the way would: every checkpoint
+// from there on removed, the records edited, renumbered and rechained.
+func dropCheckpoints(t testing.TB, lines [][]byte, from int) [][]byte {
+	t.Helper()
+	out := append([][]byte(nil), lines[:from]...)
+	for _, l := range lines[from:] {
+		if !bytes.Contains(l, []byte(`"kind":"checkpoint"`)) {
+			out = append(out, bytes.Replace(l, []byte(`"user":"u`), []byte(`"user":"forged-u`), 1))
+		}
+	}
+	for i := from; i < len(out); i++ {
+		var r Record
+		if err := json.Unmarshal(out[i], &r); err != nil {
+			t.Fatal(err)
+		}
+		r.Seq = uint64(i + 1)
+		out[i] = appendRecord(nil, &r)
+	}
+	return rechain(t, out, from, nil, false)
+}
+
+// appendForged appends n decision records that continue the chain, as a
+// forger would at the end of the file.
+func appendForged(t testing.TB, lines [][]byte, n int) [][]byte {
+	t.Helper()
+	var last Record
+	if err := json.Unmarshal(lines[len(lines)-1], &last); err != nil {
+		t.Fatal(err)
+	}
+	out := append([][]byte(nil), lines...)
+	for i := range n {
+		r := Record{Seq: last.Seq + uint64(i) + 1, Time: last.Time, Kind: KindDecision, User: "forged", Decision: "allow"}
+		out = append(out, appendRecord(nil, &r))
+	}
+	return rechain(t, out, len(lines), nil, false)
+}
+
+// stripBounds returns lines as a gateway from before checkpoints stated
+// their bound wrote them: the statement taken out of every checkpoint's
+// detail, the chain recomputed and the checkpoints signed again by key.
+func stripBounds(t testing.TB, lines [][]byte, key crypto.Signer) [][]byte {
+	t.Helper()
+	out := append([][]byte(nil), lines...)
+	for i := range out {
+		var r Record
+		if err := json.Unmarshal(out[i], &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Kind == KindCheckpoint {
+			r.Detail = strings.TrimSuffix(strings.TrimSuffix(r.Detail, "checkpoint_every 5"), "; ")
+			out[i] = appendRecord(nil, &r)
+		}
+	}
+	return rechain(t, out, 0, key, false)
+}
+
 type verifyCase struct {
 	lines [][]byte
 	keys  *KeySet
@@ -197,10 +254,121 @@ func TestVerifyFindsTheFirstProblem(t *testing.T) {
 		"rewritten, signed with another key": {lines: rechain(t, forged, 2, other, false), keys: keys, what: "bad checkpoint signature", line: 7, seq: 7},
 		"restarted chain": {lines: append(append([][]byte(nil), lines...), writeChain(t, key, 1)...),
 			what: "restarted", line: 27, seq: 1},
+		// The bound the checkpoints state (checkpoint_every 5).
+		"rewritten, checkpoints dropped":          {lines: dropCheckpoints(t, lines, 2), keys: keys, what: "checkpoints missing", line: 7, seq: 7},
+		"rewritten whole, checkpoints dropped":    {lines: dropCheckpoints(t, lines, 0), keys: keys, what: "unsigned start", line: 1, seq: 1},
+		"rewritten whole, without keys":           {lines: dropCheckpoints(t, lines, 0)},
+		"seq 1 a checkpoint, not the start":       {lines: rechain(t, edit(lines, 0, `"event":"start"`, `"event":"interval"`), 0, key, false), keys: keys, what: "unsigned start", line: 1, seq: 1},
+		"crashed, as many records as the bound":   {lines: lines[:24], keys: keys},
+		"records added past the bound at the end": {lines: appendForged(t, lines[:24], 1), keys: keys, what: "checkpoints missing", line: 25, seq: 25},
+		"records added past the close":            {lines: appendForged(t, lines, 6), keys: keys, what: "checkpoints missing", line: 32, seq: 32},
+		"past the bound, without keys":            {lines: appendForged(t, lines[:24], 10)},
+		// What verify cannot see (docs/audit.md): the records after the
+		// last checkpoint, at most its bound, rewritten consistently.
+		"the last records rewritten, in the bound": {lines: rechain(t, edit(lines[:24], 21, `"user":"u`, `"user":"forged-u`), 21, nil, false), keys: keys},
 	}
 	for name, c := range cases {
 		t.Run(name, c.run)
 	}
+}
+
+// A forger who can write the file rewrites it from some record on and
+// removes every checkpoint after it, renumbering and rechaining, so that no
+// signature is left to fail. With the keys, the bound stated by the last
+// checkpoint left, or the missing signed start, gives it away.
+func TestVerifyRewriteWithCheckpointsDropped(t *testing.T) {
+	key := newKey(t)
+	keys, _ := NewKeySet(key.Public())
+	lines := writeChain(t, key, 20)
+	cases := map[string]struct {
+		from int
+		want string
+	}{
+		"from line 3": {2, "audit.jsonl:7: seq 7: checkpoints missing: expected a signed checkpoint within 5 records after seq 1, " +
+			"got 6 records without one (checkpoints were removed and the records after them rewritten)"},
+		"from line 1": {0, `audit.jsonl:1: seq 1: unsigned start: expected a signed start checkpoint at seq 1, got a "decision" record ` +
+			`(every log starts with a signed start checkpoint: the file was rewritten from its first record)`},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			forged := dropCheckpoints(t, lines, c.from)
+			_, err := VerifyFiles([]string{writeFile(t, forged)}, keys)
+			if err == nil || !strings.HasSuffix(err.Error(), string(filepath.Separator)+c.want) {
+				t.Fatalf("verify with keys = %v\nwant %s", err, c.want)
+			}
+			if _, err := VerifyFiles([]string{writeFile(t, forged)}, nil); err != nil {
+				t.Errorf("verify without keys = %v, want ok (the chain alone cannot tell)", err)
+			}
+		})
+	}
+}
+
+// Checkpoints written before they stated their bound bound nothing: such
+// files verify with the keys as they did, and so does one a newer gateway
+// continued, whose checkpoints from then on hold the records to the bound.
+func TestVerifyCheckpointsWithoutABound(t *testing.T) {
+	key := newKey(t)
+	keys, _ := NewKeySet(key.Public())
+	old := stripBounds(t, writeChain(t, key, 20), key)
+	for _, r := range checkpoints(recordsOf(t, old), "") {
+		if strings.Contains(r.Detail, "checkpoint_every") {
+			t.Fatalf("checkpoint %d still states a bound: %q", r.Seq, r.Detail)
+		}
+	}
+	cases := map[string]verifyCase{
+		"intact":                               {lines: old, keys: keys},
+		"closed, then records added":           {lines: appendForged(t, old, 10), keys: keys},
+		"rewritten whole, checkpoints dropped": {lines: dropCheckpoints(t, old, 0), keys: keys, what: "unsigned start", line: 1, seq: 1},
+	}
+	for name, c := range cases {
+		t.Run(name, c.run)
+	}
+
+	t.Run("continued by a newer gateway", func(t *testing.T) {
+		path := writeFile(t, old)
+		l, err := OpenOptions(Options{File: path, Fsync: "never", Signer: key, CheckpointEvery: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 7 {
+			if err := l.Commit(context.Background(), Record{Kind: KindDecision, User: fmt.Sprintf("v%d", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if s := mustVerify(t, keys, path); s.LastSeq != 26+1+7+1+1 {
+			t.Errorf("summary %+v, want seq 1-%d (26, start, 7 records, an interval and a close checkpoint)", s, 26+1+7+1+1)
+		}
+		b, _ := os.ReadFile(path)
+		lines := bytes.SplitAfter(b, []byte("\n"))
+		lines = lines[:len(lines)-1]
+		c := verifyCase{lines: dropCheckpoints(t, lines, 27), keys: keys, what: "checkpoints missing", line: 33, seq: 33}
+		c.run(t)
+	})
+}
+
+func recordsOf(t testing.TB, lines [][]byte) []Record {
+	t.Helper()
+	var out []Record
+	for _, l := range lines {
+		var r Record
+		if err := json.Unmarshal(l, &r); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func writeFile(t testing.TB, lines [][]byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "audit.jsonl")
+	if err := os.WriteFile(p, bytes.Join(lines, nil), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // The summary tells what was and was not checked.
@@ -232,8 +400,47 @@ func TestVerifySummary(t *testing.T) {
 	if s, err := v.Summary(); err != nil || s.FirstSeq != 11 || !strings.Contains(s.String(), "earlier files not given") {
 		t.Errorf("mid-chain summary %v, %v", s, err)
 	}
+	// With keys, records no checkpoint covers are said even when no
+	// checkpoint verified at all (files that start later, without one).
+	for _, c := range []struct {
+		keys *KeySet
+		want string
+	}{
+		{keys, "0 checkpoints (no signature verified: none of the 5 records is covered by one)"},
+		{nil, "0 checkpoints, last hash"},
+	} {
+		v = &Verifier{Keys: c.keys}
+		v.Read("c", bytes.NewReader(bytes.Join(lines[19:24], nil))) // seq 20-24
+		if s, err := v.Summary(); err != nil || !strings.Contains(s.String(), c.want) {
+			t.Errorf("summary of records without a checkpoint (keys %v): %q, %v; want it to say %q", c.keys != nil, s, err, c.want)
+		}
+	}
 	if _, err := (&Verifier{}).Summary(); err == nil {
 		t.Error("no records verified")
+	}
+}
+
+// A checkpoint states its bound at the end of its detail; nothing else is
+// taken for it.
+func TestStatedBound(t *testing.T) {
+	for detail, want := range map[string]int{
+		withBound("", 1000):                        1000,
+		withBound("new chain", 5):                  5,
+		withBound("continues a; b after seq 3", 7): 7,
+		"":                              0,
+		"new chain":                     0,
+		"checkpoint_every 5; new chain": 0,
+		"open x: checkpoint_every 5":    0,
+		"checkpoint_every 05":           0,
+		"checkpoint_every +5":           0,
+		"checkpoint_every 0":            0,
+		"checkpoint_every -1":           0,
+		"checkpoint_every 5 ":           0,
+		"x; checkpoint_every 99999999999999999999": 0,
+	} {
+		if got := statedBound(detail); got != want {
+			t.Errorf("statedBound(%q) = %d, want %d", detail, got, want)
+		}
 	}
 }
 
