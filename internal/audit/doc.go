@@ -27,14 +27,18 @@
 //
 // The chain: each record carries Seq, the Hash of the record before it
 // (Prev) and its own Hash, the SHA-256 of its line up to the `,"hash":`
-// member. Checkpoints (every N records or T seconds, at start, rotation,
-// reopen, recovery and close) are signed with the gateway's key as a JWS
-// with a detached payload. Verifier (and VerifyFiles) checks files in order;
-// KeySet loads the public keys from a JWKS (file or URL) or PEM. The exact
-// format is in docs/audit.md.
+// member. Checkpoints (after at most N records, even within one write, or
+// after T seconds; at start, rotation, reopen, recovery and close) are
+// signed with the gateway's key as a JWS with a detached payload, and each
+// states N in its detail ("checkpoint_every N"). Verifier (and VerifyFiles)
+// checks files in order and, with the keys, that no more than the stated N
+// records follow a checkpoint; KeySet loads the public keys from a JWKS
+// (file or URL) or PEM. The exact format is in docs/audit.md.
 //
-// Not checked by the chain alone: records cut from the end of the newest
-// file (a clean close ends with a "close" checkpoint, and the Redis stream
-// sink keeps a copy elsewhere), and, without the public keys, a file
-// rewritten consistently from some record on.
+// Not checked: records cut from the end of the newest file, back to any
+// record (an earlier run's close checkpoint included; the next start then
+// continues and signs from the cut) — only a copy kept elsewhere, such as
+// the Redis stream sink, shows that; with the public keys, a consistent
+// rewrite of the last N records or fewer, those after the last checkpoint;
+// without them, a file rewritten consistently from any record on.
 package audit
