@@ -344,6 +344,18 @@ tests:
 		{name: "path parameters in a route path",
 			yaml: minimal + routeYAML("r1", "gw.corp.example", "/a;jsessionid=1"),
 			want: []string{`routes[1].path: route: path parameters (';') are not part of a route path, got "/a;jsessionid=1"`}},
+		// The justification kind's problems, with their paths: a bind
+		// that could read two requests as one resource, a case rule that
+		// is not one, a GitHub login taken from a claim people choose.
+		{name: "justification binding and identity problems",
+			yaml: minimal + strings.Replace(routeYAML("c", "gw.corp.example", "/c/{org}/{id}"), "    rules:",
+				"    require: {justification: {bind: {customer: \"{org}{id}\"}, bind_case: fold}}\n    rules:", 1) +
+				"justification:\n  systems:\n    gh: {type: github, auth: {token: t}, github: {repos: [corp/support], login_claim: preferred_username}}\n",
+			want: []string{
+				`justification.systems.gh.github.login_claim: expected a claim the IdP sets from the person's verified GitHub account (such as github_login), got "preferred_username": OIDC defines it as neither unique nor stable, so it cannot stand for a GitHub account`,
+				`routes[1].require.justification.bind.customer: expected text between {org} and {id} in "{org}{id}" (such as "{org}/{id}"): without it, values could be split in more than one way`,
+				`routes[1].require.justification.bind_case: expected sensitive or insensitive, got "fold"`,
+			}},
 		{name: "policy test device and path checks",
 			yaml: minimal + "tests:\n  - {name: t, url: \"https://gw.corp.example/x\", path: /y, expect: allow, device: {attested_at: yesterday, problem: sign-in-required}}\n",
 			want: []string{

@@ -10,13 +10,28 @@ import "github.com/accessgateway/gateway/internal/policy"
 //   - the system's own verdict (http verifier), as it is;
 //   - not open: ReasonClosed;
 //   - user not among Involved (compared ignoring ASCII case): ReasonNotAssigned;
-//   - resource != "" and not among Resources (ignoring ASCII case, after
-//     trimming spaces): ReasonResourceMismatch.
+//   - resource != "" and not among Resources: ReasonResourceMismatch. The
+//     resource is compared byte for byte with each of the ticket's, spaces
+//     and tabs around the ticket's trimmed: resource IDs may be
+//     case-sensitive (cus_Ab12 and cus_aB12 are two customers), and the
+//     request's spelling is the one the upstream acts on, so it is never
+//     trimmed nor folded. CheckFoldCase is the opt-in for routes whose
+//     resources are known to ignore case.
 //
 // Check does NOT look at time: the caller ends the grant at ExpiresAt and
 // re-verifies on its interval. It does not know which route asked; a ticket
 // justifies the user for any route that accepts its system.
 func Check(t Ticket, user string, resource string) policy.Reason {
+	return check(t, user, resource, false)
+}
+
+// CheckFoldCase is Check with the resource compared ignoring ASCII case
+// (require.justification.bind_case: insensitive).
+func CheckFoldCase(t Ticket, user string, resource string) policy.Reason {
+	return check(t, user, resource, true)
+}
+
+func check(t Ticket, user string, resource string, fold bool) policy.Reason {
 	switch {
 	case t.System == "" || t.ID == "":
 		return ReasonRequired
@@ -36,15 +51,24 @@ func Check(t Ticket, user string, resource string) policy.Reason {
 	if !ok {
 		return ReasonNotAssigned
 	}
-	if resource = trimSpaceASCII(resource); resource != "" {
+	if resource != "" {
 		for _, r := range t.Resources {
-			if asciiEqualFold(trimSpaceASCII(r), resource) {
+			if sameResource(trimSpaceASCII(r), resource, fold) {
 				return ""
 			}
 		}
 		return ReasonResourceMismatch
 	}
 	return ""
+}
+
+// sameResource compares two resources exactly, or ignoring ASCII case when
+// fold is set.
+func sameResource(a, b string, fold bool) bool {
+	if fold {
+		return asciiEqualFold(a, b)
+	}
+	return a == b
 }
 
 // asciiEqualFold compares a and b folding only ASCII letters: non-ASCII

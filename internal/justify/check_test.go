@@ -25,8 +25,14 @@ func TestCheck(t *testing.T) {
 		{"second involved person", open, "cy@corp.example", "", ""},
 		{"user case", open, "ANA@Corp.Example", "", ""},
 		{"resource match", open, ana, "42", ""},
-		{"resource case", open, ana, "acme", ""},
-		{"resource trimmed", open, ana, " 42 ", ""},
+		{"resource match, case as the ticket's", open, ana, "Acme", ""},
+		// cus_Ab12 and cus_aB12 are two customers: only bind_case:
+		// insensitive folds (CheckFoldCase).
+		{"resource of another case", open, ana, "acme", justify.ReasonResourceMismatch},
+		{"resource of another case, base62", with(func(t *justify.Ticket) { t.Resources = []string{"cus_Ab12"} }), ana, "cus_aB12", justify.ReasonResourceMismatch},
+		// The request's resource is what the upstream acts on: as it is.
+		{"request's resource is not trimmed", open, ana, " 42 ", justify.ReasonResourceMismatch},
+		{"ticket's resource is trimmed", with(func(t *justify.Ticket) { t.Resources = []string{" 42\t"} }), ana, "42", ""},
 		{"resource mismatch", open, ana, "43", justify.ReasonResourceMismatch},
 		{"resource prefix is not a match", open, ana, "4", justify.ReasonResourceMismatch},
 		{"resource Kelvin sign is not K", with(func(t *justify.Ticket) { t.Resources = []string{"kontoso"} }), ana, "\u212aontoso", justify.ReasonResourceMismatch},

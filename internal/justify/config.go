@@ -197,9 +197,18 @@ type GitHubConfig struct {
 	// Repos lists the accepted repositories as owner/name. Required.
 	Repos []string `yaml:"repos"`
 	// Users maps GitHub logins to company email addresses; an assignee
-	// without an entry involves nobody (unless the caller passes the user's
-	// login in the Query).
+	// without an entry involves nobody, unless LoginClaim vouches for the
+	// caller's login. A login listed here involves only its own email,
+	// whatever any claim says.
 	Users map[string]string `yaml:"users,omitempty"`
+	// LoginClaim names the ID token claim that carries the person's GitHub
+	// login, for people not listed in Users (e.g. "github_login"). Name
+	// only a claim your IdP sets from the person's verified GitHub account
+	// and that people cannot edit: whoever the claim names is taken to be
+	// that GitHub user. Empty (the default): only Users involves anyone.
+	// Claims that OIDC defines as chosen by people or not unique
+	// (preferred_username, nickname, name…) are refused.
+	LoginClaim string `yaml:"login_claim,omitempty"`
 	// Involved lists who counts as involved: assignees, author (default
 	// [assignees]).
 	Involved []string `yaml:"involved,omitempty"`
@@ -217,8 +226,11 @@ type PagerDutyConfig struct {
 // OpsgenieConfig is the opsgenie-specific part.
 type OpsgenieConfig struct {
 	// Involved lists who counts as involved: owner, responders (users named
-	// as responders; teams, schedules and escalations are not expanded),
-	// acknowledger (default [owner, responders]).
+	// as responders; teams, schedules and escalations are not expanded)
+	// (default [owner, responders]). The acknowledger is not accepted:
+	// Opsgenie reports it as the display name the acknowledging request
+	// gave, which any API caller chooses; a person who acknowledges in
+	// Opsgenie becomes the owner.
 	Involved []string `yaml:"involved,omitempty"`
 	// CustomerTagPrefix names customers with tags: with "customer:", the
 	// tag "customer:acme" names "acme".
@@ -602,8 +614,14 @@ func (s SystemConfig) problems(p string, add func(path, format string, a ...any)
 		}
 		o := d.Opsgenie
 		for i, v := range o.Involved {
-			if v != "owner" && v != "responders" && v != "acknowledger" {
-				add(fmt.Sprintf("%s.opsgenie.involved[%d]", p, i), "expected owner, responders or acknowledger, got %q", v)
+			switch v {
+			case "owner", "responders":
+			case "acknowledger":
+				// report.acknowledgedBy is the "user" text of the acknowledge
+				// request, a display name any API caller sets as it likes.
+				add(fmt.Sprintf("%s.opsgenie.involved[%d]", p, i), "expected owner or responders, got %q: the acknowledger Opsgenie reports is a display name the acknowledging request chooses, not a verified user (a person who acknowledges becomes the owner: use owner)", v)
+			default:
+				add(fmt.Sprintf("%s.opsgenie.involved[%d]", p, i), "expected owner or responders, got %q", v)
 			}
 		}
 		if o.CustomerTagPrefix != "" && o.CustomerDetail != "" {
@@ -647,7 +665,14 @@ var (
 	customField = regexp.MustCompile(`^customfield_[0-9]{1,10}$`)
 	snField     = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$`)
 	ghRepo      = regexp.MustCompile(`^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$`)
+	claimName   = regexp.MustCompile(`^[\x21-\x7e]{1,256}$`)
 )
+
+// profileClaims are the OIDC standard claims that people (or an IdP's
+// admins) choose and that need not be unique nor stay the same (OpenID
+// Connect Core 1.0 §5.1, §5.7): none may stand for a GitHub account.
+var profileClaims = []string{"preferred_username", "nickname", "name", "given_name", "family_name",
+	"middle_name", "email", "profile", "website"}
 
 func (j *JiraConfig) problems(p string, add func(path, format string, a ...any)) {
 	if j.API != JiraCloudV3 && j.API != JiraDataCenterV2 {
@@ -684,6 +709,14 @@ func (g *GitHubConfig) problems(p string, add func(path, format string, a ...any
 	for i, v := range g.Involved {
 		if v != "assignees" && v != "author" {
 			add(fmt.Sprintf("%s.involved[%d]", p, i), "expected assignees or author, got %q", v)
+		}
+	}
+	if g.LoginClaim != "" {
+		switch {
+		case !claimName.MatchString(g.LoginClaim):
+			add(p+".login_claim", "expected a claim name (printable ASCII, no spaces, at most 256), got %q", g.LoginClaim)
+		case slices.Contains(profileClaims, g.LoginClaim):
+			add(p+".login_claim", "expected a claim the IdP sets from the person's verified GitHub account (such as github_login), got %q: OIDC defines it as neither unique nor stable, so it cannot stand for a GitHub account", g.LoginClaim)
 		}
 	}
 	logins := make([]string, 0, len(g.Users))

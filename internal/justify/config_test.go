@@ -104,8 +104,26 @@ func TestProblems(t *testing.T) {
 			Auth: justify.AuthConfig{Username: "u", Password: "p"}, Opsgenie: &justify.OpsgenieConfig{Involved: []string{"team"}, CustomerTagPrefix: "c:", CustomerDetail: "c"}}}},
 			want: []string{
 				"systems.og.auth.token: expected an Opsgenie API key",
-				`systems.og.opsgenie.involved[0]: expected owner, responders or acknowledger, got "team"`,
+				`systems.og.opsgenie.involved[0]: expected owner or responders, got "team"`,
 				"systems.og.opsgenie: set customer_tag_prefix or customer_detail, not both",
+			}},
+		// report.acknowledgedBy is the "user" text of the acknowledge
+		// request: any API caller could name anyone there.
+		{name: "opsgenie acknowledger is not an identity", cfg: justify.Config{Systems: map[string]justify.SystemConfig{"og": {Type: "opsgenie",
+			Auth: justify.AuthConfig{Token: "k"}, Opsgenie: &justify.OpsgenieConfig{Involved: []string{"owner", "acknowledger"}}}}},
+			want: []string{
+				`systems.og.opsgenie.involved[1]: expected owner or responders, got "acknowledger": the acknowledger Opsgenie reports is a display name the acknowledging request chooses, not a verified user (a person who acknowledges becomes the owner: use owner)`,
+			}},
+		// preferred_username is chosen by people and neither unique nor
+		// stable: it cannot stand for a GitHub account.
+		{name: "github login claim people choose", cfg: justify.Config{Systems: map[string]justify.SystemConfig{
+			"gh":  {Type: "github", Auth: justify.AuthConfig{Token: "t"}, GitHub: &justify.GitHubConfig{Repos: []string{"corp/support"}, LoginClaim: "preferred_username"}},
+			"gh2": {Type: "github", Auth: justify.AuthConfig{Token: "t"}, GitHub: &justify.GitHubConfig{Repos: []string{"corp/support"}, LoginClaim: "github login"}},
+			"gh3": {Type: "github", Auth: justify.AuthConfig{Token: "t"}, GitHub: &justify.GitHubConfig{Repos: []string{"corp/support"}, LoginClaim: "https://corp.example/github_login"}},
+		}},
+			want: []string{
+				`systems.gh.github.login_claim: expected a claim the IdP sets from the person's verified GitHub account (such as github_login), got "preferred_username": OIDC defines it as neither unique nor stable, so it cannot stand for a GitHub account`,
+				`systems.gh2.github.login_claim: expected a claim name (printable ASCII, no spaces, at most 256), got "github login"`,
 			}},
 		{name: "servicenow settings", cfg: justify.Config{Systems: map[string]justify.SystemConfig{"sn": {Type: "servicenow", BaseURL: "https://x.service-now.com",
 			Auth: justify.AuthConfig{Token: "t"}, ServiceNow: &justify.ServiceNowConfig{Table: "problem", Involved: []string{"assigned_to.email"}, CustomerField: "account^ORnumber", ClosedStates: []string{"6,7"}}}}},

@@ -23,12 +23,14 @@
 // A ticket justifies a user when it exists, is open, involves the user in
 // one of the configured roles (assignee, reporter, watcher, request
 // participant, incident responder...) and, when the route binds a resource,
-// names that resource (a customer field, an option, labels with a prefix).
+// names that resource (a customer field, an option, labels with a prefix),
+// compared byte for byte unless the route opts into ignoring case.
 //
 // What is NOT checked: the ticket's text (title, description, comments,
 // priority) is never read; whether the work the user does matches the
 // ticket; users whose email the system hides (Jira Cloud privacy settings)
-// or whose login is not mapped (GitHub) count as not involved; answers are
+// or whose GitHub login is neither in github.users nor vouched for by the
+// claim github.login_claim names count as not involved; answers are
 // cached per process (cache.ttl), so a ticket closed or reassigned is
 // noticed up to one TTL later; a system's clock is not compared with ours.
 // Check does not look at time: the caller ends grants at Ticket.ExpiresAt.

@@ -11,3 +11,9 @@ func InflightWaiters(v *Verifier, system, key string) int {
 	}
 	return 0
 }
+
+// SessionGrantKey is the store key of a browser session's grant for route
+// and resource.
+func SessionGrantKey(sessionID, route, resource string) string {
+	return sessionGrantKey(sessionID, route, resource)
+}

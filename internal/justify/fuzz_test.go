@@ -249,7 +249,7 @@ func FuzzRetryAfter(f *testing.F) {
 
 func FuzzDecodeOpsgenieAlert(f *testing.F) {
 	f.Add([]byte(`{"data":{"id":"70413a06-38d6-4c85-92b8-5ebc900d42e2-1568974870401","tinyId":"1791","status":"open","acknowledged":true,"owner":"Ana@corp.example","tags":["customer:42"],"responders":[{"id":"bb4d9938-c3c2-455d-aaab-727aa701c0d8","type":"user"}],"report":{"acknowledgedBy":"bob@corp.example"},"details":{"customer":"acme"}},"took":0.006,"requestId":"x"}`))
-	cfg := &OpsgenieConfig{Involved: []string{"owner", "responders", "acknowledger"}, CustomerTagPrefix: "customer:"}
+	cfg := &OpsgenieConfig{Involved: []string{"owner", "responders"}, CustomerTagPrefix: "customer:"}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		al, err := decodeOpsgenieAlert(b, cfg)
 		if err != nil {

@@ -19,7 +19,8 @@ import (
 // answers for pull requests, which count as tickets too. Token as Bearer.
 //
 // Closed: state is "closed". Involved: the assignees (and, when configured,
-// the author), by login, mapped to email addresses through github.users.
+// the author), by login, mapped to email addresses through github.users;
+// an unmapped login involves the caller whose github.login_claim names it.
 // Customers: labels with the configured prefix. Rate limits: 429, or 403
 // with x-ratelimit-remaining: 0, wait for Retry-After or x-ratelimit-reset.
 // A transferred issue answers 301, which is not followed: the system is
@@ -131,9 +132,17 @@ func (g *github) fetch(ctx context.Context, c *client, id string, _ Query) (Tick
 	if strconv.FormatInt(num, 10) != n {
 		return Ticket{}, c.unavailable(fmt.Sprintf("asked for issue %s, got %d", n, num), nil)
 	}
+	// A mapped login stands for its email and nothing else; only unmapped
+	// logins are left for a login the session vouches for (finish).
+	var unmapped []string
 	for _, l := range t.Logins {
-		t.Involved = appendUnique(t.Involved, g.users[l])
+		if e, ok := g.users[l]; ok {
+			t.Involved = appendUnique(t.Involved, e)
+		} else if l != "" {
+			unmapped = append(unmapped, l)
+		}
 	}
+	t.Logins = unmapped
 	t.URL = g.browse(id)
 	return t, nil
 }

@@ -29,10 +29,28 @@ type Grant struct {
 	Resource string `json:"resource,omitempty"`
 	// Status is the system's word for the ticket's state at the last
 	// verification.
-	Status     string    `json:"status,omitempty"`
-	GrantedAt  time.Time `json:"granted_at"`
+	Status    string    `json:"status,omitempty"`
+	GrantedAt time.Time `json:"granted_at"`
+	// VerifiedAt is when the system gave the answer the grant last relied
+	// on: the token's and the audit record's verified_at. An answer from
+	// the cache keeps the time the system gave it, also when it stood in
+	// for an unavailable system (on_unavailable: allow-cached).
 	VerifiedAt time.Time `json:"verified_at"`
-	ExpiresAt  time.Time `json:"expires_at"`
+	// CheckedAt is when the gateway last judged the grant against an
+	// answer (fresh, cached or standing in): re-verification is due
+	// reverify after it. Zero in grants stored before it existed, which
+	// then count from VerifiedAt.
+	CheckedAt time.Time `json:"checked_at,omitzero"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// checked is when the grant was last judged (CheckedAt, or VerifiedAt in
+// a grant stored without it).
+func (g *Grant) checked() time.Time {
+	if g.CheckedAt.IsZero() {
+		return g.VerifiedAt
+	}
+	return g.CheckedAt
 }
 
 // Ref is the grant's ticket.

@@ -94,8 +94,11 @@ func TestJira(t *testing.T) {
 			i.HideEmails = true
 		}), want: justify.ReasonNotAssigned},
 		{name: "customer text field match", issue: with(inProgress("SUP-1"), func(i *justifytest.JiraIssue) {
+			i.Fields = map[string]any{"customfield_10050": " acme "}
+		}), cfg: customerField, resource: "acme"},
+		{name: "customer text field of another case", issue: with(inProgress("SUP-1"), func(i *justifytest.JiraIssue) {
 			i.Fields = map[string]any{"customfield_10050": "acme"}
-		}), cfg: customerField, resource: "ACME"},
+		}), cfg: customerField, resource: "ACME", want: justify.ReasonResourceMismatch},
 		{name: "customer text field mismatch", issue: with(inProgress("SUP-1"), func(i *justifytest.JiraIssue) {
 			i.Fields = map[string]any{"customfield_10050": "acme"}
 		}), cfg: customerField, resource: "globex", want: justify.ReasonResourceMismatch},
@@ -116,7 +119,7 @@ func TestJira(t *testing.T) {
 		}), cfg: customerField, resource: "42", want: justify.ReasonResourceMismatch},
 		{name: "customer organizations field", issue: with(inProgress("SUP-1"), func(i *justifytest.JiraIssue) {
 			i.Fields = map[string]any{"customfield_10050": []any{map[string]any{"id": "1", "name": "Acme"}}}
-		}), cfg: customerField, resource: "acme"},
+		}), cfg: customerField, resource: "Acme"},
 		{name: "customer field empty", issue: inProgress("SUP-1"), cfg: customerField, resource: "42",
 			want: justify.ReasonResourceMismatch},
 		{name: "customer field of an unexpected shape", issue: with(inProgress("SUP-1"), func(i *justifytest.JiraIssue) {

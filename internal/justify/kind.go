@@ -23,6 +23,7 @@ type Kind struct{}
 //	  justification:
 //	    systems: [jira, pd]                 # default: every configured system
 //	    bind: {customer: "{customer_id}"}   # the ticket must name this customer
+//	    bind_case: sensitive                # or insensitive (ASCII letters)
 //	    reverify: 5m                        # ask the system again this often
 //	    max_age: 8h                         # the longest life of a grant
 type Spec struct {
@@ -31,8 +32,16 @@ type Spec struct {
 	Systems []string `yaml:"systems"`
 	// Bind ties the ticket to one resource of the request: a name (what
 	// the form calls it, "customer") and a template over the route's path
-	// variables ("{customer_id}", "acme-{id}").
+	// variables ("{customer_id}", "acme-{id}", "{org}/{id}"). With two or
+	// more variables, text must separate them and the template must hold
+	// no '%'; a value's characters that occur in the text between them
+	// (and '%') are percent-encoded: see Requirement.Resource.
 	Bind map[string]string `yaml:"bind"`
+	// BindCase is how the bound resource is compared with the ticket's:
+	// sensitive (default; byte for byte) or insensitive (ASCII letters
+	// folded). Only for resources whose IDs ignore case: with insensitive,
+	// a ticket about cus_Ab12 also justifies cus_aB12.
+	BindCase string `yaml:"bind_case"`
 	// Reverify is how often a grant is checked again with its system while
 	// it is used (default 5m, at least 10s).
 	Reverify time.Duration `yaml:"reverify"`
@@ -55,9 +64,16 @@ type Requirement struct {
 	// ResourceName names the bound resource ("customer"); empty when the
 	// route binds none.
 	ResourceName string
-	tmpl         []tmplPart
-	Reverify     time.Duration
-	MaxAge       time.Duration
+	// FoldCase compares the bound resource ignoring ASCII case
+	// (bind_case: insensitive).
+	FoldCase bool
+	tmpl     []tmplPart
+	// escape lists the bytes percent-encoded in a variable's value: those
+	// of the literal text between variables, and '%' (empty with one
+	// variable).
+	escape   string
+	Reverify time.Duration
+	MaxAge   time.Duration
 }
 
 var resourceName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
@@ -70,6 +86,17 @@ func (*Requirement) Kind() string { return "justification" }
 
 // Resource is the bound resource of a request with the route's path
 // variables vars ("" when the route binds none).
+//
+// With two or more variables the values are joined by the template's
+// literal text, so a value holding that text could be read as another
+// split: "{org}-{id}" would bind (a, b-c) and (a-b, c) both as "a-b-c",
+// and one ticket (and one grant) would cover both. Each value's bytes that
+// occur in the literal text between the variables, and '%', are therefore
+// percent-encoded (uppercase hex): (a, b-c) binds "a-b%2Dc" and (a-b, c)
+// "a%2Db-c", which is what a ticket must name to justify them. Compile
+// requires text between variables and no '%' in the template, so every
+// resource has one reading. A single variable is used as it is: the text
+// around it is fixed.
 func (q *Requirement) Resource(vars map[string]string) string {
 	switch len(q.tmpl) {
 	case 0:
@@ -83,12 +110,32 @@ func (q *Requirement) Resource(vars map[string]string) string {
 	var b strings.Builder
 	for _, p := range q.tmpl {
 		if p.v != "" {
-			b.WriteString(vars[p.v])
+			writeEscaped(&b, vars[p.v], q.escape)
 		} else {
 			b.WriteString(p.lit)
 		}
 	}
 	return b.String()
+}
+
+// writeEscaped writes v to b with the bytes of escape percent-encoded.
+func writeEscaped(b *strings.Builder, v, escape string) {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if strings.IndexByte(escape, c) < 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+}
+
+// judge is Check (or CheckFoldCase, as the route's bind_case says).
+func (q *Requirement) judge(t Ticket, user, resource string) policy.Reason {
+	return check(t, user, resource, q.FoldCase)
 }
 
 // Facts are what the justification kind found for a request: the grant of
@@ -107,9 +154,11 @@ type Facts struct {
 }
 
 // Check implements policy.Requirement: a grant for this route and this
-// resource, of this user, not expired, whose last verification found the
-// ticket open, involving the user and naming the resource. It holds until
-// the grant expires.
+// resource, of this user, from a system the route accepts now, not
+// expired, whose last verification found the ticket open, involving the
+// user and naming the resource. It holds until the grant expires. (A
+// reload may have taken the grant's system off the route: its grants stop
+// at once, not when they expire.)
 func (q *Requirement) Check(facts any, in *policy.Input, now time.Time) policy.Result {
 	f, _ := facts.(*Facts)
 	switch {
@@ -122,9 +171,9 @@ func (q *Requirement) Check(facts any, in *policy.Input, now time.Time) policy.R
 	}
 	g := f.Grant
 	switch {
-	case !now.Before(g.ExpiresAt), g.Route != q.Route:
+	case !now.Before(g.ExpiresAt), g.Route != q.Route, !slices.Contains(q.Systems, g.System):
 		return policy.Result{Reason: ReasonRequired}
-	case !asciiEqualFold(g.Resource, q.Resource(in.Request.Vars)):
+	case !sameResource(g.Resource, q.Resource(in.Request.Vars), q.FoldCase):
 		return policy.Result{Reason: ReasonResourceMismatch}
 	case in.Identity == nil || !asciiEqualFold(g.User, in.Identity.Email):
 		return policy.Result{Reason: ReasonNotAssigned}
@@ -184,10 +233,20 @@ func (Kind) Compile(spec, section any, r requirement.Route) (policy.Requirement,
 			if err != nil {
 				probs = append(probs, requirement.Problemf(".bind."+name, "%v", err))
 			}
-			q.ResourceName, q.tmpl = name, parts
+			q.ResourceName, q.tmpl, q.escape = name, parts, escapeSet(parts)
 		}
 	default:
 		probs = append(probs, requirement.Problemf(".bind", "expected one resource (such as customer: \"{customer_id}\"), got %d", len(s.Bind)))
+	}
+	switch s.BindCase {
+	case "", BindCaseSensitive:
+	case BindCaseInsensitive:
+		q.FoldCase = true
+	default:
+		probs = append(probs, requirement.Problemf(".bind_case", "expected sensitive or insensitive, got %q", s.BindCase))
+	}
+	if s.BindCase != "" && len(s.Bind) == 0 {
+		probs = append(probs, requirement.Problemf(".bind_case", "set without bind: there is no resource to compare"))
 	}
 	if len(probs) > 0 {
 		return nil, probs
@@ -204,8 +263,43 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
+// Bind cases.
+const (
+	BindCaseSensitive   = "sensitive"
+	BindCaseInsensitive = "insensitive"
+)
+
+// escapeSet is what Resource percent-encodes in values: with two or more
+// variables, the bytes of the literal text between the first and the last
+// variable, and '%'; nothing with one.
+func escapeSet(parts []tmplPart) string {
+	first, last := -1, -1
+	for i, p := range parts {
+		if p.v != "" {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	if first == last {
+		return ""
+	}
+	set := "%"
+	for _, p := range parts[first:last] {
+		for i := 0; i < len(p.lit); i++ {
+			if strings.IndexByte(set, p.lit[i]) < 0 {
+				set += p.lit[i : i+1]
+			}
+		}
+	}
+	return set
+}
+
 // parseTemplate reads "{var}" and literal parts; every variable must be one
-// of the route's path variables, and there must be at least one.
+// of the route's path variables, and there must be at least one. Between
+// two variables there must be literal text without '%' (else no escaping
+// could keep two splits of the values apart).
 func parseTemplate(t string, vars []string) ([]tmplPart, error) {
 	var out []tmplPart
 	hasVar := false
@@ -229,12 +323,22 @@ func parseTemplate(t string, vars []string) ([]tmplPart, error) {
 			}
 			return nil, fmt.Errorf("unknown path variable %q in %q (the route's path has %s)", name, t, strings.Join(vars, ", "))
 		}
+		if n := len(out); n > 0 && out[n-1].v != "" {
+			return nil, fmt.Errorf("expected text between {%s} and {%s} in %q (such as \"{%s}/{%s}\"): without it, values could be split in more than one way", out[n-1].v, name, t, out[n-1].v, name)
+		}
 		out = append(out, tmplPart{v: name})
 		hasVar = true
 		rest = rest[open+end+1:]
 	}
 	if !hasVar {
 		return nil, fmt.Errorf("expected a path variable such as \"{customer_id}\", got %q", t)
+	}
+	if set := escapeSet(out); set != "" {
+		for _, p := range out {
+			if strings.IndexByte(p.lit, '%') >= 0 {
+				return nil, fmt.Errorf("expected no '%%' in the text of a template with several variables (values are percent-encoded), got %q", t)
+			}
+		}
 	}
 	return out, nil
 }
@@ -312,7 +416,7 @@ func (Kind) Assume(assumption any, req policy.Requirement, in *policy.Input, now
 		t.Involved = []string{strings.ToLower(user)}
 	}
 	res := q.Resource(in.Request.Vars)
-	if reason := Check(t, user, res); reason != "" {
+	if reason := q.judge(t, user, res); reason != "" {
 		return &Facts{Problem: reason, Ticket: a.Ticket}
 	}
 	return &Facts{Grant: &Grant{System: sys, ID: id, User: user, Route: q.Route, Resource: res,

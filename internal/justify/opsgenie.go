@@ -17,10 +17,12 @@ import (
 // "Authorization: GenieKey <key>".
 //
 // Open: status "open", acknowledged or not, snoozed or not; "closed" is
-// closed. Involved: the owner, the users among the responders, and the
-// acknowledger (report.acknowledgedBy), as configured; Opsgenie usernames
-// are email addresses. Team, schedule and escalation responders are not
-// expanded. Customers: tags with a prefix, or one key of details.
+// closed. Involved: the owner and the users among the responders, as
+// configured; Opsgenie usernames are email addresses. Team, schedule and
+// escalation responders are not expanded. report.acknowledgedBy is never
+// read: it is the "user" display name of the acknowledge request, which
+// any API caller writes as it likes (and a person who acknowledges becomes
+// the owner). Customers: tags with a prefix, or one key of details.
 // Tiny IDs are short and Opsgenie reuses them over time: the full alert ID
 // is the safer thing to paste.
 type opsgenie struct {
@@ -130,9 +132,6 @@ func decodeOpsgenieAlert(b []byte, cfg *OpsgenieConfig) (ogAlert, error) {
 				ID   string `json:"id"`
 				Type string `json:"type"`
 			} `json:"responders"`
-			Report struct {
-				AcknowledgedBy string `json:"acknowledgedBy"`
-			} `json:"report"`
 			Details map[string]string `json:"details"`
 		} `json:"data"`
 	}
@@ -160,10 +159,6 @@ func decodeOpsgenieAlert(b []byte, cfg *OpsgenieConfig) (ogAlert, error) {
 		switch role {
 		case "owner":
 			out.ticket.Involved = appendUnique(out.ticket.Involved, emailOrEmpty(d.Owner))
-		case "acknowledger":
-			if d.Acknowledged {
-				out.ticket.Involved = appendUnique(out.ticket.Involved, emailOrEmpty(d.Report.AcknowledgedBy))
-			}
 		case "responders":
 			for _, rs := range d.Responders {
 				if rs.Type != "user" {

@@ -3,6 +3,9 @@ package justify
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/accessgateway/gateway/contexttoken"
@@ -70,7 +73,7 @@ func (k *kindService) Gather(ctx context.Context, req policy.Requirement, r *req
 	if err != nil || g == nil {
 		return nil, err
 	}
-	if r.Now.Before(g.VerifiedAt.Add(q.Reverify)) && g.VerifiedAt.After(k.since) {
+	if c := g.checked(); r.Now.Before(c.Add(q.Reverify)) && c.After(k.since) {
 		return &Facts{Grant: g}, nil
 	}
 	return k.reverify(ctx, q, r, key, g)
@@ -112,22 +115,35 @@ func (k *kindService) gatherBearer(ctx context.Context, q *Requirement, r *requi
 	if g == nil {
 		return k.grant(ctx, q, r, ref, res, key)
 	}
-	if r.Now.Before(g.VerifiedAt.Add(q.Reverify)) && g.VerifiedAt.After(k.since) {
+	if c := g.checked(); r.Now.Before(c.Add(q.Reverify)) && c.After(k.since) {
 		return &Facts{Grant: g}, nil
 	}
 	return k.reverify(ctx, q, r, key, g)
 }
 
 // reverify asks the system about a grant's ticket again. A closed,
-// reassigned or unbound ticket ends the grant (deleted, audited); an
-// unreachable system denies for now but keeps the grant, unless the
-// system's on_unavailable lets a recent answer stand.
+// reassigned or unbound ticket ends the grant (deleted, audited), and so
+// does a system the route no longer accepts (a reload took it off the
+// route; it is not asked); an unreachable system denies for now but keeps
+// the grant, unless the system's on_unavailable lets a recent answer
+// stand (audited as stale, and the grant keeps that answer's time).
 func (k *kindService) reverify(ctx context.Context, q *Requirement, r *requirement.Request, key string, g *Grant) (any, error) {
 	ref := g.Ref()
-	t, err := k.v.Lookup(ctx, ref, Query{User: r.Identity.Email, Login: login(r), Route: q.Route, Resource: g.Resource})
-	reason := ReasonFor(err)
-	if err == nil {
-		reason = Check(t, r.Identity.Email, g.Resource)
+	var (
+		t      Ticket
+		err    error
+		reason policy.Reason
+		detail string
+	)
+	if slices.Contains(q.Systems, g.System) {
+		t, err = k.v.Lookup(ctx, ref, Query{User: r.Identity.Email, Login: k.login(ref.System, r), Route: q.Route, Resource: g.Resource})
+		reason = ReasonFor(err)
+		if err == nil {
+			reason = q.judge(t, r.Identity.Email, g.Resource)
+		}
+	} else {
+		reason = ReasonRequired
+		detail = fmt.Sprintf("this tool no longer accepts %s tickets (it accepts %s)", g.System, strings.Join(q.Systems, ", "))
 	}
 	switch reason {
 	case "":
@@ -139,11 +155,14 @@ func (k *kindService) reverify(ctx context.Context, q *Requirement, r *requireme
 			return nil, derr
 		}
 		k.auditEvent(ctx, "justification.ended", "ended", g, t, reason, err)
-		return &Facts{Problem: reason, Ticket: ref.String()}, nil
+		return &Facts{Problem: reason, Ticket: ref.String(), Detail: detail}, nil
 	}
-	g.VerifiedAt, g.Status = t.VerifiedAt, t.Status
-	if g.VerifiedAt.IsZero() || t.Stale {
+	g.VerifiedAt, g.Status, g.CheckedAt = t.VerifiedAt, t.Status, r.Now
+	if g.VerifiedAt.IsZero() {
 		g.VerifiedAt = r.Now
+	}
+	if t.Stale {
+		k.auditEvent(ctx, "justification.reverify", "stale", g, t, "", nil)
 	}
 	if !t.ExpiresAt.IsZero() && t.ExpiresAt.Before(g.ExpiresAt) {
 		g.ExpiresAt = t.ExpiresAt
@@ -159,13 +178,16 @@ func (k *kindService) reverify(ctx context.Context, q *Requirement, r *requireme
 // record, no grant). It returns facts either way.
 func (k *kindService) grant(ctx context.Context, q *Requirement, r *requirement.Request, ref Ref, res, key string) (*Facts, error) {
 	user := r.Identity.Email
-	t, err := k.v.Lookup(ctx, ref, Query{User: user, Login: login(r), Route: q.Route, Resource: res})
+	t, err := k.v.Lookup(ctx, ref, Query{User: user, Login: k.login(ref.System, r), Route: q.Route, Resource: res})
 	reason := ReasonFor(err)
 	if err == nil {
-		reason = Check(t, user, res)
+		reason = q.judge(t, user, res)
 	}
 	g := &Grant{System: ref.System, ID: ref.ID, URL: t.URL, User: user, Route: q.Route, Resource: res,
-		Status: t.Status, GrantedAt: r.Now, VerifiedAt: r.Now, ExpiresAt: r.Now.Add(q.MaxAge)}
+		Status: t.Status, GrantedAt: r.Now, VerifiedAt: t.VerifiedAt, CheckedAt: r.Now, ExpiresAt: r.Now.Add(q.MaxAge)}
+	if g.VerifiedAt.IsZero() {
+		g.VerifiedAt = r.Now
+	}
 	if g.URL == "" {
 		g.URL = k.v.URL(ref)
 	}
@@ -190,15 +212,19 @@ func (k *kindService) grant(ctx context.Context, q *Requirement, r *requirement.
 	return &Facts{Grant: g}, nil
 }
 
-// login is the user's GitHub login claim, when the session has one.
-func login(r *requirement.Request) string {
-	if r.Identity == nil {
+// login is the caller's GitHub login for a lookup in system sys: the one
+// value of the claim the system's github.login_claim names, when it names
+// one and the value is a GitHub login. No other claim is read:
+// preferred_username and its kin are chosen by people (or the IdP's
+// admins), need not be unique and may change (OpenID Connect Core §5.7),
+// so they cannot stand for a GitHub account.
+func (k *kindService) login(sys string, r *requirement.Request) string {
+	sc, ok := k.cfg.Systems[sys]
+	if !ok || sc.GitHub == nil || sc.GitHub.LoginClaim == "" || r.Identity == nil {
 		return ""
 	}
-	for _, c := range []string{"github_login", "preferred_username"} {
-		if v := r.Identity.Claims[c]; len(v) == 1 {
-			return v[0]
-		}
+	if v := r.Identity.Claims[sc.GitHub.LoginClaim]; len(v) == 1 && ghLogin.MatchString(v[0]) {
+		return lowerASCII(v[0])
 	}
 	return ""
 }
@@ -254,6 +280,13 @@ func (k *kindService) record(event, outcome string, g *Grant, t Ticket, reason p
 	}
 	if t.Status != "" {
 		rec.Detail = "status: " + t.Status
+	}
+	if t.Stale {
+		stale := "the system was unavailable: its answer of " + t.VerifiedAt.UTC().Format(time.RFC3339) + " stood in (on_unavailable: allow-cached)"
+		if rec.Detail != "" {
+			stale = rec.Detail + "; " + stale
+		}
+		rec.Detail = stale
 	}
 	return rec
 }

@@ -64,6 +64,11 @@ func TestGitHub(t *testing.T) {
 		{name: "unmapped assignee involves nobody", input: "corp/support#7", user: "unmapped@corp.example", want: justify.ReasonNotAssigned},
 		{name: "login from the session", input: "corp/support#7", user: "unmapped@corp.example", login: "unmapped"},
 		{name: "login that is not an assignee", input: "corp/support#7", user: bob, login: "bob-gh", want: justify.ReasonNotAssigned},
+		// github.users says ana-gh is ana: a session claiming ana-gh is
+		// not involved through it, whoever it is.
+		{name: "mapped login claimed by another person", input: "corp/support#7", user: "mallory@corp.example", login: "ana-gh", want: justify.ReasonNotAssigned},
+		{name: "mapped login claimed in another case", input: "corp/support#7", user: "mallory@corp.example", login: "ANA-GH", want: justify.ReasonNotAssigned},
+		{name: "mapped login claimed by its person", input: "corp/support#7", login: "ana-gh"},
 		{name: "customer label match", input: "corp/support#7", resource: "42"},
 		{name: "customer label mismatch", input: "corp/support#7", resource: "43", want: justify.ReasonResourceMismatch},
 	} {
@@ -186,7 +191,8 @@ func TestServiceNow(t *testing.T) {
 		{inc, systemCase{name: "opener not counted by default", input: "INC0010001", user: bob, want: justify.ReasonNotAssigned}},
 		{incOpener, systemCase{name: "opener when configured", input: "INC0010001", user: bob}},
 		{inc, systemCase{name: "incident names no customer", input: "INC0010001", resource: "ACCT0001042", want: justify.ReasonResourceMismatch}},
-		{cs, systemCase{name: "case account match", input: "CS0001001", resource: "acct0001042"}},
+		{cs, systemCase{name: "case account match", input: "CS0001001", resource: "ACCT0001042"}},
+		{cs, systemCase{name: "case account of another case", input: "CS0001001", resource: "acct0001042", want: justify.ReasonResourceMismatch}},
 		{cs, systemCase{name: "case account mismatch", input: "CS0001001", resource: "ACCT0001043", want: justify.ReasonResourceMismatch}},
 		{cs, systemCase{name: "case closed state", input: "CS0001002", want: justify.ReasonClosed}},
 		{cs, systemCase{name: "incident number in the case table", input: "INC0010001", want: justify.ReasonNotFound}},
@@ -400,6 +406,8 @@ func TestOpsgenie(t *testing.T) {
 		Tags: []string{"Critical", "customer:42"}, Details: map[string]string{"customer": "acme"}})
 	og.SetAlert(justifytest.OpsgenieAlert{ID: "1b7e3f1c-1111-4111-8111-111111111111", TinyID: "1792", Status: "open",
 		Acknowledged: true, AcknowledgedBy: bob, Owner: ana})
+	og.SetAlert(justifytest.OpsgenieAlert{ID: "3d9a5b3e-3333-4333-8333-333333333333", TinyID: "1794", Status: "open",
+		Acknowledged: true, AcknowledgedBy: bob})
 	og.SetAlert(justifytest.OpsgenieAlert{ID: "2c8f4a2d-2222-4222-8222-222222222222", TinyID: "1793", Status: "closed", Owner: ana})
 
 	v := newVerifier(t, nil, map[string]justify.SystemConfig{"s": og.SystemConfig()})
@@ -407,7 +415,7 @@ func TestOpsgenie(t *testing.T) {
 	scTags.Opsgenie = &justify.OpsgenieConfig{CustomerTagPrefix: "customer:"}
 	vTags := newVerifier(t, nil, map[string]justify.SystemConfig{"s": scTags})
 	scDetail := og.SystemConfig()
-	scDetail.Opsgenie = &justify.OpsgenieConfig{Involved: []string{"owner", "acknowledger"}, CustomerDetail: "customer"}
+	scDetail.Opsgenie = &justify.OpsgenieConfig{Involved: []string{"owner"}, CustomerDetail: "customer"}
 	vDetail := newVerifier(t, nil, map[string]justify.SystemConfig{"s": scDetail})
 
 	for _, c := range []struct {
@@ -421,12 +429,15 @@ func TestOpsgenie(t *testing.T) {
 		{v, systemCase{name: "acknowledged is open", input: "1792"}},
 		{v, systemCase{name: "closed", input: "1793", want: justify.ReasonClosed}},
 		{v, systemCase{name: "not involved", input: "1791", user: bob, want: justify.ReasonNotAssigned}},
-		{v, systemCase{name: "acknowledger not counted by default", input: "1792", user: bob, want: justify.ReasonNotAssigned}},
-		{vDetail, systemCase{name: "acknowledger when configured", input: "1792", user: bob}},
+		// acknowledgedBy is the display name an acknowledge request gives:
+		// it never involves anyone, whatever it says.
+		{v, systemCase{name: "acknowledged by is not involved", input: "1792", user: bob, want: justify.ReasonNotAssigned}},
+		{vDetail, systemCase{name: "acknowledged by is not the owner", input: "1794", user: bob, want: justify.ReasonNotAssigned}},
 		{v, systemCase{name: "not found", input: "1799", want: justify.ReasonNotFound}},
 		{vTags, systemCase{name: "customer tag match", input: "1791", resource: "42"}},
 		{vTags, systemCase{name: "customer tag mismatch", input: "1791", resource: "43", want: justify.ReasonResourceMismatch}},
-		{vDetail, systemCase{name: "customer detail match", input: "1791", user: "cy@corp.example", resource: "ACME"}},
+		{vDetail, systemCase{name: "customer detail match", input: "1791", user: "cy@corp.example", resource: "acme"}},
+		{vDetail, systemCase{name: "customer detail of another case", input: "1791", user: "cy@corp.example", resource: "ACME", want: justify.ReasonResourceMismatch}},
 		{vDetail, systemCase{name: "customer detail mismatch", input: "1791", user: "cy@corp.example", resource: "42", want: justify.ReasonResourceMismatch}},
 		{vDetail, systemCase{name: "responders not counted when not configured", input: "1791", want: justify.ReasonNotAssigned}},
 		{v, systemCase{name: "no customer configured", input: "1791", resource: "42", want: justify.ReasonResourceMismatch}},

@@ -25,9 +25,12 @@ import (
 type Query struct {
 	// User is the signed-in user's email address.
 	User string
-	// Login is the user's GitHub login when the session's claims carry it;
-	// an assignee with this login then involves User even without an entry
-	// in github.users. Empty otherwise.
+	// Login is the user's GitHub login, when a source the operator trusts
+	// vouches for it (the claim github.login_claim names); an assignee with
+	// this login then involves User even without an entry in github.users.
+	// A login that github.users maps never involves anyone but its mapped
+	// email. Empty otherwise: never fill it from a claim people choose,
+	// such as preferred_username.
 	Login string
 	// Route is the route's name (sent to the http verifier).
 	Route string
@@ -52,8 +55,9 @@ type Ticket struct {
 	// Involved are the lowercase email addresses of the people the ticket
 	// involves in the configured roles.
 	Involved []string
-	// Logins are the lowercase GitHub logins of the involved people (github
-	// only), matched against Query.Login.
+	// Logins are the lowercase GitHub logins of the involved people that
+	// github.users does not map (github only), matched against Query.Login.
+	// A mapped login is in Involved as its email only.
 	Logins []string
 	// Resources are the customers (resources) the ticket names, as the
 	// system spells them.
@@ -489,7 +493,10 @@ func (v *Verifier) ask(ctx context.Context, s *system, key string, ref Ref, q Qu
 	}
 }
 
-// finish applies the per-query parts that are not cached.
+// finish applies the per-query parts that are not cached: an unmapped
+// login of the ticket that equals the query's involves the query's user.
+// (Logins holds no mapped login, so a session that claims someone else's
+// mapped login gains nothing.)
 func finish(t Ticket, q Query) Ticket {
 	if q.Login != "" && q.User != "" {
 		for _, l := range t.Logins {

@@ -1,0 +1,307 @@
+package justify_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/accessgateway/gateway/contexttoken"
+	"github.com/accessgateway/gateway/internal/audit"
+	"github.com/accessgateway/gateway/internal/justify"
+	"github.com/accessgateway/gateway/internal/justify/justifytest"
+	"github.com/accessgateway/gateway/internal/policy"
+	"github.com/accessgateway/gateway/internal/requirement"
+	"github.com/accessgateway/gateway/internal/store"
+)
+
+// serviceFor builds the kind's service for section on st, with the clock
+// now and the audit records collected.
+func serviceFor(t *testing.T, section *justify.Config, st store.Store, now func() time.Time) (requirement.Service, *[]audit.Record) {
+	t.Helper()
+	var recs []audit.Record
+	env := requirement.Env{Store: st, Logger: slog.New(slog.DiscardHandler), Now: now,
+		Audit:  func(_ context.Context, r audit.Record) { recs = append(recs, r) },
+		Commit: func(_ context.Context, r audit.Record) error { recs = append(recs, r); return nil }}
+	svc, err := justify.Kind{}.NewService(section, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, &recs
+}
+
+func compileFor(t *testing.T, spec *justify.Spec, section *justify.Config, vars ...string) *justify.Requirement {
+	t.Helper()
+	q, probs := justify.Kind{}.Compile(spec, section, requirement.Route{Name: "records", Vars: vars})
+	if len(probs) > 0 {
+		t.Fatalf("Compile: %v", probs)
+	}
+	return q.(*justify.Requirement)
+}
+
+// bearerRequest is an API client's request naming ticket in the header.
+func bearerRequest(id *policy.Identity, ticket string, vars map[string]string, now time.Time) *requirement.Request {
+	req := httptest.NewRequest("GET", "/records", nil)
+	req.Header.Set(justify.DefaultHeader, ticket)
+	return &requirement.Request{HTTP: req, Identity: id, Vars: vars, Now: now}
+}
+
+func gather(t *testing.T, svc requirement.Service, q *justify.Requirement, r *requirement.Request) *justify.Facts {
+	t.Helper()
+	f, err := svc.Gather(context.Background(), q, r)
+	if err != nil {
+		t.Fatalf("Gather: %v", err)
+	}
+	facts, _ := f.(*justify.Facts)
+	if facts == nil {
+		t.Fatalf("Gather: expected facts, got %#v", f)
+	}
+	return facts
+}
+
+// A GitHub assignee involves the caller only through github.users, or
+// through the claim github.login_claim names; never through
+// preferred_username, which people choose and which OIDC does not make
+// unique, and never for a login github.users gives to someone else.
+func TestGitHubLoginOnlyFromTheConfiguredClaim(t *testing.T) {
+	gh := justifytest.NewGitHub(t)
+	gh.SetIssue(justifytest.GitHubIssue{Repo: "corp/support", Number: 7, State: "open", Assignees: []string{"ana-gh", "cy-gh"}})
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	section := func(loginClaim string) *justify.Config {
+		sc := gh.SystemConfig("corp/support")
+		sc.GitHub.Users = map[string]string{"ana-gh": ana}
+		sc.GitHub.LoginClaim = loginClaim
+		return &justify.Config{Systems: map[string]justify.SystemConfig{"gh": sc}}
+	}
+	for _, c := range []struct {
+		name       string
+		loginClaim string
+		email      string
+		claims     map[string][]string
+		want       policy.Reason
+	}{
+		{name: "preferred_username equal to a mapped login", email: "mallory@corp.example",
+			claims: map[string][]string{"preferred_username": {"ana-gh"}}, want: justify.ReasonNotAssigned},
+		{name: "preferred_username equal to an unmapped login", email: "cy@corp.example",
+			claims: map[string][]string{"preferred_username": {"cy-gh"}}, want: justify.ReasonNotAssigned},
+		{name: "github_login without login_claim", email: "cy@corp.example",
+			claims: map[string][]string{"github_login": {"cy-gh"}}, want: justify.ReasonNotAssigned},
+		{name: "login_claim names an unmapped assignee", loginClaim: "github_login", email: "cy@corp.example",
+			claims: map[string][]string{"github_login": {"Cy-GH"}}},
+		{name: "login_claim names a login mapped to someone else", loginClaim: "github_login", email: "mallory@corp.example",
+			claims: map[string][]string{"github_login": {"ana-gh"}, "preferred_username": {"ana-gh"}}, want: justify.ReasonNotAssigned},
+		{name: "login_claim with two values", loginClaim: "github_login", email: "cy@corp.example",
+			claims: map[string][]string{"github_login": {"cy-gh", "x"}}, want: justify.ReasonNotAssigned},
+		{name: "login_claim with a value that is no login", loginClaim: "github_login", email: "cy@corp.example",
+			claims: map[string][]string{"github_login": {"cy-gh/"}}, want: justify.ReasonNotAssigned},
+		{name: "mapped user needs no claim", email: ana},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			svc, _ := serviceFor(t, section(c.loginClaim), store.NewMemory(), func() time.Time { return now })
+			q := compileFor(t, &justify.Spec{}, section(c.loginClaim))
+			id := &policy.Identity{Subject: c.email, Email: c.email, Claims: c.claims}
+			f := gather(t, svc, q, bearerRequest(id, "gh:corp/support#7", nil, now))
+			if f.Problem != c.want || (c.want == "") != (f.Grant != nil) {
+				t.Fatalf("expected %q, got %+v", c.want, f)
+			}
+		})
+	}
+}
+
+// A reload that takes a system off a route ends that system's grants on
+// the route at once: the next request denies (the grant is deleted and the
+// end audited; the old system is not asked), and the pure check refuses
+// such a grant too.
+func TestGrantEndsWhenTheRouteNoLongerAcceptsItsSystem(t *testing.T) {
+	section := &justify.Config{Systems: map[string]justify.SystemConfig{
+		"jira": {Type: justify.TypeStatic, Static: &justify.StaticConfig{Tickets: []justify.StaticTicket{{ID: "OPS-1", State: "open", Assignees: []string{"x@corp.example"}}}}},
+		"gh": {Type: justify.TypeStatic, Static: &justify.StaticConfig{Tickets: []justify.StaticTicket{
+			{ID: "SUP-1", State: "open", Assignees: []string{ana}}}}},
+	}}
+	clock := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	st := store.NewMemory()
+	g := justify.Grant{System: "gh", ID: "SUP-1", User: ana, Route: "records",
+		GrantedAt: clock, VerifiedAt: clock, ExpiresAt: clock.Add(8 * time.Hour)}
+	b, _ := json.Marshal(g)
+	key := justify.SessionGrantKey("sess-1", "records", "")
+	if err := st.Set(context.Background(), key, b, 8*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// The reload: the route now accepts jira only.
+	clock = clock.Add(time.Minute)
+	svc, recs := serviceFor(t, section, st, func() time.Time { return clock })
+	q := compileFor(t, &justify.Spec{Systems: []string{"jira"}}, section)
+	clock = clock.Add(time.Minute)
+	id := &policy.Identity{Subject: "a", Email: ana, NotAfter: clock.Add(8 * time.Hour)}
+	r := &requirement.Request{HTTP: httptest.NewRequest("GET", "/records", nil), Identity: id, SessionID: "sess-1", Now: clock}
+	f := gather(t, svc, q, r)
+	if f.Problem != justify.ReasonRequired || !strings.Contains(f.Detail, "no longer accepts gh tickets (it accepts jira)") {
+		t.Fatalf("expected %s with the route's systems, got %+v", justify.ReasonRequired, f)
+	}
+	if _, err := st.Get(context.Background(), key); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("expected the grant deleted, got %v", err)
+	}
+	if len(*recs) != 1 || (*recs)[0].Event != "justification.ended" || (*recs)[0].Reasons[0] != string(justify.ReasonRequired) {
+		t.Fatalf("expected one justification.ended record, got %+v", *recs)
+	}
+
+	// The pure check, for a grant gathered before the reload took effect.
+	route, err := policy.Compile("records", false, policy.Rules{Allow: []policy.Condition{{Everyone: true}}}, []policy.Requirement{q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := policy.Input{Route: route, Identity: id, Request: policy.Request{Method: "GET", Path: "/records"}, Facts: []any{&justify.Facts{Grant: &g}}}
+	if d := policy.Decide(&in, clock); d.Allow || d.Reasons[0] != justify.ReasonRequired {
+		t.Fatalf("a gh grant on a route that accepts %v: expected %s, got %+v", q.Systems, justify.ReasonRequired, d)
+	}
+}
+
+// Customer IDs may be case-sensitive (cus_Ab12 and cus_aB12 are two Stripe
+// customers): a ticket about one does not justify the other, unless the
+// route says its resources ignore case (bind_case: insensitive).
+func TestResourceBindingIsCaseSensitiveUnlessTheRouteOptsOut(t *testing.T) {
+	section := &justify.Config{Systems: map[string]justify.SystemConfig{
+		"tickets": {Type: justify.TypeStatic, Static: &justify.StaticConfig{Tickets: []justify.StaticTicket{
+			{ID: "SUP-1", State: "open", Assignees: []string{ana}, Customers: []string{"cus_Ab12"}}}}},
+	}}
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		bindCase, customer string
+		want               policy.Reason
+	}{
+		{"", "cus_Ab12", ""},
+		{"", "cus_aB12", justify.ReasonResourceMismatch},
+		{"", "CUS_AB12", justify.ReasonResourceMismatch},
+		{"", " cus_Ab12", justify.ReasonResourceMismatch},
+		{justify.BindCaseSensitive, "cus_aB12", justify.ReasonResourceMismatch},
+		{justify.BindCaseInsensitive, "cus_aB12", ""},
+		{justify.BindCaseInsensitive, "cus_Ab13", justify.ReasonResourceMismatch},
+	} {
+		t.Run(c.bindCase+" "+c.customer, func(t *testing.T) {
+			svc, _ := serviceFor(t, section, store.NewMemory(), func() time.Time { return now })
+			q := compileFor(t, &justify.Spec{Bind: map[string]string{"customer": "{customer_id}"}, BindCase: c.bindCase}, section, "customer_id")
+			vars := map[string]string{"customer_id": c.customer}
+			f := gather(t, svc, q, bearerRequest(&policy.Identity{Subject: "a", Email: ana}, "tickets:SUP-1", vars, now))
+			if f.Problem != c.want || (c.want == "") != (f.Grant != nil) {
+				t.Fatalf("expected %q, got %+v", c.want, f)
+			}
+			if f.Grant == nil {
+				return
+			}
+			// The grant holds for the spelling it was made for, and for
+			// another only when the route folds case.
+			route, _ := policy.Compile("records", false, policy.Rules{Allow: []policy.Condition{{Everyone: true}}}, []policy.Requirement{q})
+			in := policy.Input{Route: route, Identity: &policy.Identity{Email: ana, NotAfter: now.Add(time.Hour)},
+				Request: policy.Request{Method: "GET", Path: "/records", Vars: map[string]string{"customer_id": "cus_AB12"}}, Facts: []any{f}}
+			if d := policy.Decide(&in, now); d.Allow != q.FoldCase {
+				t.Fatalf("grant for %q used for cus_AB12 with bind_case %q: %+v", c.customer, c.bindCase, d)
+			}
+		})
+	}
+}
+
+// A bind template with several variables gives every tuple of values its
+// own resource: a value holding the template's separator is
+// percent-encoded, so "{org}-{id}" binds (a, b-c) and (a-b, c) apart, and
+// one ticket does not cover both.
+func TestBindTemplateKeepsVariablesApart(t *testing.T) {
+	q := compileFor(t, &justify.Spec{Bind: map[string]string{"customer": "{org}-{id}"}}, staticSection, "org", "id")
+	for _, c := range []struct {
+		org, id, want string
+	}{
+		{"a", "b", "a-b"},
+		{"a", "b-c", "a-b%2Dc"},
+		{"a-b", "c", "a%2Db-c"},
+		{"a%2Db", "c", "a%252Db-c"},
+		{"acme", "cus_Ab12", "acme-cus_Ab12"},
+	} {
+		if got := q.Resource(map[string]string{"org": c.org, "id": c.id}); got != c.want {
+			t.Errorf("Resource(org=%q, id=%q): expected %q, got %q", c.org, c.id, c.want, got)
+		}
+	}
+	// A single variable is used as it is: the text around it is fixed.
+	one := compileFor(t, &justify.Spec{Bind: map[string]string{"customer": "acme-{id}"}}, staticSection, "id")
+	if got := one.Resource(map[string]string{"id": "b-c%"}); got != "acme-b-c%" {
+		t.Errorf("single variable: expected acme-b-c%%, got %q", got)
+	}
+	// Through the check: a ticket naming "a-b-c" justifies neither split.
+	section := &justify.Config{Systems: map[string]justify.SystemConfig{
+		"tickets": {Type: justify.TypeStatic, Static: &justify.StaticConfig{Tickets: []justify.StaticTicket{
+			{ID: "SUP-1", State: "open", Assignees: []string{ana}, Customers: []string{"a-b-c", "a-b%2Dc"}}}}},
+	}}
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	q = compileFor(t, &justify.Spec{Bind: map[string]string{"customer": "{org}-{id}"}}, section, "org", "id")
+	for _, c := range []struct {
+		org, id string
+		want    policy.Reason
+	}{
+		{"a", "b-c", ""},
+		{"a-b", "c", justify.ReasonResourceMismatch},
+	} {
+		svc, _ := serviceFor(t, section, store.NewMemory(), func() time.Time { return now })
+		f := gather(t, svc, q, bearerRequest(&policy.Identity{Subject: "a", Email: ana}, "tickets:SUP-1", map[string]string{"org": c.org, "id": c.id}, now))
+		if f.Problem != c.want {
+			t.Errorf("org=%q id=%q: expected %q, got %+v", c.org, c.id, c.want, f)
+		}
+	}
+}
+
+// When a cached answer stands in for an unavailable system
+// (on_unavailable: allow-cached), the grant, the token and the audit
+// record keep the time the system last answered, and the record says a
+// stale answer was used; re-verification is still spaced by reverify.
+func TestStaleAnswerKeepsTheTimeOfTheRealVerification(t *testing.T) {
+	clk := newClock()
+	t0 := clk.Now()
+	jira := justifytest.NewJira(t)
+	jira.SetIssue(inProgress("SUP-1"))
+	sc := jira.SystemConfig(justify.JiraCloudV3)
+	sc.OnUnavailable = justify.OnUnavailableAllowCached
+	sc.Cache = justify.CacheConfig{TTL: time.Minute, MaxStale: 15 * time.Minute}
+	section := &justify.Config{Systems: map[string]justify.SystemConfig{"jira": sc}}
+	svc, recs := serviceFor(t, section, store.NewMemory(), clk.Now)
+	q := compileFor(t, &justify.Spec{Reverify: 5 * time.Minute}, section)
+	id := &policy.Identity{Subject: "a", Email: ana}
+
+	f := gather(t, svc, q, bearerRequest(id, "jira:SUP-1", nil, clk.Now()))
+	if f.Grant == nil || !f.Grant.VerifiedAt.Equal(t0) {
+		t.Fatalf("expected a grant verified at %v, got %+v", t0, f)
+	}
+	clk.Advance(6 * time.Minute)
+	jira.SetFault(&justifytest.Fault{Status: 503})
+	asked := jira.Requests()
+	f = gather(t, svc, q, bearerRequest(id, "jira:SUP-1", nil, clk.Now()))
+	if f.Problem != "" || f.Grant == nil {
+		t.Fatalf("expected the stale answer to stand in, got %+v", f)
+	}
+	if !f.Grant.VerifiedAt.Equal(t0) || !f.Grant.CheckedAt.Equal(clk.Now()) {
+		t.Fatalf("expected verified_at %v (the system's answer) and checked_at %v, got %v and %v",
+			t0, clk.Now(), f.Grant.VerifiedAt, f.Grant.CheckedAt)
+	}
+	var claims contexttoken.Claims
+	svc.(requirement.Claimer).Claim(f, &claims)
+	if claims.Justification == nil || !claims.Justification.VerifiedAt.Time().Equal(t0) {
+		t.Fatalf("expected the token's verified_at %v, got %+v", t0, claims.Justification)
+	}
+	var rec audit.Record
+	svc.(requirement.Auditor).Audit(f, &rec)
+	if rec.Justification == nil || !rec.Justification.VerifiedAt.Equal(t0) {
+		t.Fatalf("expected the decision record's verified_at %v, got %+v", t0, rec.Justification)
+	}
+	last := (*recs)[len(*recs)-1]
+	if last.Event != "justification.reverify" || last.Decision != "stale" || !last.Justification.VerifiedAt.Equal(t0) ||
+		!strings.Contains(last.Detail, "its answer of "+t0.Format(time.RFC3339)+" stood in") {
+		t.Fatalf("expected a stale justification.reverify record, got %+v", last)
+	}
+	// The next re-verification is due reverify after this check, not at
+	// once (the verification time is older than that).
+	clk.Advance(time.Minute)
+	n := len(*recs)
+	if f = gather(t, svc, q, bearerRequest(id, "jira:SUP-1", nil, clk.Now())); f.Grant == nil || len(*recs) != n || jira.Requests() != asked+1 {
+		t.Fatalf("expected the grant without asking again, got %+v, %d records, %d requests", f, len(*recs)-n, jira.Requests()-asked)
+	}
+}
