@@ -40,6 +40,11 @@ func (c *countingStore) SetNX(ctx context.Context, k string, v []byte, ttl time.
 	return c.Store.SetNX(ctx, k, v, ttl)
 }
 
+func (c *countingStore) SetXX(ctx context.Context, k string, v []byte, ttl time.Duration) (bool, error) {
+	c.note("setxx", k)
+	return c.Store.SetXX(ctx, k, v, ttl)
+}
+
 func (c *countingStore) Take(ctx context.Context, k string) ([]byte, error) {
 	c.note("take", k)
 	return c.Store.Take(ctx, k)

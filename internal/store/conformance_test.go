@@ -229,6 +229,10 @@ var conformance = []struct {
 		if _, err := s.st.SetNX(ctx(t), "nx", []byte("v"), time.Microsecond); err != nil {
 			t.Fatalf("SetNX(ttl 1µs) = %v; want nil", err)
 		}
+		mustSet(t, s.st, "xx", "v", time.Hour)
+		if _, err := s.st.SetXX(ctx(t), "xx", []byte("v"), time.Microsecond); err != nil {
+			t.Fatalf("SetXX(ttl 1µs) = %v; want nil", err)
+		}
 	}},
 	{"non-positive ttl is rejected and changes nothing", func(t *testing.T, s subject) {
 		mustSet(t, s.st, "k", "kept", time.Hour)
@@ -238,6 +242,9 @@ var conformance = []struct {
 			}
 			if ok, err := s.st.SetNX(ctx(t), "absent", []byte("new"), ttl); err == nil || ok {
 				t.Errorf("SetNX(ttl %v) = %v, %v; want false and an error", ttl, ok, err)
+			}
+			if ok, err := s.st.SetXX(ctx(t), "k", []byte("new"), ttl); err == nil || ok {
+				t.Errorf("SetXX(ttl %v) = %v, %v; want false and an error", ttl, ok, err)
 			}
 		}
 		wantValue(t, s.st, "k", "kept")
@@ -250,6 +257,7 @@ var conformance = []struct {
 		_, errs["Get"] = s.st.Get(c, "")
 		errs["Set"] = s.st.Set(c, "", []byte("v"), time.Hour)
 		_, errs["SetNX"] = s.st.SetNX(c, "", []byte("v"), time.Hour)
+		_, errs["SetXX"] = s.st.SetXX(c, "", []byte("v"), time.Hour)
 		_, errs["Take"] = s.st.Take(c, "")
 		errs["Delete"] = s.st.Delete(c, "ok", "")
 		for op, err := range errs {
@@ -291,6 +299,87 @@ var conformance = []struct {
 				t.Fatalf("round %d: %d SetNX calls won (%v); want exactly 1", round, len(wins), wins)
 			}
 			wantValue(t, s.st, key, fmt.Sprint(wins[0]))
+		}
+	}},
+	{"setxx replaces only a value that is there", func(t *testing.T, s subject) {
+		ok, err := s.st.SetXX(ctx(t), "k", []byte("v"), time.Hour)
+		if err != nil || ok {
+			t.Fatalf("SetXX(absent) = %v, %v; want false, nil", ok, err)
+		}
+		_, err = s.st.Get(ctx(t), "k")
+		wantNotFound(t, err)
+		mustSet(t, s.st, "k", "first", time.Hour)
+		ok, err = s.st.SetXX(ctx(t), "k", []byte("second"), time.Hour)
+		if err != nil || !ok {
+			t.Fatalf("SetXX(present) = %v, %v; want true, nil", ok, err)
+		}
+		wantValue(t, s.st, "k", "second")
+		// What Delete and Take removed stays removed.
+		if err := s.st.Delete(ctx(t), "k"); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.st.SetXX(ctx(t), "k", []byte("back"), time.Hour); err != nil || ok {
+			t.Fatalf("SetXX(after delete) = %v, %v; want false, nil", ok, err)
+		}
+		_, err = s.st.Get(ctx(t), "k")
+		wantNotFound(t, err)
+		mustSet(t, s.st, "t", "once", time.Hour)
+		if _, err := s.st.Take(ctx(t), "t"); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.st.SetXX(ctx(t), "t", []byte("back"), time.Hour); err != nil || ok {
+			t.Fatalf("SetXX(after take) = %v, %v; want false, nil", ok, err)
+		}
+		_, err = s.st.Get(ctx(t), "t")
+		wantNotFound(t, err)
+	}},
+	{"setxx does not revive an expired value, and replaces the ttl", func(t *testing.T, s subject) {
+		mustSet(t, s.st, "k", "v", s.ttl)
+		s.pass(s.ttl)
+		if ok, err := s.st.SetXX(ctx(t), "k", []byte("back"), time.Hour); err != nil || ok {
+			t.Fatalf("SetXX(expired) = %v, %v; want false, nil", ok, err)
+		}
+		_, err := s.st.Get(ctx(t), "k")
+		wantNotFound(t, err)
+		mustSet(t, s.st, "long", "v", time.Second)
+		if ok, err := s.st.SetXX(ctx(t), "long", []byte("w"), time.Hour); err != nil || !ok {
+			t.Fatalf("SetXX(present) = %v, %v; want true, nil", ok, err)
+		}
+		if s.pttl != nil {
+			if got := s.pttl(t, "long"); got <= 59*time.Minute || got > time.Hour {
+				t.Fatalf("remaining ttl after SetXX = %v; want in (59m, 1h]", got)
+			}
+		}
+		if s.exact {
+			mustSet(t, s.st, "short", "v", time.Hour)
+			if ok, err := s.st.SetXX(ctx(t), "short", []byte("w"), s.ttl); err != nil || !ok {
+				t.Fatalf("SetXX(present) = %v, %v; want true, nil", ok, err)
+			}
+			s.pass(s.ttl)
+			_, err := s.st.Get(ctx(t), "short")
+			wantNotFound(t, err)
+		}
+	}},
+	{"setxx never revives a value deleted concurrently", func(t *testing.T, s subject) {
+		// A refresh writing back (SetXX) races a sign-out (Delete): whatever
+		// the order, the key ends absent once the Delete has returned.
+		for round := range 20 {
+			key := fmt.Sprintf("session-%d", round)
+			mustSet(t, s.st, key, "v0", time.Hour)
+			race(t, 16, func(i int) bool {
+				if i == 0 {
+					if err := s.st.Delete(context.Background(), key); err != nil {
+						t.Errorf("Delete: %v", err)
+					}
+					return true
+				}
+				if _, err := s.st.SetXX(context.Background(), key, fmt.Appendf(nil, "v%d", i), time.Hour); err != nil {
+					t.Errorf("SetXX: %v", err)
+				}
+				return false
+			})
+			_, err := s.st.Get(ctx(t), key)
+			wantNotFound(t, err)
 		}
 	}},
 	{"take returns the value once", func(t *testing.T, s subject) {
@@ -365,6 +454,13 @@ var conformance = []struct {
 		}
 		copy(nx, "ZZZZZZZZ")
 		wantValue(t, s.st, "nx", "nx-value")
+
+		xx := []byte("xx-value")
+		if _, err := s.st.SetXX(ctx(t), "nx", xx, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		copy(xx, "WWWWWWWW")
+		wantValue(t, s.st, "nx", "xx-value")
 	}},
 	{"done context is an error, not ErrNotFound", func(t *testing.T, s subject) {
 		mustSet(t, s.st, "k", "v", time.Hour)
@@ -374,6 +470,7 @@ var conformance = []struct {
 		_, errs["Get"] = s.st.Get(c, "k")
 		errs["Set"] = s.st.Set(c, "k", []byte("changed"), time.Hour)
 		_, errs["SetNX"] = s.st.SetNX(c, "nx", []byte("v"), time.Hour)
+		_, errs["SetXX"] = s.st.SetXX(c, "k", []byte("changed"), time.Hour)
 		_, errs["Take"] = s.st.Take(c, "k")
 		errs["Delete"] = s.st.Delete(c, "k")
 		errs["Ping"] = s.st.Ping(c)
@@ -401,6 +498,7 @@ var conformance = []struct {
 		_, errs["Get"] = s.st.Get(ctx(t), "k")
 		errs["Set"] = s.st.Set(ctx(t), "k", []byte("v"), time.Hour)
 		_, errs["SetNX"] = s.st.SetNX(ctx(t), "nx", []byte("v"), time.Hour)
+		_, errs["SetXX"] = s.st.SetXX(ctx(t), "k", []byte("v"), time.Hour)
 		_, errs["Take"] = s.st.Take(ctx(t), "k")
 		_, errs["MGet"] = store.MGet(ctx(t), s.st, "k", "nx")
 		errs["Delete"] = s.st.Delete(ctx(t), "k")

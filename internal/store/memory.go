@@ -276,7 +276,7 @@ func (m *Memory) View(ctx context.Context, key string, fn func(value []byte) err
 }
 
 // MGet implements MultiGetter: the stored values themselves (read-only, see
-// MultiGetter; Set and SetNX store copies and replace, never modify, a
+// MultiGetter; Set, SetNX and SetXX store copies and replace, never modify, a
 // value), nil for absent or expired keys, read under one lock.
 func (m *Memory) MGet(ctx context.Context, keys ...string) ([][]byte, error) {
 	for _, k := range keys {
@@ -331,6 +331,30 @@ func (m *Memory) SetNX(ctx context.Context, key string, value []byte, ttl time.D
 	}
 	now := m.now()
 	if e, ok := m.entries[key]; ok && now.Before(e.expires) {
+		return false, nil
+	}
+	if err := m.putLocked(now, key, memoryEntry{value: v, expires: now.Add(ttl)}); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// SetXX replaces the value and TTL of key with a copy of value and ttl only
+// if key is present and not expired, and reports whether it did. Under the
+// store's lock, so a Delete or Take either happens before (and SetXX writes
+// nothing) or after (and removes what SetXX wrote).
+func (m *Memory) SetXX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	if err := checkWrite(ctx, key, ttl); err != nil {
+		return false, err
+	}
+	v := clone(value)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false, ErrClosed
+	}
+	now := m.now()
+	if e, ok := m.entries[key]; !ok || !now.Before(e.expires) {
 		return false, nil
 	}
 	if err := m.putLocked(now, key, memoryEntry{value: v, expires: now.Add(ttl)}); err != nil {

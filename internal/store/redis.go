@@ -15,9 +15,10 @@ import (
 // Redis is a Store kept in Redis (standalone, Sentinel or Cluster), shared by
 // every gateway replica that uses the same server and key prefix.
 //
-// Every key is stored as KeyPrefix+key. Take is one GETDEL and SetNX one
-// SET NX PX, so both are atomic across replicas. TTLs are sent in
-// milliseconds, rounded up. Redis must be 6.2 or newer (GETDEL).
+// Every key is stored as KeyPrefix+key. Take is one GETDEL, SetNX one
+// SET NX PX and SetXX one SET XX PX, so each is atomic across replicas.
+// TTLs are sent in milliseconds, rounded up. Redis must be 6.2 or newer
+// (GETDEL).
 //
 // Errors: a missing key is ErrNotFound; anything else is wrapped as
 // "store: redis <op>: ..." and means Redis could not answer. The client
@@ -317,6 +318,25 @@ func (r *Redis) SetNX(ctx context.Context, key string, value []byte, ttl time.Du
 		return false, nil
 	default:
 		return false, redisErr("setnx", err)
+	}
+}
+
+// SetXX replaces the value and TTL of key only if key exists (SET XX PX),
+// and reports whether it did. One command: Redis runs it before or after a
+// concurrent DEL, never across it.
+func (r *Redis) SetXX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	if err := checkWrite(ctx, key, ttl); err != nil {
+		return false, err
+	}
+	err := r.client.SetArgs(ctx, r.prefix+key, value, redis.SetArgs{Mode: "XX", TTL: pxTTL(ttl)}).Err()
+	r.forget(key)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, redis.Nil): // XX and the key is absent
+		return false, nil
+	default:
+		return false, redisErr("setxx", err)
 	}
 }
 

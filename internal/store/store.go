@@ -29,6 +29,12 @@ type Store interface {
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	// SetNX stores value only if key does not exist; it reports whether it did.
 	SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
+	// SetXX replaces the value and TTL of key only if key exists (and has
+	// not expired); it reports whether it did. It is for writing back what
+	// was read a while ago: a key that Delete or Take removed meanwhile
+	// stays removed (a session signed out while its refresh was at the
+	// identity provider stays signed out), where Set would bring it back.
+	SetXX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
 	// Take atomically returns and deletes key (single-use values such as
 	// nonces): of two concurrent callers at most one gets the value, the other
 	// gets ErrNotFound.
