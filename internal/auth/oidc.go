@@ -485,6 +485,9 @@ func (a *Authenticator) MaybeRefresh(ctx context.Context, id string, sess *Sessi
 		cur.RefreshToken = tok.RefreshToken
 	}
 	cur.NextRefresh = now.Add(a.cfg.RefreshInterval)
+	// Save writes only a session that is still there: a sign-out that
+	// landed while the provider was being asked stays a sign-out
+	// (ErrNoSession), with the new tokens dropped.
 	if err := a.sessions.Save(ctx, id, cur); err != nil {
 		return RefreshNotDue, err
 	}

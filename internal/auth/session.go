@@ -219,14 +219,50 @@ func (s *Sessions) Create(ctx context.Context, sess *Session) (string, error) {
 	if sess.CSRF == "" {
 		sess.CSRF = NewID()
 	}
-	return id, s.Save(ctx, id, sess)
+	b, ttl, err := s.encode(id, sess)
+	if err != nil {
+		return "", err
+	}
+	// SetNX: a new session never replaces a value, whatever happens.
+	ok, err := s.st.SetNX(ctx, SessionKey(id), b, ttl)
+	if err != nil {
+		return "", fmt.Errorf("auth: save session: %w", err)
+	}
+	if !ok {
+		return "", errors.New("auth: save session: expected a new session ID, found one in use")
+	}
+	return id, nil
 }
 
-// Save writes sess under id until its ExpiresAt.
+// Save writes sess back under id until its ExpiresAt, only if the session is
+// still in the store (store.SetXX); when it is not (signed out, ended by
+// another replica, expired) it writes nothing and returns ErrNoSession.
+//
+// Every write of an existing session goes through Save, because every one
+// follows a read, and often a slow step between (a refresh asks the
+// identity provider and UserInfo): a sign-out that lands in between must
+// stay a sign-out, not be undone by the write.
 func (s *Sessions) Save(ctx context.Context, id string, sess *Session) error {
+	b, ttl, err := s.encode(id, sess)
+	if err != nil {
+		return err
+	}
+	ok, err := s.st.SetXX(ctx, SessionKey(id), b, ttl)
+	if err != nil {
+		return fmt.Errorf("auth: save session: %w", err)
+	}
+	if !ok {
+		return ErrNoSession
+	}
+	return nil
+}
+
+// encode seals sess's tokens for id and returns the stored form and its TTL
+// (until sess.ExpiresAt).
+func (s *Sessions) encode(id string, sess *Session) ([]byte, time.Duration, error) {
 	ttl := sess.ExpiresAt.Sub(s.Now())
 	if ttl <= 0 {
-		return fmt.Errorf("auth: session already expired at %s", sess.ExpiresAt.Format(time.RFC3339))
+		return nil, 0, fmt.Errorf("auth: session already expired at %s", sess.ExpiresAt.Format(time.RFC3339))
 	}
 	// Seal the tokens bound to this session and to their role, so that a
 	// value copied within the store to another session or field does not open.
@@ -238,12 +274,9 @@ func (s *Sessions) Save(ctx context.Context, id string, sess *Session) error {
 	}
 	b, err := json.Marshal(sess)
 	if err != nil {
-		return fmt.Errorf("auth: encode session: %w", err)
+		return nil, 0, fmt.Errorf("auth: encode session: %w", err)
 	}
-	if err := s.st.Set(ctx, SessionKey(id), b, ttl); err != nil {
-		return fmt.Errorf("auth: save session: %w", err)
-	}
-	return nil
+	return b, ttl, nil
 }
 
 // Load returns the live session for id, ErrNoSession, or a store error

@@ -1,13 +1,20 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/accessgateway/gateway/internal/store"
+	"github.com/accessgateway/gateway/internal/store/redistest"
 )
 
 type signInTest struct {
@@ -357,6 +364,91 @@ func TestSignOutURL(t *testing.T) {
 			}
 			if q.Encode() != tc.want.Encode() {
 				t.Errorf("expected %s, got %s", tc.want.Encode(), q.Encode())
+			}
+		})
+	}
+}
+
+// holdRefresh is a transport that holds the first refresh_token grant at the
+// token endpoint until release is closed, and says when it arrived.
+type holdRefresh struct {
+	armed   atomic.Bool
+	arrived chan struct{}
+	release chan struct{}
+}
+
+func (h *holdRefresh) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == "/token" && r.Body != nil && h.armed.Load() {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if bytes.Contains(body, []byte("grant_type=refresh_token")) && h.armed.CompareAndSwap(true, false) {
+			close(h.arrived)
+			<-h.release
+		}
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// A sign-out that lands while a request of the same session is refreshing
+// it at the provider stays a sign-out: the refresh writes back only a
+// session that is still there (store.SetXX), answers ErrNoSession, and the
+// cookie does not work again. With the memory store and with Redis.
+func TestRefreshDoesNotUndoSignOut(t *testing.T) {
+	srv := redistest.Start(t)
+	for _, tc := range []struct {
+		name string
+		open func(t *testing.T) store.Store
+	}{
+		{"memory", func(t *testing.T) store.Store {
+			st := store.NewMemory()
+			t.Cleanup(func() { st.Close() })
+			return st
+		}},
+		{"redis", func(t *testing.T) store.Store {
+			r, err := store.NewRedis(context.Background(), store.RedisConfig{Addrs: []string{srv.Addr()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { r.Close() })
+			return r
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newFakeProvider(t)
+			p.set(func(p *fakeProvider) {
+				p.idClaims = idClaims(`,"email":"ann@corp.example","email_verified":true,"groups":["eng"]`)
+			})
+			hold := &holdRefresh{arrived: make(chan struct{}), release: make(chan struct{})}
+			a := newAuth(t, p, func(c *Config) { c.HTTPClient = &http.Client{Transport: hold, Timeout: 10 * time.Second} })
+			a.sessions = NewSessions(tc.open(t))
+			ctx := context.Background()
+			id, _, err := signIn(t, a, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			later := time.Now().Add(6 * time.Minute) // the refresh is due (interval 5m)
+			a.Now = func() time.Time { return later }
+			sess, err := a.sessions.Load(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hold.armed.Store(true)
+			done := make(chan error, 1)
+			go func() { _, err := a.MaybeRefresh(ctx, id, sess); done <- err }()
+			<-hold.arrived // the refresh is at the provider
+			// The user signs out (what POST /.gateway/sign-out does to the session).
+			if err := a.sessions.Delete(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			close(hold.release)
+			if err := <-done; !errors.Is(err, ErrNoSession) {
+				t.Errorf("MaybeRefresh across a sign-out: expected ErrNoSession, got %v", err)
+			}
+			if p.refreshes.Load() != 1 {
+				t.Fatalf("expected the refresh to reach the provider once, got %d", p.refreshes.Load())
+			}
+			if s, err := a.sessions.Load(ctx, id); !errors.Is(err, ErrNoSession) {
+				t.Fatalf("the signed-out session is back after the refresh: %+v, %v", s, err)
 			}
 		})
 	}
