@@ -233,3 +233,36 @@ func TestBrowserOnCallJourney(t *testing.T) {
 		t.Fatalf("after marking reviewed: %q", msg)
 	}
 }
+
+// In a real browser, on the quickstart, sign-out ends the provider's
+// session too: the gateway's answer is a page whose form the browser posts
+// to the dev provider's end_session by itself (id_token_hint in the body,
+// not in a URL), and the provider sends it back to the gateway's "Signed
+// out" page. The page's CSP must allow the form's target: with the former
+// redirect to the provider, Chromium stopped on the sign-out page
+// (form-action 'self' applies to a form's redirects too).
+func TestBrowserSignOutEndsTheProviderSession(t *testing.T) {
+	b := headless(t)
+	base := startDev(t)
+	if err := chromedp.Do(b,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#user-dev-support")),
+		chromedp.Click(chromedp.CSS("#user-dev-support")),
+		chromedp.WaitVisible(chromedp.CSS("#claims")),
+		chromedp.Navigate(base+"/.gateway/sign-out"),
+		chromedp.WaitVisible(chromedp.CSS("form button")),
+		chromedp.Click(chromedp.CSS("form button")),
+	); err != nil {
+		t.Fatalf("sign-in and sign-out: %v", err)
+	}
+	title := ""
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if title, _ = chromedp.Run(b, chromedp.Title()); title == "Signed out · Access gateway" {
+			break
+		}
+	}
+	loc, err := chromedp.Run(b, chromedp.Location())
+	if err != nil || title != "Signed out · Access gateway" || loc != base+"/.gateway/sign-out" {
+		t.Fatalf("after sign-out: expected the gateway's Signed out page at %s/.gateway/sign-out, back from the provider; got %q at %s (%v)", base, title, loc, err)
+	}
+}

@@ -9,6 +9,11 @@
 // browser binding) are single-use store entries, so the return URL never
 // travels through the IdP and cannot be forged into an open redirect.
 //
+// A session is written back only while it is in the store (Sessions.Save),
+// so a sign-out is never undone by a refresh that was under way. SignOut
+// revokes the ID token it hands the browser for the provider's sign-out,
+// and VerifyBearer asks the shared store about revocations on every call.
+//
 // Not checked here: authorization (the policy package decides) and the
 // sign-out form's CSRF token (the server checks it against Session.CSRF).
 package auth

@@ -507,49 +507,35 @@ func (a *Authenticator) logoutHint(d *discovered, rawID string) string {
 	return rawID
 }
 
-// SignOutURL is where to send the browser after the gateway ended the
-// session id, so that the provider's session ends too (OpenID Connect
-// RP-Initiated Logout 1.0): the provider's end_session_endpoint with
-// id_token_hint (the session's ID token, when it can be opened), client_id
-// and post_logout_redirect_uri (when configured). It returns "" when
-// EndProviderSession is off, the provider advertises no end_session_endpoint,
-// or it is not discovered yet. Call it before deleting the session.
-func (a *Authenticator) SignOutURL(id string, sess *Session) string {
-	d := a.state.Load()
-	if !a.cfg.EndProviderSession || d == nil || d.endSession == nil {
-		return ""
-	}
-	u := *d.endSession
-	q := u.Query()
-	if hint, err := a.sessions.IDToken(id, sess); err != nil {
-		a.cfg.Logger.Warn("auth: the session's ID token cannot be opened; provider sign-out without id_token_hint", "err", err)
-	} else if hint != "" {
-		q.Set("id_token_hint", hint)
-	}
-	q.Set("client_id", a.cfg.ClientID)
-	if a.cfg.PostLogoutRedirectURL != "" {
-		q.Set("post_logout_redirect_uri", a.cfg.PostLogoutRedirectURL)
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
 // VerifyBearer verifies an ID token from the same IdP presented as
 // "Authorization: Bearer" by a non-browser client and returns the identity
 // it carries, valid until the token's expiry. Only the ID token's own claims
 // count (there is no access token to ask UserInfo with): it must carry the
 // email.
 //
+// A token revoked at a sign-out (RevokeIDToken, on any replica) is refused
+// with ErrTokenRevoked. The shared store is asked on every call, before
+// anything else answers; if it does not answer, the error wraps
+// ErrRevocationUnknown.
+//
 // A verified token is remembered (by its SHA-256, until its expiry) so that
 // an API client sending the same token on every request costs one signature
-// verification, not one per request. Failures are never remembered. This
-// changes nothing about what is accepted: an ID token cannot be revoked
-// before its expiry either way.
+// verification, not one per request. Failures are never remembered. The memo
+// only saves the verification: it answers after the revocation check, never
+// instead of it.
 //
 // Before the provider is discovered it fails with an error wrapping
 // ErrProviderUnavailable.
 func (a *Authenticator) VerifyBearer(ctx context.Context, raw string) (*Session, error) {
 	key := sha256.Sum256([]byte(raw))
+	if err := a.checkRevoked(ctx, key); err != nil {
+		if errors.Is(err, ErrTokenRevoked) {
+			a.bearerMu.Lock()
+			delete(a.bearer, key)
+			a.bearerMu.Unlock()
+		}
+		return nil, err
+	}
 	now := a.Now()
 	a.bearerMu.Lock()
 	if e, ok := a.bearer[key]; ok && now.Before(e.ExpiresAt) {

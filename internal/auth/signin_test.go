@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -250,8 +249,8 @@ func TestDiscoveryRetriedUntilTheProviderAnswers(t *testing.T) {
 	if _, err := a.VerifyBearer(context.Background(), "x.y.z"); !errors.Is(err, ErrProviderUnavailable) {
 		t.Errorf("VerifyBearer while down: expected ErrProviderUnavailable, got %v", err)
 	}
-	if a.SignOutURL("id", &Session{}) != "" {
-		t.Error("SignOutURL while down: expected none")
+	if form, err := a.SignOut(context.Background(), "id", &Session{}); form != nil || err != nil {
+		t.Errorf("SignOut while down: expected no provider form, got %+v, %v", form, err)
 	}
 	p.down.Store(false)
 	deadline := time.Now().Add(5 * time.Second)
@@ -310,62 +309,6 @@ func TestCloseStopsDiscoveryRetries(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not stop the discovery retries")
-	}
-}
-
-func TestSignOutURL(t *testing.T) {
-	p := newFakeProvider(t)
-	p.set(func(p *fakeProvider) {
-		p.idClaims = idClaims(`,"email":"ann@corp.example","email_verified":true,"groups":[]`)
-	})
-	tests := []struct {
-		name     string
-		end      bool
-		redirect string
-		want     url.Values // nil: no URL
-	}{
-		{name: "off", end: false},
-		{name: "with post_logout_redirect_uri", end: true, redirect: "https://gw.example/.gateway/sign-out",
-			want: url.Values{"tenant": {"t1"}, "client_id": {"gw"}, "post_logout_redirect_uri": {"https://gw.example/.gateway/sign-out"}}},
-		{name: "without", end: true, want: url.Values{"tenant": {"t1"}, "client_id": {"gw"}}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			a := newAuth(t, p, func(c *Config) { c.EndProviderSession, c.PostLogoutRedirectURL = tc.end, tc.redirect })
-			id, _, err := signIn(t, a, p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sess, _ := a.sessions.Load(context.Background(), id)
-			got := a.SignOutURL(id, sess)
-			if tc.want == nil {
-				if got != "" {
-					t.Fatalf("expected no provider sign-out, got %q", got)
-				}
-				// The ID token is kept only as that sign-out's hint.
-				if sess.SealedID != "" {
-					t.Errorf("the session keeps an ID token that no sign-out will use (%d bytes)", len(sess.SealedID))
-				}
-				return
-			}
-			if sess.SealedID == "" {
-				t.Error("the session does not keep the ID token for id_token_hint")
-			}
-			u, err := url.Parse(got)
-			if err != nil || !strings.HasPrefix(got, p.URL+"/logout?") {
-				t.Fatalf("expected the end_session_endpoint, got %q", got)
-			}
-			q := u.Query()
-			hint := q.Get("id_token_hint")
-			q.Del("id_token_hint")
-			want, _ := a.sessions.IDToken(id, sess)
-			if hint != want || hint == "" {
-				t.Errorf("id_token_hint: expected the session's ID token, got %q", hint)
-			}
-			if q.Encode() != tc.want.Encode() {
-				t.Errorf("expected %s, got %s", tc.want.Encode(), q.Encode())
-			}
-		})
 	}
 }
 

@@ -303,6 +303,10 @@ func (s *Server) gatherLifters(r *http.Request, q *request, e *routeEntry) error
 func (s *Server) identify(w http.ResponseWriter, r *http.Request, q *request, e *routeEntry) (*policy.Identity, error) {
 	if tok, ok := auth.BearerToken(r); ok && e.cfg.AllowBearer {
 		sess, err := q.rt.auth.VerifyBearer(r.Context(), tok)
+		if errors.Is(err, auth.ErrRevocationUnknown) {
+			s.metrics.StoreErrors.WithLabelValues("revoked").Inc()
+			return nil, err // whether it was revoked is unknown: 503, not 401
+		}
 		if errors.Is(err, auth.ErrProviderUnavailable) {
 			return nil, err // cannot check the token now: 503, not 401
 		}

@@ -26,6 +26,31 @@ type pageData struct {
 	Extra map[string]any
 	// Offers are ways out a deny page shows (break-glass).
 	Offers []requirement.Offer
+	// FormTargets are origins, besides the gateway's own, that the page's
+	// forms may post to (CSP form-action): the provider's sign-out.
+	FormTargets []string
+}
+
+// pageCSP is the pages' Content-Security-Policy. It ends with form-action,
+// to which pageCSPWith appends a page's FormTargets.
+const (
+	pageCSP     = "default-src 'none'; style-src 'unsafe-inline'; script-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'"
+	cspHostPort = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]"
+)
+
+// pageCSPWith is pageCSP whose form-action also allows origins. An origin
+// that is not a plain scheme://host[:port] is left out (it could only come
+// from a provider's odd discovery document, and would otherwise add to the
+// policy).
+func pageCSPWith(origins []string) string {
+	csp := pageCSP
+	for _, o := range origins {
+		scheme, host, ok := strings.Cut(o, "://")
+		if ok && (scheme == "https" || scheme == "http") && host != "" && strings.Trim(host, cspHostPort) == "" {
+			csp += " " + o
+		}
+	}
+	return csp
 }
 
 // page renders an HTML page, or a JSON error for clients that asked for JSON.
@@ -55,7 +80,7 @@ func (s *Server) pageNamed(w http.ResponseWriter, r *http.Request, status int, n
 		return
 	}
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'self' 'unsafe-inline'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", pageCSPWith(d.FormTargets))
 	w.WriteHeader(status)
 	rt := s.rt.Load()
 	if q != nil {
@@ -326,10 +351,10 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 		s.page(w, r, http.StatusForbidden, pageData{Title: "Sign-out refused", Message: "The sign-out form was not sent by this gateway's page.", Next: "Open the sign-out page again and use its button."})
 		return
 	}
-	// The provider's sign-out address carries the session's ID token as a
-	// hint: read it before the session is gone.
-	providerSignOut := rt.auth.SignOutURL(q.sessionID, q.session)
-	if err := rt.sessions.Delete(r.Context(), q.sessionID); err != nil {
+	// SignOut revokes the session's ID token (the provider sign-out's hint,
+	// about to be handed to the browser) before it ends the session.
+	provider, err := rt.auth.SignOut(r.Context(), q.sessionID, q.session)
+	if err != nil {
 		s.metrics.StoreErrors.WithLabelValues("delete").Inc()
 		s.page(w, r, http.StatusServiceUnavailable, pageData{Title: "Sign-out failed", Message: "The session store did not answer, so your session may still be active.", Next: "Try again in a minute."})
 		return
@@ -337,10 +362,14 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 	s.audit.Log(s.event(q, "signed-out", ""))
 	http.SetCookie(w, s.cookie(rt, rt.cfg.Session.CookieName, "", time.Time{}))
 	q.session = nil
-	if providerSignOut != "" {
-		// RP-initiated logout: the provider ends its own session too.
-		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, providerSignOut, http.StatusSeeOther)
+	if provider != nil {
+		// RP-initiated logout: the provider ends its own session too. The
+		// browser posts the form (by itself, or with the button), so that
+		// id_token_hint travels in a body, not in a URL.
+		s.pageNamed(w, r, http.StatusOK, "provider_sign_out.html", pageData{Title: "Signing out at your identity provider",
+			Message:     "Your gateway session has ended on every replica. Your identity provider's session ends next.",
+			Extra:       map[string]any{"Action": provider.Action, "Fields": provider.Fields},
+			FormTargets: provider.Origins})
 		return
 	}
 	s.pageNamed(w, r, http.StatusOK, "signed_out.html", pageData{Title: "Signed out"})

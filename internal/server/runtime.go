@@ -108,9 +108,10 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 		switch cfg.Session.Store {
 		case "redis":
 			// The request path's reads (the session, its device binding,
-			// its grants: Prefetch) may come from the replica's cache.
+			// its grants: Prefetch; whether a bearer token was revoked) may
+			// come from the replica's cache.
 			r, err := store.NewRedis(ctx, *cfg.Session.Redis,
-				store.CacheReads(s.logger, auth.SessionKeyPrefix, device.BindingKeyPrefix, justify.GrantKeyPrefix))
+				store.CacheReads(s.logger, auth.SessionKeyPrefix, device.BindingKeyPrefix, justify.GrantKeyPrefix, auth.RevokedIDTokenPrefix))
 			if err != nil {
 				return nil, fmt.Errorf("server: session store: %w", err)
 			}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -241,10 +242,18 @@ func claimsOf(t *testing.T, body string) contexttoken.Claims {
 	return c
 }
 
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+var (
+	csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	// providerForm and hiddenField read the page that sends the browser on
+	// to the provider's end_session_endpoint.
+	providerForm = regexp.MustCompile(`<form method="post" action="([^"]+)" id="provider-sign-out">`)
+	hiddenField  = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+)
 
-// signOut opens the gateway's sign-out page and posts its form; it returns
-// the final response (after any redirect through the provider).
+// signOut opens the gateway's sign-out page and posts its form; when the
+// answer is the page that continues at the provider, it posts that page's
+// form as the browser's script would. It returns the final response (after
+// any redirect by the provider).
 func signOut(t *testing.T, c *http.Client, g *gateway) (*http.Response, string) {
 	t.Helper()
 	resp, body := get(t, c, g.URL+"/.gateway/sign-out")
@@ -260,9 +269,20 @@ func signOut(t *testing.T, c *http.Client, g *gateway) (*http.Response, string) 
 	if err != nil {
 		t.Fatalf("sign-out: %v", err)
 	}
-	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	resp.Body.Close()
+	form := providerForm.FindStringSubmatch(string(b))
+	if form == nil {
+		return resp, string(b)
+	}
+	if loc := resp.Header.Get("Location"); loc != "" || strings.Contains(resp.Request.URL.String(), "id_token_hint") {
+		t.Errorf("sign-out: the ID token must not travel in a URL (Location %q, URL %s)", loc, resp.Request.URL)
+	}
+	v := url.Values{}
+	for _, f := range hiddenField.FindAllStringSubmatch(string(b), -1) {
+		v.Add(html.UnescapeString(f[1]), html.UnescapeString(f[2]))
+	}
+	return postForm(t, c, html.UnescapeString(form[1]), v)
 }
 
 // noFollow is c without following redirects.

@@ -79,8 +79,12 @@ func startDevIdP(t *testing.T, gwURL string) *provider {
 	var ends []url.Values
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/end_session") {
+			if r.Method != http.MethodPost || r.URL.Query().Has("id_token_hint") {
+				t.Errorf("end_session: expected a POST with id_token_hint in the body, got %s %s", r.Method, r.URL)
+			}
+			_ = r.ParseForm() // the query and a POST's form (the provider reads both)
 			mu.Lock()
-			ends = append(ends, r.URL.Query())
+			ends = append(ends, r.Form)
 			mu.Unlock()
 		}
 		idp.ServeHTTP(w, r)
