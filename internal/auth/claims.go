@@ -69,8 +69,13 @@ func (a *Authenticator) needsUserInfo(idClaims map[string]any) bool {
 //
 //  1. Every claim of the ID token stays as it is: it is signed and verified.
 //  2. A UserInfo claim is added only where the ID token has no claim of that
-//     (top-level) name. Protocol claims (iss, aud, exp, nonce, sub, ...) are
-//     never taken from UserInfo.
+//     name by either spelling ClaimAt reads: neither a top-level claim of
+//     that name nor, for a dotted name, a nested claim at that path. A
+//     UserInfo claim literally named "realm_access.roles" would otherwise be
+//     added beside the ID token's {"realm_access":{"roles":…}}, and ClaimAt,
+//     which prefers a whole-name match, would read the groups from UserInfo.
+//     Protocol claims (iss, aud, exp, nonce, sub, ...) are never taken from
+//     UserInfo.
 //  3. email and email_verified travel together: when the email comes from
 //     UserInfo, so does email_verified (the ID token's is dropped).
 //
@@ -95,7 +100,10 @@ func MergeClaims(idClaims, uiClaims map[string]any) map[string]any {
 		if protocolClaims[k] || k == "sub" || k == "email" || (k == "email_verified" && !emailFromUI) {
 			continue
 		}
-		if _, ok := out[k]; !ok {
+		if _, ok := out[k]; ok {
+			continue
+		}
+		if _, ok := ClaimAt(idClaims, k); !ok {
 			out[k] = v
 		}
 	}
@@ -106,6 +114,10 @@ func MergeClaims(idClaims, uiClaims map[string]any) map[string]any {
 // matches is taken first (so namespaced claims such as
 // "https://corp.example/groups" work); otherwise the path is walked through
 // nested objects ("realm_access.roles", "resource_access.gateway.roles").
+//
+// On claims merged by MergeClaims it finds the ID token's claim whenever the
+// ID token has one at path, by either spelling: UserInfo is read only where
+// the ID token has nothing.
 func ClaimAt(claims map[string]any, path string) (any, bool) {
 	if v, ok := claims[path]; ok {
 		return v, true

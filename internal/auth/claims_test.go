@@ -54,16 +54,41 @@ func TestMergeClaims(t *testing.T) {
 		{"protocol claims never come from UserInfo",
 			`{"sub":"u"}`, `{"sub":"u","iss":"https://evil.example","aud":"x","exp":1,"nonce":"n","_claim_names":{"groups":"s"}}`,
 			`{"sub":"u"}`},
+		{"a dotted UserInfo name does not shadow the ID token's nested claim",
+			`{"sub":"u","realm_access":{"roles":["eng"]}}`, `{"sub":"u","realm_access.roles":["admins"],"a.b":"x"}`,
+			`{"sub":"u","realm_access":{"roles":["eng"]},"a.b":"x"}`},
+		{"a nested UserInfo claim does not shadow the ID token's dotted name",
+			`{"sub":"u","realm_access.roles":["eng"]}`, `{"sub":"u","realm_access":{"roles":["admins"]}}`,
+			`{"sub":"u","realm_access.roles":["eng"],"realm_access":{"roles":["admins"]}}`},
+		{"a dotted UserInfo name fills a path the ID token lacks",
+			`{"sub":"u","realm_access":{"other":1}}`, `{"sub":"u","realm_access.roles":["admins"]}`,
+			`{"sub":"u","realm_access":{"other":1},"realm_access.roles":["admins"]}`},
 		{"nested objects are taken whole",
 			`{"sub":"u","realm_access":{"roles":["a"]}}`, `{"sub":"u","realm_access":{"roles":["b"]},"resource_access":{"gw":{"roles":["c"]}}}`,
 			`{"sub":"u","realm_access":{"roles":["a"]},"resource_access":{"gw":{"roles":["c"]}}}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := MergeClaims(jsonMap(tc.id), jsonMap(tc.ui))
+			id, ui := jsonMap(tc.id), jsonMap(tc.ui)
+			got := MergeClaims(id, ui)
 			if want := jsonMap(tc.want); !reflect.DeepEqual(got, want) {
 				g, _ := json.Marshal(got)
 				t.Errorf("expected %s, got %s", tc.want, g)
+			}
+			// Whatever UserInfo sent, a path the ID token answers reads the
+			// ID token's claim from the merge (but email_verified, which
+			// comes with a UserInfo email: rule 3).
+			for k := range ui {
+				if k == "email_verified" {
+					continue
+				}
+				for _, path := range []string{k, "realm_access.roles"} {
+					if v, ok := ClaimAt(id, path); ok {
+						if m, _ := ClaimAt(got, path); !reflect.DeepEqual(m, v) {
+							t.Errorf("ClaimAt(merged, %q): expected the ID token's %v, got %v", path, v, m)
+						}
+					}
+				}
 			}
 		})
 	}
