@@ -194,16 +194,26 @@ func (a *Authenticator) StartLogin(ctx context.Context, returnURL, bindCookiePre
 // discovered it fails with an error wrapping ErrProviderUnavailable.
 //
 // client is the request's client address (after trusted proxies). Pending
-// sign-ins are capped per client address and per replica (SignInLimits); over
-// a cap it returns ErrTooManySignIns and stores nothing.
+// sign-ins are capped per client address and per wider prefix of it
+// (SignInLimits); over a cap it returns ErrTooManySignIns and stores nothing.
+// At the replica's cap, the oldest pending sign-in of the network holding
+// the most is ended (its state deleted) to make room.
 func (a *Authenticator) StartLoginFrom(ctx context.Context, client netip.Addr, returnURL, bindCookiePrefix string) (*Login, error) {
 	d, err := a.ready()
 	if err != nil {
 		return nil, err
 	}
 	state := NewID()
-	if err := a.pending.acquire(a.Now(), client, state); err != nil {
+	evicted, err := a.pending.acquire(a.Now(), client, state)
+	if err != nil {
 		return nil, err
+	}
+	if evicted != "" {
+		// Its callback will find no state ("start again"); the store holds
+		// no more sign-ins than the replica's cap.
+		if err := a.sessions.st.Delete(ctx, "login:"+evicted); err != nil {
+			a.cfg.Logger.Warn("auth: an evicted pending sign-in could not be deleted; it expires by itself", "err", err)
+		}
 	}
 	bind := NewID()
 	h := sha256.Sum256([]byte(bind))
