@@ -20,7 +20,11 @@ import (
 //     plain chunked one; closing after every chunked request means that
 //     whatever a front end that trusted Content-Length sent after the chunked
 //     body is never read as a request. (GuardListener refuses the request
-//     outright on plain-HTTP listeners, where it sees the raw header.)
+//     outright on plain-HTTP listeners, where it sees the raw header.) The
+//     close is set on the final response itself (closeWriter), not only in
+//     the header map beforehand: httputil.ReverseProxy clears that map
+//     after each informational response from the upstream (a 103, or the
+//     100 Continue that answers "Expect: 100-continue").
 //
 // Per-route upgrade allow-lists are enforced by the Upstream.
 func Guard(next http.Handler) http.Handler { return GuardNotify(next, nil) }
@@ -48,11 +52,59 @@ func GuardNotify(next http.Handler, refused func(r *http.Request, reason string)
 			return
 		}
 		if r.ProtoMajor == 1 && (r.ProtoMinor == 0 || len(r.TransferEncoding) > 0) {
+			// Set now for a handler that writes nothing (the server then
+			// sends the header map as it is), and again on the final answer.
 			w.Header().Set("Connection", "close")
+			w = &closeWriter{ResponseWriter: w}
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// closeWriter sets "Connection: close" on the final response (a status of
+// 200 or more, or 101), whatever happened to the header map before:
+// httputil.ReverseProxy clears the map after relaying each informational
+// response (clear(h) in its Got1xxResponse hook), so a close set before the
+// handler ran would be gone by the time the final header is written, and
+// the connection would stay open for the bytes after a chunked body.
+//
+// http.ResponseController reaches the server's writer through Unwrap
+// (Hijack, deadlines, EnableFullDuplex); Flush is a method of its own
+// because a flush before any WriteHeader sends the final header too.
+type closeWriter struct {
+	http.ResponseWriter
+	final bool // the final header was written
+}
+
+func (w *closeWriter) WriteHeader(code int) {
+	if !w.final && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		w.final = true
+		w.Header().Set("Connection", "close")
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *closeWriter) Write(b []byte) (int, error) {
+	if !w.final {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// FlushError flushes; before the final header it writes that header (200,
+// as the server would) with the close.
+func (w *closeWriter) FlushError() error {
+	if !w.final {
+		w.WriteHeader(http.StatusOK)
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Flush is FlushError for callers that ask for an http.Flusher.
+func (w *closeWriter) Flush() { _ = w.FlushError() }
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w *closeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // upgradesTo reports whether any Upgrade element names protocol.
 func upgradesTo(h http.Header, protocol string) bool {

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -252,4 +254,222 @@ func TestGuardNotify(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("refused calls:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// TestGuardClosesAfterInterimResponses: the connection closes after a
+// chunked or an HTTP/1.0 request even when informational responses come
+// before the final one — ReverseProxy clears the response's header map
+// after relaying each, a close set there beforehand would be gone — so the
+// bytes after a chunked body are never read as a request. Guard alone, as on
+// a TLS listener, where GuardListener cannot see the bytes. A handler's own
+// flush and hijack work through the writer that sets the close.
+func TestGuardClosesAfterInterimResponses(t *testing.T) {
+	tool := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // answers an "Expect: 100-continue" with 100
+		if r.URL.Path == "/hints" {
+			w.Header().Set("Link", "</app.css>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+		}
+		io.WriteString(w, "tool saw "+r.URL.Path)
+	}))
+	t.Cleanup(tool.Close)
+	std, err := NewTransport(TransportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := NewDirectTransport(std, TransportOptions{}) // bodiless GETs; the rest goes to std
+	t.Cleanup(direct.Close)
+	up, err := NewUpstream(tool.URL, false, direct, func(w http.ResponseWriter, r *http.Request, err error) {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hits atomic.Int64
+	gw := httptest.NewServer(Guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		switch r.URL.Path {
+		case "/own/flush":
+			io.Copy(io.Discard, r.Body)
+			w.WriteHeader(http.StatusEarlyHints)
+			clear(w.Header()) // as ReverseProxy does after a 1xx
+			if err := http.NewResponseController(w).Flush(); err != nil {
+				t.Errorf("flush through Guard's writer: %v", err)
+			}
+			io.WriteString(w, "flushed")
+		case "/own/hijack":
+			conn, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Errorf("hijack through Guard's writer: %v", err)
+				return
+			}
+			defer conn.Close()
+			brw.WriteString("HTTP/1.0 200 OK\r\nContent-Length: 8\r\n\r\nhijacked")
+			brw.Flush()
+		default:
+			up.ServeHTTP(w, r.WithContext(WithForward(r.Context(), &Forward{Allowed: true, Path: r.URL.Path})))
+		}
+	})))
+	t.Cleanup(gw.Close)
+	const smuggled = "GET /smuggled HTTP/1.1\nHost: h\n\n"
+	for _, tc := range []struct {
+		name, raw string
+		want      []int
+	}{
+		{"chunked, the tool sends 103", "POST /hints HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\n\n3\nabc\n0\n\n" + smuggled,
+			[]int{103, 200}},
+		{"chunked with Expect: 100-continue", "POST /plain HTTP/1.1\nHost: h\nExpect: 100-continue\nTransfer-Encoding: chunked\n\n3\nabc\n0\n\n" + smuggled,
+			[]int{100, 200}},
+		{"CL.TE with Expect: 100-continue", "POST /plain HTTP/1.1\nHost: h\nExpect: 100-continue\nContent-Length: 40\nTransfer-Encoding: chunked\n\n0\n\n" + smuggled,
+			[]int{100, 200}},
+		{"HTTP/1.0 keep-alive, the tool sends 103", "GET /hints HTTP/1.0\nHost: h\nConnection: keep-alive\n\n" + smuggled,
+			[]int{103, 200}},
+		{"chunked, the handler flushes after a 103", "POST /own/flush HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\n\n3\nabc\n0\n\n" + smuggled,
+			[]int{103, 200}},
+		{"HTTP/1.0, the handler hijacks", "GET /own/hijack HTTP/1.0\nHost: h\nConnection: keep-alive\n\n" + smuggled,
+			[]int{200}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hits.Store(0)
+			got, closed := exchange(t, gw.Listener.Addr().String(), tc.raw, len(tc.want))
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) || !closed {
+				t.Errorf("expected statuses %v and the connection closed, got %v (closed %v)", tc.want, got, closed)
+			}
+			if n := hits.Load(); n != 1 {
+				t.Errorf("expected one request served, got %d: the bytes after the first were read as a request", n)
+			}
+		})
+	}
+}
+
+// TestGuardListenerFollowsChunkedBodies: GuardListener keeps scanning a
+// connection after a chunked request — chunk extensions, several chunks, a
+// trailer — and finds the next header block where Go's server reads it, so
+// that a request with both Content-Length and Transfer-Encoding after it is
+// refused even if nothing closed the connection. The server here has no
+// Guard (which would close after the chunked request): the listener alone.
+func TestGuardListenerFollowsChunkedBodies(t *testing.T) {
+	var hits atomic.Int64
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "ok")
+	}))
+	ts.Listener = GuardListener(ts.Listener)
+	ts.Start()
+	t.Cleanup(ts.Close)
+	const clte = "POST /second HTTP/1.1\nHost: h\nContent-Length: 40\nTransfer-Encoding: chunked\n\n0\n\nGET /smuggled HTTP/1.1\nHost: h\n\n"
+	// A chunk whose data looks like a request with both headers: data, as
+	// Go's server reads it. (exchange sends "\n" as "\r\n".)
+	lookalike := "POST /x HTTP/1.1\nContent-Length: 5\nTransfer-Encoding: chunked\n\n"
+	lookalikeLen := len(strings.ReplaceAll(lookalike, "\n", "\r\n"))
+	tests := []struct {
+		name     string
+		raw      string
+		want     []int
+		wantHits int64
+		closed   bool
+	}{
+		{name: "CL.TE after a chunked request",
+			raw:  "POST /first HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\n\n3\nabc\n0\n\n" + clte,
+			want: []int{200, 400}, wantHits: 1, closed: true},
+		{name: "CL.TE after extensions, several chunks and a trailer",
+			raw:  "POST /first HTTP/1.1\nHost: h\nTransfer-Encoding: Chunked\n\n3;name=\"v;x\"\nabc\nA \t\n0123456789\n0;last\nX-Check: 1\nX-More: 2\n\n" + clte,
+			want: []int{200, 400}, wantHits: 1, closed: true},
+		{name: "CL.TE after two chunked requests",
+			raw:  "POST /a HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\n\n0\n\nPOST /b HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\n\n1\nx\n0\n\n" + clte,
+			want: []int{200, 200, 400}, wantHits: 2, closed: true},
+		{name: "a request look-alike inside a chunk is data",
+			raw:  "POST /first HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\n\n" + fmt.Sprintf("%x", lookalikeLen) + "\n" + lookalike + "\n0\n\nGET /after HTTP/1.1\nHost: h\n\n",
+			want: []int{200, 200}, wantHits: 2},
+		{name: "keep-alive after a chunked request",
+			raw:  "POST /first HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\n\n3\nabc\n0\n\nGET /after HTTP/1.1\nHost: h\n\n",
+			want: []int{200, 200}, wantHits: 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			hits.Store(0)
+			got, closed := exchange(t, ts.Listener.Addr().String(), tc.raw, len(tc.want))
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) || closed != tc.closed {
+				t.Fatalf("expected statuses %v and closed %v, got %v and %v", tc.want, tc.closed, got, closed)
+			}
+			if h := hits.Load(); h != tc.wantHits {
+				t.Fatalf("expected %d requests served, got %d", tc.wantHits, h)
+			}
+		})
+	}
+}
+
+// FuzzChunkedFraming compares the scanner with Go's server on chunked
+// bodies: wherever Go's reader accepts a body, the scanner ends that body at
+// the same byte and goes on scanning (it gives up only where Go's reader
+// fails, and the server then closes the connection). Fed in pieces of any
+// size, the scanner releases the same bytes and ends in the same state as
+// fed one byte at a time.
+func FuzzChunkedFraming(f *testing.F) {
+	for _, body := range []string{
+		"0\r\n\r\n",
+		"3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+		"3;ext=\"a;b\"\r\nabc\r\nA \t\r\n0123456789\r\n0;x\r\nTrailer: 1\r\n\r\n",
+		"0\r\n\nGET / HTTP/1.1\r\n\r\n",
+		"0\r\nX: 1\r\n \r\n\r\n",
+		"0\r\nX: 1\r\r\n\r\n",
+		"0000000000000003\r\nabc\r\n0\r\n\r\n",
+		"00000000000000003\r\nabc\r\n0\r\n\r\n",
+		"3\nabc\r\n0\r\n\r\n",
+		"3 ;x\r\nabc\r\n0\r\n\r\n",
+		"3\r\nabcX\r\n0\r\n\r\n",
+		"3\rx\r\nabc\r\n0\r\n\r\n",
+		";x\r\n\r\n",
+		"-1\r\n\r\n",
+	} {
+		f.Add([]byte(body), uint8(1))
+		f.Add([]byte(body), uint8(7))
+	}
+	const head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+	f.Fuzz(func(t *testing.T, body []byte, chunk uint8) {
+		in := append([]byte(head), body...)
+		// Go's server: the request, its body to the end, the trailer.
+		goEnd := -1
+		src := bytes.NewReader(in)
+		br := bufio.NewReaderSize(src, 4096) // the server's reader
+		if req, err := http.ReadRequest(br); err == nil {
+			if _, err := io.Copy(io.Discard, req.Body); err == nil {
+				goEnd = len(in) - src.Len() - br.Buffered()
+			}
+		}
+		// One byte at a time: where the scanner leaves the chunked body.
+		var s headerScanner
+		scanEnd, gaveUp, released := -1, false, 0
+		for i := range in {
+			was := s.state
+			copy(s.space(), in[i:i+1])
+			s.feed(1)
+			released += s.ready
+			s.consume(s.ready)
+			if was == scanChunked && s.state != scanChunked && scanEnd < 0 && !gaveUp {
+				if s.state == scanDone {
+					gaveUp = true
+				} else {
+					scanEnd = i + 1
+				}
+			}
+		}
+		if goEnd >= 0 && scanEnd != goEnd {
+			t.Fatalf("%q: Go's server ends the body at byte %d, the scanner at %d (gave up: %v)", body, goEnd, scanEnd, gaveUp)
+		}
+		// In pieces: the same bytes released, the same state.
+		var p headerScanner
+		step, pieces := int(chunk%64)+1, 0
+		for i := 0; i < len(in); i += step {
+			n := copy(p.space(), in[i:min(i+step, len(in))])
+			p.feed(n)
+			pieces += p.ready
+			p.consume(p.ready)
+		}
+		if pieces != released || p.state != s.state || p.chunk != s.chunk || p.left != s.left {
+			t.Fatalf("%q in pieces of %d: released %d bytes, state %d/%d/%d; one byte at a time: %d, %d/%d/%d",
+				body, step, pieces, p.state, p.chunk, p.left, released, s.state, s.chunk, s.left)
+		}
+	})
 }

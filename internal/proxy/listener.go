@@ -21,14 +21,21 @@ import (
 // handler runs, so only the raw bytes show it.
 //
 // Each connection's bytes are scanned as HTTP/1.x: a request's header block
-// is passed on to the server only once it is complete, bodies by
-// Content-Length are passed through as they come. Scanning stops (the rest
-// of the connection passes through untouched) after a request with
-// Transfer-Encoding (Guard closes the connection after it), an upgrade, a
-// malformed header block that Go's server refuses itself, or a header block
-// longer than 256 KiB. On a request with both headers, the connection
-// delivers the requests before it, then end-of-file; when the server closes
-// it, the 400 is written.
+// is passed on to the server only once it is complete; bodies, by
+// Content-Length or chunked, are passed through as they come, their framing
+// followed byte for byte as Go's server reads it (net/http/internal's chunk
+// lines: hex size, extensions, CRLF only; then the trailer up to its empty
+// line), so that the next request's header block is found where the server
+// will read it. A chunked request does not end the scan: Guard closes the
+// connection after one, but the scan does not depend on that. Scanning
+// stops (the rest of the connection passes through untouched) only after an
+// upgrade, a header block or chunked framing that Go's server refuses
+// itself (it then closes the connection), a Transfer-Encoding Go's server
+// does not read as chunked (it refuses the request, or ignores the header
+// in HTTP/1.0, after which Guard closes the connection), or a header block
+// or trailer longer than 256 KiB. On a request with both headers, the
+// connection delivers the requests before it, then end-of-file; when the
+// server closes it, the 400 is written.
 //
 // A TLS listener cannot be wrapped this way (the bytes are encrypted, and
 // Go's server must see the *tls.Conn): there Guard's close-after-chunked
@@ -133,9 +140,30 @@ type scanState int
 const (
 	scanHeader scanState = iota
 	scanBody
+	scanChunked // a chunked body: chunk lines, data, the trailer (chunkState)
 	scanDone
 	scanPoisoned
 )
+
+// chunkState is where a chunked body is, byte by byte.
+type chunkState int
+
+const (
+	chunkSize    chunkState = iota // the hex digits of a chunk line
+	chunkOWS                       // spaces or tabs after the digits
+	chunkExt                       // an extension, after ';'
+	chunkLF                        // the chunk line's CR was read
+	chunkData                      // chunk data (s.left bytes left)
+	chunkDataCR                    // the CR after the data
+	chunkDataLF                    // the LF after the data
+	trailerStart                   // the start of a trailer line
+	trailerCR                      // a trailer line that so far is a CR
+	trailerLine                    // a non-empty trailer line
+)
+
+// maxChunkLine is the longest chunk line Go's server reads: its reader's
+// 4 KiB buffer must hold the line with its CRLF.
+const maxChunkLine = 4096 - 2
 
 // headerScanner follows HTTP/1.x request framing over a connection's bytes.
 // buf holds the bytes not yet returned to the server: buf[:ready] may be
@@ -149,10 +177,20 @@ type headerScanner struct {
 	line   int   // start of the current line in buf, in scanHeader
 	scan   int   // bytes of buf scanned
 	inReq  bool  // the request line of the block was seen
-	cl, te bool
+	http11 bool  // the request line ends in HTTP/1.1
+	cl     bool
 	clVal  string
+	te     int // Transfer-Encoding lines
+	teVal  string
 	upg    bool
 	bad    bool // Go's server will refuse the block; stop scanning after it
+	// In scanChunked: where in the body, the digits of the chunk line so
+	// far, its length, and the trailer's length so far.
+	chunk   chunkState
+	left    uint64 // chunk data left (the chunk line's size, up to 16 hex digits)
+	digits  int
+	lineLen int
+	trailer int
 }
 
 // space returns room after buf for the next read.
@@ -180,6 +218,8 @@ func (s *headerScanner) feed(n int) bool {
 		case scanDone:
 			s.scan = len(s.buf)
 			s.ready = len(s.buf)
+		case scanChunked:
+			s.chunked()
 		case scanBody:
 			k := int64(len(s.buf) - s.scan)
 			if k > s.body {
@@ -217,8 +257,9 @@ func (s *headerScanner) feed(n int) bool {
 func (s *headerScanner) startBlock() {
 	s.state = scanHeader
 	s.line = s.scan
-	s.inReq, s.cl, s.te, s.upg, s.bad = false, false, false, false, false
-	s.clVal = ""
+	s.inReq, s.http11, s.cl, s.upg, s.bad = false, false, false, false, false
+	s.te = 0
+	s.clVal, s.teVal = "", ""
 }
 
 // headerLine takes one line of a header block; it reports the block's end.
@@ -230,6 +271,8 @@ func (s *headerScanner) headerLine(line []byte) bool {
 		s.inReq = true
 		if i := bytes.LastIndexByte(line, ' '); i < 0 || !bytes.HasPrefix(line[i+1:], []byte("HTTP/1.")) {
 			s.bad = true
+		} else {
+			s.http11 = string(line[i+1:]) == "HTTP/1.1"
 		}
 		return false
 	}
@@ -252,7 +295,8 @@ func (s *headerScanner) headerLine(line []byte) bool {
 		}
 		s.cl, s.clVal = true, v
 	case bytes.EqualFold(name, []byte("transfer-encoding")):
-		s.te = true
+		s.te++
+		s.teVal = v
 	case bytes.EqualFold(name, []byte("upgrade")):
 		s.upg = true
 	}
@@ -261,14 +305,24 @@ func (s *headerScanner) headerLine(line []byte) bool {
 
 // endBlock decides what follows a complete header block.
 func (s *headerScanner) endBlock() {
-	if s.cl && s.te {
+	if s.cl && s.te > 0 {
 		s.state = scanPoisoned
 		return
 	}
 	s.ready = s.scan
 	switch {
-	case s.bad || s.te || s.upg:
+	case s.bad || s.upg:
 		s.state = scanDone
+	case s.te > 0:
+		// Go's server reads a body as chunked when the request is HTTP/1.1
+		// (or later) and has exactly one Transfer-Encoding, "chunked" in
+		// any ASCII case; it refuses any other (501) and ignores the
+		// header in HTTP/1.0. Only the first case is followed.
+		if s.te == 1 && s.http11 && asciiEqualFold(s.teVal, "chunked") {
+			s.state, s.chunk, s.left, s.digits, s.lineLen, s.trailer = scanChunked, chunkSize, 0, 0, 0, 0
+		} else {
+			s.state = scanDone
+		}
 	case s.cl:
 		n, err := strconv.ParseInt(s.clVal, 10, 64)
 		switch {
@@ -282,6 +336,151 @@ func (s *headerScanner) endBlock() {
 	default:
 		s.startBlock()
 	}
+}
+
+// chunked follows a chunked body over buf[scan:], as Go's server reads it
+// (net/http/internal.chunkedReader, then the trailer as a MIME header),
+// passing every byte through. At the body's end it starts the next header
+// block; where Go's server would fail the body, scanning stops (scanDone).
+func (s *headerScanner) chunked() {
+	for s.scan < len(s.buf) && s.state == scanChunked {
+		if s.chunk == chunkData {
+			k := min(uint64(len(s.buf)-s.scan), s.left)
+			s.scan += int(k)
+			s.left -= k
+			if s.left == 0 {
+				s.chunk = chunkDataCR
+			}
+			continue
+		}
+		c := s.buf[s.scan]
+		s.scan++
+		if s.chunk <= chunkLF {
+			s.lineLen++
+			if s.lineLen > maxChunkLine+2 {
+				s.state = scanDone
+				break
+			}
+		}
+		switch s.chunk {
+		case chunkSize:
+			switch {
+			case hexDigit(c) >= 0:
+				// Go allows 16 digits (leading zeros count).
+				if s.digits++; s.digits > 16 {
+					s.state = scanDone
+					break
+				}
+				s.left = s.left<<4 | uint64(hexDigit(c))
+			case c == ';':
+				s.chunk = chunkExt
+			case c == ' ' || c == '\t':
+				s.chunk = chunkOWS
+			case c == '\r':
+				s.chunk = chunkLF
+			default:
+				s.state = scanDone
+			}
+		case chunkOWS:
+			// Trailing spaces are trimmed from the line; a ';' after them
+			// leaves a space in the size, which Go refuses.
+			switch c {
+			case ' ', '\t':
+			case '\r':
+				s.chunk = chunkLF
+			default:
+				s.state = scanDone
+			}
+		case chunkExt:
+			switch c {
+			case '\r':
+				s.chunk = chunkLF
+			case '\n':
+				s.state = scanDone // a bare LF ends no chunk line
+			}
+		case chunkLF:
+			if c != '\n' || s.digits == 0 || s.lineLen > maxChunkLine+2 {
+				s.state = scanDone // a CR inside the line, or no size
+				break
+			}
+			s.digits, s.lineLen = 0, 0
+			if s.left == 0 {
+				s.chunk = trailerStart
+			} else {
+				s.chunk = chunkData
+			}
+		case chunkDataCR:
+			if c != '\r' {
+				s.state = scanDone
+				break
+			}
+			s.chunk = chunkDataLF
+		case chunkDataLF:
+			if c != '\n' {
+				s.state = scanDone
+				break
+			}
+			s.chunk = chunkSize
+		case trailerStart, trailerCR, trailerLine:
+			// Lines up to the first empty one ("\r\n" or "\n"), as
+			// textproto reads them.
+			if s.trailer++; s.trailer > maxScannedHeader {
+				s.state = scanDone
+				break
+			}
+			switch {
+			case c == '\n' && s.chunk != trailerLine:
+				s.ready = s.scan
+				s.startBlock()
+				return
+			case c == '\n':
+				s.chunk = trailerStart
+			case c == '\r' && s.chunk == trailerStart:
+				s.chunk = trailerCR
+			default:
+				s.chunk = trailerLine
+			}
+		}
+	}
+	if s.state == scanDone {
+		s.scan = len(s.buf)
+	}
+	s.ready = s.scan
+}
+
+// hexDigit is the value of the hex digit c, or -1.
+func hexDigit(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// asciiEqualFold compares s and t without regard to ASCII letter case (as
+// Go's server compares "chunked"; bytes.EqualFold also folds the Kelvin
+// sign, which Go's server does not).
+func asciiEqualFold(s, t string) bool {
+	if len(s) != len(t) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		a, b := s[i], t[i]
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
 }
 
 // consume drops the first n ready bytes.

@@ -555,14 +555,18 @@ func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error
 	s.page(w, r, http.StatusBadGateway, pageData{Title: "The tool is not answering", Message: "The gateway let you through, but the tool behind it did not respond.", Next: "Try again in a minute. If it persists, tell the tool's owners; quote the request ID below."})
 }
 
+// statusWriter records the status and the bytes of a proxied response, for
+// its response record.
 type statusWriter struct {
 	http.ResponseWriter
-	code  int
+	code  int // the final status (0: none yet)
 	bytes int64
 }
 
+// WriteHeader records the final status: the first of 200 or more, or 101.
+// Informational responses (100, 103 relayed from the tool) come before it.
 func (w *statusWriter) WriteHeader(c int) {
-	if w.code == 0 {
+	if w.code == 0 && (c >= 200 || c == http.StatusSwitchingProtocols) {
 		w.code = c
 	}
 	w.ResponseWriter.WriteHeader(c)

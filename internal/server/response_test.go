@@ -37,10 +37,46 @@ func TestCutOffResponseIsAudited(t *testing.T) {
 		}
 	}))
 	defer up.Close()
+	responses := proxiedResponses(t, up.URL, map[string]bool{"/files/whole": false, "/files/cut": true})
+	if r, ok := responses["/files/whole"]; !ok || r.Detail != "" || r.Bytes != 9 {
+		t.Errorf("whole response: expected a record with 9 bytes and no detail, got %+v (present %v)", r, ok)
+	}
+	if r, ok := responses["/files/cut"]; !ok || r.Detail != responseCutOff || r.Status != http.StatusOK || r.Bytes != 15 {
+		t.Errorf("cut-off response: expected a record with status 200, 15 bytes and %q, got %+v (present %v)", responseCutOff, r, ok)
+	}
+}
+
+// The response record names the final status, not the informational
+// responses the tool sent before it (103 Early Hints, 100 Continue).
+func TestResponseRecordNamesTheFinalStatus(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusContinue)
+		w.Header().Set("Link", "</app.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		if strings.HasSuffix(r.URL.Path, "/failed") {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "hinted")
+	}))
+	defer up.Close()
+	responses := proxiedResponses(t, up.URL, map[string]bool{"/files/failed": false, "/files/hinted": false})
+	for path, want := range map[string]int{"/files/failed": http.StatusInternalServerError, "/files/hinted": http.StatusOK} {
+		if r := responses[path]; r.Status != want {
+			t.Errorf("%s: expected a response record with status %d, got %+v", path, want, r)
+		}
+	}
+}
+
+// proxiedResponses GETs each path (its value: whether the body must fail to
+// read) as a signed-in user through a gateway whose route /files goes to
+// upstream, and returns the response records by path.
+func proxiedResponses(t *testing.T, upstream string, paths map[string]bool) map[string]audit.Record {
+	t.Helper()
 	cfg, _ := fwdConfigFile(t, "203.0.113.0/24", `  - name: files
     host: tool.example
     path: /files
-    upstream: `+up.URL+`
+    upstream: `+upstream+`
     rules: {allow: [{domains: [corp.example]}]}
 `)
 	buf := &lockedBuffer{}
@@ -59,7 +95,7 @@ func TestCutOffResponseIsAudited(t *testing.T) {
 	}
 	gw := httptest.NewServer(srv.Handler())
 	defer gw.Close()
-	for _, path := range []string{"/files/whole", "/files/cut"} {
+	for path, fails := range paths {
 		req, _ := http.NewRequest(http.MethodGet, gw.URL+path, nil)
 		req.Host = "tool.example"
 		req.AddCookie(&http.Cookie{Name: rt.cfg.Session.CookieName, Value: id})
@@ -68,8 +104,8 @@ func TestCutOffResponseIsAudited(t *testing.T) {
 			_, err = io.ReadAll(resp.Body)
 			resp.Body.Close()
 		}
-		if (err != nil) != (path == "/files/cut") {
-			t.Fatalf("GET %s: expected an error only for the cut-off body, got %v", path, err)
+		if (err != nil) != fails {
+			t.Fatalf("GET %s: expected an error %v, got %v", path, fails, err)
 		}
 	}
 	if err := al.Close(); err != nil {
@@ -88,12 +124,7 @@ func TestCutOffResponseIsAudited(t *testing.T) {
 			responses[r.Path] = r
 		}
 	}
-	if r, ok := responses["/files/whole"]; !ok || r.Detail != "" || r.Bytes != 9 {
-		t.Errorf("whole response: expected a record with 9 bytes and no detail, got %+v (present %v)", r, ok)
-	}
-	if r, ok := responses["/files/cut"]; !ok || r.Detail != responseCutOff || r.Status != http.StatusOK || r.Bytes != 15 {
-		t.Errorf("cut-off response: expected a record with status 200, 15 bytes and %q, got %+v (present %v)", responseCutOff, r, ok)
-	}
+	return responses
 }
 
 // Every checkpoint `gateway serve` writes is signed, the start checkpoint
