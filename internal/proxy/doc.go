@@ -13,5 +13,6 @@
 // the gateway's own cookies in any spelling, nor the Authorization header
 // when it carried a bearer token the gateway consumed, nor an upgrade its
 // route does not allow (never h2c). The browser never receives an
-// upstream's Set-Cookie for a gateway cookie.
+// upstream's Set-Cookie for a gateway cookie: not in the header, not in an
+// informational response (103), not in the trailer.
 package proxy

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -168,7 +169,8 @@ func (u *Upstream) AllowUpgrades(protocols []string) {
 // one the request is refused (fail closed). A request asking for an upgrade
 // the route does not allow gets 400 and never reaches the upstream.
 func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if f, ok := r.Context().Value(forwardKey{}).(*Forward); !ok || !f.Allowed {
+	f, ok := r.Context().Value(forwardKey{}).(*Forward)
+	if !ok || !f.Allowed {
 		http.Error(w, "proxy: request reached the upstream without a decision", http.StatusInternalServerError)
 		return
 	}
@@ -176,25 +178,103 @@ func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(w, err.Error())
 		return
 	}
-	u.rp.ServeHTTP(w, r)
+	u.rp.ServeHTTP(&interimFilter{ResponseWriter: w, strip: f.StripCookies}, r)
 }
+
+// interimFilter is the writer ReverseProxy answers through. ReverseProxy
+// relays the upstream's informational responses (1xx but 101) from its
+// Got1xxResponse hook, for both transports: it copies their header into the
+// response's header map, writes the status, then clears the map.
+// modifyResponse never sees them, so they are filtered here:
+//
+//   - 100 Continue is not relayed. Go's server sends its own when the
+//     handler first reads the body of an "Expect: 100-continue" request (the
+//     transport does, once the upstream's 100 came); relayed, it would be a
+//     second one, or one the client never asked for.
+//   - Any other (103 Early Hints, 102) loses every Set-Cookie for a gateway
+//     cookie, as the final response does (StripSetCookies): a client may
+//     store a cookie from an informational response as from any other.
+//
+// Flush, Hijack and deadlines reach the server's writer through Unwrap
+// (ReverseProxy uses http.ResponseController).
+type interimFilter struct {
+	http.ResponseWriter
+	strip []string
+}
+
+func (w *interimFilter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		if code == http.StatusContinue {
+			return // ReverseProxy clears the header map after this call
+		}
+		StripSetCookies(w.Header(), w.strip...)
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w *interimFilter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // errUnaskedUpgrade fails a 101 answer to a request that asked for no
 // upgrade: the connection would become a tunnel nobody judged.
 var errUnaskedUpgrade = errors.New("proxy: the upstream switched protocols without an upgrade request")
 
 // modifyResponse removes the upstream's Set-Cookie for the gateway's cookies
-// and refuses a 101 the request did not ask for (ReverseProxy compares the
-// two Upgrade values, but lets an empty pair through).
+// from the header and, once the body is read, from the trailer
+// (trailerFilter), and refuses a 101 the request did not ask for
+// (ReverseProxy compares the two Upgrade values, but lets an empty pair
+// through). Informational responses are filtered by interimFilter.
 func (u *Upstream) modifyResponse(res *http.Response) error {
-	f, _ := res.Request.Context().Value(forwardKey{}).(*Forward)
-	if f != nil {
-		StripSetCookies(res.Header, f.StripCookies...)
-	}
 	if res.StatusCode == http.StatusSwitchingProtocols && !hasUpgrade(res.Request.Header) {
 		return errUnaskedUpgrade
 	}
+	f, _ := res.Request.Context().Value(forwardKey{}).(*Forward)
+	if f == nil || len(f.StripCookies) == 0 {
+		return nil
+	}
+	StripSetCookies(res.Header, f.StripCookies...)
+	if mayHaveTrailer(res) {
+		res.Body = &trailerFilter{ReadCloser: res.Body, res: res, strip: f.StripCookies}
+	}
 	return nil
+}
+
+// mayHaveTrailer reports whether a trailer may follow res's body: a chunked
+// HTTP/1.1 body, any HTTP/2 body, or a body whose length is not known. A
+// 101's body is the upgraded connection (ReverseProxy needs it as an
+// io.ReadWriteCloser, so it is never wrapped); an HTTP/1.x body framed by
+// Content-Length has no trailer, and is left unwrapped (most responses).
+func mayHaveTrailer(res *http.Response) bool {
+	if res.StatusCode == http.StatusSwitchingProtocols || res.Body == nil || res.Body == http.NoBody {
+		return false
+	}
+	return res.Trailer != nil || len(res.TransferEncoding) > 0 || res.ContentLength < 0 || res.ProtoMajor >= 2
+}
+
+// trailerFilter removes the Set-Cookie lines for the gateway's cookies from
+// res.Trailer when the body ends. Both transports fill res.Trailer (and may
+// replace the map) when they reach the end of the body, before they return
+// io.EOF; ReverseProxy copies the trailer to the client after Close. A
+// trailer is sent to the client like a header (Go's client, for one, keeps
+// it in Response.Trailer), so it is held to the same rule.
+type trailerFilter struct {
+	io.ReadCloser
+	res   *http.Response
+	strip []string
+}
+
+func (b *trailerFilter) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		StripSetCookies(b.res.Trailer, b.strip...)
+	}
+	return n, err
+}
+
+func (b *trailerFilter) Close() error {
+	err := b.ReadCloser.Close()
+	StripSetCookies(b.res.Trailer, b.strip...)
+	return err
 }
 
 func (u *Upstream) rewrite(pr *httputil.ProxyRequest) {

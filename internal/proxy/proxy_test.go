@@ -4,10 +4,14 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"net/netip"
+	"net/textproto"
 	"reflect"
 	"strings"
 	"testing"
@@ -327,5 +331,82 @@ func TestUpstreamResponseHygiene(t *testing.T) {
 	status, _ := rawRequest(t, gw.Listener.Addr().String(), "GET /switch HTTP/1.1\nHost: h\nConnection: close\n\n")
 	if status != http.StatusBadGateway {
 		t.Errorf("unasked 101: status %d, want 502", status)
+	}
+}
+
+// TestUpstreamSetCookieOutsideTheHeader: an upstream cannot set the
+// gateway's cookies through the parts of a response modifyResponse does
+// not see: an informational response (ReverseProxy relays 1xx from its
+// Got1xxResponse hook) and the trailer (read after the body), announced or
+// not, on either transport. A 100 Continue is not relayed at all; other
+// cookies and the 103's Link pass.
+func TestUpstreamSetCookieOutsideTheHeader(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusContinue) // unasked: the request has no Expect
+		w.Header().Set("Link", "</app.css>; rel=preload")
+		w.Header()["Set-Cookie"] = []string{"_gateway_session=EVIL-103; Path=/", "theme=dark"}
+		w.WriteHeader(http.StatusEarlyHints)
+		clear(w.Header())
+		if r.URL.Path == "/announced" {
+			w.Header().Set("Trailer", "Set-Cookie")
+		}
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "body")
+		w.(http.Flusher).Flush() // chunked: the trailer follows
+		key := "Set-Cookie"
+		if r.URL.Path != "/announced" {
+			key = http.TrailerPrefix + key
+		}
+		w.Header()[key] = []string{" _gateway_session =EVIL-TRAILER", "lang=en"}
+	}))
+	t.Cleanup(up.Close)
+	for _, kind := range []string{"direct", "std"} {
+		std, err := NewTransport(TransportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(std.CloseIdleConnections)
+		var tr http.RoundTripper = std
+		if kind == "direct" {
+			d := NewDirectTransport(std, TransportOptions{})
+			t.Cleanup(d.Close)
+			tr = d
+		}
+		u, err := NewUpstream(up.URL, false, tr, func(w http.ResponseWriter, r *http.Request, err error) {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			u.ServeHTTP(w, r.WithContext(WithForward(r.Context(), &Forward{Allowed: true, Path: r.URL.Path, StripCookies: []string{"_gateway_session"}})))
+		}))
+		t.Cleanup(gw.Close)
+		for _, path := range []string{"/announced", "/unannounced"} {
+			t.Run(kind+path, func(t *testing.T) {
+				var interim []string
+				trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+					interim = append(interim, fmt.Sprintf("%d Link=%q Set-Cookie=%q", code, h["Link"], h["Set-Cookie"]))
+					return nil
+				}}
+				req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, gw.URL+path, nil)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				want := []string{`103 Link=["</app.css>; rel=preload"] Set-Cookie=["theme=dark"]`}
+				if !reflect.DeepEqual(interim, want) {
+					t.Errorf("informational responses: expected %q, got %q", want, interim)
+				}
+				if string(b) != "body" || resp.Header["Set-Cookie"] != nil {
+					t.Errorf("final response: expected the body and no Set-Cookie, got %q and %q", b, resp.Header["Set-Cookie"])
+				}
+				if got := resp.Trailer["Set-Cookie"]; !reflect.DeepEqual(got, []string{"lang=en"}) {
+					t.Errorf("trailer Set-Cookie: expected only lang=en, got %q", got)
+				}
+			})
+		}
 	}
 }

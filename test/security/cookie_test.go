@@ -1,8 +1,12 @@
 package security
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"testing"
@@ -26,6 +30,20 @@ func cookieTool() http.Handler {
 				w.Header().Add("Set-Cookie", c)
 			}
 			w.Header().Add("Set-Cookie2", `_gateway_session="PLANTED6"; Version=1`)
+		}
+		if r.URL.Path == "/set-elsewhere" {
+			// In an informational response and in the trailer, which the
+			// final header's filter never sees.
+			w.Header().Set("Link", "</app.css>; rel=preload")
+			w.Header()["Set-Cookie"] = []string{"_gateway_session=PLANTED7; Path=/", "theme=dark"}
+			w.WriteHeader(http.StatusEarlyHints)
+			clear(w.Header())
+			w.Header().Set("Trailer", "Set-Cookie")
+			io.WriteString(w, "body")
+			w.(http.Flusher).Flush()
+			w.Header()["Set-Cookie"] = []string{"_gateway_session=PLANTED8; Path=/", "lang=en"}
+			w.Header()[http.TrailerPrefix+"Set-Cookie2"] = []string{`_gateway_session="PLANTED9"`}
+			return
 		}
 		io.WriteString(w, "cookie: "+strings.Join(r.Header["Cookie"], " | "))
 	})
@@ -58,6 +76,27 @@ func TestCookies(t *testing.T) {
 			if strings.Contains(ck.Value, "PLANTED") {
 				t.Errorf("the browser stored %s=%s", ck.Name, ck.Value)
 			}
+		}
+	})
+
+	t.Run("nor in an informational response or a trailer", func(t *testing.T) {
+		var interim []string
+		trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			interim = append(interim, fmt.Sprintf("%d Link=%q Set-Cookie=%q", code, h["Link"], h["Set-Cookie"]))
+			return nil
+		}}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, f.g.URL+"/set-elsewhere", nil)
+		resp, err := f.samWeb.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := `103 Link=["</app.css>; rel=preload"] Set-Cookie=["theme=dark"]`; len(interim) != 1 || interim[0] != want {
+			t.Errorf("informational responses: expected only %s, got %q", want, interim)
+		}
+		if string(b) != "body" || fmt.Sprint(resp.Trailer) != "map[Set-Cookie:[lang=en]]" {
+			t.Errorf("expected the body and a trailer of only lang=en, got %q and %v", b, resp.Trailer)
 		}
 	})
 
