@@ -8,9 +8,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/accessgateway/gateway/internal/audit"
 )
 
 // toolWithStreams is an upstream with a server-sent events endpoint that
@@ -131,5 +134,166 @@ func TestHTTP2ToClients(t *testing.T) {
 	mustStatus(t, resp, body, 200)
 	if resp.Proto != "HTTP/2.0" {
 		t.Errorf("client protocol = %s, want HTTP/2.0", resp.Proto)
+	}
+}
+
+// shiftConfig: /shift is open 09:00–17:00 UTC on weekdays.
+const shiftConfig = `
+  - name: shift
+    host: {{.Host}}
+    path: /shift
+    upstream: {{.Upstream}}
+    rules:
+      allow:
+        - domains: [example.com]
+    require:
+      time_window: {schedules: [day]}
+schedules:
+  day:
+    time_zone: UTC
+    windows:
+      - {days: mon-fri, from: "09:00", to: "17:00"}
+`
+
+// TestStreamsEndWithTheAccess: an exchange opened inside a time window
+// ends when the window does (the decision's NotAfter), not only the context
+// token: a server-sent event stream is cut, a WebSocket closed on both
+// sides, a tool that has not answered yet gets its request cancelled and
+// the user a 403; each response record says the access ended. The
+// gateway's clock stands still one second before the window closes, so
+// every exchange has exactly one second (the tool would go on for three).
+func TestStreamsEndWithTheAccess(t *testing.T) {
+	end := time.Date(2026, 12, 7, 17, 0, 0, 0, time.UTC) // a Monday
+	clock := &clockAt{t: end.Add(-time.Second)}
+	toolDone := make(chan string, 3) // what the tool saw end, by path
+	tool := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/shift/events":
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, "data: one\n\n")
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				toolDone <- r.URL.Path
+			case <-time.After(3 * time.Second):
+				fmt.Fprint(w, "data: after the window\n\n")
+			}
+		case "/shift/slow":
+			select {
+			case <-r.Context().Done():
+				toolDone <- r.URL.Path
+			case <-time.After(3 * time.Second):
+				fmt.Fprint(w, "late")
+			}
+		case "/shift/ws":
+			conn, rw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			fmt.Fprint(rw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+			rw.Flush()
+			buf := make([]byte, 64)
+			for {
+				n, err := rw.Read(buf)
+				if err != nil {
+					toolDone <- r.URL.Path // the gateway closed the tool's side
+					return
+				}
+				rw.Write(append([]byte("echo:"), buf[:n]...))
+				rw.Flush()
+			}
+		}
+	}))
+	t.Cleanup(tool.Close)
+	m := newIdP(t)
+	vars := idpVars(m, &upstream{Server: tool})
+	vars.Now = clock.Now
+	g := startGateway(t, vars, baseConfig+shiftConfig)
+	c, resp, body := signIn(t, g, m, user("jane@example.com"), "/")
+	mustStatus(t, resp, body, http.StatusOK)
+	var cookies []string
+	for _, ck := range c.Jar.Cookies(mustURL(g.URL)) {
+		cookies = append(cookies, ck.Name+"="+ck.Value)
+	}
+	hostPort := strings.TrimPrefix(g.URL, "http://")
+
+	t.Run("server-sent events", func(t *testing.T) {
+		resp, err := c.Get(g.URL + "/shift/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		br := bufio.NewReader(resp.Body)
+		if line, err := br.ReadString('\n'); err != nil || line != "data: one\n" {
+			t.Fatalf("inside the window: expected the first event, got %q, %v", line, err)
+		}
+		rest, err := io.ReadAll(br)
+		if err == nil || strings.Contains(string(rest), "after the window") {
+			t.Errorf("expected the stream cut at the window's end, got %q and error %v", rest, err)
+		}
+	})
+	t.Run("WebSocket", func(t *testing.T) {
+		conn, err := net.Dial("tcp", hostPort)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(4 * time.Second))
+		fmt.Fprintf(conn, "GET /shift/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nCookie: %s\r\n\r\n",
+			hostPort, strings.Join(cookies, "; "))
+		cr := bufio.NewReader(conn)
+		if ws, err := http.ReadResponse(cr, nil); err != nil || ws.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("inside the window: expected 101, got %v, %v", ws, err)
+		}
+		fmt.Fprint(conn, "hello")
+		buf := make([]byte, 64)
+		if n, err := io.ReadAtLeast(cr, buf, len("echo:hello")); err != nil || string(buf[:n]) != "echo:hello" {
+			t.Fatalf("inside the window: expected the echo, got %q, %v", buf[:n], err)
+		}
+		n, err := cr.Read(buf)
+		if ne, ok := err.(net.Error); ok && ne.Timeout() || err == nil {
+			t.Errorf("expected the gateway to close the client's side at the window's end, got %q, %v", buf[:n], err)
+		}
+	})
+	t.Run("a tool that has not answered", func(t *testing.T) {
+		resp, body := get(t, c, g.URL+"/shift/slow")
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Your access ended") {
+			t.Errorf("expected 403 and the access-ended page, got %d: %s", resp.StatusCode, pageSummary(body))
+		}
+	})
+
+	seen := map[string]bool{}
+	for len(seen) < 3 {
+		select {
+		case p := <-toolDone:
+			seen[p] = true
+		case <-time.After(5 * time.Second):
+			t.Fatalf("expected the tool to see all three exchanges end, saw %v", seen)
+		}
+	}
+	// The response records say why each ended.
+	var details []string
+	eventually(t, "three response records", func() bool {
+		details = details[:0]
+		for _, r := range g.audit() {
+			if r.Kind == audit.KindResponse && strings.HasPrefix(r.Path, "/shift/") {
+				details = append(details, fmt.Sprintf("%s %d %s", r.Path, r.Status, r.Detail))
+			}
+		}
+		return len(details) == 3
+	})
+	sort.Strings(details)
+	const why = "response cut off: the access ended (the session, or a time window or grant the decision relied on) at 2026-12-07T17:00:00Z"
+	want := []string{"/shift/events 200 " + why, "/shift/slow 403 " + why, "/shift/ws 101 " + why}
+	if strings.Join(details, "\n") != strings.Join(want, "\n") {
+		t.Errorf("response records:\n%s\nexpected:\n%s", strings.Join(details, "\n"), strings.Join(want, "\n"))
+	}
+
+	// After the window a new request is refused.
+	clock.Add(time.Second)
+	resp, body = get(t, c, g.URL+"/shift/events")
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "outside-window") {
+		t.Errorf("after the window: expected 403 outside-window, got %d: %s", resp.StatusCode, pageSummary(body))
 	}
 }

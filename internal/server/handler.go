@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -70,6 +71,9 @@ type request struct {
 	// an ingress in forward-auth mode (forward.go), which answers an allow
 	// with headers instead of proxying.
 	mode transport
+	// accessEnded says the access ended before the upstream answered
+	// (upstreamError answered 403).
+	accessEnded bool
 }
 
 // user is who the request is about, for audit records: the identity the
@@ -417,6 +421,24 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
 	f.Allowed = true
+	// The exchange ends when the access does (d.NotAfter: the session's end,
+	// and that of every time window and grant the decision relied on), not
+	// only the context token: a stream or an upgraded connection opened just
+	// before would otherwise outlast it. The deadline cancels the request
+	// that goes upstream: both transports then close the upstream
+	// connection; ReverseProxy aborts a response in progress (the server
+	// closes the client's connection) and closes both sides of an upgraded
+	// one. It arms one runtime timer, no goroutine. Not checked: an end
+	// before NotAfter (a grant revoked, a sign-out) refuses new requests but
+	// does not end an exchange already open (docs/security.md, "Exchanges
+	// end with the access").
+	ctx := r.Context()
+	if !d.NotAfter.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, d.NotAfter.Sub(s.now()), errAccessEnded)
+		defer cancel() // after the response record below is written
+		r = r.WithContext(ctx)
+	}
 	if s.tracer != nil {
 		// The upstream call is a span of its own, and the upstream gets the
 		// gateway's trace context (never the client's, unless a trusted
@@ -434,7 +456,13 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *
 			Route: rec.Route, Host: rec.Host, Method: rec.Method, Path: rec.Path, Status: sw.status(), Bytes: sw.bytes, TraceID: q.traceID,
 			DurationMS: float64(time.Since(start).Microseconds()) / 1000, Grants: rec.Grants,
 			Justification: rec.Justification, BreakGlass: rec.BreakGlass, DeviceID: rec.DeviceID}
-		if !completed {
+		// The access ended during the exchange: a response in progress was
+		// aborted, an upgraded connection closed, or the tool had not
+		// answered yet (403). A response that was complete is not "cut".
+		switch {
+		case context.Cause(ctx) == errAccessEnded && (!completed || sw.code == http.StatusSwitchingProtocols || q.accessEnded):
+			resp.Detail = responseAccessEnded + d.NotAfter.UTC().Format(time.RFC3339Nano)
+		case !completed:
 			resp.Detail = responseCutOff
 		}
 		s.audit.Log(resp)
@@ -446,6 +474,14 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *
 // responseCutOff is the detail of the response record of a response that
 // ended before its body did (the client or the tool closed the connection).
 const responseCutOff = "response cut off: the connection closed before the body ended"
+
+// responseAccessEnded begins the detail of the response record of an
+// exchange the gateway ended because the access did; the instant follows.
+const responseAccessEnded = "response cut off: the access ended (the session, or a time window or grant the decision relied on) at "
+
+// errAccessEnded is the cause of the deadline that ends a proxied exchange
+// at the decision's NotAfter.
+var errAccessEnded = errors.New("server: the access ended (session, time window or grant) during the exchange")
 
 // claims builds the context token's claims for an allowed request.
 func (s *Server) claims(q *request, e *routeEntry, in *policy.Input, d policy.Decision) contexttoken.Claims {
@@ -542,6 +578,14 @@ func (s *Server) decisionRecord(r *http.Request, e *routeEntry, d policy.Decisio
 // and the 504 page when it did not answer in time (routes[].upstream_timeout,
 // or a connection attempt that timed out).
 func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	if context.Cause(r.Context()) == errAccessEnded {
+		// Not the tool's fault: the access ended before it answered.
+		if q := reqFrom(r.Context()); q != nil {
+			q.accessEnded = true
+		}
+		s.page(w, r, http.StatusForbidden, pageData{Title: "Your access ended", Message: "Your access to this tool ended (the end of your session, of its time window or of a grant) before the tool answered.", Next: "Reload the page: the gateway will check your access again."})
+		return
+	}
 	s.logger.Warn("upstream error", "err", err, "host", r.Host)
 	if errors.Is(err, context.Canceled) {
 		w.WriteHeader(499)
@@ -588,8 +632,19 @@ func (w *statusWriter) status() int {
 	return w.code
 }
 
-// Unwrap lets http.ResponseController reach Flush, Hijack and deadlines
-// (streaming responses and WebSocket upgrades).
+// Hijack records 101: ReverseProxy hijacks the client's connection only to
+// switch protocols after the upstream's 101, and writes that 101 itself on
+// the connection, not through WriteHeader.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && w.code == 0 {
+		w.code = http.StatusSwitchingProtocols
+	}
+	return c, rw, err
+}
+
+// Unwrap lets http.ResponseController reach the server's writer (deadlines,
+// and Flush and Hijack for callers that skip this writer's own).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Flush passes flushes through for streaming (ReverseProxy uses ResponseController).
