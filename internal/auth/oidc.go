@@ -538,7 +538,7 @@ func (a *Authenticator) logoutHint(d *discovered, rawID string) string {
 // ErrProviderUnavailable.
 func (a *Authenticator) VerifyBearer(ctx context.Context, raw string) (*Session, error) {
 	key := sha256.Sum256([]byte(raw))
-	if err := a.checkRevoked(ctx, key); err != nil {
+	if err := a.checkRevoked(ctx, revocationSum(raw)); err != nil {
 		if errors.Is(err, ErrTokenRevoked) {
 			a.bearerMu.Lock()
 			delete(a.bearer, key)

@@ -118,7 +118,7 @@ func (a *Authenticator) RevokeIDToken(ctx context.Context, raw string) error {
 	if ttl <= 0 {
 		return nil
 	}
-	if err := a.sessions.st.Set(ctx, revokedKey(sha256.Sum256([]byte(raw))), []byte("1"), ttl); err != nil {
+	if err := a.sessions.st.Set(ctx, revokedKey(revocationSum(raw)), []byte("1"), ttl); err != nil {
 		return fmt.Errorf("auth: revoke the ID token: %w", err)
 	}
 	return nil
@@ -138,6 +138,20 @@ func (a *Authenticator) checkRevoked(ctx context.Context, sum [32]byte) error {
 		return ErrTokenRevoked
 	}
 	return nil
+}
+
+// revocationSum is what a revocation is keyed on: the SHA-256 of the
+// token's signing input (header and payload), not of the whole string. The
+// signature has other spellings that verify as well — base64url's unused
+// low bits in its last character (go-jose decodes leniently), and for ECDSA
+// the signature (r, n−s) — so a key over the whole string would let a
+// revoked token through as another spelling; the signing input cannot change
+// without breaking the signature.
+func revocationSum(raw string) [32]byte {
+	if i := strings.LastIndexByte(raw, '.'); i >= 0 {
+		raw = raw[:i]
+	}
+	return sha256.Sum256([]byte(raw))
 }
 
 func revokedKey(sum [32]byte) string {

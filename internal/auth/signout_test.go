@@ -113,7 +113,7 @@ func TestSignOutRevokesTheIDTokenAsBearer(t *testing.T) {
 		t.Error("the revoked token is still remembered as verified")
 	}
 	// The store holds its hash, never the token.
-	key := revokedKey(sha256Of(hint))
+	key := revokedKey(revocationSum(hint))
 	if !strings.HasPrefix(key, RevokedIDTokenPrefix) || strings.Contains(key, strings.Split(hint, ".")[2]) {
 		t.Errorf("revocation key %q: expected the prefix and the token's hash only", key)
 	}
@@ -261,7 +261,7 @@ func TestRevokeIDTokenLastsUntilExpiry(t *testing.T) {
 			if err := a.RevokeIDToken(context.Background(), tc.raw); err != nil {
 				t.Fatal(err)
 			}
-			revoked := func() bool { return errors.Is(a.checkRevoked(context.Background(), sha256Of(tc.raw)), ErrTokenRevoked) }
+			revoked := func() bool { return errors.Is(a.checkRevoked(context.Background(), revocationSum(tc.raw)), ErrTokenRevoked) }
 			if tc.kept == 0 {
 				if revoked() || st.Len() != 0 {
 					t.Fatalf("expected nothing stored, got %d entries", st.Len())
@@ -285,3 +285,47 @@ func TestRevokeIDTokenLastsUntilExpiry(t *testing.T) {
 }
 
 func sha256Of(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+
+// The signature of a JWS has other spellings that verify too (base64url's
+// spare low bits in its last character; go-jose decodes leniently): a token
+// revoked at sign-out stays revoked in every one of them.
+func TestRevocationHoldsForEverySpellingOfTheToken(t *testing.T) {
+	p := newFakeProvider(t)
+	p.set(func(p *fakeProvider) {
+		p.idClaims = idClaims(`,"email":"ann@corp.example","email_verified":true,"groups":["eng"]`)
+	})
+	a := newAuth(t, p, nil)
+	ctx := context.Background()
+	id, sess, err := signIn(t, a, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, _ = a.sessions.Load(ctx, id)
+	hint, _ := a.sessions.IDToken(id, sess)
+	if _, err := a.SignOut(ctx, id, sess); err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(hint, ".")
+	sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	var variant string
+	for _, c := range alphabet {
+		s := parts[2][:len(parts[2])-1] + string(c)
+		if s == parts[2] {
+			continue
+		}
+		if b, err := base64.RawURLEncoding.DecodeString(s); err == nil && string(b) == string(sig) {
+			variant = parts[0] + "." + parts[1] + "." + s
+			break
+		}
+	}
+	if variant == "" {
+		t.Fatal("expected another spelling of the RS256 signature (2,048 bits leave 4 spare bits in base64url)")
+	}
+	if _, err := a.VerifyBearer(ctx, hint); !errors.Is(err, ErrTokenRevoked) {
+		t.Fatalf("expected the revoked token itself refused, got %v", err)
+	}
+	if b, err := a.VerifyBearer(ctx, variant); !errors.Is(err, ErrTokenRevoked) {
+		t.Fatalf("expected another spelling of the revoked token refused as revoked, got %v, %v", b, err)
+	}
+}
