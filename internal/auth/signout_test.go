@@ -261,7 +261,9 @@ func TestRevokeIDTokenLastsUntilExpiry(t *testing.T) {
 			if err := a.RevokeIDToken(context.Background(), tc.raw); err != nil {
 				t.Fatal(err)
 			}
-			revoked := func() bool { return errors.Is(a.checkRevoked(context.Background(), revocationSum(tc.raw)), ErrTokenRevoked) }
+			revoked := func() bool {
+				return errors.Is(a.checkRevoked(context.Background(), revocationSum(tc.raw)), ErrTokenRevoked)
+			}
 			if tc.kept == 0 {
 				if revoked() || st.Len() != 0 {
 					t.Fatalf("expected nothing stored, got %d entries", st.Len())

@@ -199,27 +199,53 @@ var always = func() map[string]bool {
 	return m
 }()
 
-// describing are the headers through which an ingress asking the gateway
-// about a request (forward-auth: Traefik, Caddy, nginx auth_request, Envoy)
-// describes it and where it came from, or which an ingress adds on its own
-// way (Traefik's X-Forwarded-Server and, after a stripPrefix,
-// X-Forwarded-Prefix): SpoofableInForwardAuth never names them.
-var describing = map[string]bool{
-	"x-forwarded-method": true, "x-forwarded-uri": true, "x-forwarded-server": true, "x-forwarded-prefix": true,
-	"x-original-uri": true, "x-original-method": true,
-}
+// Ingress names the headers one kind of ingress sets itself on the check
+// it sends the gateway in forward-auth mode (describing the request, or on
+// its own way): the gateway must not take them for the client's.
+type Ingress struct{ sets *HeaderList }
 
-// SpoofableInForwardAuth reports whether a header the client sent is one
-// StripInbound would delete in proxy mode as the gateway's word (its
-// namespace, the path- and method-override headers, and every header in
-// strip — nil means DefaultStripList), in any letter case and with '_' or
-// '.' for '-' — other than the headers an ingress sets itself to describe
-// the request (the forwarding headers, X-Forwarded-Method and -Uri,
-// X-Original-URI and -Method, X-Forwarded-Server, X-Forwarded-Prefix) and
-// Envoy's own X-Envoy-* (Envoy sanitizes those from external clients). In
-// forward-auth mode the ingress, not the gateway, forwards the request: the
-// gateway refuses such a request, or has Envoy remove the header.
-func SpoofableInForwardAuth(name string, strip *HeaderList) bool {
+// The ingresses forward-auth mode knows.
+var (
+	// IngressForwardAuth is Traefik's ForwardAuth and Caddy's forward_auth:
+	// X-Forwarded-Method and -Uri describe the request; Traefik adds
+	// X-Forwarded-Server, and after a stripPrefix X-Forwarded-Prefix.
+	IngressForwardAuth = Ingress{MustHeaderList("X-Forwarded-Method", "X-Forwarded-Uri", "X-Forwarded-Server", "X-Forwarded-Prefix")}
+	// IngressNginx is nginx's auth_request as the gateway's snippet sets it
+	// up: X-Original-URI and X-Original-Method describe the request.
+	IngressNginx = Ingress{MustHeaderList("X-Original-URI", "X-Original-Method")}
+	// IngressEnvoy is Envoy's ext_authz (HTTP or gRPC): Envoy describes the
+	// request in the check itself; X-Envoy-* are its own (it removes a
+	// client's at the edge).
+	IngressEnvoy = Ingress{MustHeaderList("X-Envoy-*")}
+)
+
+// infrastructure are the entries of DefaultStripHeaders that CDNs, load
+// balancers and TLS terminators in front of an ingress set themselves (the
+// client's address, scheme and host; the client certificate): in proxy
+// mode the gateway deletes them and sends its own judgement, but in
+// forward-auth mode the ingress forwards the request, and refusing them
+// would refuse every request that came through Cloudflare, Front Door or an
+// mTLS terminator. Whoever sits in front overwrites a client's copies.
+var infrastructure = MustHeaderList(
+	"True-Client-IP", "CF-Connecting-IP", "CF-Connecting-IPv6", "Fastly-Client-IP", "X-Cluster-Client-IP",
+	"X-Forwarded", "Forwarded-For", "X-Originating-IP", "X-Remote-IP", "X-Remote-Addr", "Client-IP",
+	"X-ProxyUser-Ip", "X-Azure-ClientIP", "X-Azure-SocketIP", "X-Azure-Ref", "Cf-Ray", "Cf-Visitor", "Cf-Ipcountry",
+	"X-Forwarded-Ssl", "X-Forwarded-Scheme", "X-Forwarded-Protocol", "X-Url-Scheme", "Front-End-Https",
+	"X-Forwarded-Server", "X-Host", "X-Original-Host",
+	"X-Forwarded-Client-Cert", "X-Client-Cert*", "X-Client-Verify", "X-Client-Dn", "X-Ssl-*", "Ssl-Client-*",
+)
+
+// SpoofableInForwardAuth reports whether a header the client sent, which
+// the ingress in forward-auth mode will forward to the tool, could be taken
+// by the tool for the gateway's word: the gateway's namespace, the path- and
+// method-override headers, and the headers of strip (nil means
+// DefaultStripList) through which other authenticating proxies name the
+// user — in any letter case and with '_' or '.' for '-' — except what the
+// ingress in front sets itself (in) and the infrastructure headers of CDNs,
+// load balancers and TLS terminators (the client's address, scheme, host
+// and certificate), which whoever sets them overwrites. The gateway refuses
+// such a request (nginx, Traefik, Caddy) or has Envoy remove the header.
+func SpoofableInForwardAuth(name string, strip *HeaderList, in Ingress) bool {
 	if strip == nil {
 		strip = defaultStrip
 	}
@@ -228,13 +254,11 @@ func SpoofableInForwardAuth(name string, strip *HeaderList) bool {
 	switch {
 	case bytes.HasPrefix(f, namespaceBytes):
 		return true
-	case forwarding[string(f)] || describing[string(f)] || bytes.HasPrefix(f, envoyBytes):
+	case forwarding[string(f)] || in.sets.containsFolded(f) || infrastructure.containsFolded(f):
 		return false
 	}
 	return always[string(f)] || strip.containsFolded(f)
 }
-
-var envoyBytes = []byte("x-envoy-")
 
 // validToken reports whether s is an RFC 9110 token (a valid header name).
 func validToken(s string) bool {

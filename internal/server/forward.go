@@ -136,7 +136,11 @@ func (s *Server) serveForwardAuth(w http.ResponseWriter, r *http.Request, q *req
 	if q.mode != modeEnvoyHTTP {
 		// nginx, Traefik and Caddy cannot remove the client's copies of
 		// the gateway's headers by pattern: refuse such requests instead.
-		if names := gatewayOnly(r.Header, rt, nil); len(names) > 0 {
+		in := proxy.IngressForwardAuth
+		if q.mode == modeNginx {
+			in = proxy.IngressNginx
+		}
+		if names := gatewayOnly(r.Header, rt, in, nil); len(names) > 0 {
 			q.host = hostOnly(o.host)
 			s.forwardRefused(w, r, q, http.StatusBadRequest, policy.ReasonBadRequest, "client sent "+names[0],
 				pageData{Title: "Bad request", Message: "This request carries the header " + names[0] + ", which only the gateway may set.",
@@ -303,7 +307,7 @@ func (s *Server) allowForwarded(w http.ResponseWriter, r *http.Request, q *reque
 		// service contract, Envoy v3 API: x-envoy-auth-headers-to-remove):
 		// the client's copies of the gateway's headers and the credential
 		// headers left empty, as the gRPC service does.
-		if rm := append(gatewayOnly(r.Header, q.rt, f.Set), emptied(r.Header, h)...); len(rm) > 0 {
+		if rm := append(gatewayOnly(r.Header, q.rt, proxy.IngressEnvoy, f.Set), emptied(r.Header, h)...); len(rm) > 0 {
 			h.Set("X-Envoy-Auth-Headers-To-Remove", strings.Join(rm, ","))
 		}
 	}
@@ -358,14 +362,15 @@ func toolCookies(in http.Header, rt *runtime) string {
 // header, the path- and method-override headers and the strip_headers list
 // (identity headers of other proxies), in any letter case and with '_' or
 // '.' for '-' (proxy.SpoofableInForwardAuth) — but not the headers the
-// ingress itself sets to describe the request, nor the configured client
-// certificate header, which a trusted ingress sets for the gateway to read.
+// ingress in (or a CDN, load balancer or TLS terminator in front of it) sets
+// itself, nor the configured client certificate header, which a trusted
+// ingress sets for the gateway to read.
 // Names in except are left out.
-func gatewayOnly(h http.Header, rt *runtime, except http.Header) []string {
+func gatewayOnly(h http.Header, rt *runtime, in proxy.Ingress, except http.Header) []string {
 	var out []string
 	cert := rt.cfg.Listen.ClientCertHeader
 	for name := range h {
-		if !proxy.SpoofableInForwardAuth(name, rt.stripHeaders) && !foldedEqual(name, rt.tokenHeader) {
+		if !proxy.SpoofableInForwardAuth(name, rt.stripHeaders, in) && !foldedEqual(name, rt.tokenHeader) {
 			continue
 		}
 		if cert != "" && foldedEqual(name, cert) {

@@ -187,7 +187,7 @@ func (r *recorder) checkResponse(in http.Header, rt *runtime) *authv3.CheckRespo
 				set[http.CanonicalHeaderKey(name)] = v
 			}
 		}
-		remove := gatewayOnly(in, rt, set)
+		remove := gatewayOnly(in, rt, proxy.IngressEnvoy, set)
 		// The tool never receives a credential the gateway consumed: the
 		// credential headers are the HTTP answer's (toolCredentials), the
 		// Cookie header replaced by the client's without the gateway's

@@ -127,3 +127,42 @@ func TestExtAuthzGRPCRemovesHeadersProxyModeStrips(t *testing.T) {
 		}
 	}
 }
+
+// A client's copy of another ingress's describing header is refused (nginx
+// does not set X-Forwarded-Uri, Traefik does not set X-Original-URI, no
+// HTTP ingress removes X-Envoy-Original-Path); a CDN's or TLS terminator's
+// headers in front of the ingress are not.
+func TestForwardAuthDescribingHeadersPerIngress(t *testing.T) {
+	g := newFwdGateway(t, trustedIn)
+	ann := g.session("ann@corp.example")
+	for _, c := range []struct {
+		name, path string
+		headers    map[string]string
+		extra      []string
+		want       int
+	}{
+		{"nginx, X-Forwarded-Uri", nginxAuthPath, nginxHeaders("GET", "tool.example", "/reports", employee), []string{"X-Forwarded-Uri", "/admin"}, http.StatusForbidden},
+		{"nginx, X-Envoy-Original-Path", nginxAuthPath, nginxHeaders("GET", "tool.example", "/reports", employee), []string{"X-Envoy-Original-Path", "/admin"}, http.StatusForbidden},
+		{"traefik, X-Original-URI", forwardAuthPath, traefik("GET", "tool.example", "/reports", employee), []string{"X-Original-URI", "/admin"}, http.StatusBadRequest},
+		{"traefik, X-Envoy-Original-Path", forwardAuthPath, traefik("GET", "tool.example", "/reports", employee), []string{"X-Envoy-Original-Path", "/admin"}, http.StatusBadRequest},
+		{"traefik behind Cloudflare", forwardAuthPath, traefik("GET", "tool.example", "/reports", employee), []string{"CF-Connecting-IP", "203.0.113.9", "Cf-Ray", "8c1d", "True-Client-IP", "203.0.113.9"}, http.StatusOK},
+		{"nginx behind an mTLS terminator", nginxAuthPath, nginxHeaders("GET", "tool.example", "/reports", employee), []string{"X-Ssl-Client-Verify", "SUCCESS", "X-Forwarded-Client-Cert", "Hash=ab"}, http.StatusOK},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, c.path, nil)
+			r.RemoteAddr = ingress
+			for k, v := range c.headers {
+				r.Header.Set(k, v)
+			}
+			for i := 0; i+1 < len(c.extra); i += 2 {
+				r.Header.Set(c.extra[i], c.extra[i+1])
+			}
+			r.AddCookie(ann)
+			w := httptest.NewRecorder()
+			g.srv.Handler().ServeHTTP(w, r)
+			if w.Code != c.want {
+				t.Fatalf("expected %d, got %d: %s", c.want, w.Code, w.Body)
+			}
+		})
+	}
+}

@@ -229,7 +229,10 @@ func testIngress(t *testing.T, transport string, start func(*testing.T, int, *ga
 			hdr = append(hdr, h, v)
 		}
 		resp, _ := get(t, ann, in.URL+"/admin/users", hdr...)
-		if resp.StatusCode != http.StatusForbidden || up.hits() != before {
+		// Denied on the real path (403), or refused for carrying a header
+		// the tool could take for the gateway's word (400: a describing
+		// header of another ingress kind, which this one does not set).
+		if (resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusBadRequest) || up.hits() != before {
 			t.Fatalf("status %d, tool hits %d → %d: the spoofed URI was believed", resp.StatusCode, before, up.hits())
 		}
 	})
