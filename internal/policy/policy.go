@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"unicode"
 )
 
 // Rules are a route's allow and deny conditions as written in YAML. A request
@@ -93,9 +94,13 @@ type condition struct {
 	// /customers/VIP must not escape a deny on vip where an upstream or its
 	// database reads both as one).
 	foldVars bool
-	methods  map[string]bool
-	cidrs    []netip.Prefix
-	everyone bool
+	// numericVars are the deny entry's variables whose values are all
+	// decimal numbers: a value that holds a digit but is not a plain
+	// decimal number matches them too (see looseNumber).
+	numericVars map[string]bool
+	methods     map[string]bool
+	cidrs       []netip.Prefix
+	everyone    bool
 }
 
 // Compile builds a Route from its YAML rules and its compiled requirements
@@ -295,11 +300,45 @@ func (c *condition) foldDeny() {
 	c.foldVars = true
 	for k, vals := range c.vars {
 		folded := make(map[string]bool, len(vals))
+		numeric := len(vals) > 0
 		for v := range vals {
-			folded[denyForm(v)] = true
+			f := denyForm(v)
+			folded[f] = true
+			numeric = numeric && plainDecimal(f)
 		}
 		c.vars[k] = folded
+		if numeric {
+			if c.numericVars == nil {
+				c.numericVars = map[string]bool{}
+			}
+			c.numericVars[k] = true
+		}
 	}
+}
+
+// plainDecimal reports whether s is a decimal number in denyForm: digits
+// without a leading zero (or "0").
+func plainDecimal(s string) bool {
+	return allDigits(s) && (s == "0" || s[0] != '0')
+}
+
+// looseNumber reports whether a path variable in denyForm holds a digit
+// (any script's) but is not a plain decimal number: "42.0", "4.2e1",
+// "42abc", "4_2", "0x2a", full-width "４２". Tools read such values as
+// numbers in more ways than any list could follow — MySQL compares '42abc'
+// with an integer column as 42, Python's int() takes "4_2" and "４２",
+// JavaScript's Number() "0x2a", PHP and parseInt "42abc" — so a deny entry
+// on numbers matches every such value, failing closed.
+func looseNumber(s string) bool {
+	if plainDecimal(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsDigit(r) {
+			return true
+		}
+	}
+	return false
 }
 
 // denyForm is the spelling a deny entry compares a path variable in: ASCII
@@ -365,10 +404,17 @@ func (c *condition) match(id *Identity, email Email, req *Request) bool {
 	}
 	for k, allowed := range c.vars {
 		v, ok := req.Vars[k]
+		if !ok {
+			return false
+		}
 		if c.foldVars {
 			v = denyForm(v)
+			if !allowed[v] && !(c.numericVars[k] && looseNumber(v)) {
+				return false
+			}
+			continue
 		}
-		if !ok || !allowed[v] {
+		if !allowed[v] {
 			return false
 		}
 	}
