@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -289,4 +290,54 @@ func TestJustificationHeaderForAPIClients(t *testing.T) {
 	if jsonField(t, body, "error") != "ticket-resource-mismatch" {
 		t.Fatalf("another customer: %s", body)
 	}
+}
+
+// The gateway's forms act for the user: a session whose refresh is due is
+// refreshed before a form is taken, as before a proxied request, so a user
+// the provider no longer vouches for cannot make a grant between two
+// proxied requests.
+func TestJustificationFormRefreshesTheSession(t *testing.T) {
+	clock := &clockAt{t: time.Now()}
+	var refuse atomic.Bool
+	idp := newIdP(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if refuse.Load() && r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/token") {
+				_ = r.ParseForm()
+				if r.PostForm.Get("grant_type") == "refresh_token" {
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusBadRequest)
+					_, _ = w.Write([]byte(`{"error":"invalid_grant"}`))
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	e := &justifyEnv{jira: justifytest.NewJira(t), idp: idp, up: newTokenUpstream(t)}
+	e.vars = idpVars(e.idp, e.up.upstream)
+	e.vars.Data = map[string]string{"JiraURL": e.jira.URL(), "JiraCA": e.jira.CAFile(), "StaticState": "open"}
+	e.vars.Now = clock.Now
+	e.g = startGateway(t, e.vars, baseConfig+justifyConfig)
+	e.up.use(t, e.g, clock.Now)
+	g := e.g
+	e.jira.SetIssue(justifytest.JiraIssue{Key: "SUP-7", Category: "indeterminate", Assignee: "jane@example.com",
+		Fields: map[string]any{"customfield_10050": "42"}})
+	c, _, body := signIn(t, g, idp, user("jane@example.com"), "/records/42")
+	csrf := htmlUnescape(formCSRF.FindStringSubmatch(body)[1])
+
+	// The user is gone at the provider; the session's refresh is due.
+	refuse.Store(true)
+	clock.Add(6 * time.Minute)
+	form := url.Values{"csrf": {csrf}, "return": {g.URL + "/records/42"}, "ticket": {"jira:SUP-7"}}
+	req, _ := http.NewRequest(http.MethodPost, g.URL+"/.gateway/justify", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", g.URL)
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, body := do(t, c, req)
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a form posted after the provider refused the session's refresh: status %d, want 401 (sign in first): %.300s", resp.StatusCode, body)
+	}
+	// The refusal ended the session: the tool asks to sign in again.
+	resp, body = get(t, noFollow(c), g.URL+"/records/42")
+	mustStatus(t, resp, body, http.StatusFound)
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,12 +18,26 @@ import (
 // pages (requirement.Host).
 type host struct{ s *Server }
 
-// Session implements requirement.Host.
+// Session implements requirement.Host. A session whose refresh is due is
+// refreshed first, as on a proxied request: the kinds' forms (a ticket, a
+// break-glass request, a device's verification) act for the user, and a
+// user the provider no longer vouches for must not act between two proxied
+// requests. A refusal by the provider ends the session (nil: not signed
+// in); a provider that cannot be reached past the grace is an error.
 func (h host) Session(r *http.Request) (*auth.Session, string, error) {
 	q := reqFrom(r.Context())
 	if q.session == nil {
 		if err := h.s.loadSession(r, q); err != nil {
 			return nil, "", err
+		}
+		if q.session != nil {
+			if _, err := q.rt.auth.MaybeRefresh(r.Context(), q.sessionID, q.session); err != nil {
+				if errors.Is(err, auth.ErrNoSession) {
+					q.session, q.sessionID = nil, ""
+					return nil, "", nil
+				}
+				return nil, "", err
+			}
 		}
 	}
 	return q.session, q.sessionID, nil
