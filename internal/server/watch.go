@@ -207,7 +207,18 @@ func (wt *watcher) check(ctx context.Context) {
 	if err := wt.addDirs(); err != nil {
 		wt.s.logger.Warn("config watch: cannot watch a new file's directory; it is read every minute instead", "err", err)
 	}
-	wt.sums = fingerprint(files)
+	// The files watched before keep the fingerprints taken before the
+	// reload read them: one changed while the reload was being built (a
+	// second edit, a Secret mounted a moment later) differs at the next
+	// look and is loaded then, instead of being taken as seen. Only the
+	// files new to the set are fingerprinted now.
+	next := fingerprint(files)
+	for f, sum := range sums {
+		if _, ok := next[f]; ok {
+			next[f] = sum
+		}
+	}
+	wt.sums = next
 }
 
 // fingerprint hashes each file's content ("" when it cannot be read).
