@@ -486,6 +486,37 @@ func (c *Config) validateRoutes(v *validator, pub *url.URL) {
 		}
 		c.validateRequire(v, i)
 	}
+	c.validateVariableEdges(v)
+}
+
+// validateVariableEdges refuses two routes of a host whose constrained path
+// variables at one position share a segment ({customer_id:[0-9]+} and
+// {id:\d+}): the route table tries the last one added first, so the order
+// of the file, not the rules, would decide which route — and which rules —
+// serve /customers/42.
+func (c *Config) validateVariableEdges(v *validator) {
+	type seen struct {
+		i   int
+		pat route.Pattern
+	}
+	byHost := map[string][]seen{}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		pat, err := route.ParsePattern(r.Path)
+		if err != nil {
+			continue // reported with the path
+		}
+		ci := r.PathCase == PathCaseInsensitive
+		for _, prev := range byHost[r.Host] {
+			q := &c.Routes[prev.i]
+			if pos, seg, ok := route.VariableConflict(prev.pat, q.PathCase == PathCaseInsensitive, pat, ci); ok {
+				v.add(fmt.Sprintf("routes[%d].path", i), "%s and routes[%d].path %s (%s) have different expressions for the variable at segment %d that both match %q: "+
+					"which route serves such a path would depend on the order of the file; write the same expression in both, or expressions that share no segment",
+					r.Path, prev.i, q.Path, q.Name, pos, seg)
+			}
+		}
+		byHost[r.Host] = append(byHost[r.Host], seen{i, pat})
+	}
 }
 
 func validateCondition(v *validator, p string, c *policy.Condition, routeVars []string) {

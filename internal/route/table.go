@@ -53,6 +53,15 @@ type tree[T any] struct {
 	// keys holds each route's pattern with static segments folded and
 	// whether it is exact, to refuse routes that differ only in letter case.
 	keys map[string]string
+	// patterns are the routes added, to refuse variable conflicts
+	// (VariableConflict).
+	patterns []addedPattern
+}
+
+type addedPattern struct {
+	path string
+	pat  Pattern
+	ci   bool
 }
 
 type node[T any] struct {
@@ -114,6 +123,15 @@ func (t *Table[T]) AddRoute(host, path string, o Options, v T) error {
 		return fmt.Errorf("route: %s %s%s differs from another only in letter case; a case-insensitive upstream reads them as one", kind, host, path)
 	}
 	h.formats = h.formats || o.FormatSuffix
+	// Refuse a constrained variable that would share segments with another
+	// route's at the same position before changing anything: paramChild
+	// tries the last added first, so the order of the file would decide.
+	for _, prev := range h.patterns {
+		if pos, seg, ok := VariableConflict(prev.pat, prev.ci, pat, o.CaseInsensitive); ok {
+			return fmt.Errorf("route: %s%s: its variable at segment %d and that of another route there (%s) both match %q; which route serves such a path would depend on their order", host, path, pos, prev.path, seg)
+		}
+	}
+	h.patterns = append(h.patterns, addedPattern{path: path, pat: pat, ci: o.CaseInsensitive})
 	n := h.root
 	var vars []string
 	for _, s := range pat {
@@ -180,7 +198,9 @@ func (n *node[T]) paramChild(s Segment, ci bool) *node[T] {
 	if s.Re != nil {
 		// ParsePattern compiled "^(?:re)$"; the same with (?i) cannot fail.
 		e.fold = regexp.MustCompile("(?i)" + s.Re.String())
-		// Constrained variables are tried before unconstrained ones.
+		// Constrained variables are tried before unconstrained ones. Two
+		// constrained ones that share a segment are refused (AddRoute), so
+		// their order here decides nothing.
 		n.params = append([]*paramEdge[T]{e}, n.params...)
 	} else {
 		n.params = append(n.params, e)
