@@ -67,6 +67,10 @@ type Config struct {
 	Dev bool `yaml:"-"`
 	// warnings are what Validate accepted but an operator should know.
 	warnings []string
+	// emptied are the rule fields, deny lists and require sections the file
+	// has but left empty (null, [] or {}), by path, with what was found:
+	// YAML decodes them like absent ones, so Load notes them for Validate.
+	emptied map[string]string
 }
 
 // ListenConfig is the public listener.

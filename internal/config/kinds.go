@@ -91,7 +91,7 @@ func decodeNode(node ast.Node, target any, path string, lookup func(string) (str
 	}
 	var raw any
 	if err := yaml.NodeToValue(node, &raw); err != nil {
-		*probs = append(*probs, path+": yaml: "+yaml.FormatError(err, false, true))
+		*probs = append(*probs, path+": yaml: "+yamlError(err))
 		return
 	}
 	before := len(*probs)
@@ -100,8 +100,15 @@ func decodeNode(node ast.Node, target any, path string, lookup func(string) (str
 	if len(*probs) == before {
 		opts = append(opts, yaml.Strict())
 	}
+	// A number where a string is expected (a ticket's customer 0042, read
+	// as 34) is refused here as in the rest of the file.
+	typed := len(*probs)
+	newTypeCheck(node, path, probs).check(raw, reflect.TypeOf(target), path)
+	if len(*probs) > typed {
+		return
+	}
 	if err := yaml.NodeToValue(node, target, opts...); err != nil {
-		*probs = append(*probs, path+": yaml: "+yaml.FormatError(err, false, true))
+		*probs = append(*probs, path+": yaml: "+yamlError(err))
 		return
 	}
 	expandEnv(reflect.ValueOf(target).Elem(), path, lookup, envProbs)

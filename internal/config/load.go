@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"maps"
@@ -18,6 +19,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 
+	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/requirement"
 	"github.com/accessgateway/gateway/internal/requirement/kinds"
 )
@@ -83,7 +85,7 @@ func Load(data []byte, o Options) (cfg *Config, err error) {
 	var probs Problems
 	file, err := parser.ParseBytes(data, 0)
 	if err != nil {
-		return nil, Problems{"yaml: " + yaml.FormatError(err, false, true)}
+		return nil, Problems{"yaml: " + yamlError(err)}
 	}
 	if len(file.Docs) == 0 || file.Docs[0].Body == nil {
 		return nil, Problems{"file is empty"}
@@ -111,13 +113,14 @@ func Load(data []byte, o Options) (cfg *Config, err error) {
 	// First pass: generic decode to find every unknown key with its path.
 	var raw any
 	if err := yaml.NodeToValue(top, &raw); err != nil {
-		return nil, Problems{"yaml: " + yaml.FormatError(err, false, true)}
+		return nil, Problems{"yaml: " + yamlError(err)}
 	}
 	unknownKeys(raw, reflect.TypeOf(Config{}), "", &probs)
 	// Values of the wrong type, each named by its path and with what was
 	// expected in the operator's words (not Go's), all at once.
 	before := len(probs)
-	typeProblems(raw, reflect.TypeOf(Config{}), "", &probs)
+	tc := newTypeCheck(top, "", &probs)
+	tc.check(raw, reflect.TypeOf(Config{}), "")
 	if len(probs) > before {
 		return nil, probs
 	}
@@ -129,7 +132,7 @@ func Load(data []byte, o Options) (cfg *Config, err error) {
 	// With unknown keys already listed, decode the rest anyway so that their
 	// problems are reported in the same run.
 	if err := yaml.NodeToValue(top, &c, opts...); err != nil {
-		return nil, append(probs, "yaml: "+yaml.FormatError(err, false, true))
+		return nil, append(probs, "yaml: "+yamlError(err))
 	}
 	var envProbs Problems
 	c.decodeKinds(sections, testNodes, lookup, &probs, &envProbs)
@@ -139,6 +142,7 @@ func Load(data []byte, o Options) (cfg *Config, err error) {
 	}
 	c.Dev = o.Dev
 	c.dir = o.Dir
+	c.emptied = tc.emptied
 	if o.Dev && o.DevProvider != nil && c.OIDC.Issuer == "" {
 		c.OIDC.Issuer, c.OIDC.ClientID, c.OIDC.ClientSecret = o.DevProvider.Issuer, o.DevProvider.ClientID, o.DevProvider.ClientSecret
 		if c.OIDC.PostLogoutRedirectURL == "" && c.PublicURL != "" {
@@ -228,10 +232,114 @@ var (
 	timeType     = reflect.TypeFor[time.Time]()
 )
 
-// typeProblems walks a generic YAML value beside the Go type it decodes into
-// and records every value of the wrong type as "path: expected X, got Y".
-// A null is always accepted (it leaves the zero value, i.e. the default).
-func typeProblems(v any, t reflect.Type, path string, probs *Problems) {
+// typeCheck finds the values of the wrong type in a generic YAML value,
+// walking it beside the Go type it decodes into, and records each as
+// "path: expected X, got Y". A null is accepted where a field is (it leaves
+// the zero value, i.e. the default), not as an element of a list or map.
+type typeCheck struct {
+	probs *Problems
+	// scalars are the numbers and booleans of the file as written, by
+	// path, and keys the mapping keys written so, by the mapping's path:
+	// the decoder has already read 0042 as 34, which a message must not show.
+	scalars map[string]scalar
+	keys    map[string][]scalar
+	// emptied holds the rule fields, deny lists and require sections that
+	// are present but hold nothing (null, [] or {}), by path, with what was
+	// found; validation refuses them (see emptiedRule).
+	emptied map[string]string
+}
+
+// scalar is a number or boolean as written in the file.
+type scalar struct{ kind, text string }
+
+// newTypeCheck prepares a check of the tree n, whose path is base.
+func newTypeCheck(n ast.Node, base string, probs *Problems) *typeCheck {
+	tc := &typeCheck{probs: probs, scalars: map[string]scalar{}, keys: map[string][]scalar{}, emptied: map[string]string{}}
+	tc.record(n, base)
+	return tc
+}
+
+// record walks the YAML tree and notes every number and boolean, and every
+// mapping key that is one, with how it was written. Aliases and merge keys
+// are not followed: a value found only through them is described as
+// decoded.
+func (tc *typeCheck) record(n ast.Node, path string) {
+	switch t := n.(type) {
+	case *ast.TagNode:
+		tc.record(t.Value, path)
+	case *ast.AnchorNode:
+		tc.record(t.Value, path)
+	case *ast.MappingNode:
+		for _, mv := range t.Values {
+			if sc, ok := scalarOf(mv.Key); ok {
+				tc.keys[path] = append(tc.keys[path], sc)
+			}
+			if _, merge := mv.Key.(*ast.MergeKeyNode); !merge {
+				tc.record(mv.Value, join(path, keyOf(mv)))
+			}
+		}
+	case *ast.MappingValueNode:
+		tc.record(&ast.MappingNode{Values: []*ast.MappingValueNode{t}}, path)
+	case *ast.SequenceNode:
+		for i, e := range t.Values {
+			tc.record(e, fmt.Sprintf("%s[%d]", path, i))
+		}
+	default:
+		if sc, ok := scalarOf(n); ok {
+			tc.scalars[path] = sc
+		}
+	}
+}
+
+// scalarOf says whether n is a number or boolean (YAML reads an unquoted
+// 0042, 0o42 and 1_000 as numbers, true and false as booleans), and how it
+// was written.
+func scalarOf(n ast.Node) (scalar, bool) {
+	for {
+		switch t := n.(type) {
+		case *ast.TagNode:
+			n = t.Value
+			continue
+		case *ast.AnchorNode:
+			n = t.Value
+			continue
+		case *ast.IntegerNode, *ast.FloatNode, *ast.InfinityNode, *ast.NanNode:
+			return scalar{"the number", t.GetToken().Value}, true
+		case *ast.BoolNode:
+			return scalar{"the boolean", t.GetToken().Value}, true
+		}
+		return scalar{}, false
+	}
+}
+
+var (
+	conditionType = reflect.TypeFor[policy.Condition]()
+	rulesType     = reflect.TypeFor[policy.Rules]()
+	routeType     = reflect.TypeFor[Route]()
+	textUnmarshal = reflect.TypeFor[encoding.TextUnmarshaler]()
+	yamlUnmarshal = []reflect.Type{
+		reflect.TypeFor[yaml.BytesUnmarshaler](), reflect.TypeFor[yaml.InterfaceUnmarshaler](),
+		reflect.TypeFor[yaml.NodeUnmarshaler](), reflect.TypeFor[yaml.BytesUnmarshalerContext](),
+		reflect.TypeFor[yaml.InterfaceUnmarshalerContext](), reflect.TypeFor[yaml.NodeUnmarshalerContext](),
+	}
+)
+
+// unmarshals reports whether t reads YAML its own way (then it judges its
+// values itself: schedule days are a string or a list, sizes read "100MiB").
+func unmarshals(t reflect.Type) bool {
+	p := reflect.PointerTo(t)
+	if p.Implements(textUnmarshal) {
+		return true
+	}
+	for _, u := range yamlUnmarshal {
+		if p.Implements(u) {
+			return true
+		}
+	}
+	return false
+}
+
+func (tc *typeCheck) check(v any, t reflect.Type, path string) {
 	if v == nil {
 		return
 	}
@@ -243,7 +351,7 @@ func typeProblems(v any, t reflect.Type, path string, probs *Problems) {
 		if s, ok := v.(string); ok && strings.Contains(s, "${") {
 			note = " (${ENV} is substituted only in string values)"
 		}
-		*probs = append(*probs, fmt.Sprintf("%s: expected %s, got %s%s", path, want, describe(v), note))
+		*tc.probs = append(*tc.probs, fmt.Sprintf("%s: expected %s, got %s%s", path, want, describe(v), note))
 	}
 	switch {
 	case t == durationType:
@@ -260,6 +368,8 @@ func typeProblems(v any, t reflect.Type, path string, probs *Problems) {
 		default:
 			bad("an RFC 3339 time such as 2026-12-01T00:00:00Z")
 		}
+		return
+	case unmarshals(t):
 		return
 	}
 	switch t.Kind() {
@@ -284,7 +394,26 @@ func typeProblems(v any, t reflect.Type, path string, probs *Problems) {
 		switch v.(type) {
 		case []any, map[string]any:
 			bad("a string")
+			return
+		case string:
+			// "!!str 0042" decodes to "34" all the same: only quotes keep
+			// what was written.
+			if _, numeric := tc.scalars[path]; !numeric {
+				return
+			}
 		}
+		// The decoder would turn an unquoted 0042 into "34", 0x2A into "42"
+		// and 1_000 into "1000": a rule would then name another customer
+		// than the one written. Only a quoted value is taken.
+		sc, ok := tc.scalars[path]
+		if !ok {
+			sc = scalar{"the value", describe(v)}
+		}
+		if secretPath(path) {
+			*tc.probs = append(*tc.probs, fmt.Sprintf("%s: expected a string, got %s (write it in quotes)", path, strings.Replace(sc.kind, "the ", "a ", 1)))
+			return
+		}
+		*tc.probs = append(*tc.probs, fmt.Sprintf("%s: expected a string, got %s %s (write %q in quotes)", path, sc.kind, sc.text, sc.text))
 	case reflect.Slice:
 		s, ok := v.([]any)
 		if !ok {
@@ -292,7 +421,12 @@ func typeProblems(v any, t reflect.Type, path string, probs *Problems) {
 			return
 		}
 		for i, e := range s {
-			typeProblems(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), probs)
+			p := fmt.Sprintf("%s[%d]", path, i)
+			if e == nil && t.Elem().Kind() == reflect.String && !unmarshals(t.Elem()) {
+				*tc.probs = append(*tc.probs, p+": expected a string, got nothing (null): write the value, or remove the entry")
+				continue
+			}
+			tc.check(e, t.Elem(), p)
 		}
 	case reflect.Struct:
 		m, ok := v.(map[string]any)
@@ -303,7 +437,8 @@ func typeProblems(v any, t reflect.Type, path string, probs *Problems) {
 		fields := yamlFields(t)
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			if f, ok := fields[k]; ok {
-				typeProblems(m[k], f.Type, join(path, k), probs)
+				tc.emptiedRule(t, m[k], k, path)
+				tc.check(m[k], f.Type, join(path, k))
 			}
 		}
 	case reflect.Map:
@@ -312,8 +447,44 @@ func typeProblems(v any, t reflect.Type, path string, probs *Problems) {
 			bad("a mapping")
 			return
 		}
+		for _, sc := range tc.keys[path] {
+			*tc.probs = append(*tc.probs, fmt.Sprintf("%s: expected names as keys, got %s %s (write %q in quotes)", path, sc.kind, sc.text, sc.text))
+		}
 		for _, k := range slices.Sorted(maps.Keys(m)) {
-			typeProblems(m[k], t.Elem(), join(path, k), probs)
+			p := join(path, k)
+			if m[k] == nil && t.Elem().Kind() == reflect.String && !unmarshals(t.Elem()) {
+				*tc.probs = append(*tc.probs, p+": expected a string, got nothing (null)")
+				continue
+			}
+			tc.check(m[k], t.Elem(), p)
+		}
+	}
+}
+
+// emptiedRule notes key of a struct of type t when it is present but holds
+// nothing and that would silently weaken a route: a rule field (groups: []
+// beside domains: would let the entry match on the domain alone), a deny
+// list whose entries were all commented out, a require: section emptied to
+// null. YAML reads "groups:" and "groups: []" alike, so only the file can
+// tell that the key was written.
+func (tc *typeCheck) emptiedRule(t reflect.Type, v any, key, path string) {
+	switch {
+	case t == conditionType && key != "everyone":
+	case t == rulesType && key == "deny":
+	case t == routeType && key == "require":
+	default:
+		return
+	}
+	switch x := v.(type) {
+	case nil:
+		tc.emptied[join(path, key)] = "nothing (null)"
+	case []any:
+		if len(x) == 0 {
+			tc.emptied[join(path, key)] = "an empty list"
+		}
+	case map[string]any:
+		if len(x) == 0 {
+			tc.emptied[join(path, key)] = "an empty mapping"
 		}
 	}
 }

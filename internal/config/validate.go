@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/x509"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -11,7 +12,6 @@ import (
 	"os"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -477,12 +477,18 @@ func (c *Config) validateRoutes(v *validator, pub *url.URL) {
 		if len(r.Rules.Allow) == 0 {
 			v.add(p+".rules.allow", "no allow entry: the route would deny everyone; add one (e.g. domains: [corp.example])")
 		}
+		if got, ok := c.emptied[p+".rules.deny"]; ok {
+			v.add(p+".rules.deny", "expected at least one entry, got %s: an emptied deny list denies no one; list the entries, or remove deny", got)
+		}
 		vars := pathVars(r.Path)
 		for j := range r.Rules.Allow {
-			validateCondition(v, fmt.Sprintf("%s.rules.allow[%d]", p, j), &r.Rules.Allow[j], vars)
+			c.validateCondition(v, fmt.Sprintf("%s.rules.allow[%d]", p, j), &r.Rules.Allow[j], vars)
 		}
 		for j := range r.Rules.Deny {
-			validateCondition(v, fmt.Sprintf("%s.rules.deny[%d]", p, j), &r.Rules.Deny[j], vars)
+			c.validateCondition(v, fmt.Sprintf("%s.rules.deny[%d]", p, j), &r.Rules.Deny[j], vars)
+		}
+		if got, ok := c.emptied[p+".require"]; ok {
+			v.add(p+".require", "expected at least one requirement, got %s: list the requirements, or remove require", got)
 		}
 		c.validateRequire(v, i)
 	}
@@ -519,16 +525,27 @@ func (c *Config) validateVariableEdges(v *validator) {
 	}
 }
 
-func validateCondition(v *validator, p string, c *policy.Condition, routeVars []string) {
-	for _, prob := range c.Problems() {
+// conditionFields names a rule entry's list fields for problems: the key,
+// and what one item of it is.
+var conditionFields = []struct{ key, item, items string }{
+	{"emails", "address", "addresses"}, {"domains", "domain", "domains"}, {"groups", "group", "groups"},
+	{"claims", "claim", "claims"}, {"vars", "path variable", "path variables"}, {"methods", "method", "methods"},
+	{"source_cidrs", "CIDR", "CIDRs"},
+}
+
+func (c *Config) validateCondition(v *validator, p string, cond *policy.Condition, routeVars []string) {
+	// A field written but left empty (groups: [], or a groups: whose items
+	// were all commented out) decodes as if absent: the entry would match
+	// on its other fields alone, a user in no group would pass.
+	for _, f := range conditionFields {
+		if got, ok := c.emptied[p+"."+f.key]; ok {
+			v.add(p+"."+f.key, "expected at least one %s, got %s: the entry would match on its other fields alone; list the %s, or remove %s", f.item, got, f.items, f.key)
+		}
+	}
+	for _, prob := range cond.Problems() {
 		v.probs = append(v.probs, p+prob)
 	}
-	names := make([]string, 0, len(c.Vars))
-	for name := range c.Vars {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(cond.Vars)) {
 		if !slices.Contains(routeVars, name) {
 			if len(routeVars) == 0 {
 				v.add(p+".vars."+name, "the route's path has no variables; vars match variables of routes[].path such as /customers/{customer_id}")

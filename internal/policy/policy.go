@@ -165,14 +165,28 @@ func (c Condition) Problems() []string {
 			out = append(out, fmt.Sprintf(".groups[%d]: empty group name", i))
 		}
 	}
-	for k, vals := range c.Claims {
-		if k == "" || len(vals) == 0 {
+	// A blank value (an empty ${VAR}, a null) is refused like an empty
+	// group name: no identity or path has it, so a deny on it denies no one.
+	for _, k := range sortedKeys(c.Claims) {
+		vals := c.Claims[k]
+		if strings.TrimSpace(k) == "" || len(vals) == 0 {
 			out = append(out, fmt.Sprintf(".claims.%s: expected a claim name with at least one value", k))
 		}
+		for i, val := range vals {
+			if strings.TrimSpace(val) == "" {
+				out = append(out, fmt.Sprintf(".claims.%s[%d]: expected a claim value, got %q", k, i, val))
+			}
+		}
 	}
-	for k, vals := range c.Vars {
+	for _, k := range sortedKeys(c.Vars) {
+		vals := c.Vars[k]
 		if k == "" || len(vals) == 0 {
 			out = append(out, fmt.Sprintf(".vars.%s: expected a path variable with at least one value", k))
+		}
+		for i, val := range vals {
+			if strings.TrimSpace(val) == "" {
+				out = append(out, fmt.Sprintf(".vars.%s[%d]: expected a value of the path variable, got %q", k, i, val))
+			}
 		}
 	}
 	for i, m := range c.Methods {
@@ -196,6 +210,15 @@ func (c Condition) Problems() []string {
 		}
 	}
 	return out
+}
+
+func sortedKeys(m map[string][]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // String describes the condition for pages and explanations, e.g.
