@@ -22,11 +22,30 @@ func TestLoadForwardAuth(t *testing.T) {
 		{name: "gRPC address on the public listener",
 			yaml: minimal + trusted + "forward_auth: {enabled: true, grpc_address: \":8080\"}\n",
 			want: []string{`forward_auth.grpc_address: must differ from listen.address and admin.address, got ":8080"`}},
+		// gateway dev keeps every listener on loopback, the plain-gRPC
+		// decision service too.
+		{name: "dev: gRPC listener on every interface",
+			yaml: minimal + trusted + "forward_auth: {enabled: true, grpc_address: \"0.0.0.0:9191\"}\n", dev: true,
+			want: []string{`forward_auth.grpc_address: gateway dev listens on loopback only (127.0.0.1, ::1, localhost), got "0.0.0.0:9191"`}},
+		{name: "dev: gRPC listener on loopback",
+			yaml: minimal + trusted + "forward_auth: {enabled: true, grpc_address: \"[::1]:9191\"}\n", dev: true},
 		{name: "unknown key",
 			yaml: minimal + trusted + "forward_auth: {enabled: true, grpc: x}\n",
 			want: []string{`forward_auth.grpc: unknown key`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, tc.run)
+	}
+}
+
+// In gateway dev a gRPC address without a host means loopback, as the
+// listen and admin addresses do, not every interface.
+func TestDevGRPCAddressWithoutHostIsLoopback(t *testing.T) {
+	c, err := Load([]byte(minimal+"trusted_proxies: [10.0.0.0/24]\nforward_auth: {enabled: true, grpc_address: \":9191\"}\n"), Options{Dev: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.ForwardAuth.GRPCAddress; got != "127.0.0.1:9191" {
+		t.Errorf("forward_auth.grpc_address in dev: expected 127.0.0.1:9191, got %q", got)
 	}
 }

@@ -324,6 +324,13 @@ tests:
 				`strip_headers.add[2]: "X_Gateway_User" is in the gateway's namespace, which is always stripped`,
 				`strip_headers.replace[0]: proxy: expected a header name such as X-Remote-User, or a prefix such as X-Webauth-*, got "*"`,
 			}},
+		// An emptied replace list would strip none of the default identity
+		// headers (Remote-User, X-Forwarded-User, ...); omitted, the defaults stay.
+		{name: "strip headers: replace emptied",
+			yaml: strings.Replace(minimal, "routes:\n", "strip_headers: {replace: []}\nroutes:\n", 1),
+			want: []string{"strip_headers.replace: expected at least one header, got an empty list, which would strip none of the default identity headers; remove replace to keep the defaults"}},
+		{name: "strip headers: replace null keeps the defaults",
+			yaml: strings.Replace(minimal, "routes:\n", "strip_headers: {replace: ~}\nroutes:\n", 1)},
 		{name: "path case and upgrades",
 			yaml: minimal + "  - {name: a2, host: gw.corp.example, path: /a, upstream: \"http://127.0.0.1:9000\", path_case: Insensitive, upgrades: [h2c, websocket, \"spdy/3.1\"], rules: {allow: [{everyone: true}]}}\n",
 			want: []string{
@@ -608,5 +615,16 @@ func TestLoadFileResolvesRelativePaths(t *testing.T) {
 	}
 	if c.Dir() != dir {
 		t.Errorf("Dir() = %q, want %q", c.Dir(), dir)
+	}
+}
+
+// strip_headers.replace left out (or null) keeps the default list.
+func TestStripHeadersReplaceNullKeepsDefaults(t *testing.T) {
+	c, err := Load([]byte(strings.Replace(minimal, "routes:\n", "strip_headers: {replace: ~}\nroutes:\n", 1)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.StripHeaderNames(); len(got) != len(proxy.DefaultStripHeaders) {
+		t.Errorf("StripHeaderNames: expected the %d defaults, got %q", len(proxy.DefaultStripHeaders), got)
 	}
 }

@@ -46,7 +46,7 @@ func (c *Config) applyDefaults() {
 	def(&c.Admin.Address, "127.0.0.1:9090")
 	if c.Dev {
 		// gateway dev listens on loopback only: ":8080" means 127.0.0.1:8080.
-		for _, a := range []*string{&c.Listen.Address, &c.Admin.Address} {
+		for _, a := range []*string{&c.Listen.Address, &c.Admin.Address, &c.ForwardAuth.GRPCAddress} {
 			if strings.HasPrefix(*a, ":") {
 				*a = "127.0.0.1" + *a
 			}
@@ -364,6 +364,10 @@ func (c *Config) validate(v *validator) {
 	}
 	if r := c.StripHeaders; r.Replace != nil && len(r.Add) > 0 {
 		v.add("strip_headers", "set add or replace, not both (list every header in replace)")
+	} else if r.Replace != nil && len(r.Replace) == 0 {
+		// An emptied replace list would stop stripping every other proxy's
+		// identity header (Remote-User, X-Forwarded-User, ...).
+		v.add("strip_headers.replace", "expected at least one header, got an empty list, which would strip none of the default identity headers; remove replace to keep the defaults")
 	}
 	for _, l := range []struct {
 		key   string
@@ -687,9 +691,13 @@ func (c *Config) validateForwardAuth(v *validator) {
 		v.add("forward_auth.enabled", "requires trusted_proxies: the addresses of the ingress or mesh proxies that ask for decisions (no one else is answered)")
 	}
 	if a := f.GRPCAddress; a != "" {
-		switch _, port, err := net.SplitHostPort(a); {
+		switch h, port, err := net.SplitHostPort(a); {
 		case err != nil || port == "":
 			v.add("forward_auth.grpc_address", "expected host:port, got %q", a)
+		case c.Dev && !IsLoopbackHost(h):
+			// The plain-gRPC decision service answers whoever connects:
+			// gateway dev keeps every listener on loopback.
+			v.add("forward_auth.grpc_address", "gateway dev listens on loopback only (127.0.0.1, ::1, localhost), got %q", a)
 		case a == c.Listen.Address || a == c.Admin.Address:
 			v.add("forward_auth.grpc_address", "must differ from listen.address and admin.address, got %q", a)
 		}
