@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/accessgateway/gateway/internal/policy"
@@ -30,10 +32,18 @@ var protocolClaims = map[string]bool{
 	"_claim_names": true, "_claim_sources": true,
 }
 
-// Limits on what a session keeps.
+// IsProtocolClaim reports whether name is a claim of the OpenID Connect
+// protocol (iss, aud, azp, sid, auth_time, nonce, ...): the gateway verifies
+// those and never keeps them in an identity, so a rule on one never matches.
+func IsProtocolClaim(name string) bool { return protocolClaims[name] }
+
+// Limits on what a session keeps. An identity beyond them is refused, not
+// cut short: a rule on a claim or value left out would silently never match.
 const (
 	maxGroups = 1024
-	maxClaims = 64
+	// maxClaims counts the claims an identity carries, each value inside a
+	// nested object (by its dotted path) included.
+	maxClaims = 256
 )
 
 // ErrNoEmail means the provider sent no usable email address (in neither the
@@ -228,45 +238,108 @@ func (a *Authenticator) fill(subject string, all map[string]any, sess *Session) 
 	if err != nil {
 		return err
 	}
+	claims, err := identityClaims(all)
+	if err != nil {
+		return err
+	}
 	sess.Subject = subject
 	sess.Email = email
 	sess.Name, _ = all["name"].(string)
 	sess.Groups = groups
-	sess.Claims = map[string][]string{}
-	// Keep at most 64 claims, chosen deterministically (sorted by name).
+	sess.Claims = claims
+	return nil
+}
+
+// identityClaims returns the claims rules decide on (`claims:` in a rule):
+// every claim but the protocol ones, by name, and every value inside a
+// nested object by its dotted path ("realm_access.roles"), the way ClaimAt
+// reads oidc.groups_claim — a claim whose whole name is the path wins, and
+// a path runs only through names without a dot. A value is kept when it is
+// a string, a boolean ("true", "false"), a whole number (decimal, up to
+// 2^53) or a list of those (other items are left out); an empty list is
+// no value. More than maxClaims claims, or a list of more than maxGroups
+// values, is an error.
+func identityClaims(all map[string]any) (map[string][]string, error) {
+	out := map[string][]string{}
+	var walk func(name string, v any, nested bool) error
+	walk = func(name string, v any, nested bool) error {
+		if nested {
+			if _, whole := all[name]; whole {
+				return nil // ClaimAt reads the claim of that whole name
+			}
+		}
+		if m, ok := v.(map[string]any); ok {
+			if !nested && strings.Contains(name, ".") {
+				return nil // ClaimAt splits the path at every dot
+			}
+			for k, e := range m {
+				if strings.Contains(k, ".") || k == "" {
+					continue // no dotted path reaches it
+				}
+				if err := walk(name+"."+k, e, true); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		l := claimValues(v)
+		if len(l) == 0 {
+			return nil
+		}
+		if len(l) > maxGroups {
+			return fmt.Errorf("auth: claim %q: expected at most %d values, got %d", name, maxGroups, len(l))
+		}
+		if len(out) == maxClaims {
+			return fmt.Errorf("auth: the identity provider sent more than %d claims (nested values counted), more than the gateway keeps", maxClaims)
+		}
+		out[name] = l
+		return nil
+	}
 	for _, k := range slices.Sorted(maps.Keys(all)) {
 		if protocolClaims[k] {
 			continue
 		}
-		if l := stringList(all[k]); len(l) > 0 && len(sess.Claims) < maxClaims {
-			sess.Claims[k] = l
+		if err := walk(k, all[k], false); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return out, nil
 }
 
-// stringList returns a claim as a list of strings (a string, a bool, or a
-// list of strings); other shapes give nil.
-func stringList(v any) []string {
+// claimValues returns a claim's value as the strings a rule compares it
+// with: a string, a boolean, a whole number or a list of those; nil for
+// any other shape.
+func claimValues(v any) []string {
+	if s, ok := claimScalar(v); ok {
+		return []string{s}
+	}
+	t, ok := v.([]any)
+	if !ok {
+		return nil
+	}
+	out := make([]string, 0, len(t))
+	for _, e := range t {
+		if s, ok := claimScalar(e); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// claimScalar spells a string, boolean or whole number claim value the way
+// a rule writes it ("true", "42"). JSON numbers are float64: beyond 2^53
+// they are not exact, and fractions have no one spelling, so neither is
+// taken.
+func claimScalar(v any) (string, bool) {
 	switch t := v.(type) {
 	case string:
-		return []string{t}
+		return t, true
 	case bool:
-		if t {
-			return []string{"true"}
+		return strconv.FormatBool(t), true
+	case float64:
+		if t == math.Trunc(t) && math.Abs(t) <= 1<<53 {
+			return strconv.FormatInt(int64(t), 10), true
 		}
-		return []string{"false"}
-	case []any:
-		out := make([]string, 0, len(t))
-		for _, e := range t {
-			if s, ok := e.(string); ok {
-				out = append(out, s)
-			}
-		}
-		if len(out) > maxGroups {
-			out = out[:maxGroups]
-		}
-		return out
 	}
-	return nil
+	return "", false
 }

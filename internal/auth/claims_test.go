@@ -2,7 +2,9 @@ package auth
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -119,4 +121,85 @@ func FuzzGroupsFrom(f *testing.F) {
 			t.Fatalf("%d groups, limit %d", len(groups), maxGroups)
 		}
 	})
+}
+
+// TestIdentityClaims pins the claims an identity carries for `claims:`
+// rules: a rule may name a claim as oidc.groups_claim does (a dotted path
+// reads the same value ClaimAt reads), and nothing a rule can name is left
+// out silently: an identity with more than the gateway keeps is refused.
+func TestIdentityClaims(t *testing.T) {
+	tests := []struct {
+		name, claims string
+		want         map[string][]string
+		wantErr      string
+	}{
+		{name: "strings, booleans, whole numbers and lists of them",
+			claims: `{"sub":"u","dept":"support","staff":true,"level":2,"big":9007199254740992,"tags":["a",7,false,{"x":1},null]}`,
+			want: map[string][]string{"sub": {"u"}, "dept": {"support"}, "staff": {"true"}, "level": {"2"},
+				"big": {"9007199254740992"}, "tags": {"a", "7", "false"}}},
+		{name: "fractions, inexact numbers, nulls and empty lists are no value",
+			claims: `{"sub":"u","ratio":0.5,"huge":9007199254740994,"none":null,"empty":[]}`,
+			want:   map[string][]string{"sub": {"u"}}},
+		{name: "protocol claims are never carried",
+			claims: `{"sub":"u","iss":"https://login","aud":"gw","azp":"cli","sid":"s","auth_time":1,"nonce":"n","jti":"j","_claim_names":{"groups":"src1"}}`,
+			want:   map[string][]string{"sub": {"u"}}},
+		{name: "nested values by their dotted path, as groups_claim reads them",
+			claims: `{"sub":"u","realm_access":{"roles":["contractor"]},"resource_access":{"gateway":{"roles":["admin"]},"acct":{"roles":[]}}}`,
+			want: map[string][]string{"sub": {"u"}, "realm_access.roles": {"contractor"},
+				"resource_access.gateway.roles": {"admin"}}},
+		{name: "a claim whose whole name is the path wins, as in ClaimAt",
+			claims: `{"sub":"u","a.b":"literal","a":{"b":"nested","c":"other"}}`,
+			want:   map[string][]string{"sub": {"u"}, "a.b": {"literal"}, "a.c": {"other"}}},
+		{name: "no path reaches a name with a dot below the top",
+			claims: `{"sub":"u","https://corp.example/app":{"plan":"gold"},"x":{"y.z":"v"},"https://corp.example/type":"temp"}`,
+			want:   map[string][]string{"sub": {"u"}, "https://corp.example/type": {"temp"}}},
+		{name: "more claims than kept: refused, not cut",
+			claims:  manyClaims(maxClaims + 1),
+			wantErr: "auth: the identity provider sent more than 256 claims (nested values counted), more than the gateway keeps"},
+		{name: "exactly as many as kept",
+			claims: manyClaims(maxClaims)},
+		{name: "a list longer than kept: refused, not cut",
+			claims:  `{"sub":"u","roles":[` + strings.Repeat(`"r",`, maxGroups) + `"last"]}`,
+			wantErr: `auth: claim "roles": expected at most 1024 values, got 1025`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := identityClaims(jsonMap(tc.claims))
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("expected error %q, got %v (%d claims)", tc.wantErr, err, len(got))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.want != nil && !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("expected %v, got %v", tc.want, got)
+			}
+			// Every value carried is the one ClaimAt reads at that name.
+			all := jsonMap(tc.claims)
+			for name, vals := range got {
+				v, ok := ClaimAt(all, name)
+				if !ok || !reflect.DeepEqual(claimValues(v), vals) {
+					t.Errorf("claim %q: carried %q, ClaimAt reads %v", name, vals, v)
+				}
+			}
+		})
+	}
+}
+
+// manyClaims is an ID token's claims with n claims an identity carries
+// (sub, and nested ones counted).
+func manyClaims(n int) string {
+	var b strings.Builder
+	b.WriteString(`{"sub":"u","nested":{`)
+	for i := 1; i < n; i++ {
+		if i > 1 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"c%d":"v"`, i)
+	}
+	b.WriteString(`}}`)
+	return b.String()
 }

@@ -130,6 +130,13 @@ func TestSignInClaims(t *testing.T) {
 			groups:    "urn:zitadel:iam:org:project:roles",
 			id:        idClaims(verified + `,"urn:zitadel:iam:org:project:roles":{"support":{"123":"corp.zitadel.cloud"},"admin":{"123":"corp.zitadel.cloud"}}`),
 			wantEmail: "ann@corp.example", wantGroups: []string{"admin", "support"}},
+		// A rule on a nested claim names it by its path, as groups_claim
+		// does; protocol claims are never part of the identity.
+		{name: "a nested claim beside the groups, by its dotted path",
+			id:        idClaims(verified + `,"groups":["eng"],"realm_access":{"roles":["contractor"]}`),
+			wantEmail: "ann@corp.example", wantGroups: []string{"eng"}, wantClaim: [2]string{"realm_access.roles", "contractor"}},
+		{name: "more claims than the gateway keeps: refused",
+			id: idClaims(verified + `,"groups":["eng"],"extra":` + manyClaims(maxClaims)), wantMsg: "more than 256 claims"},
 		{name: "groups of the wrong shape: refused",
 			id: idClaims(verified + `,"groups":7`), wantMsg: "expected a string, a list of strings or an object keyed by group, got a number"},
 		{name: "a group that is not a string: refused",

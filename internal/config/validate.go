@@ -549,6 +549,11 @@ func (c *Config) validateCondition(v *validator, p string, cond *policy.Conditio
 	for _, prob := range cond.Problems() {
 		v.probs = append(v.probs, p+prob)
 	}
+	for _, name := range slices.Sorted(maps.Keys(cond.Claims)) {
+		if auth.IsProtocolClaim(name) {
+			v.add(p+".claims."+name, "%q is a protocol claim of the ID token, which the gateway checks and never keeps in an identity: a rule on it would never match; decide on identity claims (email, groups, or the provider's own)", name)
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(cond.Vars)) {
 		if !slices.Contains(routeVars, name) {
 			if len(routeVars) == 0 {
@@ -595,6 +600,11 @@ func (c *Config) validateTests(v *validator) {
 		if t.Time != "" {
 			if _, err := time.Parse(time.RFC3339, t.Time); err != nil {
 				v.add(p+".time", "expected RFC 3339 such as 2026-11-30T18:00:00+01:00, got %q", t.Time)
+			}
+		}
+		for _, name := range slices.Sorted(maps.Keys(t.User.Claims)) {
+			if auth.IsProtocolClaim(name) {
+				v.add(p+".user.claims."+name, "%q is a protocol claim of the ID token, which a signed-in identity never carries: the test would pass where a real request does not", name)
 			}
 		}
 		c.validateAssumptions(v, i)

@@ -453,6 +453,20 @@ func TestMisconfigurationRefused(t *testing.T) {
 		{"public as a string", "    public: \"false\"\n    rules: {allow: [{groups: [admins]}]}\n", "public"},
 		{"deny misspelt", "    rules: {allow: [{groups: [admins]}], deny: [{emial: [a@example.com]}]}\n", "emial"},
 		{"source CIDR mapped", "    rules: {allow: [{groups: [admins]}], deny: [{source_cidrs: [\"::ffff:10.0.0.0/104\"]}]}\n", "source_cidrs"},
+		// CVE-2021-21411's class: settings that load and silently weaken.
+		{"emptied list beside another field", "    rules: {allow: [{domains: [example.com], groups: []}]}\n", "allow[0].groups"},
+		{"list items all commented out", "    rules:\n      allow:\n        - domains: [example.com]\n          groups:\n          #  - admins\n", "allow[0].groups"},
+		{"emptied network restriction", "    rules: {allow: [{groups: [admins], source_cidrs: []}]}\n", "source_cidrs"},
+		{"emptied deny list", "    rules: {allow: [{groups: [admins]}], deny: []}\n", "deny"},
+		{"emptied require", "    rules: {allow: [{groups: [admins]}]}\n    require:\n", "require"},
+		{"octal number in a deny", "    rules: {allow: [{groups: [admins]}], deny: [{claims: {customer: [0042]}}]}\n", "0042"},
+		{"hex number in a group", "    rules: {allow: [{groups: [0x2A]}]}\n", "groups[0]"},
+		{"blank claim value", "    rules: {allow: [{groups: [admins]}], deny: [{claims: {type: [\"\"]}}]}\n", "claims.type[0]"},
+		{"protocol claim", "    rules: {allow: [{groups: [admins]}], deny: [{claims: {azp: [legacy-cli]}}]}\n", "claims.azp"},
+		{"later route shadows a stricter one", "    path: /c/{id:[0-9]+}\n    rules: {allow: [{groups: [admins]}]}\n" +
+			"  - {name: r2, host: 127.0.0.1, path: \"/c/{n:\\\\d+}\", upstream: \"http://127.0.0.1:9\", rules: {allow: [{everyone: true}]}}\n", "routes[1].path"},
+		{"identity headers no longer stripped", "    rules: {allow: [{groups: [admins]}]}\nstrip_headers: {replace: []}\n", "strip_headers.replace"},
+		{"dev gRPC on every interface", "    rules: {allow: [{groups: [admins]}]}\ntrusted_proxies: [10.0.0.0/8]\nforward_auth: {enabled: true, grpc_address: \"0.0.0.0:9191\"}\n", "grpc_address"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := load(tc.route)
