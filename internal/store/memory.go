@@ -320,23 +320,7 @@ func (m *Memory) Set(ctx context.Context, key string, value []byte, ttl time.Dur
 // expired, and reports whether it did. Of concurrent callers on one key,
 // exactly one gets true.
 func (m *Memory) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
-	if err := checkWrite(ctx, key, ttl); err != nil {
-		return false, err
-	}
-	v := clone(value)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return false, ErrClosed
-	}
-	now := m.now()
-	if e, ok := m.entries[key]; ok && now.Before(e.expires) {
-		return false, nil
-	}
-	if err := m.putLocked(now, key, memoryEntry{value: v, expires: now.Add(ttl)}); err != nil {
-		return false, err
-	}
-	return true, nil
+	return m.setIf(ctx, key, value, ttl, false)
 }
 
 // SetXX replaces the value and TTL of key with a copy of value and ttl only
@@ -344,6 +328,12 @@ func (m *Memory) SetNX(ctx context.Context, key string, value []byte, ttl time.D
 // store's lock, so a Delete or Take either happens before (and SetXX writes
 // nothing) or after (and removes what SetXX wrote).
 func (m *Memory) SetXX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	return m.setIf(ctx, key, value, ttl, true)
+}
+
+// setIf stores a copy of value under key for ttl only if key is live
+// (present and not expired) exactly when present says so.
+func (m *Memory) setIf(ctx context.Context, key string, value []byte, ttl time.Duration, present bool) (bool, error) {
 	if err := checkWrite(ctx, key, ttl); err != nil {
 		return false, err
 	}
@@ -354,7 +344,8 @@ func (m *Memory) SetXX(ctx context.Context, key string, value []byte, ttl time.D
 		return false, ErrClosed
 	}
 	now := m.now()
-	if e, ok := m.entries[key]; !ok || !now.Before(e.expires) {
+	e, ok := m.entries[key]
+	if live := ok && now.Before(e.expires); live != present {
 		return false, nil
 	}
 	if err := m.putLocked(now, key, memoryEntry{value: v, expires: now.Add(ttl)}); err != nil {
