@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"strconv"
 	"sync"
@@ -20,22 +21,48 @@ import (
 // (request smuggling, RFC 9112 §11.2). Go removes Content-Length before any
 // handler runs, so only the raw bytes show it.
 //
-// Each connection's bytes are scanned as HTTP/1.x: a request's header block
-// is passed on to the server only once it is complete; bodies, by
-// Content-Length or chunked, are passed through as they come, their framing
-// followed byte for byte as Go's server reads it (net/http/internal's chunk
-// lines: hex size, extensions, CRLF only; then the trailer up to its empty
-// line), so that the next request's header block is found where the server
-// will read it. A chunked request does not end the scan: Guard closes the
-// connection after one, but the scan does not depend on that. Scanning
-// stops (the rest of the connection passes through untouched) only after an
-// upgrade, a header block or chunked framing that Go's server refuses
-// itself (it then closes the connection), a Transfer-Encoding Go's server
-// does not read as chunked (it refuses the request, or ignores the header
-// in HTTP/1.0, after which Guard closes the connection), or a header block
-// or trailer longer than 256 KiB. On a request with both headers, the
+// Each connection's bytes are scanned as Go's server (net/http, Go 1.27)
+// reads them, request after request: a request's header block is passed on
+// to the server only once it is complete; bodies, by Content-Length or
+// chunked, are passed through as they come, their framing followed byte for
+// byte (net/http/internal's chunk lines: hex size, extensions, CRLF only;
+// then the trailer up to its empty line), so that the next request's header
+// block is found where the server will read it. What the scanner follows is
+// what the server reads:
+//
+//   - the request line is the first line, empty or not, except that after a
+//     POST the server first drops up to 4 CR or LF bytes (and so does the
+//     scanner);
+//   - any HTTP/1.x version: HTTP/1.1 to HTTP/1.9 are framed like HTTP/1.1
+//     (a chunked body allowed), HTTP/1.0 ignores Transfer-Encoding; so is
+//     "PRI * HTTP/2.0", which the server serves as a request when it has
+//     header fields;
+//   - an Upgrade request the handler does not take over leaves an ordinary
+//     keep-alive connection, and scanning goes on.
+//
+// Besides a request with both headers, the connection is refused (the
+// request never reaches the server) when a Content-Length or
+// Transfer-Encoding field is continued on the next line (obs-fold: the server
+// joins the lines, a front end may not), or when a header block runs past
+// 256 KiB (431).
+//
+// Scanning ends in two ways only. Where the server refuses what it was given
+// (a malformed request line or header block, a Content-Length it cannot
+// parse, a Transfer-Encoding other than "chunked", chunked framing it
+// fails), the scanner passes on the bytes up to that point and then ends
+// the connection's input: the server answers its own error and closes, and
+// even if it did not, it would find no request after. And when the server
+// hands the connection to a handler (Hijack: an accepted upgrade, a
+// tunnel), whatever follows belongs to the handler and passes untouched.
+// The listener learns of a hijack from the server itself: net/http calls
+// SetDeadline with the zero time on the connection it hands over, and never
+// otherwise. A connection served by anything other than net/http's Server
+// must not get that call unless it was taken over.
+//
+// A chunked request does not end the scan: Guard closes the connection after
+// one, but the scan does not depend on that. On a refused request, the
 // connection delivers the requests before it, then end-of-file; when the
-// server closes it, the 400 is written.
+// server closes it, the answer is written.
 //
 // A TLS listener cannot be wrapped this way (the bytes are encrypted, and
 // Go's server must see the *tls.Conn): there Guard's close-after-chunked
@@ -54,33 +81,53 @@ func (l *guardListener) Accept() (net.Conn, error) {
 
 const maxScannedHeader = 256 << 10
 
-// smuggleResponse is written to a connection that sent a request with both
-// Content-Length and Transfer-Encoding.
-const smuggleResponse = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: 81\r\n\r\n" +
-	"proxy: a request with both Content-Length and Transfer-Encoding is not accepted\n"
+// The answers written to a refused connection (scanRefused), before it
+// closes.
+var (
+	smuggleResponse  = refusal("400 Bad Request", "proxy: a request with both Content-Length and Transfer-Encoding is not accepted")
+	foldResponse     = refusal("400 Bad Request", "proxy: a Content-Length or Transfer-Encoding field continued on another line (obs-fold) is not accepted")
+	tooLargeResponse = refusal("431 Request Header Fields Too Large", "proxy: a request header block over 256 KiB is not accepted")
+)
+
+func refusal(status, msg string) string {
+	msg += "\n"
+	return "HTTP/1.1 " + status + "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: " +
+		strconv.Itoa(len(msg)) + "\r\n\r\n" + msg
+}
 
 type guardConn struct {
 	net.Conn
 	// Go's server reads a connection from one goroutine at a time (the
 	// serving one or its background read); the read state is theirs.
 	sc       headerScanner
-	err      error // sticky read error (not a timeout)
-	poisoned atomic.Bool
+	err      error       // sticky read error (not a timeout)
+	refused  atomic.Bool // sc.state is scanRefused (sc.answer is set)
+	hijacked atomic.Bool // the server handed the connection to a handler
 	once     sync.Once
 }
 
 func (c *guardConn) Read(p []byte) (int, error) {
 	for {
+		if c.hijacked.Load() {
+			c.sc.pass()
+		}
 		if c.sc.ready > 0 {
 			n := copy(p, c.sc.buf[:c.sc.ready])
 			c.sc.consume(n)
 			return n, nil
 		}
-		if c.poisoned.Load() {
+		switch c.sc.state {
+		case scanPassed:
+			c.sc.buf, c.sc.base = nil, nil
+			if c.err != nil {
+				return 0, c.err
+			}
+			return c.Conn.Read(p)
+		case scanStopped, scanRefused:
 			if len(p) == 1 {
 				// Go's server reads one byte in the background while a
 				// handler runs, to notice a client that went away; end of
-				// file there would cancel the request before the poisoned
+				// file there would cancel the request before the refused
 				// one. Wait instead for the peer or the deadline the server
 				// sets to end that read, dropping whatever else arrives.
 				if _, err := c.Conn.Read(p); err != nil {
@@ -101,7 +148,7 @@ func (c *guardConn) Read(p []byte) (int, error) {
 		}
 		n, err := c.Conn.Read(c.sc.space())
 		if n > 0 && c.sc.feed(n) {
-			c.poisoned.Store(true)
+			c.refused.Store(true)
 		}
 		if err != nil {
 			var ne net.Error
@@ -116,17 +163,32 @@ func (c *guardConn) Read(p []byte) (int, error) {
 	}
 }
 
-// Close writes the 400 to a poisoned connection, then closes it the way
+// SetDeadline tells the connection that Go's server hijacked it: the
+// server's conn.hijackLocked clears both deadlines with SetDeadline (zero
+// time) on the connection it hands over, and calls SetDeadline nowhere else
+// (it sets read and write deadlines separately). Taken over by a handler
+// (an accepted upgrade, a tunnel), the rest of the connection is no longer
+// HTTP the server reads: it passes unscanned. An Upgrade the handler does
+// not take over (the upstream answered without 101) is a keep-alive request
+// like any other, and scanning goes on.
+func (c *guardConn) SetDeadline(t time.Time) error {
+	if t.IsZero() {
+		c.hijacked.Store(true)
+	}
+	return c.Conn.SetDeadline(t)
+}
+
+// Close writes the answer to a refused connection, then closes it the way
 // Go's server closes after an error: its write side first, then the rest
 // after the client has had time to read the answer (closing with unread
-// input would reset the connection and could discard the 400).
+// input would reset the connection and could discard it).
 func (c *guardConn) Close() error {
 	c.once.Do(func() {
-		if !c.poisoned.Load() {
+		if !c.refused.Load() {
 			return
 		}
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = c.Conn.Write([]byte(smuggleResponse))
+		_, _ = io.WriteString(c.Conn, c.sc.answer)
 		if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
 			_ = c.Conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 			_, _ = io.Copy(io.Discard, io.LimitReader(c.Conn, 1<<20))
@@ -138,11 +200,12 @@ func (c *guardConn) Close() error {
 type scanState int
 
 const (
-	scanHeader scanState = iota
-	scanBody
-	scanChunked // a chunked body: chunk lines, data, the trailer (chunkState)
-	scanDone
-	scanPoisoned
+	scanHeader  scanState = iota // a header block, held back until complete
+	scanBody                     // a body by Content-Length (body bytes left)
+	scanChunked                  // a chunked body: chunk lines, data, the trailer (chunk)
+	scanPassed                   // hijacked: everything passes unscanned
+	scanStopped                  // the server refuses what it was given: nothing more is delivered
+	scanRefused                  // the held-back block is refused (answer): nothing more is delivered
 )
 
 // chunkState is where a chunked body is, byte by byte.
@@ -165,25 +228,50 @@ const (
 // 4 KiB buffer must hold the line with its CRLF.
 const maxChunkLine = 4096 - 2
 
+// maxTrailer is the longest trailer Go's server reads: unless the trailer is
+// a bare CRLF, it must see "\r\n\r\n" within its reader's 4 KiB buffer
+// (net/http's seeUpcomingDoubleCRLF), and the trailer ends at or before it.
+const maxTrailer = 4096
+
+// fieldKind is what a header line was, for the continuation lines after it.
+type fieldKind uint8
+
+const (
+	fieldNone  fieldKind = iota // no header line yet
+	fieldOther                  // a field that does not frame the body
+	fieldCL                     // Content-Length
+	fieldTE                     // Transfer-Encoding
+)
+
 // headerScanner follows HTTP/1.x request framing over a connection's bytes.
 // buf holds the bytes not yet returned to the server: buf[:ready] may be
-// returned; buf[ready:] is a header block in progress (held back).
+// returned; in scanHeader, buf[ready:] is a header block in progress (held
+// back). It allocates nothing but its buffer.
 type headerScanner struct {
 	buf    []byte
 	base   []byte // buf's backing array, reused once buf is drained
 	ready  int
+	scan   int // bytes of buf scanned
 	state  scanState
-	body   int64 // bytes of body left, in scanBody
-	line   int   // start of the current line in buf, in scanHeader
-	scan   int   // bytes of buf scanned
-	inReq  bool  // the request line of the block was seen
-	http11 bool  // the request line ends in HTTP/1.1
-	cl     bool
-	clVal  string
-	te     int // Transfer-Encoding lines
-	teVal  string
-	upg    bool
-	bad    bool // Go's server will refuse the block; stop scanning after it
+	answer string // in scanRefused, what is written before the close
+	framed int    // requests whose framing ended (the tests hold it against Go's server)
+
+	// In scanHeader: the header block so far.
+	line      int       // start of the current line in buf
+	skip      int       // CR or LF bytes the server may still drop before the request line
+	post      bool      // the request is a POST (the server drops CR/LF after it)
+	inReq     bool      // the request line was read
+	http11    bool      // framed as HTTP/1.1: Transfer-Encoding counts
+	bad       bool      // the server refuses the block
+	fold      bool      // a Content-Length or Transfer-Encoding field is continued
+	field     fieldKind // the field of the last header line
+	cl        int       // Content-Length fields
+	clLen     int64     // their value
+	te        int       // Transfer-Encoding fields
+	teChunked bool      // the last one says "chunked"
+
+	body int64 // in scanBody: bytes of body left
+
 	// In scanChunked: where in the body, the digits of the chunk line so
 	// far, its length, and the trailer's length so far.
 	chunk   chunkState
@@ -207,24 +295,22 @@ func (s *headerScanner) space() []byte {
 }
 
 // feed scans the n bytes just read into space(); it reports whether the
-// connection is poisoned (a request with both Content-Length and
-// Transfer-Encoding).
+// connection is refused.
 func (s *headerScanner) feed(n int) bool {
 	s.buf = s.buf[:len(s.buf)+n]
 	for s.scan < len(s.buf) {
 		switch s.state {
-		case scanPoisoned:
+		case scanRefused:
 			return true
-		case scanDone:
+		case scanStopped:
+			return false
+		case scanPassed:
 			s.scan = len(s.buf)
 			s.ready = len(s.buf)
 		case scanChunked:
 			s.chunked()
 		case scanBody:
-			k := int64(len(s.buf) - s.scan)
-			if k > s.body {
-				k = s.body
-			}
+			k := min(int64(len(s.buf)-s.scan), s.body)
 			s.scan += int(k)
 			s.ready = s.scan
 			s.body -= k
@@ -232,107 +318,174 @@ func (s *headerScanner) feed(n int) bool {
 				s.startBlock()
 			}
 		case scanHeader:
-			nl := bytes.IndexByte(s.buf[s.scan:], '\n')
-			if nl < 0 {
-				s.scan = len(s.buf)
-				if len(s.buf)-s.ready > maxScannedHeader {
-					s.state = scanDone
-					s.ready = len(s.buf)
-				}
-				continue
-			}
-			end := s.scan + nl
-			line := s.buf[s.line:end]
-			line = bytes.TrimSuffix(line, []byte{'\r'})
-			s.scan = end + 1
-			s.line = s.scan
-			if s.headerLine(line) {
-				s.endBlock()
-			}
+			s.header()
 		}
 	}
-	return s.state == scanPoisoned
+	return s.state == scanRefused
 }
 
+// pass lets the rest of the connection through unscanned (a hijack).
+// A stopped or refused connection stays so.
+func (s *headerScanner) pass() {
+	if s.state == scanHeader || s.state == scanBody || s.state == scanChunked {
+		s.state = scanPassed
+		s.scan, s.ready = len(s.buf), len(s.buf)
+	}
+}
+
+func (s *headerScanner) refuse(answer string) { s.state, s.answer = scanRefused, answer }
+
+// startBlock ends a request: the next header block starts at s.scan.
 func (s *headerScanner) startBlock() {
-	s.state = scanHeader
+	s.framed++
+	post := s.post
+	*s = headerScanner{buf: s.buf, base: s.base, ready: s.ready, scan: s.scan, framed: s.framed, line: s.scan}
+	if post {
+		// net/http's conn.readRequest, "RFC 7230 section 3 tolerance for
+		// old buggy clients": after a POST, the first 4 bytes are peeked
+		// and as many of them as are CR or LF from the start dropped.
+		s.skip = 4
+	}
+}
+
+// header scans the header block in buf[scan:] up to its next line end.
+func (s *headerScanner) header() {
+	if s.skip > 0 {
+		if c := s.buf[s.scan]; c == '\r' || c == '\n' {
+			s.scan++
+			s.line = s.scan
+			s.skip--
+			return
+		}
+		s.skip = 0
+	}
+	nl := bytes.IndexByte(s.buf[s.scan:], '\n')
+	if nl < 0 {
+		s.scan = len(s.buf)
+		if s.scan-s.ready > maxScannedHeader {
+			s.refuse(tooLargeResponse)
+		}
+		return
+	}
+	end := s.scan + nl
+	if end+1-s.ready > maxScannedHeader {
+		// The block (held back from s.ready) is too long to hold.
+		s.refuse(tooLargeResponse)
+		return
+	}
+	// A line as textproto reads it: up to LF, without one CR before it.
+	line := s.buf[s.line:end]
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	s.scan = end + 1
 	s.line = s.scan
-	s.inReq, s.http11, s.cl, s.upg, s.bad = false, false, false, false, false
-	s.te = 0
-	s.clVal, s.teVal = "", ""
+	if s.headerLine(line) {
+		s.endBlock()
+	}
 }
 
 // headerLine takes one line of a header block; it reports the block's end.
+// It marks the block bad only where net/http refuses it.
 func (s *headerScanner) headerLine(line []byte) bool {
 	if !s.inReq {
-		if len(line) == 0 {
-			return false // empty lines before the request line are skipped
-		}
+		// The request line, even empty (the server skips no empty lines
+		// other than those after a POST).
 		s.inReq = true
-		if i := bytes.LastIndexByte(line, ' '); i < 0 || !bytes.HasPrefix(line[i+1:], []byte("HTTP/1.")) {
-			s.bad = true
-		} else {
-			s.http11 = string(line[i+1:]) == "HTTP/1.1"
-		}
+		s.requestLine(line)
 		return false
 	}
 	if len(line) == 0 {
 		return true
 	}
 	if line[0] == ' ' || line[0] == '\t' {
-		return false // continuation of the previous field's value
+		// A continuation (obs-fold): textproto joins it to the field
+		// before, with a space; before any field it refuses the block.
+		switch s.field {
+		case fieldNone:
+			s.bad = true
+		case fieldCL, fieldTE:
+			s.fold = true
+		}
+		return false
 	}
 	name, value, ok := bytes.Cut(line, []byte{':'})
 	if !ok {
 		s.bad = true
+		s.field = fieldOther
 		return false
 	}
-	v := string(bytes.Trim(value, " \t"))
+	value = trimOWSBytes(value)
 	switch {
-	case bytes.EqualFold(name, []byte("content-length")):
-		if s.cl && v != s.clVal {
+	case asciiEqualFold(name, "content-length"):
+		// net/http: every Content-Length the same (TrimString), and that
+		// a decimal below 2^63 (ParseUint(v, 10, 63)).
+		s.field = fieldCL
+		n, ok := parseContentLength(value)
+		if !ok || s.cl > 0 && n != s.clLen {
 			s.bad = true
 		}
-		s.cl, s.clVal = true, v
-	case bytes.EqualFold(name, []byte("transfer-encoding")):
+		s.cl++
+		s.clLen = n
+	case asciiEqualFold(name, "transfer-encoding"):
+		s.field = fieldTE
 		s.te++
-		s.teVal = v
-	case bytes.EqualFold(name, []byte("upgrade")):
-		s.upg = true
+		s.teChunked = asciiEqualFold(value, "chunked")
+	default:
+		s.field = fieldOther
 	}
 	return false
 }
 
+// requestLine reads the method and the version as net/http's readRequest
+// and conn.readRequest do: "METHOD SP URI SP VERSION", split at the first
+// two spaces; HTTP/X.Y with single digits; HTTP/1.x served, and
+// "PRI * HTTP/2.0" (the server answers any other version 505 and closes).
+func (s *headerScanner) requestLine(line []byte) {
+	method, rest, ok1 := bytes.Cut(line, []byte{' '})
+	uri, proto, ok2 := bytes.Cut(rest, []byte{' '})
+	if !ok1 || !ok2 || len(proto) != len("HTTP/1.1") || string(proto[:5]) != "HTTP/" || proto[6] != '.' ||
+		!isDigit(proto[5]) || !isDigit(proto[7]) {
+		s.bad = true
+		return
+	}
+	major, minor := proto[5]-'0', proto[7]-'0'
+	switch {
+	case major == 1:
+		s.http11 = minor >= 1
+	case major == 2 && minor == 0 && string(method) == "PRI" && string(uri) == "*":
+		s.http11 = true
+	default:
+		s.bad = true
+	}
+	s.post = string(method) == "POST"
+}
+
 // endBlock decides what follows a complete header block.
 func (s *headerScanner) endBlock() {
-	if s.cl && s.te > 0 {
-		s.state = scanPoisoned
+	switch {
+	case s.cl > 0 && s.te > 0:
+		s.refuse(smuggleResponse)
+		return
+	case s.fold:
+		s.refuse(foldResponse)
 		return
 	}
 	s.ready = s.scan
 	switch {
-	case s.bad || s.upg:
-		s.state = scanDone
-	case s.te > 0:
-		// Go's server reads a body as chunked when the request is HTTP/1.1
-		// (or later) and has exactly one Transfer-Encoding, "chunked" in
-		// any ASCII case; it refuses any other (501) and ignores the
-		// header in HTTP/1.0. Only the first case is followed.
-		if s.te == 1 && s.http11 && asciiEqualFold(s.teVal, "chunked") {
-			s.state, s.chunk, s.left, s.digits, s.lineLen, s.trailer = scanChunked, chunkSize, 0, 0, 0, 0
-		} else {
-			s.state = scanDone
+	case s.bad:
+		s.state = scanStopped
+	case s.te > 0 && s.http11:
+		// Go's server reads the body as chunked when the request has
+		// exactly one Transfer-Encoding, "chunked" in any ASCII case; it
+		// refuses any other (501). In HTTP/1.0 it ignores the header.
+		if s.te > 1 || !s.teChunked {
+			s.state = scanStopped
+			return
 		}
-	case s.cl:
-		n, err := strconv.ParseInt(s.clVal, 10, 64)
-		switch {
-		case err != nil || n < 0:
-			s.state = scanDone
-		case n == 0:
-			s.startBlock()
-		default:
-			s.state, s.body = scanBody, n
-		}
+		s.state, s.chunk, s.left, s.digits, s.lineLen, s.trailer = scanChunked, chunkSize, 0, 0, 0, 0
+	case s.clLen > 0:
+		s.state, s.body = scanBody, s.clLen
 	default:
 		s.startBlock()
 	}
@@ -341,7 +494,8 @@ func (s *headerScanner) endBlock() {
 // chunked follows a chunked body over buf[scan:], as Go's server reads it
 // (net/http/internal.chunkedReader, then the trailer as a MIME header),
 // passing every byte through. At the body's end it starts the next header
-// block; where Go's server would fail the body, scanning stops (scanDone).
+// block; where Go's server fails the body, it stops (scanStopped) after the
+// byte that fails it.
 func (s *headerScanner) chunked() {
 	for s.scan < len(s.buf) && s.state == scanChunked {
 		if s.chunk == chunkData {
@@ -358,7 +512,7 @@ func (s *headerScanner) chunked() {
 		if s.chunk <= chunkLF {
 			s.lineLen++
 			if s.lineLen > maxChunkLine+2 {
-				s.state = scanDone
+				s.state = scanStopped
 				break
 			}
 		}
@@ -368,7 +522,7 @@ func (s *headerScanner) chunked() {
 			case hexDigit(c) >= 0:
 				// Go allows 16 digits (leading zeros count).
 				if s.digits++; s.digits > 16 {
-					s.state = scanDone
+					s.state = scanStopped
 					break
 				}
 				s.left = s.left<<4 | uint64(hexDigit(c))
@@ -379,7 +533,7 @@ func (s *headerScanner) chunked() {
 			case c == '\r':
 				s.chunk = chunkLF
 			default:
-				s.state = scanDone
+				s.state = scanStopped
 			}
 		case chunkOWS:
 			// Trailing spaces are trimmed from the line; a ';' after them
@@ -389,18 +543,18 @@ func (s *headerScanner) chunked() {
 			case '\r':
 				s.chunk = chunkLF
 			default:
-				s.state = scanDone
+				s.state = scanStopped
 			}
 		case chunkExt:
 			switch c {
 			case '\r':
 				s.chunk = chunkLF
 			case '\n':
-				s.state = scanDone // a bare LF ends no chunk line
+				s.state = scanStopped // a bare LF ends no chunk line
 			}
 		case chunkLF:
 			if c != '\n' || s.digits == 0 || s.lineLen > maxChunkLine+2 {
-				s.state = scanDone // a CR inside the line, or no size
+				s.state = scanStopped // a CR inside the line, or no size
 				break
 			}
 			s.digits, s.lineLen = 0, 0
@@ -411,21 +565,21 @@ func (s *headerScanner) chunked() {
 			}
 		case chunkDataCR:
 			if c != '\r' {
-				s.state = scanDone
+				s.state = scanStopped
 				break
 			}
 			s.chunk = chunkDataLF
 		case chunkDataLF:
 			if c != '\n' {
-				s.state = scanDone
+				s.state = scanStopped
 				break
 			}
 			s.chunk = chunkSize
 		case trailerStart, trailerCR, trailerLine:
 			// Lines up to the first empty one ("\r\n" or "\n"), as
-			// textproto reads them.
-			if s.trailer++; s.trailer > maxScannedHeader {
-				s.state = scanDone
+			// textproto reads them, within the server's 4 KiB.
+			if s.trailer++; s.trailer > maxTrailer {
+				s.state = scanStopped
 				break
 			}
 			switch {
@@ -442,11 +596,27 @@ func (s *headerScanner) chunked() {
 			}
 		}
 	}
-	if s.state == scanDone {
-		s.scan = len(s.buf)
-	}
 	s.ready = s.scan
 }
+
+// parseContentLength reads a Content-Length value as net/http does
+// (strconv.ParseUint(v, 10, 63)): decimal digits only, leading zeros
+// allowed, below 2^63.
+func parseContentLength(v []byte) (int64, bool) {
+	if len(v) == 0 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v {
+		if !isDigit(c) || n > (math.MaxInt64-int64(c-'0'))/10 {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // hexDigit is the value of the hex digit c, or -1.
 func hexDigit(c byte) int {
@@ -461,22 +631,31 @@ func hexDigit(c byte) int {
 	return -1
 }
 
-// asciiEqualFold compares s and t without regard to ASCII letter case (as
-// Go's server compares "chunked"; bytes.EqualFold also folds the Kelvin
-// sign, which Go's server does not).
-func asciiEqualFold(s, t string) bool {
+// trimOWSBytes removes spaces and tabs around b (textproto's trim).
+func trimOWSBytes(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// asciiEqualFold compares s with the lower-case t without regard to ASCII
+// letter case (as Go's server compares header names and "chunked";
+// bytes.EqualFold also folds the Kelvin sign and the long s, which Go's
+// server does not).
+func asciiEqualFold(s []byte, t string) bool {
 	if len(s) != len(t) {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		a, b := s[i], t[i]
-		if 'A' <= a && a <= 'Z' {
-			a += 'a' - 'A'
+	for i := range len(s) {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
 		}
-		if 'A' <= b && b <= 'Z' {
-			b += 'a' - 'A'
-		}
-		if a != b {
+		if c != t[i] {
 			return false
 		}
 	}
