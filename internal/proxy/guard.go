@@ -10,6 +10,9 @@ import (
 // framing a load balancer in front might have read differently:
 //
 //   - an h2c upgrade or HTTP2-Settings header: 400, connection closed;
+//   - the HTTP/2 preface as a request ("PRI * HTTP/2.0", which Go's HTTP/1
+//     server serves when it has header fields, as version 2.0: its chunked
+//     body would escape the close below): 400, connection closed;
 //   - an upgrade request that also has a body (an upgrade is a GET or a
 //     bodiless request; a body would be read by one side and not the other),
 //     or that is HTTP/1.0: 400, connection closed;
@@ -38,6 +41,8 @@ func GuardNotify(next http.Handler, refused func(r *http.Request, reason string)
 		switch {
 		case len(r.Header["Http2-Settings"]) > 0 || upgradesTo(r.Header, "h2c"):
 			reason = "proxy: HTTP/2 over cleartext (h2c) is not accepted; use HTTP/2 over TLS or HTTP/1.1"
+		case r.Method == "PRI":
+			reason = "proxy: the HTTP/2 connection preface (PRI) is not a request; use HTTP/2 over TLS or HTTP/1.1"
 		case hasUpgrade(r.Header) && (len(r.TransferEncoding) > 0 || r.ContentLength != 0):
 			reason = "proxy: an upgrade request carries no body"
 		case hasUpgrade(r.Header) && r.ProtoMajor == 1 && r.ProtoMinor == 0:

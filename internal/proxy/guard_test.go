@@ -481,3 +481,28 @@ func FuzzChunkedFraming(f *testing.F) {
 		}
 	})
 }
+
+// TestGuardRefusesThePreface: "PRI * HTTP/2.0" with header fields is served
+// by Go's HTTP/1 server as a request of version 2.0 — chunked body allowed,
+// connection kept — so the close after a chunked request (HTTP/1.x only)
+// did not follow it, and a front end that framed it by Content-Length sent
+// a request after it that the gateway read. The HTTP/2 preface is never a
+// request: Guard refuses it, as on a TLS listener, where it is alone.
+func TestGuardRefusesThePreface(t *testing.T) {
+	var hits atomic.Int64
+	gw := httptest.NewServer(Guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "ok")
+	})))
+	t.Cleanup(gw.Close)
+	for _, raw := range []string{
+		"PRI * HTTP/2.0\nHost: h\nContent-Length: 40\nTransfer-Encoding: chunked\n\n0\n\nGET /smuggled HTTP/1.1\nHost: h\n\n",
+		"PRI * HTTP/2.0\n\nSM\n\n",
+	} {
+		got, closed := exchange(t, gw.Listener.Addr().String(), raw, 1)
+		if fmt.Sprint(got) != "[400]" || !closed || hits.Load() != 0 {
+			t.Fatalf("%q: expected 400, the connection closed and nothing served; got %v (closed %v), %d served", raw, got, closed, hits.Load())
+		}
+	}
+}
