@@ -87,18 +87,8 @@ func TestSignOutProviderForm(t *testing.T) {
 // as a bearer token from then on, also when this replica remembered it as
 // verified before.
 func TestSignOutRevokesTheIDTokenAsBearer(t *testing.T) {
-	p := newFakeProvider(t)
-	p.set(func(p *fakeProvider) {
-		p.idClaims = idClaims(`,"email":"ann@corp.example","email_verified":true,"groups":["eng"]`)
-	})
-	a := newAuth(t, p, nil)
+	a, id, sess, hint := signedInAnn(t)
 	ctx := context.Background()
-	id, sess, err := signIn(t, a, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, _ = a.sessions.Load(ctx, id)
-	hint, _ := a.sessions.IDToken(id, sess)
 	if b, err := a.VerifyBearer(ctx, hint); err != nil || b.Email != "ann@corp.example" {
 		t.Fatalf("before sign-out the ID token is a valid bearer token: expected ann, got %+v, %v", b, err)
 	}
@@ -288,22 +278,30 @@ func TestRevokeIDTokenLastsUntilExpiry(t *testing.T) {
 
 func sha256Of(s string) [32]byte { return sha256.Sum256([]byte(s)) }
 
-// The signature of a JWS has other spellings that verify too (base64url's
-// spare low bits in its last character; go-jose decodes leniently): a token
-// revoked at sign-out stays revoked in every one of them.
-func TestRevocationHoldsForEverySpellingOfTheToken(t *testing.T) {
+// signedInAnn signs ann in at a provider that keeps her ID token as the
+// sign-out hint, and returns the session and that token.
+func signedInAnn(t *testing.T) (a *Authenticator, id string, sess *Session, hint string) {
+	t.Helper()
 	p := newFakeProvider(t)
 	p.set(func(p *fakeProvider) {
 		p.idClaims = idClaims(`,"email":"ann@corp.example","email_verified":true,"groups":["eng"]`)
 	})
-	a := newAuth(t, p, nil)
-	ctx := context.Background()
-	id, sess, err := signIn(t, a, p)
+	a = newAuth(t, p, nil)
+	id, _, err := signIn(t, a, p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sess, _ = a.sessions.Load(ctx, id)
-	hint, _ := a.sessions.IDToken(id, sess)
+	sess, _ = a.sessions.Load(context.Background(), id)
+	hint, _ = a.sessions.IDToken(id, sess)
+	return a, id, sess, hint
+}
+
+// The signature of a JWS has other spellings that verify too (base64url's
+// spare low bits in its last character; go-jose decodes leniently): a token
+// revoked at sign-out stays revoked in every one of them.
+func TestRevocationHoldsForEverySpellingOfTheToken(t *testing.T) {
+	a, id, sess, hint := signedInAnn(t)
+	ctx := context.Background()
 	if _, err := a.SignOut(ctx, id, sess); err != nil {
 		t.Fatal(err)
 	}
