@@ -238,6 +238,9 @@ func (a *Authenticator) fill(subject string, all map[string]any, sess *Session) 
 	if err != nil {
 		return err
 	}
+	if v, ok := ClaimAt(all, a.cfg.GroupsClaim); (!ok || v == nil) && a.cfg.GroupsMissing != nil {
+		a.cfg.GroupsMissing()
+	}
 	claims, err := identityClaims(all)
 	if err != nil {
 		return err

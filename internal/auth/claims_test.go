@@ -203,3 +203,32 @@ func manyClaims(n int) string {
 	b.WriteString(`}}`)
 	return b.String()
 }
+
+// An identity read without the groups claim at all (absent or null) is
+// reported through GroupsMissing — absent is no groups, so deny rules on
+// groups cannot match it; an empty list is the provider saying "none" and is
+// not reported.
+func TestGroupsMissingIsReported(t *testing.T) {
+	for _, tc := range []struct {
+		name, claims string
+		want         int
+	}{
+		{"claim absent", `,"email":"ann@corp.example","email_verified":true`, 1},
+		{"claim null", `,"email":"ann@corp.example","email_verified":true,"groups":null`, 1},
+		{"empty list", `,"email":"ann@corp.example","email_verified":true,"groups":[]`, 0},
+		{"groups", `,"email":"ann@corp.example","email_verified":true,"groups":["eng"]`, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newFakeProvider(t)
+			p.set(func(p *fakeProvider) { p.idClaims = idClaims(tc.claims) })
+			var n int
+			a := newAuth(t, p, func(c *Config) { c.UserInfo = "never"; c.GroupsMissing = func() { n++ } })
+			if _, _, err := signIn(t, a, p); err != nil {
+				t.Fatal(err)
+			}
+			if n != tc.want {
+				t.Fatalf("GroupsMissing called %d times, want %d", n, tc.want)
+			}
+		})
+	}
+}

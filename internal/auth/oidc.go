@@ -60,6 +60,12 @@ type Config struct {
 	DiscoveryMaxBackoff time.Duration
 	// SignInLimits caps the sign-ins in progress (zero values: defaults).
 	SignInLimits SignInLimits
+	// GroupsMissing, when set, is called for every identity read (sign-in,
+	// refresh) whose claims have no groups claim at all (absent or null, not
+	// an empty list): absent is no groups, so deny rules on groups cannot
+	// match that user — a provider that stopped releasing the claim would
+	// turn them off without a sound.
+	GroupsMissing func()
 	// HTTPClient talks to the IdP; nil means a client with a 10 s timeout.
 	HTTPClient *http.Client
 	Logger     *slog.Logger

@@ -48,6 +48,10 @@ type Metrics struct {
 	// a verified justification), by kind and route, once their audit record
 	// is written.
 	Grants *prometheus.CounterVec
+	// GroupsClaimMissing counts identities read (sign-ins, refreshes)
+	// without the groups claim: a provider that stopped releasing it turns
+	// every deny rule on groups off for its users, silently but for this.
+	GroupsClaimMissing prometheus.Counter
 
 	idpUp atomic.Pointer[func() bool]
 
@@ -83,6 +87,7 @@ const (
 	NameCertificateExpiry  = "gateway_certificate_expiry_timestamp_seconds"
 	NameIdentityProviderUp = "gateway_identity_provider_up"
 	NameGrants             = "gateway_grants_total"
+	NameGroupsClaimMissing = "gateway_identities_without_groups_claim_total"
 	NameBuildInfo          = "gateway_build_info"
 
 	// The audit log's, registered by RegisterAudit (audit.go).
@@ -130,6 +135,9 @@ func New() *Metrics {
 		Grants: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: NameGrants, Help: "Grants made by requirement kinds (break-glass, justification), by kind and route.",
 		}, []string{"kind", "route"}),
+		GroupsClaimMissing: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: NameGroupsClaimMissing, Help: "Identities read at sign-in or refresh without the groups claim (rules on groups cannot match them).",
+		}),
 	}
 	m.LastReloadOK.Set(1)
 	idp := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -150,7 +158,7 @@ func New() *Metrics {
 	})
 	info.Set(1)
 	m.Registry.MustRegister(m.Requests, m.Upstream, m.StoreErrors, m.Reloads, m.LastReloadOK,
-		m.LastReloadSuccess, m.CertificateExpiry, m.Grants, idp, info,
+		m.LastReloadSuccess, m.CertificateExpiry, m.Grants, m.GroupsClaimMissing, idp, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

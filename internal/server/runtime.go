@@ -155,6 +155,7 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 			DiscoveryBackoff:      s.opts.DiscoveryBackoff,
 			HTTPClient:            s.opts.IdPClient,
 			Logger:                s.logger,
+			GroupsMissing:         s.groupsClaimMissing,
 		}, rt.sessions)
 		if err != nil {
 			return nil, err
@@ -309,4 +310,34 @@ func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(r)
 	t.obs.Observe(time.Since(start).Seconds())
 	return resp, err
+}
+
+// groupsClaimMissing counts an identity read without the groups claim and,
+// while the configuration's rules name groups, says so in the log: deny
+// rules on groups cannot match that user (absent is no groups), and a
+// provider that stopped releasing the claim would otherwise turn them off
+// for everyone without a sound.
+func (s *Server) groupsClaimMissing() {
+	s.metrics.GroupsClaimMissing.Inc()
+	if rt := s.rt.Load(); rt != nil && rulesNameGroups(rt.cfg) {
+		s.logger.Warn("an identity without the groups claim: rules on groups cannot match it; check that the provider releases the claim (oidc.groups_claim, scopes)",
+			"groups_claim", rt.cfg.OIDC.GroupsClaim)
+	}
+}
+
+// rulesNameGroups reports whether any route's allow or deny entry names groups.
+func rulesNameGroups(cfg *config.Config) bool {
+	for i := range cfg.Routes {
+		for _, c := range cfg.Routes[i].Rules.Allow {
+			if len(c.Groups) > 0 {
+				return true
+			}
+		}
+		for _, c := range cfg.Routes[i].Rules.Deny {
+			if len(c.Groups) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
