@@ -260,6 +260,16 @@ func SpoofableInForwardAuth(name string, strip *HeaderList, in Ingress) bool {
 	return always[string(f)] || strip.containsFolded(f)
 }
 
+// SameHeader reports whether a and b name one header for an upstream: equal
+// in any letter case and with '_' or '.' for '-' (without allocating).
+func SameHeader(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var fa, fb [128]byte
+	return bytes.Equal(foldInto(fa[:0], a), foldInto(fb[:0], b))
+}
+
 // validToken reports whether s is an RFC 9110 token (a valid header name).
 func validToken(s string) bool {
 	if s == "" {

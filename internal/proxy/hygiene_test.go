@@ -230,3 +230,19 @@ func BenchmarkStripInbound(b *testing.B) {
 		StripInbound(h, nil)
 	}
 }
+
+func TestSameHeader(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{
+		{"X-Client-Cert", "x_client_cert", true},
+		{"X-Client-Cert", "X.Client.Cert", true},
+		{"X-Client-Cert", "X-Client-Certs", false},
+		{"X-Client-Cert", "X-Client-Cerx", false},
+	} {
+		if got := SameHeader(c.a, c.b); got != c.want {
+			t.Errorf("SameHeader(%q, %q) = %v, want %v", c.a, c.b, got, c.want)
+		}
+	}
+}

@@ -47,6 +47,11 @@ type Forward struct {
 	StripHeaders *HeaderList
 	// StripAuthorization deletes Authorization (a bearer token the gateway consumed).
 	StripAuthorization bool
+
+	// interim is the writer the Upstream answers this request through,
+	// kept here so that it costs no allocation of its own: a Forward serves
+	// one request.
+	interim interimFilter
 }
 
 type forwardKey struct{}
@@ -178,7 +183,8 @@ func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(w, err.Error())
 		return
 	}
-	u.rp.ServeHTTP(&interimFilter{ResponseWriter: w, strip: f.StripCookies}, r)
+	f.interim = interimFilter{ResponseWriter: w, strip: f.StripCookies}
+	u.rp.ServeHTTP(&f.interim, r)
 }
 
 // interimFilter is the writer ReverseProxy answers through. ReverseProxy

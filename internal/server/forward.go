@@ -370,10 +370,11 @@ func gatewayOnly(h http.Header, rt *runtime, in proxy.Ingress, except http.Heade
 	var out []string
 	cert := rt.cfg.Listen.ClientCertHeader
 	for name := range h {
-		if !proxy.SpoofableInForwardAuth(name, rt.stripHeaders, in) && !foldedEqual(name, rt.tokenHeader) {
+		// The token header is in rt.stripHeaders (every runtime adds it).
+		if !proxy.SpoofableInForwardAuth(name, rt.stripHeaders, in) {
 			continue
 		}
-		if cert != "" && foldedEqual(name, cert) {
+		if cert != "" && proxy.SameHeader(name, cert) {
 			continue
 		}
 		if _, ok := except[http.CanonicalHeaderKey(name)]; ok {
@@ -383,34 +384,6 @@ func gatewayOnly(h http.Header, rt *runtime, in proxy.Ingress, except http.Heade
 	}
 	return out
 }
-
-// foldByte lowercases c and reads '_' and '.' as '-', the way some frameworks
-// (CGI, WSGI, PHP) read header names.
-func foldByte(c byte) byte {
-	switch {
-	case 'A' <= c && c <= 'Z':
-		return c + 'a' - 'A'
-	case c == '_' || c == '.':
-		return '-'
-	}
-	return c
-}
-
-// foldedPrefix reports whether name, folded, starts with prefix, folded
-// (without allocating: it runs for every header of every check).
-func foldedPrefix(name, prefix string) bool {
-	if len(name) < len(prefix) {
-		return false
-	}
-	for i := 0; i < len(prefix); i++ {
-		if foldByte(name[i]) != foldByte(prefix[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func foldedEqual(a, b string) bool { return len(a) == len(b) && foldedPrefix(a, b) }
 
 // forwardRefused answers a forward-auth check that is refused before a
 // decision could be made (untrusted peer, malformed original request), with

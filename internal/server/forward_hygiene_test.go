@@ -2,8 +2,15 @@ package server
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -164,5 +171,35 @@ func TestForwardAuthDescribingHeadersPerIngress(t *testing.T) {
 				t.Fatalf("expected %d, got %d: %s", c.want, w.Code, w.Body)
 			}
 		})
+	}
+}
+
+// A token header configured outside the gateway's namespace is the
+// gateway's word too: a client's copy, in any spelling, is refused.
+func TestForwardAuthRefusesTheConfiguredTokenHeader(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	file := filepath.Join(t.TempDir(), "token.pem")
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := newFwdGateway(t, trustedIn, "token: {header: X-Tool-Context, keys: [{file: \""+file+"\", state: active}]}\n")
+	ann := g.session("ann@corp.example")
+	for _, name := range []string{"X-Tool-Context", "x_tool_context", "X.Tool.Context"} {
+		r := httptest.NewRequest(http.MethodGet, forwardAuthPath, nil)
+		r.RemoteAddr = ingress
+		for k, v := range traefik("GET", "tool.example", "/reports", employee) {
+			r.Header.Set(k, v)
+		}
+		r.Header[name] = []string{"forged"}
+		r.AddCookie(ann)
+		w := httptest.NewRecorder()
+		g.srv.Handler().ServeHTTP(w, r)
+		if w.Code != http.StatusBadRequest {
+			t.Errorf("%s: expected 400, got %d", name, w.Code)
+		}
 	}
 }
