@@ -2,6 +2,7 @@ package test
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/accessgateway/gateway/internal/audit"
+	"github.com/accessgateway/gateway/internal/store/redistest"
 )
 
 // toolWithStreams is an upstream with a server-sent events endpoint that
@@ -89,12 +91,9 @@ func TestStreamsWebSocketsAndMetrics(t *testing.T) {
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	var cookies []string
-	for _, ck := range c.Jar.Cookies(mustURL(g.URL)) {
-		cookies = append(cookies, ck.Name+"="+ck.Value)
-	}
+	cookies := cookieHeader(c, g.URL)
 	fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nCookie: %s\r\n\r\n",
-		strings.TrimPrefix(g.URL, "http://"), strings.Join(cookies, "; "))
+		strings.TrimPrefix(g.URL, "http://"), cookies)
 	cr := bufio.NewReader(conn)
 	wsResp, err := http.ReadResponse(cr, nil)
 	if err != nil || wsResp.StatusCode != http.StatusSwitchingProtocols {
@@ -186,23 +185,7 @@ func TestStreamsEndWithTheAccess(t *testing.T) {
 				fmt.Fprint(w, "late")
 			}
 		case "/shift/ws":
-			conn, rw, err := http.NewResponseController(w).Hijack()
-			if err != nil {
-				return
-			}
-			defer conn.Close()
-			fmt.Fprint(rw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-			rw.Flush()
-			buf := make([]byte, 64)
-			for {
-				n, err := rw.Read(buf)
-				if err != nil {
-					toolDone <- r.URL.Path // the gateway closed the tool's side
-					return
-				}
-				rw.Write(append([]byte("echo:"), buf[:n]...))
-				rw.Flush()
-			}
+			echoUpgraded(w, r, toolDone)
 		}
 	}))
 	t.Cleanup(tool.Close)
@@ -212,10 +195,7 @@ func TestStreamsEndWithTheAccess(t *testing.T) {
 	g := startGateway(t, vars, baseConfig+shiftConfig)
 	c, resp, body := signIn(t, g, m, user("jane@example.com"), "/")
 	mustStatus(t, resp, body, http.StatusOK)
-	var cookies []string
-	for _, ck := range c.Jar.Cookies(mustURL(g.URL)) {
-		cookies = append(cookies, ck.Name+"="+ck.Value)
-	}
+	cookies := cookieHeader(c, g.URL)
 	hostPort := strings.TrimPrefix(g.URL, "http://")
 
 	t.Run("server-sent events", func(t *testing.T) {
@@ -241,7 +221,7 @@ func TestStreamsEndWithTheAccess(t *testing.T) {
 		defer conn.Close()
 		_ = conn.SetDeadline(time.Now().Add(4 * time.Second))
 		fmt.Fprintf(conn, "GET /shift/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nCookie: %s\r\n\r\n",
-			hostPort, strings.Join(cookies, "; "))
+			hostPort, cookies)
 		cr := bufio.NewReader(conn)
 		if ws, err := http.ReadResponse(cr, nil); err != nil || ws.StatusCode != http.StatusSwitchingProtocols {
 			t.Fatalf("inside the window: expected 101, got %v, %v", ws, err)
@@ -263,27 +243,8 @@ func TestStreamsEndWithTheAccess(t *testing.T) {
 		}
 	})
 
-	seen := map[string]bool{}
-	for len(seen) < 3 {
-		select {
-		case p := <-toolDone:
-			seen[p] = true
-		case <-time.After(5 * time.Second):
-			t.Fatalf("expected the tool to see all three exchanges end, saw %v", seen)
-		}
-	}
-	// The response records say why each ended.
-	var details []string
-	eventually(t, "three response records", func() bool {
-		details = details[:0]
-		for _, r := range g.audit() {
-			if r.Kind == audit.KindResponse && strings.HasPrefix(r.Path, "/shift/") {
-				details = append(details, fmt.Sprintf("%s %d %s", r.Path, r.Status, r.Detail))
-			}
-		}
-		return len(details) == 3
-	})
-	sort.Strings(details)
+	// The tool saw each end; the response records say why.
+	details := endedExchanges(t, g, toolDone, "/shift/", 3)
 	const why = "response cut off: the access ended (the session, or a time window or grant the decision relied on) at 2026-12-07T17:00:00Z"
 	want := []string{"/shift/events 200 " + why, "/shift/slow 403 " + why, "/shift/ws 101 " + why}
 	if strings.Join(details, "\n") != strings.Join(want, "\n") {
@@ -296,4 +257,228 @@ func TestStreamsEndWithTheAccess(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "outside-window") {
 		t.Errorf("after the window: expected 403 outside-window, got %d: %s", resp.StatusCode, pageSummary(body))
 	}
+}
+
+const liveConfig = `
+  - name: live
+    host: {{.Host}}
+    path: /live
+    upstream: {{.Upstream}}
+    recheck_interval: 1s
+    rules:
+      allow:
+        - domains: [example.com]
+`
+
+// TestStreamsEndWhenTheAccessIsWithdrawn: an open exchange is decided
+// again every routes[].recheck_interval. While the access holds, a
+// server-sent event stream and a WebSocket go on through several re-checks
+// (each one a decision record); once it is withdrawn — a sign-out, a reload
+// that no longer allows the user, a session store that stops answering
+// (fail closed) — the next re-check denies and both are ended, the tool's
+// side too, and the response records say a re-check withdrew the access,
+// and why.
+func TestStreamsEndWhenTheAccessIsWithdrawn(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		redis    bool
+		withdraw func(t *testing.T, g *gateway, c *http.Client, vars envVars, rs *redistest.Server)
+		reason   string
+	}{
+		{"sign-out", false, func(t *testing.T, g *gateway, c *http.Client, _ envVars, _ *redistest.Server) {
+			resp, body := get(t, c, g.URL+"/.gateway/sign-out")
+			csrf := between(body, `name="csrf" value="`, `"`)
+			req, _ := http.NewRequest("POST", g.URL+"/.gateway/sign-out", strings.NewReader("csrf="+csrf))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, body = do(t, c, req)
+			mustStatus(t, resp, body, http.StatusOK)
+		}, "sign-in-required"},
+		{"a reload that no longer allows the user", false, func(t *testing.T, g *gateway, _ *http.Client, vars envVars, _ *redistest.Server) {
+			g.writeConfig(withAddrs(vars, g), baseConfig+strings.Replace(liveConfig, "domains: [example.com]", "domains: [corp.example]", 1))
+			if err := g.srv.Reload(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}, "no-allow-rule-matched"},
+		{"the session store stops answering", true, func(t *testing.T, _ *gateway, _ *http.Client, _ envVars, rs *redistest.Server) {
+			rs.Stop()
+		}, "evidence-unavailable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			toolDone := make(chan string, 2)
+			m := newIdP(t)
+			vars := idpVars(m, &upstream{Server: liveTool(t, toolDone)})
+			var rs *redistest.Server
+			if tc.redis {
+				rs = redistest.Start(t)
+				vars.Store, vars.RedisAddr = "redis", rs.Addr()
+			}
+			g := startGateway(t, vars, baseConfig+liveConfig)
+			c, resp, body := signIn(t, g, m, user("jane@example.com"), "/")
+			mustStatus(t, resp, body, http.StatusOK)
+			cookies := cookieHeader(c, g.URL)
+			hostPort := strings.TrimPrefix(g.URL, "http://")
+
+			events, err := c.Get(g.URL + "/live/events")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer events.Body.Close()
+			ev := bufio.NewReader(events.Body)
+			ws, err := net.Dial("tcp", hostPort)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.Close()
+			fmt.Fprintf(ws, "GET /live/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nCookie: %s\r\n\r\n",
+				hostPort, cookies)
+			wr := bufio.NewReader(ws)
+			if res, err := http.ReadResponse(wr, nil); err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+				t.Fatalf("expected 101, got %v, %v", res, err)
+			}
+			rechecks := func(decision string) int {
+				n := 0
+				for _, r := range g.audit() {
+					if r.Kind == audit.KindDecision && strings.HasPrefix(r.Path, "/live/") && r.Decision == decision &&
+						strings.HasPrefix(r.Detail, "re-check of an open exchange allowed at ") {
+						n++
+					}
+				}
+				return n
+			}
+
+			// Through at least two re-checks, both stay open.
+			until := time.Now().Add(2500 * time.Millisecond)
+			for time.Now().Before(until) {
+				if line, err := ev.ReadString('\n'); err != nil {
+					t.Fatalf("while the access holds: the event stream ended: %q, %v", line, err)
+				}
+			}
+			_ = ws.SetDeadline(time.Now().Add(3 * time.Second))
+			fmt.Fprint(ws, "hi")
+			buf := make([]byte, 64)
+			if _, err := io.ReadFull(wr, buf[:len("echo:hi")]); err != nil || string(buf[:len("echo:hi")]) != "echo:hi" {
+				t.Fatalf("while the access holds: expected the WebSocket's echo, got %q, %v", buf[:len("echo:hi")], err)
+			}
+			if n := rechecks("allow"); n < 4 {
+				t.Errorf("expected at least two re-checks of each exchange in the audit log, got %d", n)
+			}
+
+			tc.withdraw(t, g, c, vars, rs)
+			withdrawn := time.Now()
+			_ = ws.SetDeadline(time.Now().Add(4 * time.Second))
+			var evErr error
+			for evErr == nil {
+				_, evErr = ev.ReadString('\n')
+			}
+			if evErr != io.ErrUnexpectedEOF && evErr != io.EOF || time.Since(withdrawn) > 3*time.Second {
+				t.Errorf("expected the event stream cut at the next re-check, got %v after %s", evErr, time.Since(withdrawn))
+			}
+			for {
+				n, err := wr.Read(buf)
+				if err == nil {
+					continue // what the tool echoed before
+				}
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					t.Errorf("expected the gateway to close the WebSocket at the next re-check, still open after %s", time.Since(withdrawn))
+				}
+				_ = n
+				break
+			}
+			details := endedExchanges(t, g, toolDone, "/live/", 2)
+			for i, p := range []string{"/live/events 200 ", "/live/ws 101 "} {
+				if !strings.HasPrefix(details[i], p+"response cut off: a re-check withdrew the access at ") || !strings.Contains(details[i], " ("+tc.reason) {
+					t.Errorf("response record %d: expected %q, the withdrawal and the reason %s, got %q", i, p, tc.reason, details[i])
+				}
+			}
+			if n := rechecks("deny"); n != 2 {
+				t.Errorf("expected one denying re-check per exchange in the audit log, got %d", n)
+			}
+		})
+	}
+}
+
+// liveTool is an upstream with a server-sent event stream that sends an
+// event every 100 ms and a WebSocket-style upgrade that echoes bytes; it
+// sends the path of each exchange that ended to done.
+func liveTool(t *testing.T, done chan<- string) *httptest.Server {
+	tool := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/live/events":
+			w.Header().Set("Content-Type", "text/event-stream")
+			for {
+				fmt.Fprint(w, "data: tick\n\n")
+				w.(http.Flusher).Flush()
+				select {
+				case <-r.Context().Done():
+					done <- r.URL.Path
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		case "/live/ws":
+			echoUpgraded(w, r, done)
+		}
+	}))
+	t.Cleanup(tool.Close)
+	return tool
+}
+
+// endedExchanges waits until the tool saw n exchanges end (their paths on
+// toolDone) and the gateway wrote their response records (paths under
+// prefix), and returns those as "path status detail", sorted.
+func endedExchanges(t *testing.T, g *gateway, toolDone <-chan string, prefix string, n int) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	for len(seen) < n {
+		select {
+		case p := <-toolDone:
+			seen[p] = true
+		case <-time.After(5 * time.Second):
+			t.Fatalf("expected the tool to see %d exchanges end, saw %v", n, seen)
+		}
+	}
+	var details []string
+	eventually(t, fmt.Sprintf("%d response records", n), func() bool {
+		details = details[:0]
+		for _, r := range g.audit() {
+			if r.Kind == audit.KindResponse && strings.HasPrefix(r.Path, prefix) {
+				details = append(details, fmt.Sprintf("%s %d %s", r.Path, r.Status, r.Detail))
+			}
+		}
+		return len(details) == n
+	})
+	sort.Strings(details)
+	return details
+}
+
+// echoUpgraded switches the tool's side of r to a WebSocket-style
+// connection that echoes what it reads ("echo:" and the bytes), and sends
+// r's path to done when the gateway closes it.
+func echoUpgraded(w http.ResponseWriter, r *http.Request, done chan<- string) {
+	conn, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	fmt.Fprint(rw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+	rw.Flush()
+	buf := make([]byte, 64)
+	for {
+		n, err := rw.Read(buf)
+		if err != nil {
+			done <- r.URL.Path
+			return
+		}
+		rw.Write(append([]byte("echo:"), buf[:n]...))
+		rw.Flush()
+	}
+}
+
+// cookieHeader is the Cookie header c's jar sends to u.
+func cookieHeader(c *http.Client, u string) string {
+	var cookies []string
+	for _, ck := range c.Jar.Cookies(mustURL(u)) {
+		cookies = append(cookies, ck.Name+"="+ck.Value)
+	}
+	return strings.Join(cookies, "; ")
 }

@@ -232,6 +232,11 @@ type Route struct {
 	// long as the client does). A body may take as long as it takes
 	// (streams, downloads). When it passes, the client gets a 504 page.
 	UpstreamTimeout *time.Duration `yaml:"upstream_timeout"`
+	// RecheckInterval is how often an exchange still open (a stream, a
+	// WebSocket, a long download) has its access decided again; when the
+	// decision is a denial (a sign-out, a revoked device or grant, a
+	// closed ticket, a tightened rule) the exchange is ended. Default 30s.
+	RecheckInterval *time.Duration `yaml:"recheck_interval"`
 	// PreserveHost sends the client's Host header upstream instead of the
 	// upstream's host.
 	PreserveHost bool `yaml:"preserve_host"`
@@ -324,6 +329,9 @@ func (r *Route) RouteOptions() route.Options {
 
 // DefaultUpstreamTimeout is routes[].upstream_timeout when unset.
 const DefaultUpstreamTimeout = 60 * time.Second
+
+// DefaultRecheckInterval is routes[].recheck_interval when unset.
+const DefaultRecheckInterval = 30 * time.Second
 
 // StripHeaderNames is the list of identity headers of other proxies deleted
 // from forwarded requests: strip_headers.replace when set, else

@@ -83,6 +83,10 @@ func (c *Config) applyDefaults() {
 			d := DefaultUpstreamTimeout
 			r.UpstreamTimeout = &d
 		}
+		if r.RecheckInterval == nil {
+			d := DefaultRecheckInterval
+			r.RecheckInterval = &d
+		}
 		if r.Upgrades == nil {
 			r.Upgrades = append([]string(nil), proxy.DefaultUpgrades...)
 		}
@@ -437,6 +441,9 @@ func (c *Config) validateRoutes(v *validator, pub *url.URL) {
 		}
 		if d := *r.UpstreamTimeout; d < 0 || d > 24*time.Hour {
 			v.add(p+".upstream_timeout", "expected between 0s (no limit) and 24h, got %s", d)
+		}
+		if d := *r.RecheckInterval; d < time.Second || d > 24*time.Hour {
+			v.add(p+".recheck_interval", "expected between 1s and 24h, got %s", d)
 		}
 		for _, err := range proxy.ValidateUpgrades(r.Upgrades) {
 			v.probs = append(v.probs, p+".upgrades"+err.Error())

@@ -52,6 +52,11 @@ type Metrics struct {
 	// without the groups claim: a provider that stopped releasing it turns
 	// every deny rule on groups off for its users, silently but for this.
 	GroupsClaimMissing prometheus.Counter
+	// ExchangesEnded counts the open exchanges (streams, WebSockets, long
+	// downloads, requests the tool had not answered) the gateway ended
+	// because the access did, by route and cause: not_after (the session,
+	// a window or a grant ended) or withdrawn (a re-check denied).
+	ExchangesEnded *prometheus.CounterVec
 
 	idpUp atomic.Pointer[func() bool]
 
@@ -88,6 +93,7 @@ const (
 	NameIdentityProviderUp = "gateway_identity_provider_up"
 	NameGrants             = "gateway_grants_total"
 	NameGroupsClaimMissing = "gateway_identities_without_groups_claim_total"
+	NameExchangesEnded     = "gateway_exchanges_ended_total"
 	NameBuildInfo          = "gateway_build_info"
 
 	// The audit log's, registered by RegisterAudit (audit.go).
@@ -138,6 +144,9 @@ func New() *Metrics {
 		GroupsClaimMissing: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: NameGroupsClaimMissing, Help: "Identities read at sign-in or refresh without the groups claim (rules on groups cannot match them).",
 		}),
+		ExchangesEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: NameExchangesEnded, Help: "Open exchanges the gateway ended because the access did, by route and cause (not_after, withdrawn).",
+		}, []string{"route", "cause"}),
 	}
 	m.LastReloadOK.Set(1)
 	idp := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -158,7 +167,7 @@ func New() *Metrics {
 	})
 	info.Set(1)
 	m.Registry.MustRegister(m.Requests, m.Upstream, m.StoreErrors, m.Reloads, m.LastReloadOK,
-		m.LastReloadSuccess, m.CertificateExpiry, m.Grants, m.GroupsClaimMissing, idp, info,
+		m.LastReloadSuccess, m.CertificateExpiry, m.Grants, m.GroupsClaimMissing, m.ExchangesEnded, idp, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -176,7 +185,8 @@ func (m *Metrics) Handler() http.Handler {
 // RegisterSessionCache register.
 func Names() []string {
 	return []string{NameRequests, NameUpstream, NameStoreErrors, NameReloads, NameLastReloadOK,
-		NameLastReloadSuccess, NameCertificateExpiry, NameIdentityProviderUp, NameGrants, NameBuildInfo,
+		NameLastReloadSuccess, NameCertificateExpiry, NameIdentityProviderUp, NameGrants, NameGroupsClaimMissing,
+		NameExchangesEnded, NameBuildInfo,
 		NameAuditWritten, NameAuditCommitFailures, NameAuditDropped, NameAuditWrites, NameAuditRotations,
 		NameAuditBuffered, NameAuditSinkHealthy, NameSessionCacheHits, NameSessionCacheMisses, NameSessionCacheServing}
 }

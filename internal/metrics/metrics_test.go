@@ -19,6 +19,7 @@ func TestNamesAreRegistered(t *testing.T) {
 	m.Reloads.WithLabelValues("ok").Inc()
 	m.CertificateExpiry.WithLabelValues("/tls.crt").Set(1)
 	m.Grants.WithLabelValues("break-glass", "r").Inc()
+	m.ExchangesEnded.WithLabelValues("r", "withdrawn").Inc()
 	m.RegisterAudit(func() audit.Stats { return audit.Stats{} })
 	m.RegisterSessionCache(func() store.CacheStats { return store.CacheStats{} })
 	fams, err := m.Registry.Gather()

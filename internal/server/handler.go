@@ -74,6 +74,8 @@ type request struct {
 	// accessEnded says the access ended before the upstream answered
 	// (upstreamError answered 403).
 	accessEnded bool
+	// ex watches the exchange once the request is allowed (exchange.go).
+	ex exchange
 }
 
 // user is who the request is about, for audit records: the identity the
@@ -210,6 +212,26 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
 		s.page(w, r, http.StatusNotFound, pageData{Title: "Unknown address", Message: "This gateway has no tool at " + q.host + q.path + ".", Next: "Check the address, or ask the tool's owner for the right link.", Reason: string(policy.ReasonRouteNotFound)})
 		return
 	}
+	d, bearerInvalid := s.decideRoute(r, q, entry, vars)
+	if bearerInvalid {
+		CloseAfterDenial(w, r)
+		s.record(r, entry, d, http.StatusUnauthorized)
+		writeJSONError(w, http.StatusUnauthorized, "invalid-bearer-token", "the bearer ID token did not verify; obtain a new one from the identity provider")
+		return
+	}
+	if !d.Allow {
+		s.deny(w, r, entry, &q.in, d)
+		return
+	}
+	s.forward(w, r, q, entry, &q.in, d)
+}
+
+// decideRoute takes the decision of r on entry (q.in is its input): who is
+// calling, the evidence of the route's requirements, the lifters when a
+// requirement is unmet. bearerInvalid says a bearer token did not verify
+// (the decision is then sign-in-required). The request path and the
+// re-check of an open exchange (exchange.go) both decide here.
+func (s *Server) decideRoute(r *http.Request, q *request, entry *routeEntry, vars map[string]string) (d policy.Decision, bearerInvalid bool) {
 	in := &q.in
 	*in = policy.Input{
 		Route:   entry.policy,
@@ -217,16 +239,12 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	if !entry.cfg.Public {
 		_, sp := s.tracer.Start(r.Context(), "gateway.identity")
-		in.Identity, in.EvidenceErr = s.identify(w, r, q, entry)
+		in.Identity, in.EvidenceErr = s.identify(r, q, entry)
 		sp.End()
 		q.ident = in.Identity
 		if errors.Is(in.EvidenceErr, errBearerInvalid) {
 			in.EvidenceErr = nil
-			CloseAfterDenial(w, r)
-			d := policy.Decision{Reasons: []policy.Reason{policy.ReasonSignInRequired}}
-			s.record(r, entry, d, http.StatusUnauthorized)
-			writeJSONError(w, http.StatusUnauthorized, "invalid-bearer-token", "the bearer ID token did not verify; obtain a new one from the identity provider")
-			return
+			return policy.Decision{Reasons: []policy.Reason{policy.ReasonSignInRequired}}, true
 		}
 	}
 	now := s.now()
@@ -235,7 +253,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
 		in.Facts, in.EvidenceErr = s.gather(r, q, entry, in.Identity, vars, now, false)
 	}
 	_, sp := s.tracer.Start(r.Context(), "gateway.decide")
-	d := policy.Decide(in, now)
+	d = policy.Decide(in, now)
 	sp.End()
 	// A lifter (break-glass) matters only when a requirement is unmet: its
 	// facts are gathered then, and the decision taken again.
@@ -245,11 +263,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
 		}
 		d = policy.Decide(in, now)
 	}
-	if !d.Allow {
-		s.deny(w, r, entry, in, d)
-		return
-	}
-	s.forward(w, r, q, entry, in, d)
+	return d, false
 }
 
 var errBearerInvalid = errors.New("server: bearer token invalid")
@@ -304,7 +318,7 @@ func (s *Server) gatherLifters(r *http.Request, q *request, e *routeEntry) error
 // identify establishes who is calling: a bearer ID token (where the route
 // allows it) or the session cookie. A nil identity with a nil error means
 // "not signed in"; an error means the question could not be answered.
-func (s *Server) identify(w http.ResponseWriter, r *http.Request, q *request, e *routeEntry) (*policy.Identity, error) {
+func (s *Server) identify(r *http.Request, q *request, e *routeEntry) (*policy.Identity, error) {
 	if tok, ok := auth.BearerToken(r); ok && e.cfg.AllowBearer {
 		sess, err := q.rt.auth.VerifyBearer(r.Context(), tok)
 		if errors.Is(err, auth.ErrRevocationUnknown) {
@@ -421,22 +435,18 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
 	f.Allowed = true
-	// The exchange ends when the access does (d.NotAfter: the session's end,
-	// and that of every time window and grant the decision relied on), not
-	// only the context token: a stream or an upgraded connection opened just
-	// before would otherwise outlast it. The deadline cancels the request
-	// that goes upstream: both transports then close the upstream
-	// connection; ReverseProxy aborts a response in progress (the server
-	// closes the client's connection) and closes both sides of an upgraded
-	// one. It arms one runtime timer, no goroutine. Not checked: an end
-	// before NotAfter (a grant revoked, a sign-out) refuses new requests but
-	// does not end an exchange already open (docs/security.md, "Exchanges
-	// end with the access").
+	// The exchange ends when the access does: at d.NotAfter (the session's
+	// end, and that of every time window and grant the decision relied on),
+	// not only the context token, and before it when a re-check of the open
+	// exchange denies (exchange.go). Its end cancels the request that goes
+	// upstream: both transports then close the upstream connection;
+	// ReverseProxy aborts a response in progress (the server closes the
+	// client's connection) and closes both sides of an upgraded one.
 	ctx := r.Context()
 	if !d.NotAfter.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, d.NotAfter.Sub(s.now()), errAccessEnded)
-		defer cancel() // after the response record below is written
+		var x *exchange
+		x, ctx = s.watch(r, q, e, d)
+		defer x.stop() // after the response record below is written
 		r = r.WithContext(ctx)
 	}
 	if s.tracer != nil {
@@ -459,10 +469,9 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *
 		// The access ended during the exchange: a response in progress was
 		// aborted, an upgraded connection closed, or the tool had not
 		// answered yet (403). A response that was complete is not "cut".
-		switch {
-		case context.Cause(ctx) == errAccessEnded && (!completed || sw.code == http.StatusSwitchingProtocols || q.accessEnded):
-			resp.Detail = responseAccessEnded + d.NotAfter.UTC().Format(time.RFC3339Nano)
-		case !completed:
+		if detail, ended := endedBy(context.Cause(ctx), d.NotAfter); ended && (!completed || sw.code == http.StatusSwitchingProtocols || q.accessEnded) {
+			resp.Detail = detail
+		} else if !completed {
 			resp.Detail = responseCutOff
 		}
 		s.audit.Log(resp)
@@ -578,12 +587,12 @@ func (s *Server) decisionRecord(r *http.Request, e *routeEntry, d policy.Decisio
 // and the 504 page when it did not answer in time (routes[].upstream_timeout,
 // or a connection attempt that timed out).
 func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
-	if context.Cause(r.Context()) == errAccessEnded {
+	if _, ended := endedBy(context.Cause(r.Context()), time.Time{}); ended {
 		// Not the tool's fault: the access ended before it answered.
 		if q := reqFrom(r.Context()); q != nil {
 			q.accessEnded = true
 		}
-		s.page(w, r, http.StatusForbidden, pageData{Title: "Your access ended", Message: "Your access to this tool ended (the end of your session, of its time window or of a grant) before the tool answered.", Next: "Reload the page: the gateway will check your access again."})
+		s.page(w, r, http.StatusForbidden, pageData{Title: "Your access ended", Message: "Your access to this tool ended (the end of your session, of its time window or of a grant, or a check while the tool was answering found it withdrawn) before the tool answered.", Next: "Reload the page: the gateway will check your access again."})
 		return
 	}
 	s.logger.Warn("upstream error", "err", err, "host", r.Host)

@@ -1,0 +1,193 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/accessgateway/gateway/internal/audit"
+	"github.com/accessgateway/gateway/internal/config"
+	"github.com/accessgateway/gateway/internal/policy"
+	"github.com/accessgateway/gateway/internal/proxy"
+)
+
+// An exchange is an allowed request whose answer is still open: most end in
+// milliseconds, a stream, a WebSocket or a long download may last hours.
+// It ends when the access does, two ways:
+//
+//   - at the decision's NotAfter (the end of the session and of every
+//     window and grant the decision relied on): the cause is errAccessEnded;
+//   - earlier, when the access is decided again (every
+//     routes[].recheck_interval while the exchange is open) and the answer
+//     is a denial — a sign-out, a revoked device, grant or bearer token, a
+//     ticket closed, a rule tightened by a reload — or the decision cannot
+//     be taken (fail closed): the cause is an *accessWithdrawn.
+//
+// One runtime timer per exchange does both: it fires at the next re-check
+// or at NotAfter, whichever is first; an exchange shorter than the interval
+// (nearly every request) costs the timer and nothing else.
+type exchange struct {
+	s      *Server
+	r      *http.Request // the request as allowed; only read here
+	q      *request      // its state; only read here
+	route  string
+	start  time.Time
+	every  time.Duration
+	cancel context.CancelCauseFunc
+	ctx    context.Context
+
+	mu       sync.Mutex
+	t        *time.Timer
+	notAfter time.Time
+	final    bool // t is armed for notAfter, not for a re-check
+	done     bool // the exchange ended, or was ended
+	checking sync.WaitGroup
+}
+
+// recheckTimeout bounds one re-check (the store and the kinds' own
+// timeouts are shorter).
+const recheckTimeout = 10 * time.Second
+
+// watch arms the exchange of an allowed request r decided as d; the request
+// goes upstream with the context returned. stop must be called when the
+// exchange ends.
+func (s *Server) watch(r *http.Request, q *request, e *routeEntry, d policy.Decision) (*exchange, context.Context) {
+	ctx, cancel := context.WithCancelCause(r.Context())
+	every := config.DefaultRecheckInterval
+	if e.cfg.RecheckInterval != nil && *e.cfg.RecheckInterval > 0 {
+		every = *e.cfg.RecheckInterval
+	}
+	x := &q.ex // in the request's own allocation
+	x.s, x.r, x.q, x.route, x.start, x.every, x.cancel, x.ctx, x.notAfter = s, r, q, e.cfg.Name, s.now(), every, cancel, ctx, d.NotAfter
+	x.mu.Lock()
+	x.arm(x.notAfter.Sub(x.start))
+	x.mu.Unlock()
+	return x, ctx
+}
+
+// arm sets the timer for the next re-check, or for NotAfter when it comes
+// first (left is the time until NotAfter). x.mu is held.
+func (x *exchange) arm(left time.Duration) {
+	x.final = left <= x.every
+	next := min(left, x.every)
+	if x.t == nil {
+		x.t = time.AfterFunc(next, x.fire)
+		return
+	}
+	x.t.Reset(next)
+}
+
+// stop ends the watch when the exchange ended: no re-check starts after it,
+// and one in progress is cancelled and waited for (it reads the request).
+func (x *exchange) stop() {
+	x.mu.Lock()
+	x.done = true
+	x.t.Stop()
+	x.mu.Unlock()
+	x.cancel(nil)
+	x.checking.Wait()
+}
+
+func (x *exchange) fire() {
+	x.mu.Lock()
+	if x.done {
+		x.mu.Unlock()
+		return
+	}
+	if x.final {
+		x.done = true
+		x.mu.Unlock()
+		x.s.metrics.ExchangesEnded.WithLabelValues(x.route, "not_after").Inc()
+		x.cancel(errAccessEnded)
+		return
+	}
+	x.checking.Add(1)
+	x.mu.Unlock()
+	defer x.checking.Done()
+	d, e, rec := x.recheck()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.done {
+		return // ended meanwhile: the re-check decided nothing that matters
+	}
+	x.s.audit.Log(rec)
+	first := ""
+	if len(d.Reasons) > 0 {
+		first = string(d.Reasons[0])
+	}
+	x.s.countDecision(e, rec.Decision, first)
+	if !d.Allow {
+		x.done = true
+		x.s.metrics.ExchangesEnded.WithLabelValues(x.route, "withdrawn").Inc()
+		x.cancel(&accessWithdrawn{at: rec.Time, reasons: rec.Reasons})
+		return
+	}
+	// The exchange never outlives the first decision's NotAfter (the
+	// context token it carried ends then), nor a later, earlier one.
+	if !d.NotAfter.IsZero() && d.NotAfter.Before(x.notAfter) {
+		x.notAfter = d.NotAfter
+	}
+	x.arm(x.notAfter.Sub(x.s.now()))
+}
+
+// recheck decides the exchange's request again, as a new request from the
+// same client would be decided now: on the configuration in force (the
+// route looked up again), with the session, bearer token and evidence read
+// again. It returns the decision, the route it was taken on (nil: none)
+// and its audit record.
+func (x *exchange) recheck() (policy.Decision, *routeEntry, audit.Record) {
+	s, o := x.s, x.q
+	rt := s.rt.Load()
+	q := &request{rt: rt, id: o.id, path: o.path, host: o.host, traceID: o.traceID}
+	q.client.ClientIP, q.client.TrustedPeer = o.client.ClientIP, o.client.TrustedPeer
+	ctx, cancel := context.WithTimeout(x.ctx, recheckTimeout)
+	defer cancel()
+	ctx = context.WithValue(ctx, reqKey{}, q)
+	r := x.r.WithContext(proxy.WithForward(ctx, &q.client))
+	var d policy.Decision
+	entry, vars, found := rt.table.Lookup(q.host, q.path)
+	if found {
+		q.entry, q.vars, q.found, q.resolved = entry, vars, true, true
+		d, _ = s.decideRoute(r, q, entry, vars)
+	} else {
+		entry = nil
+		d = policy.Decision{Reasons: []policy.Reason{policy.ReasonRouteNotFound}}
+	}
+	rec := s.decisionRecord(r, entry, d, 0)
+	rec.Detail = recheckDetail + x.start.UTC().Format(time.RFC3339Nano)
+	return d, entry, rec
+}
+
+// recheckDetail begins the detail of a re-check's decision record; the
+// instant the exchange was allowed follows.
+const recheckDetail = "re-check of an open exchange allowed at "
+
+// accessWithdrawn is the cause of an exchange ended by a re-check's denial.
+type accessWithdrawn struct {
+	at      time.Time
+	reasons []string
+}
+
+func (w *accessWithdrawn) Error() string {
+	return "server: a re-check of the open exchange denied it: " + strings.Join(w.reasons, ", ")
+}
+
+// responseWithdrawn begins the detail of the response record of an exchange
+// a re-check ended; the instant and the reasons follow.
+const responseWithdrawn = "response cut off: a re-check withdrew the access at "
+
+// endedBy returns the detail of the response record of an exchange the
+// gateway ended (cause is its context's cause), and whether it did.
+func endedBy(cause error, notAfter time.Time) (string, bool) {
+	var w *accessWithdrawn
+	switch {
+	case cause == errAccessEnded:
+		return responseAccessEnded + notAfter.UTC().Format(time.RFC3339Nano), true
+	case errors.As(cause, &w):
+		return responseWithdrawn + w.at.UTC().Format(time.RFC3339Nano) + " (" + strings.Join(w.reasons, ", ") + ")", true
+	}
+	return "", false
+}
