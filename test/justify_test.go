@@ -92,13 +92,7 @@ type justifyEnv struct {
 
 func startJustifyGateway(t *testing.T, clock *clockAt) *justifyEnv {
 	t.Helper()
-	e := &justifyEnv{jira: justifytest.NewJira(t), idp: newIdP(t), up: newTokenUpstream(t)}
-	e.vars = idpVars(e.idp, e.up.upstream)
-	e.vars.Data = map[string]string{"JiraURL": e.jira.URL(), "JiraCA": e.jira.CAFile(), "StaticState": "open"}
-	e.vars.Now = clock.Now
-	e.g = startGateway(t, e.vars, baseConfig+justifyConfig)
-	e.up.use(t, e.g, clock.Now)
-	return e
+	return newJustifyEnvAt(t, newIdP(t), clock)
 }
 
 // setStatic rewrites the static ticket's state in the file and reloads.
@@ -298,27 +292,12 @@ func TestJustificationHeaderForAPIClients(t *testing.T) {
 // proxied requests.
 func TestJustificationFormRefreshesTheSession(t *testing.T) {
 	clock := &clockAt{t: time.Now()}
-	var refuse atomic.Bool
-	idp := newIdP(t, func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if refuse.Load() && r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/token") {
-				_ = r.ParseForm()
-				if r.PostForm.Get("grant_type") == "refresh_token" {
-					w.Header().Set("Content-Type", "application/json")
-					w.WriteHeader(http.StatusBadRequest)
-					_, _ = w.Write([]byte(`{"error":"invalid_grant"}`))
-					return
-				}
-			}
-			next.ServeHTTP(w, r)
-		})
+	idp, refuse := idpRefreshing(t, func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":"invalid_grant"}`))
 	})
-	e := &justifyEnv{jira: justifytest.NewJira(t), idp: idp, up: newTokenUpstream(t)}
-	e.vars = idpVars(e.idp, e.up.upstream)
-	e.vars.Data = map[string]string{"JiraURL": e.jira.URL(), "JiraCA": e.jira.CAFile(), "StaticState": "open"}
-	e.vars.Now = clock.Now
-	e.g = startGateway(t, e.vars, baseConfig+justifyConfig)
-	e.up.use(t, e.g, clock.Now)
+	e := newJustifyEnvAt(t, idp, clock)
 	g := e.g
 	e.jira.SetIssue(justifytest.JiraIssue{Key: "SUP-7", Category: "indeterminate", Assignee: "jane@example.com",
 		Fields: map[string]any{"customfield_10050": "42"}})
@@ -340,4 +319,62 @@ func TestJustificationFormRefreshesTheSession(t *testing.T) {
 	// The refusal ended the session: the tool asks to sign in again.
 	resp, body = get(t, noFollow(c), g.URL+"/records/42")
 	mustStatus(t, resp, body, http.StatusFound)
+}
+
+// A form whose session's due refresh cannot reach the provider (past the
+// session's grace) answers 503 and says so: the provider, not the session
+// store, did not answer; nothing was changed.
+func TestJustificationFormSaysTheProviderDidNotAnswer(t *testing.T) {
+	clock := &clockAt{t: time.Now()}
+	idp, down := idpRefreshing(t, func(w http.ResponseWriter) { w.WriteHeader(http.StatusServiceUnavailable) })
+	e := newJustifyEnvAt(t, idp, clock)
+	g := e.g
+	c, _, body := signIn(t, g, idp, user("jane@example.com"), "/records/42")
+	csrf := htmlUnescape(formCSRF.FindStringSubmatch(body)[1])
+
+	down.Store(true)
+	clock.Add(20 * time.Minute) // the refresh is due, and its grace has passed
+	form := url.Values{"csrf": {csrf}, "return": {g.URL + "/records/42"}, "ticket": {"jira:SUP-7"}}
+	req, _ := http.NewRequest(http.MethodPost, g.URL+"/.gateway/justify", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", g.URL)
+	resp, body := do(t, noFollow(c), req)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "identity provider") || strings.Contains(body, "session store") {
+		t.Fatalf("a form posted while the provider cannot refresh the session: expected 503 naming the identity provider, got %d: %s", resp.StatusCode, pageSummary(body))
+	}
+	resp, body = get(t, noFollow(c), g.URL+"/.gateway/justify?return="+url.QueryEscape(g.URL+"/records/42"))
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "identity provider") {
+		t.Fatalf("the form's page: expected 503 naming the identity provider, got %d: %s", resp.StatusCode, pageSummary(body))
+	}
+}
+
+// newJustifyEnvAt is a justification setup on idp whose gateway reads
+// clock (the forms' tests move it to make the session's refresh due).
+func newJustifyEnvAt(t *testing.T, idp *mockoidc.MockOIDC, clock *clockAt) *justifyEnv {
+	e := &justifyEnv{jira: justifytest.NewJira(t), idp: idp, up: newTokenUpstream(t)}
+	e.vars = idpVars(e.idp, e.up.upstream)
+	e.vars.Data = map[string]string{"JiraURL": e.jira.URL(), "JiraCA": e.jira.CAFile(), "StaticState": "open"}
+	e.vars.Now = clock.Now
+	e.g = startGateway(t, e.vars, baseConfig+justifyConfig)
+	e.up.use(t, e.g, clock.Now)
+	return e
+}
+
+// idpRefreshing is a provider whose token endpoint, once the flag returned
+// is set, answers refresh-token grants with answer.
+func idpRefreshing(t *testing.T, answer func(http.ResponseWriter)) (*mockoidc.MockOIDC, *atomic.Bool) {
+	var on atomic.Bool
+	idp := newIdP(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if on.Load() && r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/token") {
+				_ = r.ParseForm()
+				if r.PostForm.Get("grant_type") == "refresh_token" {
+					answer(w)
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	return idp, &on
 }

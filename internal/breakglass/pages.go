@@ -77,7 +77,7 @@ func (k *kindService) session(w http.ResponseWriter, r *http.Request, h requirem
 	sess, sid, err := h.Session(r)
 	switch {
 	case err != nil:
-		h.Render(w, r, storeDown)
+		h.Render(w, r, requirement.SessionUnavailable(err))
 		return nil, "", false
 	case sess == nil:
 		h.Render(w, r, signInFirst)

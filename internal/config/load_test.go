@@ -222,6 +222,19 @@ tests:
 			yaml: minimal + "admin: {address: localhost}\n",
 			want: []string{`admin.address: expected host:port, got "localhost"`}},
 
+		// Cookie name prefixes browsers enforce.
+		{name: "__Host- cookie on https without a domain",
+			yaml: strings.Replace(minimal, "routes:\n", "session: {cookie_name: __Host-gateway}\nroutes:\n", 1)},
+		{name: "__Host- cookie with a cookie domain",
+			yaml: strings.Replace(minimal, "routes:\n", "session: {cookie_name: __host-gateway, cookie_domain: corp.example}\nroutes:\n", 1),
+			want: []string{`session.cookie_name: browsers refuse a __host- cookie with a domain, and session.cookie_domain is "corp.example": use __Secure- or no prefix to share the session across hosts`}},
+		{name: "__Secure- cookie with a cookie domain",
+			yaml: strings.Replace(minimal, "routes:\n", "session: {cookie_name: __Secure-gateway, cookie_domain: corp.example}\nroutes:\n", 1)},
+		{name: "__Secure- cookie over http",
+			yaml: strings.Replace(strings.Replace(minimal, "routes:\n", "session: {cookie_name: __SECURE-gw}\nroutes:\n", 1), "https://gw.corp.example", "http://localhost:8080", 1),
+			want: []string{`session.cookie_name: browsers keep a __SECURE- cookie only over https, and public_url is "http://localhost:8080": drop the prefix, or serve https`,
+				`routes[0].host: "gw.corp.example" differs from the public_url host "localhost" and session.cookie_domain is not set, so the session cookie cannot reach it`}},
+
 		// Hosts and the session cookie.
 		{name: "cookie domain covers subdomains",
 			yaml: strings.Replace(minimal, "routes:\n", "session: {cookie_domain: .Corp.Example}\nroutes:\n", 1) +

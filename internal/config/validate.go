@@ -270,6 +270,19 @@ func (c *Config) validate(v *validator) {
 	if !cookieName.MatchString(c.Session.CookieName) {
 		v.add("session.cookie_name", "expected letters, digits, '_', '.', '-', got %q", c.Session.CookieName)
 	}
+	// Browsers store a cookie whose name has the __Host- or __Secure- prefix
+	// (compared without regard to case) only when it is Secure — here,
+	// when public_url is https — and a __Host- one only without a Domain:
+	// any other combination is a sign-in that never sticks.
+	if name := strings.ToLower(c.Session.CookieName); strings.HasPrefix(name, "__host-") || strings.HasPrefix(name, "__secure-") {
+		prefix := c.Session.CookieName[:strings.IndexByte(c.Session.CookieName, '-')+1]
+		if pub != nil && pub.Scheme != "https" {
+			v.add("session.cookie_name", "browsers keep a %s cookie only over https, and public_url is %q: drop the prefix, or serve https", prefix, c.PublicURL)
+		}
+		if strings.HasPrefix(name, "__host-") && c.Session.CookieDomain != "" {
+			v.add("session.cookie_name", "browsers refuse a %s cookie with a domain, and session.cookie_domain is %q: use __Secure- or no prefix to share the session across hosts", prefix, c.Session.CookieDomain)
+		}
+	}
 	if d := c.Session.CookieDomain; d != "" {
 		if !validHost(d) {
 			v.add("session.cookie_domain", "expected a DNS domain, got %q", d)

@@ -117,7 +117,7 @@ func (k *kindService) standalone(w http.ResponseWriter, r *http.Request, h requi
 	}
 	sess, sid, err := h.Session(r)
 	if err != nil {
-		h.Render(w, r, storeDown)
+		h.Render(w, r, requirement.SessionUnavailable(err))
 		return
 	}
 	if sess == nil {
@@ -132,10 +132,6 @@ func (k *kindService) standalone(w http.ResponseWriter, r *http.Request, h requi
 	h.Render(w, r, requirement.Page{Status: http.StatusOK, Template: "device.html", Title: "Your device", Message: "Enroll this laptop once, then verify it to use tools that require a company device.", Extra: extra})
 }
 
-var storeDown = requirement.Page{Status: http.StatusServiceUnavailable, Title: "Temporarily unavailable",
-	Message: "The gateway's session store is not answering, so it cannot tell who you are; nothing was changed.",
-	Next:    "Try again in a minute.", Reason: policy.ReasonEvidenceError}
-
 // status answers the page's polling: has the agent used the code? Only the
 // browser session the code was made for can ask.
 func (k *kindService) status(w http.ResponseWriter, r *http.Request, h requirement.Host) {
@@ -146,7 +142,7 @@ func (k *kindService) status(w http.ResponseWriter, r *http.Request, h requireme
 	}
 	sess, sid, err := h.Session(r)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, string(policy.ReasonEvidenceError), "the session store is not answering; try again in a minute")
+		writeError(w, http.StatusServiceUnavailable, string(policy.ReasonEvidenceError), requirement.SessionUnavailable(err).Message+" Try again in a minute.")
 		return
 	}
 	if sess == nil {

@@ -158,7 +158,7 @@ func (k *kindService) show(w http.ResponseWriter, r *http.Request, h requirement
 	sess, _, err := h.Session(r)
 	switch {
 	case err != nil:
-		h.Render(w, r, storeDown)
+		h.Render(w, r, requirement.SessionUnavailable(err))
 		return
 	case sess == nil:
 		h.Render(w, r, signInFirst)
@@ -186,7 +186,7 @@ func (k *kindService) submit(w http.ResponseWriter, r *http.Request, h requireme
 	sess, sid, err := h.Session(r)
 	switch {
 	case err != nil:
-		h.Render(w, r, storeDown)
+		h.Render(w, r, requirement.SessionUnavailable(err))
 		return
 	case sess == nil:
 		h.Render(w, r, signInFirst)
@@ -239,9 +239,6 @@ func (k *kindService) submit(w http.ResponseWriter, r *http.Request, h requireme
 }
 
 var (
-	storeDown = requirement.Page{Status: http.StatusServiceUnavailable, Title: "Temporarily unavailable",
-		Message: "The gateway's session store is not answering, so it cannot tell who you are; nothing was changed.",
-		Next:    "Try again in a minute.", Reason: policy.ReasonEvidenceError}
 	signInFirst = requirement.Page{Status: http.StatusUnauthorized, Title: "Sign in first",
 		Message: "Open the tool's address to sign in; it will ask for the ticket.", Reason: policy.ReasonSignInRequired}
 )

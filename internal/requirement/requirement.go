@@ -21,6 +21,7 @@ package requirement
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"flag"
 	"log/slog"
 	"net/http"
@@ -33,6 +34,7 @@ import (
 	"github.com/accessgateway/gateway/internal/audit"
 	"github.com/accessgateway/gateway/internal/auth"
 	"github.com/accessgateway/gateway/internal/policy"
+	"github.com/accessgateway/gateway/internal/proxy"
 	"github.com/accessgateway/gateway/internal/store"
 )
 
@@ -268,6 +270,22 @@ type Mounter interface {
 // from the pools of every such service.
 type ClientCAs interface {
 	ClientCAs() *x509.CertPool
+}
+
+// SessionUnavailable is the page a kind's endpoint answers when
+// Host.Session fails (never "signed out"): it says what failed — the
+// session store, the identity provider a due refresh could not reach, or
+// two session cookies — and that nothing was changed.
+func SessionUnavailable(err error) Page {
+	msg := "The gateway's session store is not answering, so it cannot tell who you are; nothing was changed."
+	switch {
+	case errors.Is(err, auth.ErrIdPUnavailable):
+		msg = "The gateway could not confirm your sign-in with the identity provider (your session was due to be checked with it, and it did not answer); nothing was changed."
+	case errors.Is(err, proxy.ErrCookieConflict):
+		msg = "Your browser sent two different gateway session cookies (another site under this domain may have set one); nothing was changed. Clear this site's cookies and sign in again."
+	}
+	return Page{Status: http.StatusServiceUnavailable, Title: "Temporarily unavailable", Message: msg,
+		Next: "Try again in a minute.", Reason: policy.ReasonEvidenceError}
 }
 
 // Page is a gateway page.
