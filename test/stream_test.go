@@ -393,6 +393,11 @@ func TestStreamsEndWhenTheAccessIsWithdrawn(t *testing.T) {
 			if n := rechecks("deny"); n != 2 {
 				t.Errorf("expected one denying re-check per exchange in the audit log, got %d", n)
 			}
+			for _, r := range g.audit() {
+				if strings.HasPrefix(r.Path, "/live/") && r.User != "jane@example.com" {
+					t.Errorf("expected every record of the exchanges to name their user, got %q in %+v", r.User, r)
+				}
+			}
 		})
 	}
 }

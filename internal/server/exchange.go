@@ -157,6 +157,11 @@ func (x *exchange) recheck() (policy.Decision, *routeEntry, audit.Record) {
 		d = policy.Decision{Reasons: []policy.Reason{policy.ReasonRouteNotFound}}
 	}
 	rec := s.decisionRecord(r, entry, d, 0)
+	if rec.User == "" && rec.Subject == "" {
+		// Signed out since (or the token no longer verifies): the record
+		// still names whose exchange it was.
+		rec.User, rec.Subject = o.user()
+	}
 	rec.Detail = recheckDetail + x.start.UTC().Format(time.RFC3339Nano)
 	return d, entry, rec
 }
