@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/accessgateway/gateway/internal/yamlcheck"
 )
 
 // Rota is a static on-call rota and a list of incidents, for the quickstart
@@ -160,6 +162,10 @@ func decodeYAML(data []byte, v any) (err error) {
 			err = fmt.Errorf("malformed YAML (decoder failure: %v)", p)
 		}
 	}()
+	// Aliases repeat a shift's users wherever they stand: bound them.
+	if err := yamlcheck.CheckBytes(data); err != nil {
+		return err
+	}
 	return yaml.NewDecoder(bytes.NewReader(data), yaml.Strict()).Decode(v)
 }
 

@@ -3,6 +3,7 @@ package breakglass
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -206,6 +207,27 @@ func TestParseRotaProblems(t *testing.T) {
 	big := make([]byte, maxRotaSize+1)
 	if _, err := ParseRota(big); err == nil {
 		t.Fatal("expected an oversized rota to be refused")
+	}
+}
+
+// A rota file whose aliases repeat a long list of users is refused before
+// it is decoded and compiled: each alias would be walked again.
+func TestParseRotaRefusesAliasExpansion(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("time_zone: UTC\nweekly:\n  - &w {days: mon, from: '09:00', to: '10:00', users: [")
+	for i := range 1000 {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "u%d@corp.example", i)
+	}
+	b.WriteString("]}\n")
+	for range 1100 {
+		b.WriteString("  - *w\n")
+	}
+	_, err := ParseRota([]byte(b.String()))
+	if err == nil || !strings.Contains(err.Error(), "aliases (*name, <<: *name) expand") {
+		t.Fatalf("ParseRota of 1100 aliases to 1000 users: %.300v", err)
 	}
 }
 

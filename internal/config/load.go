@@ -22,6 +22,7 @@ import (
 	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/requirement"
 	"github.com/accessgateway/gateway/internal/requirement/kinds"
+	"github.com/accessgateway/gateway/internal/yamlcheck"
 )
 
 // Problems is every problem found in a configuration, each with its field
@@ -92,6 +93,11 @@ func Load(data []byte, o Options) (cfg *Config, err error) {
 	}
 	if len(file.Docs) > 1 {
 		return nil, Problems{fmt.Sprintf("expected one YAML document, got %d", len(file.Docs))}
+	}
+	// Every walk below visits an anchored value once per alias: a small
+	// file of aliases to a large list (or to aliases) would cost hours.
+	if err := yamlcheck.Check(file); err != nil {
+		return nil, Problems{"yaml: " + err.Error()}
 	}
 	top, ok := file.Docs[0].Body.(*ast.MappingNode)
 	if !ok {

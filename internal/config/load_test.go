@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -639,5 +640,68 @@ func TestStripHeadersReplaceNullKeepsDefaults(t *testing.T) {
 	}
 	if got := c.StripHeaderNames(); len(got) != len(proxy.DefaultStripHeaders) {
 		t.Errorf("StripHeaderNames: expected the %d defaults, got %q", len(proxy.DefaultStripHeaders), got)
+	}
+}
+
+// aliasRepeats returns minimal with a deny entry whose groups are an
+// anchored list of n groups, and m more deny entries that name it by alias.
+func aliasRepeats(n, m int) string {
+	var b strings.Builder
+	b.WriteString(minimal + "      deny:\n        - groups: &g [")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, "g%d", i)
+	}
+	b.WriteString("]\n")
+	for range m {
+		b.WriteString("        - {groups: *g}\n")
+	}
+	return b.String()
+}
+
+// A file whose aliases repeat a large value is refused before anything
+// walks it: each alias is walked again by the checks and the validation,
+// so 60 KB of aliases to a 2,000-item list cost seconds and a megabyte of
+// them hours (a reload would hold the reload lock and a core meanwhile).
+// Sharing a value a few times is fine.
+func TestAliasesCannotExpandTheFile(t *testing.T) {
+	if _, err := Load([]byte(aliasRepeats(20, 50)), Options{}); err != nil {
+		t.Fatalf("a rule shared by alias: %v", err)
+	}
+	y := aliasRepeats(2000, 2000)
+	start := time.Now()
+	c, err := Load([]byte(y), Options{})
+	took := time.Since(start)
+	if c != nil || err == nil {
+		t.Fatalf("a %d-byte file that aliases a 2000-item list 2000 times loaded (in %v)", len(y), took)
+	}
+	want := "yaml: aliases (*name, <<: *name) expand the file's"
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q does not contain %q", err, want)
+	}
+	if !IsProblems(err) {
+		t.Fatalf("error %T is not Problems", err)
+	}
+	// Merge keys count the same.
+	var b strings.Builder
+	b.WriteString(minimal + "x0: &m0 {")
+	for i := range 2000 {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "k%d: v", i)
+	}
+	b.WriteString("}\nx1: [")
+	for i := range 1000 {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("{<<: *m0}")
+	}
+	b.WriteString("]\n")
+	if _, err := Load([]byte(b.String()), Options{}); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("merge keys: error %v does not contain %q", err, want)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/accessgateway/gateway/internal/yamlcheck"
 )
 
 // InventoryDevice is one company-issued device as IT registers it.
@@ -111,6 +113,9 @@ func LoadInventoryFile(path string, ekRoots *EKRoots) (*Inventory, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("device: read inventory: %w", err)
+	}
+	if err := yamlcheck.CheckBytes(b); err != nil {
+		return nil, fmt.Errorf("device: parse inventory %s: %w", path, err)
 	}
 	var f inventoryFile
 	if err := yaml.UnmarshalWithOptions(b, &f, yaml.Strict()); err != nil {

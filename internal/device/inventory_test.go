@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -180,6 +181,18 @@ func TestLoadInventoryFile(t *testing.T) {
 	os.WriteFile(p, []byte("devices:\n  - id: lt-1\n    serail: S1\n"), 0o600)
 	if _, err := device.LoadInventoryFile(p, nil); err == nil {
 		t.Fatal("expected an unknown key to be an error")
+	}
+	// Aliases that expand the file past the bound are refused before it
+	// is decoded (yamlcheck): ten levels of ten aliases each.
+	var b strings.Builder
+	b.WriteString("x0: &x0 [a, a, a, a, a, a, a, a, a, a]\n")
+	for i := 1; i <= 10; i++ {
+		fmt.Fprintf(&b, "x%d: &x%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*x%d, ", i-1), 10), ", "))
+	}
+	b.WriteString("devices: []\n")
+	os.WriteFile(p, []byte(b.String()), 0o600)
+	if _, err := device.LoadInventoryFile(p, nil); err == nil || !strings.Contains(err.Error(), "aliases (*name, <<: *name) expand") {
+		t.Fatalf("expected aliases that expand the file to be refused, got %v", err)
 	}
 }
 
