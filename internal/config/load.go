@@ -68,6 +68,14 @@ type Options struct {
 // Load decodes YAML strictly, substitutes ${ENV} in string values, fills
 // defaults and validates. On any problem it returns Problems.
 func Load(data []byte, o Options) (cfg *Config, err error) {
+	// Problems quote what was written, and a URL may carry a password or a
+	// token (often from ${ENV}): `gateway check` prints them, a rejected
+	// reload logs them.
+	defer func() {
+		if p, ok := err.(Problems); ok {
+			err = redactProblems(p)
+		}
+	}()
 	// goccy/go-yaml v1.19.2 panics on some malformed input (a tag where a
 	// list is expected: goccy/go-yaml#735). A bad file must be a problem,
 	// never a crash of `check` or of a running gateway on reload.

@@ -192,7 +192,7 @@ tests:
 				`routes[0].upstream: expected an absolute http(s) URL, got "ftp://x"`,
 				`routes[0].rules.allow[0]: empty condition would match everyone; set a field, or everyone: true to say so`,
 				`routes[0].rules.deny[0].emails[0]: policy: expected an email address with exactly one '@', got "a@evil.example@corp.example"`,
-				`routes[1].upstream: expected no user info, query or fragment, got "http://u:p@x/?q"`,
+				`routes[1].upstream: expected no user info, query or fragment, got "http://[redacted]@x/?[redacted]"`,
 				`routes[1].rules: a public route has no rules; remove them or public: true`,
 				`routes[1].allow_bearer: a public route takes no credentials`,
 				`routes[2].name: duplicate of routes[1].name "pub"`,

@@ -107,3 +107,34 @@ func valueEnd(l string, start int) int {
 	}
 	return start + len(strings.TrimRight(l[start:end], " \t"))
 }
+
+var (
+	// urlUserInfo is the user info of a URL in a message: everything up to
+	// the last '@' before the quoted value ends ("https://user:pass@host";
+	// a password in a URL that does not parse may hold '@', '/' or an
+	// escaped '"'). It may take more than the user info, never less.
+	urlUserInfo = regexp.MustCompile(`(?i)([a-z][a-z0-9+.-]*://)(?:[^\s"\\]|\\.)*@`)
+	// urlQuery is the query of a URL in a message ("?token=…").
+	urlQuery = regexp.MustCompile(`(?i)([a-z][a-z0-9+.-]*://(?:[^?#\s"\\]|\\.)*)\?(?:[^#\s"\\]|\\.)*`)
+)
+
+// redactURLs replaces the user info and the query of every URL in s with
+// [redacted]: problems and warnings quote URLs as written (an upstream, a
+// ticket system's base_url, a Redis address, an OTLP endpoint), and an
+// operator who wrote https://svc:${PASSWORD}@tool or ?api_key=${KEY} must
+// not find the secret in `gateway check` output or the reload log.
+func redactURLs(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	s = urlUserInfo.ReplaceAllString(s, "${1}[redacted]@")
+	return urlQuery.ReplaceAllString(s, "${1}?[redacted]")
+}
+
+// redactProblems applies redactURLs to every problem.
+func redactProblems(p Problems) Problems {
+	for i := range p {
+		p[i] = redactURLs(p[i])
+	}
+	return p
+}

@@ -120,7 +120,7 @@ func (c *Config) Validate() error {
 	v := &validator{}
 	c.validate(v)
 	if len(v.probs) > 0 {
-		return v.probs
+		return redactProblems(v.probs)
 	}
 	return nil
 }
@@ -128,7 +128,7 @@ func (c *Config) Validate() error {
 type validator struct{ probs Problems }
 
 func (c *Config) warn(format string, args ...any) {
-	c.warnings = append(c.warnings, fmt.Sprintf(format, args...))
+	c.warnings = append(c.warnings, redactURLs(fmt.Sprintf(format, args...)))
 }
 
 // IsLoopbackHost reports whether host (without port or brackets) is
@@ -196,6 +196,11 @@ func (c *Config) validate(v *validator) {
 	case err != nil || iss.Host == "" || (iss.Scheme != "https" && iss.Scheme != "http"):
 		v.add("oidc.issuer", "expected an absolute https URL, got %q", c.OIDC.Issuer)
 		iss = nil
+	case iss.User != nil || iss.RawQuery != "" || iss.ForceQuery || iss.Fragment != "":
+		// OpenID Connect Discovery: an issuer has no query or fragment;
+		// user info would be sent to the provider and logged with the
+		// issuer.
+		v.add("oidc.issuer", "expected an https URL without user info, query or fragment, got %q", c.OIDC.Issuer)
 	case iss.Scheme == "http" && !c.Dev && !IsLoopbackHost(iss.Hostname()):
 		v.add("oidc.issuer", "expected https, got %q (plain http is accepted only for a provider on a loopback host such as http://localhost:9998; to try the gateway locally, run gateway dev --config FILE, or leave oidc.issuer out there to use the embedded development provider)", c.OIDC.Issuer)
 	case iss.Scheme == "http" && !c.Dev:
