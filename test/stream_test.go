@@ -299,6 +299,15 @@ func TestStreamsEndWhenTheAccessIsWithdrawn(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "no-allow-rule-matched"},
+		// The route is gone: the path now falls to the "/" route, whose
+		// rules allow the user — but the exchange goes on to the upstream
+		// of the route the reload removed, which no rule judges any more.
+		{"a reload that removes the exchange's route", false, func(t *testing.T, g *gateway, _ *http.Client, vars envVars, _ *redistest.Server) {
+			g.writeConfig(withAddrs(vars, g), baseConfig)
+			if err := g.srv.Reload(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}, "route-not-found"},
 		{"the session store stops answering", true, func(t *testing.T, _ *gateway, _ *http.Client, _ envVars, rs *redistest.Server) {
 			rs.Stop()
 		}, "evidence-unavailable"},

@@ -149,6 +149,13 @@ func (x *exchange) recheck() (policy.Decision, *routeEntry, audit.Record) {
 	r := x.r.WithContext(proxy.WithForward(ctx, &q.client))
 	var d policy.Decision
 	entry, vars, found := rt.table.Lookup(q.host, q.path)
+	if found && !sameExchangeRoute(o.entry, entry) {
+		// The exchange goes on to the upstream of the route it was allowed
+		// on; a reload that removed that route, or gave it another
+		// upstream, leaves the path to rules that do not judge that
+		// upstream (a "/" route beside it): the exchange has no route now.
+		found = false
+	}
 	if found {
 		q.entry, q.vars, q.found, q.resolved = entry, vars, true, true
 		d, _ = s.decideRoute(r, q, entry, vars)
@@ -164,6 +171,14 @@ func (x *exchange) recheck() (policy.Decision, *routeEntry, audit.Record) {
 	}
 	rec.Detail = recheckDetail + x.start.UTC().Format(time.RFC3339Nano)
 	return d, entry, rec
+}
+
+// sameExchangeRoute reports whether next, the route that serves an open
+// exchange's path in the configuration in force, is still the route the
+// exchange was allowed on and forwarded by: the same name and upstream.
+func sameExchangeRoute(was, next *routeEntry) bool {
+	return was != nil && next != nil && was.cfg.Name == next.cfg.Name &&
+		was.cfg.Upstream == next.cfg.Upstream && was.cfg.PreserveHost == next.cfg.PreserveHost
 }
 
 // recheckDetail begins the detail of a re-check's decision record; the
