@@ -34,6 +34,7 @@ type exchange struct {
 	r      *http.Request // the request as allowed; only read here
 	q      *request      // its state; only read here
 	route  string
+	entry  *routeEntry // the route the exchange was allowed on and forwarded by
 	start  time.Time
 	every  time.Duration
 	cancel context.CancelCauseFunc
@@ -61,7 +62,7 @@ func (s *Server) watch(r *http.Request, q *request, e *routeEntry, d policy.Deci
 		every = *e.cfg.RecheckInterval
 	}
 	x := &q.ex // in the request's own allocation
-	x.s, x.r, x.q, x.route, x.start, x.every, x.cancel, x.ctx, x.notAfter = s, r, q, e.cfg.Name, s.now(), every, cancel, ctx, d.NotAfter
+	x.s, x.r, x.q, x.route, x.entry, x.start, x.every, x.cancel, x.ctx, x.notAfter = s, r, q, e.cfg.Name, e, s.now(), every, cancel, ctx, d.NotAfter
 	x.mu.Lock()
 	x.arm(x.notAfter.Sub(x.start))
 	x.mu.Unlock()
@@ -149,7 +150,7 @@ func (x *exchange) recheck() (policy.Decision, *routeEntry, audit.Record) {
 	r := x.r.WithContext(proxy.WithForward(ctx, &q.client))
 	var d policy.Decision
 	entry, vars, found := rt.table.Lookup(q.host, q.path)
-	if found && !sameExchangeRoute(o.entry, entry) {
+	if found && !sameExchangeRoute(x.entry, entry) {
 		// The exchange goes on to the upstream of the route it was allowed
 		// on; a reload that removed that route, or gave it another
 		// upstream, leaves the path to rules that do not judge that
