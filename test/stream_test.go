@@ -496,3 +496,71 @@ func cookieHeader(c *http.Client, u string) string {
 	}
 	return strings.Join(cookies, "; ")
 }
+
+// TestReChecksJudgeTheClientAddressAgain: a re-check takes the client's
+// address as a new request would, on the configuration in force: once a
+// reload no longer trusts the proxy whose X-Forwarded-For placed the client
+// inside the route's source_cidrs, a new request from the same peer is
+// judged by the peer's own address (denied), and so is the open exchange.
+func TestReChecksJudgeTheClientAddressAgain(t *testing.T) {
+	const sourceRoute = `
+  - name: live
+    host: {{.Host}}
+    path: /live
+    upstream: {{.Upstream}}
+    recheck_interval: 1s
+    rules:
+      allow:
+        - domains: [example.com]
+          source_cidrs: [10.0.0.0/8]
+`
+	const trusted = "\ntrusted_proxies: [127.0.0.1/32]\n"
+	toolDone := make(chan string, 1)
+	m := newIdP(t)
+	vars := idpVars(m, &upstream{Server: liveTool(t, toolDone)})
+	g := startGateway(t, vars, baseConfig+sourceRoute+trusted)
+	c, resp, body := signIn(t, g, m, user("jane@example.com"), "/")
+	mustStatus(t, resp, body, http.StatusOK)
+
+	req, _ := http.NewRequest("GET", g.URL+"/live/events", nil)
+	req.Header.Set("X-Forwarded-For", "10.9.8.7")
+	events, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer events.Body.Close()
+	if events.StatusCode != http.StatusOK {
+		t.Fatalf("from 10.9.8.7 through a trusted proxy: expected 200, got %d", events.StatusCode)
+	}
+	ev := bufio.NewReader(events.Body)
+	if _, err := ev.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+
+	// The proxy is no longer trusted: a new request from it is judged by
+	// its own address, 127.0.0.1, outside the route's source_cidrs.
+	g.writeConfig(withAddrs(vars, g), baseConfig+sourceRoute)
+	if err := g.srv.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	req, _ = http.NewRequest("GET", g.URL+"/live/x", nil)
+	req.Header.Set("X-Forwarded-For", "10.9.8.7")
+	resp, body = do(t, c, req)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a new request after the reload: expected 403, got %d: %s", resp.StatusCode, pageSummary(body))
+	}
+
+	withdrawn := time.Now()
+	var evErr error
+	for evErr == nil && time.Since(withdrawn) < 4*time.Second {
+		_, evErr = ev.ReadString('\n')
+	}
+	if evErr == nil || time.Since(withdrawn) > 3*time.Second {
+		t.Fatalf("expected the event stream cut at the next re-check, still open after %s (%v)", time.Since(withdrawn), evErr)
+	}
+	details := endedExchanges(t, g, toolDone, "/live/events", 1)
+	if !strings.HasPrefix(details[0], "/live/events 200 response cut off: a re-check withdrew the access at ") ||
+		!strings.Contains(details[0], "(no-allow-rule-matched") {
+		t.Errorf("response record: expected the re-check's withdrawal (no-allow-rule-matched), got %q", details[0])
+	}
+}

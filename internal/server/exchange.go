@@ -143,7 +143,11 @@ func (x *exchange) recheck() (policy.Decision, *routeEntry, audit.Record) {
 	s, o := x.s, x.q
 	rt := s.rt.Load()
 	q := &request{rt: rt, id: o.id, path: o.path, host: o.host, traceID: o.traceID}
-	q.client.ClientIP, q.client.TrustedPeer = o.client.ClientIP, o.client.TrustedPeer
+	// The client's address as a new request's: on the trusted_proxies in
+	// force, so that a proxy no longer trusted cannot keep the exchange
+	// inside a route's source_cidrs with its X-Forwarded-For, nor pass a
+	// client certificate in listen.client_cert_header (x.r is only read).
+	q.client.ClientIP, q.client.TrustedPeer = proxy.ClientAddr(x.r, rt.cfg.TrustedNets())
 	ctx, cancel := context.WithTimeout(x.ctx, recheckTimeout)
 	defer cancel()
 	ctx = context.WithValue(ctx, reqKey{}, q)
