@@ -19,7 +19,8 @@ import (
 // It ends when the access does, two ways:
 //
 //   - at the decision's NotAfter (the end of the session and of every
-//     window and grant the decision relied on): the cause is errAccessEnded;
+//     window and grant the decision relied on), or the earlier one a
+//     re-check found: the cause is an *accessEnded (errAccessEnded);
 //   - earlier, when the access is decided again (every
 //     routes[].recheck_interval while the exchange is open) and the answer
 //     is a denial — a sign-out, a revoked device, grant or bearer token, a
@@ -28,7 +29,9 @@ import (
 //
 // One runtime timer per exchange does both: it fires at the next re-check
 // or at NotAfter, whichever is first; an exchange shorter than the interval
-// (nearly every request) costs the timer and nothing else.
+// (nearly every request) costs the timer and nothing else. While a re-check
+// runs, the timer is armed for NotAfter: a re-check that waits (for the
+// store, a ticket system) never holds the exchange past it.
 type exchange struct {
 	s      *Server
 	r      *http.Request // the request as allowed; only read here
@@ -43,8 +46,9 @@ type exchange struct {
 	mu       sync.Mutex
 	t        *time.Timer
 	notAfter time.Time
-	final    bool // t is armed for notAfter, not for a re-check
-	done     bool // the exchange ended, or was ended
+	final    bool      // t is armed for notAfter, not for a re-check
+	due      time.Time // when t is due (a firing before it is stale: t was reset)
+	done     bool      // the exchange ended, or was ended
 	checking sync.WaitGroup
 }
 
@@ -74,6 +78,7 @@ func (s *Server) watch(r *http.Request, q *request, e *routeEntry, d policy.Deci
 func (x *exchange) arm(left time.Duration) {
 	x.final = left <= x.every
 	next := min(left, x.every)
+	x.due = time.Now().Add(next)
 	if x.t == nil {
 		x.t = time.AfterFunc(next, x.fire)
 		return
@@ -94,17 +99,25 @@ func (x *exchange) stop() {
 
 func (x *exchange) fire() {
 	x.mu.Lock()
-	if x.done {
+	if x.done || time.Now().Before(x.due) {
+		// Ended, or a firing of the timer that was reset meanwhile.
 		x.mu.Unlock()
 		return
 	}
 	if x.final {
 		x.done = true
+		end := &accessEnded{at: x.notAfter}
 		x.mu.Unlock()
 		x.s.metrics.ExchangesEnded.WithLabelValues(x.route, "not_after").Inc()
-		x.cancel(errAccessEnded)
+		x.cancel(end)
 		return
 	}
+	// Until the re-check answers, the timer waits for NotAfter alone: it
+	// ends the exchange then (and cancels the re-check) however long the
+	// re-check waits.
+	left := x.notAfter.Sub(x.s.now())
+	x.final, x.due = true, time.Now().Add(left)
+	x.t.Reset(left)
 	x.checking.Add(1)
 	x.mu.Unlock()
 	defer x.checking.Done()
@@ -204,13 +217,23 @@ func (w *accessWithdrawn) Error() string {
 // a re-check ended; the instant and the reasons follow.
 const responseWithdrawn = "response cut off: a re-check withdrew the access at "
 
+// accessEnded is the cause of an exchange ended at its NotAfter: the first
+// decision's, or the earlier one a re-check found.
+type accessEnded struct{ at time.Time }
+
+func (e *accessEnded) Error() string { return errAccessEnded.Error() }
+
+// Is makes an *accessEnded errAccessEnded to errors.Is.
+func (e *accessEnded) Is(target error) bool { return target == errAccessEnded }
+
 // endedBy returns the detail of the response record of an exchange the
 // gateway ended (cause is its context's cause), and whether it did.
-func endedBy(cause error, notAfter time.Time) (string, bool) {
+func endedBy(cause error) (string, bool) {
 	var w *accessWithdrawn
+	var e *accessEnded
 	switch {
-	case cause == errAccessEnded:
-		return responseAccessEnded + notAfter.UTC().Format(time.RFC3339Nano), true
+	case errors.As(cause, &e):
+		return responseAccessEnded + e.at.UTC().Format(time.RFC3339Nano), true
 	case errors.As(cause, &w):
 		return responseWithdrawn + w.at.UTC().Format(time.RFC3339Nano) + " (" + strings.Join(w.reasons, ", ") + ")", true
 	}

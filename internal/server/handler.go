@@ -469,7 +469,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *
 		// The access ended during the exchange: a response in progress was
 		// aborted, an upgraded connection closed, or the tool had not
 		// answered yet (403). A response that was complete is not "cut".
-		if detail, ended := endedBy(context.Cause(ctx), d.NotAfter); ended && (!completed || sw.code == http.StatusSwitchingProtocols || q.accessEnded) {
+		if detail, ended := endedBy(context.Cause(ctx)); ended && (!completed || sw.code == http.StatusSwitchingProtocols || q.accessEnded) {
 			resp.Detail = detail
 		} else if !completed {
 			resp.Detail = responseCutOff
@@ -488,8 +488,8 @@ const responseCutOff = "response cut off: the connection closed before the body 
 // exchange the gateway ended because the access did; the instant follows.
 const responseAccessEnded = "response cut off: the access ended (the session, or a time window or grant the decision relied on) at "
 
-// errAccessEnded is the cause of the deadline that ends a proxied exchange
-// at the decision's NotAfter.
+// errAccessEnded is what ends a proxied exchange at the decision's NotAfter
+// (the cause is an *accessEnded, which is errAccessEnded to errors.Is).
 var errAccessEnded = errors.New("server: the access ended (session, time window or grant) during the exchange")
 
 // claims builds the context token's claims for an allowed request.
@@ -587,7 +587,7 @@ func (s *Server) decisionRecord(r *http.Request, e *routeEntry, d policy.Decisio
 // and the 504 page when it did not answer in time (routes[].upstream_timeout,
 // or a connection attempt that timed out).
 func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
-	if _, ended := endedBy(context.Cause(r.Context()), time.Time{}); ended {
+	if _, ended := endedBy(context.Cause(r.Context())); ended {
 		// Not the tool's fault: the access ended before it answered.
 		if q := reqFrom(r.Context()); q != nil {
 			q.accessEnded = true
