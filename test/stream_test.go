@@ -564,3 +564,76 @@ func TestReChecksJudgeTheClientAddressAgain(t *testing.T) {
 		t.Errorf("response record: expected the re-check's withdrawal (no-allow-rule-matched), got %q", details[0])
 	}
 }
+
+// TestReChecksRefuseAnUpgradeTheRouteNoLongerAllows: once a reload takes
+// websocket off a route's upgrades, a new WebSocket is refused (400) and
+// the re-check of one still open ends it.
+func TestReChecksRefuseAnUpgradeTheRouteNoLongerAllows(t *testing.T) {
+	toolDone := make(chan string, 1)
+	m := newIdP(t)
+	vars := idpVars(m, &upstream{Server: liveTool(t, toolDone)})
+	g := startGateway(t, vars, baseConfig+liveConfig)
+	c, resp, body := signIn(t, g, m, user("jane@example.com"), "/")
+	mustStatus(t, resp, body, http.StatusOK)
+	cookies := cookieHeader(c, g.URL)
+	hostPort := strings.TrimPrefix(g.URL, "http://")
+	openWS := func() (net.Conn, *bufio.Reader, int) {
+		ws, err := net.Dial("tcp", hostPort)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ws.Close() })
+		_ = ws.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(ws, "GET /live/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nCookie: %s\r\n\r\n", hostPort, cookies)
+		wr := bufio.NewReader(ws)
+		res, err := http.ReadResponse(wr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ws, wr, res.StatusCode
+	}
+	ws, wr, status := openWS()
+	if status != http.StatusSwitchingProtocols {
+		t.Fatalf("expected 101, got %d", status)
+	}
+
+	g.writeConfig(withAddrs(vars, g), baseConfig+strings.Replace(liveConfig, "recheck_interval: 1s", "recheck_interval: 1s\n    upgrades: []", 1))
+	if err := g.srv.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, status := openWS(); status != http.StatusBadRequest {
+		t.Fatalf("a new WebSocket after the reload: expected 400, got %d", status)
+	}
+
+	withdrawn := time.Now()
+	_ = ws.SetDeadline(time.Now().Add(4 * time.Second))
+	buf := make([]byte, 64)
+	for {
+		_, err := wr.Read(buf)
+		if err == nil {
+			continue
+		}
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("expected the re-check to close the WebSocket, still open after %s", time.Since(withdrawn))
+		}
+		break
+	}
+	select {
+	case <-toolDone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("expected the tool's side of the WebSocket closed")
+	}
+	var detail string
+	eventually(t, "the WebSocket's response record", func() bool {
+		for _, r := range g.audit() {
+			if r.Kind == audit.KindResponse && r.Path == "/live/ws" && r.Status == http.StatusSwitchingProtocols {
+				detail = r.Detail
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.HasPrefix(detail, "response cut off: a re-check withdrew the access at ") || !strings.Contains(detail, "(bad-request") {
+		t.Errorf("response record: expected the re-check's withdrawal (bad-request), got %q", detail)
+	}
+}

@@ -170,6 +170,10 @@ func (u *Upstream) AllowUpgrades(protocols []string) {
 	u.upgrades = append([]string(nil), protocols...)
 }
 
+// CheckUpgrade reports, as ServeHTTP judges it, whether the upgrade h asks
+// for (if any) is refused on u (an error wrapping ErrUpgrade).
+func (u *Upstream) CheckUpgrade(h http.Header) error { return CheckUpgrade(h, u.upgrades) }
+
 // ServeHTTP forwards r. The request context must carry a Forward; without
 // one the request is refused (fail closed). A request asking for an upgrade
 // the route does not allow gets 400 and never reaches the upstream.

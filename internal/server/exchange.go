@@ -177,6 +177,11 @@ func (x *exchange) recheck() (policy.Decision, *routeEntry, audit.Record) {
 	if found {
 		q.entry, q.vars, q.found, q.resolved = entry, vars, true, true
 		d, _ = s.decideRoute(r, q, entry, vars)
+		if d.Allow && entry.upstream.CheckUpgrade(x.r.Header) != nil {
+			// An upgrade the route no longer allows (a reload took the
+			// protocol off its upgrades): a new one would be refused.
+			d = policy.Decision{Reasons: []policy.Reason{policy.ReasonBadRequest}}
+		}
 	} else {
 		entry = nil
 		d = policy.Decision{Reasons: []policy.Reason{policy.ReasonRouteNotFound}}
