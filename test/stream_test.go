@@ -637,3 +637,65 @@ func TestReChecksRefuseAnUpgradeTheRouteNoLongerAllows(t *testing.T) {
 		t.Errorf("response record: expected the re-check's withdrawal (bad-request), got %q", detail)
 	}
 }
+
+// TestUpgradedConnectionTheToolClosedEndsWithTheAccess: a tool that ends
+// its side of an upgraded connection first (the gateway passes the close
+// on as a half-close) leaves the client's side open for the client to
+// write; once the access is withdrawn the gateway closes that side too, and
+// the exchange ends with its response record, instead of waiting for the
+// client to close.
+func TestUpgradedConnectionTheToolClosedEndsWithTheAccess(t *testing.T) {
+	tool := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/live/ws" {
+			return
+		}
+		conn, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		fmt.Fprint(rw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nbye")
+		rw.Flush()
+		conn.Close()
+	}))
+	t.Cleanup(tool.Close)
+	m := newIdP(t)
+	vars := idpVars(m, &upstream{Server: tool})
+	g := startGateway(t, vars, baseConfig+liveConfig)
+	c, resp, body := signIn(t, g, m, user("jane@example.com"), "/")
+	mustStatus(t, resp, body, http.StatusOK)
+	hostPort := strings.TrimPrefix(g.URL, "http://")
+	ws, err := net.Dial("tcp", hostPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	_ = ws.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(ws, "GET /live/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nCookie: %s\r\n\r\n", hostPort, cookieHeader(c, g.URL))
+	wr := bufio.NewReader(ws)
+	if res, err := http.ReadResponse(wr, nil); err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("expected 101, got %v, %v", res, err)
+	}
+	if b, err := io.ReadAll(wr); string(b) != "bye" || err != nil {
+		t.Fatalf("expected the tool's bytes and its close, got %q, %v", b, err)
+	}
+
+	// The client keeps its side open; the access is withdrawn (sign-out).
+	resp, body = get(t, c, g.URL+"/.gateway/sign-out")
+	req, _ := http.NewRequest("POST", g.URL+"/.gateway/sign-out", strings.NewReader("csrf="+between(body, `name="csrf" value="`, `"`)))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, body = do(t, c, req)
+	mustStatus(t, resp, body, http.StatusOK)
+	var detail string
+	deadline := time.Now().Add(4 * time.Second)
+	for detail == "" && time.Now().Before(deadline) {
+		for _, r := range g.audit() {
+			if r.Kind == audit.KindResponse && r.Path == "/live/ws" {
+				detail = r.Detail
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.HasPrefix(detail, "response cut off: a re-check withdrew the access at ") {
+		t.Fatalf("expected the exchange ended by the re-check, with its response record; got %q", detail)
+	}
+}

@@ -449,6 +449,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *
 		defer x.stop() // after the response record below is written
 		r = r.WithContext(ctx)
 	}
+	sw.ctx = ctx
 	if s.tracer != nil {
 		// The upstream call is a span of its own, and the upstream gets the
 		// gateway's trace context (never the client's, unless a trusted
@@ -614,6 +615,9 @@ type statusWriter struct {
 	http.ResponseWriter
 	code  int // the final status (0: none yet)
 	bytes int64
+	// ctx is the exchange's: its end closes a hijacked connection (nil:
+	// none is watched).
+	ctx context.Context
 }
 
 // WriteHeader records the final status: the first of 200 or more, or 101.
@@ -644,10 +648,20 @@ func (w *statusWriter) status() int {
 // Hijack records 101: ReverseProxy hijacks the client's connection only to
 // switch protocols after the upstream's 101, and writes that 101 itself on
 // the connection, not through WriteHeader.
+//
+// The end of the exchange closes the client's connection. ReverseProxy
+// closes only the upstream's then, and waits for both directions to end:
+// once the tool has ended its side (passed on to the client as a
+// half-close), the client's side would stay open, and the handler with it,
+// for as long as the client neither writes nor closes — past the access's
+// end, with no response record.
 func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err == nil && w.code == 0 {
 		w.code = http.StatusSwitchingProtocols
+	}
+	if err == nil && w.ctx != nil {
+		context.AfterFunc(w.ctx, func() { _ = c.Close() })
 	}
 	return c, rw, err
 }
