@@ -284,6 +284,7 @@ func TestStreamsEndWhenTheAccessIsWithdrawn(t *testing.T) {
 		redis    bool
 		withdraw func(t *testing.T, g *gateway, c *http.Client, vars envVars, rs *redistest.Server)
 		reason   string
+		route    string // the route's config before; liveConfig when empty
 	}{
 		{"sign-out", false, func(t *testing.T, g *gateway, c *http.Client, _ envVars, _ *redistest.Server) {
 			resp, body := get(t, c, g.URL+"/.gateway/sign-out")
@@ -292,13 +293,13 @@ func TestStreamsEndWhenTheAccessIsWithdrawn(t *testing.T) {
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			resp, body = do(t, c, req)
 			mustStatus(t, resp, body, http.StatusOK)
-		}, "sign-in-required"},
+		}, "sign-in-required", ""},
 		{"a reload that no longer allows the user", false, func(t *testing.T, g *gateway, _ *http.Client, vars envVars, _ *redistest.Server) {
 			g.writeConfig(withAddrs(vars, g), baseConfig+strings.Replace(liveConfig, "domains: [example.com]", "domains: [corp.example]", 1))
 			if err := g.srv.Reload(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-		}, "no-allow-rule-matched"},
+		}, "no-allow-rule-matched", ""},
 		// The route is gone: the path now falls to the "/" route, whose
 		// rules allow the user — but the exchange goes on to the upstream
 		// of the route the reload removed, which no rule judges any more.
@@ -307,10 +308,18 @@ func TestStreamsEndWhenTheAccessIsWithdrawn(t *testing.T) {
 			if err := g.srv.Reload(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-		}, "route-not-found"},
+		}, "route-not-found", ""},
 		{"the session store stops answering", true, func(t *testing.T, _ *gateway, _ *http.Client, _ envVars, rs *redistest.Server) {
 			rs.Stop()
-		}, "evidence-unavailable"},
+		}, "evidence-unavailable", ""},
+		// A public route is re-checked too: a reload that makes it private
+		// (for others) ends its open exchanges.
+		{"a reload that makes a public route private", false, func(t *testing.T, g *gateway, _ *http.Client, vars envVars, _ *redistest.Server) {
+			g.writeConfig(withAddrs(vars, g), baseConfig+strings.Replace(liveConfig, "domains: [example.com]", "domains: [corp.example]", 1))
+			if err := g.srv.Reload(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}, "no-allow-rule-matched", strings.Replace(liveConfig, "    rules:\n      allow:\n        - domains: [example.com]\n", "    public: true\n", 1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			toolDone := make(chan string, 2)
@@ -321,7 +330,11 @@ func TestStreamsEndWhenTheAccessIsWithdrawn(t *testing.T) {
 				rs = redistest.Start(t)
 				vars.Store, vars.RedisAddr = "redis", rs.Addr()
 			}
-			g := startGateway(t, vars, baseConfig+liveConfig)
+			route := liveConfig
+			if tc.route != "" {
+				route = tc.route
+			}
+			g := startGateway(t, vars, baseConfig+route)
 			c, resp, body := signIn(t, g, m, user("jane@example.com"), "/")
 			mustStatus(t, resp, body, http.StatusOK)
 			cookies := cookieHeader(c, g.URL)
@@ -403,7 +416,7 @@ func TestStreamsEndWhenTheAccessIsWithdrawn(t *testing.T) {
 				t.Errorf("expected one denying re-check per exchange in the audit log, got %d", n)
 			}
 			for _, r := range g.audit() {
-				if strings.HasPrefix(r.Path, "/live/") && r.User != "jane@example.com" {
+				if tc.route == "" && strings.HasPrefix(r.Path, "/live/") && r.User != "jane@example.com" {
 					t.Errorf("expected every record of the exchanges to name their user, got %q in %+v", r.User, r)
 				}
 			}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -68,9 +69,19 @@ func (s *Server) watch(r *http.Request, q *request, e *routeEntry, d policy.Deci
 	x := &q.ex // in the request's own allocation
 	x.s, x.r, x.q, x.route, x.entry, x.start, x.every, x.cancel, x.ctx, x.notAfter = s, r, q, e.cfg.Name, e, s.now(), every, cancel, ctx, d.NotAfter
 	x.mu.Lock()
-	x.arm(x.notAfter.Sub(x.start))
+	x.arm(x.left(x.start))
 	x.mu.Unlock()
 	return x, ctx
+}
+
+// left is the time from now until NotAfter; without one (a public route:
+// no identity, nothing that ends), as long as a timer can wait. x.mu is
+// held.
+func (x *exchange) left(now time.Time) time.Duration {
+	if x.notAfter.IsZero() {
+		return math.MaxInt64
+	}
+	return x.notAfter.Sub(now)
 }
 
 // arm sets the timer for the next re-check, or for NotAfter when it comes
@@ -115,7 +126,7 @@ func (x *exchange) fire() {
 	// Until the re-check answers, the timer waits for NotAfter alone: it
 	// ends the exchange then (and cancels the re-check) however long the
 	// re-check waits.
-	left := x.notAfter.Sub(x.s.now())
+	left := x.left(x.s.now())
 	x.final, x.due = true, time.Now().Add(left)
 	x.t.Reset(left)
 	x.checking.Add(1)
@@ -141,10 +152,10 @@ func (x *exchange) fire() {
 	}
 	// The exchange never outlives the first decision's NotAfter (the
 	// context token it carried ends then), nor a later, earlier one.
-	if !d.NotAfter.IsZero() && d.NotAfter.Before(x.notAfter) {
+	if !d.NotAfter.IsZero() && (x.notAfter.IsZero() || d.NotAfter.Before(x.notAfter)) {
 		x.notAfter = d.NotAfter
 	}
-	x.arm(x.notAfter.Sub(x.s.now()))
+	x.arm(x.left(x.s.now()))
 }
 
 // recheck decides the exchange's request again, as a new request from the

@@ -442,13 +442,10 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *
 	// upstream: both transports then close the upstream connection;
 	// ReverseProxy aborts a response in progress (the server closes the
 	// client's connection) and closes both sides of an upgraded one.
-	ctx := r.Context()
-	if !d.NotAfter.IsZero() {
-		var x *exchange
-		x, ctx = s.watch(r, q, e, d)
-		defer x.stop() // after the response record below is written
-		r = r.WithContext(ctx)
-	}
+	// Public routes too: a reload may make the route private, or remove it.
+	x, ctx := s.watch(r, q, e, d)
+	defer x.stop() // after the response record below is written
+	r = r.WithContext(ctx)
 	sw.ctx = ctx
 	if s.tracer != nil {
 		// The upstream call is a span of its own, and the upstream gets the
