@@ -135,7 +135,7 @@ func NewRedis(ctx context.Context, cfg RedisConfig, options ...RedisOption) (*Re
 		for i, p := range ro.cachePrefixes {
 			full[i] = r.prefix + p
 		}
-		r.cache = newReadCache(opts, tlsState, cfg.LocalCache, full, ro.logger)
+		r.cache = newReadCache(opts, r.client, tlsState, cfg.LocalCache, full, r.prefix+"cache-canary:", ro.logger)
 	}
 	return r, nil
 }
@@ -219,7 +219,7 @@ func (r *Redis) MGet(ctx context.Context, keys ...string) ([][]byte, error) {
 		return out, nil
 	}
 	if r.cache != nil {
-		start := time.Now().UnixNano()
+		start := monoNow()
 		if vals, ok := r.cache.lookup(full, start); ok {
 			return vals, nil
 		}

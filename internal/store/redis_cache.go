@@ -2,10 +2,14 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,9 +36,18 @@ import (
 //
 // What keeps it from serving a value Redis no longer holds:
 //
-//   - It serves only while the subscriber is subscribed, has heard from
-//     Redis (a message, or the answer to a ping sent every cachePing)
-//     within cacheLive, and has applied every byte that reached its socket:
+//   - It serves only while the subscriber is subscribed on the very server
+//     the store reads and writes, as a canary shows: every cachePing the
+//     store's own client (the one MGet and the writes use) publishes the
+//     time to a channel only this subscription listens to. PUBLISH answers
+//     how many subscribers got it on that server; none means the
+//     subscriber is elsewhere (after a Sentinel failover it stays on the
+//     old master, since go-redis moves its pool but not a Pub/Sub
+//     connection, and Sentinel's CLIENT KILL TYPE normal spares it): the
+//     cache stops serving (within cachePing of the store's client moving)
+//     and resubscribes, which dials the server Sentinel names. It serves
+//     only while a canary published within cacheLive has arrived, and has
+//     applied every byte that reached its socket:
 //     each lookup checks that the subscriber is blocked reading and that
 //     nothing waits on the socket (peek.Quiet, one non-blocking syscall).
 //     A notice that has arrived is never overtaken by a request, however
@@ -60,11 +73,19 @@ type readCache struct {
 	maxAge     int64    // nanoseconds
 	maxEntries int
 	client     redis.UniversalClient
-	logger     *slog.Logger
+	// store is the store's own client: canaries go where reads go.
+	store redis.UniversalClient
+	// canaryPrefix begins the channel of each subscription's canaries.
+	canaryPrefix string
+	logger       *slog.Logger
 
-	// heard is when (unix nanoseconds) the subscriber last heard from
-	// Redis while subscribed; 0 while it is not.
+	// heard is when (monoNow) the latest canary that arrived was
+	// published; 0 while the subscriber is not subscribed, or not on the
+	// store's server.
 	heard atomic.Int64
+	// canary is the channel the current subscription listens to for
+	// canaries ("" while none is subscribed). Set under mu.
+	canary atomic.Pointer[string]
 	// conn is the subscriber's connection (the latest dialed).
 	conn atomic.Pointer[watchedConn]
 	// gen moves (under mu) with every invalidation, flush and change of
@@ -80,12 +101,21 @@ type readCache struct {
 
 type cacheEntry struct {
 	val   []byte // nil: the key was absent
-	until int64  // served before this time (unix nanoseconds)
+	until int64  // served before this time (monoNow)
 }
 
+// monoEpoch and monoNow are the cache's clock: nanoseconds on the
+// monotonic clock, so that a step of the wall clock (NTP, a resumed VM)
+// neither stretches a value's life nor the time since the last canary.
+var monoEpoch = time.Now()
+
+func monoNow() int64 { return int64(time.Since(monoEpoch)) }
+
 const (
-	// cachePing is how often an idle subscriber pings Redis; cacheLive is
-	// how long after it last heard from Redis the cache still serves.
+	// cachePing is how often the store publishes a canary; cacheLive is
+	// how long after the latest canary that arrived was published the
+	// cache still serves (and, without one, when the subscriber starts
+	// over).
 	cachePing = 250 * time.Millisecond
 	cacheLive = 4 * cachePing
 	// cacheSubscribeWait bounds the wait for a subscription's confirmation.
@@ -99,19 +129,22 @@ const (
 
 // newReadCache starts the subscriber of a cache of keys under prefixes
 // (already prefixed with the store's key prefix), with opts (the store's
-// client options). The cache serves nothing until the subscriber has
-// subscribed.
-func newReadCache(opts *redis.UniversalOptions, tlsState *redisTLS, cfg RedisLocalCache, prefixes []string, logger *slog.Logger) *readCache {
+// client options); store is the store's client, which publishes the
+// canaries on channels under canaryPrefix. The cache serves nothing until
+// the subscriber has subscribed and a canary has arrived.
+func newReadCache(opts *redis.UniversalOptions, store redis.UniversalClient, tlsState *redisTLS, cfg RedisLocalCache, prefixes []string, canaryPrefix string, logger *slog.Logger) *readCache {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	c := &readCache{
-		prefixes:   prefixes,
-		maxAge:     int64(cfg.MaxAge),
-		maxEntries: cfg.MaxEntries,
-		entries:    make(map[string]cacheEntry),
-		logger:     logger.With("component", "redis-cache"),
-		done:       make(chan struct{}),
+		prefixes:     prefixes,
+		maxAge:       int64(cfg.MaxAge),
+		maxEntries:   cfg.MaxEntries,
+		store:        store,
+		canaryPrefix: canaryPrefix,
+		entries:      make(map[string]cacheEntry),
+		logger:       logger.With("component", "redis-cache"),
+		done:         make(chan struct{}),
 	}
 	o := *opts
 	o.PoolSize = 1
@@ -272,7 +305,8 @@ type CacheStats struct {
 	// memory and from Redis.
 	Hits, Misses uint64
 	// Serving: the cache answers reads now (its invalidation connection is
-	// subscribed and heard from Redis within the last second).
+	// subscribed on the store's server, as a canary published within the
+	// last second showed).
 	Serving bool
 	// Entries is the number of values held.
 	Entries int
@@ -282,7 +316,7 @@ func (c *readCache) stats() CacheStats {
 	c.mu.RLock()
 	n := len(c.entries)
 	c.mu.RUnlock()
-	return CacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Serving: c.serving(time.Now().UnixNano()), Entries: n}
+	return CacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Serving: c.serving(monoNow()), Entries: n}
 }
 
 // wants reports whether a read of keys that misses at now should be kept:
@@ -375,13 +409,25 @@ func (c *readCache) flush() {
 	c.mu.Unlock()
 }
 
-// up marks the subscriber subscribed: what was cached before (there
-// should be nothing) is dropped, since invalidations may have been lost.
-func (c *readCache) up() {
+// up marks the subscriber subscribed, listening for canaries on channel:
+// what was cached before (there should be nothing) is dropped, since
+// invalidations may have been lost. The cache serves once a canary has
+// arrived (hear).
+func (c *readCache) up(channel string) {
 	c.mu.Lock()
 	clear(c.entries)
 	c.gen.Add(1)
-	c.heard.Store(time.Now().UnixNano())
+	c.heard.Store(0)
+	c.canary.Store(&channel)
+	c.mu.Unlock()
+}
+
+// hear records a canary of channel published at sent (monoNow).
+func (c *readCache) hear(channel string, sent int64) {
+	c.mu.Lock()
+	if p := c.canary.Load(); p != nil && *p == channel && sent > c.heard.Load() {
+		c.heard.Store(sent)
+	}
 	c.mu.Unlock()
 }
 
@@ -389,9 +435,65 @@ func (c *readCache) up() {
 func (c *readCache) down() {
 	c.mu.Lock()
 	c.heard.Store(0)
+	c.canary.Store(nil)
 	clear(c.entries)
 	c.gen.Add(1)
 	c.mu.Unlock()
+}
+
+// elsewhere is down for the subscription of channel, if it is still the
+// current one: the store's server has no subscriber on it. The subscriber
+// sees that the channel is no longer its own and starts over.
+func (c *readCache) elsewhere(channel string) {
+	c.mu.Lock()
+	if p := c.canary.Load(); p != nil && *p == channel {
+		c.heard.Store(0)
+		c.canary.Store(nil)
+		clear(c.entries)
+		c.gen.Add(1)
+	}
+	c.mu.Unlock()
+}
+
+// current returns the canary channel of the current subscription, or "".
+func (c *readCache) current() string {
+	if p := c.canary.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// publish sends a canary every cachePing through the store's client, to
+// the current subscription's channel, until ctx ends. A PUBLISH that
+// reaches no subscriber means the store's server is not the subscriber's:
+// the cache stops serving at once.
+func (c *readCache) publish(ctx context.Context) {
+	t := time.NewTicker(cachePing)
+	defer t.Stop()
+	for {
+		if ch := c.current(); ch != "" {
+			pctx, cancel := context.WithTimeout(ctx, cacheLive)
+			n, err := c.store.Publish(pctx, ch, strconv.FormatInt(monoNow(), 10)).Result()
+			cancel()
+			if err == nil && n == 0 {
+				c.elsewhere(ch)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// newCanaryChannel names the canary channel of one subscription: a new
+// one each time, so that no earlier connection of this cache, nor anyone
+// else, counts as its subscriber.
+func (c *readCache) newCanaryChannel() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return c.canaryPrefix + hex.EncodeToString(b[:])
 }
 
 // run keeps a subscriber subscribed until ctx ends, reconnecting with a
@@ -399,11 +501,18 @@ func (c *readCache) down() {
 // client tracking.
 func (c *readCache) run(ctx context.Context) {
 	defer close(c.done)
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		c.publish(ctx)
+	}()
+	defer func() { <-published }()
 	pause := 100 * time.Millisecond
 	logged := false
 	for ctx.Err() == nil {
-		ps := c.client.Subscribe(ctx, invalidateChannel)
-		ran, err := c.listen(ctx, ps)
+		canary := c.newCanaryChannel()
+		ps := c.client.Subscribe(ctx, invalidateChannel, canary)
+		ran, err := c.listen(ctx, ps, canary)
 		_ = ps.Close()
 		c.down()
 		if ctx.Err() != nil {
@@ -426,13 +535,28 @@ func (c *readCache) run(ctx context.Context) {
 	}
 }
 
-// listen applies ps's messages to the cache until ps fails or ctx ends.
-// ran reports whether the subscription was confirmed.
-func (c *readCache) listen(ctx context.Context, ps *redis.PubSub) (ran bool, err error) {
-	pinged := false
+// listen applies ps's messages to the cache until ps fails, ctx ends, or
+// the subscription no longer serves (no canary on canary within
+// cacheLive, or one published where this subscriber is not). ran reports
+// whether the subscription was confirmed.
+//
+// Nothing else may arrive: no ping is sent, so a reply that reads as a
+// pong — or a message on another channel, or any other reply — means the
+// stream was read out of step (a read that timed out in the middle of a
+// message leaves the rest of it to be read as replies of their own), and
+// the subscriber starts over rather than lose the keys of that message.
+func (c *readCache) listen(ctx context.Context, ps *redis.PubSub, canary string) (ran bool, err error) {
+	subscribed := 0
+	var lastCanary int64 // when (monoNow) the latest canary arrived
 	for {
 		if err := ctx.Err(); err != nil {
 			return ran, err
+		}
+		if ran && c.current() != canary {
+			return ran, errors.New("the store's Redis server has no subscriber on this replica's canary channel: the invalidation connection is on another server (a failover?)")
+		}
+		if ran && monoNow()-lastCanary > int64(cacheLive) {
+			return ran, errors.New("no canary arrived on the invalidation connection in time")
 		}
 		wait := cachePing
 		if !ran {
@@ -444,40 +568,47 @@ func (c *readCache) listen(ctx context.Context, ps *redis.PubSub) (ran bool, err
 		// cache, which is what a flush asks for (TestRedisCacheSeesEveryChange).
 		msg, err := ps.ReceiveTimeout(ctx, wait)
 		if err != nil {
-			if isTimeout(err) && !pinged && ran {
-				if err := ps.Ping(ctx); err != nil {
-					return ran, err
-				}
-				pinged = true
-				continue
-			}
 			if isTimeout(err) && ran {
-				err = errors.New("redis did not answer a ping on the invalidation connection in time")
-			} else if isTimeout(err) {
+				continue // the checks above decide
+			}
+			if isTimeout(err) {
 				err = errors.New("redis did not confirm the invalidation subscription in time")
 			}
 			return ran, err
 		}
-		pinged = false
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if m.Channel == invalidateChannel && m.Kind == "subscribe" {
+			if m.Kind != "subscribe" || (m.Channel != invalidateChannel && m.Channel != canary) || ran {
+				return ran, fmt.Errorf("unexpected %s %q on the invalidation connection", m.Kind, m.Channel)
+			}
+			if subscribed++; subscribed == 2 {
 				ran = true
-				c.up()
+				lastCanary = monoNow()
+				c.up(canary)
 				c.logger.Info("the local cache of session state is on: Redis sends this replica every change")
 			}
 		case *redis.Message:
-			if m.Channel != invalidateChannel {
-				continue
+			switch m.Channel {
+			case invalidateChannel:
+				if m.PayloadSlice != nil {
+					c.drop(m.PayloadSlice...)
+				} else {
+					c.drop(m.Payload)
+				}
+			case canary:
+				sent, err := strconv.ParseInt(m.Payload, 10, 64)
+				if err != nil {
+					return ran, fmt.Errorf("unexpected canary %q on the invalidation connection", m.Payload)
+				}
+				if ran {
+					lastCanary = monoNow()
+					c.hear(canary, sent)
+				}
+			default:
+				return ran, fmt.Errorf("unexpected message on channel %q on the invalidation connection", m.Channel)
 			}
-			if m.PayloadSlice != nil {
-				c.drop(m.PayloadSlice...)
-			} else {
-				c.drop(m.Payload)
-			}
-			c.heard.Store(time.Now().UnixNano())
-		case *redis.Pong:
-			c.heard.Store(time.Now().UnixNano())
+		default:
+			return ran, fmt.Errorf("unexpected %T on the invalidation connection (read out of step)", msg)
 		}
 	}
 }

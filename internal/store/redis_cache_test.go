@@ -430,3 +430,72 @@ func TestRedisCacheChangeAtAnotherReplicaIsSeenAtOnce(t *testing.T) {
 // hop stands for the shortest way from one replica's answer to another
 // replica's next request.
 func hop() { time.Sleep(100 * time.Microsecond) }
+
+// TestRedisCacheFollowsASentinelFailover: after a Sentinel failover, the
+// store reads and writes the new master while the invalidation connection
+// may still be subscribed on the old one, which hears nothing of the new
+// master's writes (go-redis moves its pool, not a Pub/Sub connection, and
+// Sentinel's CLIENT KILL TYPE normal spares it). The cache must stop
+// serving and follow the new master, not serve what it read until max_age.
+// Here the old master stays a master (Sentinel cannot reconfigure it, as
+// when a partition separates it from the Sentinels but not from the
+// gateway), so nothing of the new master's writes reaches it.
+func TestRedisCacheFollowsASentinelFailover(t *testing.T) {
+	t.Parallel()
+	master := redistest.Start(t, "--rename-command", "REPLICAOF", "", "--rename-command", "SLAVEOF", "")
+	replica := redistest.Start(t, "--replicaof", "127.0.0.1", fmt.Sprint(master.Port()))
+	sentinel := redistest.StartSentinel(t, master, "gw")
+	cfg := store.RedisConfig{Addrs: []string{sentinel.Addr()}, MasterName: "gw"}
+	withCache := cfg
+	withCache.LocalCache = store.RedisLocalCache{Enabled: true, MaxAge: time.Minute}
+	a := newRedis(t, withCache, store.CacheReads(nil, "s:"))
+	b := newRedis(t, cfg) // another replica, no cache
+	waitServing(t, a)
+
+	mustSet(t, b, "s:k", "v1", time.Hour)
+	eventually(t, a, "s:k", []byte("v1"), "before the failover")
+	waitCached(t, a, rawClient(t, master), "s:k")
+
+	// Sentinel finds the replica within its INFO period (10 s at most).
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		out, err := sentinel.Do("SENTINEL", "FAILOVER", "gw")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SENTINEL FAILOVER = %q, %v", out, err)
+		}
+	}
+	// Another replica changes the key on the new master, once Sentinel
+	// names it and that replica writes there (not on the old master, which
+	// still takes writes).
+	v2 := ""
+	for i, deadline := 0, time.Now().Add(10*time.Second); ; i++ {
+		if time.Now().After(deadline) {
+			t.Fatal("no failover, or no write on the new master, within 10 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+		if addr, _ := sentinel.Do("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "gw"); addr != "127.0.0.1\n"+fmt.Sprint(replica.Port()) {
+			continue
+		}
+		v2 = fmt.Sprint("v2-", i)
+		_ = b.Set(t.Context(), "s:k", []byte(v2), time.Hour)
+		if v, _ := replica.Do("GET", "gw:s:k"); v == v2 {
+			if v, _ := master.Do("GET", "gw:s:k"); v != v2 {
+				break
+			}
+		}
+	}
+	eventually(t, a, "s:k", []byte(v2), "after a failover and a write on the new master")
+	// What the cache keeps now it reads from the new master: a change
+	// there must reach it.
+	rawNew := rawClient(t, replica)
+	waitCached(t, a, rawNew, "s:k")
+	mustSet(t, b, "s:k", "v3", time.Hour)
+	eventually(t, a, "s:k", []byte("v3"), "after another write on the new master")
+	waitCached(t, a, rawNew, "s:k")
+	if err := b.Delete(t.Context(), "s:k"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, a, "s:k", nil, "after a DEL on the new master")
+}
