@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -498,4 +500,135 @@ func TestRedisCacheFollowsASentinelFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, a, "s:k", nil, "after a DEL on the new master")
+}
+
+// TestRedisCacheReadOutOfStep: when a notice reaches the invalidation
+// connection in two parts and the read times out between them (a lost
+// segment, a stalled link), the rest of the notice is read as replies of
+// its own. The key it names must not be lost while the cache goes on
+// serving: the cache must start over (and read Redis) instead.
+func TestRedisCacheReadOutOfStep(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	raw := rawClient(t, srv)
+	p := newSplitProxy(t, srv.Addr())
+	a := newRedis(t, store.RedisConfig{Addrs: []string{p.addr}, LocalCache: store.RedisLocalCache{Enabled: true, MaxAge: time.Minute}}, store.CacheReads(nil, "s:"))
+	waitServing(t, a)
+	b := newRedis(t, store.RedisConfig{Addrs: []string{srv.Addr()}}) // another replica
+
+	mustSet(t, b, "s:k", "v1", time.Hour)
+	eventually(t, a, "s:k", []byte("v1"), "setup")
+	waitCached(t, a, raw, "s:k")
+	// The notice of the DEL is cut before the key it names; the rest
+	// follows when the subscriber sends its next command, or after 300 ms.
+	p.split.Store(&splitAt{before: "$6\r\ngw:s:k\r\n"})
+	if err := b.Delete(t.Context(), "s:k"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for p.split.Load() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the proxy did not see the DEL's notice within 2 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if got := mget1(t, a, "s:k"); got != nil {
+		t.Fatalf("after another replica's DEL whose notice arrived in two parts, MGet = %q; want nil", got)
+	}
+}
+
+// splitProxy forwards TCP connections to a Redis server. On the one that
+// subscribes to the invalidations, it can cut a reply in two: the bytes
+// before split.before go at once, the rest when that connection next sends
+// anything to Redis, or after 300 ms.
+type splitProxy struct {
+	addr  string
+	split atomic.Pointer[splitAt]
+}
+
+type splitAt struct{ before string }
+
+func newSplitProxy(t *testing.T, target string) *splitProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &splitProxy{addr: l.Addr().String()}
+	var conns sync.WaitGroup
+	t.Cleanup(func() { _ = l.Close(); conns.Wait() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			var subscriber atomic.Bool
+			sent := make(chan struct{}, 1) // the client sent something
+			conns.Go(func() {
+				defer c.Close()
+				defer s.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						if bytes.Contains(buf[:n], []byte("__redis__:invalidate")) {
+							subscriber.Store(true)
+						}
+						select {
+						case sent <- struct{}{}:
+						default:
+						}
+						if _, err := s.Write(buf[:n]); err != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			})
+			conns.Go(func() {
+				defer c.Close()
+				defer s.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := s.Read(buf)
+					if n > 0 {
+						chunk := buf[:n]
+						if sp := p.split.Load(); sp != nil && subscriber.Load() {
+							if i := bytes.Index(chunk, []byte(sp.before)); i >= 0 {
+								if _, err := c.Write(chunk[:i]); err != nil {
+									return
+								}
+								select {
+								case <-sent: // drop what was sent before
+								default:
+								}
+								select {
+								case <-sent:
+								case <-time.After(300 * time.Millisecond):
+								}
+								chunk = chunk[i:]
+								p.split.Store(nil)
+							}
+						}
+						if _, err := c.Write(chunk); err != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			})
+		}
+	}()
+	return p
 }
