@@ -57,7 +57,9 @@ import (
 //     once the same way.
 //   - When the connection breaks, stalls or is killed, the cache is emptied
 //     and bypassed until a new connection has subscribed (which empties it
-//     again): invalidations lost meanwhile cannot matter.
+//     again): invalidations lost meanwhile cannot matter. The socket
+//     watched is the one the subscription was confirmed on, never a newer
+//     one go-redis dialed meanwhile.
 //   - A value is kept only if nothing was invalidated while it was being
 //     read (gen did not move): an old value whose invalidation overtook
 //     the read's reply is never kept.
@@ -86,8 +88,14 @@ type readCache struct {
 	// canary is the channel the current subscription listens to for
 	// canaries ("" while none is subscribed). Set under mu.
 	canary atomic.Pointer[string]
-	// conn is the subscriber's connection (the latest dialed).
+	// conn is the latest connection the subscriber's client dialed; sub
+	// is the one the current subscription was confirmed on (nil while
+	// there is none). Only sub's socket says whether every notice was
+	// applied: go-redis dials the next connection, and runs its handshake,
+	// inside the read that found the last one broken, before the
+	// subscriber hears of it.
 	conn atomic.Pointer[watchedConn]
+	sub  atomic.Pointer[watchedConn]
 	// gen moves (under mu) with every invalidation, flush and change of
 	// the subscriber's state.
 	gen     atomic.Uint64
@@ -225,7 +233,7 @@ func (c *readCache) serving(now int64) bool {
 	if h == 0 || now-h > int64(cacheLive) {
 		return false
 	}
-	w := c.conn.Load()
+	w := c.sub.Load()
 	return w != nil && w.rc != nil && w.reading.Load() && peek.Quiet(w.Conn)
 }
 
@@ -419,6 +427,7 @@ func (c *readCache) up(channel string) {
 	c.gen.Add(1)
 	c.heard.Store(0)
 	c.canary.Store(&channel)
+	c.sub.Store(c.conn.Load())
 	c.mu.Unlock()
 }
 
@@ -436,6 +445,7 @@ func (c *readCache) down() {
 	c.mu.Lock()
 	c.heard.Store(0)
 	c.canary.Store(nil)
+	c.sub.Store(nil)
 	clear(c.entries)
 	c.gen.Add(1)
 	c.mu.Unlock()
@@ -449,6 +459,7 @@ func (c *readCache) elsewhere(channel string) {
 	if p := c.canary.Load(); p != nil && *p == channel {
 		c.heard.Store(0)
 		c.canary.Store(nil)
+		c.sub.Store(nil)
 		clear(c.entries)
 		c.gen.Add(1)
 	}

@@ -538,6 +538,44 @@ func TestRedisCacheReadOutOfStep(t *testing.T) {
 	}
 }
 
+// TestRedisCacheNotServingWhileResubscribing: when the invalidation
+// connection dies, go-redis dials a new one at once, inside the read that
+// failed, and runs its handshake (CLIENT ID, CLIENT TRACKING) before the
+// subscriber learns of the failure. While that handshake waits for Redis,
+// the new connection is blocked reading with nothing pending — but it is
+// not the one whose notices the cache applied, and the notices lost with
+// the old one are not applied at all: the cache must not serve then.
+func TestRedisCacheNotServingWhileResubscribing(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	raw := rawClient(t, srv)
+	p := newSplitProxy(t, srv.Addr())
+	a := newRedis(t, store.RedisConfig{Addrs: []string{p.addr}, LocalCache: store.RedisLocalCache{Enabled: true, MaxAge: time.Minute}}, store.CacheReads(nil, "s:"))
+	waitServing(t, a)
+	mustSet(t, a, "s:k", "v1", time.Hour)
+	waitCached(t, a, raw, "s:k")
+
+	// New connections (the subscriber's next one) wait 600 ms for their
+	// first reply; the store's own pooled connection is not new.
+	p.delayNew.Store(true)
+	if err := raw.ClientKillByFilter(t.Context(), "TYPE", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Set(t.Context(), "gw:s:k", "v2", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		if got := mget1(t, a, "s:k"); string(got) != "v2" {
+			t.Fatalf("after the invalidation connection was killed and the key changed, MGet = %q; want \"v2\"", got)
+		}
+	}
+	p.delayNew.Store(false)
+	waitServing(t, a)
+	if got := mget1(t, a, "s:k"); string(got) != "v2" {
+		t.Fatalf("once back, MGet = %q; want \"v2\"", got)
+	}
+}
+
 // splitProxy forwards TCP connections to a Redis server. On the one that
 // subscribes to the invalidations, it can cut a reply in two: the bytes
 // before split.before go at once, the rest when that connection next sends
@@ -545,6 +583,9 @@ func TestRedisCacheReadOutOfStep(t *testing.T) {
 type splitProxy struct {
 	addr  string
 	split atomic.Pointer[splitAt]
+	// delayNew holds back, for 600 ms, the first reply on each connection
+	// accepted while it is set.
+	delayNew atomic.Bool
 }
 
 type splitAt struct{ before string }
@@ -571,6 +612,7 @@ func newSplitProxy(t *testing.T, target string) *splitProxy {
 			}
 			var subscriber atomic.Bool
 			sent := make(chan struct{}, 1) // the client sent something
+			delay := p.delayNew.Load()
 			conns.Go(func() {
 				defer c.Close()
 				defer s.Close()
@@ -600,6 +642,10 @@ func newSplitProxy(t *testing.T, target string) *splitProxy {
 				buf := make([]byte, 64<<10)
 				for {
 					n, err := s.Read(buf)
+					if n > 0 && delay {
+						time.Sleep(600 * time.Millisecond)
+						delay = false
+					}
 					if n > 0 {
 						chunk := buf[:n]
 						if sp := p.split.Load(); sp != nil && subscriber.Load() {
