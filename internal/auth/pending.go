@@ -38,9 +38,13 @@ const (
 // broker hands out /48s for free — fills at most PerNetwork slots, a tenth
 // of the replica's by default, not all of them. When the replica's cap is
 // reached anyway (by ten networks or more), a new sign-in is not refused:
-// it takes the slot of the oldest pending sign-in of the network holding
+// it takes the slot of the oldest pending sign-in of the holder holding
 // the most (see pendingSignIns.acquire), so that those flooding the replica
-// lose their own sign-ins first and everyone else can still sign in.
+// lose their own sign-ins first and everyone else can still sign in. A
+// holder is an IPv4 /24, or an IPv6 /32 — a provider's allocation: whoever
+// floods from thousands of /48s of their own holds them in a few /32s, and
+// a company's one NAT address (its people signing in) is not the one
+// evicted because each of those /48s holds fewer.
 type SignInLimits struct {
 	// PerClient caps the pending sign-ins of one client address: an IPv4
 	// address, or an IPv6 /64 (one customer network, which its owner can fill
@@ -98,9 +102,9 @@ type pendingSignIns struct {
 	// count is the pending sign-ins per prefix of every tier (prefixes of
 	// different tiers differ in length, so they never collide).
 	count map[netip.Prefix]int
-	// networks are the pending sign-ins per network (tierNetwork's prefix;
-	// the invalid prefix for unknown addresses), and byMost the same
-	// networks in a heap, the one holding the most on top.
+	// networks are the pending sign-ins per holder (holderOf's prefix; the
+	// invalid prefix for unknown addresses), and byMost the same in a heap,
+	// the one holding the most on top.
 	networks map[netip.Prefix]*signInNetwork
 	byMost   networkHeap
 }
@@ -108,6 +112,7 @@ type pendingSignIns struct {
 type pendingSignIn struct {
 	state   string
 	tiers   [tiers]netip.Prefix // invalid where the address has none
+	holder  netip.Prefix        // holderOf the address
 	network *signInNetwork
 	inNet   *list.Element // this sign-in's element in network.pending
 	expires time.Time
@@ -143,6 +148,20 @@ func tiersOf(a netip.Addr) (t [tiers]netip.Prefix) {
 	return t
 }
 
+// holderOf returns the prefix sign-ins are grouped by for eviction: an
+// IPv4 /24, an IPv6 /32; invalid for an unknown address.
+func holderOf(a netip.Addr) netip.Prefix {
+	a = a.Unmap().WithZone("")
+	var p netip.Prefix
+	switch {
+	case a.Is4():
+		p, _ = a.Prefix(24)
+	case a.Is6():
+		p, _ = a.Prefix(32)
+	}
+	return p
+}
+
 // limit is the cap of a tier's prefixes.
 func (l SignInLimits) limit(tier int) int {
 	switch tier {
@@ -159,7 +178,7 @@ func (l SignInLimits) limit(tier int) int {
 // against the replica's cap.
 //
 // At the replica's cap it does not refuse: it frees the slot of the oldest
-// pending sign-in of the network holding the most, and returns that
+// pending sign-in of the holder (holderOf) holding the most, and returns that
 // sign-in's state (evicted), whose stored state the caller deletes: the
 // store then holds no more than the cap either.
 func (p *pendingSignIns) acquire(now time.Time, client netip.Addr, state string) (evicted string, err error) {
@@ -178,7 +197,7 @@ func (p *pendingSignIns) acquire(now time.Time, client netip.Addr, state string)
 		evicted = el.Value.(*pendingSignIn).state
 		p.remove(el)
 	}
-	e := &pendingSignIn{state: state, tiers: t, expires: now.Add(p.ttl)}
+	e := &pendingSignIn{state: state, tiers: t, holder: holderOf(client), expires: now.Add(p.ttl)}
 	for _, k := range t {
 		if k.IsValid() {
 			p.count[k]++
@@ -186,9 +205,9 @@ func (p *pendingSignIns) acquire(now time.Time, client netip.Addr, state string)
 	}
 	el := p.order.PushBack(e)
 	p.byState[state] = el
-	n := p.networks[t[tierNetwork]]
+	n := p.networks[e.holder]
 	if n == nil {
-		n = &signInNetwork{key: t[tierNetwork]}
+		n = &signInNetwork{key: e.holder}
 		p.networks[n.key] = n
 		heap.Push(&p.byMost, n)
 	}

@@ -156,6 +156,41 @@ func TestPendingSignInsEvictFromTheNetworkHoldingMost(t *testing.T) {
 
 // The caps of the client's prefixes apply before the replica's: at both, a
 // start is refused and takes nobody's slot.
+// At the replica's cap, sign-ins spread over many IPv6 /48s of one provider
+// allocation (a /32) are evicted before those of a company's one NAT
+// address, though each /48 holds fewer than the NAT: eviction groups by /32.
+func TestPendingSignInsEvictByProviderAllocation(t *testing.T) {
+	t0 := time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)
+	p := newPendingSignIns(SignInLimits{PerClient: 5, PerReplica: 8}, 10*time.Minute)
+	i := 0
+	start := func(addr, state string) string {
+		t.Helper()
+		i++
+		got, err := p.acquire(t0.Add(time.Duration(i)*time.Second), netip.MustParseAddr(addr), state)
+		if err != nil {
+			t.Fatalf("start %s from %s: %v", state, addr, err)
+		}
+		checkPending(t, p)
+		return got
+	}
+	for n := range 3 {
+		start("198.51.100.7", fmt.Sprint("corp", n)) // three people behind one NAT address
+	}
+	for n := range 5 {
+		start(fmt.Sprintf("2001:db8:%x::1", n+1), fmt.Sprint("flood", n)) // five /48s of 2001:db8::/32
+	}
+	for n := range 2 { // the /32 holds 5, then 4: more than the NAT's 3
+		if got, want := start(fmt.Sprintf("203.0.113.%d", n+1), fmt.Sprint("new", n)), fmt.Sprint("flood", n); got != want {
+			t.Fatalf("the replica full: expected the oldest of the /32's sign-ins (%s) evicted, got %q", want, got)
+		}
+	}
+	for n := range 3 {
+		if _, ok := p.byState[fmt.Sprint("corp", n)]; !ok {
+			t.Errorf("corp%d was evicted: the NAT's sign-ins must outlast a flood from one allocation", n)
+		}
+	}
+}
+
 func TestPendingSignInsCapsBeforeEviction(t *testing.T) {
 	t0 := time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)
 	p := newPendingSignIns(SignInLimits{PerClient: 1, PerReplica: 2}, 10*time.Minute)
@@ -218,8 +253,8 @@ func checkPending(t *testing.T, p *pendingSignIns) {
 				want[k]++
 			}
 		}
-		perNet[e.tiers[tierNetwork]]++
-		if p.byState[e.state] != el || e.network.key != e.tiers[tierNetwork] || e.inNet.Value != el {
+		perNet[e.holder]++
+		if p.byState[e.state] != el || e.network.key != e.holder || e.holder != holderOf(e.tiers[tierClient].Addr()) || e.inNet.Value != el {
 			t.Fatalf("%s: inconsistent indexes", e.state)
 		}
 	}
