@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -251,6 +252,28 @@ type CallbackError struct {
 func (e *CallbackError) Error() string { return "auth: callback: " + e.Msg + ": " + fmt.Sprint(e.Err) }
 func (e *CallbackError) Unwrap() error { return e.Err }
 
+// providerErrorCodes are the error codes an authorization response may
+// carry: OAuth 2.0 (RFC 6749 §4.1.2.1) and OpenID Connect Core 1.0 §3.1.2.6.
+var providerErrorCodes = map[string]bool{
+	"invalid_request": true, "unauthorized_client": true, "access_denied": true,
+	"unsupported_response_type": true, "invalid_scope": true, "server_error": true,
+	"temporarily_unavailable": true, "interaction_required": true, "login_required": true,
+	"account_selection_required": true, "consent_required": true, "invalid_request_uri": true,
+	"invalid_request_object": true, "request_not_supported": true, "request_uri_not_supported": true,
+	"registration_not_supported": true,
+}
+
+// clip cuts s to at most n bytes (whole runes), marking a cut with "…".
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
 // ErrProviderUnreachable means the provider did not answer (or answered
 // 5xx) while a sign-in was being completed: the sign-in fails, but the
 // user's code was not refused; a new sign-in may work in a minute.
@@ -266,7 +289,16 @@ var ErrProviderUnreachable = errors.New("auth: the identity provider did not ans
 func (a *Authenticator) Callback(ctx context.Context, r *http.Request, bindCookiePrefix string) (id string, sess *Session, returnURL string, err error) {
 	q := r.URL.Query()
 	if e := q.Get("error"); e != "" {
-		return "", nil, "", &CallbackError{Msg: "the identity provider refused the sign-in (" + e + ")", Err: errors.New(q.Get("error_description"))}
+		// Anyone can write a link to the callback: its error and
+		// error_description are not the provider's word, and the page shows
+		// only a code the specifications define. Both go to the log and the
+		// audit record, quoted and cut short.
+		shown := "an error it did not name in the standard way"
+		if providerErrorCodes[e] {
+			shown = e
+		}
+		return "", nil, "", &CallbackError{Msg: "the identity provider refused the sign-in (" + shown + ")",
+			Err: fmt.Errorf("error %q, error_description %q", clip(e, 64), clip(q.Get("error_description"), 256))}
 	}
 	state, code := q.Get("state"), q.Get("code")
 	if state == "" || code == "" || len(state) > 128 {
