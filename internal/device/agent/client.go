@@ -118,6 +118,9 @@ func (c *Client) Enroll(ctx context.Context, code string) (*device.Result, error
 	if err := c.post(ctx, "enroll/start", device.EnrollStartRequest{Code: code, EKPublic: id.EKPublic, EKCert: id.EKCert, AKPublic: id.AKPublic}, &start); err != nil {
 		return nil, err
 	}
+	if err := checkChallenge(start.Nonce, start.PCRs); err != nil {
+		return nil, err
+	}
 	if err := c.confirm(ctx, start.ChallengeID, Binding{Purpose: device.PurposeEnroll, DeviceID: start.DeviceID,
 		Email: start.SessionEmail, Tool: start.Tool}); err != nil {
 		return nil, err
@@ -166,6 +169,9 @@ func (c *Client) attest(ctx context.Context, purpose, code string) (*device.Resu
 	if err := c.post(ctx, "attest/start", device.AttestStartRequest{Purpose: purpose, Code: code, AKPublic: id.AKPublic}, &start); err != nil {
 		return nil, err
 	}
+	if err := checkChallenge(start.Nonce, start.PCRs); err != nil {
+		return nil, err
+	}
 	if purpose == device.AttestVerify {
 		if err := c.confirm(ctx, start.ChallengeID, Binding{Purpose: device.PurposeVerify, DeviceID: start.DeviceID,
 			Email: start.SessionEmail, Tool: start.Tool}); err != nil {
@@ -187,6 +193,18 @@ func (c *Client) attest(ctx context.Context, purpose, code string) (*device.Resu
 		return nil, err
 	}
 	return &res, nil
+}
+
+// checkChallenge refuses a challenge's nonce and PCR list before the agent
+// asks its user or uses the TPM: the gateway sends a fresh nonce and the
+// distinct PCR indexes of its policy, and anything else (sent by whatever
+// answers at the gateway's URL) is an error rather than a quote over no
+// nonce, a panic or a huge allocation.
+func checkChallenge(nonce []byte, pcrs []int) error {
+	if err := checkQuoteInput(nonce, pcrs); err != nil {
+		return fmt.Errorf("agent: the gateway's challenge is malformed: %w", err)
+	}
+	return nil
 }
 
 // confirm asks c.Confirm, if set; on refusal it cancels the challenge so the

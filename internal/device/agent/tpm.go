@@ -398,6 +398,37 @@ func (t *TPM) ActivateCredential(credential, encryptedSecret []byte) ([]byte, er
 	return rsp.CertInfo.Buffer, nil
 }
 
+// Bounds of what Quote and CertifyKey accept: a TPM2B_DATA nonce of at most
+// a SHA-512 digest, and the 24 PCRs of a PC Client TPM's SHA-256 bank.
+const (
+	maxNonce = 64
+	numPCRs  = 24
+)
+
+// checkQuoteInput refuses a nonce and a PCR list that the TPM must not be
+// asked to quote: an empty or oversized nonce, no PCRs, an index outside
+// 0..23 (a negative or huge one would make the selection bitmap panic or
+// allocate without bound) or one listed twice.
+func checkQuoteInput(nonce []byte, pcrs []int) error {
+	if len(nonce) == 0 || len(nonce) > maxNonce {
+		return fmt.Errorf("expected a nonce of 1..%d bytes, got %d", maxNonce, len(nonce))
+	}
+	if len(pcrs) == 0 || len(pcrs) > numPCRs {
+		return fmt.Errorf("expected 1..%d PCR indexes, got %d", numPCRs, len(pcrs))
+	}
+	var seen [numPCRs]bool
+	for _, p := range pcrs {
+		if p < 0 || p >= numPCRs {
+			return fmt.Errorf("expected PCR indexes 0..%d, got %d", numPCRs-1, p)
+		}
+		if seen[p] {
+			return fmt.Errorf("PCR %d listed twice", p)
+		}
+		seen[p] = true
+	}
+	return nil
+}
+
 func pcrSelection(pcrs []int) tpm2.TPMLPCRSelection {
 	u := make([]uint, len(pcrs))
 	for i, p := range pcrs {
@@ -409,6 +440,9 @@ func pcrSelection(pcrs []int) tpm2.TPMLPCRSelection {
 
 // Quote quotes the SHA-256 PCRs over nonce with the AK and reads their values.
 func (t *TPM) Quote(nonce []byte, pcrs []int) (device.Quote, error) {
+	if err := checkQuoteInput(nonce, pcrs); err != nil {
+		return device.Quote{}, fmt.Errorf("agent: quote: %w", err)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ak, err := t.ak()
@@ -449,6 +483,9 @@ func (t *TPM) quote(ak *object, nonce []byte, pcrs []int) (device.Quote, error) 
 // CertifyKey creates the certificate key and has the AK certify it over
 // nonce, returning the certify message for the gateway.
 func (t *TPM) CertifyKey(nonce []byte) (*device.Certify, error) {
+	if len(nonce) == 0 || len(nonce) > maxNonce {
+		return nil, fmt.Errorf("agent: certify: expected a nonce of 1..%d bytes, got %d", maxNonce, len(nonce))
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ak, err := t.ak()
