@@ -6,8 +6,9 @@
 //	gateway-agent [flags] cert          get a short-lived client certificate for mTLS
 //	gateway-agent [flags] status        show the TPM's identity (for IT) and check it with the gateway
 //
-// Flags: --gateway URL (or $GATEWAY_URL), --tpm /dev/tpmrm0 | simulator |
-// tcp://HOST:PORT, --state DIR (default: the user config dir), --yes.
+// Flags: --gateway URL (or $GATEWAY_URL; https://HOST[:PORT], plain http only
+// on loopback), --tpm /dev/tpmrm0 | simulator | tcp://HOST:PORT, --state DIR
+// (default: the user config dir), --yes.
 //
 // Before enroll and verify complete, the agent shows whose browser session
 // the code belongs to (and for which tool) and asks for confirmation on the
@@ -102,6 +103,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if *gateway == "" && cmd != "status" {
 		fmt.Fprintln(stderr, "gateway-agent: --gateway URL is required (or set GATEWAY_URL); the device page shows the full command")
 		return exitUsage
+	}
+	if *gateway != "" {
+		u, err := agent.CheckGatewayURL(*gateway)
+		if err != nil {
+			fmt.Fprintln(stderr, "gateway-agent: --gateway:", strings.TrimPrefix(err.Error(), "agent: "))
+			return exitUsage
+		}
+		*gateway = u.String()
 	}
 	if (cmd == "enroll" || cmd == "verify") && !*yes && !isTerminal(stdin) {
 		fmt.Fprintf(stderr, "gateway-agent: %s needs a confirmation and stdin is not a terminal: run it in a terminal, or pass --yes in scripts that only ever use their own codes. The code was not used.\n", cmd)

@@ -316,3 +316,16 @@ func TestConfirmAnswers(t *testing.T) {
 		t.Fatalf("interrupted confirm = %v", err)
 	}
 }
+
+// TestAgentRefusesInsecureGatewayURL: a --gateway the agent would not talk
+// to safely is a usage error before the TPM or the code is used.
+func TestAgentRefusesInsecureGatewayURL(t *testing.T) {
+	for _, gw := range []string{"http://access.example.com", "https://access.example.com@evil.example", "https://access.example.com/x?y=z"} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), []string{"--gateway", gw, "--tpm", "/nonexistent/tpm", "--yes", "verify", "ABCDE-FGHJK"},
+			strings.NewReader(""), &out, &errb)
+		if code != exitUsage || !strings.Contains(errb.String(), "gateway") || strings.Contains(errb.String(), "/nonexistent/tpm") {
+			t.Fatalf("%s: exit %d\nstdout: %s\nstderr: %s", gw, code, out.String(), errb.String())
+		}
+	}
+}

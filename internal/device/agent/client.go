@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -62,12 +64,50 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("gateway answered %d: %s", e.Status, e.ErrorResponse.Error)
 }
 
+// CheckGatewayURL checks the gateway's URL as the agent is given it and
+// returns its origin: https (plain http only for a loopback host, as in the
+// quickstart), and nothing but scheme, host and port. What the agent sends
+// (the one-time code, the activated secret, quotes) goes to that origin
+// only, and the confirmation names it, so user info
+// ("https://access.example.com@evil.example"), a path or a query (which the
+// API path would be appended to) and a fragment are refused rather than
+// interpreted.
+func CheckGatewayURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Opaque != "" || u.Hostname() == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return nil, fmt.Errorf("agent: expected the gateway's URL, like https://access.example.com, got %q", raw)
+	case u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(raw, "#"):
+		return nil, fmt.Errorf("agent: expected the gateway's URL with scheme and host only, like https://access.example.com, got %q", raw)
+	case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
+		return nil, fmt.Errorf("agent: expected an https gateway URL, got %q (plain http would expose the code and the device's proof to the network; it is accepted only for a loopback host such as http://localhost:8080)", raw)
+	}
+	return &url.URL{Scheme: u.Scheme, Host: u.Host}, nil
+}
+
+// isLoopbackHost reports whether host (without port or brackets) is
+// localhost or a loopback address (127.0.0.0/8, ::1).
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+// errRedirect stops the HTTP client at a redirect (see post).
+var errRedirect = errors.New("agent: redirect not followed")
+
 func (c *Client) post(ctx context.Context, path string, in, out any) error {
+	gw, err := CheckGatewayURL(c.Gateway)
+	if err != nil {
+		return err
+	}
 	body, err := json.Marshal(in)
 	if err != nil {
 		return err
 	}
-	u := strings.TrimRight(c.Gateway, "/") + device.APIPrefix + "/" + path
+	u := gw.String() + device.APIPrefix + "/" + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -77,7 +117,19 @@ func (c *Client) post(ctx context.Context, path string, in, out any) error {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	rsp, err := hc.Do(req)
+	// Never follow a redirect: it would carry the body (the code, the
+	// activated secret, a quote) to an origin the user did not confirm.
+	// The device API never redirects.
+	noRedirect := *hc
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return errRedirect }
+	rsp, err := noRedirect.Do(req)
+	if errors.Is(err, errRedirect) {
+		loc := ""
+		if rsp != nil {
+			loc = rsp.Header.Get("Location")
+		}
+		return fmt.Errorf("agent: the gateway %s answered with a redirect (to %q), which the agent does not follow: use the gateway's own URL, as its device page shows it", gw, truncate(loc, 200))
+	}
 	if err != nil {
 		return fmt.Errorf("agent: reach the gateway: %w", err)
 	}

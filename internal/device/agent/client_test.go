@@ -10,8 +10,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/accessgateway/gateway/internal/device"
+	"github.com/accessgateway/gateway/internal/store"
 )
 
 // openSim opens the built-in simulator for a test (one per process at a
@@ -48,6 +50,107 @@ func (r *recorder) seen() []string {
 	defer r.mu.Unlock()
 	return append([]string(nil), r.bodies...)
 }
+
+// TestAgentDoesNotFollowRedirects: what the agent sends (the one-time code,
+// the activated secret, quotes) goes only to the gateway it was given, which
+// is also the one it names when it asks its user to confirm. A gateway URL
+// that answers with a redirect (an old host name, an open redirect, a
+// compromised front) must not move the conversation, with its body, to
+// another origin.
+func TestAgentDoesNotFollowRedirects(t *testing.T) {
+	tpm := openSim(t)
+	id, err := tpm.Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := device.BuildInventory([]device.InventoryDevice{{ID: "lt-7", Serial: "S7",
+		EKPubSHA256: id.EKHash, Status: device.StatusActive}}, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.NewMemory()
+	defer st.Close()
+	svc, err := device.NewService(device.Config{}, st, nil, device.Options{Inventory: inv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := httptest.NewServer(svc.Handler()) // another origin, answering as a gateway would
+	defer other.Close()
+	for _, status := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect, http.StatusFound} {
+		shown := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, other.URL+r.URL.Path, status)
+		}))
+		ctx := context.Background()
+		code, _, err := svc.NewCode(ctx, device.PurposeEnroll, "sess-"+http.StatusText(status), "mallory@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var confirmed []Binding
+		c := &Client{Gateway: shown.URL, TPM: tpm, HTTP: &http.Client{Timeout: 10 * time.Second},
+			Confirm: func(_ context.Context, b Binding) error { confirmed = append(confirmed, b); return nil }}
+		_, err = c.Enroll(ctx, code)
+		shown.Close()
+		if err == nil {
+			t.Fatalf("%d: the agent enrolled with %s after confirming %+v for %s", status, other.URL, confirmed, shown.URL)
+		}
+		if !strings.Contains(err.Error(), "redirect") {
+			t.Fatalf("%d: expected an error about the redirect, got %v", status, err)
+		}
+		if st, _ := svc.CodeStatus(ctx, "sess-"+http.StatusText(status), code); st.State != device.CodePending {
+			t.Fatalf("%d: the code reached the other origin: %+v", status, st)
+		}
+	}
+}
+
+// TestAgentRefusesInsecureGatewayURLs: the agent sends the one-time code and
+// the activated secret only over TLS (plain http only to a loopback
+// gateway, as the quickstart's), and only to a URL that is scheme and host:
+// no user info that makes "https://access.example.com@evil.example" read
+// like the company's gateway, no path or query the API path would be
+// appended to.
+func TestAgentRefusesInsecureGatewayURLs(t *testing.T) {
+	tpm := openSim(t)
+	for _, gw := range []string{
+		"http://access.example.com",
+		"http://10.0.0.7:8080",
+		"https://access.example.com@evil.example",
+		"https://access.example.com/login?next=https://evil.example",
+		"https://access.example.com#x",
+		"ftp://access.example.com",
+		"access.example.com",
+		"",
+	} {
+		var sent []string
+		hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			b, _ := io.ReadAll(r.Body)
+			sent = append(sent, r.URL.String()+" "+string(b))
+			return &http.Response{StatusCode: http.StatusNotFound, Body: io.NopCloser(strings.NewReader(`{"error":"x"}`)), Request: r}, nil
+		})}
+		c := &Client{Gateway: gw, TPM: tpm, HTTP: hc}
+		if _, err := c.Verify(context.Background(), "ABCDE-FGHJK"); err == nil || len(sent) != 0 {
+			t.Errorf("gateway %q: err %v, sent %q", gw, err, sent)
+		}
+		if _, err := CheckGatewayURL(gw); err == nil {
+			t.Errorf("CheckGatewayURL(%q) accepted it", gw)
+		}
+	}
+	for gw, want := range map[string]string{
+		"https://access.example.com":       "https://access.example.com",
+		"https://Access.Example.com:8443/": "https://Access.Example.com:8443",
+		"http://localhost:8080":            "http://localhost:8080",
+		"http://127.0.0.1:41234":           "http://127.0.0.1:41234",
+		"http://[::1]:8080":                "http://[::1]:8080",
+	} {
+		u, err := CheckGatewayURL(gw)
+		if err != nil || u.String() != want {
+			t.Errorf("CheckGatewayURL(%q) = %v, %v; want %s", gw, u, err, want)
+		}
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // fakeGateway answers attest/start with the given challenge and records
 // whether anything came after it.
