@@ -137,7 +137,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "enroll":
 		res, err = c.Enroll(ctx, rest[0])
 		if err == nil {
-			fmt.Fprintf(stdout, "Enrolled: %s.\n", res.Message)
+			fmt.Fprintf(stdout, "Enrolled: %s.\n", printable(res.Message))
 			if res.SessionBound {
 				fmt.Fprintln(stdout, "Your browser page will continue by itself. Next time, use `gateway-agent verify CODE` with the code the page shows.")
 			}
@@ -145,7 +145,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "verify":
 		res, err = c.Verify(ctx, rest[0])
 		if err == nil {
-			fmt.Fprintf(stdout, "Verified: %s.\nGo back to your browser: the page will continue by itself.\n", res.Message)
+			fmt.Fprintf(stdout, "Verified: %s.\nGo back to your browser: the page will continue by itself.\n", printable(res.Message))
 		}
 	case "cert":
 		res, err = c.Cert(ctx)
@@ -155,7 +155,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 				fmt.Fprintln(stderr, "gateway-agent:", werr)
 				return exitError
 			}
-			fmt.Fprintf(stdout, "Certificate for device %s written to %s (valid until %s).\n", res.DeviceID, path, res.NotAfter.Local().Format(time.RFC1123))
+			fmt.Fprintf(stdout, "Certificate for device %s written to %s (valid until %s).\n", printable(res.DeviceID), path, res.NotAfter.Local().Format(time.RFC1123))
 			fmt.Fprintln(stdout, "Its private key never leaves the TPM; clients built on the agent package use it through the TPM. Run `gateway-agent cert` again when it expires.")
 		}
 	case "status":
@@ -194,7 +194,7 @@ func status(ctx context.Context, c *agent.Client, gateway string, stdout, stderr
 		fmt.Fprint(stdout, "Gateway:          not OK\n")
 		return explain(err, stderr)
 	}
-	fmt.Fprintf(stdout, "Gateway:          OK, %s\n", res.Message)
+	fmt.Fprintf(stdout, "Gateway:          OK, %s\n", printable(res.Message))
 	return exitOK
 }
 
@@ -241,11 +241,16 @@ func confirm(ctx context.Context, b agent.Binding, yes bool, stdin io.Reader, st
 }
 
 // printable replaces control and other non-printable characters of a value
-// the gateway sent, so that it cannot move the cursor or rewrite the
-// terminal, and bounds its length.
-func printable(s string) string {
-	if len(s) > 256 {
-		s = s[:256]
+// the gateway sent, so that it cannot move the cursor, rewrite the terminal
+// or send it commands (such as OSC 52, which sets the clipboard), and
+// bounds its length. Every text from the gateway goes through it: the
+// session and tool in the confirmation, messages, refusals and errors.
+func printable(s string) string { return printableN(s, 256) }
+
+// printableN is printable with a bound of n bytes (for error messages).
+func printableN(s string, n int) string {
+	if len(s) > n {
+		s = s[:n]
 	}
 	return strings.Map(func(r rune) rune {
 		if r == utf8.RuneError || !unicode.IsPrint(r) {
@@ -264,14 +269,14 @@ func explain(err error, stderr io.Writer) int {
 	}
 	var ae *agent.APIError
 	if !errors.As(err, &ae) {
-		fmt.Fprintln(stderr, "gateway-agent:", err)
+		fmt.Fprintln(stderr, "gateway-agent:", printableN(err.Error(), 1024))
 		var ne net.Error
 		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 			fmt.Fprintln(stderr, "The gateway did not answer in time. Check the --gateway URL and your network, then try again.")
 		}
 		return exitError
 	}
-	fmt.Fprintf(stderr, "The gateway refused: %s\n", ae.ErrorResponse.Error)
+	fmt.Fprintf(stderr, "The gateway refused: %s\n", printableN(ae.ErrorResponse.Error, 1024))
 	next := map[device.Reason]string{
 		device.ReasonNotEnrolled:   "If this is your company laptop, ask IT to register it (run `gateway-agent status` and give them the EK SHA-256), then enroll it with a code from the device page.",
 		device.ReasonRevoked:       "IT has revoked this device. Contact IT; it can no longer be used for access.",

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -314,6 +316,55 @@ func TestConfirmAnswers(t *testing.T) {
 	defer pw.Close()
 	if err := confirm(ctx, agent.Binding{Email: "a@example.com"}, false, pr, io.Discard, io.Discard); !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted confirm = %v", err)
+	}
+}
+
+// TestAgentPrintsGatewayTextPrintable: nothing a gateway (perhaps not the
+// right one) sends reaches the terminal with control characters: not its
+// error messages, not its success messages, not the device ID.
+func TestAgentPrintsGatewayTextPrintable(t *testing.T) {
+	const evil = "\x1b]52;c;Y3VybCBldmlsLmV4YW1wbGV8c2g=\x07\x1b[2J\x1b[1A\r"
+	nonce := bytes.Repeat([]byte{1}, 32)
+	for _, tt := range []struct {
+		name   string
+		finish func(w http.ResponseWriter)
+	}{
+		{"refusal", func(w http.ResponseWriter) {
+			w.WriteHeader(http.StatusForbidden)
+			_ = json.NewEncoder(w).Encode(device.ErrorResponse{Error: "refused" + evil, Reason: device.ReasonRevoked})
+		}},
+		{"refusal without a reason", func(w http.ResponseWriter) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(device.ErrorResponse{Error: "later" + evil})
+		}},
+		{"success", func(w http.ResponseWriter) {
+			_ = json.NewEncoder(w).Encode(device.Result{DeviceID: "lt" + evil, Message: "fine" + evil, SessionBound: true})
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if strings.HasSuffix(r.URL.Path, "/attest/start") {
+					_ = json.NewEncoder(w).Encode(device.AttestStartResponse{ChallengeID: strings.Repeat("a", 32), DeviceID: "lt-7",
+						Nonce: nonce, PCRs: []int{0, 7}, CodeSession: device.CodeSession{SessionEmail: "alice@example.com"}})
+					return
+				}
+				tt.finish(w)
+			}))
+			defer srv.Close()
+			for _, args := range [][]string{{"status"}, {"--yes", "verify", "ABCDE-FGHJK"}, {"cert"}} {
+				var out, errb bytes.Buffer
+				code := run(context.Background(), append([]string{"--gateway", srv.URL, "--tpm", "simulator", "--state", t.TempDir()}, args...),
+					strings.NewReader(""), &out, &errb)
+				all := out.String() + errb.String()
+				if strings.ContainsAny(all, "\x1b\x07\r") {
+					t.Fatalf("%v: exit %d, printed %q", args, code, all)
+				}
+				if !strings.Contains(all, "refused") && !strings.Contains(all, "later") && !strings.Contains(all, "fine") && !strings.Contains(all, "lt?") {
+					t.Fatalf("%v: exit %d, the gateway's text is missing: %q", args, code, all)
+				}
+			}
+		})
 	}
 }
 
