@@ -3,6 +3,7 @@ package ops
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -446,4 +447,57 @@ func TestTestDepsInstallTheSameHelm(t *testing.T) {
 	if m == nil || string(m[1]) != HelmVersion {
 		t.Errorf("scripts/test-deps.sh: expected HELM_VERSION=%s, got %q", HelmVersion, m)
 	}
+}
+
+// terminationGracePeriodSeconds covers the preStop sleep and
+// listen.shutdown_grace for every way of writing shutdownGrace that the
+// gateway accepts (it is a Go duration: 1m, 1m30s, 90s…); a value the chart
+// cannot convert is refused at render time instead of yielding a grace
+// period shorter than the drain.
+func TestHelmTerminationGraceCoversShutdownGrace(t *testing.T) {
+	vf := filepath.Join(chartDir, "ci/trial-values.yaml")
+	for _, grace := range []string{"15s", "45s", "90s", "1m", "1m30s", "2m", "1h", "500ms", "1500ms", "0s", "0"} {
+		t.Run(grace, func(t *testing.T) {
+			out := helm(t, "template", "gw", chartDir, "--namespace", "access-gateway", "--kube-version", "1.31.0",
+				"-f", vf, "--set-string", "shutdownGrace="+grace, "--show-only", "templates/deployment.yaml",
+				"--show-only", "templates/configmap.yaml")
+			r := decodeManifests(t, grace, out)
+			d, c := r.gatewayContainer(t, grace)
+			cfg, err := config.Load([]byte(r.configMaps[0].Data["gateway.yaml"]), config.Options{Lookup: func(string) (string, bool) { return "x", true }})
+			if err != nil {
+				t.Fatalf("the rendered gateway.yaml does not load: %v", err)
+			}
+			var preStop int64
+			if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Sleep != nil {
+				preStop = c.Lifecycle.PreStop.Sleep.Seconds
+			}
+			drain := int64(math.Ceil(cfg.Listen.ShutdownGrace.Seconds()))
+			tg := d.Spec.Template.Spec.TerminationGracePeriodSeconds
+			if tg == nil || *tg <= preStop+drain {
+				t.Errorf("shutdownGrace %s (listen.shutdown_grace %s): terminationGracePeriodSeconds %v does not exceed the preStop sleep (%ds) plus the drain (%ds): the kubelet would kill the pod mid-drain",
+					grace, cfg.Listen.ShutdownGrace, ptrString(tg), preStop, drain)
+			}
+		})
+	}
+	t.Run("a duration the chart cannot convert is refused", func(t *testing.T) {
+		cmd := exec.Command(helmBinary(t), "template", "gw", chartDir, "--kube-version", "1.31.0", "-f", vf, "--set-string", "shutdownGrace=1.5m")
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			// Rendering it is fine only if the grace period is right.
+			r := decodeManifests(t, "1.5m", out)
+			d, _ := r.gatewayContainer(t, "1.5m")
+			if tg := d.Spec.Template.Spec.TerminationGracePeriodSeconds; tg == nil || *tg <= 90 {
+				t.Errorf("shutdownGrace 1.5m: expected an error naming shutdownGrace or terminationGracePeriodSeconds above 90, got %v", ptrString(tg))
+			}
+		} else if !strings.Contains(string(out), "shutdownGrace") {
+			t.Errorf("expected an error naming shutdownGrace, got %v: %s", err, out)
+		}
+	})
+}
+
+func ptrString(p *int64) string {
+	if p == nil {
+		return "unset"
+	}
+	return strconv.FormatInt(*p, 10)
 }

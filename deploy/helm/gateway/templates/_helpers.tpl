@@ -51,6 +51,27 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- if .Values.redis.bundled.enabled -}}REDIS_PASSWORD{{- else -}}{{ .Values.redis.passwordSecret.key }}{{- end -}}
 {{- end -}}
 
+{{/* shutdownGrace (a Go duration: 15s, 1m, 1m30s, 500ms) in whole seconds,
+rounded up, for terminationGracePeriodSeconds. 0 is the gateway's default,
+15s. A form the chart cannot convert fails the rendering rather than yield a
+grace period shorter than the drain. */}}
+{{- define "gateway.shutdownGraceSeconds" -}}
+{{- $g := .Values.shutdownGrace | toString -}}
+{{- $hms := "^(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?$" -}}
+{{- $secs := 0 -}}
+{{- if and $g (regexMatch $hms $g) -}}
+{{- $secs = add (mul (regexReplaceAll $hms $g "${1}" | int) 3600) (mul (regexReplaceAll $hms $g "${2}" | int) 60) (regexReplaceAll $hms $g "${3}" | int) -}}
+{{- else if regexMatch "^[0-9]+(ms|us|µs|ns)$" $g -}}
+{{- $per := get (dict "ms" 1000 "us" 1000000 "µs" 1000000 "ns" 1000000000) (regexReplaceAll "^[0-9]+" $g "") -}}
+{{- $secs = div (add (regexReplaceAll "[^0-9]" $g "" | int64) (sub $per 1)) $per -}}
+{{- else if eq $g "0" -}}
+{{- $secs = 0 -}}
+{{- else -}}
+{{- fail (printf "shutdownGrace: %q: write it in whole hours, minutes and seconds (15s, 1m, 1m30s) or as ms" $g) -}}
+{{- end -}}
+{{- if eq (int $secs) 0 }}15{{ else }}{{ $secs }}{{ end -}}
+{{- end -}}
+
 {{/* The gateway's configuration: .Values.config with the chart's keys set. */}}
 {{- define "gateway.config" -}}
 {{- $v := .Values -}}
