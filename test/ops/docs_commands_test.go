@@ -2,6 +2,7 @@ package ops
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -68,5 +69,36 @@ func TestOperationsDocHelmTemplateCommandsRender(t *testing.T) {
 	}
 	if found == 0 {
 		t.Fatal("docs/operations.md: no helm template command")
+	}
+}
+
+// The whole pipeline of docs/operations.md that extracts gateway.yaml from
+// the rendered ConfigMap (helm template | yq > file) writes a file that
+// loads, with the yq on PATH (Debian's yq wraps jq and prints strings as
+// JSON unless told -r). Skipped without yq.
+func TestOperationsDocConfigExtractionPipeline(t *testing.T) {
+	yq, err := exec.LookPath("yq")
+	if err != nil {
+		t.Skip("yq is not installed")
+	}
+	out := filepath.Join(t.TempDir(), "gateway.yaml")
+	var found int
+	for _, cmd := range shellBlocks(t, filepath.Join(repoRoot, "docs/operations.md")) {
+		if !strings.HasPrefix(cmd, "helm template ") || !strings.Contains(cmd, "| yq ") {
+			continue
+		}
+		found++
+		script := strings.NewReplacer("helm template ", helmBinary(t)+" template ", "deploy/helm/gateway", chartDir,
+			"my-values.yaml", filepath.Join(chartDir, "ci/production-values.yaml"), "| yq ", "| "+yq+" ",
+			"/tmp/gateway.yaml", out).Replace(cmd)
+		if b, err := exec.Command("bash", "-o", "pipefail", "-c", script).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", script, err, b)
+		}
+		if _, err := config.LoadFile(out, config.Options{Lookup: func(string) (string, bool) { return "x", true }}); err != nil {
+			t.Errorf("%s: the extracted file does not load: %v", cmd, err)
+		}
+	}
+	if found == 0 {
+		t.Fatal("docs/operations.md: no helm template | yq pipeline")
 	}
 }
