@@ -16,6 +16,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -578,5 +579,90 @@ func TestKubernetesManifests(t *testing.T) {
 		!subset(np.Spec.Ingress[0].From[0].PodSelector.MatchLabels, pod.Metadata.Labels) ||
 		subset(np.Spec.Ingress[0].From[0].PodSelector.MatchLabels, redisLabels) {
 		t.Errorf("NetworkPolicy ingress %+v: want exactly one source, the gateway pods", np.Spec.Ingress)
+	}
+}
+
+// The README's commands that create the gateway-token-keys Secret put in it
+// every key file the ConfigMap's gateway.yaml names under the Secret's mount
+// (token.keys and session.encryption_keys): a Secret created or replaced
+// without one leaves the gateway unable to start (or a reload rejected).
+// Every file they read is one a README command generates, with --session
+// for session keys.
+func TestKubernetesReadmeSecretsHoldEveryKeyFile(t *testing.T) {
+	ms := readManifests(t)
+	cm := need(t, ms, "ConfigMap/gateway-config")
+	cfg, err := config.Load([]byte(cm.Data["gateway.yaml"]), config.Options{Lookup: lookupIn(exampleEnv)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const keysDir = "/etc/gateway-keys/"
+	session := map[string]bool{}
+	var named []string
+	for _, k := range cfg.Token.Keys {
+		named = append(named, k.File)
+	}
+	for _, k := range cfg.Session.EncryptionKeys {
+		named = append(named, k.File)
+		session[path.Base(k.File)] = true
+	}
+	b, err := os.ReadFile(filepath.Join(kubernetesDir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmds []string
+	for _, block := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
+		cur := ""
+		for _, line := range strings.Split(block[1], "\n") {
+			line = strings.TrimSpace(line)
+			if strings.HasSuffix(line, `\`) {
+				cur += strings.TrimSuffix(line, `\`) + " "
+				continue
+			}
+			cmds = append(cmds, cur+line)
+			cur = ""
+		}
+	}
+	generated := map[string]bool{} // file -> generated with --session
+	for _, c := range cmds {
+		if f := strings.Fields(c); len(f) > 3 && f[0] == "gateway" && f[1] == "keys" && f[2] == "generate" {
+			for i := range f {
+				if f[i] == "--out" && i+1 < len(f) {
+					generated[f[i+1]] = slices.Contains(f, "--session")
+				}
+			}
+		}
+	}
+	var creates int
+	for _, c := range cmds {
+		if !strings.Contains(c, "create secret generic gateway-token-keys") {
+			continue
+		}
+		creates++
+		keys := map[string]bool{}
+		for _, m := range regexp.MustCompile(`--from-file=(\S+)`).FindAllStringSubmatch(c, -1) {
+			key, src, ok := strings.Cut(m[1], "=")
+			if !ok {
+				key, src = path.Base(m[1]), m[1]
+			}
+			keys[key] = true
+			isSession, ok := generated[src]
+			if !ok {
+				t.Errorf("README: %q reads %s, which no `gateway keys generate --out` of the README writes", c, src)
+			} else if isSession != session[key] {
+				t.Errorf("README: %s becomes Secret key %s, but it was generated with --session=%v", src, key, isSession)
+			}
+		}
+		for _, f := range named {
+			if !strings.HasPrefix(f, keysDir) {
+				t.Errorf("gateway.yaml names %s outside the gateway-token-keys mount %s", f, keysDir)
+				continue
+			}
+			if !keys[strings.TrimPrefix(f, keysDir)] {
+				t.Errorf("README: %q leaves out %s, which gateway.yaml names", c, strings.TrimPrefix(f, keysDir))
+			}
+		}
+	}
+	if creates == 0 {
+		t.Fatal("README: no command creates the gateway-token-keys Secret")
 	}
 }
