@@ -345,8 +345,13 @@ func (k *kindService) reviewAction(w http.ResponseWriter, r *http.Request, h req
 	}
 	id := r.PostForm.Get("id")
 	e, err := k.svc.Get(r.Context(), id)
-	if err != nil {
+	if errors.Is(err, ErrGrantNotFound) {
 		k.review(w, r, h, "No such grant: "+id+".")
+		return
+	}
+	if err != nil {
+		k.env.Logger.Error("break-glass review: cannot read the grant", "err", err, "grant", id)
+		h.Render(w, r, storeDown)
 		return
 	}
 	switch r.PostForm.Get("action") {
@@ -361,10 +366,24 @@ func (k *kindService) reviewAction(w http.ResponseWriter, r *http.Request, h req
 			k.audit(r.Context(), "break-glass.revoked", "revoked", sess.Email, e.Route, &e.Grant, "", "grant "+id+" of "+e.User)
 		}
 	default:
-		err = errors.New("expected action reviewed or revoke")
+		k.review(w, r, h, "Not done: expected the action reviewed or revoke.")
+		return
 	}
-	if err != nil {
-		k.review(w, r, h, "Not done: "+err.Error()+".")
+	switch {
+	case errors.Is(err, ErrSelfReview):
+		k.review(w, r, h, "Not done: a grant is reviewed by someone else than its holder.")
+		return
+	case errors.Is(err, ErrAlreadyReviewed):
+		k.review(w, r, h, "Not done: the grant was reviewed already.")
+		return
+	case errors.Is(err, ErrGrantNotFound):
+		k.review(w, r, h, "No such grant: "+id+".")
+		return
+	case err != nil:
+		// The store's error (its address, its words) is for the log; the
+		// reviewer learns that nothing was done, and what to do.
+		k.env.Logger.Error("break-glass review: the action failed", "err", err, "grant", id, "action", r.PostForm.Get("action"))
+		k.review(w, r, h, "Not done: the gateway could not record it (its store did not answer). Try again in a minute.")
 		return
 	}
 	http.Redirect(w, r, reviewPath, http.StatusSeeOther)
