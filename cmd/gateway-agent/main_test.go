@@ -3,9 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/accessgateway/gateway/internal/device"
 	"github.com/accessgateway/gateway/internal/device/agent"
@@ -360,9 +368,68 @@ func TestAgentPrintsGatewayTextPrintable(t *testing.T) {
 				if strings.ContainsAny(all, "\x1b\x07\r") {
 					t.Fatalf("%v: exit %d, printed %q", args, code, all)
 				}
+				if tt.name == "success" && args[0] == "cert" {
+					// The success carries no certificate: refused (TestAgentCertKeepsTheCertificateOnABadAnswer).
+					if !strings.Contains(all, "holds no certificate") {
+						t.Fatalf("%v: exit %d, expected the answer without a certificate refused: %q", args, code, all)
+					}
+					continue
+				}
 				if !strings.Contains(all, "refused") && !strings.Contains(all, "later") && !strings.Contains(all, "fine") && !strings.Contains(all, "lt?") {
 					t.Fatalf("%v: exit %d, the gateway's text is missing: %q", args, code, all)
 				}
+			}
+		})
+	}
+}
+
+// TestAgentCertKeepsTheCertificateOnABadAnswer: `cert` writes only a
+// certificate for this device's certificate key; an answer with none, with
+// something else, or with a certificate for another key is an error and
+// leaves the certificate on disk as it was.
+func TestAgentCertKeepsTheCertificateOnABadAnswer(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "lt-7"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	for _, tt := range []struct{ name, pem string }{
+		{"no certificate", ""},
+		{"not PEM", "hello"},
+		{"another block", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"},
+		{"a certificate for another key", otherKey},
+		{"a certificate for another key, then the CA", otherKey + otherKey},
+		{"a certificate, then something else", otherKey + "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if strings.HasSuffix(r.URL.Path, "/attest/start") {
+					_ = json.NewEncoder(w).Encode(device.AttestStartResponse{ChallengeID: strings.Repeat("a", 32), DeviceID: "lt-7",
+						Nonce: bytes.Repeat([]byte{1}, 32), PCRs: []int{0, 7}})
+					return
+				}
+				_ = json.NewEncoder(w).Encode(device.Result{DeviceID: "lt-7", CertificatePEM: tt.pem, NotAfter: time.Now().Add(time.Hour)})
+			}))
+			defer srv.Close()
+			state := t.TempDir()
+			const good = "the certificate from before"
+			if err := os.WriteFile(filepath.Join(state, "device.crt"), []byte(good), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var out, errb bytes.Buffer
+			code := run(context.Background(), []string{"--gateway", srv.URL, "--tpm", "simulator", "--state", state, "cert"}, strings.NewReader(""), &out, &errb)
+			if code == exitOK {
+				t.Fatalf("exit %d, expected an error: %s%s", code, out.String(), errb.String())
+			}
+			if b, _ := os.ReadFile(filepath.Join(state, "device.crt")); string(b) != good {
+				t.Fatalf("device.crt was replaced with %q", b)
 			}
 		})
 	}

@@ -3,7 +3,10 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -206,7 +209,47 @@ func (c *Client) Check(ctx context.Context) (*device.Result, error) {
 // Cert attests the device and obtains a device certificate for the TPM
 // certificate key (see TPM.Signer); Result.CertificatePEM holds it.
 func (c *Client) Cert(ctx context.Context) (*device.Result, error) {
-	return c.attest(ctx, device.AttestCert, "")
+	res, err := c.attest(ctx, device.AttestCert, "")
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkCertificate(res.CertificatePEM); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// checkCertificate refuses an answer that is not PEM certificates, the
+// first for the TPM's certificate key (the device CA's follow): whatever
+// the gateway's URL answered must not replace a good certificate on disk
+// with nothing, or with a certificate for a key this device does not hold.
+func (c *Client) checkCertificate(p string) error {
+	var certs []*x509.Certificate
+	for rest := []byte(p); len(bytes.TrimSpace(rest)) > 0; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil || b.Type != "CERTIFICATE" {
+			return errors.New("agent: the gateway's answer holds no certificate (expected PEM CERTIFICATE blocks)")
+		}
+		cert, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return fmt.Errorf("agent: the gateway's certificate does not parse: %w", err)
+		}
+		certs = append(certs, cert)
+	}
+	if len(certs) == 0 {
+		return errors.New("agent: the gateway's answer holds no certificate (expected PEM CERTIFICATE blocks)")
+	}
+	cert := certs[0]
+	signer, err := c.TPM.Signer()
+	if err != nil {
+		return err
+	}
+	pub, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(signer.Public()) {
+		return errors.New("agent: the gateway's certificate is for another key than this device's certificate key")
+	}
+	return nil
 }
 
 func (c *Client) attest(ctx context.Context, purpose, code string) (*device.Result, error) {
