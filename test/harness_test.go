@@ -167,7 +167,10 @@ type gateway struct {
 	cfgPath   string
 	URL       string
 	Host      string
-	adminURL  string
+	// Addr is the listener's address (host:port), for clients that dial
+	// host names of their own to it (gatewayDialer).
+	Addr     string
+	adminURL string
 }
 
 // newAdmin serves the gateway's admin handler and returns a client for it.
@@ -194,6 +197,11 @@ type envVars struct {
 	// AuditFile "auto" writes the audit log to a file beside the config
 	// (audit.file), so that the gateway can read it back (review pages).
 	AuditFile string
+	// PublicHost and RouteHost, when set, are the public_url's host name
+	// (public_url is http://PublicHost, no port) and the routes' host, for
+	// tests with several host names; clients reach them through
+	// gatewayDialer. CookieDomain is session.cookie_domain.
+	PublicHost, RouteHost, CookieDomain string
 }
 
 // testSessionKey is the session encryption key of the replicas in tests.
@@ -215,6 +223,9 @@ session:
   encryption_keys: [{key: "` + testSessionKey + `", state: active}]
 {{- end}}
   lifetime: 1h
+{{- if .CookieDomain}}
+  cookie_domain: {{.CookieDomain}}
+{{- end}}
 log: {level: error}
 {{- if .AuditFile}}
 audit: {file: "{{.AuditFile}}"}
@@ -280,6 +291,10 @@ func startGatewayFull(t testing.TB, vars envVars, tmpl string, serverTLS *tls.Co
 		g.URL = "https://" + g.ts.Listener.Addr().String()
 	}
 	g.Host = "127.0.0.1"
+	g.Addr = g.ts.Listener.Addr().String()
+	if vars.PublicHost != "" {
+		g.URL, g.Host = "http://"+vars.PublicHost, vars.RouteHost
+	}
 	vars.PublicURL, vars.Host = g.URL, g.Host
 	if vars.Store == "" {
 		vars.Store = "memory"

@@ -10,7 +10,7 @@ import (
 
 // noFollow is a browser that shows each redirect instead of following it.
 func noFollow(c *http.Client) *http.Client {
-	return &http.Client{Jar: c.Jar, Timeout: c.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &http.Client{Jar: c.Jar, Transport: c.Transport, Timeout: c.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 func TestTwoGatewaysShareSessionsInRedis(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -193,6 +194,13 @@ func (Kind) ExplainFlags(fs *flag.FlagSet) func() (any, error) {
 // NewService implements requirement.Kind.
 func (Kind) NewService(section any, env requirement.Env) (requirement.Service, error) {
 	k := &kindService{env: env}
+	if env.PublicURL != "" {
+		pub, err := url.Parse(env.PublicURL)
+		if err != nil || pub.Host == "" {
+			return nil, fmt.Errorf("breakglass: public URL %q: expected scheme://host", env.PublicURL)
+		}
+		k.pub = pub
+	}
 	c, _ := section.(*Config)
 	if c == nil {
 		return k, nil
@@ -210,6 +218,9 @@ func (Kind) NewService(section any, env requirement.Env) (requirement.Service, e
 type kindService struct {
 	svc *Service // nil: no break_glass section
 	env requirement.Env
+	// pub is the gateway's public URL, whose host alone serves the
+	// break-glass forms (nil: every host, for callers without one).
+	pub *url.URL
 }
 
 // Close implements requirement.Service: queued notifications go out first.

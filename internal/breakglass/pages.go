@@ -45,14 +45,61 @@ func (k *kindService) Offer(_ context.Context, req policy.Requirement, unmet []p
 	if raw := r.HTTP.URL.RawQuery; raw != "" {
 		ret += "?" + raw
 	}
+	link := pagePath
+	if !k.onGatewayHost(r.HTTP) {
+		// The form lives on the gateway's own host (see Mount): link there,
+		// with the way back to this tool.
+		ret = k.pub.Scheme + "://" + r.HTTP.Host + ret
+		link = k.pub.Scheme + "://" + k.pub.Host + pagePath
+	}
 	return requirement.Offer{
 		Text:  "On call for an active incident? Break glass: time-limited access, announced to the team and reviewed afterwards.",
-		Label: "Break glass", URL: pagePath + "?return=" + url.QueryEscape(ret)}, true
+		Label: "Break glass", URL: link + "?return=" + url.QueryEscape(ret)}, true
 }
 
-// Mount implements requirement.Mounter.
+// onGatewayHost says whether r is on the public URL's host (host names
+// compared as the server routes them: case-insensitive, without the port).
+func (k *kindService) onGatewayHost(r *http.Request) bool {
+	return k.pub == nil || requirement.HostName(r.Host) == requirement.HostName(k.pub.Host)
+}
+
+// elsewhere answers the break-glass pages on a host other than the
+// gateway's own: a GET or HEAD is sent to the same page there (a relative
+// return address made absolute on this host, so the user comes back to the
+// tool); anything else is refused and never acted on. A page on a tool's
+// host shares the tool's origin: a script of the tool (or an XSS in it)
+// could read the session's CSRF token from the form and post it.
+func (k *kindService) elsewhere(w http.ResponseWriter, r *http.Request, h requirement.Host) {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		q := r.URL.Query()
+		if ret := q.Get("return"); strings.HasPrefix(ret, "/") && !strings.HasPrefix(ret, "//") && !strings.HasPrefix(ret, "/\\") {
+			// Made absolute as SafeReturn does (the gateway's scheme is
+			// the browser's: a plain-HTTP listener sits behind TLS).
+			q.Set("return", k.pub.Scheme+"://"+r.Host+ret)
+		}
+		u := url.URL{Scheme: k.pub.Scheme, Host: k.pub.Host, Path: r.URL.Path, RawQuery: q.Encode()}
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, u.String(), http.StatusSeeOther)
+		return
+	}
+	own := k.pub.Scheme + "://" + k.pub.Host
+	_, _, _ = h.Session(r) // names the user in the record, when signed in
+	k.audit(r.Context(), "break-glass.wrong-host", "refused", "", "", nil, "",
+		r.Method+" "+r.URL.Path+" on "+requirement.HostName(r.Host)+": break-glass forms are served on "+own+" only; nothing was done")
+	h.Render(w, r, requirement.Page{Status: http.StatusForbidden, Title: "Form refused",
+		Message: "Break-glass forms are served on the gateway's own address, " + own + ", not on a tool's; this one was not acted on.",
+		Next:    "Open " + own + r.URL.Path + " and use its form."})
+}
+
+// Mount implements requirement.Mounter. The pages and their forms are
+// served on the public URL's host only (elsewhere).
 func (k *kindService) Mount(m *mux.Router, h requirement.Host) {
 	csrf := http.NewCrossOriginProtection()
+	// On any host but the gateway's own, whatever the method: first.
+	elsewhere := func(r *http.Request, _ *mux.RouteMatch) bool { return !k.onGatewayHost(r) }
+	for _, p := range []string{"/break-glass", "/break-glass/review"} {
+		m.Path(p).MatcherFunc(elsewhere).HandlerFunc(func(w http.ResponseWriter, r *http.Request) { k.elsewhere(w, r, h) })
+	}
 	m.HandleFunc("/break-glass", func(w http.ResponseWriter, r *http.Request) { k.show(w, r, h, nil, "") }).Methods(http.MethodGet)
 	m.Handle("/break-glass", csrf.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { k.submit(w, r, h) }))).Methods(http.MethodPost)
 	m.HandleFunc("/break-glass/review", func(w http.ResponseWriter, r *http.Request) { k.review(w, r, h, "") }).Methods(http.MethodGet)
@@ -120,6 +167,11 @@ func (k *kindService) show(w http.ResponseWriter, r *http.Request, h requirement
 	p := requirement.Page{Status: http.StatusOK, Template: "breakglass.html", Title: "Break glass: " + m.Title,
 		Extra: map[string]any{"Action": pagePath, "Return": ret, "CSRF": sess.CSRF, "Tool": m.Title,
 			"Provider": pol.Provider, "Lifts": strings.Join(pol.Lifts, ", ")}}
+	if u, err := url.Parse(ret); err == nil && !strings.EqualFold(u.Host, r.Host) {
+		// The grant's 303 goes back to the tool's host: browsers hold a
+		// redirect after a form submission to the page's form-action.
+		p.FormTargets = []string{u.Scheme + "://" + u.Host}
+	}
 	if !k.svc.MayBreakGlass(u, q.Policy) {
 		p.Status, p.Reason = http.StatusForbidden, ReasonNotAllowed
 		p.Message = "Break-glass for " + m.Title + " is for members of " + strings.Join(pol.Groups, ", ") + "."

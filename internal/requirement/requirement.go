@@ -24,8 +24,10 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -134,7 +136,8 @@ type Env struct {
 	// first; nil when the log is not a file the gateway can read. It is
 	// slow: for review pages, never on the request path.
 	ReadAudit func(ctx context.Context, anyOf []string, each func(*audit.Record)) error
-	// PublicURL is the gateway's own URL.
+	// PublicURL is the gateway's own URL (scheme and host only); compare
+	// its host with a request's through HostName.
 	PublicURL string
 	// Dev is set in `gateway dev`.
 	Dev bool
@@ -254,7 +257,8 @@ type Offerer interface {
 // Offer is a link a deny page shows as a way out.
 type Offer struct {
 	// Text explains the offer; Label is the link's text; URL its target
-	// (a gateway path).
+	// (a gateway path, or an absolute URL of a gateway page on the
+	// public_url's host).
 	Text, Label, URL string
 }
 
@@ -288,6 +292,16 @@ func SessionUnavailable(err error) Page {
 		Next: "Try again in a minute.", Reason: policy.ReasonEvidenceError}
 }
 
+// HostName is the host name of a Host header or URL host (host[:port]):
+// lower case, without the port, brackets or a trailing dot. The server
+// routes by it; compare host names through it.
+func HostName(hostport string) string {
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		hostport = host
+	}
+	return strings.ToLower(strings.TrimSuffix(strings.Trim(hostport, "[]"), "."))
+}
+
 // Page is a gateway page.
 type Page struct {
 	// Status is the HTTP status; zero means 403.
@@ -301,6 +315,11 @@ type Page struct {
 	// Offers are ways out the page shows (filled in by the server from
 	// the route's Offerers).
 	Offers []Offer
+	// FormTargets are origins (scheme://host[:port]), besides the page's
+	// own, that its forms may post to or be redirected to after posting
+	// (the CSP's form-action): a form on the gateway's own host that
+	// returns to a tool's host names the tool's origin.
+	FormTargets []string
 }
 
 // Host is what the server offers kinds' endpoints and pages.

@@ -188,13 +188,9 @@ func newRequestID() string {
 	return hex.EncodeToString(b)
 }
 
-// hostOnly returns the lowercase host of a Host header, without port.
-func hostOnly(h string) string {
-	if host, _, err := net.SplitHostPort(h); err == nil {
-		h = host
-	}
-	return strings.ToLower(strings.TrimSuffix(strings.Trim(h, "[]"), "."))
-}
+// hostOnly returns the lowercase host of a Host header, without port
+// (requirement.HostName: the kinds compare hosts the same way).
+func hostOnly(h string) string { return requirement.HostName(h) }
 
 // serveRoute is the request path for routed traffic.
 func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {

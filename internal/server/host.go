@@ -108,7 +108,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, p requirement.Pa
 		name = "error.html"
 	}
 	s.pageNamed(w, r, status, name, pageData{Title: p.Title, Message: p.Message, Next: p.Next,
-		Reason: string(p.Reason), Extra: p.Extra, Offers: p.Offers})
+		Reason: string(p.Reason), Extra: p.Extra, Offers: p.Offers, FormTargets: p.FormTargets})
 }
 
 // kindAudit writes a requirement kind's audit record, with the fields of
