@@ -3,18 +3,11 @@ package server
 import (
 	"context"
 	"html"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/oauth2-proxy/mockoidc"
-
-	"github.com/accessgateway/gateway/internal/config"
 )
 
 // The callback's error parameter comes from whoever wrote the link, not
@@ -26,18 +19,7 @@ import (
 func TestCallbackErrorIsNotReflected(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer up.Close()
-	m, err := mockoidc.NewServer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(ln, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Shutdown() })
+	m := startMockIdP(t)
 	c := m.Config()
 	yml := `public_url: http://gw.example
 oidc: {issuer: "` + c.Issuer + `", client_id: "` + c.ClientID + `", client_secret: "` + c.ClientSecret + `"}
@@ -50,14 +32,7 @@ routes:
     rules:
       allow: [{domains: [corp.example]}]
 `
-	path := filepath.Join(t.TempDir(), "gateway.yaml")
-	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.LoadFile(path, config.Options{Dev: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loadDevConfig(t, yml)
 	srv, err := New(context.Background(), cfg, Options{})
 	if err != nil {
 		t.Fatal(err)

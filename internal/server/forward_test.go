@@ -5,11 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -89,28 +86,10 @@ func newFwdGateway(t testing.TB, trusted string, extra ...string) *fwdGateway {
 // YAML appended.
 func fwdConfigFile(t testing.TB, trusted, extra string) (*config.Config, *mockoidc.MockOIDC) {
 	t.Helper()
-	m, err := mockoidc.NewServer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(ln, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Shutdown() })
+	m := startMockIdP(t)
 	c := m.Config()
 	yml := strings.NewReplacer("%ISSUER%", c.Issuer, "%ID%", c.ClientID, "%SECRET%", c.ClientSecret, "%TRUSTED%", trusted).Replace(fwdConfig) + extra
-	path := filepath.Join(t.TempDir(), "gateway.yaml")
-	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.LoadFile(path, config.Options{Dev: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loadDevConfig(t, yml)
 	return cfg, m
 }
 

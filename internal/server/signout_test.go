@@ -4,12 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"html"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +16,6 @@ import (
 	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/accessgateway/gateway/internal/auth"
-	"github.com/accessgateway/gateway/internal/config"
 )
 
 // withEndSession adds end_session_endpoint to mockoidc's discovery
@@ -54,21 +50,8 @@ func withEndSession(endpoint func() string) func(http.Handler) http.Handler {
 func TestSignOutPostsToTheProviderAndRevokesTheHint(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer up.Close()
-	m, err := mockoidc.NewServer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.AddMiddleware(withEndSession(func() string { return m.Issuer() + "/logout" })); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(ln, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Shutdown() })
+	var m *mockoidc.MockOIDC
+	m = startMockIdP(t, withEndSession(func() string { return m.Issuer() + "/logout" }))
 	c := m.Config()
 	yml := `public_url: http://gw.example
 oidc: {issuer: "` + c.Issuer + `", client_id: "` + c.ClientID + `", client_secret: "` + c.ClientSecret + `",
@@ -83,14 +66,7 @@ routes:
     rules:
       allow: [{domains: [corp.example]}]
 `
-	path := filepath.Join(t.TempDir(), "gateway.yaml")
-	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.LoadFile(path, config.Options{Dev: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loadDevConfig(t, yml)
 	srv, err := New(context.Background(), cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
