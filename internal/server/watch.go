@@ -163,15 +163,26 @@ func (wt *watcher) run(ctx context.Context) {
 			wt.s.logger.Warn("config watch error; reading the watched files", "err", err)
 			debounce.Reset(watchDebounce)
 		case <-debounce.C:
-			wt.check(ctx)
+			if wt.check(ctx) {
+				debounce.Reset(watchDebounce)
+			}
 		case <-poll.C:
-			wt.check(ctx)
+			if wt.check(ctx) {
+				debounce.Reset(watchDebounce)
+			}
 		}
 	}
 }
 
+// watchAfterReload, when set (tests only), runs between a reload attempt
+// and the watcher's look at the files the configuration names.
+var watchAfterReload func()
+
 // check reloads if a watched file's content changed since the last look.
-func (wt *watcher) check(ctx context.Context) {
+// It reports whether to look again soon: a file the new configuration
+// names changed while the reload was being tried (perhaps before its
+// directory was watched, when no event tells).
+func (wt *watcher) check(ctx context.Context) (again bool) {
 	sums := fingerprint(wt.files)
 	var changed []string
 	for _, f := range wt.files {
@@ -180,28 +191,40 @@ func (wt *watcher) check(ctx context.Context) {
 		}
 	}
 	if len(changed) == 0 {
-		return
+		return false
 	}
 	// The attempt is remembered even if it fails: a rejected set is not
 	// retried until a file changes again (or SIGHUP).
 	wt.sums = sums
 	wt.s.logger.Info("watched files changed; reloading", "files", changed)
+	// The files the configuration now names, as they are before the reload
+	// reads them: one that appears or changes after this look (a Secret
+	// mounted a moment after its ConfigMap) differs at the next one.
+	var named []string
+	cfg, lerr := config.LoadFile(wt.s.opts.ConfigPath, wt.s.opts.LoadOptions)
+	if lerr == nil {
+		named = WatchedFiles(wt.s.opts.ConfigPath, cfg)
+	}
+	before := fingerprint(named)
 	files := wt.files
 	if err := wt.s.Reload(ctx); err == nil {
 		files = WatchedFiles(wt.s.opts.ConfigPath, wt.s.Config())
-	} else if cfg, lerr := config.LoadFile(wt.s.opts.ConfigPath, wt.s.opts.LoadOptions); lerr == nil {
+	} else if lerr == nil {
 		// Rejected, but the file itself loads: most likely it names a key
 		// or certificate that is not there yet (a ConfigMap applied before
 		// its Secret was mounted). Watch those files too, so that the
 		// reload is tried again when they appear.
-		for _, f := range WatchedFiles(wt.s.opts.ConfigPath, cfg) {
+		for _, f := range named {
 			if !slices.Contains(files, f) {
 				files = append(slices.Clip(files), f)
 			}
 		}
 	}
+	if watchAfterReload != nil {
+		watchAfterReload()
+	}
 	if slices.Equal(files, wt.files) {
-		return
+		return false
 	}
 	wt.files = files
 	if err := wt.addDirs(); err != nil {
@@ -213,12 +236,21 @@ func (wt *watcher) check(ctx context.Context) {
 	// look and is loaded then, instead of being taken as seen. Only the
 	// files new to the set are fingerprinted now.
 	next := fingerprint(files)
+	for f, sum := range before {
+		if cur, ok := next[f]; ok {
+			if cur != sum {
+				again = true // changed while the reload was tried
+			}
+			next[f] = sum
+		}
+	}
 	for f, sum := range sums {
 		if _, ok := next[f]; ok {
 			next[f] = sum
 		}
 	}
 	wt.sums = next
+	return again
 }
 
 // fingerprint hashes each file's content ("" when it cannot be read).

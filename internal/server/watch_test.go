@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -213,8 +214,15 @@ func selfSignedPEM(t *testing.T) []byte {
 
 // A configuration that names a key file not there yet (a ConfigMap applied
 // before its Secret was mounted) is rejected, and loads by itself when the
-// file appears.
+// file appears — also when it appears while the rejected reload is being
+// handled, before the watcher has looked at it or watches its directory
+// (it was then taken as seen, and the reload never retried).
 func TestWatchRetriesWhenANamedFileAppears(t *testing.T) {
+	t.Run("after the rejection", func(t *testing.T) { testWatchRetries(t, false) })
+	t.Run("while the rejection is handled", func(t *testing.T) { testWatchRetries(t, true) })
+}
+
+func testWatchRetries(t *testing.T, duringReload bool) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "gateway.yaml")
 	keys := filepath.Join(dir, "keys")
@@ -283,13 +291,20 @@ token: {keys: [{file: keys/a.pem, state: active}`
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	write(path, base+", {file: keys/b.pem, state: next}]}\n")
-	wait(0, 1)
 	b, err := token.GenerateKeyPEM("ES256")
 	if err != nil {
 		t.Fatal(err)
 	}
-	write(filepath.Join(keys, "b.pem"), string(b))
+	if duringReload {
+		var once sync.Once
+		watchAfterReload = func() { once.Do(func() { write(filepath.Join(keys, "b.pem"), string(b)) }) }
+		t.Cleanup(func() { watchAfterReload = nil })
+	}
+	write(path, base+", {file: keys/b.pem, state: next}]}\n")
+	if !duringReload {
+		wait(0, 1)
+		write(filepath.Join(keys, "b.pem"), string(b))
+	}
 	wait(1, 1)
 	if n := len(s.Config().Token.Keys); n != 2 {
 		t.Errorf("expected the configuration with 2 keys in force, got %d", n)
