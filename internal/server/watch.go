@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -176,7 +177,7 @@ func (wt *watcher) run(ctx context.Context) {
 
 // watchAfterReload, when set (tests only), runs between a reload attempt
 // and the watcher's look at the files the configuration names.
-var watchAfterReload func()
+var watchAfterReload atomic.Pointer[func()]
 
 // check reloads if a watched file's content changed since the last look.
 // It reports whether to look again soon: a file the new configuration
@@ -220,8 +221,8 @@ func (wt *watcher) check(ctx context.Context) (again bool) {
 			}
 		}
 	}
-	if watchAfterReload != nil {
-		watchAfterReload()
+	if f := watchAfterReload.Load(); f != nil {
+		(*f)()
 	}
 	if slices.Equal(files, wt.files) {
 		return false

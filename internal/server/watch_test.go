@@ -297,8 +297,11 @@ token: {keys: [{file: keys/a.pem, state: active}`
 	}
 	if duringReload {
 		var once sync.Once
-		watchAfterReload = func() { once.Do(func() { write(filepath.Join(keys, "b.pem"), string(b)) }) }
-		t.Cleanup(func() { watchAfterReload = nil })
+		// In the watcher's goroutine: no t.Fatal here; a failed write shows
+		// as the reload never succeeding.
+		f := func() { once.Do(func() { _ = os.WriteFile(filepath.Join(keys, "b.pem"), b, 0o600) }) }
+		watchAfterReload.Store(&f)
+		t.Cleanup(func() { watchAfterReload.Store(nil) })
 	}
 	write(path, base+", {file: keys/b.pem, state: next}]}\n")
 	if !duringReload {

@@ -131,18 +131,27 @@ func OpenSimulator(stateFile string) (*TPM, error) {
 	if elapsed := now.Sub(st.SavedAt); !st.SavedAt.IsZero() && elapsed > 0 {
 		target += uint64(elapsed.Milliseconds())
 	}
-	cur, err := tpm2.ReadClock{}.Execute(t.t)
-	if err != nil {
-		t.Close()
-		return nil, fmt.Errorf("agent: simulator clock: %w", err)
-	}
-	if target > cur.CurrentTime.ClockInfo.Clock {
-		if err := clockSet(t.t, target); err != nil {
+	// The clock runs between ReadClock and ClockSet: a target less than a
+	// millisecond ahead may be behind it by then (TPM_RC_VALUE, the clock
+	// never goes back). Read it again and retry.
+	for attempt := 0; ; attempt++ {
+		cur, err := tpm2.ReadClock{}.Execute(t.t)
+		if err != nil {
 			t.Close()
 			return nil, fmt.Errorf("agent: simulator clock: %w", err)
 		}
-	} else {
-		target = cur.CurrentTime.ClockInfo.Clock
+		if target <= cur.CurrentTime.ClockInfo.Clock {
+			target = cur.CurrentTime.ClockInfo.Clock
+			break
+		}
+		err = clockSet(t.t, target)
+		if err == nil {
+			break
+		}
+		if attempt == 4 {
+			t.Close()
+			return nil, fmt.Errorf("agent: simulator clock: %w", err)
+		}
 	}
 	b, _ := json.Marshal(simState{Clock: target, SavedAt: now})
 	if err := os.MkdirAll(filepath.Dir(stateFile), 0o700); err == nil {
