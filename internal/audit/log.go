@@ -772,18 +772,20 @@ func (l *Log) fail(cause error, q []entry) error {
 // writes the carried records, what was queued, and a "recovered"
 // checkpoint. It reports whether the sink works again.
 func (l *Log) recover() bool {
-	// From here on Commits queue (see recovering), so the counts taken now
-	// are the outage's: a commit either was refused before, or waits for
-	// this attempt's outcome.
+	// From here on Commits queue (see recovering): a commit either was
+	// refused before, or waits for this attempt's outcome. Log records may
+	// still be dropped while the buffer is full (the carried records count
+	// in it), so the counts are taken last, just before the checkpoint
+	// that states them is encoded.
 	l.mu.Lock()
 	l.recovering = true
 	l.mu.Unlock()
-	failed, dropped := l.failed.Load()-l.failed0, l.dropped.Load()-l.dropped0
 	q, b, reopen := l.take()
 	all := append(l.carried, q...)
 	l.carried = nil
 	err := l.reopenSame()
 	if err == nil {
+		failed, dropped := l.failed.Load()-l.failed0, l.dropped.Load()-l.dropped0
 		now := l.now()
 		detail := fmt.Sprintf("the audit log could not be written from %s to %s (%v): %d commits refused, %d records dropped",
 			l.downSince.UTC().Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339Nano), l.downCause,
