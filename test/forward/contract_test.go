@@ -27,8 +27,8 @@ import (
 // for gRPC the official ext_authz protos (go-control-plane v1.40.0) over a
 // real gRPC client and server.
 
-// front is an ingress built in Go: /.gateway/auth* is not found (only the
-// ingress asks it), /.gateway/ and /.well-known/gateway/ go to the gateway,
+// front is an ingress built in Go: a host other than the tool's is not
+// found, /.gateway/auth* is not found (only the ingress asks it), /.gateway/ and /.well-known/gateway/ go to the gateway,
 // everything else is authorized by check and then proxied to the tool.
 type front struct {
 	gateway, tool *httputil.ReverseProxy
@@ -38,7 +38,15 @@ type front struct {
 }
 
 func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
 	switch p := r.URL.Path; {
+	case host != "127.0.0.1":
+		// The tool's router matches its host only (Traefik's Host rule,
+		// an Envoy virtual host's domains), as documented.
+		http.NotFound(w, r)
 	case strings.HasPrefix(p, "/.gateway/auth"):
 		http.NotFound(w, r)
 	case strings.HasPrefix(p, "/.gateway/"), strings.HasPrefix(p, "/.well-known/gateway/"):

@@ -76,8 +76,9 @@ func dropLines(s string, prefixes ...string) string {
 func nginxConfig(t *testing.T, dir string, port int, gateway, tool string, root bool) string {
 	s := snippet(t, "nginx")
 	s = replace(t, s, "gateway.internal:8080", gateway, "reports.internal:8080", tool,
-		"listen 443 ssl;", fmt.Sprintf("listen 127.0.0.1:%d;", port))
-	s = dropLines(s, "server_name", "ssl_certificate")
+		"listen 443 ssl;", fmt.Sprintf("listen 127.0.0.1:%d;", port),
+		"server_name reports.corp.example;", "server_name 127.0.0.1;")
+	s = dropLines(s, "ssl_certificate")
 	user := ""
 	if root {
 		user = "user root;"

@@ -176,6 +176,10 @@ routes:
     upstream: {{.Upstream}}
     rules:
       allow: [{domains: [example.com]}]
+  - name: status
+    host: status.test
+    public: true
+    upstream: {{.Upstream}}
   - name: night-shift
     host: 127.0.0.1
     path: /night

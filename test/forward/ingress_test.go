@@ -1,14 +1,17 @@
 package forward
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // ingress is a running nginx or Caddy in front of up, asking g.
@@ -236,6 +239,21 @@ func testIngress(t *testing.T, transport string, start func(*testing.T, int, *ga
 			t.Fatalf("status %d, tool hits %d → %d: the spoofed URI was believed", resp.StatusCode, before, up.hits())
 		}
 	})
+	t.Run("a client's Host naming another route is not what is judged", func(t *testing.T) {
+		// The ingress serves the tool's host and proxies to the tool: the
+		// decision must be about that host, not about the Host header the
+		// client chose (status.test is a public route of the gateway). An
+		// absolute request target makes nginx choose its server by the
+		// target's host while $http_host is still the client's header.
+		addr := hostPort(in.URL)
+		for _, target := range []string{"/admin/users", in.URL + "/admin/users"} {
+			before := up.hits()
+			status := rawGet(t, addr, target, "status.test")
+			if up.hits() != before {
+				t.Fatalf("GET %s with Host status.test: status %d, and the tool was reached without signing in", target, status)
+			}
+		}
+	})
 	t.Run("the check endpoints through the ingress: not found", func(t *testing.T) {
 		for _, p := range []string{"/.gateway/auth", "/.gateway/auth/nginx", "/.gateway/auth/envoy/reports"} {
 			resp, _ := get(t, ann, in.URL+p, "X-Original-URI", "/reports", "X-Original-Method", "GET",
@@ -304,4 +322,27 @@ func testIngress(t *testing.T, transport string, start func(*testing.T, int, *ga
 			t.Fatalf("%d decision records with transport %q, want at least 8", n, transport)
 		}
 	})
+}
+
+// rawGet sends "GET target" with the Host header host to addr from the
+// browser's address, as written (an absolute target included), and returns
+// the status.
+func rawGet(t *testing.T, addr, target, host string) int {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(browserAddr)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", target, host); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("GET %s: %v", target, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
