@@ -254,6 +254,25 @@ func testIngress(t *testing.T, transport string, start func(*testing.T, int, *ga
 			}
 		}
 	})
+	t.Run("an allow answer never reaches the client", func(t *testing.T) {
+		// A header the check refuses (another ingress's describing header)
+		// makes nginx ask again for the page, where it sets that header
+		// itself: the second check may allow. Its answer (the context
+		// token, the client's cookies and Authorization echoed for the
+		// tool) must not be sent to the client.
+		for _, h := range []string{"X-Forwarded-Uri", "X-Forwarded-Method", "X-Original-URI", "X-Original-Method"} {
+			v := "/reports"
+			if strings.HasSuffix(h, "Method") {
+				v = "GET"
+			}
+			resp, _ := get(t, ann, in.URL+"/reports", h, v, "Authorization", "Basic dG9vbDpzZWNyZXQ=")
+			for _, name := range []string{"X-Gateway-Context", "X-Gateway-Request-Id", "Cookie", "Authorization"} {
+				if got := resp.Header.Get(name); got != "" {
+					t.Fatalf("%s sent: status %d, the client received the allow answer's %s %.80q", h, resp.StatusCode, name, got)
+				}
+			}
+		}
+	})
 	t.Run("the check endpoints through the ingress: not found", func(t *testing.T) {
 		for _, p := range []string{"/.gateway/auth", "/.gateway/auth/nginx", "/.gateway/auth/envoy/reports"} {
 			resp, _ := get(t, ann, in.URL+p, "X-Original-URI", "/reports", "X-Original-Method", "GET",
