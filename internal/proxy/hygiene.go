@@ -243,7 +243,10 @@ var infrastructure = MustHeaderList(
 // user — in any letter case and with '_' or '.' for '-' — except what the
 // ingress in front sets itself (in) and the infrastructure headers of CDNs,
 // load balancers and TLS terminators (the client's address, scheme, host
-// and certificate), which whoever sets them overwrites. The gateway refuses
+// and certificate), which whoever sets them overwrites. Those are set in
+// their '-' spelling only: a '_' or '.' spelling of them (which CGI, PHP,
+// WSGI and Rack read as the same header) is the client's, and whoever
+// overwrites the '-' spelling forwards it untouched. The gateway refuses
 // such a request (nginx, Traefik, Caddy) or has Envoy remove the header.
 func SpoofableInForwardAuth(name string, strip *HeaderList, in Ingress) bool {
 	if strip == nil {
@@ -254,7 +257,7 @@ func SpoofableInForwardAuth(name string, strip *HeaderList, in Ingress) bool {
 	switch {
 	case bytes.HasPrefix(f, namespaceBytes):
 		return true
-	case forwarding[string(f)] || in.sets.containsFolded(f) || infrastructure.containsFolded(f):
+	case strings.IndexAny(name, "_.") < 0 && (forwarding[string(f)] || in.sets.containsFolded(f) || infrastructure.containsFolded(f)):
 		return false
 	}
 	return always[string(f)] || strip.containsFolded(f)

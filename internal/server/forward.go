@@ -364,7 +364,8 @@ func toolCookies(in http.Header, rt *runtime) string {
 // '.' for '-' (proxy.SpoofableInForwardAuth) — but not the headers the
 // ingress in (or a CDN, load balancer or TLS terminator in front of it) sets
 // itself, nor the configured client certificate header, which a trusted
-// ingress sets for the gateway to read.
+// ingress sets for the gateway to read: those in the spelling they are set
+// in only.
 // Names in except are left out.
 func gatewayOnly(h http.Header, rt *runtime, in proxy.Ingress, except http.Header) []string {
 	var out []string
@@ -374,7 +375,10 @@ func gatewayOnly(h http.Header, rt *runtime, in proxy.Ingress, except http.Heade
 		if !proxy.SpoofableInForwardAuth(name, rt.stripHeaders, in) {
 			continue
 		}
-		if cert != "" && proxy.SameHeader(name, cert) {
+		// The ingress sets the header as configured; another spelling
+		// ('_' or '.' for '-') is the client's, which the gateway does not
+		// read but a tool might.
+		if cert != "" && strings.EqualFold(name, cert) {
 			continue
 		}
 		if _, ok := except[http.CanonicalHeaderKey(name)]; ok {

@@ -35,6 +35,13 @@ var spoofable = []struct{ name, value string }{
 	{"Remote-User", "admin"},
 	{"Remote.User", "admin"},
 	{"X-Auth-Request-Email", "admin@corp.example"},
+	// What an ingress or a CDN sets, in a spelling none sets: the client's,
+	// forwarded untouched by whoever overwrites the '-' spelling.
+	{"X_Forwarded_Prefix", "/admin"},
+	{"X_Forwarded_Uri", "/admin"},
+	{"X.Original.URI", "/admin"},
+	{"X_Forwarded_For", "10.9.9.9"},
+	{"Cf_Connecting_Ip", "10.9.9.9"},
 }
 
 // In forward-auth mode the ingress forwards the client's headers to the

@@ -324,6 +324,32 @@ func testIngress(t *testing.T, transport string, start func(*testing.T, int, *ga
 			}
 		}
 	})
+	t.Run("an ingress's header spelled with '_' or '.' never reaches the tool", func(t *testing.T) {
+		if in.name == "envoy-http" {
+			t.Skip("Envoy's HTTP service sends only allowed_headers: the gateway cannot name others (docs/forward-auth.md)")
+		}
+		// The ingress (or a CDN in front) sets X-Forwarded-Prefix, -Uri,
+		// -For… in their '-' spelling; CGI, PHP, WSGI and Rack read
+		// X_Forwarded_Prefix as the same header, and only a client sends it.
+		for _, name := range []string{"X_Forwarded_Prefix", "X_Forwarded_Uri", "X_Forwarded_For", "X.Forwarded.Prefix", "X_Original_Host", "X_Original_URI"} {
+			before := up.hits()
+			resp, body := get(t, ann, in.URL+"/reports", name, "forged")
+			switch {
+			case resp.StatusCode == http.StatusBadRequest && !in.removes:
+				if !strings.Contains(body, "only the gateway may set") || up.hits() != before {
+					t.Fatalf("%s: body %.300s, tool hits %d → %d", name, body, before, up.hits())
+				}
+			case resp.StatusCode == http.StatusOK:
+				for k, v := range up.last().Header {
+					if strings.Contains(strings.Join(v, ","), "forged") {
+						t.Fatalf("%s: the tool received the client's %s: %q", name, k, v)
+					}
+				}
+			default:
+				t.Fatalf("%s: status %d, body %.300s", name, resp.StatusCode, body)
+			}
+		}
+	})
 	t.Run("every decision is audited with the transport", func(t *testing.T) {
 		n := 0
 		for _, r := range g.records() {
