@@ -350,6 +350,33 @@ func testIngress(t *testing.T, transport string, start func(*testing.T, int, *ga
 			}
 		}
 	})
+	t.Run("a client's copy of a describing header never reaches the tool", func(t *testing.T) {
+		if in.name == "envoy-http" {
+			t.Skip("Envoy's HTTP service sends only allowed_headers: the gateway cannot name others (docs/forward-auth.md)")
+		}
+		// The ingress sets X-Forwarded-Uri (Traefik also -Prefix) or
+		// X-Original-URI on its question to the gateway, which exempts them
+		// there, not on the request it forwards: a client's copy, a path
+		// override for some frameworks, must not reach the tool.
+		for _, name := range []string{"X-Forwarded-Uri", "X-Forwarded-Prefix", "X-Original-URI"} {
+			before := up.hits()
+			resp, body := get(t, ann, in.URL+"/reports", name, "forged")
+			switch {
+			case resp.StatusCode == http.StatusBadRequest && !in.removes:
+				if up.hits() != before {
+					t.Fatalf("%s: tool hits %d → %d", name, before, up.hits())
+				}
+			case resp.StatusCode == http.StatusOK:
+				for k, v := range up.last().Header {
+					if strings.Contains(strings.Join(v, ","), "forged") {
+						t.Fatalf("%s: the tool received the client's %s: %q", name, k, v)
+					}
+				}
+			default:
+				t.Fatalf("%s: status %d, body %.300s", name, resp.StatusCode, body)
+			}
+		}
+	})
 	t.Run("every decision is audited with the transport", func(t *testing.T) {
 		n := 0
 		for _, r := range g.records() {
