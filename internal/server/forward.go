@@ -105,6 +105,7 @@ func (s *Server) serveForwardAuth(w http.ResponseWriter, r *http.Request, q *req
 		s.page(w, r, http.StatusNotFound, pageData{Title: "Not found", Message: "Forward-auth mode is not enabled on this gateway (forward_auth.enabled)."})
 		return true
 	}
+	w = &forwardGuard{ResponseWriter: w, q: q}
 	if q.mode == modeNginx {
 		w = &nginxWriter{ResponseWriter: w}
 	}
@@ -311,9 +312,39 @@ func (s *Server) allowForwarded(w http.ResponseWriter, r *http.Request, q *reque
 			h.Set("X-Envoy-Auth-Headers-To-Remove", strings.Join(rm, ","))
 		}
 	}
+	q.forwardAllowed = true
 	w.WriteHeader(http.StatusOK)
 	return http.StatusOK
 }
+
+// forwardGuard keeps every answer to an ingress that is not the allow of
+// allowForwarded out of 2xx, which ingresses read as "let it through": a
+// page, a redirect or an error that came out 200 (a kind's page, a body
+// written without a status) is sent as 403 instead. An allow is an
+// explicit act, never a status that happened to be 2xx.
+type forwardGuard struct {
+	http.ResponseWriter
+	q     *request
+	wrote bool
+}
+
+func (w *forwardGuard) WriteHeader(code int) {
+	if !w.wrote && code >= 200 && code < 300 && !w.q.forwardAllowed {
+		code = http.StatusForbidden
+	}
+	w.wrote = w.wrote || code >= 200
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *forwardGuard) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w *forwardGuard) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // toolCredentials sets on the allow answer h the client's credential
 // headers (in) as the tool may receive them: Cookie without the gateway's

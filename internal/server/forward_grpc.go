@@ -95,6 +95,9 @@ func (s *Server) check(ctx context.Context, req *authv3.CheckRequest) *authv3.Ch
 		}
 		s.serveOriginal(rec, r, q, o)
 	}
+	if !q.forwardAllowed && rec.code >= 200 && rec.code < 300 {
+		rec.code = http.StatusForbidden // only allowForwarded allows (forwardGuard)
+	}
 	return rec.checkResponse(r.Header, rt)
 }
 

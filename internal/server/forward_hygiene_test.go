@@ -210,3 +210,45 @@ func TestForwardAuthRefusesTheConfiguredTokenHeader(t *testing.T) {
 		}
 	}
 }
+
+// Only allowForwarded allows: any other answer to an ingress that comes out
+// 2xx — a status written as 200, or a body written without one — is sent
+// as 403, which every ingress reads as a denial; through the nginx mapping
+// too.
+func TestForwardAnswersAre2xxOnlyWhenAllowed(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		allowed bool
+		answer  func(w http.ResponseWriter)
+		want    int
+	}{
+		{"a page written as 200", false, func(w http.ResponseWriter) { w.WriteHeader(http.StatusOK); _, _ = w.Write([]byte("page")) }, http.StatusForbidden},
+		{"a body without a status", false, func(w http.ResponseWriter) { _, _ = w.Write([]byte("page")) }, http.StatusForbidden},
+		{"204", false, func(w http.ResponseWriter) { w.WriteHeader(http.StatusNoContent) }, http.StatusForbidden},
+		{"a denial", false, func(w http.ResponseWriter) { w.WriteHeader(http.StatusUnauthorized) }, http.StatusUnauthorized},
+		{"the allow", true, func(w http.ResponseWriter) { w.WriteHeader(http.StatusOK) }, http.StatusOK},
+	} {
+		for _, nginx := range []bool{false, true} {
+			name := tc.name
+			if nginx {
+				name += " (nginx)"
+			}
+			t.Run(name, func(t *testing.T) {
+				q := &request{forwardAllowed: tc.allowed}
+				rec := httptest.NewRecorder()
+				var w http.ResponseWriter = &forwardGuard{ResponseWriter: rec, q: q}
+				if nginx {
+					w = &nginxWriter{ResponseWriter: w}
+				}
+				tc.answer(w)
+				want := tc.want
+				if nginx && want == http.StatusUnauthorized {
+					want = http.StatusForbidden // not a sign-in (nginxSignIn): 403 to nginx
+				}
+				if rec.Code != want {
+					t.Errorf("status %d, want %d", rec.Code, want)
+				}
+			})
+		}
+	}
+}

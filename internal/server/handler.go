@@ -76,6 +76,9 @@ type request struct {
 	accessEnded bool
 	// ex watches the exchange once the request is allowed (exchange.go).
 	ex exchange
+	// forwardAllowed says allowForwarded answered the ingress's check: the
+	// one answer to an ingress that may be 2xx (forwardGuard, recorder).
+	forwardAllowed bool
 }
 
 // user is who the request is about, for audit records: the identity the
