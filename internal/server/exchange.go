@@ -37,8 +37,7 @@ type exchange struct {
 	s      *Server
 	r      *http.Request // the request as allowed; only read here
 	q      *request      // its state; only read here
-	route  string
-	entry  *routeEntry // the route the exchange was allowed on and forwarded by
+	entry  *routeEntry   // the route the exchange was allowed on and forwarded by
 	start  time.Time
 	every  time.Duration
 	cancel context.CancelCauseFunc
@@ -67,7 +66,7 @@ func (s *Server) watch(r *http.Request, q *request, e *routeEntry, d policy.Deci
 		every = *e.cfg.RecheckInterval
 	}
 	x := &q.ex // in the request's own allocation
-	x.s, x.r, x.q, x.route, x.entry, x.start, x.every, x.cancel, x.ctx, x.notAfter = s, r, q, e.cfg.Name, e, s.now(), every, cancel, ctx, d.NotAfter
+	x.s, x.r, x.q, x.entry, x.start, x.every, x.cancel, x.ctx, x.notAfter = s, r, q, e, s.now(), every, cancel, ctx, d.NotAfter
 	x.mu.Lock()
 	x.arm(x.left(x.start))
 	x.mu.Unlock()
@@ -119,7 +118,7 @@ func (x *exchange) fire() {
 		x.done = true
 		end := &accessEnded{at: x.notAfter}
 		x.mu.Unlock()
-		x.s.metrics.ExchangesEnded.WithLabelValues(x.route, "not_after").Inc()
+		x.s.metrics.ExchangesEnded.WithLabelValues(x.entry.cfg.Name, "not_after").Inc()
 		x.cancel(end)
 		return
 	}
@@ -146,7 +145,7 @@ func (x *exchange) fire() {
 	x.s.countDecision(e, rec.Decision, first)
 	if !d.Allow {
 		x.done = true
-		x.s.metrics.ExchangesEnded.WithLabelValues(x.route, "withdrawn").Inc()
+		x.s.metrics.ExchangesEnded.WithLabelValues(x.entry.cfg.Name, "withdrawn").Inc()
 		x.cancel(&accessWithdrawn{at: rec.Time, reasons: rec.Reasons})
 		return
 	}

@@ -105,7 +105,8 @@ func (s *Server) serveForwardAuth(w http.ResponseWriter, r *http.Request, q *req
 		s.page(w, r, http.StatusNotFound, pageData{Title: "Not found", Message: "Forward-auth mode is not enabled on this gateway (forward_auth.enabled)."})
 		return true
 	}
-	w = &forwardGuard{ResponseWriter: w, q: q}
+	q.guard = forwardGuard{ResponseWriter: w, q: q} // in the request's own allocation
+	w = &q.guard
 	if q.mode == modeNginx {
 		w = &nginxWriter{ResponseWriter: w}
 	}

@@ -77,8 +77,10 @@ type request struct {
 	// ex watches the exchange once the request is allowed (exchange.go).
 	ex exchange
 	// forwardAllowed says allowForwarded answered the ingress's check: the
-	// one answer to an ingress that may be 2xx (forwardGuard, recorder).
+	// one answer to an ingress that may be 2xx (forwardGuard, recorder);
+	// guard is that writer of an HTTP check.
 	forwardAllowed bool
+	guard          forwardGuard
 }
 
 // user is who the request is about, for audit records: the identity the
