@@ -72,10 +72,10 @@ func (k *kindService) onGatewayHost(r *http.Request) bool {
 func (k *kindService) elsewhere(w http.ResponseWriter, r *http.Request, h requirement.Host) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		q := r.URL.Query()
-		if ret := q.Get("return"); strings.HasPrefix(ret, "/") && !strings.HasPrefix(ret, "//") && !strings.HasPrefix(ret, "/\\") {
-			// Made absolute as SafeReturn does (the gateway's scheme is
-			// the browser's: a plain-HTTP listener sits behind TLS).
-			q.Set("return", k.pub.Scheme+"://"+r.Host+ret)
+		if ret, ok := h.SafeReturn(r, q.Get("return")); ok {
+			// A relative return made absolute on this host (one that does
+			// not validate goes on as it is, and is refused there).
+			q.Set("return", ret)
 		}
 		u := url.URL{Scheme: k.pub.Scheme, Host: k.pub.Host, Path: r.URL.Path, RawQuery: q.Encode()}
 		w.Header().Set("Cache-Control", "no-store")
