@@ -516,17 +516,8 @@ func cookieHeader(c *http.Client, u string) string {
 // inside the route's source_cidrs, a new request from the same peer is
 // judged by the peer's own address (denied), and so is the open exchange.
 func TestReChecksJudgeTheClientAddressAgain(t *testing.T) {
-	const sourceRoute = `
-  - name: live
-    host: {{.Host}}
-    path: /live
-    upstream: {{.Upstream}}
-    recheck_interval: 1s
-    rules:
-      allow:
-        - domains: [example.com]
-          source_cidrs: [10.0.0.0/8]
-`
+	// The live route, allowing only clients inside 10.0.0.0/8.
+	const sourceRoute = liveConfig + "          source_cidrs: [10.0.0.0/8]\n"
 	const trusted = "\ntrusted_proxies: [127.0.0.1/32]\n"
 	toolDone := make(chan string, 1)
 	m := newIdP(t)

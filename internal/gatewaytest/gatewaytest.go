@@ -43,6 +43,8 @@ import (
 
 	"github.com/oauth2-proxy/mockoidc"
 
+	"github.com/accessgateway/gateway/internal/gatewaytest/mockidp"
+
 	"github.com/accessgateway/gateway/internal/config"
 	"github.com/accessgateway/gateway/internal/server"
 )
@@ -99,28 +101,10 @@ func (u *Upstream) Hits() int {
 }
 
 // NewIdP starts a mockoidc provider (code flow with PKCE) on loopback,
-// with the given middleware in front of its endpoints.
+// with the given middleware in front of its endpoints (mockidp.Start).
 func NewIdP(t testing.TB, middleware ...func(http.Handler) http.Handler) *mockoidc.MockOIDC {
 	t.Helper()
-	m, err := mockoidc.NewServer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mw := range middleware {
-		if err := m.AddMiddleware(mw); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(ln, nil); err != nil {
-		t.Fatal(err)
-	}
-	m.CodeChallengeMethodsSupported = []string{"S256"}
-	t.Cleanup(func() { _ = m.Shutdown() })
-	return m
+	return mockidp.Start(t, middleware...)
 }
 
 // User is a mockoidc user with a verified email and groups.

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"html"
 	"net/http"
 	"net/http/httptest"
@@ -20,24 +19,7 @@ func TestCallbackErrorIsNotReflected(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer up.Close()
 	m := startMockIdP(t)
-	c := m.Config()
-	yml := `public_url: http://gw.example
-oidc: {issuer: "` + c.Issuer + `", client_id: "` + c.ClientID + `", client_secret: "` + c.ClientSecret + `"}
-session: {cookie_domain: example}
-log: {level: error}
-routes:
-  - name: tool
-    host: tool.example
-    upstream: ` + up.URL + `
-    rules:
-      allow: [{domains: [corp.example]}]
-`
-	cfg := loadDevConfig(t, yml)
-	srv, err := New(context.Background(), cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := toolServer(t, m, up.URL, "", "")
 
 	get := func(query url.Values) (int, string) {
 		r := httptest.NewRequest(http.MethodGet, "http://tool.example/.gateway/callback?"+query.Encode(), nil)

@@ -52,33 +52,15 @@ func TestSignOutPostsToTheProviderAndRevokesTheHint(t *testing.T) {
 	defer up.Close()
 	var m *mockoidc.MockOIDC
 	m = startMockIdP(t, withEndSession(func() string { return m.Issuer() + "/logout" }))
-	c := m.Config()
-	yml := `public_url: http://gw.example
-oidc: {issuer: "` + c.Issuer + `", client_id: "` + c.ClientID + `", client_secret: "` + c.ClientSecret + `",
-  post_logout_redirect_url: "http://gw.example/.gateway/sign-out"}
-session: {cookie_domain: example}
-log: {level: error}
-routes:
-  - name: api
-    host: tool.example
-    allow_bearer: true
-    upstream: ` + up.URL + `
-    rules:
-      allow: [{domains: [corp.example]}]
-`
-	cfg := loadDevConfig(t, yml)
-	srv, err := New(context.Background(), cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := toolServer(t, m, up.URL, `,
+  post_logout_redirect_url: "http://gw.example/.gateway/sign-out"`, "    allow_bearer: true\n")
 
 	kid, err := m.Keypair.KeyID()
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	claims, _ := json.Marshal(map[string]any{"iss": m.Issuer(), "aud": c.ClientID, "sub": "sub-ann",
+	claims, _ := json.Marshal(map[string]any{"iss": m.Issuer(), "aud": m.Config().ClientID, "sub": "sub-ann",
 		"email": "ann@corp.example", "email_verified": true, "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix()})
 	idToken := oidctest.SignIDToken(m.Keypair.PrivateKey, kid, oidc.RS256, string(claims))
 	bearer := func() int {
@@ -112,7 +94,7 @@ routes:
 	for _, want := range []string{
 		`<form method="post" action="` + m.Issuer() + `/logout" id="provider-sign-out">`,
 		`name="id_token_hint" value="` + idToken + `"`,
-		`name="client_id" value="` + c.ClientID + `"`,
+		`name="client_id" value="` + m.Config().ClientID + `"`,
 		`name="post_logout_redirect_uri" value="http://gw.example/.gateway/sign-out"`,
 		`<button type="submit" id="continue">`,
 		`.submit()`,
