@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/goccy/go-yaml"
@@ -518,8 +519,21 @@ func describe(v any) string {
 	return fmt.Sprint(v)
 }
 
+// fieldsOf caches yamlFields by type: the walks ask once per value, a file
+// of 10,000 routes asked 10,000 times per route type.
+var fieldsOf sync.Map // reflect.Type → map[string]reflect.StructField, read-only
+
 // yamlFields maps yaml key names to struct fields, following the yaml tags.
+// The map is shared: callers must not change it.
 func yamlFields(t reflect.Type) map[string]reflect.StructField {
+	if m, ok := fieldsOf.Load(t); ok {
+		return m.(map[string]reflect.StructField)
+	}
+	m, _ := fieldsOf.LoadOrStore(t, structFields(t))
+	return m.(map[string]reflect.StructField)
+}
+
+func structFields(t reflect.Type) map[string]reflect.StructField {
 	out := map[string]reflect.StructField{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -532,7 +546,7 @@ func yamlFields(t reflect.Type) map[string]reflect.StructField {
 			continue
 		}
 		if strings.Contains(tag, ",inline") {
-			for k, v := range yamlFields(f.Type) {
+			for k, v := range structFields(f.Type) {
 				out[k] = v
 			}
 			continue

@@ -530,11 +530,7 @@ func (c *Config) validateRoutes(v *validator, pub *url.URL) {
 // of the file, not the rules, would decide which route — and which rules —
 // serve /customers/42.
 func (c *Config) validateVariableEdges(v *validator) {
-	type seen struct {
-		i   int
-		pat route.Pattern
-	}
-	byHost := map[string][]seen{}
+	byHost := map[string]*route.ConflictIndex{}
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		pat, err := route.ParsePattern(r.Path)
@@ -542,15 +538,18 @@ func (c *Config) validateVariableEdges(v *validator) {
 			continue // reported with the path
 		}
 		ci := r.PathCase == PathCaseInsensitive
-		for _, prev := range byHost[r.Host] {
-			q := &c.Routes[prev.i]
-			if pos, seg, ok := route.VariableConflict(prev.pat, q.PathCase == PathCaseInsensitive, pat, ci); ok {
-				v.add(fmt.Sprintf("routes[%d].path", i), "%s and routes[%d].path %s (%s) have different expressions for the variable at segment %d that both match %q: "+
-					"which route serves such a path would depend on the order of the file; write the same expression in both, or expressions that share no segment",
-					r.Path, prev.i, q.Path, q.Name, pos, seg)
-			}
+		x := byHost[r.Host]
+		if x == nil {
+			x = &route.ConflictIndex{}
+			byHost[r.Host] = x
 		}
-		byHost[r.Host] = append(byHost[r.Host], seen{i, pat})
+		for _, k := range x.Conflicts(pat, ci) {
+			q := &c.Routes[k.ID]
+			v.add(fmt.Sprintf("routes[%d].path", i), "%s and routes[%d].path %s (%s) have different expressions for the variable at segment %d that both match %q: "+
+				"which route serves such a path would depend on the order of the file; write the same expression in both, or expressions that share no segment",
+				r.Path, k.ID, q.Path, q.Name, k.Pos, k.Sample)
+		}
+		x.Add(i, pat, ci)
 	}
 }
 

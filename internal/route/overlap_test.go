@@ -1,7 +1,10 @@
 package route
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -100,6 +103,68 @@ func TestTableRefusesConflictingVariables(t *testing.T) {
 	} {
 		if err := tab.Add(r.host, r.path, false, r.path); err != nil {
 			t.Errorf("Add(%s %s): %v", r.host, r.path, err)
+		}
+	}
+}
+
+// The index answers what comparing every pair with VariableConflict
+// answers — the same earlier patterns, positions and segments — on random
+// patterns drawn from segments that part, share an edge or conflict.
+func TestConflictIndexAgreesWithEveryPair(t *testing.T) {
+	segs := []string{"a", "A", "b", "{v}", `{v:[0-9]+}`, `{v:\d+}`, `{v:[a-z]+}`, `{v:[A-Z]+}`, `{v:me}`, `{v:[0-9]{4}}`}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 20 {
+		type added struct {
+			pat Pattern
+			ci  bool
+		}
+		var prev []added
+		var x ConflictIndex
+		found := 0
+		for i := range 150 {
+			var b strings.Builder
+			for k := range 1 + rng.IntN(4) {
+				b.WriteString("/" + strings.Replace(segs[rng.IntN(len(segs))], "{v", fmt.Sprintf("{v%d", k), 1))
+			}
+			pat, err := ParsePattern(b.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ci := rng.IntN(3) == 0
+			var want []Conflict
+			for id, p := range prev {
+				if pos, s, ok := VariableConflict(p.pat, p.ci, pat, ci); ok {
+					want = append(want, Conflict{ID: id, Pos: pos, Sample: s})
+				}
+			}
+			got := x.Conflicts(pat, ci)
+			if !slices.Equal(got, want) {
+				t.Fatalf("round %d, pattern %d %s (ci %v): index %v, every pair %v", round, i, b.String(), ci, got, want)
+			}
+			found += len(got)
+			x.Add(i, pat, ci)
+			prev = append(prev, added{pat, ci})
+		}
+		if found == 0 {
+			t.Fatalf("round %d: no conflict drawn; the test compares nothing", round)
+		}
+	}
+}
+
+// BenchmarkConflictIndex files 10,000 routes of one host behind one
+// prefix, the shape that made the pairwise check quadratic.
+func BenchmarkConflictIndex(b *testing.B) {
+	pats := make([]Pattern, 10000)
+	for i := range pats {
+		pats[i], _ = ParsePattern(fmt.Sprintf("/api/{tenant}/r%d/{id:[0-9]+}", i))
+	}
+	for b.Loop() {
+		var x ConflictIndex
+		for i, p := range pats {
+			if len(x.Conflicts(p, false)) > 0 {
+				b.Fatal("conflict")
+			}
+			x.Add(i, p, false)
 		}
 	}
 }

@@ -53,15 +53,10 @@ type tree[T any] struct {
 	// keys holds each route's pattern with static segments folded and
 	// whether it is exact, to refuse routes that differ only in letter case.
 	keys map[string]string
-	// patterns are the routes added, to refuse variable conflicts
-	// (VariableConflict).
-	patterns []addedPattern
-}
-
-type addedPattern struct {
-	path string
-	pat  Pattern
-	ci   bool
+	// conflicts files the routes' patterns to refuse variable conflicts
+	// (VariableConflict), under their index in paths.
+	conflicts ConflictIndex
+	paths     []string
 }
 
 type node[T any] struct {
@@ -126,12 +121,11 @@ func (t *Table[T]) AddRoute(host, path string, o Options, v T) error {
 	// Refuse a constrained variable that would share segments with another
 	// route's at the same position before changing anything: paramChild
 	// tries the last added first, so the order of the file would decide.
-	for _, prev := range h.patterns {
-		if pos, seg, ok := VariableConflict(prev.pat, prev.ci, pat, o.CaseInsensitive); ok {
-			return fmt.Errorf("route: %s%s: its variable at segment %d and that of another route there (%s) both match %q; which route serves such a path would depend on their order", host, path, pos, prev.path, seg)
-		}
+	if c := h.conflicts.Conflicts(pat, o.CaseInsensitive); len(c) > 0 {
+		return fmt.Errorf("route: %s%s: its variable at segment %d and that of another route there (%s) both match %q; which route serves such a path would depend on their order", host, path, c[0].Pos, h.paths[c[0].ID], c[0].Sample)
 	}
-	h.patterns = append(h.patterns, addedPattern{path: path, pat: pat, ci: o.CaseInsensitive})
+	h.conflicts.Add(len(h.paths), pat, o.CaseInsensitive)
+	h.paths = append(h.paths, path)
 	n := h.root
 	var vars []string
 	for _, s := range pat {
