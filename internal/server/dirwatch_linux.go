@@ -67,6 +67,23 @@ func (w *inotifyWatcher) Add(dir string) error {
 	return nil
 }
 
+// Remove stops watching dir; nil when it is not watched (the kernel drops
+// the watch of a removed directory by itself).
+func (w *inotifyWatcher) Remove(dir string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for wd, d := range w.dirs {
+		if d != dir {
+			continue
+		}
+		delete(w.dirs, wd)
+		if _, err := unix.InotifyRmWatch(w.fd, uint32(wd)); err != nil && !errors.Is(err, unix.EINVAL) {
+			return &os.PathError{Op: "inotify_rm_watch", Path: dir, Err: err}
+		}
+	}
+	return nil
+}
+
 // Close stops the reader; Events and Errors are closed after it.
 func (w *inotifyWatcher) Close() error {
 	w.once.Do(func() { close(w.done) })

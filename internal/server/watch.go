@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,6 +27,9 @@ const (
 	// watchPoll is how often Watch reads the files without an event, in
 	// case one was missed (a file system without inotify, a bind mount).
 	watchPoll = time.Minute
+	// watchRewatch is how often Watch tries to watch a directory again
+	// that was removed or moved away, until it is back.
+	watchRewatch = time.Second
 )
 
 // WatchedFiles returns every file whose change reloads cfg, loaded from
@@ -110,6 +114,8 @@ func (s *Server) Watch(ctx context.Context) error {
 // after Close.
 type dirWatcher interface {
 	Add(dir string) error
+	// Remove stops watching dir (nil when it is not watched).
+	Remove(dir string) error
 	Events() <-chan fsnotify.Event
 	Errors() <-chan error
 	Close() error
@@ -124,18 +130,35 @@ type watcher struct {
 	sums  map[string]string
 }
 
+// addDirs watches each directory of the files not watched yet; it tries
+// them all, and returns the errors of those it could not watch.
 func (wt *watcher) addDirs() error {
+	var errs []error
 	for _, f := range wt.files {
 		dir := filepath.Dir(f)
 		if wt.dirs[dir] {
 			continue
 		}
 		if err := wt.w.Add(dir); err != nil {
-			return fmt.Errorf("server: watch %s: %w", dir, err)
+			errs = append(errs, fmt.Errorf("server: watch %s: %w", dir, err))
+			continue
 		}
 		wt.dirs[dir] = true
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// lost handles an event on a watched directory itself: removed, or moved
+// away (its watch would follow it to its new name). It reports whether ev
+// was one; the directory is then watched again when it is back.
+func (wt *watcher) lost(ev fsnotify.Event) bool {
+	if !wt.dirs[ev.Name] || !ev.Has(fsnotify.Remove) && !ev.Has(fsnotify.Rename) {
+		return false
+	}
+	_ = wt.w.Remove(ev.Name)
+	delete(wt.dirs, ev.Name)
+	wt.s.logger.Warn("config watch: a watched directory was removed or moved away; watching for it to come back", "dir", ev.Name)
+	return true
 }
 
 func (wt *watcher) run(ctx context.Context) {
@@ -144,6 +167,21 @@ func (wt *watcher) run(ctx context.Context) {
 	debounce.Stop()
 	poll := time.NewTicker(watchPoll)
 	defer poll.Stop()
+	// rewatch ticks while a directory of the watched files is not watched
+	// (removed, moved away, or not there yet).
+	var rewatch *time.Ticker
+	var rewatchC <-chan time.Time
+	defer func() {
+		if rewatch != nil {
+			rewatch.Stop()
+		}
+	}()
+	missing := func() {
+		if rewatch == nil {
+			rewatch = time.NewTicker(watchRewatch)
+			rewatchC = rewatch.C
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -153,7 +191,20 @@ func (wt *watcher) run(ctx context.Context) {
 			if !ok {
 				return
 			}
+			if wt.lost(ev) {
+				missing()
+				debounce.Reset(watchDebounce)
+				continue
+			}
 			if relevant(ev, wt.files) {
+				debounce.Reset(watchDebounce)
+			}
+		case <-rewatchC:
+			if wt.addDirs() == nil {
+				rewatch.Stop()
+				rewatch, rewatchC = nil, nil
+				wt.s.logger.Info("config watch: every directory of the watched files is watched again")
+				// Files written there before the watch held are seen now.
 				debounce.Reset(watchDebounce)
 			}
 		case err, ok := <-wt.w.Errors():
@@ -171,6 +222,9 @@ func (wt *watcher) run(ctx context.Context) {
 			if wt.check(ctx) {
 				debounce.Reset(watchDebounce)
 			}
+		}
+		if wt.unwatched() {
+			missing()
 		}
 	}
 }
@@ -229,7 +283,7 @@ func (wt *watcher) check(ctx context.Context) (again bool) {
 	}
 	wt.files = files
 	if err := wt.addDirs(); err != nil {
-		wt.s.logger.Warn("config watch: cannot watch a new file's directory; it is read every minute instead", "err", err)
+		wt.s.logger.Warn("config watch: cannot watch a new file's directory yet; trying again every second", "err", err)
 	}
 	// The files watched before keep the fingerprints taken before the
 	// reload read them: one changed while the reload was being built (a
@@ -252,6 +306,16 @@ func (wt *watcher) check(ctx context.Context) (again bool) {
 	}
 	wt.sums = next
 	return again
+}
+
+// unwatched reports whether a directory of the watched files is not watched.
+func (wt *watcher) unwatched() bool {
+	for _, f := range wt.files {
+		if !wt.dirs[filepath.Dir(f)] {
+			return true
+		}
+	}
+	return false
 }
 
 // fingerprint hashes each file's content ("" when it cannot be read).

@@ -313,3 +313,87 @@ token: {keys: [{file: keys/a.pem, state: active}`
 		t.Errorf("expected the configuration with 2 keys in force, got %d", n)
 	}
 }
+
+// A watched directory removed and created again, or replaced by another
+// moved into its place (a deploy that swaps the whole directory), is
+// watched again as soon as it is back: its next change reloads within
+// seconds. Before, its watch was gone for good and changes were seen only
+// by the minute's poll.
+func TestWatchFollowsARecreatedDirectory(t *testing.T) {
+	for _, how := range []string{"removed and created", "moved away, another moved in"} {
+		t.Run(how, func(t *testing.T) {
+			root := t.TempDir()
+			dir := filepath.Join(root, "conf")
+			path := filepath.Join(dir, "gateway.yaml")
+			conf := func(d, upstream string) {
+				t.Helper()
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := os.Stat(filepath.Join(d, "active.pem")); err != nil {
+					if _, err := token.WriteKeyFile(filepath.Join(d, "active.pem"), "ES256"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				y := `public_url: http://127.0.0.1:8080
+oidc: {issuer: "http://127.0.0.1:1", client_id: gw}
+token: {keys: [{file: active.pem, state: active}]}
+routes: [{name: a, host: 127.0.0.1, upstream: "` + upstream + `", public: true}]
+`
+				if err := os.WriteFile(filepath.Join(d, "gateway.yaml.tmp"), []byte(y), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(filepath.Join(d, "gateway.yaml.tmp"), filepath.Join(d, "gateway.yaml")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			conf(dir, "http://127.0.0.1:9")
+			opts := config.Options{Dev: true}
+			cfg, err := config.LoadFile(path, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := New(context.Background(), cfg, Options{ConfigPath: path, LoadOptions: opts, Metrics: metrics.New()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if err := s.Watch(ctx); err != nil {
+				t.Fatal(err)
+			}
+			serving := func(want string) {
+				t.Helper()
+				deadline := time.Now().Add(5 * time.Second)
+				for s.Config().Routes[0].Upstream != want {
+					if time.Now().After(deadline) {
+						t.Fatalf("the gateway still serves upstream %s, want %s", s.Config().Routes[0].Upstream, want)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			switch how {
+			case "removed and created":
+				if err := os.RemoveAll(dir); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(3 * watchDebounce) // the watcher sees it gone
+				conf(dir, "http://127.0.0.1:10")
+			default:
+				conf(dir+".new", "http://127.0.0.1:10")
+				if err := os.Rename(dir, dir+".old"); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(3 * watchDebounce)
+				if err := os.Rename(dir+".new", dir); err != nil {
+					t.Fatal(err)
+				}
+			}
+			serving("http://127.0.0.1:10")
+			// And the directory now in place is the one watched.
+			conf(dir, "http://127.0.0.1:11")
+			serving("http://127.0.0.1:11")
+		})
+	}
+}
