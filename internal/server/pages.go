@@ -98,10 +98,7 @@ func wantsJSON(r *http.Request) bool {
 }
 
 func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "message": msg})
+	writeJSON(w, status, map[string]string{"error": code, "message": msg})
 }
 
 // deny answers a denied request with the page its first reason chooses.
@@ -296,7 +293,18 @@ func (s *Server) signOutPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if q.session == nil {
+		if wantsJSON(r) {
+			writeSignedOut(w, nil)
+			return
+		}
 		s.pageNamed(w, r, http.StatusOK, "signed_out.html", pageData{Title: "Signed out"})
+		return
+	}
+	if wantsJSON(r) {
+		// What a script needs to sign out: POST here with this csrf field.
+		// The same token the page's form holds; no other origin can read
+		// either (no CORS).
+		writeJSON(w, http.StatusOK, signedOut{CSRF: q.session.CSRF})
 		return
 	}
 	s.page(w, r, http.StatusOK, pageData{Title: "Sign out?", Message: "Use the button below to end your gateway session on every replica."})
@@ -343,6 +351,10 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 	}
 	if q.session == nil {
 		http.SetCookie(w, s.cookie(rt, rt.cfg.Session.CookieName, "", time.Time{}))
+		if wantsJSON(r) {
+			writeSignedOut(w, nil)
+			return
+		}
 		s.pageNamed(w, r, http.StatusOK, "signed_out.html", pageData{Title: "Signed out"})
 		return
 	}
@@ -362,6 +374,12 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 	s.audit.Log(s.event(q, "signed-out", ""))
 	http.SetCookie(w, s.cookie(rt, rt.cfg.Session.CookieName, "", time.Time{}))
 	q.session = nil
+	if wantsJSON(r) {
+		// A script's sign-out (fetch with Accept: application/json) gets
+		// the provider's form as data, to post it the way the page does.
+		writeSignedOut(w, provider)
+		return
+	}
 	if provider != nil {
 		// RP-initiated logout: the provider ends its own session too. The
 		// browser posts the form (by itself, or with the button), so that
@@ -373,4 +391,48 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.pageNamed(w, r, http.StatusOK, "signed_out.html", pageData{Title: "Signed out"})
+}
+
+// signedOut is a JSON sign-out's answer: the gateway session has ended;
+// ProviderSignOut, when the provider's session ends next, is the form to
+// post to its end_session_endpoint (RP-Initiated Logout 1.0), fields in
+// order — the same form provider_sign_out.html posts.
+// Before a sign-out (GET with a session), SignedOut is false and CSRF is
+// the field to post.
+type signedOut struct {
+	SignedOut       bool          `json:"signed_out"`
+	CSRF            string        `json:"csrf,omitempty"`
+	ProviderSignOut *providerForm `json:"provider_sign_out,omitempty"`
+}
+
+type providerForm struct {
+	Action string          `json:"action"`
+	Method string          `json:"method"`
+	Fields []providerField `json:"fields"`
+}
+
+type providerField struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+func writeSignedOut(w http.ResponseWriter, p *auth.ProviderSignOut) {
+	out := signedOut{SignedOut: true}
+	if p != nil {
+		f := &providerForm{Action: p.Action, Method: http.MethodPost, Fields: []providerField{}}
+		for _, x := range p.Fields {
+			f.Fields = append(f.Fields, providerField{x.Name, x.Value})
+		}
+		out.ProviderSignOut = f
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }

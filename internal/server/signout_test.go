@@ -137,3 +137,82 @@ func TestPageCSPFormTargets(t *testing.T) {
 		})
 	}
 }
+
+// A script's sign-out (Accept: application/json) gets what the page gives a
+// browser, as data: before, the csrf field to post; after, the provider's
+// form to post (the same fields, in order) — not an error object, and not
+// a silent skip of the provider's sign-out. Without the csrf field it is
+// refused and nothing ends.
+func TestJSONSignOutHandsOverTheProviderForm(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer up.Close()
+	var m *mockoidc.MockOIDC
+	m = startMockIdP(t, withEndSession(func() string { return m.Issuer() + "/logout" }))
+	srv := toolServer(t, m, up.URL, `,
+  post_logout_redirect_url: "http://gw.example/.gateway/sign-out"`, "")
+	rt := srv.rt.Load()
+	now := time.Now()
+	id, err := rt.sessions.Create(context.Background(), &auth.Session{Subject: "sub-ann", Email: "ann@corp.example",
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour), CSRF: "csrf-token", IDToken: "header.payload.sig"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, csrf string) (int, map[string]any, *httptest.ResponseRecorder) {
+		t.Helper()
+		var body *strings.Reader
+		if method == http.MethodPost {
+			body = strings.NewReader(url.Values{"csrf": {csrf}}.Encode())
+		} else {
+			body = strings.NewReader("")
+		}
+		r := httptest.NewRequest(method, "http://tool.example/.gateway/sign-out", body)
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Accept", "application/json")
+		r.Header.Set("Sec-Fetch-Site", "same-origin")
+		r.AddCookie(&http.Cookie{Name: rt.cfg.Session.CookieName, Value: id})
+		w := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(w, r)
+		if ct := w.Header().Get("Content-Type"); ct != "application/json" {
+			t.Fatalf("%s: Content-Type %q, body %s", method, ct, w.Body)
+		}
+		var out map[string]any
+		if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+			t.Fatalf("%s: %v: %s", method, err, w.Body)
+		}
+		return w.Code, out, w
+	}
+	if code, out, _ := call(http.MethodGet, ""); code != http.StatusOK || out["signed_out"] != false || out["csrf"] != "csrf-token" {
+		t.Fatalf("GET before sign-out: %d %v", code, out)
+	}
+	if code, out, _ := call(http.MethodPost, "wrong"); code != http.StatusForbidden || out["error"] == nil {
+		t.Fatalf("POST without the csrf field: expected a 403 error, got %d %v", code, out)
+	}
+	if _, err := rt.sessions.Load(context.Background(), id); err != nil {
+		t.Fatal("a refused sign-out ended the session")
+	}
+	code, out, w := call(http.MethodPost, "csrf-token")
+	if code != http.StatusOK || out["signed_out"] != true || out["error"] != nil {
+		t.Fatalf("POST: %d %v", code, out)
+	}
+	form, _ := out["provider_sign_out"].(map[string]any)
+	fields, _ := form["fields"].([]any)
+	var got []string
+	for _, f := range fields {
+		f := f.(map[string]any)
+		got = append(got, f["name"].(string)+"="+f["value"].(string))
+	}
+	want := []string{"id_token_hint=header.payload.sig", "client_id=" + m.Config().ClientID, "post_logout_redirect_uri=http://gw.example/.gateway/sign-out"}
+	if form["action"] != m.Issuer()+"/logout" || form["method"] != "POST" || strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("provider_sign_out: %v; want action %s/logout, POST, fields %v", form, m.Issuer(), want)
+	}
+	if sc := w.Header().Get("Set-Cookie"); !strings.Contains(sc, rt.cfg.Session.CookieName+"=;") {
+		t.Errorf("sign-out did not clear the session cookie: %q", sc)
+	}
+	if _, err := rt.sessions.Load(context.Background(), id); err == nil {
+		t.Error("the session survived the sign-out")
+	}
+	// Signed out already: said so, nothing for the provider.
+	if code, out, _ := call(http.MethodPost, "csrf-token"); code != http.StatusOK || out["signed_out"] != true || out["provider_sign_out"] != nil {
+		t.Fatalf("POST once signed out: %d %v", code, out)
+	}
+}
