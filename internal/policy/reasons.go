@@ -28,6 +28,11 @@ const (
 	// ReasonEvidenceError means evidence could not be gathered (a store or
 	// an external system failed); the request is denied, fail closed.
 	ReasonEvidenceError Reason = "evidence-unavailable"
+	// ReasonChanged: an ingress refused the request at its check, and the
+	// access had changed by the time it asked for the page (nginx's
+	// error_page); not forwarded, the client is told to try again. Never
+	// a policy decision's, so not among the reasons policy tests expect.
+	ReasonChanged Reason = "changed-since-check"
 )
 
 var (

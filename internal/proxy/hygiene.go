@@ -41,12 +41,16 @@ var pathOverride = map[string]bool{
 }
 
 // methodOverride headers make some frameworks (Symfony, Laravel, Rack,
-// Express method-override) execute a POST as another method. Rules match the
-// request's method, so these never reach the upstream.
+// Express method-override) execute a POST as another method, and
+// X-Forwarded-Method, X-Forwarded-Uri's companion, is how forward-auth
+// ingresses (Traefik, Caddy) describe the request's method to whatever
+// judges it behind them. Rules match the request's method, so these never
+// reach the upstream.
 var methodOverride = map[string]bool{
 	"x-http-method-override": true,
 	"x-http-method":          true,
 	"x-method-override":      true,
+	"x-forwarded-method":     true,
 }
 
 // DefaultStripHeaders are the headers through which other authenticating

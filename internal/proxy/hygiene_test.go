@@ -85,6 +85,7 @@ func TestStripInbound(t *testing.T) {
 		"X_HTTP_METHOD_OVERRIDE": {"DELETE"},
 		"X-Http-Method":          {"DELETE"},
 		"X-Method-Override":      {"DELETE"},
+		"X_Forwarded_Method":     {"DELETE"},
 	}
 	// Identity headers of other proxies, in the spellings upstream
 	// frameworks fold together (CGI/WSGI/PHP/Rack: '_' and '-', any case).

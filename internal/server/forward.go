@@ -37,6 +37,11 @@ const (
 	// 403 from the subrequest: 401 means "send the browser to
 	// /.gateway/sign-in", 403 "show the gateway's page" (error_page).
 	modeNginx
+	// modeNginxPage: nginx's error_page 403 asking for the page of a
+	// request its auth_request check refused. The same original request
+	// (X-Original-Method, -URI), decided again to render the page that
+	// fits; never an allow: nginx does not forward what it refused.
+	modeNginxPage
 	// modeEnvoyHTTP: Envoy's ext_authz HTTP service. Envoy sends the
 	// original method, Host and path (after a path prefix).
 	modeEnvoyHTTP
@@ -51,6 +56,8 @@ func (m transport) String() string {
 		return "forward-auth"
 	case modeNginx:
 		return "nginx"
+	case modeNginxPage:
+		return "nginx-page"
 	case modeEnvoyHTTP:
 		return "ext-authz-http"
 	case modeEnvoyGRPC:
@@ -65,6 +72,7 @@ func (m transport) String() string {
 const (
 	forwardAuthPath = "/.gateway/auth"
 	nginxAuthPath   = "/.gateway/auth/nginx"
+	nginxPagePath   = "/.gateway/auth/nginx/page"
 	// envoyAuthPrefix is the ext_authz http_service path_prefix; the
 	// original request's path and query follow it.
 	envoyAuthPrefix = "/.gateway/auth/envoy"
@@ -91,6 +99,8 @@ func (s *Server) serveForwardAuth(w http.ResponseWriter, r *http.Request, q *req
 		q.mode = modeForwardAuth
 	case p == nginxAuthPath:
 		q.mode = modeNginx
+	case p == nginxPagePath:
+		q.mode = modeNginxPage
 	case strings.HasPrefix(r.RequestURI, envoyAuthPrefix+"/"):
 		q.mode = modeEnvoyHTTP
 	default:
@@ -123,7 +133,7 @@ func (s *Server) serveForwardAuth(w http.ResponseWriter, r *http.Request, q *req
 	switch q.mode {
 	case modeForwardAuth:
 		o, err = fromHeaders(r, "X-Forwarded-Method", "X-Forwarded-Uri")
-	case modeNginx:
+	case modeNginx, modeNginxPage:
 		o, err = fromHeaders(r, "X-Original-Method", "X-Original-URI")
 	case modeEnvoyHTTP:
 		o = original{method: r.Method, host: r.Host, uri: strings.TrimPrefix(r.RequestURI, envoyAuthPrefix)}
@@ -139,7 +149,7 @@ func (s *Server) serveForwardAuth(w http.ResponseWriter, r *http.Request, q *req
 		// nginx, Traefik and Caddy cannot remove the client's copies of
 		// the gateway's headers by pattern: refuse such requests instead.
 		in := proxy.IngressForwardAuth
-		if q.mode == modeNginx {
+		if q.mode == modeNginx || q.mode == modeNginxPage {
 			in = proxy.IngressNginx
 		}
 		if names := gatewayOnly(r.Header, rt, in, nil); len(names) > 0 {
@@ -283,6 +293,38 @@ func (s *Server) serveOriginal(w http.ResponseWriter, r *http.Request, q *reques
 		// certificate is not the user's device certificate.
 	}
 	s.serveRoute(w, orig.WithContext(r.Context()))
+}
+
+// pageAfterRefusal answers nginx's page check for a request its first
+// check refused but which is allowed now: the access changed in between (a
+// grant given, a window opened, a sign-in on another tab). nginx did not
+// forward the request and will not: the browser is sent to ask again (GET
+// and HEAD, to the same path on the same host), anything else is told to.
+// The record says so, as a denial: nothing reached the tool.
+func (s *Server) pageAfterRefusal(w http.ResponseWriter, r *http.Request, q *request, e *routeEntry) {
+	d := policy.Decision{Reasons: []policy.Reason{policy.ReasonChanged}}
+	status := http.StatusConflict
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		status = http.StatusSeeOther
+	}
+	rec := s.decisionRecord(r, e, d, status)
+	rec.Detail = "nginx refused this request at its check; allowed at the page check: not forwarded, the client is told to try again"
+	s.audit.Log(rec)
+	s.countDecision(e, rec.Decision, string(policy.ReasonChanged))
+	w.Header().Set("Cache-Control", "no-store")
+	if status == http.StatusSeeOther {
+		// The path is the normalized one the check judged ("/…", never
+		// "//…"), with the request's query: same host, no open redirect.
+		loc := q.path
+		if r.URL.RawQuery != "" {
+			loc += "?" + r.URL.RawQuery
+		}
+		w.Header().Set("Location", loc)
+		w.WriteHeader(status)
+		return
+	}
+	s.page(w, r, status, pageData{Title: "Try again", Message: "Your access changed while the gateway was refusing this request; it was not sent to the tool.",
+		Next: "Send it again.", Reason: string(policy.ReasonChanged)})
 }
 
 // allowForwarded is the final step of an allowed request in forward-auth

@@ -375,6 +375,27 @@ func TestForwardAuthHTTP(t *testing.T) {
 			headers:    nginxHeaders("GET", "tool.example", "/a//b", employee),
 			wantStatus: 403, auditStatus: 400, wantTransport: "nginx", wantReason: "bad-request"},
 
+		// nginx's error_page 403 asks the page endpoint about the same
+		// original request: the page with its own status, never an allow.
+		{name: "nginx page: deny is the page with its status", peer: ingress, target: nginxPagePath, user: "cat@corp.example", groups: []string{"contractors"},
+			headers:    nginxHeaders("GET", "tool.example", "/reports", employee),
+			wantStatus: 403, wantHeader: "Content-Type", wantHValue: "text/html; charset=utf-8", wantTransport: "nginx-page", wantReason: "deny-rule-matched"},
+		{name: "nginx page: signed out API client is 401 JSON", peer: ingress, target: nginxPagePath,
+			headers:    nginxHeaders("GET", "tool.example", "/reports", employee, "Accept", "application/json"),
+			wantStatus: 401, wantHeader: "Content-Type", wantHValue: "application/json", wantTransport: "nginx-page", wantReason: "sign-in-required"},
+		{name: "nginx page: allowed now is a redirect to try again, not an allow", peer: ingress, target: nginxPagePath, user: "ann@corp.example",
+			headers:    nginxHeaders("GET", "tool.example", "/reports?q=1", employee),
+			wantStatus: 303, wantLocation: "/reports?q=1", wantTransport: "nginx-page", wantReason: "changed-since-check", wantDetail: "not forwarded"},
+		{name: "nginx page: allowed now, a POST is told to send again", peer: ingress, target: nginxPagePath, user: "ann@corp.example",
+			headers:    nginxHeaders("POST", "tool.example", "/reports", employee),
+			wantStatus: 409, wantBody: "Send it again", wantTransport: "nginx-page", wantReason: "changed-since-check"},
+		{name: "nginx page: a client's describing header is refused as at the check", peer: ingress, target: nginxPagePath, user: "ann@corp.example",
+			headers:    nginxHeaders("GET", "tool.example", "/reports", employee, "X-Forwarded-Uri", "/reports"),
+			wantStatus: 400, wantTransport: "nginx-page", wantReason: "bad-request", wantDetail: "client sent x-forwarded-uri"},
+		{name: "nginx page: untrusted peer", peer: stranger, target: nginxPagePath, user: "ann@corp.example",
+			headers:    nginxHeaders("GET", "tool.example", "/reports", employee),
+			wantStatus: 403, wantTransport: "nginx-page", wantReason: "bad-request", wantDetail: "not in trusted_proxies"},
+
 		{name: "envoy http: signed in, allowed, client copies removed", peer: ingress, target: envoyAuthPrefix + "/reports?q=1",
 			host: "tool.example", user: "ann@corp.example",
 			headers:    map[string]string{"X-Forwarded-For": employee, "X-Gateway-Context": "forged", "X_Gateway_Context": "forged"},

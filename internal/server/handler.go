@@ -392,6 +392,10 @@ func identityOf(s *auth.Session) *policy.Identity {
 // cannot be minted, the request is refused (fail closed). The response
 // record (status, bytes, duration) follows when the response ends.
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *routeEntry, in *policy.Input, d policy.Decision) {
+	if q.mode == modeNginxPage {
+		s.pageAfterRefusal(w, r, q, e)
+		return
+	}
 	f := &q.client
 	f.Path = q.path
 	f.StripCookies = q.rt.stripCookies

@@ -265,10 +265,26 @@ func testIngress(t *testing.T, transport string, start func(*testing.T, int, *ga
 			if strings.HasSuffix(h, "Method") {
 				v = "GET"
 			}
+			before := up.hits()
 			resp, _ := get(t, ann, in.URL+"/reports", h, v, "Authorization", "Basic dG9vbDpzZWNyZXQ=")
 			for _, name := range []string{"X-Gateway-Context", "X-Gateway-Request-Id", "Cookie", "Authorization"} {
 				if got := resp.Header.Get(name); got != "" {
 					t.Fatalf("%s sent: status %d, the client received the allow answer's %s %.80q", h, resp.StatusCode, name, got)
+				}
+			}
+			// With nginx, which refuses another ingress's describing
+			// headers at its check: not forwarded, and not an empty 200
+			// either — the page check refuses what the check refused.
+			// (nginx sets X-Original-* itself; Caddy sets X-Forwarded-*.)
+			if transport == "nginx" && strings.HasPrefix(h, "X-Forwarded-") && (up.hits() != before || resp.StatusCode != http.StatusBadRequest) {
+				t.Fatalf("%s sent: status %d, tool hits %d → %d", h, resp.StatusCode, before, up.hits())
+			}
+		}
+		if transport == "nginx" {
+			// No decision record says allow for a request nginx refused.
+			for _, r := range g.records() {
+				if r.Kind == "decision" && r.Decision == "allow" && r.Transport != "nginx" {
+					t.Fatalf("an allow recorded by a check that is not nginx's: %+v", r)
 				}
 			}
 		}
@@ -383,7 +399,7 @@ func testIngress(t *testing.T, transport string, start func(*testing.T, int, *ga
 			if r.Kind != "decision" || r.SourceIP == strangerAddr {
 				continue
 			}
-			if r.Transport != transport && r.Transport != "forward-auth" {
+			if r.Transport != transport && r.Transport != transport+"-page" && r.Transport != "forward-auth" {
 				t.Fatalf("decision record with transport %q: %+v", r.Transport, r)
 			}
 			if r.Transport == transport {

@@ -374,6 +374,8 @@ func TestRulesMatchTheNormalizedPathOnly(t *testing.T) {
 			"X-Forwarded-Method: GET", "X-Forwarded-Proto: http", "X-Forwarded-Host: "+f.g.Host, "X-Forwarded-Uri: /public")},
 		{"nginx check from a client", f.get("/.gateway/auth/nginx", "",
 			"X-Original-Method: GET", "X-Forwarded-Host: "+f.g.Host, "X-Original-URI: /public")},
+		{"nginx page check from a client", f.get("/.gateway/auth/nginx/page", "",
+			"X-Original-Method: GET", "X-Forwarded-Host: "+f.g.Host, "X-Original-URI: /public")},
 		{"envoy check from a client", f.get("/.gateway/auth/envoy/public", "")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
