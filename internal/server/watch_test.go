@@ -121,22 +121,7 @@ routes: [{name: a, host: 127.0.0.1, upstream: "http://127.0.0.1:9", public: true
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	opts := config.Options{Dev: true}
-	cfg, err := config.LoadFile(path, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := metrics.New()
-	s, err := New(context.Background(), cfg, Options{ConfigPath: path, LoadOptions: opts, Metrics: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := s.Watch(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s, m := watching(t, path)
 	count := func(result string) float64 {
 		fams, _ := m.Registry.Gather()
 		for _, f := range fams {
@@ -246,22 +231,7 @@ token: {keys: [{file: keys/a.pem, state: active}`
 		}
 	}
 	write(path, base+"]}\n")
-	opts := config.Options{Dev: true}
-	cfg, err := config.LoadFile(path, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := metrics.New()
-	s, err := New(context.Background(), cfg, Options{ConfigPath: path, LoadOptions: opts, Metrics: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := s.Watch(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s, m := watching(t, path)
 	reloads := func() (ok, bad float64) {
 		fams, _ := m.Registry.Gather()
 		for _, f := range fams {
@@ -348,21 +318,7 @@ routes: [{name: a, host: 127.0.0.1, upstream: "` + upstream + `", public: true}]
 				}
 			}
 			conf(dir, "http://127.0.0.1:9")
-			opts := config.Options{Dev: true}
-			cfg, err := config.LoadFile(path, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := New(context.Background(), cfg, Options{ConfigPath: path, LoadOptions: opts, Metrics: metrics.New()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			if err := s.Watch(ctx); err != nil {
-				t.Fatal(err)
-			}
+			s, _ := watching(t, path)
 			serving := func(want string) {
 				t.Helper()
 				deadline := time.Now().Add(5 * time.Second)
@@ -396,4 +352,27 @@ routes: [{name: a, host: 127.0.0.1, upstream: "` + upstream + `", public: true}]
 			serving("http://127.0.0.1:11")
 		})
 	}
+}
+
+// watching loads the configuration file path (dev mode), starts a gateway
+// on it and its watcher; both stop when the test ends.
+func watching(t *testing.T, path string) (*Server, *metrics.Metrics) {
+	t.Helper()
+	opts := config.Options{Dev: true}
+	cfg, err := config.LoadFile(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.New()
+	s, err := New(context.Background(), cfg, Options{ConfigPath: path, LoadOptions: opts, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := s.Watch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s, m
 }
