@@ -238,9 +238,13 @@ func (s *Service) EnrollFinish(ctx context.Context, req EnrollFinishRequest) (*R
 	if err := s.cfg.PCRPolicy.Check(att.PCRs); err != nil {
 		return fail(err)
 	}
-	d, ok := s.Inventory().Device(ch.DeviceID)
+	inv := s.Inventory()
+	d, ok := inv.Device(ch.DeviceID)
 	if !ok || d.Status != StatusActive {
 		return fail(newError(ReasonRevoked, fmt.Sprintf("device %q was revoked or removed during enrollment", ch.DeviceID), nil))
+	}
+	if inv.ekHash(d.ID) != ch.EKHash {
+		return fail(newError(ReasonNotEnrolled, fmt.Sprintf("the inventory names another EK for device %q since the enrollment started", d.ID), nil))
 	}
 	// Again, at the end: the inventory may have changed, or another user's
 	// enrollment of the same device may have finished in between.

@@ -79,6 +79,7 @@ func duplicateIDs(ds []InventoryDevice) []string {
 type Inventory struct {
 	byID map[string]*InventoryDevice
 	byEK map[string]*InventoryDevice // hex SHA-256 of the EK SPKI
+	ekOf map[string]string           // device ID -> its EK's hash, as byEK spells it
 }
 
 // Device returns the device with id.
@@ -89,6 +90,11 @@ func (inv *Inventory) Device(id string) (InventoryDevice, bool) {
 	}
 	return *d, true
 }
+
+// ekHash is the hash (lower-case hex) of the EK the inventory names for the
+// device id; "" when there is no such device. An enrollment made with
+// another EK is not this device's.
+func (inv *Inventory) ekHash(id string) string { return inv.ekOf[id] }
 
 // ByEK returns the device whose EK public key has the given SHA-256 (hex).
 func (inv *Inventory) ByEK(ekHash string) (InventoryDevice, bool) {
@@ -129,7 +135,7 @@ func LoadInventoryFile(path string, ekRoots *EKRoots) (*Inventory, error) {
 // that does not chain is an error. All problems are reported at once, with
 // field paths "devices[i].field".
 func BuildInventory(devices []InventoryDevice, dir string, ekRoots *EKRoots) (*Inventory, error) {
-	inv := &Inventory{byID: map[string]*InventoryDevice{}, byEK: map[string]*InventoryDevice{}}
+	inv := &Inventory{byID: map[string]*InventoryDevice{}, byEK: map[string]*InventoryDevice{}, ekOf: map[string]string{}}
 	var errs []error
 	for i := range devices {
 		d := devices[i]
@@ -169,6 +175,7 @@ func BuildInventory(devices []InventoryDevice, dir string, ekRoots *EKRoots) (*I
 		}
 		inv.byID[d.ID] = &d
 		inv.byEK[hash] = &d
+		inv.ekOf[d.ID] = hash
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("device: invalid inventory: %w", errors.Join(errs...))

@@ -352,7 +352,8 @@ func (s *Service) SessionEvidenceFrom(ctx context.Context, sessionID string, get
 
 // liveCheck fills ev from the current inventory and enrollment, and denies a
 // device that is gone, revoked, no longer enrolled (or re-enrolled after
-// notBefore), or whose owner is not email (when email is given). ev.Owner is
+// notBefore), enrolled with another EK than the one the inventory names for
+// it now, or whose owner is not email (when email is given). ev.Owner is
 // set to the device's effective owner (see effectiveOwner).
 func (s *Service) liveCheck(ctx context.Context, ev *Evidence, email string, notBefore time.Time) error {
 	return s.liveCheckWith(ctx, ev, email, notBefore, s.readEnrollment)
@@ -380,7 +381,8 @@ func (s *Service) readEnrollment(ctx context.Context, id string) (*enrollment, e
 
 func (s *Service) liveCheckWith(ctx context.Context, ev *Evidence, email string, notBefore time.Time,
 	read func(context.Context, string) (*enrollment, error)) error {
-	d, ok := s.Inventory().Device(ev.DeviceID)
+	inv := s.Inventory()
+	d, ok := inv.Device(ev.DeviceID)
 	if !ok {
 		ev.Status = StatusUnknown
 		return newError(ReasonNotEnrolled, fmt.Sprintf("device %q is no longer in the inventory", ev.DeviceID), nil)
@@ -398,6 +400,9 @@ func (s *Service) liveCheckWith(ctx context.Context, ev *Evidence, email string,
 	}
 	if en == nil {
 		return newError(ReasonNotEnrolled, fmt.Sprintf("device %q is not enrolled", d.ID), nil)
+	}
+	if en.EKHash != inv.ekHash(d.ID) {
+		return newError(ReasonNotEnrolled, fmt.Sprintf("device %q was enrolled with a TPM whose EK the inventory no longer names for it: enroll it again", d.ID), nil)
 	}
 	if !notBefore.IsZero() && en.EnrolledAt.After(notBefore) {
 		return newError(ReasonNotEnrolled, fmt.Sprintf("device %q was re-enrolled after this credential was issued", d.ID), nil)
