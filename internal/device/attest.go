@@ -59,13 +59,19 @@ func (s *Service) AttestStart(ctx context.Context, req AttestStartRequest) (*Att
 	default:
 		return nil, badf("purpose: expected %q, %q or %q, got %q", AttestVerify, AttestCheck, AttestCert, req.Purpose)
 	}
-	if _, err := unmarshalPublic(req.AKPublic); err != nil {
+	// The whole form is checked before the code is used: an AK public area
+	// that could never have been enrolled is a bad request, not a denial
+	// that uses up the code and replaces the session's binding.
+	ak, err := unmarshalPublic(req.AKPublic)
+	if err != nil {
+		return nil, badf("ak_public: %v", err)
+	}
+	if err := ValidateAK(ak); err != nil {
 		return nil, badf("ak_public: %v", err)
 	}
 	ch := challenge{Kind: req.Purpose, PCRs: s.PCRs(), ExpiresAt: s.now().Add(s.cfg.NonceTTL)}
 	var code codeRecord
 	if req.Purpose == AttestVerify {
-		var err error
 		if code, ch.CodeHash, err = s.takeCode(ctx, req.Code, PurposeVerify); err != nil {
 			return nil, s.denyAttest(ctx, ch, code, err)
 		}
