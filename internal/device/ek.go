@@ -157,6 +157,9 @@ func EKPublicArea(pub crypto.PublicKey) (*tpm2.TPMTPublic, error) {
 		if k.Curve != elliptic.P256() {
 			return nil, fmt.Errorf("device: expected a P-256 ECC EK, got %s", k.Curve.Params().Name)
 		}
+		if _, err := k.ECDH(); err != nil {
+			return nil, errors.New("device: expected an ECC EK whose point is on P-256")
+		}
 		t := tpm2.ECCEKTemplate
 		t.Unique = tpm2.NewTPMUPublicID(tpm2.TPMAlgECC, &tpm2.TPMSECCPoint{
 			X: tpm2.TPM2BECCParameter{Buffer: k.X.FillBytes(make([]byte, 32))},
@@ -168,14 +171,20 @@ func EKPublicArea(pub crypto.PublicKey) (*tpm2.TPMTPublic, error) {
 	}
 }
 
-// publicKey converts a TPMT_PUBLIC to a Go public key.
+// publicKey converts a TPMT_PUBLIC to a Go public key. An ECC point must be
+// on its curve: tpm2.Pub takes the coordinates as they come, of any length.
 func publicKey(p *tpm2.TPMTPublic) (crypto.PublicKey, error) {
 	k, err := tpm2.Pub(*p)
 	if err != nil {
 		return nil, fmt.Errorf("device: TPM public area: %w", err)
 	}
-	switch k.(type) {
-	case *rsa.PublicKey, *ecdsa.PublicKey:
+	switch k := k.(type) {
+	case *rsa.PublicKey:
+		return k, nil
+	case *ecdsa.PublicKey:
+		if _, err := k.ECDH(); err != nil {
+			return nil, fmt.Errorf("device: TPM public area: expected a point on %s", k.Curve.Params().Name)
+		}
 		return k, nil
 	}
 	return nil, fmt.Errorf("device: expected an RSA or ECDSA key, got %T", k)
