@@ -561,6 +561,12 @@ func (a *Authenticator) logoutHint(d *discovered, rawID string) string {
 // count (there is no access token to ask UserInfo with): it must carry the
 // email.
 //
+// Only the JWS compact serialization is taken, its header and payload in
+// canonical base64url (the spelling providers issue): every other
+// serialization of the same signed header and payload, which go-jose would
+// verify as well, is refused, so a revocation cannot be missed by
+// re-spelling the token.
+//
 // A token revoked at a sign-out (RevokeIDToken, on any replica) is refused
 // with ErrTokenRevoked. The shared store is asked on every call, before
 // anything else answers; if it does not answer, the error wraps
@@ -575,6 +581,12 @@ func (a *Authenticator) logoutHint(d *discovered, rawID string) string {
 // Before the provider is discovered it fails with an error wrapping
 // ErrProviderUnavailable.
 func (a *Authenticator) VerifyBearer(ctx context.Context, raw string) (*Session, error) {
+	// One signing input, one spelling: go-jose also reads the JSON
+	// serialization, strips whitespace and decodes base64url leniently, and
+	// every such spelling of a revoked token would miss its revocation.
+	if err := canonicalCompact(raw); err != nil {
+		return nil, fmt.Errorf("auth: bearer token: %w", err)
+	}
 	key := sha256.Sum256([]byte(raw))
 	if err := a.checkRevoked(ctx, revocationSum(raw)); err != nil {
 		if errors.Is(err, ErrTokenRevoked) {

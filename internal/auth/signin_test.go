@@ -258,7 +258,7 @@ func TestDiscoveryRetriedUntilTheProviderAnswers(t *testing.T) {
 	if _, err := a.StartLogin(context.Background(), "https://gw.example/", "_gw"); !errors.Is(err, ErrProviderUnavailable) {
 		t.Errorf("StartLogin while down: expected ErrProviderUnavailable, got %v", err)
 	}
-	if _, err := a.VerifyBearer(context.Background(), "x.y.z"); !errors.Is(err, ErrProviderUnavailable) {
+	if _, err := a.VerifyBearer(context.Background(), "eyJhbGciOiJSUzI1NiJ9.e30.c2ln"); !errors.Is(err, ErrProviderUnavailable) {
 		t.Errorf("VerifyBearer while down: expected ErrProviderUnavailable, got %v", err)
 	}
 	if form, err := a.SignOut(context.Background(), "id", &Session{}); form != nil || err != nil {

@@ -142,16 +142,38 @@ func (a *Authenticator) checkRevoked(ctx context.Context, sum [32]byte) error {
 
 // revocationSum is what a revocation is keyed on: the SHA-256 of the
 // token's signing input (header and payload), not of the whole string. The
-// signature has other spellings that verify as well — base64url's unused
-// low bits in its last character (go-jose decodes leniently), and for ECDSA
-// the signature (r, n−s) — so a key over the whole string would let a
-// revoked token through as another spelling; the signing input cannot change
-// without breaking the signature.
+// signature has other spellings that verify as well — for ECDSA the
+// signature (r, n−s) — so a key over the whole string would let a revoked
+// token through as another spelling. The signing input has one spelling
+// only for a token that passed canonicalCompact (go-jose re-encodes the
+// header and payload it decoded before checking the signature), which
+// VerifyBearer asks first.
 func revocationSum(raw string) [32]byte {
 	if i := strings.LastIndexByte(raw, '.'); i >= 0 {
 		raw = raw[:i]
 	}
 	return sha256.Sum256([]byte(raw))
+}
+
+// canonicalCompact accepts only a JWS in compact serialization whose
+// header and payload are each in canonical base64url: the alphabet only (no
+// whitespace, padding or JSON), and no spare bits set in the last
+// character. go-jose reads other serializations of the same token too (the
+// JSON one, whitespace stripped, spare bits ignored), so a check keyed on
+// the signing input's text must refuse them. The signature is left to
+// go-jose: revocationSum does not read it.
+func canonicalCompact(raw string) error {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return fmt.Errorf("expected a JWS in compact serialization (three segments), got %d segments", len(parts))
+	}
+	for i, p := range parts[:2] {
+		b, err := base64.RawURLEncoding.Strict().DecodeString(p)
+		if err != nil || p == "" || len(p) != base64.RawURLEncoding.EncodedLen(len(b)) {
+			return fmt.Errorf("expected segment %d of the token in canonical base64url", i+1)
+		}
+	}
+	return nil
 }
 
 func revokedKey(sum [32]byte) string {

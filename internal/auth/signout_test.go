@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/coreos/go-oidc/v3/oidc/oidctest"
+
 	"github.com/accessgateway/gateway/internal/store"
 	"github.com/accessgateway/gateway/internal/store/redistest"
 )
@@ -328,4 +331,85 @@ func TestRevocationHoldsForEverySpellingOfTheToken(t *testing.T) {
 	if b, err := a.VerifyBearer(ctx, variant); !errors.Is(err, ErrTokenRevoked) {
 		t.Fatalf("expected another spelling of the revoked token refused as revoked, got %v, %v", b, err)
 	}
+}
+
+// The same signed header and payload reach go-jose in other serializations
+// than the compact one the provider issued: the JWS JSON serialization,
+// whitespace inside the compact form (go-jose strips it), and base64url
+// with the spare low bits of a segment's last character set (decoded
+// leniently, and re-encoded for the signature check). None of them is a way
+// around a revocation: VerifyBearer takes the compact serialization only,
+// each segment in its one canonical base64url spelling.
+func TestRevokedTokenRefusedInEveryOtherSerialization(t *testing.T) {
+	a, id, sess, hint := signedInAnn(t)
+	ctx := context.Background()
+	if _, err := a.SignOut(ctx, id, sess); err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(hint, ".")
+	variants := map[string]string{
+		"json serialization": fmt.Sprintf(`{"protected":%q,"payload":%q,"signature":%q}`, parts[0], parts[1], parts[2]),
+		"json, flattened with a header": fmt.Sprintf(`{"payload":%q,"protected":%q,"header":{},"signature":%q}`,
+			parts[1], parts[0], parts[2]),
+		"space in the payload": parts[0] + "." + parts[1][:10] + " " + parts[1][10:] + "." + parts[2],
+		"tab in the header":    parts[0][:5] + "\t" + parts[0][5:] + "." + parts[1] + "." + parts[2],
+	}
+	for i, name := range []string{"spare bits of the header", "spare bits of the payload"} {
+		if s := otherSpelling(parts[i]); s != "" {
+			p := slicesClone(parts)
+			p[i] = s
+			variants[name] = strings.Join(p, ".")
+		}
+	}
+	if len(variants) < 5 {
+		t.Fatalf("expected a header or payload with spare bits in its last character, got %q", hint)
+	}
+	for name, v := range variants {
+		t.Run(name, func(t *testing.T) {
+			if b, err := a.VerifyBearer(ctx, v); err == nil {
+				t.Fatalf("a revoked token was accepted as %s: %+v", name, b)
+			}
+		})
+	}
+	// A token not revoked is refused the same way when not in its compact
+	// canonical form, and accepted when it is.
+	fresh := oidcTokenForAnn(t, a)
+	fp := strings.Split(fresh, ".")
+	if _, err := a.VerifyBearer(ctx, fmt.Sprintf(`{"protected":%q,"payload":%q,"signature":%q}`, fp[0], fp[1], fp[2])); err == nil {
+		t.Error("a JSON-serialized bearer token was accepted")
+	}
+	if b, err := a.VerifyBearer(ctx, fresh); err != nil || b.Email != "ann@corp.example" {
+		t.Errorf("the compact token: expected ann, got %+v, %v", b, err)
+	}
+}
+
+// otherSpelling returns seg with its last character's spare bits set, when
+// it has any ("" when its length leaves none).
+func otherSpelling(seg string) string {
+	want, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		return ""
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for _, c := range alphabet {
+		s := seg[:len(seg)-1] + string(c)
+		if s == seg {
+			continue
+		}
+		if b, err := base64.RawURLEncoding.DecodeString(s); err == nil && string(b) == string(want) {
+			return s
+		}
+	}
+	return ""
+}
+
+func slicesClone(s []string) []string { return append([]string(nil), s...) }
+
+// oidcTokenForAnn signs a new ID token for ann, as the test provider would
+// issue it, valid for an hour.
+func oidcTokenForAnn(t *testing.T, a *Authenticator) string {
+	t.Helper()
+	claims := fmt.Sprintf(`{"iss":%q,"aud":"gw","sub":"u1","email":"ann@corp.example","email_verified":true,"groups":["eng"],"exp":%d,"iat":%d,"jti":"fresh"}`,
+		a.cfg.Issuer, time.Now().Add(time.Hour).Unix(), time.Now().Unix())
+	return oidctest.SignIDToken(signingKey(), "k1", oidc.RS256, claims)
 }
