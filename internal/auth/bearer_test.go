@@ -67,3 +67,52 @@ func TestVerifyBearerRemembersUntilExpiry(t *testing.T) {
 		t.Fatalf("after expiry the memo still answered: %+v, %v", s4, err)
 	}
 }
+
+// A bearer ID token must have been issued to the gateway's client: an ID
+// token the provider issued to another client (its azp), which also names
+// the gateway among its audiences, is refused, as is one with several
+// audiences that does not say which party it was issued to (OpenID Connect
+// Core §3.1.3.7, items 3–5). The same holds for the ID token of a sign-in.
+func TestBearerTokenIssuedToAnotherClientRefused(t *testing.T) {
+	p := newFakeProvider(t)
+	a := newAuth(t, p, nil)
+	ctx := context.Background()
+	tok := func(extra string) string {
+		return oidctest.SignIDToken(signingKey(), "k1", oidc.RS256, fmt.Sprintf(
+			`{"iss":%q,"sub":"u1","email":"ann@corp.example","email_verified":true,"exp":%d,"iat":%d%s}`,
+			p.URL, time.Now().Add(time.Hour).Unix(), time.Now().Unix(), extra))
+	}
+	for _, tc := range []struct {
+		name, claims string
+		ok           bool
+	}{
+		{"ours", `,"aud":"gw"`, true},
+		{"ours, azp ours", `,"aud":"gw","azp":"gw"`, true},
+		{"ours among several, azp ours", `,"aud":["gw","api"],"azp":"gw"`, true},
+		{"ours among several, issued to another client", `,"aud":["other","gw"],"azp":"other"`, false},
+		{"ours, issued to another client", `,"aud":"gw","azp":"other"`, false},
+		{"ours among several, no azp", `,"aud":["other","gw"]`, false},
+		{"azp not a string", `,"aud":"gw","azp":["gw"]`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := a.VerifyBearer(ctx, tok(tc.claims))
+			if tc.ok && err != nil {
+				t.Fatalf("expected accepted, got %v", err)
+			}
+			if !tc.ok && err == nil {
+				t.Fatalf("expected refused, got %+v", s)
+			}
+		})
+	}
+	t.Run("sign-in", func(t *testing.T) {
+		const id = `{"sub":"u1","email":"ann@corp.example","email_verified":true,"groups":[],"aud":["other","gw"]`
+		p.set(func(p *fakeProvider) { p.idClaims = jsonMap(id + `,"azp":"gw"}`) })
+		if _, _, err := signIn(t, a, p); err != nil {
+			t.Fatalf("a sign-in with an ID token issued to the gateway: %v", err)
+		}
+		p.set(func(p *fakeProvider) { p.idClaims = jsonMap(id + `,"azp":"other"}`) })
+		if _, s, err := signIn(t, a, p); err == nil {
+			t.Fatalf("a sign-in with an ID token issued to another client: expected refused, got %+v", s)
+		}
+	})
+}

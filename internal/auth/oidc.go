@@ -346,7 +346,7 @@ func (a *Authenticator) Callback(ctx context.Context, r *http.Request, bindCooki
 	if rawID == "" {
 		return "", nil, "", &CallbackError{Msg: "the identity provider returned no ID token", Err: errors.New("no id_token")}
 	}
-	idt, err := d.verifier.Verify(ctx, rawID)
+	idt, err := a.verifyIDToken(ctx, d, rawID)
 	if err != nil {
 		return "", nil, "", &CallbackError{Msg: "the ID token did not verify", Err: err}
 	}
@@ -368,6 +368,39 @@ func (a *Authenticator) Callback(ctx context.Context, r *http.Request, bindCooki
 	}
 	sess.RefreshToken, sess.IDToken = "", "" // sealed in the store; not kept in memory
 	return id, sess, ls.Return, nil
+}
+
+// verifyIDToken verifies an ID token (signature, issuer, audience, expiry:
+// go-oidc) and that it was issued to the gateway's client, which go-oidc
+// does not check: an azp claim, when present, must be the client ID, and a
+// token with several audiences must carry one (OpenID Connect Core
+// §3.1.3.7). An ID token the provider issued to another client that also
+// names the gateway among its audiences is that client's, not a sign-in to
+// the gateway. Nonce is not checked here.
+func (a *Authenticator) verifyIDToken(ctx context.Context, d *discovered, raw string) (*oidc.IDToken, error) {
+	idt, err := d.verifier.Verify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	var c struct {
+		AZP any `json:"azp"`
+	}
+	if err := idt.Claims(&c); err != nil {
+		return nil, fmt.Errorf("auth: decode ID token claims: %w", err)
+	}
+	switch azp := c.AZP.(type) {
+	case nil:
+		if len(idt.Audience) > 1 {
+			return nil, fmt.Errorf("auth: ID token: expected azp %q with several audiences %q, got none", a.cfg.ClientID, idt.Audience)
+		}
+	case string:
+		if azp != a.cfg.ClientID {
+			return nil, fmt.Errorf("auth: ID token: expected azp %q, got %q (issued to another client)", a.cfg.ClientID, azp)
+		}
+	default:
+		return nil, fmt.Errorf("auth: ID token: expected azp %q, got a %s", a.cfg.ClientID, jsonType(azp))
+	}
+	return idt, nil
 }
 
 // errUserInfo wraps a failed UserInfo request.
@@ -517,7 +550,7 @@ func (a *Authenticator) MaybeRefresh(ctx context.Context, id string, sess *Sessi
 		return RefreshNotDue, ErrIdPUnavailable
 	}
 	if rawID, _ := tok.Extra("id_token").(string); rawID != "" {
-		idt, err := d.verifier.Verify(ctx, rawID)
+		idt, err := a.verifyIDToken(ctx, d, rawID)
 		if err != nil || idt.Subject != cur.Subject {
 			_ = a.sessions.Delete(ctx, id)
 			return RefreshNotDue, ErrNoSession
@@ -609,7 +642,7 @@ func (a *Authenticator) VerifyBearer(ctx context.Context, raw string) (*Session,
 		return nil, err
 	}
 	ctx = oidc.ClientContext(ctx, a.client)
-	idt, err := d.verifier.Verify(ctx, raw)
+	idt, err := a.verifyIDToken(ctx, d, raw)
 	if err != nil {
 		return nil, fmt.Errorf("auth: bearer token: %w", err)
 	}
