@@ -124,6 +124,8 @@ func TestDecide(t *testing.T) {
 			in: Input{Identity: user(""), Request: get("")}, want: denied(ReasonInvalidIdentity)},
 		{name: "Kelvin sign does not fold to k", rules: Rules{Allow: []Condition{{Emails: []string{"ken@corp.example"}}}},
 			in: Input{Identity: user("\u212Aen@corp.example"), Request: get("")}, want: denied(ReasonInvalidIdentity)},
+		{name: "Kelvin sign in the domain does not fold to k", rules: Rules{Allow: []Condition{{Domains: []string{"korp.example"}}}},
+			in: Input{Identity: user("ann@\u212Aorp.example"), Request: get("")}, want: denied(ReasonInvalidIdentity)},
 		{name: "uppercase domain matches", rules: corp,
 			in: Input{Identity: user("Sam@CORP.Example"), Request: get("")}, want: allow(session)},
 		{name: "look-alike domain does not match", rules: corp,
@@ -345,6 +347,8 @@ func TestConditionProblems(t *testing.T) {
 	}{
 		{name: "valid", c: Condition{Domains: []string{"corp.example"}, Methods: []string{"GET"}}},
 		{name: "everyone", c: Condition{Everyone: true}},
+		{name: "Kelvin sign in a domain", c: Condition{Domains: []string{"\u212Aorp.example"}},
+			want: []string{".domains[0]: expected a DNS domain such as corp.example, got \"\u212Aorp.example\""}},
 		{name: "empty", c: Condition{},
 			want: []string{": empty condition would match everyone; set a field, or everyone: true to say so"}},
 		{name: "every field wrong at once", c: Condition{

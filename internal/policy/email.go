@@ -39,11 +39,26 @@ func ParseEmail(s string) (Email, error) {
 			return Email{}, fmt.Errorf("policy: expected an ASCII local part, got %q", s)
 		}
 	}
+	// The domain is checked as ASCII before it is lowercased, as the local
+	// part is: strings.ToLower folds the Kelvin sign onto 'k', and
+	// "ann@\u212Aorp.example" would otherwise be read as ann@korp.example.
+	if !isASCII(domain) {
+		return Email{}, fmt.Errorf("policy: expected a DNS domain after '@', got %q", s)
+	}
 	domain = strings.ToLower(domain)
 	if !validDomain(domain) {
 		return Email{}, fmt.Errorf("policy: expected a DNS domain after '@', got %q", s)
 	}
 	return Email{Local: strings.ToLower(local), Domain: domain}, nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func validDomain(d string) bool {

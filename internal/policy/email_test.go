@@ -79,6 +79,8 @@ func TestParseEmail(t *testing.T) {
 		{name: "unicode local part", in: "ålice@corp.example", wantErr: "ASCII local part"},
 		{name: "Kelvin sign folds to k", in: "\u212Aen@corp.example", wantErr: "ASCII local part"},
 		{name: "Cyrillic look-alike", in: "\u0430lice@corp.example", wantErr: "ASCII local part"},
+		{name: "Kelvin sign in the domain folds to k", in: "ann@\u212Aorp.example", wantErr: "DNS domain"},
+		{name: "Kelvin sign in a domain label's middle", in: "ann@bac\u212A.example", wantErr: "DNS domain"},
 		{name: "label too long", in: "a@" + strings.Repeat("x", 64) + ".example", wantErr: "DNS domain"},
 	}
 	for _, tc := range tests {

@@ -156,7 +156,7 @@ func (c Condition) Problems() []string {
 		}
 	}
 	for i, d := range c.Domains {
-		if !validDomain(strings.ToLower(d)) {
+		if !isASCII(d) || !validDomain(strings.ToLower(d)) { // ToLower folds the Kelvin sign onto 'k'
 			out = append(out, fmt.Sprintf(".domains[%d]: expected a DNS domain such as corp.example, got %q", i, d))
 		}
 	}
