@@ -18,7 +18,8 @@ import (
 // (docs.servicenow.com, REST API reference, Table API, release-independent
 // since Eureka). Basic auth, or an OAuth access token as Bearer.
 //
-// Open: active is "true" and state is not one of closed_states. Involved:
+// Open: active is "true" and state is not one of closed_states; a record
+// without active or state (null, or left out) is an unreadable answer. Involved:
 // the email of each configured sys_user reference field. Customer: the
 // configured (dot-walked) field, by default account.number on
 // sn_customerservice_case.
@@ -128,6 +129,12 @@ func decodeServiceNow(b []byte, id string, cfg *ServiceNowConfig) (Ticket, error
 	state, err := str("state")
 	if err != nil {
 		return Ticket{}, err
+	}
+	// A resolved record stays active until it closes: without its state
+	// (a field the integration account may not read is left out, or null)
+	// an active record could be resolved. That is no answer, not "open".
+	if state = strings.TrimSpace(state); state == "" {
+		return Ticket{}, errors.New("expected state, got none (may the integration account read it?)")
 	}
 	active, err := str("active")
 	if err != nil {

@@ -456,3 +456,29 @@ func TestOpsgenie(t *testing.T) {
 		}
 	})
 }
+
+// A record whose state is missing, null or empty (a field the integration
+// account may not read comes back so) cannot tell a resolved incident,
+// which stays active until it closes, from one in progress: the answer is
+// unreadable, not open.
+func TestServiceNowWithoutStateIsUnreadable(t *testing.T) {
+	sn := justifytest.NewServiceNow(t)
+	for _, c := range []struct{ name, body string }{
+		{"state missing", `{"result":[{"number":"INC0010006","active":"true","assigned_to.email":"ana@corp.example"}]}`},
+		{"state null", `{"result":[{"number":"INC0010006","state":null,"active":"true","assigned_to.email":"ana@corp.example"}]}`},
+		{"state empty", `{"result":[{"number":"INC0010006","state":"","active":"true","assigned_to.email":"ana@corp.example"}]}`},
+		{"state blank", `{"result":[{"number":"INC0010006","state":" ","active":"true","assigned_to.email":"ana@corp.example"}]}`},
+		{"active null", `{"result":[{"number":"INC0010006","state":"2","active":null,"assigned_to.email":"ana@corp.example"}]}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sn.SetFault(&justifytest.Fault{Body: c.body})
+			defer sn.SetFault(nil)
+			inc := newVerifier(t, nil, map[string]justify.SystemConfig{"s": sn.SystemConfig("incident")})
+			tk, err := lookup(t, inc, "INC0010006", justify.Query{User: ana})
+			if err == nil {
+				t.Fatalf("expected an unreadable answer, got open=%v status %q (check: %q)", tk.Open, tk.Status, justify.Check(tk, ana, ""))
+			}
+			wantUnavailable(t, err)
+		})
+	}
+}
