@@ -12,6 +12,7 @@ import (
 
 	"github.com/accessgateway/gateway/internal/justify"
 	"github.com/accessgateway/gateway/internal/justify/justifytest"
+	"github.com/accessgateway/gateway/internal/policy"
 )
 
 // fakeSystem is a fake with one good ticket, for the failure modes every
@@ -320,10 +321,19 @@ func TestCancelledLookupDoesNotCount(t *testing.T) {
 func TestLookupRefusesForeignRefs(t *testing.T) {
 	fs := systemFactories["jira"](t)
 	v := newVerifier(t, nil, map[string]justify.SystemConfig{"s": fs.sc})
-	for _, ref := range []justify.Ref{{System: "nope", ID: "SUP-1"}, {System: "s", ID: "sup-1"}, {System: "s", ID: "SUP-01"}, {System: "s", ID: ""}} {
-		_, err := v.Lookup(context.Background(), ref, justify.Query{User: ana})
-		if err == nil || justify.ReasonFor(err) != justify.ReasonUnavailable {
-			t.Errorf("%v: expected an error, got %v", ref, err)
+	for _, c := range []struct {
+		ref  justify.Ref
+		want policy.Reason
+	}{
+		{justify.Ref{System: "nope", ID: "SUP-1"}, justify.ReasonUnavailable},
+		{justify.Ref{System: "s", ID: "sup-1"}, justify.ReasonUnavailable},
+		// IDs the system does not accept are refused as Parse refuses them.
+		{justify.Ref{System: "s", ID: "SUP-01"}, justify.ReasonRequired},
+		{justify.Ref{System: "s", ID: ""}, justify.ReasonRequired},
+	} {
+		_, err := v.Lookup(context.Background(), c.ref, justify.Query{User: ana})
+		if err == nil || justify.ReasonFor(err) != c.want {
+			t.Errorf("%v: expected an error of reason %s, got %v", c.ref, c.want, err)
 		}
 	}
 	if fs.requests() != 0 {

@@ -124,7 +124,8 @@ func (k *kindService) gatherBearer(ctx context.Context, q *Requirement, r *requi
 // reverify asks the system about a grant's ticket again. A closed,
 // reassigned or unbound ticket ends the grant (deleted, audited), and so
 // does a system the route no longer accepts (a reload took it off the
-// route; it is not asked); an unreachable system denies for now but keeps
+// route; it is not asked) or an ID its system no longer accepts (a reload
+// narrowed id_pattern; not asked either); an unreachable system denies for now but keeps
 // the grant, unless the system's on_unavailable lets a recent answer
 // stand (audited as stale, and the grant keeps that answer's time).
 func (k *kindService) reverify(ctx context.Context, q *Requirement, r *requirement.Request, key string, g *Grant) (any, error) {
@@ -140,6 +141,11 @@ func (k *kindService) reverify(ctx context.Context, q *Requirement, r *requireme
 		reason = ReasonFor(err)
 		if err == nil {
 			reason = q.judge(t, r.Identity.Email, g.Resource)
+		}
+		var pe *ParseError
+		if errors.As(err, &pe) {
+			// The system no longer accepts the ID (id_pattern narrowed).
+			detail = err.Error()
 		}
 	} else {
 		reason = ReasonRequired

@@ -305,3 +305,45 @@ func TestStaleAnswerKeepsTheTimeOfTheRealVerification(t *testing.T) {
 		t.Fatalf("expected the grant without asking again, got %+v, %d records, %d requests", f, len(*recs)-n, jira.Requests()-asked)
 	}
 }
+
+// A reload that narrows a system's id_pattern ends the grants of tickets
+// the system no longer accepts, as a ticket typed now would be refused
+// (justification-required, audited as justification.ended), instead of
+// denying them as if the system were unreachable on every request while
+// the grant stays.
+func TestGrantEndsWhenItsIDNoLongerMatchesIDPattern(t *testing.T) {
+	jira := justifytest.NewJira(t)
+	jira.SetIssue(inProgress("SUP-1"))
+	sc := jira.SystemConfig(justify.JiraCloudV3)
+	clock := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	st := store.NewMemory()
+	g := justify.Grant{System: "jira", ID: "SUP-1", User: ana, Route: "records",
+		GrantedAt: clock, VerifiedAt: clock, CheckedAt: clock, ExpiresAt: clock.Add(8 * time.Hour)}
+	b, _ := json.Marshal(g)
+	key := justify.SessionGrantKey("sess-1", "records", "")
+	if err := st.Set(context.Background(), key, b, 8*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// The reload: only OPS tickets from now on.
+	clock = clock.Add(time.Minute)
+	sc.IDPattern = "OPS-[0-9]+"
+	section := &justify.Config{Systems: map[string]justify.SystemConfig{"jira": sc}}
+	svc, recs := serviceFor(t, section, st, func() time.Time { return clock })
+	q := compileFor(t, &justify.Spec{}, section)
+	clock = clock.Add(time.Minute)
+	id := &policy.Identity{Subject: "a", Email: ana, NotAfter: clock.Add(8 * time.Hour)}
+	r := &requirement.Request{HTTP: httptest.NewRequest("GET", "/records", nil), Identity: id, SessionID: "sess-1", Now: clock}
+	f := gather(t, svc, q, r)
+	if f.Problem != justify.ReasonRequired || !strings.Contains(f.Detail, "not accepted by jira") {
+		t.Fatalf("expected %s saying jira no longer accepts the ID, got %+v", justify.ReasonRequired, f)
+	}
+	if _, err := st.Get(context.Background(), key); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("expected the grant deleted, got %v", err)
+	}
+	if len(*recs) != 1 || (*recs)[0].Event != "justification.ended" || (*recs)[0].Reasons[0] != string(justify.ReasonRequired) {
+		t.Fatalf("expected one justification.ended record, got %+v", *recs)
+	}
+	if jira.Requests() != 0 {
+		t.Fatalf("expected jira not asked about a ticket it no longer accepts, got %d requests", jira.Requests())
+	}
+}

@@ -327,8 +327,10 @@ func (v *Verifier) URL(ref Ref) string {
 //
 // With on_unavailable: allow-cached, a found ticket answered within
 // cache.max_stale stands in for an unavailable system (Ticket.Stale). Errors:
-// ErrNotFound (wrapped), *UnavailableError, or an error for a Ref that Parse
-// would not have produced. Lookup does not judge the ticket: see Check.
+// ErrNotFound (wrapped), *UnavailableError, the *ParseError of an ID the
+// system does not accept (any more: a grant's ticket after a reload narrowed
+// id_pattern), or an error for a Ref that Parse would not have produced.
+// Lookup does not judge the ticket: see Check.
 func (v *Verifier) Lookup(ctx context.Context, ref Ref, q Query) (Ticket, error) {
 	s := v.systems[ref.System]
 	if s == nil {
@@ -350,7 +352,14 @@ func (v *Verifier) Lookup(ctx context.Context, ref Ref, q Query) (Ticket, error)
 			return finish(t, q), nil
 		}
 	}
-	if n, err := s.normalize(ref.ID); err != nil || n != ref.ID {
+	n, err := s.normalize(ref.ID)
+	if err != nil {
+		// An ID the system no longer accepts (a reload narrowed its
+		// id_pattern): refused as Parse would refuse it now, not an
+		// unreachable system.
+		return Ticket{}, err
+	}
+	if n != ref.ID {
 		return Ticket{}, fmt.Errorf("justify: expected a normalized ID of %s, got %q", ref.System, ref.ID)
 	}
 	if s.local {
