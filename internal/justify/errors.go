@@ -29,6 +29,12 @@ type UnavailableError struct {
 	RetryAt time.Time
 	// Err is the underlying error, if any.
 	Err error
+	// OnlyThisTicket is set when the system did answer, and only this
+	// ticket's answer cannot be used (a GitHub issue transferred to another
+	// repository, an incident or alert with more users than the gateway
+	// looks up): the lookup is unavailable, but the system is not unhealthy,
+	// so the circuit breaker does not count it.
+	OnlyThisTicket bool
 }
 
 func (e *UnavailableError) Error() string {

@@ -24,7 +24,8 @@ import (
 // Customers: labels with the configured prefix. Rate limits: 429, or 403
 // with x-ratelimit-remaining: 0, wait for Retry-After or x-ratelimit-reset.
 // A transferred issue answers 301, which is not followed: the system is
-// unavailable for that ID and the user should give the new one.
+// unavailable for that ID (without counting against its circuit breaker)
+// and the user should give the new one.
 type github struct {
 	cfg   GitHubConfig
 	repos map[string]bool // lowercase owner/name
@@ -122,6 +123,12 @@ func (g *github) fetch(ctx context.Context, c *client, id string, _ Query) (Tick
 				}
 				return Ticket{}, &UnavailableError{System: c.system, Cause: fmt.Sprintf("rate limited (%d)", r.status), RetryAt: at}
 			}
+		}
+		if r.status == http.StatusMovedPermanently {
+			// The issue was transferred to another repository (or its
+			// repository renamed): an answer about this issue, not a
+			// failing system. Not followed: the person gives the new ID.
+			return Ticket{}, &UnavailableError{System: c.system, Cause: "issue moved (301): give its new ID", OnlyThisTicket: true}
 		}
 		return Ticket{}, c.statusError(r, now)
 	}

@@ -80,7 +80,9 @@ func TestUnavailable(t *testing.T) {
 		{"401", justifytest.Fault{Status: 401}, "credentials refused (401)"},
 		{"403", justifytest.Fault{Status: 403}, "credentials refused (403)"},
 		{"400", justifytest.Fault{Status: 400}, "unexpected status 400"},
-		{"redirect not followed", justifytest.Fault{Status: 301, Header: map[string]string{"Location": "https://evil.example/"}}, "unexpected redirect (301)"},
+		// (A GitHub 301 is an issue transferred away: an answer about that
+		// issue, see TestOneTicketsUnusableAnswerDoesNotOpenTheCircuit.)
+		{"redirect not followed", justifytest.Fault{Status: 302, Header: map[string]string{"Location": "https://evil.example/"}}, "unexpected redirect (302)"},
 		{"html", justifytest.Fault{Body: "<html><body>Maintenance</body></html>"}, "unreadable"},
 		{"truncated json", justifytest.Fault{Body: `{"key": "SUP-1", "fields": {`}, "unreadable"},
 		{"empty body", justifytest.Fault{Body: ""}, "unreadable"},
@@ -451,5 +453,63 @@ func TestPrevHandsOverState(t *testing.T) {
 	tk, err = lookup(t, other, "SUP-1", justify.Query{User: ana})
 	if got := verdict(tk, err, ana, ""); got != justify.ReasonNotAssigned || tk.Cached || jira.Requests() != 2 {
 		t.Fatalf("changed system: expected a new answer (%s), got %q cached=%v requests=%d", justify.ReasonNotAssigned, got, tk.Cached, jira.Requests())
+	}
+}
+
+// An answer that is unusable for one ticket only — a GitHub issue
+// transferred to another repository (301), an incident or alert with more
+// users than the gateway looks up — denies that ticket (unavailable) but is
+// no sign of an unhealthy system: however often it is asked for, the
+// circuit stays closed and other tickets are still looked up.
+func TestOneTicketsUnusableAnswerDoesNotOpenTheCircuit(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		setup     func(t *testing.T) (sc justify.SystemConfig, bad, good string)
+		wantCause string
+	}{
+		{"github issue transferred", func(t *testing.T) (justify.SystemConfig, string, string) {
+			gh := justifytest.NewGitHub(t)
+			gh.SetIssue(justifytest.GitHubIssue{Repo: "corp/support", Number: 7, MovedTo: "corp/elsewhere#3"})
+			gh.SetIssue(justifytest.GitHubIssue{Repo: "corp/support", Number: 8, State: "open", Assignees: []string{"ana-gh"}})
+			sc := gh.SystemConfig("corp/support")
+			sc.GitHub.Users = map[string]string{"ana-gh": ana}
+			return sc, "corp/support#7", "corp/support#8"
+		}, "moved (301)"},
+		{"pagerduty incident with too many users", func(t *testing.T) (justify.SystemConfig, string, string) {
+			pd := justifytest.NewPagerDuty(t)
+			var many []string
+			for i := range 11 {
+				many = append(many, "PUSER"+strconv.Itoa(10+i))
+			}
+			pd.SetIncident(justifytest.PagerDutyIncident{ID: "PBIG001", Number: 1300, Status: "triggered", Assignees: many})
+			pd.SetIncident(justifytest.PagerDutyIncident{ID: "PT4KHLK", Number: 1234, Status: "triggered", Assignees: []string{"PXPGF42"}})
+			pd.AddUser("PXPGF42", ana)
+			return pd.SystemConfig(), "PBIG001", "PT4KHLK"
+		}, "more than 10 users"},
+		{"opsgenie alert with too many responders", func(t *testing.T) (justify.SystemConfig, string, string) {
+			og := justifytest.NewOpsgenie(t)
+			var many []string
+			for i := range 11 {
+				many = append(many, "9d6b4a2c-0000-4000-8000-0000000000"+strconv.Itoa(10+i))
+			}
+			og.SetAlert(justifytest.OpsgenieAlert{ID: "4e0b6c4f-4444-4444-8444-444444444444", TinyID: "1800", Status: "open", Responders: many})
+			og.SetAlert(justifytest.OpsgenieAlert{ID: "1b7e3f1c-1111-4111-8111-111111111111", TinyID: "1792", Status: "open", Owner: ana})
+			return og.SystemConfig(), "1800", "1792"
+		}, "more than 10 responders"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sc, bad, good := c.setup(t)
+			v := newVerifier(t, newClock(), map[string]justify.SystemConfig{"s": sc})
+			for i := 0; i < 2*justify.DefaultFailures; i++ {
+				_, err := lookup(t, v, bad, justify.Query{User: ana})
+				if u := wantUnavailable(t, err); !strings.Contains(u.Cause, c.wantCause) {
+					t.Fatalf("lookup %d of %s: expected a cause saying %q, got %q", i, bad, c.wantCause, u.Cause)
+				}
+			}
+			tk, err := lookup(t, v, good, justify.Query{User: ana})
+			if r := verdict(tk, err, ana, ""); r != "" {
+				t.Fatalf("another ticket after %d lookups of %s: expected it justified, got %s (%v)", 2*justify.DefaultFailures, bad, r, err)
+			}
+		})
 	}
 }

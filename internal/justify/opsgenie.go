@@ -88,7 +88,7 @@ func (o *opsgenie) fetch(ctx context.Context, c *client, id string, _ Query) (Ti
 		return Ticket{}, c.unavailable(fmt.Sprintf("asked for alert %s, got %s", id, truncate(al.id)), nil)
 	}
 	if len(al.userIDs) > maxOGUsers {
-		return Ticket{}, c.unavailable(fmt.Sprintf("more than %d responders to look up", maxOGUsers), nil)
+		return Ticket{}, &UnavailableError{System: c.system, Cause: fmt.Sprintf("more than %d responders to look up", maxOGUsers), OnlyThisTicket: true}
 	}
 	t := al.ticket
 	for _, uid := range al.userIDs {

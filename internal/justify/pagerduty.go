@@ -84,7 +84,7 @@ func (p *pagerduty) fetch(ctx context.Context, c *client, id string, _ Query) (T
 	}
 	t := inc.ticket
 	if len(inc.userIDs) > maxPDUsers {
-		return Ticket{}, c.unavailable(fmt.Sprintf("more than %d users to look up", maxPDUsers), nil)
+		return Ticket{}, &UnavailableError{System: c.system, Cause: fmt.Sprintf("more than %d users to look up", maxPDUsers), OnlyThisTicket: true}
 	}
 	for _, uid := range inc.userIDs {
 		var ub json.RawMessage

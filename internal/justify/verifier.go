@@ -487,6 +487,13 @@ func (v *Verifier) ask(ctx context.Context, s *system, key string, ref Ref, q Qu
 		s.mu.Unlock()
 		v.log.Warn("justification system rate limited", "system", s.name, "retry_at", uerr.RetryAt)
 		return fallback(uerr)
+	case errors.As(err, &uerr) && uerr.OnlyThisTicket:
+		// The system answered; only this ticket's answer is unusable. Not a
+		// failure of the system: one such ticket, asked for again and
+		// again, must not shut the system off for every other ticket.
+		s.breaker.success()
+		v.log.Warn("justification lookup unusable for this ticket", "system", s.name, "error", uerr.Error())
+		return fallback(uerr)
 	default:
 		if uerr == nil {
 			uerr = &UnavailableError{System: s.name, Cause: "lookup failed", Err: err}

@@ -34,6 +34,9 @@ type GitHubIssue struct {
 	Author      string   // login
 	Labels      []string
 	PullRequest bool
+	// MovedTo, when set ("owner/repo#N"), answers as GitHub does for an
+	// issue transferred to another repository: 301 with the new location.
+	MovedTo string
 }
 
 // NewGitHub starts a fake GitHub; it stops when the test ends.
@@ -76,6 +79,14 @@ func (g *GitHub) serve(w http.ResponseWriter, r *http.Request) {
 	g.mu.Unlock()
 	if !ok {
 		writeJSON(w, http.StatusNotFound, notFound)
+		return
+	}
+	if is.MovedTo != "" {
+		repo, n, _ := strings.Cut(is.MovedTo, "#")
+		loc := g.URL() + "/repos/" + repo + "/issues/" + n
+		w.Header().Set("Location", loc)
+		writeJSON(w, http.StatusMovedPermanently, map[string]any{"message": "Moved Permanently", "url": loc,
+			"documentation_url": "https://docs.github.com/rest/issues/issues#get-an-issue"})
 		return
 	}
 	api := g.URL() + "/repos/" + is.Repo
