@@ -286,6 +286,33 @@ func TestJustificationHeaderForAPIClients(t *testing.T) {
 	}
 }
 
+// A justification header named outside the gateway's namespace is the
+// gateway's all the same: the tool never receives it, in any spelling — it
+// names a ticket the gateway verified for this request, not one the tool
+// may take as verified on another.
+func TestJustificationHeaderOfAnyNameNeverReachesTheTool(t *testing.T) {
+	clock := &clockAt{t: time.Now()}
+	e := newJustifyEnvWith(t, newIdP(t), clock, strings.Replace(justifyConfig, "justification:\n  systems:", "justification:\n  header: X-Ticket\n  systems:", 1))
+	g, jira, up, idp := e.g, e.jira, e.up, e.idp
+	jira.SetIssue(justifytest.JiraIssue{Key: "SUP-7", Category: "indeterminate", Assignee: "jane@example.com",
+		Fields: map[string]any{"customfield_10050": "42"}})
+	tok := fetchIDToken(t, idp, g, user("jane@example.com"))
+	cli := &http.Client{Timeout: 10 * time.Second}
+	resp, body := get(t, cli, g.URL+"/records/42", "Authorization", "Bearer "+tok, "X-Ticket", "jira:SUP-7", "X_Ticket", "jira:SUP-9")
+	mustStatus(t, resp, body, http.StatusOK)
+	r := up.lastRequest()
+	for name := range r.Header {
+		if proxyFold(name) == "x-ticket" {
+			t.Fatalf("the justification header reached the tool as %s: %q", name, r.Header[name])
+		}
+	}
+}
+
+// proxyFold folds a header name the way upstream frameworks read it.
+func proxyFold(name string) string {
+	return strings.NewReplacer("_", "-", ".", "-").Replace(strings.ToLower(name))
+}
+
 // The gateway's forms act for the user: a session whose refresh is due is
 // refreshed before a form is taken, as before a proxied request, so a user
 // the provider no longer vouches for cannot make a grant between two
@@ -351,11 +378,17 @@ func TestJustificationFormSaysTheProviderDidNotAnswer(t *testing.T) {
 // newJustifyEnvAt is a justification setup on idp whose gateway reads
 // clock (the forms' tests move it to make the session's refresh due).
 func newJustifyEnvAt(t *testing.T, idp *mockoidc.MockOIDC, clock *clockAt) *justifyEnv {
+	return newJustifyEnvWith(t, idp, clock, justifyConfig)
+}
+
+// newJustifyEnvWith is newJustifyEnvAt with another routes-and-section
+// configuration (justifyConfig's placeholders).
+func newJustifyEnvWith(t *testing.T, idp *mockoidc.MockOIDC, clock *clockAt, config string) *justifyEnv {
 	e := &justifyEnv{jira: justifytest.NewJira(t), idp: idp, up: newTokenUpstream(t)}
 	e.vars = idpVars(e.idp, e.up.upstream)
 	e.vars.Data = map[string]string{"JiraURL": e.jira.URL(), "JiraCA": e.jira.CAFile(), "StaticState": "open"}
 	e.vars.Now = clock.Now
-	e.g = startGateway(t, e.vars, baseConfig+justifyConfig)
+	e.g = startGateway(t, e.vars, baseConfig+config)
 	e.up.use(t, e.g, clock.Now)
 	return e
 }

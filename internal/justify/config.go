@@ -39,13 +39,25 @@ type Config struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes,omitempty"`
 	// Header is the request header in which API clients (bearer tokens)
 	// name their ticket ("jira:SUP-1"); default X-Gateway-Justification.
-	// Browsers use the gateway's form instead. The gateway strips it before
-	// forwarding (it is in the gateway's namespace, or add it to the strip
-	// list).
+	// Browsers use the gateway's form instead. Whatever its name, the
+	// gateway strips it before forwarding (requirement.HeaderConsumer).
 	Header string `yaml:"header,omitempty"`
 }
 
 var headerName = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
+
+// reservedHeader: headers of HTTP itself, of the gateway's sign-in and of
+// proxies, which the justification header (stripped before forwarding,
+// like every header the gateway consumes) must not be.
+func reservedHeader(h string) bool {
+	switch h = strings.ToLower(h); h {
+	case "authorization", "proxy-authorization", "cookie", "host", "content-type", "content-length", "content-encoding",
+		"transfer-encoding", "connection", "upgrade", "te", "trailer", "accept", "user-agent", "origin", "referer",
+		"forwarded", "x-real-ip", "traceparent", "tracestate":
+		return true
+	}
+	return strings.HasPrefix(h, "x-forwarded-") || strings.HasPrefix(h, "sec-")
+}
 
 // DefaultHeader is the request header API clients name their ticket in.
 const DefaultHeader = "X-Gateway-Justification"
@@ -482,6 +494,8 @@ func (c *Config) FieldProblems() []FieldProblem {
 	}
 	if c.Header != "" && !headerName.MatchString(c.Header) {
 		add("header", "expected a header name such as X-Gateway-Justification, got %q", c.Header)
+	} else if reservedHeader(c.Header) {
+		add("header", "expected a header of its own such as X-Ticket, got the reserved %q: the gateway strips the justification header before forwarding", c.Header)
 	}
 	for name, s := range c.Systems {
 		p := "systems." + name

@@ -156,6 +156,10 @@ func TestProblems(t *testing.T) {
 		{name: "static without tickets", cfg: justify.Config{Systems: map[string]justify.SystemConfig{"st": {Type: "static"}}},
 			want: []string{"systems.st.static.tickets: expected at least one ticket"}},
 		{name: "max body", cfg: justify.Config{MaxBodyBytes: -1}, want: []string{"max_body_bytes: expected 1..67108864 bytes, got -1"}},
+		{name: "a reserved header", cfg: justify.Config{Header: "authorization"},
+			want: []string{`header: expected a header of its own such as X-Ticket, got the reserved "authorization": the gateway strips the justification header before forwarding`}},
+		{name: "a proxy's header", cfg: justify.Config{Header: "X-Forwarded-User"},
+			want: []string{`header: expected a header of its own such as X-Ticket, got the reserved "X-Forwarded-User": the gateway strips the justification header before forwarding`}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := c.cfg.Problems()

@@ -358,6 +358,12 @@ func (Kind) SectionProblems(section any) []requirement.Problem {
 // ResolvePaths implements requirement.Sectioned.
 func (Kind) ResolvePaths(section any, dir string) { section.(*Config).ResolvePaths(dir) }
 
+// ConsumedHeaders implements requirement.HeaderConsumer: the header API
+// clients name their ticket in.
+func (Kind) ConsumedHeaders(section any) []string {
+	return []string{section.(*Config).WithDefaults().Header}
+}
+
 // Assumption is a policy test's (or `gateway explain`'s) ticket:
 // tests[].justification.
 //

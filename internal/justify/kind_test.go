@@ -114,8 +114,9 @@ func TestKindCheck(t *testing.T) {
 		{name: "another customer", facts: grant(nil), vars: map[string]string{"customer_id": "43"}, want: deny(justify.ReasonResourceMismatch)},
 		{name: "another route's grant", facts: grant(func(g *justify.Grant) { g.Route = "other" }), want: deny(justify.ReasonRequired)},
 		{name: "another user's grant", facts: grant(func(g *justify.Grant) { g.User = "bob@corp.example" }), want: deny(justify.ReasonNotAssigned)},
+		// Not even an identity: a domain must be ASCII (policy.ParseEmail).
 		{name: "Kelvin sign is not K", facts: grant(func(g *justify.Grant) { g.User = "ana@corp.example" }),
-			id: &policy.Identity{Email: "ana@corp.examp\u212Ae", NotAfter: t0.Add(8 * time.Hour)}, want: deny(justify.ReasonNotAssigned)},
+			id: &policy.Identity{Email: "ana@corp.examp\u212Ae", NotAfter: t0.Add(8 * time.Hour)}, want: deny(policy.ReasonInvalidIdentity)},
 		{name: "the last re-verification found it closed", facts: &justify.Facts{Problem: justify.ReasonClosed}, want: deny(justify.ReasonClosed)},
 		{name: "the system is unreachable", facts: &justify.Facts{Grant: grant(nil).Grant, Problem: justify.ReasonUnavailable}, want: deny(justify.ReasonUnavailable)},
 	}

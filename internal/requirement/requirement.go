@@ -101,6 +101,16 @@ type FileWatcher interface {
 	WatchFiles(section any) []string
 }
 
+// HeaderConsumer is a Sectioned kind that reads a request header of its
+// own (the justification header in which API clients name a ticket). Such
+// a header speaks to the gateway, never to the tool: whatever its name, the
+// gateway strips it before forwarding (in every spelling, as strip_headers)
+// and in forward-auth mode refuses a request that carries it where the
+// ingress would pass it on.
+type HeaderConsumer interface {
+	ConsumedHeaders(section any) []string
+}
+
 // Assumer is a kind that policy tests and `gateway explain` can give facts
 // to ("assume a device attested an hour ago", "a ticket that names customer
 // 42"), so the decision can be explained without the kind's systems.

@@ -184,6 +184,13 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 	if h := cfg.Listen.ClientCertHeader; h != "" {
 		strip = append(strip, h)
 	}
+	for _, k := range kinds.All {
+		if c, ok := k.(requirement.HeaderConsumer); ok {
+			if sec := cfg.Section(k.Name()); sec != nil {
+				strip = append(strip, c.ConsumedHeaders(sec)...)
+			}
+		}
+	}
 	if rt.stripHeaders, err = proxy.NewHeaderList(strip...); err != nil {
 		return nil, fmt.Errorf("server: strip_headers: %w", err)
 	}
