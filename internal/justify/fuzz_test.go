@@ -267,3 +267,19 @@ func FuzzDecodeOpsgenieAlert(f *testing.F) {
 		_, _ = decodeOpsgenieUser(b)
 	})
 }
+
+// Jira sends number fields as doubles (42.0): a ticket whose number field
+// holds customer 42 names "42", the value a route's bind reads from a path,
+// and not "42.0", which matched no customer. A value with a fraction stays
+// as written.
+func TestFieldValuesReadNumbersAsTheirValue(t *testing.T) {
+	for raw, want := range map[string]string{
+		`42.0`: "42", `42`: "42", `4.2e1`: "42", `4200E-2`: "42", `-0.0`: "0", `[1.0, 2.00]`: "1 2",
+		`42.5`: "42.5", `1e400`: "1e400", `0.1`: "0.1", `12345678901234567890.0`: "12345678901234567890",
+	} {
+		got, err := fieldValues([]byte(raw))
+		if err != nil || strings.Join(got, " ") != want {
+			t.Errorf("fieldValues(%s) = %q, %v; want %q", raw, got, err, want)
+		}
+	}
+}

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -259,7 +261,7 @@ func fieldValues(raw json.RawMessage) ([]string, error) {
 		case string:
 			out = appendUnique(out, strings.TrimSpace(x))
 		case json.Number:
-			out = appendUnique(out, x.String())
+			out = appendUnique(out, numberText(x))
 		case map[string]any:
 			for _, k := range []string{"value", "name"} {
 				if s, ok := x[k].(string); ok {
@@ -283,6 +285,24 @@ func fieldValues(raw json.RawMessage) ([]string, error) {
 		return nil
 	}
 	return out, one(v, true)
+}
+
+// numberText is a JSON number as a customer ID: an integral value in its
+// integer form (Jira sends number fields as doubles, 42.0, for customer
+// 42), anything else as written. Exponents beyond ±40 stay as written (no
+// 10^400-digit strings).
+func numberText(n json.Number) string {
+	s := n.String()
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		if e, err := strconv.Atoi(strings.TrimPrefix(s[i+1:], "+")); err != nil || e > 40 || e < -40 {
+			return s
+		}
+	}
+	r, ok := new(big.Rat).SetString(s)
+	if !ok || !r.IsInt() {
+		return s
+	}
+	return r.Num().String()
 }
 
 func labelResources(labels []string, prefix string) []string {
