@@ -256,8 +256,18 @@ func (k *kindService) Audit(facts any, rec *audit.Record) {
 	switch {
 	case f.Grant != nil && f.Problem == "":
 		g := f.Grant
+		// The grant was verified; whether it applied to this request is the
+		// check's to say: a decision it denied (another customer, another
+		// user, an expired grant) names that reason, not "verified".
+		outcome := "verified"
+		for _, r := range rec.Reasons {
+			if r := policy.Reason(r); r == ReasonResourceMismatch || r == ReasonNotAssigned || r == ReasonRequired {
+				outcome = string(r)
+				break
+			}
+		}
 		rec.Justification = &audit.JustificationRecord{System: g.System, ID: g.ID, URL: g.URL,
-			Resource: g.Resource, VerifiedAt: g.VerifiedAt, Outcome: "verified"}
+			Resource: g.Resource, VerifiedAt: g.VerifiedAt, Outcome: outcome}
 	case f.Ticket != "":
 		sys, id, _ := cutRef(f.Ticket)
 		rec.Justification = &audit.JustificationRecord{System: sys, ID: id, Outcome: string(f.Problem)}

@@ -347,3 +347,30 @@ func TestGrantEndsWhenItsIDNoLongerMatchesIDPattern(t *testing.T) {
 		t.Fatalf("expected jira not asked about a ticket it no longer accepts, got %d requests", jira.Requests())
 	}
 }
+
+// A decision record names the grant it looked at with what became of it:
+// "verified" when the check took it, the check's reason when it did not
+// (the grant names another customer or user, or has expired) — not
+// "verified" beside a denial.
+func TestDecisionRecordSaysWhetherTheGrantApplied(t *testing.T) {
+	clk := newClock()
+	section := &justify.Config{Systems: map[string]justify.SystemConfig{"st": {Type: "static",
+		Static: &justify.StaticConfig{Tickets: []justify.StaticTicket{{ID: "SUP-1", State: "open", Assignees: []string{ana}}}}}}}
+	svc, _ := serviceFor(t, section, store.NewMemory(), clk.Now)
+	f := &justify.Facts{Grant: &justify.Grant{System: "st", ID: "SUP-1", User: ana, Route: "records", Resource: "42", VerifiedAt: clk.Now()}}
+	for _, tc := range []struct {
+		reasons []string
+		want    string
+	}{
+		{[]string{"allow-rule-matched"}, "verified"},
+		{[]string{"ticket-resource-mismatch"}, "ticket-resource-mismatch"},
+		{[]string{"ticket-not-assigned"}, "ticket-not-assigned"},
+		{[]string{"deny-rule-matched"}, "verified"}, // the grant held; a rule denied
+	} {
+		rec := audit.Record{Reasons: tc.reasons}
+		svc.(requirement.Auditor).Audit(f, &rec)
+		if rec.Justification == nil || rec.Justification.Outcome != tc.want || rec.Justification.ID != "SUP-1" {
+			t.Errorf("reasons %v: justification %+v, want outcome %q", tc.reasons, rec.Justification, tc.want)
+		}
+	}
+}
