@@ -49,9 +49,16 @@ type kindService struct {
 	since time.Time
 }
 
-// Close implements requirement.Service. The verifier's caches may live on
-// in the next configuration's (Options.Prev), so they are not torn down.
-func (k *kindService) Close() error { return nil }
+// Close implements requirement.Service: the verifier's idle connections
+// to the systems are closed (the next configuration's verifier has its own
+// transports). Its caches and circuit breakers may live on in the next
+// configuration's (Options.Prev); Close leaves them.
+func (k *kindService) Close() error {
+	if k.v == nil {
+		return nil
+	}
+	return k.v.Close()
+}
 
 // Gather implements requirement.Service. The steady path is one store read:
 // the grant of this session, route and resource. When the grant is due for

@@ -374,3 +374,31 @@ func TestDecisionRecordSaysWhetherTheGrantApplied(t *testing.T) {
 		}
 	}
 }
+
+// A configuration that is replaced closes its connections to the ticket
+// systems (the next one has its own), instead of leaving them open until
+// the systems time them out — one set more at every reload.
+func TestCloseEndsTheConnectionsToTheSystems(t *testing.T) {
+	clk := newClock()
+	jira := justifytest.NewJira(t)
+	jira.SetIssue(inProgress("SUP-1"))
+	section := &justify.Config{Systems: map[string]justify.SystemConfig{"jira": jira.SystemConfig(justify.JiraCloudV3)}}
+	svc, _ := serviceFor(t, section, store.NewMemory(), clk.Now)
+	q := compileFor(t, &justify.Spec{}, section)
+	if f := gather(t, svc, q, bearerRequest(&policy.Identity{Subject: "a", Email: ana}, "jira:SUP-1", nil, clk.Now())); f.Grant == nil {
+		t.Fatalf("expected a grant, got %+v", f)
+	}
+	if n := jira.OpenConns(); n == 0 {
+		t.Fatal("no connection to the system was kept open; the test checks nothing")
+	}
+	if err := svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for jira.OpenConns() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections to the system still open after Close", jira.OpenConns())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -52,6 +53,7 @@ type server struct {
 	lastBody []byte
 	done     chan struct{}
 	gate     chan struct{}
+	conns    int // open client connections
 }
 
 func newServer(t testing.TB, h http.Handler, mtls *x509.CertPool) *server {
@@ -80,6 +82,16 @@ func newServer(t testing.TB, h http.Handler, mtls *x509.CertPool) *server {
 		h.ServeHTTP(w, r)
 	}))
 	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // TLS handshake failures are expected in tests
+	s.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		s.mu.Lock()
+		switch st {
+		case http.StateNew:
+			s.conns++
+		case http.StateClosed, http.StateHijacked:
+			s.conns--
+		}
+		s.mu.Unlock()
+	}
 	if mtls != nil {
 		s.srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: mtls}
 	}
@@ -151,6 +163,13 @@ func (s *server) Hold() (release func()) {
 			close(g)
 		})
 	}
+}
+
+// OpenConns is how many connections to the fake are open now.
+func (s *server) OpenConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns
 }
 
 // Requests is how many requests the fake received.
