@@ -24,28 +24,45 @@ type Set struct {
 // Problems, reading the except_ics files once). On any problem it returns
 // an error listing all of them and no Set.
 func Compile(c Config) (*Set, error) {
+	s, fp := compileConfig(c)
+	if len(fp) == 0 {
+		return s, nil
+	}
+	return nil, compileError(fp)
+}
+
+// compileConfig compiles every schedule of c in one pass (each except_ics
+// file read once) and returns the set, nil on any problem, and the
+// problems in the order of FieldProblems.
+func compileConfig(c Config) (*Set, []FieldProblem) {
 	names := make([]string, 0, len(c))
 	for n := range c {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	s := &Set{m: make(map[string]*Compiled, len(c))}
-	var probs []string
+	var probs []FieldProblem
 	for _, n := range names {
 		cs, ps := compileSchedule(n, c[n])
-		for _, p := range ps {
-			probs = append(probs, p.String())
-		}
+		probs = append(probs, ps...)
 		s.m[n] = cs
 	}
-	switch len(probs) {
-	case 0:
-		return s, nil
-	case 1:
-		return nil, errors.New("schedule: " + probs[0])
-	default:
-		return nil, fmt.Errorf("schedule: %d problems:\n  %s", len(probs), strings.Join(probs, "\n  "))
+	if len(probs) > 0 {
+		return nil, probs
 	}
+	return s, nil
+}
+
+// compileError is Compile's error listing every problem.
+func compileError(fp []FieldProblem) error {
+	probs := make([]string, len(fp))
+	for i, p := range fp {
+		probs[i] = p.String()
+	}
+	if len(probs) == 1 {
+		return errors.New("schedule: " + probs[0])
+	}
+	return fmt.Errorf("schedule: %d problems:\n  %s", len(probs), strings.Join(probs, "\n  "))
 }
 
 // Get returns the schedule called name, or nil if there is none (or s is

@@ -104,16 +104,7 @@ func (p FieldProblem) String() string {
 // within a schedule, in the order of its fields. It reads the except_ics
 // files (a missing or malformed file is a problem) and changes nothing.
 func (c Config) FieldProblems() []FieldProblem {
-	names := make([]string, 0, len(c))
-	for n := range c {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var probs []FieldProblem
-	for _, n := range names {
-		_, ps := compileSchedule(n, c[n])
-		probs = append(probs, ps...)
-	}
+	_, probs := compileConfig(c)
 	return probs
 }
 

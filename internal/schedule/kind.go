@@ -100,10 +100,20 @@ func (Kind) Compile(spec, section any, _ requirement.Route) (policy.Requirement,
 	if len(s.Schedules) == 0 {
 		return nil, []requirement.Problem{requirement.Problemf(".schedules", "expected at least one schedule name (configured: %s)", strings.Join(names(*c), ", "))}
 	}
-	set, err := compiled(c)
-	if err != nil {
-		// The section's own problems are reported under schedules:.
-		return nil, nil
+	set, fp := compiled(c)
+	if set == nil {
+		// The section's own problems are reported under schedules: (from
+		// this same compilation). The route says so too: a route whose
+		// time window did not compile must never load without it.
+		msg := "the schedules section has problems"
+		if len(fp) > 0 {
+			msg += " (" + fp[0].String()
+			if len(fp) > 1 {
+				msg += fmt.Sprintf(", and %d more", len(fp)-1)
+			}
+			msg += ")"
+		}
+		return nil, []requirement.Problem{requirement.Problemf(".schedules", "%s", msg)}
 	}
 	q := &Requirement{}
 	var probs []requirement.Problem
@@ -123,19 +133,23 @@ func (Kind) Compile(spec, section any, _ requirement.Route) (policy.Requirement,
 }
 
 // compiled compiles a section once per loaded configuration (routes share
-// the compiled schedules and their caches).
-func compiled(c *Config) (*Set, error) {
+// the compiled schedules and their caches), reading its holiday files once:
+// the section's problems (SectionProblems) and the routes' requirements
+// (Compile) come from the same reading, so a file that changes between
+// the two cannot pass the check and then fail to compile. The set is nil
+// when there are problems.
+func compiled(c *Config) (*Set, []FieldProblem) {
 	compileMu.Lock()
 	defer compileMu.Unlock()
 	if e, ok := compileCache[c]; ok {
-		return e.set, e.err
+		return e.set, e.probs
 	}
-	set, err := Compile(*c)
+	set, probs := compileConfig(*c)
 	if len(compileCache) >= maxCompiled {
 		clear(compileCache)
 	}
-	compileCache[c] = compiledEntry{set, err}
-	return set, err
+	compileCache[c] = compiledEntry{set, probs}
+	return set, probs
 }
 
 func names(c Config) []string {
@@ -153,7 +167,8 @@ func (Kind) Section() (string, any) { return "schedules", &Config{} }
 // SectionProblems implements requirement.Sectioned.
 func (Kind) SectionProblems(section any) []requirement.Problem {
 	var out []requirement.Problem
-	for _, p := range section.(*Config).FieldProblems() {
+	_, fp := compiled(section.(*Config))
+	for _, p := range fp {
 		out = append(out, requirement.Problem{Path: p.Path, Msg: p.Msg})
 	}
 	return out
@@ -226,8 +241,8 @@ var (
 )
 
 type compiledEntry struct {
-	set *Set
-	err error
+	set   *Set
+	probs []FieldProblem
 }
 
 const maxCompiled = 8
