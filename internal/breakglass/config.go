@@ -650,3 +650,13 @@ func normalizeEmail(s string) (string, error) {
 	}
 	return e.String(), nil
 }
+
+// isAddress reports whether an address a provider answered (a user's email,
+// an on-call recipient) is the canonical address email. The provider's
+// value is parsed as strictly as the signed-in user's and then compared
+// exactly: Unicode case folding (strings.EqualFold) would take
+// "\u212Aen@corp.example" (a Kelvin sign) for "ken@corp.example".
+func isAddress(got, email string) bool {
+	e, err := normalizeEmail(strings.TrimSpace(got))
+	return err == nil && e == email
+}

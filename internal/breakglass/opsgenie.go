@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -16,7 +15,9 @@ import (
 //   - Who is On Call API v2: GET /v2/schedules/{id}/on-calls?flat=true&date=…
 //     (with scheduleIdentifierType=id|name) for each configured schedule;
 //     the user is on call when an onCallRecipients entry equals the address
-//     (Opsgenie usernames are email addresses; compared case-insensitively).
+//     (Opsgenie usernames are email addresses; parsed as strictly as the
+//     signed-in address and compared in canonical form: ASCII letter case
+//     aside, no look-alikes).
 //   - Alert API v2: GET /v2/alerts/{id}?identifierType=id|tiny|alias: status
 //     "open" is active, "closed" is not.
 //   - or, with incidents: incidents, Incident API v1:
@@ -114,7 +115,7 @@ func (o *Opsgenie) OnCall(ctx context.Context, email string, at time.Time) (bool
 			continue
 		}
 		for _, rcpt := range r.Data.OnCallRecipients {
-			if strings.EqualFold(strings.TrimSpace(rcpt), e) {
+			if isAddress(rcpt, e) {
 				return true, nil
 			}
 		}

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -16,8 +15,9 @@ import (
 // (https://developer.pagerduty.com/api-reference/, "REST API v2"):
 //
 //   - GET /users?query=<email> (List users) resolves an address to a user
-//     ID; the address must match a user's email exactly (case-insensitive),
-//     since query is a substring search.
+//     ID; since query is a substring search, the address must match a
+//     user's email exactly (parsed as strictly as the signed-in address:
+//     ASCII letter case aside, no look-alikes).
 //   - GET /oncalls?user_ids[]=…&since=…&until=… (List all of the on-calls),
 //     filtered by escalation_policy_ids[] and schedule_ids[] when
 //     configured, answers "on call now": an entry counts when start <= at <
@@ -231,7 +231,7 @@ func (p *PagerDuty) userID(ctx context.Context, email string) (string, error) {
 	}
 	id := ""
 	for _, u := range r.Users {
-		if strings.EqualFold(u.Email, email) && u.ID != "" {
+		if isAddress(u.Email, email) && u.ID != "" {
 			if id != "" && id != u.ID {
 				return "", p.api.unavailable(http.StatusOK, fmt.Errorf("two users have the address %s", email))
 			}
