@@ -198,3 +198,36 @@ func TestServiceWithOpsgenieTinyIDs(t *testing.T) {
 		t.Fatalf("Recheck = %v, %v; want false after the alert closed", still, err)
 	}
 }
+
+// An alias names one open alert at a time: when the grant's alert closes,
+// a new alert may open under the same alias (Opsgenie's de-duplication
+// key). The grant was for the first; the recheck must not take the new
+// one for it.
+func TestRecheckIsTheGrantsOwnIncident(t *testing.T) {
+	og := ogFixture(t)
+	cfg := testConfig()
+	cfg.Providers = map[string]ProviderConfig{"og": {Type: TypeOpsgenie, BaseURL: og.URL, APIKey: ogKey,
+		Schedules: []string{"sched-1"}, IncidentIdentifierType: "alias"}}
+	pol := cfg.Policies["oncall"]
+	pol.Provider = "og"
+	cfg.Policies["oncall"] = pol
+	f := newFixture(t, cfg, Options{})
+	olivia := User{Email: "olivia@corp.example", Groups: []string{"sre"}, Session: "s-olivia"}
+	g := f.grant(t, olivia, request("billing", "checkout-down"))
+	if g.Incident.ProviderID != "8418d193-2dab-4490-b331-8c02cdd196b7" {
+		t.Fatalf("expected the alert's own ID, got %+v", g.Incident)
+	}
+	og.SetAlert(breakglasstest.Alert{ID: "8418d193-2dab-4490-b331-8c02cdd196b7", TinyID: "1791", Alias: "checkout-down", Message: "Checkout down", Status: "closed"})
+	og.SetAlert(breakglasstest.Alert{ID: "0c7d9e51-5f0e-4a55-9a43-3f1b1f0b7a11", TinyID: "1800", Alias: "checkout-down", Message: "Checkout down again", Status: "open"})
+	f.clk.Advance(DefaultRecheckInterval)
+	active, err := f.svc.Active(context.Background(), olivia, "billing")
+	if err != nil || active == nil {
+		t.Fatalf("Active = %v, %v", active, err)
+	}
+	if still, err := f.svc.Recheck(context.Background(), *active); still || err != nil {
+		t.Fatalf("Recheck = %v, %v; want false: the grant's alert closed (another alert now has its alias)", still, err)
+	}
+	if g, err := f.svc.Active(context.Background(), olivia, "billing"); g != nil || err != nil {
+		t.Fatalf("Active after the recheck = %v, %v; want no grant", g, err)
+	}
+}

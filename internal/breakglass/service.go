@@ -549,10 +549,11 @@ func grantIDRE(id string) bool {
 	return true
 }
 
-// Recheck reports whether the grant's incident is still active, asking the
-// provider at most once per recheck_interval per grant across all replicas
-// (a store marker) and otherwise answering from this replica's memory with
-// no I/O. When the incident is resolved (or gone), Recheck ends the grant
+// Recheck reports whether the grant's incident is still active — the same
+// incident, by the provider's own ID, not another one the typed ID (an
+// Opsgenie alias) names now — asking the provider at most once per
+// recheck_interval per grant across all replicas (a store marker) and
+// otherwise answering from this replica's memory with no I/O. When the incident is resolved (or gone), Recheck ends the grant
 // everywhere (Cause incident-resolved) and returns false. When the provider
 // cannot answer it returns false and a *Refusal with
 // ReasonProviderUnavailable, and the grant stays (a later recheck may
@@ -597,6 +598,11 @@ func (s *Service) Recheck(ctx context.Context, g Grant) (still bool, err error) 
 		return true, nil
 	}
 	inc, err := s.providers[pol.Provider].Incident(ctx, g.Incident.ID)
+	if err == nil && inc.Active && !sameIncident(inc, g.Incident) {
+		// The ID the user typed (an Opsgenie alias or tiny ID) now names
+		// another incident: the grant's own is no longer the open one.
+		inc.Active = false
+	}
 	switch {
 	case err == nil && inc.Active:
 		s.remember(g, checkMemo{at: now})
@@ -616,6 +622,20 @@ func (s *Service) Recheck(ctx context.Context, g Grant) (still bool, err error) 
 		s.remember(g, checkMemo{at: now, err: r})
 		return false, r
 	}
+}
+
+// sameIncident reports whether a recheck's answer is the grant's incident:
+// the provider's own ID (ProviderID, or ID when they are the same) is the
+// one the grant was made for. An alias names one open alert at a time and
+// is reused once it closes, so the ID the user typed alone does not say.
+func sameIncident(got, granted Incident) bool {
+	own := func(i Incident) string {
+		if i.ProviderID != "" {
+			return i.ProviderID
+		}
+		return i.ID
+	}
+	return own(got) == own(granted)
 }
 
 // remember records a recheck on this replica and drops the memories of
