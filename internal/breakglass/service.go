@@ -83,6 +83,13 @@ type checkMemo struct {
 	expires time.Time
 }
 
+// Values of a recheck marker: a replica is asking the provider, or the
+// provider answered that the incident is active.
+const (
+	markerAsking   = "asking"
+	markerAnswered = "active"
+)
+
 // recheckErrorWait is how long a failed recheck is remembered on one
 // replica: requests during a provider outage are denied without asking the
 // provider each time.
@@ -585,18 +592,39 @@ func (s *Service) Recheck(ctx context.Context, g Grant) (still bool, err error) 
 	}
 	// One replica asks per interval: the marker is per grant and per
 	// interval of the service's clock (its TTL only cleans up), so the
-	// interval holds whatever the store's own clock says.
+	// interval holds whatever the store's own clock says. The replica that
+	// takes it marks it answered once the provider said the incident is
+	// active; until then the others do not take it for an answer.
 	marker := fmt.Sprintf("%s%s:%d", keyRecheck, g.ID, now.UnixNano()/int64(pol.RecheckInterval))
-	claimed, err := s.st.SetNX(ctx, marker, []byte("1"), pol.RecheckInterval)
-	if err != nil {
-		return false, fmt.Errorf("breakglass: recheck: %w", err)
+	for range 2 {
+		ok, err := s.st.SetNX(ctx, marker, []byte(markerAsking), pol.RecheckInterval)
+		if err != nil {
+			return false, fmt.Errorf("breakglass: recheck: %w", err)
+		}
+		if ok {
+			break
+		}
+		v, err := s.st.Get(ctx, marker)
+		switch {
+		case err == nil && string(v) == markerAnswered:
+			// Another replica (or this one) asked within the interval and
+			// the incident was active; had it resolved, the grant's key
+			// would be gone already.
+			s.remember(g, checkMemo{at: now})
+			return true, nil
+		case err == nil:
+			// Another request is asking right now: the last answer stands
+			// until it has answered, but is not remembered — if the ask
+			// fails, the next request here asks again.
+			return true, nil
+		case errors.Is(err, store.ErrNotFound):
+			// The ask failed and was withdrawn: ask again.
+			continue
+		default:
+			return false, fmt.Errorf("breakglass: recheck: %w", err)
+		}
 	}
-	if !claimed {
-		// Another replica (or this one) asked within the interval; had the
-		// incident resolved, the grant's key would be gone already.
-		s.remember(g, checkMemo{at: now})
-		return true, nil
-	}
+	// Taken, or withdrawn twice in a row: this request asks.
 	inc, err := s.providers[pol.Provider].Incident(ctx, g.Incident.ID)
 	if err == nil && inc.Active && !sameIncident(inc, g.Incident) {
 		// The ID the user typed (an Opsgenie alias or tiny ID) now names
@@ -605,6 +633,9 @@ func (s *Service) Recheck(ctx context.Context, g Grant) (still bool, err error) 
 	}
 	switch {
 	case err == nil && inc.Active:
+		if err := s.st.Set(ctx, marker, []byte(markerAnswered), pol.RecheckInterval); err != nil {
+			s.log.Warn("break-glass recheck answer not stored", "grant", g.ID, "error", err)
+		}
 		s.remember(g, checkMemo{at: now})
 		return true, nil
 	case err == nil || isNotFound(err):
