@@ -496,16 +496,22 @@ func (s *Service) Revoke(ctx context.Context, id, by string) error {
 }
 
 // end deletes the grant's active key first (so that even when recording
-// the end fails the grant no longer works), then records the end and
-// notifies, once.
+// the end fails the grant no longer works), then records the end, deletes
+// the active key again, and notifies, once. The second delete closes the
+// race with an Activate in progress: one that stored the active key after
+// the first delete but looked for the end before it was recorded.
 func (s *Service) end(ctx context.Context, rec record, e End) error {
 	g := rec.Grant
-	if err := s.st.Delete(ctx, activeKey(rec.Holder, g.Route)); err != nil {
+	akey := activeKey(rec.Holder, g.Route)
+	if err := s.st.Delete(ctx, akey); err != nil {
 		return fmt.Errorf("breakglass: end grant %s: %w", g.ID, err)
 	}
 	b, _ := json.Marshal(e)
 	first, err := s.st.SetNX(ctx, keyEnded+g.ID, b, s.retentionTTL(g, e.At))
 	if err != nil {
+		return fmt.Errorf("breakglass: end grant %s: %w", g.ID, err)
+	}
+	if err := s.st.Delete(ctx, akey); err != nil {
 		return fmt.Errorf("breakglass: end grant %s: %w", g.ID, err)
 	}
 	s.forget(g.ID)

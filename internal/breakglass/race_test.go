@@ -1,0 +1,108 @@
+package breakglass
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/accessgateway/gateway/internal/store"
+)
+
+// hookStore runs hooks around some operations of a store, to put two
+// callers' steps in a chosen order.
+type hookStore struct {
+	store.Store
+	beforeSet   func(key string)
+	afterGet    func(key string)
+	afterDelete func(keys []string)
+	beforeSetNX func(key string)
+}
+
+func (h *hookStore) Set(ctx context.Context, key string, v []byte, ttl time.Duration) error {
+	if h.beforeSet != nil {
+		h.beforeSet(key)
+	}
+	return h.Store.Set(ctx, key, v, ttl)
+}
+
+func (h *hookStore) Get(ctx context.Context, key string) ([]byte, error) {
+	b, err := h.Store.Get(ctx, key)
+	if h.afterGet != nil {
+		h.afterGet(key)
+	}
+	return b, err
+}
+
+func (h *hookStore) Delete(ctx context.Context, keys ...string) error {
+	err := h.Store.Delete(ctx, keys...)
+	if h.afterDelete != nil {
+		h.afterDelete(keys)
+	}
+	return err
+}
+
+func (h *hookStore) SetNX(ctx context.Context, key string, v []byte, ttl time.Duration) (bool, error) {
+	if h.beforeSetNX != nil {
+		h.beforeSetNX(key)
+	}
+	return h.Store.SetNX(ctx, key, v, ttl)
+}
+
+// A reviewer's Revoke that runs while the grant is being activated wins
+// in every order of their steps: here Revoke removes the (not yet stored)
+// active key, Activate stores it and finds no end recorded, and only then
+// Revoke records the end. The grant must not work afterwards.
+func TestRevokeInterleavedWithActivate(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock(t0)
+	mem := store.NewMemory(store.WithClock(clk.Now), store.WithSweepInterval(0))
+	t.Cleanup(func() { mem.Close() })
+	hs := &hookStore{Store: mem}
+	svc, err := New(testConfig(), Options{Store: hs, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	g, err := svc.Request(ctx, alice, request("billing", "INC-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	reachedSet := make(chan struct{})
+	revokeDeleted := make(chan struct{})
+	activateChecked := make(chan struct{})
+	var setOnce, delOnce, getOnce sync.Once
+	hs.beforeSet = func(key string) {
+		if strings.HasPrefix(key, keyActive) {
+			setOnce.Do(func() { close(reachedSet); <-revokeDeleted })
+		}
+	}
+	hs.afterDelete = func(keys []string) {
+		if len(keys) == 1 && strings.HasPrefix(keys[0], keyActive) {
+			delOnce.Do(func() { close(revokeDeleted) })
+		}
+	}
+	hs.afterGet = func(key string) {
+		if strings.HasPrefix(key, keyEnded) {
+			getOnce.Do(func() { close(activateChecked) })
+		}
+	}
+	hs.beforeSetNX = func(key string) {
+		if strings.HasPrefix(key, keyEnded) {
+			<-activateChecked
+		}
+	}
+
+	activated := make(chan error, 1)
+	go func() { activated <- svc.Activate(ctx, g) }()
+	<-reachedSet
+	if err := svc.Revoke(ctx, g.ID, "rita@corp.example"); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	aerr := <-activated
+	if got, err := svc.Active(ctx, alice, "billing"); got != nil || err != nil {
+		t.Fatalf("after Revoke (Activate: %v): Active = %+v, %v; want no grant", aerr, got, err)
+	}
+}
