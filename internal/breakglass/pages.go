@@ -242,6 +242,8 @@ func (k *kindService) submit(w http.ResponseWriter, r *http.Request, h requireme
 		return
 	}
 	if !sess.CheckCSRF(r.PostForm.Get("csrf")) {
+		k.audit(r.Context(), "break-glass.request", "refused", sess.Email, "", nil, ReasonInvalidRequest,
+			"the form did not carry the session's CSRF token (not sent by the gateway's page); nothing was done")
 		h.Render(w, r, requirement.Page{Status: http.StatusForbidden, Title: "Form refused", Message: "The form was not sent by this gateway's page.", Next: "Open the break-glass page again."})
 		return
 	}
@@ -269,6 +271,9 @@ func (k *kindService) submit(w http.ResponseWriter, r *http.Request, h requireme
 		k.show(w, r, h, ref, raw)
 		return
 	case err != nil:
+		k.env.Logger.Error("break-glass request: the shared store did not answer", "err", err, "route", q.Route)
+		k.audit(r.Context(), "break-glass.request", "refused", sess.Email, q.Route, nil, ReasonUnavailable,
+			"the shared store did not answer; no grant was made")
 		k.show(w, r, h, &Refusal{Reason: ReasonUnavailable, Detail: "the shared store did not answer", Err: err}, raw)
 		return
 	}
@@ -317,6 +322,7 @@ func (k *kindService) review(w http.ResponseWriter, r *http.Request, h requireme
 		return
 	}
 	if !k.svc.MayReview(User{Email: sess.Email, Groups: sess.Groups}) {
+		k.audit(r.Context(), "break-glass.review", "refused", sess.Email, "", nil, "", "not in the reviewers groups: the review list was not shown")
 		h.Render(w, r, requirement.Page{Status: http.StatusForbidden, Title: "Reviewers only",
 			Message: "The break-glass review list is for the configured reviewers."})
 		return
@@ -388,14 +394,18 @@ func (k *kindService) reviewAction(w http.ResponseWriter, r *http.Request, h req
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil || !sess.CheckCSRF(r.PostForm.Get("csrf")) {
+		k.audit(r.Context(), "break-glass.review", "refused", sess.Email, "", nil, "",
+			"the review form did not carry the session's CSRF token (not sent by the gateway's page); nothing was done")
 		h.Render(w, r, requirement.Page{Status: http.StatusForbidden, Title: "Form refused", Message: "The form was not sent by this gateway's page."})
 		return
 	}
+	id := r.PostForm.Get("id")
 	if !k.svc.MayReview(User{Email: sess.Email, Groups: sess.Groups}) {
+		k.audit(r.Context(), "break-glass.review", "refused", sess.Email, "", nil, "",
+			fmt.Sprintf("not in the reviewers groups: action %q on grant %q refused; nothing was done", truncate(r.PostForm.Get("action"), 40), truncate(id, 40)))
 		h.Render(w, r, requirement.Page{Status: http.StatusForbidden, Title: "Reviewers only", Message: "The break-glass review list is for the configured reviewers."})
 		return
 	}
-	id := r.PostForm.Get("id")
 	e, err := k.svc.Get(r.Context(), id)
 	if errors.Is(err, ErrGrantNotFound) {
 		k.review(w, r, h, "No such grant: "+id+".")

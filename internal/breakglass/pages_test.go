@@ -1,0 +1,157 @@
+package breakglass
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/accessgateway/gateway/internal/audit"
+	"github.com/accessgateway/gateway/internal/auth"
+	"github.com/accessgateway/gateway/internal/requirement"
+	"github.com/accessgateway/gateway/internal/store"
+)
+
+// pageHost is a requirement.Host for the break-glass pages: one signed-in
+// session, one route (billing) that requires break-glass.
+type pageHost struct {
+	sess  *auth.Session
+	sid   string
+	route *Requirement
+	pages []requirement.Page
+}
+
+func (h *pageHost) Session(*http.Request) (*auth.Session, string, error) { return h.sess, h.sid, nil }
+func (h *pageHost) Render(w http.ResponseWriter, _ *http.Request, p requirement.Page) {
+	h.pages = append(h.pages, p)
+	status := p.Status
+	if status == 0 {
+		status = http.StatusForbidden
+	}
+	w.WriteHeader(status)
+}
+func (h *pageHost) Request(*http.Request) *requirement.Request { return &requirement.Request{} }
+func (h *pageHost) RouteFor(_ *http.Request, raw, _ string) (requirement.RouteMatch, bool) {
+	if raw != "https://billing.corp.example/" {
+		return requirement.RouteMatch{}, false
+	}
+	return requirement.RouteMatch{Name: "billing", Title: "Billing", Requirement: h.route}, true
+}
+func (h *pageHost) SafeReturn(_ *http.Request, raw string) (string, bool) {
+	return raw, strings.HasPrefix(raw, "https://billing.corp.example/")
+}
+
+// recorder collects audit records.
+type recorder struct {
+	mu   sync.Mutex
+	recs []audit.Record
+}
+
+func (r *recorder) audit(_ context.Context, rec audit.Record) {
+	r.mu.Lock()
+	r.recs = append(r.recs, rec)
+	r.mu.Unlock()
+}
+
+func (r *recorder) commit(ctx context.Context, rec audit.Record) error { r.audit(ctx, rec); return nil }
+
+func (r *recorder) find(event string) *audit.Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range r.recs {
+		if r.recs[i].Event == event {
+			return &r.recs[i]
+		}
+	}
+	return nil
+}
+
+// failingLimitStore fails every daily-limit slot.
+type failingLimitStore struct{ store.Store }
+
+func (f failingLimitStore) SetNX(ctx context.Context, key string, v []byte, ttl time.Duration) (bool, error) {
+	if strings.HasPrefix(key, keyLimit) {
+		return false, errors.New("store: connection refused")
+	}
+	return f.Store.SetNX(ctx, key, v, ttl)
+}
+
+func newPages(t *testing.T, st store.Store, u User) (*kindService, *pageHost, *recorder) {
+	t.Helper()
+	clk := newClock(t0)
+	if st == nil {
+		st = newMemStore(t)
+	}
+	svc, err := New(testConfig(), Options{Store: st, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	rec := &recorder{}
+	k := &kindService{svc: svc, env: requirement.Env{Store: st, Now: clk.Now, Logger: slog.New(slog.DiscardHandler),
+		Audit: rec.audit, Commit: rec.commit}}
+	h := &pageHost{sess: &auth.Session{Email: u.Email, Groups: u.Groups, CSRF: "csrf-token"}, sid: u.Session,
+		route: &Requirement{Route: "billing", Policy: "oncall", lifts: []string{LiftTimeWindow}}}
+	return k, h, rec
+}
+
+func post(path string, form url.Values) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "https://gateway.corp.example/.gateway"+path, strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return r
+}
+
+// Every refused break-glass form is in the audit log, whatever refused it:
+// the shared store, a form not sent by the gateway's page, a user who is
+// not a reviewer.
+func TestRefusedFormsAreAudited(t *testing.T) {
+	t.Run("store fails during the request", func(t *testing.T) {
+		k, h, rec := newPages(t, failingLimitStore{newMemStore(t)}, alice)
+		w := httptest.NewRecorder()
+		k.submit(w, post("/break-glass", url.Values{"csrf": {"csrf-token"}, "return": {"https://billing.corp.example/"},
+			"incident": {"INC-1"}, "reason": {"checkout is down"}}), h)
+		if w.Code != http.StatusServiceUnavailable {
+			t.Fatalf("status %d, want 503", w.Code)
+		}
+		r := rec.find("break-glass.request")
+		if r == nil || r.Decision == "granted" || len(r.Reasons) == 0 || r.Reasons[0] != string(ReasonUnavailable) {
+			t.Fatalf("audit record of the refused request = %+v, want one with reason %s", r, ReasonUnavailable)
+		}
+	})
+	t.Run("form without the session's CSRF token", func(t *testing.T) {
+		k, h, rec := newPages(t, nil, alice)
+		w := httptest.NewRecorder()
+		k.submit(w, post("/break-glass", url.Values{"csrf": {"forged"}, "return": {"https://billing.corp.example/"},
+			"incident": {"INC-1"}, "reason": {"checkout is down"}}), h)
+		if w.Code != http.StatusForbidden {
+			t.Fatalf("status %d, want 403", w.Code)
+		}
+		if r := rec.find("break-glass.request"); r == nil || r.Decision != "refused" {
+			t.Fatalf("audit record of the refused form = %+v, want decision refused", r)
+		}
+	})
+	t.Run("review action by a non-reviewer", func(t *testing.T) {
+		k, h, rec := newPages(t, nil, bob)
+		g, err := k.svc.Request(context.Background(), alice, request("billing", "INC-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := k.svc.Activate(context.Background(), g); err != nil {
+			t.Fatal(err)
+		}
+		w := httptest.NewRecorder()
+		k.reviewAction(w, post("/break-glass/review", url.Values{"csrf": {"csrf-token"}, "id": {g.ID}, "action": {"reviewed"}}), h)
+		if w.Code != http.StatusForbidden {
+			t.Fatalf("status %d, want 403", w.Code)
+		}
+		if r := rec.find("break-glass.review"); r == nil || r.Decision != "refused" || !strings.Contains(r.Detail, g.ID) {
+			t.Fatalf("audit record of the refused review = %+v, want decision refused naming the grant", r)
+		}
+	})
+}
