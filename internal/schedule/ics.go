@@ -31,7 +31,8 @@ var icsHorizon = dayNumber(time.Date(2100, 12, 31, 0, 0, 0, 0, time.UTC))
 // closes, unsorted and possibly repeated. Every event must be all-day
 // (DTSTART;VALUE=DATE); a multi-day event closes every day from DTSTART up
 // to DTEND (exclusive) or for its DURATION in whole days. STATUS:CANCELLED
-// events are skipped. RRULE must be FREQ=YEARLY (with any BY… parts);
+// events are skipped. RRULE must be FREQ=YEARLY (with any BY… parts), and
+// DTSTART is closed whether the rule matches it or not;
 // EXDATE and RDATE lists of dates are honoured. Each problem names the event
 // by its position and SUMMARY.
 func readICS(path string) ([]int64, []string) {
@@ -153,12 +154,17 @@ func eventDays(ev ical.Event) ([]int64, error) {
 	if length < 1 || length > maxEventDays {
 		return nil, fmt.Errorf("expected an event of 1 to %d days, got %d", maxEventDays, length)
 	}
+	// DTSTART always counts as the first occurrence (RFC 5545, 3.3.10),
+	// also when the rule does not match it or its UNTIL comes before it;
+	// the rule library yields only the dates that match, so the start is
+	// kept here.
 	starts := []int64{start}
 	if ev.Props.Get(ical.PropRecurrenceRule) != nil {
-		starts, err = yearly(ev, start)
+		more, err := yearly(ev, start)
 		if err != nil {
 			return nil, err
 		}
+		starts = append(starts, more...)
 	}
 	for _, p := range ev.Props.Values(ical.PropRecurrenceDates) {
 		ds, err := icsDateList(&p)

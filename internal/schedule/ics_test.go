@@ -134,12 +134,56 @@ func TestParseICSNoOccurrence(t *testing.T) {
 		t.Fatalf("problems %q", probs)
 	}
 	// RFC 5545: DTSTART is the first instance even when the rule does not
-	// match it; the library follows that, and so do we.
+	// match it.
+	if len(days) != 1 || dateOf(days[0]) != "2026-01-01" {
+		t.Fatalf("holidays %v, want only 2026-01-01", datesOf(days))
+	}
+}
+
+// TestParseICSStartAlwaysCloses: the start date of a recurring holiday is
+// closed whatever its rule says (RFC 5545: DTSTART always counts as the
+// first occurrence) — a rule not in step with DTSTART, or one whose UNTIL
+// comes before it, must not leave the holiday itself open.
+func TestParseICSStartAlwaysCloses(t *testing.T) {
+	for _, tc := range []struct{ rule, also string }{
+		{"RRULE:FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=25", "2026-12-25"},
+		{"RRULE:FREQ=YEARLY;UNTIL=20250101", ""},
+		{"RRULE:FREQ=YEARLY;BYMONTH=11;BYDAY=4TH;COUNT=2", "2027-11-25"},
+	} {
+		t.Run(tc.rule, func(t *testing.T) {
+			src := "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20261224\r\n" + tc.rule + "\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+			days, probs := parseICS("f.ics", []byte(src))
+			if len(probs) > 0 {
+				t.Fatalf("problems %q", probs)
+			}
+			got := map[string]bool{}
+			for _, d := range days {
+				got[dateOf(d)] = true
+			}
+			if !got["2026-12-24"] {
+				t.Fatalf("holidays %v: the event's own start, 2026-12-24, is not closed", datesOf(days))
+			}
+			if tc.also != "" && !got[tc.also] {
+				t.Fatalf("holidays %v: want %s too", datesOf(days), tc.also)
+			}
+		})
+	}
+	// An EXDATE of the start still removes it.
+	src := "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20261224\r\nRRULE:FREQ=YEARLY\r\nEXDATE;VALUE=DATE:20261224\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+	days, _ := parseICS("f.ics", []byte(src))
 	for _, d := range days {
-		if dateOf(d) != "2026-01-01" {
-			t.Fatalf("unexpected holiday %s", dateOf(d))
+		if dateOf(d) == "2026-12-24" {
+			t.Fatal("EXDATE of the start: 2026-12-24 closed anyway")
 		}
 	}
+}
+
+func datesOf(days []int64) []string {
+	var out []string
+	for _, d := range days {
+		out = append(out, dateOf(d))
+	}
+	return out
 }
 
 func TestReadICSFile(t *testing.T) {
