@@ -31,10 +31,10 @@ var icsHorizon = dayNumber(time.Date(2100, 12, 31, 0, 0, 0, 0, time.UTC))
 // closes, unsorted and possibly repeated. Every event must be all-day
 // (DTSTART;VALUE=DATE); a multi-day event closes every day from DTSTART up
 // to DTEND (exclusive) or for its DURATION in whole days. STATUS:CANCELLED
-// events are skipped. RRULE must be FREQ=YEARLY (with any BY… parts), and
-// DTSTART is closed whether the rule matches it or not;
-// EXDATE and RDATE lists of dates are honoured. Each problem names the event
-// by its position and SUMMARY.
+// events are skipped. RRULE (one per event) must be FREQ=YEARLY (with any
+// BY… parts), and DTSTART is closed whether the rule matches it or not;
+// EXDATE and RDATE lists of dates are honoured. Each problem names the
+// event by its position and SUMMARY.
 func readICS(path string) ([]int64, []string) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -159,6 +159,11 @@ func eventDays(ev ical.Event) ([]int64, error) {
 	// the rule library yields only the dates that match, so the start is
 	// kept here.
 	starts := []int64{start}
+	if n := len(ev.Props.Values(ical.PropRecurrenceRule)); n > 1 {
+		// Only the first would be expanded: the others' holidays would
+		// stay open.
+		return nil, fmt.Errorf("RRULE: expected one rule per event, got %d (write one event per rule)", n)
+	}
 	if ev.Props.Get(ical.PropRecurrenceRule) != nil {
 		more, err := yearly(ev, start)
 		if err != nil {

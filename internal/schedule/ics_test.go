@@ -108,6 +108,9 @@ func TestParseICSProblems(t *testing.T) {
 		{"weekly", cal(event("DTSTART;VALUE=DATE:20261225", "RRULE:FREQ=WEEKLY")), "RRULE: expected FREQ=YEARLY (holidays), got FREQ=WEEKLY"},
 		{"bad rule", cal(event("DTSTART;VALUE=DATE:20261225", "RRULE:FREQ=YEARLY;BYMONTH=13")), "RRULE:"},
 		{"by hour", cal(event("DTSTART;VALUE=DATE:20261225", "RRULE:FREQ=YEARLY;BYHOUR=9")), "RRULE: expected no BYHOUR"},
+		// Only the first of two rules would be expanded: the second's
+		// holidays would stay open.
+		{"two rules", cal(event("DTSTART;VALUE=DATE:20261224", "RRULE:FREQ=YEARLY;COUNT=1", "RRULE:FREQ=YEARLY;BYMONTH=1;BYMONTHDAY=1")), "RRULE: expected one rule per event, got 2"},
 		{"EXDATE date-time", cal(event("DTSTART;VALUE=DATE:20261225", "RRULE:FREQ=YEARLY", "EXDATE:20271225T000000Z")), `EXDATE: expected all-day dates (YYYYMMDD), got "20271225T000000Z"`},
 		{"bad status", cal(event("DTSTART;VALUE=DATE:20261225", "STATUS:MAYBE")), `invalid VEVENT STATUS`},
 		{"second event named", cal(event("DTSTART;VALUE=DATE:20261225"), event("DTSTART:x")), `event 2 ("Holiday"): DTSTART`},
