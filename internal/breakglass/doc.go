@@ -31,7 +31,8 @@
 // instant of the request, that the incident exists and is active (and, for
 // PagerDuty with escalation_policy_ids, belongs to one of them), the daily
 // limit, the request's fields; during the grant, its route, its expiry, the
-// incident (every recheck_interval) and revocation.
+// holder's membership in the policy's groups (the gateway's kind, on every
+// use), the incident (every recheck_interval) and revocation.
 //
 // What is NOT checked: that the user is assigned to or responding to the
 // incident (being on call and the incident being active suffice); that the

@@ -232,9 +232,9 @@ func (k *kindService) Close() error {
 }
 
 // Gather implements requirement.Service. The server gathers a lifter only
-// when another requirement is unmet: one store read for the grant, and, at
-// the policy's recheck interval, the paging provider (is the incident still
-// active?).
+// when another requirement is unmet: one store read for the grant, the
+// holder's groups (still in one of the policy's?), and, at the policy's
+// recheck interval, the paging provider (is the incident still active?).
 func (k *kindService) Gather(ctx context.Context, req policy.Requirement, r *requirement.Request) (any, error) {
 	if k.svc == nil {
 		return nil, errors.New("breakglass: a route requires break-glass but no break_glass section is configured")
@@ -243,9 +243,15 @@ func (k *kindService) Gather(ctx context.Context, req policy.Requirement, r *req
 		return nil, nil // grants are bound to browser sessions
 	}
 	q := req.(*Requirement)
-	g, err := k.svc.Active(ctx, k.user(r), q.Route)
+	u := k.user(r)
+	g, err := k.svc.Active(ctx, u, q.Route)
 	if err != nil || g == nil {
 		return nil, err
+	}
+	if !k.svc.MayBreakGlass(u, q.Policy) {
+		// The holder left every group of the policy since the grant was
+		// made (the session's groups follow the identity provider).
+		return &Facts{Problem: ReasonNotAllowed}, nil
 	}
 	still, err := k.svc.Recheck(ctx, *g)
 	switch {

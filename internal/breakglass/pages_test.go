@@ -14,6 +14,7 @@ import (
 
 	"github.com/accessgateway/gateway/internal/audit"
 	"github.com/accessgateway/gateway/internal/auth"
+	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/requirement"
 	"github.com/accessgateway/gateway/internal/store"
 )
@@ -154,4 +155,37 @@ func TestRefusedFormsAreAudited(t *testing.T) {
 			t.Fatalf("audit record of the refused review = %+v, want decision refused naming the grant", r)
 		}
 	})
+}
+
+// A grant stands in for the policy's groups only while its holder is in
+// them: a user removed from every group of the policy (their session's
+// groups refreshed from the identity provider) no longer uses a grant made
+// before.
+func TestGrantNeedsThePolicysGroups(t *testing.T) {
+	ctx := context.Background()
+	k, _, _ := newPages(t, nil, alice)
+	g, err := k.svc.Request(ctx, alice, request("billing", "INC-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.svc.Activate(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	q := &Requirement{Route: "billing", Policy: "oncall", lifts: []string{LiftTimeWindow}}
+	gather := func(groups []string) *Facts {
+		t.Helper()
+		r := &requirement.Request{SessionID: alice.Session, Identity: &policy.Identity{Email: alice.Email, Groups: groups}}
+		f, err := k.Gather(ctx, q, r)
+		if err != nil {
+			t.Fatalf("Gather: %v", err)
+		}
+		facts, _ := f.(*Facts)
+		return facts
+	}
+	if f := gather(alice.Groups); f == nil || f.Grant == nil || f.Problem != "" {
+		t.Fatalf("in the groups: facts %+v, want the grant", f)
+	}
+	if res := q.Check(gather([]string{"eng"}), nil, t0); res.Met() {
+		t.Fatalf("no longer in the policy's groups: Check = %+v, want unmet", res)
+	}
 }
