@@ -376,7 +376,10 @@ func (c *Config) Problems() []string {
 		add("reviewers", "expected at least one group that reviews grants")
 	}
 	if c.LimitTimeZone != "" {
-		if _, err := time.LoadLocation(c.LimitTimeZone); err != nil {
+		if c.LimitTimeZone == "Local" {
+			// Each machine's own zone: replicas would count different days.
+			add("limit_time_zone", "expected an IANA time zone such as Europe/Berlin, got %q (it depends on the machine)", c.LimitTimeZone)
+		} else if _, err := time.LoadLocation(c.LimitTimeZone); err != nil {
 			add("limit_time_zone", "expected an IANA time zone such as Europe/Berlin, got %q", c.LimitTimeZone)
 		}
 	}

@@ -71,6 +71,11 @@ func TestProblems(t *testing.T) {
 			want: []string{"reviewers: expected at least one group that reviews grants"}},
 		{name: "bad limit zone", mod: func(c *Config) { c.LimitTimeZone = "Mars/Olympus" },
 			want: []string{`limit_time_zone: expected an IANA time zone such as Europe/Berlin, got "Mars/Olympus"`}},
+		// "Local" is each machine's own zone: replicas in different zones
+		// would count different days, and a user would get a second day's
+		// grants around midnight.
+		{name: "machine's zone as the limit zone", mod: func(c *Config) { c.LimitTimeZone = "Local" },
+			want: []string{`limit_time_zone: expected an IANA time zone such as Europe/Berlin, got "Local" (it depends on the machine)`}},
 		{name: "retention too short", mod: func(c *Config) { c.Retention = time.Hour },
 			want: []string{"retention: expected 24h0m0s to 9600h0m0s, got 1h0m0s"}},
 		{name: "retry attempts", mod: func(c *Config) { c.NotifyRetry = RetryConfig{Attempts: 50, Initial: time.Minute, Max: time.Second} },
