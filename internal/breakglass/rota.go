@@ -42,7 +42,8 @@ import (
 // as an end. A weekly shift whose to is not after from ends the next day: it
 // belongs to the day it starts (fri 22:00-02:00 is Friday night).
 //
-// Daylight-saving time: a wall-clock time stands for the earliest instant at
+// Daylight-saving time: a wall-clock time (of a weekly shift, or of an
+// explicit "YYYY-MM-DD HH:MM" range) stands for the earliest instant at
 // which the zone's clock shows that time or a later one. In a skipped hour
 // (spring forward) that is the instant of the jump; in a repeated hour (fall
 // back) it is the first occurrence. A shift lasts the real time between its
@@ -361,7 +362,10 @@ func parseClock(s string, end bool) (int, error) {
 	return h*60 + m, nil
 }
 
-// parseInstant parses RFC 3339, or "YYYY-MM-DD HH:MM" in loc.
+// parseInstant parses RFC 3339, or "YYYY-MM-DD HH:MM" in loc. A local time
+// follows the rota's daylight-saving rule (wallInstant): a time in a
+// skipped hour is the instant of the jump, a repeated one its first
+// occurrence — never an instant at which the clock shows an earlier time.
 func parseInstant(s string, loc *time.Location) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
@@ -369,8 +373,8 @@ func parseInstant(s string, loc *time.Location) (time.Time, error) {
 	if loc == nil {
 		loc = time.UTC // the zone's own problem is reported already
 	}
-	if t, err := time.ParseInLocation("2006-01-02 15:04", s, loc); err == nil {
-		return t, nil
+	if w, err := time.Parse("2006-01-02 15:04", s); err == nil {
+		return wallInstant(w.Year(), w.Month(), w.Day(), w.Hour()*60+w.Minute(), loc), nil
 	}
 	return time.Time{}, fmt.Errorf("expected an RFC 3339 instant or YYYY-MM-DD HH:MM, got %q", s)
 }

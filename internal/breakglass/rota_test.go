@@ -60,6 +60,24 @@ weekly:
     to: "02:00"
 `
 
+// laShifts: explicit local ranges whose ends fall on the changes of
+// 2026 in Los Angeles: 02:30 on 2026-03-08 does not exist (the clock jumps
+// from 02:00 PST to 03:00 PDT, 10:00 UTC), 01:30 on 2026-11-01 happens twice
+// (08:30 UTC in PDT, 09:30 UTC in PST).
+const laShifts = `
+time_zone: America/Los_Angeles
+shifts:
+  - users: [kim@corp.example]
+    from: 2026-03-07 20:00
+    until: 2026-03-08 02:30
+  - users: [lou@corp.example]
+    from: 2026-03-08 02:30
+    until: 2026-03-08 06:00
+  - users: [max@corp.example]
+    from: 2026-10-31 20:00
+    until: 2026-11-01 01:30
+`
+
 func utc(s string) time.Time {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
@@ -113,6 +131,15 @@ func TestRotaOnCall(t *testing.T) {
 		{"LA repeated hour: first 01:00 PDT", laRota, "jay@corp.example", "2026-11-01T08:00:00Z", true},
 		{"LA repeated hour: second 01:30 PST", laRota, "jay@corp.example", "2026-11-01T09:30:00Z", true},
 		{"LA repeated hour: 02:00 PST (end)", laRota, "jay@corp.example", "2026-11-01T10:00:00Z", false},
+		// Explicit local ranges follow the same rule as weekly shifts: a
+		// skipped time is the jump, a repeated one its first occurrence.
+		{"explicit end in the skipped hour: at the jump", laShifts, "kim@corp.example", "2026-03-08T10:00:00Z", false},
+		{"explicit end in the skipped hour: 03:15 PDT", laShifts, "kim@corp.example", "2026-03-08T10:15:00Z", false},
+		{"explicit end in the skipped hour: before the jump", laShifts, "kim@corp.example", "2026-03-08T09:59:59Z", true},
+		{"explicit start in the skipped hour: at the jump", laShifts, "lou@corp.example", "2026-03-08T10:00:00Z", true},
+		{"explicit start in the skipped hour: 01:45 PST, before it", laShifts, "lou@corp.example", "2026-03-08T09:45:00Z", false},
+		{"explicit end in the repeated hour: first 01:30 PDT", laShifts, "max@corp.example", "2026-11-01T08:30:00Z", false},
+		{"explicit end in the repeated hour: just before", laShifts, "max@corp.example", "2026-11-01T08:29:59Z", true},
 		{"explicit local range, start", berlinRota, "hank@corp.example", "2026-12-24T17:00:00Z", true},
 		{"explicit local range, before", berlinRota, "hank@corp.example", "2026-12-24T16:59:59Z", false},
 		{"explicit local range, end", berlinRota, "hank@corp.example", "2026-12-27T07:00:00Z", false},
