@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 )
 
 // heldProvider is a stubProvider whose next Incident call waits until
@@ -72,5 +73,41 @@ func TestRecheckDoesNotTrustAnUnansweredAsk(t *testing.T) {
 	still, err := b.Recheck(ctx, *g)
 	if still || ReasonOf(err) != ReasonProviderUnavailable {
 		t.Fatalf("replica b after a's ask failed: Recheck = %v, %v; want false, %s", still, err, ReasonProviderUnavailable)
+	}
+}
+
+// A replica that learns another one's answer remembers it from when it was
+// asked, not from when it learnt it: between two asks of the provider a
+// resolved incident's grant works for at most recheck_interval, also on a
+// replica that only ever reads the other's answers.
+func TestRecheckRemembersFromTheAsk(t *testing.T) {
+	ctx := context.Background()
+	p := &stubProvider{onCall: true, incident: Incident{Provider: "rota", Status: "triggered", Active: true}}
+	opts := Options{Providers: map[string]Provider{"rota": p}}
+	a := newFixture(t, testConfig(), opts)
+	opts.Store, opts.Now = a.st, a.clk.Now
+	b, err := New(testConfig(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	a.grant(t, alice, request("billing", "PINC1"))
+	g, err := a.svc.Active(ctx, alice, "billing")
+	if err != nil || g == nil {
+		t.Fatalf("Active = %v, %v", g, err)
+	}
+
+	a.clk.Advance(DefaultRecheckInterval) // replica a asks (t0+2m)
+	if still, err := a.svc.Recheck(ctx, *g); !still || err != nil {
+		t.Fatalf("a: Recheck = %v, %v", still, err)
+	}
+	a.clk.Advance(DefaultRecheckInterval - time.Second) // replica b reads a's answer late in the interval
+	if still, err := b.Recheck(ctx, *g); !still || err != nil {
+		t.Fatalf("b: Recheck = %v, %v", still, err)
+	}
+	p.set(func(p *stubProvider) { p.incident.Active = false; p.incident.Status = "resolved" })
+	a.clk.Advance(31 * time.Second) // an interval and 30s after the ask
+	if still, _ := b.Recheck(ctx, *g); still {
+		t.Fatalf("b: Recheck = true %s after the last ask of the provider (recheck_interval %s)", 2*DefaultRecheckInterval+30*time.Second-DefaultRecheckInterval, DefaultRecheckInterval)
 	}
 }

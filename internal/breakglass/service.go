@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -84,11 +85,27 @@ type checkMemo struct {
 }
 
 // Values of a recheck marker: a replica is asking the provider, or the
-// provider answered that the incident is active.
+// provider answered that the incident is active ("active:" and the instant
+// of the ask, Unix nanoseconds).
 const (
 	markerAsking   = "asking"
-	markerAnswered = "active"
+	markerAnswered = "active:"
 )
+
+// answeredAt reads the instant of the ask from an answered marker; nil for
+// any other value.
+func answeredAt(v []byte) *time.Time {
+	rest, ok := strings.CutPrefix(string(v), markerAnswered)
+	if !ok {
+		return nil
+	}
+	n, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil {
+		return nil
+	}
+	t := time.Unix(0, n)
+	return &t
+}
 
 // recheckErrorWait is how long a failed recheck is remembered on one
 // replica: requests during a provider outage are denied without asking the
@@ -612,11 +629,12 @@ func (s *Service) Recheck(ctx context.Context, g Grant) (still bool, err error) 
 		}
 		v, err := s.st.Get(ctx, marker)
 		switch {
-		case err == nil && string(v) == markerAnswered:
+		case err == nil && answeredAt(v) != nil:
 			// Another replica (or this one) asked within the interval and
 			// the incident was active; had it resolved, the grant's key
-			// would be gone already.
-			s.remember(g, checkMemo{at: now})
+			// would be gone already. Remembered from when it was asked,
+			// so that the interval holds from the ask, not from now.
+			s.remember(g, checkMemo{at: *answeredAt(v)})
 			return true, nil
 		case err == nil:
 			// Another request is asking right now: the last answer stands
@@ -639,7 +657,7 @@ func (s *Service) Recheck(ctx context.Context, g Grant) (still bool, err error) 
 	}
 	switch {
 	case err == nil && inc.Active:
-		if err := s.st.Set(ctx, marker, []byte(markerAnswered), pol.RecheckInterval); err != nil {
+		if err := s.st.Set(ctx, marker, []byte(markerAnswered+strconv.FormatInt(now.UnixNano(), 10)), pol.RecheckInterval); err != nil {
 			s.log.Warn("break-glass recheck answer not stored", "grant", g.ID, "error", err)
 		}
 		s.remember(g, checkMemo{at: now})
