@@ -52,7 +52,9 @@ type Facts struct {
 }
 
 // Check implements policy.Requirement: a grant of this route's policy, for
-// this route, not expired (Check, pure), that lifts what the policy lifts.
+// this route, not expired (Check, pure), that lifts what the policy lifts —
+// the grant itself, as it was made and announced: a grant made before a
+// reload widened the policy's lifts does not stand in for the new ones.
 func (q *Requirement) Check(facts any, _ *policy.Input, now time.Time) policy.Result {
 	f, _ := facts.(*Facts)
 	switch {
@@ -62,6 +64,11 @@ func (q *Requirement) Check(facts any, _ *policy.Input, now time.Time) policy.Re
 		return policy.Result{Reason: f.Problem}
 	case f.Grant == nil || f.Grant.Policy != q.Policy:
 		return policy.Result{Reason: ReasonRequired}
+	}
+	for _, kind := range q.lifts {
+		if !f.Grant.LiftsKind(kind) {
+			return policy.Result{Reason: ReasonRequired}
+		}
 	}
 	ok, until := Check(f.Grant, q.Route, now)
 	if !ok {

@@ -189,3 +189,23 @@ func TestGrantNeedsThePolicysGroups(t *testing.T) {
 		t.Fatalf("no longer in the policy's groups: Check = %+v, want unmet", res)
 	}
 }
+
+// A grant lifts what it was granted (and announced, and reviewed) to lift:
+// after a reload that widens its policy's lifts (device added), a grant
+// made before does not stand in for the newly lifted kinds.
+func TestGrantLiftsOnlyWhatItWasGrantedFor(t *testing.T) {
+	g := &Grant{ID: "g", Policy: "oncall", Route: "billing", Lifts: []string{LiftTimeWindow, LiftJustification},
+		GrantedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	same := &Requirement{Route: "billing", Policy: "oncall", lifts: []string{LiftTimeWindow, LiftJustification}}
+	if res := same.Check(&Facts{Grant: g}, nil, t0); !res.Met() {
+		t.Fatalf("policy unchanged: Check = %+v, want met", res)
+	}
+	narrower := &Requirement{Route: "billing", Policy: "oncall", lifts: []string{LiftTimeWindow}}
+	if res := narrower.Check(&Facts{Grant: g}, nil, t0); !res.Met() {
+		t.Fatalf("policy narrowed: Check = %+v, want met (the route lifts less)", res)
+	}
+	wider := &Requirement{Route: "billing", Policy: "oncall", lifts: []string{LiftTimeWindow, LiftJustification, LiftDevice}}
+	if res := wider.Check(&Facts{Grant: g}, nil, t0); res.Met() {
+		t.Fatalf("policy widened to lift device: Check = %+v, want unmet for a grant that lifts %v", res, g.Lifts)
+	}
+}
