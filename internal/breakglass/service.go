@@ -583,11 +583,13 @@ func grantIDRE(id string) bool {
 // incident, by the provider's own ID, not another one the typed ID (an
 // Opsgenie alias) names now — asking the provider at most once per
 // recheck_interval per grant across all replicas (a store marker) and
-// otherwise answering from this replica's memory with no I/O. When the incident is resolved (or gone), Recheck ends the grant
-// everywhere (Cause incident-resolved) and returns false. When the provider
-// cannot answer it returns false and a *Refusal with
-// ReasonProviderUnavailable, and the grant stays (a later recheck may
-// succeed); the request is denied meanwhile, fail closed.
+// otherwise answering from this replica's memory with no I/O. When the
+// incident is resolved (or gone), Recheck ends the grant everywhere (Cause
+// incident-resolved) and returns false. When the provider cannot answer it
+// returns false and a *Refusal with ReasonProviderUnavailable, and the
+// grant stays (a later recheck may succeed); the request is denied
+// meanwhile, fail closed. While another request is asking the provider for
+// this interval, Recheck answers true without remembering it.
 //
 // A grant whose policy was removed from the configuration ends (Cause
 // policy-removed).
