@@ -301,3 +301,16 @@ retention: 720h
 		t.Fatalf("expected an unknown-key error, got %v", err)
 	}
 }
+
+// Break-glass is loud: outside `gateway dev` a section that announces grants
+// to no one is refused (the quickstart may leave them out).
+func TestProductionNeedsANotificationTarget(t *testing.T) {
+	none := &Config{}
+	if p := (Kind{}).ProductionProblems(none); len(p) != 1 || p[0].Path != ".notifications" || !strings.Contains(p[0].Msg, "required outside gateway dev") {
+		t.Fatalf("no target: %+v", p)
+	}
+	one := &Config{Notifications: map[string]NotifyTarget{"ops": {Type: TargetWebhook, URL: "https://hooks.corp.example/x"}}}
+	if p := (Kind{}).ProductionProblems(one); len(p) != 0 {
+		t.Fatalf("one target: %+v", p)
+	}
+}

@@ -121,6 +121,17 @@ func (Kind) SectionProblems(section any) []requirement.Problem {
 	return out
 }
 
+// ProductionProblems implements requirement.ProductionChecker: outside
+// `gateway dev` a grant must be announced somewhere — break-glass is loud
+// by design, and without a target no one would hear of a grant but a
+// reviewer who happens to look.
+func (Kind) ProductionProblems(section any) []requirement.Problem {
+	if len(section.(*Config).Notifications) == 0 {
+		return []requirement.Problem{{Path: ".notifications", Msg: "required outside gateway dev: at least one target every grant is announced to (slack, webhook, …)"}}
+	}
+	return nil
+}
+
 // ResolvePaths implements requirement.Sectioned.
 func (Kind) ResolvePaths(section any, dir string) { section.(*Config).ResolvePaths(dir) }
 

@@ -705,3 +705,32 @@ func TestAliasesCannotExpandTheFile(t *testing.T) {
 		t.Fatalf("merge keys: error %v does not contain %q", err, want)
 	}
 }
+
+// A kind's production-only problems (requirement.ProductionChecker) are
+// problems of `serve` and `check`, not of `gateway dev`: break-glass with
+// no notification target.
+func TestProductionProblemsOutsideDevOnly(t *testing.T) {
+	y := minimal + `break_glass:
+  policies:
+    oncall: {groups: [oncall], lifts: [time_window], max_duration: 30m, provider: rota}
+  providers:
+    rota:
+      type: static
+      rota:
+        time_zone: UTC
+        weekly: [{days: mon-sun, from: "00:00", to: "24:00", users: [jane@corp.example]}]
+        incidents: [{id: INC-1, title: "Checkout errors", status: active}]
+  reviewers: [security]
+`
+	lookup := func(string) (string, bool) { return "", false }
+	_, err := Load([]byte(y), Options{Lookup: lookup})
+	if err == nil || !strings.Contains(err.Error(), "break_glass.notifications: required outside gateway dev") {
+		t.Fatalf("serve: expected the notifications problem, got %v", err)
+	}
+	if _, err := Load([]byte(y), Options{Lookup: lookup, Dev: true}); err != nil {
+		t.Fatalf("dev: %v", err)
+	}
+	if _, err := Load([]byte(y+"  notifications: {ops: {type: webhook, url: \"https://hooks.corp.example/x\"}}\n"), Options{Lookup: lookup}); err != nil {
+		t.Fatalf("serve with a target: %v", err)
+	}
+}

@@ -101,6 +101,13 @@ type FileWatcher interface {
 	WatchFiles(section any) []string
 }
 
+// ProductionChecker is a Sectioned kind with problems that hold outside
+// `gateway dev` only (the quickstart may leave out what production must
+// have: break-glass announced to someone).
+type ProductionChecker interface {
+	ProductionProblems(section any) []Problem
+}
+
 // HeaderConsumer is a Sectioned kind that reads a request header of its
 // own (the justification header in which API clients name a ticket). Such
 // a header speaks to the gateway, never to the tool: whatever its name, the

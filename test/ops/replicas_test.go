@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -107,6 +108,8 @@ break_glass:
         weekly: [{days: mon-sun, from: "00:00", to: "24:00", users: [jane@example.com]}]
         incidents: [{id: INC-1, title: "Checkout errors", status: active}]
   reviewers: [security]
+  notifications:
+    ops: {type: webhook, url: "{{.Hooks}}/break-glass"}
 `
 
 // sharedKeys makes a test directory with shared/token.pem (the context
@@ -366,7 +369,10 @@ func TestReplicasSurviveLosingOne(t *testing.T) {
 	dca := newTestCA(t, "device CA", 30*24*time.Hour)
 	writeFileAtomic(t, filepath.Join(shared, "device-ca.crt"), dca.pem)
 	writeFileAtomic(t, filepath.Join(shared, "device-ca.key"), dca.keyPEM(t))
-	rs := startReplicas(t, root, 3, replicaConfig, idp, map[string]string{"Redis": rds.Addr(), "Upstream": up.URL, "EKHash": id.EKHash})
+	// Where grants are announced (a webhook that takes everything).
+	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	t.Cleanup(hooks.Close)
+	rs := startReplicas(t, root, 3, replicaConfig, idp, map[string]string{"Redis": rds.Addr(), "Upstream": up.URL, "EKHash": id.EKHash, "Hooks": hooks.URL})
 	fr, frontURL, replicas, auditFiles := rs.front, rs.url, rs.procs, rs.auditFiles
 
 	// Sign-in: the login starts on one replica, the IdP's callback lands on
