@@ -37,6 +37,9 @@ type Requirement struct {
 	Route  string
 	Policy string
 	lifts  []string
+	// maxDuration is the policy's max_duration now: a grant made under a
+	// longer one ends at its granted_at plus this (0: no cap).
+	maxDuration time.Duration
 }
 
 // Kind implements policy.Requirement.
@@ -71,6 +74,14 @@ func (q *Requirement) Check(facts any, _ *policy.Input, now time.Time) policy.Re
 		}
 	}
 	ok, until := Check(f.Grant, q.Route, now)
+	if q.maxDuration > 0 {
+		// A reload that shortened max_duration shortens the grants made
+		// before it too.
+		if c := f.Grant.GrantedAt.Add(q.maxDuration); c.Before(until) {
+			until = c
+			ok = ok && now.Before(until)
+		}
+	}
 	if !ok {
 		return policy.Result{Reason: ReasonRequired}
 	}
@@ -105,7 +116,7 @@ func (Kind) Compile(spec, section any, r requirement.Route) (policy.Requirement,
 		}
 		return nil, []requirement.Problem{requirement.Problemf(".policy", "unknown break-glass policy %q (policies: %s)", s.Policy, strings.Join(sortedKeys(d.Policies), ", "))}
 	}
-	return &Requirement{Route: r.Name, Policy: name, lifts: slices.Clone(p.Lifts)}, nil
+	return &Requirement{Route: r.Name, Policy: name, lifts: slices.Clone(p.Lifts), maxDuration: p.MaxDuration}, nil
 }
 
 // Section implements requirement.Sectioned.

@@ -209,3 +209,21 @@ func TestGrantLiftsOnlyWhatItWasGrantedFor(t *testing.T) {
 		t.Fatalf("policy widened to lift device: Check = %+v, want unmet for a grant that lifts %v", res, g.Lifts)
 	}
 }
+
+// A reload that shortens a policy's max_duration shortens the grants made
+// before it: a 1h grant under a policy now of 10m ends 10m after it was
+// granted, not at the hour it was granted for.
+func TestShorterMaxDurationShortensEarlierGrants(t *testing.T) {
+	g := &Grant{ID: "g", Policy: "oncall", Route: "billing", Lifts: []string{LiftTimeWindow}, GrantedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	q := &Requirement{Route: "billing", Policy: "oncall", lifts: []string{LiftTimeWindow}, maxDuration: 10 * time.Minute}
+	if res := q.Check(&Facts{Grant: g}, nil, t0.Add(5*time.Minute)); !res.Met() || !res.NotAfter.Equal(t0.Add(10*time.Minute)) {
+		t.Fatalf("within the new max_duration: Check = %+v, want met until %v", res, t0.Add(10*time.Minute))
+	}
+	if res := q.Check(&Facts{Grant: g}, nil, t0.Add(15*time.Minute)); res.Met() {
+		t.Fatalf("past the new max_duration: Check = %+v, want unmet", res)
+	}
+	longer := &Requirement{Route: "billing", Policy: "oncall", lifts: []string{LiftTimeWindow}, maxDuration: 2 * time.Hour}
+	if res := longer.Check(&Facts{Grant: g}, nil, t0.Add(30*time.Minute)); !res.Met() || !res.NotAfter.Equal(g.ExpiresAt) {
+		t.Fatalf("a longer max_duration: Check = %+v, want met until the grant's own end %v", res, g.ExpiresAt)
+	}
+}
