@@ -83,7 +83,7 @@ func (s *Service) AttestStart(ctx context.Context, req AttestStartRequest) (*Att
 	}
 	ch.DeviceID, ch.AKPublic = en.DeviceID, en.AKPublic
 	ev := &Evidence{DeviceID: en.DeviceID}
-	if err := s.liveCheck(ctx, ev, ch.Email, time.Time{}); err != nil {
+	if err := s.attestLiveCheck(ctx, ev, ch.Email); err != nil {
 		return nil, s.denyAttest(ctx, ch, code, err)
 	}
 	id := hex.EncodeToString(randomBytes(16))
@@ -160,10 +160,20 @@ func (s *Service) AttestFinish(ctx context.Context, req AttestFinishRequest) (*R
 		return fail(newError(ReasonNotVerified, "the TPM clock or counters are inconsistent with the last attestation", err))
 	}
 	if err := s.cfg.PCRPolicy.Check(att.PCRs); err != nil {
+		// The quote verified: this is the device's own TPM reporting a
+		// posture the policy refuses. The device counts for no session
+		// until an attestation passes (not only the one this code binds).
+		if reason, ok := ReasonOf(err); ok {
+			en.Failed = &postureFailure{At: s.now(), Reason: reason, Message: strings.TrimPrefix(err.Error(), "device: ")}
+			s.enrollments.forget(en.DeviceID)
+			if serr := s.setJSON(ctx, keyEnrollment+en.DeviceID, en, s.cfg.EnrollmentTTL); serr != nil {
+				return fail(fmt.Errorf("device: store enrollment: %w", serr))
+			}
+		}
 		return fail(err)
 	}
 	ev := &Evidence{DeviceID: ch.DeviceID}
-	if err := s.liveCheck(ctx, ev, ch.Email, time.Time{}); err != nil {
+	if err := s.attestLiveCheck(ctx, ev, ch.Email); err != nil {
 		return fail(err)
 	}
 	d, ok := s.Inventory().Device(ev.DeviceID)
@@ -195,7 +205,7 @@ func (s *Service) AttestFinish(ctx context.Context, req AttestFinishRequest) (*R
 		detail = fmt.Sprintf("TPM firmware version changed from %#x to %#x", en.Last.FirmwareVersion, att.Clock.FirmwareVersion)
 	}
 	clock := att.Clock
-	en.Last, en.AttestedAt = &clock, now
+	en.Last, en.AttestedAt, en.Failed = &clock, now, nil
 	s.enrollments.forget(en.DeviceID)
 	if err := s.setJSON(ctx, keyEnrollment+en.DeviceID, en, s.cfg.EnrollmentTTL); err != nil {
 		return fail(fmt.Errorf("device: store enrollment: %w", err))

@@ -733,3 +733,46 @@ func TestAttestationFailures(t *testing.T) {
 
 // zeroPCR is PCR 7 of a fresh simulator (nothing measured).
 var zeroPCR = hex.EncodeToString(make([]byte, 32))
+
+// A posture check (`gateway-agent check`, no code) whose quote verifies but
+// whose PCRs the policy refuses is evidence from the device's own TPM that
+// it changed (Secure Boot turned off): every session bound to the device
+// loses it at once — not only when its binding's max_age runs out — and a
+// device certificate is refused; an attestation that passes again (after a
+// reboot into the allowed state) restores them.
+func TestFailedPostureCheckEndsTheDevicesBindings(t *testing.T) {
+	e := newEnv(t, setup{resets: 3, cfg: device.Config{PCRPolicy: device.PCRPolicy{PCRs: []int{0, 7},
+		Allowed: []device.PCRAllowed{{PCR: 7, Values: []string{zeroPCR}}}}}})
+	e.enroll()
+	e.clock.Add(time.Minute)
+	if _, err := e.client.Verify(e.ctx, e.code(device.PurposeVerify, session, alice)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.SessionEvidence(e.ctx, session); err != nil {
+		t.Fatalf("bound session: %v", err)
+	}
+	if _, err := (tpm2.PCRExtend{
+		PCRHandle: tpm2.AuthHandle{Handle: tpm2.TPMHandle(7), Auth: tpm2.PasswordAuth(nil)},
+		Digests:   tpm2.TPMLDigestValues{Digests: []tpm2.TPMTHA{{HashAlg: tpm2.TPMAlgSHA256, Digest: make([]byte, 32)}}},
+	}).Execute(e.tpm.Transport()); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(time.Minute)
+	_, err := e.client.Check(e.ctx)
+	wantReason(t, err, device.ReasonPCRMismatch)
+	e.clock.Add(time.Minute) // past the enrollment cache
+	_, err = e.svc.SessionEvidence(e.ctx, session)
+	wantReason(t, err, device.ReasonPCRMismatch)
+
+	// Back in the allowed state: a passing attestation restores the device.
+	if err := e.tpm.Reboot(); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(time.Minute)
+	if _, err := e.client.Check(e.ctx); err != nil {
+		t.Fatalf("check after the reboot: %v", err)
+	}
+	if _, err := e.svc.SessionEvidence(e.ctx, session); err != nil {
+		t.Fatalf("bound session after a passing check: %v", err)
+	}
+}

@@ -226,6 +226,17 @@ type enrollment struct {
 	EnrolledAt time.Time  `json:"enrolled_at"`
 	AttestedAt time.Time  `json:"attested_at"`
 	Last       *ClockInfo `json:"last_clock,omitempty"`
+	// Failed is set when an attestation whose quote verified (the device's
+	// own TPM, this nonce) showed a posture the policy refuses: the device
+	// counts for no session or certificate until an attestation passes.
+	Failed *postureFailure `json:"failed,omitempty"`
+}
+
+// postureFailure is a refused posture the device's TPM reported.
+type postureFailure struct {
+	At      time.Time `json:"at"`
+	Reason  Reason    `json:"reason"`
+	Message string    `json:"message"`
 }
 
 type binding struct {
@@ -356,7 +367,14 @@ func (s *Service) SessionEvidenceFrom(ctx context.Context, sessionID string, get
 // it now, or whose owner is not email (when email is given). ev.Owner is
 // set to the device's effective owner (see effectiveOwner).
 func (s *Service) liveCheck(ctx context.Context, ev *Evidence, email string, notBefore time.Time) error {
-	return s.liveCheckWith(ctx, ev, email, notBefore, s.readEnrollment)
+	return s.liveCheckWith(ctx, ev, email, notBefore, s.readEnrollment, true)
+}
+
+// attestLiveCheck is liveCheck for an attestation under way: a refused
+// posture recorded before does not stop it (a passing attestation is how
+// the device recovers).
+func (s *Service) attestLiveCheck(ctx context.Context, ev *Evidence, email string) error {
+	return s.liveCheckWith(ctx, ev, email, time.Time{}, s.readEnrollment, false)
 }
 
 // liveCheckCached is liveCheck for a session's evidence: the enrollment's
@@ -364,7 +382,7 @@ func (s *Service) liveCheck(ctx context.Context, ev *Evidence, email string, not
 // enrollment is seen within enrollCacheTTL; a revoked device at once, from
 // the inventory).
 func (s *Service) liveCheckCached(ctx context.Context, ev *Evidence) error {
-	return s.liveCheckWith(ctx, ev, "", time.Time{}, s.enrollments.read(s))
+	return s.liveCheckWith(ctx, ev, "", time.Time{}, s.enrollments.read(s), true)
 }
 
 // readEnrollment reads a device's enrollment; (nil, nil) when absent.
@@ -380,7 +398,7 @@ func (s *Service) readEnrollment(ctx context.Context, id string) (*enrollment, e
 }
 
 func (s *Service) liveCheckWith(ctx context.Context, ev *Evidence, email string, notBefore time.Time,
-	read func(context.Context, string) (*enrollment, error)) error {
+	read func(context.Context, string) (*enrollment, error), posture bool) error {
 	inv := s.Inventory()
 	d, ok := inv.Device(ev.DeviceID)
 	if !ok {
@@ -414,6 +432,9 @@ func (s *Service) liveCheckWith(ctx context.Context, ev *Evidence, email string,
 	ev.Owner = owner
 	if err := checkOwner(d, owner, email); err != nil {
 		return err
+	}
+	if f := en.Failed; posture && f != nil {
+		return newError(f.Reason, fmt.Sprintf("device %q failed its attestation at %s (%s): fix it and run gateway-agent check", d.ID, f.At.UTC().Format(time.RFC3339), f.Message), nil)
 	}
 	ev.Trust = TrustTPMAttested
 	return nil
