@@ -287,7 +287,7 @@ func (k *kindService) Gather(ctx context.Context, req policy.Requirement, r *req
 	case err != nil:
 		return &Facts{Grant: g, Problem: ReasonProviderUnavailable}, nil
 	case !still:
-		k.event(ctx, "break-glass.ended", "incident-resolved", g)
+		k.event(ctx, "break-glass.ended", k.svc.endCause(*g), g)
 		return &Facts{Problem: ReasonIncidentInactive}, nil
 	}
 	return &Facts{Grant: g}, nil

@@ -411,6 +411,13 @@ func TestRecheckPolicyRemoved(t *testing.T) {
 	if g, _ := f.svc.Active(ctx, alice, "billing"); g != nil {
 		t.Fatal("expected the grant of a removed policy to end")
 	}
+	// The event the kind writes names why it ended.
+	if c := svc2.endCause(*g); c != CausePolicyRemoved {
+		t.Fatalf("end cause %q, want %q", c, CausePolicyRemoved)
+	}
+	if c := f.svc.endCause(*g); c != CauseIncidentResolved {
+		t.Fatalf("end cause with the policy present %q, want %q", c, CauseIncidentResolved)
+	}
 }
 
 func TestReview(t *testing.T) {
