@@ -43,6 +43,31 @@ func headless(t *testing.T) context.Context {
 // let the agent (TPM simulator) enroll and verify — and the page continues
 // by itself to the tool, which shows the verified device claim.
 func TestBrowserDeviceFlowContinuesByItself(t *testing.T) {
+	b, cl, verify, enroll := openDevicePage(t)
+	if _, err := cl.Enroll(context.Background(), enroll); err != nil {
+		t.Fatalf("enroll: %v", err)
+	}
+	if _, err := cl.Verify(context.Background(), verify); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	wantDeviceOnTool(t, b)
+}
+
+// The enroll command alone verifies the device for the page's session too
+// (the agent says so): the page notices that as well and continues,
+// without the verify command.
+func TestBrowserEnrollAloneContinues(t *testing.T) {
+	b, cl, _, enroll := openDevicePage(t)
+	if _, err := cl.Enroll(context.Background(), enroll); err != nil {
+		t.Fatalf("enroll: %v", err)
+	}
+	wantDeviceOnTool(t, b)
+}
+
+// openDevicePage signs in on the quickstart in a headless browser, opens
+// the device-only tool and returns the browser on its device page, an agent
+// on a TPM simulator, and the page's verify and enroll codes.
+func openDevicePage(t *testing.T) (context.Context, *agent.Client, string, string) {
 	b := headless(t)
 	base := startDev(t)
 	if err := chromedp.Do(b,
@@ -69,20 +94,18 @@ func TestBrowserDeviceFlowContinuesByItself(t *testing.T) {
 	if m == nil {
 		t.Fatalf("enroll command = %q", enrollCommand)
 	}
-
 	tpm, err := agent.OpenSimulator(filepath.Join(t.TempDir(), "sim-state"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tpm.Close()
-	cl := &agent.Client{Gateway: base, TPM: tpm}
-	if _, err := cl.Enroll(context.Background(), m[1]); err != nil {
-		t.Fatalf("enroll: %v", err)
-	}
-	if _, err := cl.Verify(context.Background(), strings.TrimSpace(verify)); err != nil {
-		t.Fatalf("verify: %v", err)
-	}
-	// No click, no reload by us: the page polls and continues.
+	t.Cleanup(func() { tpm.Close() })
+	return b, &agent.Client{Gateway: base, TPM: tpm}, strings.TrimSpace(verify), m[1]
+}
+
+// wantDeviceOnTool waits, without a click or a reload of ours, for the
+// device page to continue to the tool, whose claims name the device.
+func wantDeviceOnTool(t *testing.T, b context.Context) {
+	t.Helper()
 	if err := chromedp.Do(b, chromedp.WaitVisible(chromedp.CSS("#claims"))); err != nil {
 		t.Fatalf("the device page did not continue to the tool: %v", err)
 	}

@@ -83,6 +83,8 @@ func (k *kindService) codes(ctx context.Context, sessionID, email, tool string) 
 		"EnrollCommand": k.agentCommand(gw, PurposeEnroll, enroll),
 		"Expires":       fmt.Sprintf("%d minutes", max(1, int(exp.Sub(k.env.Now()).Round(time.Minute)/time.Minute))),
 		"StatusURL":     statusPath + "?code=" + url.QueryEscape(verify),
+		// Enrolling with the enroll code binds the session too.
+		"EnrollStatusURL": statusPath + "?code=" + url.QueryEscape(enroll),
 	}, nil
 }
 
