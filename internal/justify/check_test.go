@@ -58,7 +58,7 @@ func TestCheck(t *testing.T) {
 
 func TestReasons(t *testing.T) {
 	want := []policy.Reason{"justification-required", "ticket-not-found", "ticket-closed", "ticket-not-assigned",
-		"ticket-resource-mismatch", "justification-system-unavailable"}
+		"ticket-resource-mismatch", "justification-system-unavailable", "justification-rate-limited"}
 	if len(justify.Reasons) != len(want) {
 		t.Fatalf("expected %d reasons, got %v", len(want), justify.Reasons)
 	}

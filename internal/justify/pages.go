@@ -84,6 +84,10 @@ func (k *kindService) form(reason policy.Reason, f *Facts, title string, q *Requ
 	case ReasonResourceMismatch:
 		p.Message = ticket + " is not" + about + "."
 		p.Next = "Link the ticket for this " + orDefault(qName(q), "resource") + ", or open the record the ticket is about."
+	case ReasonRateLimited:
+		p.Status = http.StatusTooManyRequests
+		p.Message = "You named more tickets in the last minutes than the gateway checks for one person, so it did not ask the ticket system about " + strings.ToLower(ticket[:1]) + ticket[1:] + "."
+		p.Next = "Wait a minute, then enter the ticket you are working on."
 	case ReasonUnavailable:
 		p.Status = http.StatusServiceUnavailable
 		p.Message = "The gateway cannot reach the ticket system to check " + strings.ToLower(ticket[:1]) + ticket[1:] + ", so it cannot let you in."

@@ -27,13 +27,17 @@ const (
 	// ReasonUnavailable: the ticket system could not be asked (timeout,
 	// error status, rate limit, circuit open, unreadable answer).
 	ReasonUnavailable policy.Reason = "justification-system-unavailable"
+	// ReasonRateLimited: the user named more new tickets than the gateway
+	// looks up for one user (30 a minute, 10 at once, per replica); the
+	// system was not asked.
+	ReasonRateLimited policy.Reason = "justification-rate-limited"
 )
 
 // Reasons lists every reason this package produces, for registration with
 // the decision's reason vocabulary.
 var Reasons = []policy.Reason{
 	ReasonRequired, ReasonNotFound, ReasonClosed, ReasonNotAssigned,
-	ReasonResourceMismatch, ReasonUnavailable,
+	ReasonResourceMismatch, ReasonUnavailable, ReasonRateLimited,
 }
 
 // ReasonFor maps an error of Parse or Lookup to the reason to deny with:

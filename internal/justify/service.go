@@ -25,8 +25,12 @@ func (Kind) NewService(section any, env requirement.Env) (requirement.Service, e
 	}
 	k.cfg = c.WithDefaults()
 	var prev *Verifier
+	k.limit = newUserLimiter()
 	if p, ok := env.Prev.(*kindService); ok {
 		prev = p.v
+		if p.limit != nil {
+			k.limit = p.limit // a reload does not refill everyone's bucket
+		}
 	}
 	v, err := New(*c, Options{Now: env.Now, Logger: env.Logger.With("subsystem", "justification"), Prev: prev})
 	if err != nil {
@@ -43,6 +47,8 @@ type kindService struct {
 	env requirement.Env
 	// memo saves decoding grants read again unchanged.
 	memo grantMemo
+	// limit bounds the new tickets each user has looked up.
+	limit *userLimiter
 	// since is when this configuration was built: a grant last verified
 	// at or before it is verified again on its next use (a reload may have
 	// changed the systems, or closed a static ticket).
@@ -191,6 +197,11 @@ func (k *kindService) reverify(ctx context.Context, q *Requirement, r *requireme
 // record, no grant). It returns facts either way.
 func (k *kindService) grant(ctx context.Context, q *Requirement, r *requirement.Request, ref Ref, res, key string) (*Facts, error) {
 	user := r.Identity.Email
+	if !k.limit.allow(user, r.Now) {
+		k.auditEvent(ctx, "justification.verify", "rejected", &Grant{System: ref.System, ID: ref.ID, User: user, Route: q.Route, Resource: res},
+			Ticket{}, ReasonRateLimited, nil)
+		return &Facts{Problem: ReasonRateLimited, Ticket: ref.String()}, nil
+	}
 	t, err := k.v.Lookup(ctx, ref, Query{User: user, Login: k.login(ref.System, r), Route: q.Route, Resource: res})
 	reason := ReasonFor(err)
 	if err == nil {

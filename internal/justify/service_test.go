@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -400,5 +401,46 @@ func TestCloseEndsTheConnectionsToTheSystems(t *testing.T) {
 			t.Fatalf("%d connections to the system still open after Close", jira.OpenConns())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// One user naming ticket after ticket (a script on the form, an API client
+// with a new ID per request) gets lookups up to the per-user bound, then a
+// rate-limited denial without the system being asked, and audited; another
+// user is not held up; a minute later the user may look up again.
+func TestTicketLookupsAreBoundedPerUser(t *testing.T) {
+	clk := newClock()
+	jira := justifytest.NewJira(t)
+	section := &justify.Config{Systems: map[string]justify.SystemConfig{"jira": jira.SystemConfig(justify.JiraCloudV3)}}
+	svc, recs := serviceFor(t, section, store.NewMemory(), clk.Now)
+	q := compileFor(t, &justify.Spec{}, section)
+	ann := &policy.Identity{Subject: "a", Email: ana}
+	var limited *justify.Facts
+	asked := 0
+	for i := range 40 {
+		f := gather(t, svc, q, bearerRequest(ann, fmt.Sprintf("jira:SUP-%d", 100+i), nil, clk.Now()))
+		if f.Problem == justify.ReasonRateLimited {
+			limited = f
+			break
+		}
+		asked = jira.Requests()
+	}
+	if limited == nil || asked == 0 || asked > 12 {
+		t.Fatalf("expected a rate-limited denial after about 10 lookups, got %+v after %d requests to the system", limited, asked)
+	}
+	if jira.Requests() != asked {
+		t.Fatal("the system was asked for a rate-limited ticket")
+	}
+	last := (*recs)[len(*recs)-1]
+	if last.Event != "justification.verify" || len(last.Reasons) != 1 || last.Reasons[0] != string(justify.ReasonRateLimited) {
+		t.Fatalf("expected a rate-limited justification.verify record, got %+v", last)
+	}
+	bob := &policy.Identity{Subject: "b", Email: "bob@corp.example"}
+	if f := gather(t, svc, q, bearerRequest(bob, "jira:SUP-999", nil, clk.Now())); f.Problem == justify.ReasonRateLimited {
+		t.Fatal("another user was held up")
+	}
+	clk.Advance(time.Minute)
+	if f := gather(t, svc, q, bearerRequest(ann, "jira:SUP-998", nil, clk.Now())); f.Problem == justify.ReasonRateLimited {
+		t.Fatal("still limited a minute later")
 	}
 }
