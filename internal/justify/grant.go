@@ -42,6 +42,9 @@ type Grant struct {
 	// then count from VerifiedAt.
 	CheckedAt time.Time `json:"checked_at,omitzero"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// Pin is the system's lasting ID of the ticket when ID is one the
+	// system reuses (Ticket.Pin): re-verification asks by it.
+	Pin string `json:"pin,omitempty"`
 }
 
 // checked is when the grant was last judged (CheckedAt, or VerifiedAt in
@@ -55,6 +58,15 @@ func (g *Grant) checked() time.Time {
 
 // Ref is the grant's ticket.
 func (g *Grant) Ref() Ref { return Ref{System: g.System, ID: g.ID} }
+
+// verifyRef is the ticket to ask about when re-verifying: by its pinned
+// lasting ID when it has one.
+func (g *Grant) verifyRef() Ref {
+	if g.Pin != "" {
+		return Ref{System: g.System, ID: g.Pin}
+	}
+	return g.Ref()
+}
 
 // LogValue shows the grant without the user.
 func (g Grant) LogValue() slog.Value {

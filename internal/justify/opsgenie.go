@@ -106,6 +106,9 @@ func (o *opsgenie) fetch(ctx context.Context, c *client, id string, _ Query) (Ti
 		t.Involved = appendUnique(t.Involved, emailOrEmpty(name))
 	}
 	t.URL = o.browse(al.id)
+	if typ == "tiny" {
+		t.Pin = al.id // tiny IDs are reused once an alert is gone
+	}
 	return t, nil
 }
 

@@ -150,7 +150,7 @@ func (k *kindService) reverify(ctx context.Context, q *Requirement, r *requireme
 		detail string
 	)
 	if slices.Contains(q.Systems, g.System) {
-		t, err = k.v.Lookup(ctx, ref, Query{User: r.Identity.Email, Login: k.login(ref.System, r), Route: q.Route, Resource: g.Resource})
+		t, err = k.v.Lookup(ctx, g.verifyRef(), Query{User: r.Identity.Email, Login: k.login(ref.System, r), Route: q.Route, Resource: g.Resource})
 		reason = ReasonFor(err)
 		if err == nil {
 			reason = q.judge(t, r.Identity.Email, g.Resource)
@@ -209,6 +209,13 @@ func (k *kindService) grant(ctx context.Context, q *Requirement, r *requirement.
 	}
 	g := &Grant{System: ref.System, ID: ref.ID, URL: t.URL, User: user, Route: q.Route, Resource: res,
 		Status: t.Status, GrantedAt: r.Now, VerifiedAt: t.VerifiedAt, CheckedAt: r.Now, ExpiresAt: r.Now.Add(q.MaxAge)}
+	if t.Pin != "" {
+		// Pinned only where the system's id_pattern takes the lasting ID
+		// too (else a re-verification by it would end the grant).
+		if p, err := k.v.Parse(ref.System+":"+t.Pin, []string{ref.System}); err == nil {
+			g.Pin = p.ID
+		}
+	}
 	if g.VerifiedAt.IsZero() {
 		g.VerifiedAt = r.Now
 	}

@@ -444,3 +444,28 @@ func TestTicketLookupsAreBoundedPerUser(t *testing.T) {
 		t.Fatal("still limited a minute later")
 	}
 }
+
+// Opsgenie reuses tiny IDs: a grant made by one (1791) is re-verified by
+// the alert's full ID, so once that alert closes the grant ends — also
+// when a newer open alert involving the user has taken the tiny ID over.
+func TestGrantByTinyIDFollowsItsOwnAlert(t *testing.T) {
+	clk := newClock()
+	og := justifytest.NewOpsgenie(t)
+	og.AddUser(ogUserAna, ana)
+	const first, second = "1b7e3f1c-1111-4111-8111-111111111111", "2c8f4a2d-2222-4222-8222-222222222222"
+	og.SetAlert(justifytest.OpsgenieAlert{ID: first, TinyID: "1791", Status: "open", Owner: ana})
+	section := &justify.Config{Systems: map[string]justify.SystemConfig{"og": og.SystemConfig()}}
+	svc, _ := serviceFor(t, section, store.NewMemory(), clk.Now)
+	q := compileFor(t, &justify.Spec{Reverify: time.Minute}, section)
+	id := &policy.Identity{Subject: "a", Email: ana}
+	if f := gather(t, svc, q, bearerRequest(id, "og:1791", nil, clk.Now())); f.Grant == nil {
+		t.Fatalf("expected a grant by the tiny ID, got %+v", f)
+	}
+	// The alert closes; a new one, also Ana's, gets the tiny ID.
+	og.SetAlert(justifytest.OpsgenieAlert{ID: first, TinyID: "", Status: "closed", Owner: ana})
+	og.SetAlert(justifytest.OpsgenieAlert{ID: second, TinyID: "1791", Status: "open", Owner: ana})
+	clk.Advance(2 * time.Minute)
+	if f := gather(t, svc, q, bearerRequest(id, "og:1791", nil, clk.Now())); f.Problem != justify.ReasonClosed {
+		t.Fatalf("after its alert closed: %+v, want %s", f, justify.ReasonClosed)
+	}
+}

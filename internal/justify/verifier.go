@@ -74,6 +74,10 @@ type Ticket struct {
 	// Cached is true when the answer came from the cache; Stale when it
 	// stood in for an unavailable system (on_unavailable: allow-cached).
 	Cached, Stale bool
+	// Pin, when set, is the system's own lasting ID of the ticket asked
+	// for by an ID the system reuses (an Opsgenie tiny ID): a grant is
+	// re-verified by it, so it follows its own ticket.
+	Pin string
 }
 
 // LogValue summarizes the ticket for logs and audit (no people, no text).
