@@ -72,10 +72,15 @@ func (r *EKRoots) Verify(cert *x509.Certificate) error {
 	c := *cert
 	c.UnhandledCriticalExtensions = slices.DeleteFunc(slices.Clone(c.UnhandledCriticalExtensions),
 		func(o asn1.ObjectIdentifier) bool { return o.Equal(oidSAN) })
+	// As of the certificate's issuance: it says the TPM was made by its
+	// manufacturer, which stays true after its notAfter (EK certificates
+	// stay in TPMs for the device's life; the TCG EK Credential Profile
+	// suggests no expiry). The chain must have been valid then.
 	if _, err := c.Verify(x509.VerifyOptions{
 		Roots:         r.roots,
 		Intermediates: r.intermediates,
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+		CurrentTime:   c.NotBefore,
 	}); err != nil {
 		return fmt.Errorf("device: EK certificate %q does not chain to a configured EK CA: %w", cert.Subject.String(), err)
 	}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-tpm/tpm2"
 
@@ -197,3 +198,43 @@ func TestLoadInventoryFile(t *testing.T) {
 }
 
 var _ = devicetest.RSAEKCertIndex
+
+// An EK certificate says a TPM was made by its manufacturer: it is checked
+// as of its issuance, when its chain must have been valid, not as of now.
+// EK certificates stay in TPMs for the device's life (the TCG EK
+// Credential Profile suggests no expiry; many carry one anyway), and one
+// that expired used to make the whole inventory fail to load — a reload
+// carrying a revocation was refused with it.
+func TestEKCertificateCheckedAsOfItsIssuance(t *testing.T) {
+	ca := mustEKCA(t)
+	roots, err := device.LoadEKRoots([]string{writeTemp(t, "roots.pem", ca.PEM())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := func(notBefore, notAfter time.Time) *x509.Certificate {
+		der, err := ca.IssueEKValid(rsaEK(t), "x", notBefore, notAfter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := device.ParseEKCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	expired := issue(ca.Cert.NotBefore, time.Now().Add(-time.Minute))
+	if err := roots.Verify(expired); err != nil {
+		t.Fatalf("an expired EK certificate issued while its CA was valid: %v", err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "ek.der"), expired.Raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := device.BuildInventory([]device.InventoryDevice{{ID: "lt-1", Serial: "S1", EKCertFile: "ek.der", Status: device.StatusActive}}, dir, roots); err != nil {
+		t.Fatalf("an inventory with an expired EK certificate: %v", err)
+	}
+	before := issue(ca.Cert.NotBefore.Add(-time.Hour), time.Now().Add(time.Hour))
+	if err := roots.Verify(before); err == nil {
+		t.Fatal("an EK certificate issued before its CA was valid: expected a refusal")
+	}
+}

@@ -85,6 +85,11 @@ var (
 // subject, a critical subjectAltName holding only a directoryName with the
 // TPM manufacturer/model/version attributes, and the EK certificate EKU.
 func (ca *EKCA) IssueEK(pub crypto.PublicKey, serialHint string) ([]byte, error) {
+	return ca.IssueEKValid(pub, serialHint, ca.Cert.NotBefore, ca.Cert.NotAfter)
+}
+
+// IssueEKValid is IssueEK with the certificate's validity period given.
+func (ca *EKCA) IssueEKValid(pub crypto.PublicKey, serialHint string, notBefore, notAfter time.Time) ([]byte, error) {
 	name, err := asn1.Marshal(pkix.RDNSequence{
 		{{Type: oidTPMManufacturer, Value: "id:54455354"}}, // "TEST"
 		{{Type: oidTPMModel, Value: "devicetest"}},
@@ -103,8 +108,8 @@ func (ca *EKCA) IssueEK(pub crypto.PublicKey, serialHint string) ([]byte, error)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:       sn,
-		NotBefore:          ca.Cert.NotBefore,
-		NotAfter:           ca.Cert.NotAfter,
+		NotBefore:          notBefore,
+		NotAfter:           notAfter,
 		KeyUsage:           x509.KeyUsageKeyEncipherment,
 		UnknownExtKeyUsage: []asn1.ObjectIdentifier{oidEKCertificate},
 		ExtraExtensions:    []pkix.Extension{{Id: oidSAN, Critical: true, Value: san}},
