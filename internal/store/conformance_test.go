@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -232,6 +233,31 @@ var conformance = []struct {
 		mustSet(t, s.st, "xx", "v", time.Hour)
 		if _, err := s.st.SetXX(ctx(t), "xx", []byte("v"), time.Microsecond); err != nil {
 			t.Fatalf("SetXX(ttl 1µs) = %v; want nil", err)
+		}
+	}},
+	{"the longest ttl still expires", func(t *testing.T, s subject) {
+		// time.Until of a far instant saturates at the largest Duration
+		// (an ID token's exp, a grant's end): such a value still gets a
+		// TTL, never none.
+		for _, ttl := range []time.Duration{math.MaxInt64, math.MaxInt64 - time.Millisecond + 1, math.MaxInt64 - time.Second} {
+			mustSet(t, s.st, "set", "v", ttl)
+			if ok, err := s.st.SetNX(ctx(t), "nx", []byte("v"), ttl); err != nil || !ok {
+				t.Fatalf("SetNX(ttl %d) = %v, %v; want true, nil", ttl, ok, err)
+			}
+			mustSet(t, s.st, "xx", "v", time.Hour)
+			if ok, err := s.st.SetXX(ctx(t), "xx", []byte("w"), ttl); err != nil || !ok {
+				t.Fatalf("SetXX(ttl %d) = %v, %v; want true, nil", ttl, ok, err)
+			}
+			for _, k := range []string{"set", "nx", "xx"} {
+				if s.pttl != nil {
+					if got := s.pttl(t, k); got < 290*365*24*time.Hour {
+						t.Errorf("after ttl %d: remaining ttl of %s = %v; want about 292 years (negative: none, the key never expires)", ttl, k, got)
+					}
+				}
+			}
+			if err := s.st.Delete(ctx(t), "set", "nx", "xx"); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}},
 	{"non-positive ttl is rejected and changes nothing", func(t *testing.T, s subject) {

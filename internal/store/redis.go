@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -17,7 +18,8 @@ import (
 //
 // Every key is stored as KeyPrefix+key. Take is one GETDEL, SetNX one
 // SET NX PX and SetXX one SET XX PX, so each is atomic across replicas.
-// TTLs are sent in milliseconds, rounded up. Redis must be 6.2 or newer
+// TTLs are sent in milliseconds, rounded up (never past the largest
+// Duration: every key gets a TTL). Redis must be 6.2 or newer
 // (GETDEL).
 //
 // Errors: a missing key is ErrNotFound; anything else is wrapped as
@@ -438,9 +440,16 @@ func (r *Redis) Close() error {
 }
 
 // pxTTL rounds ttl up to a whole millisecond, the unit of SET PX: go-redis
-// would send a ttl under 1 ms as 0, which Redis rejects.
+// would send a ttl under 1 ms as 0, which Redis rejects. Within a
+// millisecond of the largest Duration (what time.Until of a far instant
+// saturates to) it rounds down instead: rounding up would overflow to a
+// negative ttl, for which go-redis sends SET without PX — a key that never
+// expires (and SET XX would strip the key's TTL).
 func pxTTL(ttl time.Duration) time.Duration {
 	if r := ttl % time.Millisecond; r != 0 {
+		if ttl > math.MaxInt64-time.Millisecond {
+			return ttl - r
+		}
 		ttl += time.Millisecond - r
 	}
 	return ttl
