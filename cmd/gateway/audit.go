@@ -22,7 +22,7 @@ func auditCmd(ctx context.Context, w io.Writer, args []string) error {
 	}
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	var jwks, keys multi
-	fs.Var(&jwks, "jwks", "JWKS file or URL with the checkpoint keys (repeatable)")
+	fs.Var(&jwks, "jwks", "JWKS file or https URL with the checkpoint keys (repeatable)")
 	fs.Var(&keys, "key", "PEM file with a public key, certificate or the signing key (repeatable)")
 	// Flags may come before, between or after the files.
 	var files []string

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -71,9 +73,10 @@ func (ks *KeySet) Merge(other *KeySet) {
 	}
 }
 
-// LoadJWKS reads a JSON Web Key Set (RFC 7517) from a file or from an http(s)
-// URL, such as the gateway's /.well-known/gateway/jwks.json. Private keys in
-// the set are refused; keys without a kid get their thumbprint.
+// LoadJWKS reads a JSON Web Key Set (RFC 7517) from a file or from an https
+// URL (http only on a loopback host), such as the gateway's
+// /.well-known/gateway/jwks.json. Private keys in the set are refused; keys
+// without a kid get their thumbprint.
 func LoadJWKS(ctx context.Context, source string) (*KeySet, error) {
 	var body []byte
 	var err error
@@ -104,28 +107,67 @@ func LoadJWKS(ctx context.Context, source string) (*KeySet, error) {
 	return ks, nil
 }
 
-func fetchJWKS(ctx context.Context, url string) ([]byte, error) {
+// jwksURLProblem says why u may not serve the keys checkpoints are verified
+// with, or returns "": it must be https, or http on a loopback host — the
+// rule of the context token's verifier. Whoever can change a key set in
+// transit can make a rewritten log verify.
+func jwksURLProblem(u *url.URL) string {
+	if u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+		return fmt.Sprintf("expected an https URL (or http on loopback), got %q: fetch the JWKS over a channel you trust and give the file", u.Redacted())
+	}
+	return ""
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// jwksClient fetches a JWKS; a redirect is held to jwksURLProblem too.
+var jwksClient = &http.Client{
+	CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		if p := jwksURLProblem(req.URL); p != "" {
+			return errors.New("redirected: " + p)
+		}
+		return nil
+	},
+}
+
+func fetchJWKS(ctx context.Context, source string) ([]byte, error) {
+	u, err := url.Parse(source)
+	if err != nil {
+		return nil, fmt.Errorf("audit: jwks url: %w", err)
+	}
+	if p := jwksURLProblem(u); p != "" {
+		return nil, fmt.Errorf("audit: jwks url: %s", p)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, source, nil)
 	if err != nil {
 		return nil, fmt.Errorf("audit: jwks url: %w", err)
 	}
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := jwksClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("audit: fetching %s: %w", url, err)
+		return nil, fmt.Errorf("audit: fetching %s: %w", source, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("audit: fetching %s: expected status 200, got %d", url, resp.StatusCode)
+		return nil, fmt.Errorf("audit: fetching %s: expected status 200, got %d", source, resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxKeyFile+1))
 	if err != nil {
-		return nil, fmt.Errorf("audit: fetching %s: %w", url, err)
+		return nil, fmt.Errorf("audit: fetching %s: %w", source, err)
 	}
 	if len(body) > maxKeyFile {
-		return nil, fmt.Errorf("audit: %s: expected at most %d bytes, got more", url, maxKeyFile)
+		return nil, fmt.Errorf("audit: %s: expected at most %d bytes, got more", source, maxKeyFile)
 	}
 	return body, nil
 }

@@ -184,3 +184,41 @@ func TestCheckpointSignatureNeedsItsType(t *testing.T) {
 		t.Fatal("a signature verified for another seq")
 	}
 }
+
+// The keys that make a forged log verify must not come over plain http
+// (whoever is on the path could hand out their own key): a JWKS URL is
+// https, or http on a loopback host only — the same rule as the context
+// token's verifier — and a redirect is held to it too.
+func TestLoadJWKSRefusesPlainHTTP(t *testing.T) {
+	key := newKey(t)
+	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k"}}})
+	served := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(set) }))
+	defer served.Close()
+	redirect := func(to string) string {
+		srv := httptest.NewServer(http.RedirectHandler(to, http.StatusFound))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	for name, source := range map[string]string{
+		"http on another host":             "http://gw.example/.well-known/gateway/jwks.json",
+		"http on an address":               "http://192.0.2.1/jwks.json",
+		"redirect to http on another host": redirect("http://jwks.invalid/jwks.json"),
+		"redirect to another scheme":       redirect("ftp://jwks.invalid/jwks.json"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := LoadJWKS(context.Background(), source); err == nil || !strings.Contains(err.Error(), "expected an https URL") {
+				t.Fatalf("LoadJWKS(%s) = %v, want a refusal of plain http", source, err)
+			}
+		})
+	}
+	for name, source := range map[string]string{
+		"http on loopback":             served.URL,
+		"redirect to http on loopback": redirect(served.URL),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if ks, err := LoadJWKS(context.Background(), source); err != nil || ks.Len() != 1 {
+				t.Fatalf("LoadJWKS(%s) = %v; want one key", source, err)
+			}
+		})
+	}
+}
