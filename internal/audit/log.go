@@ -95,7 +95,15 @@ type Log struct {
 	failed0   uint64 // failed and dropped when the sink went down
 	dropped0  uint64
 	rotateAt  time.Time // no rotation attempt before (after a failed rename)
+	// linkChecked is when write last checked that the file was not
+	// removed (see removedCheck).
+	linkChecked time.Time
 }
+
+// removedCheck is how often, at most, a write checks that the open file
+// still has a name: records written to a file removed less than this
+// before may go with it, as those written just before the removal do.
+const removedCheck = 10 * time.Millisecond
 
 // entry is a queued record; commit entries have a waiter and are never
 // carried over a failure (their Commit reported the failure).
@@ -614,6 +622,20 @@ func (l *Log) write(q []entry, cp, detail string) error {
 		}
 		since, cps = 0, cps+1
 	}
+	if l.path != "" {
+		// Written to a removed file, the records would vanish with the
+		// process (and a restart would continue the chain from the
+		// rotated files as if nothing were missing): fail, and recovery
+		// starts the file again at its path, where the chain continues
+		// after a gap. One fstat per removedCheck at most, not per write.
+		if t := time.Now(); t.Sub(l.linkChecked) >= removedCheck {
+			l.linkChecked = t
+			if removed(l.f) {
+				l.seq, l.prev = seq0, prev0
+				return errRemoved
+			}
+		}
+	}
 	n, err := l.f.Write(buf)
 	l.writes.Add(1)
 	if cap(buf) <= 4<<20 {
@@ -947,7 +969,19 @@ func (l *Log) finish() {
 			detail = fmt.Sprintf("the audit log could not be written from %s to close (%v): %d commits refused, %d records dropped",
 				l.downSince.UTC().Format(time.RFC3339Nano), l.downCause, l.failed.Load()-l.failed0, l.dropped.Load()-l.dropped0)
 		}
+		l.linkChecked = time.Time{} // check now, whenever the last write was
 		err = l.write(all, CheckpointClose, detail)
+		if errors.Is(err, errRemoved) {
+			// Removed since the last write: write to a new file at the
+			// path instead, as recovery would.
+			if err = l.reopenSame(); err == nil {
+				d := errRemoved.Error()
+				if detail != "" {
+					d += "; " + detail
+				}
+				err = l.write(all, CheckpointClose, d)
+			}
+		}
 	}
 	if err == nil {
 		err = l.sync()
@@ -969,6 +1003,9 @@ func (l *Log) finish() {
 	}
 	l.closeErr = err
 }
+
+// errRemoved fails a write to an audit file that was removed while open.
+var errRemoved = errors.New("the audit file was removed while open (what it held is gone; the chain continues in a new file at its path)")
 
 // closedFile stands in for a file that could not be reopened.
 type closedFile struct{}

@@ -803,3 +803,68 @@ func TestSetSignerRotatesTheCheckpointKey(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An audit file removed while the log has it open takes every record
+// written to it afterwards along (the open descriptor keeps an unnamed
+// inode that vanishes when the process ends, and a restart continues the
+// chain from the rotated files as if nothing were missing). The log
+// notices before it writes: no Commit is acknowledged for a record written
+// there; it starts the file again at its path, continuing the chain, so the
+// records that were removed show as a gap, and a recovered checkpoint says
+// why.
+func TestRemovedFileIsNotWrittenTo(t *testing.T) {
+	l, path, _ := openTest(t, nil)
+	ctx := context.Background()
+	if err := l.Commit(ctx, Record{Kind: KindDecision, RequestID: "before"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * removedCheck) // the last write's check is older than removedCheck
+	err := l.Commit(ctx, Record{Kind: KindDecision, RequestID: "into-the-removed-file"})
+	if !isUnavailable(err) || !contains(err.Error(), "removed") {
+		t.Fatalf("Commit after the file was removed = %v, want ErrUnavailable saying the file was removed", err)
+	}
+	l.Log(Record{Kind: KindResponse, RequestID: "buffered", Status: 200})
+	eventually(t, "recovery", func() bool { return l.Healthy() == nil })
+	if err := l.Commit(ctx, Record{Kind: KindDecision, RequestID: "after"}); err != nil {
+		t.Fatalf("Commit after recovery: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := mustVerify(t, nil, path)
+	if s.FirstSeq != 3 {
+		t.Errorf("the new file starts at seq %d, want 3 (right after the 2 records removed with the old one)", s.FirstSeq)
+	}
+	if got, want := strings.Join(requestIDs(readRecords(t, path)), ","), "buffered,after"; got != want {
+		t.Errorf("records in the new file %s, want %s", got, want)
+	}
+	rec := checkpoints(readRecords(t, path), CheckpointRecovered)
+	if len(rec) != 1 || !contains(rec[0].Detail, "removed") {
+		t.Errorf("recovered checkpoints %+v, want one that says the file was removed", rec)
+	}
+}
+
+// Removed and not written to again before Close: the close checkpoint and
+// what was queued go to a new file at the path, not into the removed one.
+func TestRemovedFileAtClose(t *testing.T) {
+	l, path, _ := openTest(t, nil)
+	if err := l.Commit(context.Background(), Record{Kind: KindDecision, RequestID: "before"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close after the file was removed: %v", err)
+	}
+	s := mustVerify(t, nil, path)
+	if s.FirstSeq != 3 || !s.Closed {
+		t.Errorf("summary %+v, want a file that starts at seq 3 and ends with the close checkpoint", s)
+	}
+	if cp := checkpoints(readRecords(t, path), CheckpointClose); len(cp) != 1 || !contains(cp[0].Detail, "removed") {
+		t.Errorf("close checkpoints %+v, want one that says the file was removed", cp)
+	}
+}
