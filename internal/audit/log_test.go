@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -866,5 +867,38 @@ func TestRemovedFileAtClose(t *testing.T) {
 	}
 	if cp := checkpoints(readRecords(t, path), CheckpointClose); len(cp) != 1 || !contains(cp[0].Detail, "removed") {
 		t.Errorf("close checkpoints %+v, want one that says the file was removed", cp)
+	}
+}
+
+// The lines the log keeps for Recent are bounded in bytes, not only in
+// number: requests with long paths — a client needs no session to send
+// them, and its denials are logged — would otherwise keep 4096 lines of up
+// to the size of a request header each in memory for good.
+func TestRecentIsBoundedInBytes(t *testing.T) {
+	l := New(io.Discard, nil, nil)
+	path := "/" + strings.Repeat("a", 16<<10)
+	const n = recentLines
+	for i := range n {
+		l.Log(Record{Kind: KindDecision, Decision: "deny", Path: path, RequestID: fmt.Sprint(i)})
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	held := 0
+	for _, line := range l.recent.lines {
+		held += cap(line)
+	}
+	if limit := recentBytes*5/4 + recentLines*recentSlot; held > limit {
+		t.Errorf("the lines kept for Recent hold %d bytes, want at most %d", held, limit)
+	}
+	var last []byte
+	kept := 0
+	l.Recent(func(line []byte) { last = append(last[:0], line...); kept++ })
+	var r Record
+	if err := json.Unmarshal(last, &r); err != nil || r.Kind != KindCheckpoint || r.Event != CheckpointClose {
+		t.Errorf("the newest line kept is %.80q (%v), want the close checkpoint", last, err)
+	}
+	if kept == 0 || kept >= n {
+		t.Errorf("Recent kept %d lines, want some, fewer than %d", kept, n)
 	}
 }
