@@ -49,8 +49,10 @@ type Log struct {
 	mu      sync.Mutex
 	queue   []entry
 	waiters *batch
-	queued  int   // Log entries waiting (in queue and carried), bounded by Options.Buffer
-	down    error // non-nil while the sink fails
+	queued  int // Log entries waiting (in queue and carried), bounded by Options.Buffer
+	// queuedBytes is their size (recordSize), bounded by bufferBytes.
+	queuedBytes int
+	down        error // non-nil while the sink fails
 	// recovering: the writer is trying the sink again; Commits queue for
 	// the next write instead of failing at once, so that the recovered
 	// checkpoint's count of refused commits is final when it is written.
@@ -110,6 +112,33 @@ const removedCheck = 10 * time.Millisecond
 type entry struct {
 	r      Record
 	commit bool
+	size   int // recordSize of a Log entry (0 for a commit)
+}
+
+// bufferBytes bounds the memory the Log entries waiting hold (see
+// recordSize), as Options.Buffer bounds their number: a record is as large
+// as the request it describes (a path up to the header limit), and a
+// buffer full of large ones would hold more than a gigabyte.
+const bufferBytes = 64 << 20
+
+// recordSize is about the memory r holds: its strings and a fixed part.
+func recordSize(r *Record) int {
+	n := 256 + len(r.Kind) + len(r.RequestID) + len(r.TraceID) + len(r.User) + len(r.Subject) + len(r.Route) +
+		len(r.Host) + len(r.Method) + len(r.Path) + len(r.SourceIP) + len(r.Decision) + len(r.DeviceID) +
+		len(r.Schedule) + len(r.Event) + len(r.Detail) + len(r.Transport)
+	for _, v := range r.Reasons {
+		n += 16 + len(v)
+	}
+	for _, v := range r.Grants {
+		n += 16 + len(v)
+	}
+	if j := r.Justification; j != nil {
+		n += 128 + len(j.System) + len(j.ID) + len(j.URL) + len(j.Resource) + len(j.Outcome)
+	}
+	if g := r.BreakGlass; g != nil {
+		n += 96 + len(g.ID) + len(g.Reason)
+	}
+	return n
 }
 
 // batch is the shared completion of the Commits written by one write.
@@ -315,9 +344,9 @@ func putTimer(t *time.Timer) {
 
 // Log queues r without waiting: for records that need not hold a request
 // (responses, events). It fills Time when zero. It never loses a record
-// silently: when Options.Buffer records already wait (the sink fails), or
-// after Close, r goes to the operational log at error level and is counted
-// as dropped.
+// silently: when Options.Buffer records, or 64 MiB of them, already wait
+// (the sink fails), or after Close, r goes to the operational log at error
+// level and is counted as dropped.
 func (l *Log) Log(r Record) {
 	if r.Time.IsZero() {
 		r.Time = l.now()
@@ -332,7 +361,8 @@ func (l *Log) Log(r Record) {
 		l.drop(r, "audit: record after the audit log closed")
 		return
 	}
-	if l.queued >= l.o.Buffer {
+	size := recordSize(&r)
+	if l.queued >= l.o.Buffer || l.queuedBytes+size > bufferBytes {
 		l.mu.Unlock()
 		if !l.dropEpisode.Swap(true) {
 			l.logger.Error("audit: buffer full, dropping records to the operational log", "buffer", l.o.Buffer)
@@ -340,8 +370,9 @@ func (l *Log) Log(r Record) {
 		l.drop(r, "audit: record dropped")
 		return
 	}
-	l.queue = append(l.queue, entry{r: r})
+	l.queue = append(l.queue, entry{r: r, size: size})
 	l.queued++
+	l.queuedBytes += size
 	l.mu.Unlock()
 	l.wake()
 }
@@ -575,15 +606,17 @@ func (b *batch) complete(err error) {
 
 // unqueue releases the buffer slots of q's Log entries once written.
 func (l *Log) unqueue(q []entry) {
-	n := 0
+	n, size := 0, 0
 	for i := range q {
 		if !q[i].commit {
 			n++
+			size += q[i].size
 		}
 	}
 	if n > 0 {
 		l.mu.Lock()
 		l.queued -= n
+		l.queuedBytes -= size
 		l.mu.Unlock()
 	}
 }

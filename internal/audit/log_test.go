@@ -902,3 +902,30 @@ func TestRecentIsBoundedInBytes(t *testing.T) {
 		t.Errorf("Recent kept %d lines, want some, fewer than %d", kept, n)
 	}
 }
+
+// While the sink fails, the records Log keeps are bounded in bytes too, not
+// only in number: 20000 denials of requests with long paths (anyone can
+// send them) would otherwise hold more than a gigabyte until the file works
+// again. Beyond the bound they are dropped and counted like the others.
+func TestLogBufferIsBoundedInBytes(t *testing.T) {
+	l, path, c := openTest(t, func(o *Options) { o.Logger = slog.New(slog.DiscardHandler) })
+	c.set(func(c *faults) { c.failWrites = true })
+	l.Log(Record{Kind: KindResponse, RequestID: "first"})
+	eventually(t, "the failure", func() bool { return l.Healthy() != nil })
+	long := "/" + strings.Repeat("a", 64<<10)
+	const n = 1200 // 75 MiB of paths: fewer records than Buffer, more bytes than the bound
+	for i := range n {
+		l.Log(Record{Kind: KindDecision, Decision: "deny", Path: long, RequestID: fmt.Sprint(i)})
+	}
+	st := l.Stats()
+	if st.Dropped == 0 || st.Buffered*(64<<10) > 64<<20 {
+		t.Errorf("Stats %+v: want at most 64 MiB of records buffered, the rest dropped", st)
+	}
+	c.set(func(c *faults) { c.failWrites = false })
+	eventually(t, "recovery", func() bool { return l.Healthy() == nil })
+	l.Close()
+	recs := readRecords(t, path)
+	if got, want := len(requestIDs(recs)), 1+n-int(st.Dropped); got != want {
+		t.Errorf("%d records written, want %d (the buffered ones)", got, want)
+	}
+}

@@ -39,7 +39,8 @@ type Options struct {
 	// CommitTimeout bounds how long Commit waits for the write (default 5s).
 	CommitTimeout time.Duration `yaml:"commit_timeout"`
 	// Buffer bounds the records Log keeps in memory while the sink fails
-	// (default 20000); beyond it records are dropped, counted and logged.
+	// (default 20000; and at most 64 MiB of them); beyond it records are
+	// dropped, counted and logged.
 	Buffer int `yaml:"buffer"`
 	// RedisStream also sends every record to a Redis stream (XADD … MAXLEN ~),
 	// so the records of every replica meet in one place. Best effort: a

@@ -26,20 +26,24 @@ type StreamStats struct {
 //	XADD <stream> MAXLEN ~ <max_len> * source <source> line <json>
 //
 // It is best effort and never holds the file's writer: while Redis fails it
-// buffers up to the log's Buffer records and retries with backoff.
+// buffers up to the log's Buffer records (and 64 MiB of them) and retries
+// with backoff.
 type stream struct {
-	client     redis.UniversalClient
-	key        string
-	maxLen     int64
-	source     string
-	limit      int
-	retryMin   time.Duration
-	retryMax   time.Duration
-	logger     *slog.Logger
-	mu         sync.Mutex
-	pending    [][]byte
-	kick, quit chan struct{}
-	done       chan struct{}
+	client   redis.UniversalClient
+	key      string
+	maxLen   int64
+	source   string
+	limit    int
+	retryMin time.Duration
+	retryMax time.Duration
+	logger   *slog.Logger
+	mu       sync.Mutex
+	pending  [][]byte
+	// pendingBytes is the length of pending's lines, bounded by
+	// bufferBytes as their number is by limit.
+	pendingBytes int
+	kick, quit   chan struct{}
+	done         chan struct{}
 
 	written, failed, dropped atomic.Uint64
 }
@@ -69,8 +73,9 @@ func (s *stream) send(buf []byte) {
 		if i < 0 {
 			i = len(own)
 		}
-		if len(s.pending) < s.limit {
+		if len(s.pending) < s.limit && s.pendingBytes+i <= bufferBytes {
 			s.pending = append(s.pending, own[:i:i])
+			s.pendingBytes += i
 		} else {
 			s.dropped.Add(1)
 		}
@@ -145,6 +150,9 @@ func (s *stream) flush(timeout time.Duration) bool {
 			err = context.DeadlineExceeded
 		}
 		s.mu.Lock()
+		for _, line := range s.pending[:sent] {
+			s.pendingBytes -= len(line)
+		}
 		clear(s.pending[:sent])
 		s.pending = s.pending[sent:]
 		if len(s.pending) == 0 {
@@ -167,6 +175,6 @@ func (s *stream) close() {
 	<-s.done
 	s.mu.Lock()
 	s.dropped.Add(uint64(len(s.pending)))
-	s.pending = nil
+	s.pending, s.pendingBytes = nil, 0
 	s.mu.Unlock()
 }

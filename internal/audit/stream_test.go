@@ -59,3 +59,36 @@ func TestRedisStreamSink(t *testing.T) {
 		t.Errorf("stream stats %+v, want 10 written, none dropped", st)
 	}
 }
+
+// While Redis is down the lines waiting for the stream are bounded in bytes
+// too, not only in number (Buffer): beyond 64 MiB they are dropped and
+// counted, however long the records of the requests are.
+func TestRedisStreamPendingIsBoundedInBytes(t *testing.T) {
+	srv := redistest.Start(t)
+	client := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{srv.Addr()}, MaxRetries: -1})
+	defer client.Close()
+	l, _, _ := openTest(t, func(o *Options) {
+		o.Redis = client
+		o.RedisStream = &StreamOptions{Stream: "gw:audit", MaxLen: 1000, Source: "replica-1"}
+	})
+	srv.Stop()
+	long := "/" + strings.Repeat("a", 64<<10)
+	const n = 1200 // 75 MiB of paths, fewer records than Buffer
+	for i := range n {
+		if err := l.Commit(context.Background(), Record{Kind: KindDecision, Decision: "deny", Path: long, RequestID: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.stream.mu.Lock()
+	pending, held := len(l.stream.pending), 0
+	for _, line := range l.stream.pending {
+		held += len(line)
+	}
+	l.stream.mu.Unlock()
+	if held > 64<<20 {
+		t.Errorf("%d lines of %d bytes wait for the stream, want at most 64 MiB", pending, held)
+	}
+	if st := l.Stats().Stream; st.Dropped == 0 {
+		t.Errorf("stream stats %+v, want the lines beyond the bound dropped", st)
+	}
+}
