@@ -631,6 +631,13 @@ func (l *Log) unqueue(q []entry) {
 // to. On error the chain, the count since the last checkpoint and the
 // counters are as they were before.
 func (l *Log) write(q []entry, cp, detail string) error {
+	return l.writeLate(q, cp, func() string { return detail })
+}
+
+// writeLate is write with cp's detail asked for once q is encoded, just
+// before the checkpoint is: what it counts (the recovered checkpoint's
+// drops) goes on while q is encoded and signed.
+func (l *Log) writeLate(q []entry, cp string, detail func() string) error {
 	buf := l.buf[:0]
 	seq0, prev0 := l.seq, l.prev
 	since, cps := l.since, 0
@@ -649,7 +656,7 @@ func (l *Log) write(q []entry, cp, detail string) error {
 	}
 	if cp != "" {
 		var err error
-		if buf, err = l.appendCheckpoint(buf, cp, detail); err != nil {
+		if buf, err = l.appendCheckpoint(buf, cp, detail()); err != nil {
 			l.seq, l.prev = seq0, prev0
 			return err
 		}
@@ -840,12 +847,12 @@ func (l *Log) recover() bool {
 	l.carried = nil
 	err := l.reopenSame()
 	if err == nil {
-		failed, dropped := l.failed.Load()-l.failed0, l.dropped.Load()-l.dropped0
-		now := l.now()
-		detail := fmt.Sprintf("the audit log could not be written from %s to %s (%v): %d commits refused, %d records dropped",
-			l.downSince.UTC().Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339Nano), l.downCause,
-			failed, dropped)
-		err = l.write(all, CheckpointRecovered, detail)
+		err = l.writeLate(all, CheckpointRecovered, func() string {
+			failed, dropped := l.failed.Load()-l.failed0, l.dropped.Load()-l.dropped0
+			return fmt.Sprintf("the audit log could not be written from %s to %s (%v): %d commits refused, %d records dropped",
+				l.downSince.UTC().Format(time.RFC3339Nano), l.now().UTC().Format(time.RFC3339Nano), l.downCause,
+				failed, dropped)
+		})
 	}
 	if err != nil {
 		err = l.fail(err, all)

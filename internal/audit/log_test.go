@@ -3,6 +3,8 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -927,5 +929,69 @@ func TestLogBufferIsBoundedInBytes(t *testing.T) {
 	recs := readRecords(t, path)
 	if got, want := len(requestIDs(recs)), 1+n-int(st.Dropped); got != want {
 		t.Errorf("%d records written, want %d (the buffered ones)", got, want)
+	}
+}
+
+// gatedSigner signs with key; once armed, its next Sign waits for release.
+type gatedSigner struct {
+	key     *ecdsa.PrivateKey
+	mu      sync.Mutex
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *gatedSigner) Public() crypto.PublicKey { return s.key.Public() }
+
+func (s *gatedSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	s.mu.Lock()
+	entered, release := s.entered, s.release
+	s.entered, s.release = nil, nil
+	s.mu.Unlock()
+	if entered != nil {
+		close(entered)
+		<-release
+	}
+	return s.key.Sign(r, digest, opts)
+}
+
+func (s *gatedSigner) arm() (entered, release chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.entered, s.release = make(chan struct{}), make(chan struct{})
+	return s.entered, s.release
+}
+
+// The recovered checkpoint counts every record dropped during the outage,
+// also those dropped while the attempt that succeeds was encoding the
+// buffered records (signing the checkpoints among them takes a while).
+func TestRecoveredCheckpointCountsEveryDrop(t *testing.T) {
+	signer := &gatedSigner{key: newKey(t)}
+	l, path, c := openTest(t, func(o *Options) {
+		o.Signer, o.CheckpointEvery, o.Buffer = signer, 5, 20
+		o.Logger = slog.New(slog.DiscardHandler)
+	})
+	c.set(func(c *faults) { c.failWrites = true })
+	for i := range 12 {
+		l.Log(Record{Kind: KindResponse, RequestID: fmt.Sprint("buffered", i)})
+	}
+	eventually(t, "the failure", func() bool { return l.Healthy() != nil })
+	// The next attempt stops at the checkpoint after the 5th buffered
+	// record; it will succeed.
+	entered, release := signer.arm()
+	<-entered
+	c.set(func(c *faults) { c.failWrites = false })
+	for i := range 30 {
+		l.Log(Record{Kind: KindResponse, RequestID: fmt.Sprint("late", i)})
+	}
+	dropped := l.Stats().Dropped
+	if dropped == 0 {
+		t.Fatal("no record dropped with the buffer full")
+	}
+	close(release)
+	eventually(t, "recovery", func() bool { return l.Healthy() == nil })
+	l.Close()
+	rc := checkpoints(readRecords(t, path), CheckpointRecovered)
+	if len(rc) != 1 || !contains(rc[0].Detail, fmt.Sprintf(" %d records dropped", dropped)) {
+		t.Errorf("recovered checkpoints %+v, want one counting the %d records dropped", rc, dropped)
 	}
 }
