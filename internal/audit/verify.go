@@ -340,6 +340,11 @@ func parseLine(line []byte) (Record, error) {
 	if err := dec.Decode(&r); err != nil {
 		return Record{}, &lineError{what: "malformed", expected: "a JSON audit record", got: err.Error()}
 	}
+	if r.Seq == 0 {
+		// Seq counts from 1; the checks of a chain's start (prev zeros,
+		// the signed start checkpoint) are at seq 1.
+		return Record{}, &lineError{what: "malformed", expected: "a seq from 1", got: "seq 0"}
+	}
 	if !isHex64(r.Prev) || !isHex64(r.Hash) {
 		return Record{}, &lineError{seq: r.Seq, what: "malformed", expected: "prev and hash of 64 lowercase hex digits",
 			got: fmt.Sprintf("%q and %q", r.Prev, r.Hash)}

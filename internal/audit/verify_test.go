@@ -520,3 +520,23 @@ func FuzzVerifier(f *testing.F) {
 		}
 	})
 }
+
+// Seq counts from 1: a record at seq 0 is no record the log writes. Taken
+// as a file that starts later in the chain, a log rewritten whole and
+// renumbered from 0 passed with the keys — without the signed start
+// checkpoint a file that starts at seq 1 must have, and without the summary
+// saying that earlier files were missing.
+func TestVerifyRefusesSeqZero(t *testing.T) {
+	key := newKey(t)
+	keys, _ := NewKeySet(key.Public())
+	forged := dropCheckpoints(t, writeChain(t, key, 20), 0)
+	for i := range forged {
+		forged[i] = bytes.Replace(forged[i], []byte(fmt.Sprintf(`{"seq":%d,`, i+1)), []byte(fmt.Sprintf(`{"seq":%d,`, i)), 1)
+	}
+	forged = rechain(t, forged, 0, nil, true)
+	for name, ks := range map[string]*KeySet{"with keys": keys, "without keys": nil} {
+		t.Run(name, func(t *testing.T) {
+			verifyCase{lines: forged, keys: ks, what: "malformed", line: 1}.run(t)
+		})
+	}
+}
