@@ -2,7 +2,10 @@
 
 package audit
 
-import "syscall"
+import (
+	"io/fs"
+	"syscall"
+)
 
 // removed reports whether f, the open audit file, has no name left: it was
 // removed (or its directory was), so what is written to it is gone when the
@@ -19,4 +22,12 @@ func removed(f file) bool {
 		return false
 	}
 	return st.Nlink == 0
+}
+
+// linked reports whether fi, the open audit file's, counts at least one
+// link: a file system that counts none (some FUSE ones) never shows a
+// removal, and its files are not taken as removed.
+func linked(fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Nlink > 0
 }

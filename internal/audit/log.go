@@ -98,8 +98,10 @@ type Log struct {
 	dropped0  uint64
 	rotateAt  time.Time // no rotation attempt before (after a failed rename)
 	// linkChecked is when write last checked that the file was not
-	// removed (see removedCheck).
+	// removed (see removedCheck); linked: the file had a link when it was
+	// opened (where links are not counted, it is never taken as removed).
 	linkChecked time.Time
+	linked      bool
 }
 
 // removedCheck is how often, at most, a write checks that the open file
@@ -211,6 +213,7 @@ func OpenOptions(o Options) (*Log, error) {
 			return nil, fmt.Errorf("audit: open: %w", err)
 		}
 		l.f, l.path, l.info, l.size = f, o.File, st, st.Size()
+		l.linked = linked(st)
 		if t.from != "" {
 			l.seq = t.seq
 			copy(l.prev[:], t.hash)
@@ -662,7 +665,7 @@ func (l *Log) writeLate(q []entry, cp string, detail func() string) error {
 		}
 		since, cps = 0, cps+1
 	}
-	if l.path != "" {
+	if l.path != "" && l.linked {
 		// Written to a removed file, the records would vanish with the
 		// process (and a restart would continue the chain from the
 		// rotated files as if nothing were missing): fail, and recovery
@@ -932,6 +935,7 @@ func (l *Log) reopenSame() error {
 		l.size = st.Size()
 	}
 	l.f, l.info = f, st
+	l.linked = linked(st)
 	return nil
 }
 
@@ -983,6 +987,7 @@ func (l *Log) reopen(ev, detail, renameTo string) error {
 		return l.fail(err, nil)
 	}
 	l.f, l.info, l.size = f, st, st.Size()
+	l.linked = linked(st)
 	return nil
 }
 
