@@ -64,24 +64,38 @@ func (s *stream) stats() StreamStats {
 	return StreamStats{Written: s.written.Load(), Failed: s.failed.Load(), Dropped: s.dropped.Load()}
 }
 
-// send queues the lines of buf (copied: buf is the writer's).
+// send queues the lines of buf (copied: buf is the writer's) while they fit
+// in the buffer, in number and bytes; the first that does not fit, and the
+// lines after it, are dropped. Only the lines kept are copied, so a kept
+// line never holds the dropped ones in memory.
 func (s *stream) send(buf []byte) {
-	own := bytes.Clone(buf)
 	s.mu.Lock()
+	kept, keptBytes, end, lines := 0, 0, 0, 0
+	for off := 0; off < len(buf); lines++ {
+		i := bytes.IndexByte(buf[off:], '\n')
+		next := off + i + 1
+		if i < 0 {
+			i, next = len(buf)-off, len(buf)
+		}
+		if kept == lines && len(s.pending)+kept < s.limit && s.pendingBytes+keptBytes+i <= bufferBytes {
+			kept, keptBytes, end = kept+1, keptBytes+i, next
+		}
+		off = next
+	}
+	own := bytes.Clone(buf[:end])
 	for len(own) > 0 {
 		i := bytes.IndexByte(own, '\n')
 		if i < 0 {
 			i = len(own)
 		}
-		if len(s.pending) < s.limit && s.pendingBytes+i <= bufferBytes {
-			s.pending = append(s.pending, own[:i:i])
-			s.pendingBytes += i
-		} else {
-			s.dropped.Add(1)
-		}
+		s.pending = append(s.pending, own[:i:i])
 		own = own[min(i+1, len(own)):]
 	}
+	s.pendingBytes += keptBytes
 	s.mu.Unlock()
+	if lines > kept {
+		s.dropped.Add(uint64(lines - kept))
+	}
 	select {
 	case s.kick <- struct{}{}:
 	default:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -91,4 +92,29 @@ func TestRedisStreamPendingIsBoundedInBytes(t *testing.T) {
 	if st := l.Stats().Stream; st.Dropped == 0 {
 		t.Errorf("stream stats %+v, want the lines beyond the bound dropped", st)
 	}
+}
+
+// A line kept for the stream holds no more memory than its own bytes: the
+// other lines of its write, dropped because the buffer is full, are not
+// kept alive with it.
+func TestRedisStreamKeepsOnlyTheLinesItKeeps(t *testing.T) {
+	s := &stream{limit: 1 << 20, kick: make(chan struct{}, 1)}
+	// Nearly full: room for small lines only.
+	s.pending, s.pendingBytes = [][]byte{nil}, bufferBytes-64<<10
+	big := strings.Repeat("b", 1<<20)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range 60 {
+		s.send([]byte(fmt.Sprintf("{\"seq\":%d}\n%s\n", i, big)))
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 16<<20 {
+		t.Errorf("the heap grew by %d bytes for %d small lines kept, want them alone held", grew, len(s.pending)-1)
+	}
+	if len(s.pending) != 61 || s.dropped.Load() != 60 {
+		t.Errorf("%d lines pending, %d dropped; want the 60 small ones kept, the 60 large ones dropped", len(s.pending)-1, s.dropped.Load())
+	}
+	runtime.KeepAlive(s)
 }
