@@ -72,6 +72,10 @@ type Log struct {
 	written, checkpoints, failed, dropped, writes, rotations atomic.Uint64
 	lastSeq                                                  atomic.Uint64
 	dropEpisode                                              atomic.Bool
+	// writeSince and syncSince are when (mono) the write or fsync of the
+	// writer, and the interval fsync beside it, in flight began; 0: none.
+	// One in flight for longer than CommitTimeout makes Healthy fail.
+	writeSince, syncSince atomic.Int64
 
 	// Owned by the writer goroutine (and by the constructor before it).
 	f        file
@@ -395,20 +399,49 @@ func (l *Log) wake() {
 // Healthy returns nil while records can be written, the sink's error (it
 // wraps ErrUnavailable) while it fails, and ErrClosed after Close: for
 // /readyz.
+//
+// A write or fsync that has not returned for longer than CommitTimeout (a
+// hung disk, a stalled network mount) fails it too: every allowed request
+// waits for it and is refused.
 func (l *Log) Healthy() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
+	closed, down := l.closed, l.down
+	l.mu.Unlock()
+	if closed {
 		return ErrClosed
 	}
-	return l.down
+	if down != nil {
+		return down
+	}
+	return l.stalled()
 }
+
+// stalled returns an error wrapping ErrUnavailable while a write or an
+// fsync of the file has been in flight for longer than CommitTimeout.
+func (l *Log) stalled() error {
+	now := mono()
+	if s := l.writeSince.Load(); s != 0 && time.Duration(now-s) > l.o.CommitTimeout {
+		return fmt.Errorf("%w: a write to the audit file has not returned for %s", ErrUnavailable, time.Duration(now-s).Round(time.Millisecond))
+	}
+	if s := l.syncSince.Load(); s != 0 && time.Duration(now-s) > l.o.CommitTimeout {
+		return fmt.Errorf("%w: an fsync of the audit file has not returned for %s", ErrUnavailable, time.Duration(now-s).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// monoEpoch and mono are a clock for durations: nanoseconds on the
+// monotonic clock (never 0 once the process runs), unaffected by steps of
+// the wall clock and by Options.Now.
+var monoEpoch = time.Now()
+
+func mono() int64 { return int64(time.Since(monoEpoch)) + 1 }
 
 // Stats returns the counters.
 func (l *Log) Stats() Stats {
 	l.mu.Lock()
 	buffered, healthy := l.queued, l.down == nil && !l.closed
 	l.mu.Unlock()
+	healthy = healthy && l.stalled() == nil
 	s := Stats{
 		Written: l.written.Load(), Checkpoints: l.checkpoints.Load(), Failed: l.failed.Load(),
 		Dropped: l.dropped.Load(), Writes: l.writes.Load(), Rotations: l.rotations.Load(),
@@ -679,7 +712,9 @@ func (l *Log) writeLate(q []entry, cp string, detail func() string) error {
 			}
 		}
 	}
+	l.writeSince.Store(mono())
 	n, err := l.f.Write(buf)
+	l.writeSince.Store(0)
 	l.writes.Add(1)
 	if cap(buf) <= 4<<20 {
 		l.buf = buf[:0]
@@ -768,7 +803,10 @@ func (l *Log) sync() error {
 	if err := l.awaitSync(); err != nil {
 		return err
 	}
-	if err := l.f.Sync(); err != nil {
+	l.writeSince.Store(mono())
+	err := l.f.Sync()
+	l.writeSince.Store(0)
+	if err != nil {
 		return fmt.Errorf("fsync: %w", err)
 	}
 	l.dirty, l.lastSync = false, l.now()
@@ -782,7 +820,12 @@ func (l *Log) sync() error {
 func (l *Log) startSync(now time.Time) {
 	l.syncing, l.dirty, l.lastSync = true, false, now
 	f := l.f
-	go func() { l.bgSync <- f.Sync() }()
+	l.syncSince.Store(mono())
+	go func() {
+		err := f.Sync()
+		l.syncSince.Store(0)
+		l.bgSync <- err
+	}()
 }
 
 // synced takes the result of an interval fsync: a failure marks the sink

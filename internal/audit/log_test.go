@@ -995,3 +995,34 @@ func TestRecoveredCheckpointCountsEveryDrop(t *testing.T) {
 		t.Errorf("recovered checkpoints %+v, want one counting the %d records dropped", rc, dropped)
 	}
 }
+
+// A write or an fsync that does not return (a hung disk, a stalled NFS
+// mount) means the file cannot be written: every allowed request waits
+// commit_timeout and is refused, so Healthy — /readyz — must say so once
+// one has been in flight for longer than that, for the load balancer to
+// send traffic elsewhere; and recover when it returns.
+func TestHungWriteOrSyncIsUnhealthy(t *testing.T) {
+	t.Run("write", func(t *testing.T) {
+		l, _, c := openTest(t, func(o *Options) { o.CommitTimeout = 20 * time.Millisecond })
+		started, release := c.holdNext(t)
+		go l.Commit(context.Background(), Record{Kind: KindDecision})
+		<-started
+		eventually(t, "unhealthy", func() bool { err := l.Healthy(); return isUnavailable(err) && contains(err.Error(), "not returned") })
+		if l.Stats().Healthy {
+			t.Error("Stats().Healthy with a hung write")
+		}
+		release()
+		eventually(t, "healthy again", func() bool { return l.Healthy() == nil })
+	})
+	t.Run("interval fsync", func(t *testing.T) {
+		l, _, c := openTest(t, func(o *Options) { o.CommitTimeout, o.Fsync = 20*time.Millisecond, "5ms" })
+		started, release := c.holdSyncs(t)
+		if err := l.Commit(context.Background(), Record{Kind: KindDecision}); err != nil {
+			t.Fatal(err)
+		}
+		<-started
+		eventually(t, "unhealthy", func() bool { err := l.Healthy(); return isUnavailable(err) && contains(err.Error(), "not returned") })
+		release()
+		eventually(t, "healthy again", func() bool { return l.Healthy() == nil })
+	})
+}
