@@ -309,7 +309,11 @@ func (u *Upstream) rewrite(pr *httputil.ProxyRequest) {
 		if p := pr.In.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
 			out.Header.Set("X-Forwarded-Proto", p)
 		}
-		if h := pr.In.Header.Get("X-Forwarded-Host"); h != "" {
+		// Only when it names the host the gateway routed (Host), with the
+		// port the client used: a balancer that passes a client's
+		// X-Forwarded-Host on untouched would otherwise let it name
+		// another host to the upstream than the one the rules judged.
+		if h := pr.In.Header.Get("X-Forwarded-Host"); h != "" && ValidHost(h) && ValidHost(pr.In.Host) && sameHostName(h, pr.In.Host) {
 			out.Header.Set("X-Forwarded-Host", h)
 		}
 		// The client address the gateway judged, never a client's word.

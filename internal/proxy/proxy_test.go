@@ -199,6 +199,37 @@ X-HTTP-Method-Override: DELETE
 			},
 		},
 		{
+			// The gateway routed support.corp.example: a trusted balancer
+			// that passes the client's X-Forwarded-Host on untouched (many
+			// do) must not name another host to the upstream.
+			name:    "trusted proxy: X-Forwarded-Host naming another host is replaced by the routed one",
+			trusted: true,
+			request: "GET /a HTTP/1.1\nHost: support.corp.example\nX-Forwarded-Host: admin.corp.example\nConnection: close\n\n",
+			wantURI: "/a",
+			wantHeader: map[string][]string{
+				"X-Forwarded-Host": {"support.corp.example"},
+			},
+		},
+		{
+			// Rack reads the last element of a list.
+			name:    "trusted proxy: an X-Forwarded-Host list is replaced by the routed host",
+			trusted: true,
+			request: "GET /a HTTP/1.1\nHost: support.corp.example\nX-Forwarded-Host: support.corp.example,admin.corp.example\nConnection: close\n\n",
+			wantURI: "/a",
+			wantHeader: map[string][]string{
+				"X-Forwarded-Host": {"support.corp.example"},
+			},
+		},
+		{
+			name:    "trusted proxy: X-Forwarded-Host naming the routed host with a port is kept",
+			trusted: true,
+			request: "GET /a HTTP/1.1\nHost: support.corp.example\nX-Forwarded-Host: Support.Corp.Example:8443\nConnection: close\n\n",
+			wantURI: "/a",
+			wantHeader: map[string][]string{
+				"X-Forwarded-Host": {"Support.Corp.Example:8443"},
+			},
+		},
+		{
 			name:    "trusted proxy: X-Real-IP is the client the gateway judged",
 			trusted: true,
 			request: "GET /a HTTP/1.1\nHost: h\nX-Forwarded-For: 198.51.100.7\nX-Real-IP: 10.9.9.9\nTrue-Client-IP: 10.9.9.9\n" +

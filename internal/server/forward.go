@@ -219,9 +219,7 @@ func (o original) validate() error {
 	if o.method == "" || len(o.method) > 32 || strings.IndexFunc(o.method, func(c rune) bool { return !isTokenChar(c) }) >= 0 {
 		return fmt.Errorf("server: expected an HTTP method, got %q", o.method)
 	}
-	if o.host == "" || len(o.host) > 255 || strings.IndexFunc(o.host, func(c rune) bool {
-		return !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune(".-:[]", c))
-	}) >= 0 {
+	if len(o.host) > 255 || !proxy.ValidHost(o.host) {
 		return fmt.Errorf("server: expected a host name, got %q", o.host)
 	}
 	if o.uri == "" || o.uri[0] != '/' || len(o.uri) > maxOriginalURI {

@@ -117,6 +117,14 @@ func (s *Server) newPublicHandler() http.Handler {
 		ctx = context.WithValue(ctx, reqKey{}, q)
 		r = r.WithContext(proxy.WithForward(ctx, &q.client))
 		q.host = hostOnly(r.Host)
+		if !proxy.ValidHost(r.Host) {
+			// Routed by its name, it would reach an upstream that may read
+			// another host in it ("tool.example:1,admin.example").
+			CloseAfterDenial(w, r)
+			s.record(r, nil, policy.Decision{Reasons: []policy.Reason{policy.ReasonBadRequest}}, http.StatusBadRequest)
+			s.page(w, r, http.StatusBadRequest, pageData{Title: "Bad request", Message: "The Host of this request is not a host name with an optional port.", Next: "Check the link you followed."})
+			return
+		}
 		if s.serveForwardAuth(w, r, q) {
 			return
 		}
