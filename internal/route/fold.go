@@ -1,6 +1,8 @@
 package route
 
 import (
+	"regexp"
+	"regexp/syntax"
 	"unicode"
 	"unicode/utf8"
 )
@@ -103,4 +105,60 @@ func asciiLetter(c rune) byte {
 		return byte(c) + ('a' - 'A')
 	}
 	return 0
+}
+
+// caseMatters reports whether re, matched without regard to case (as the
+// folded reading and case-insensitive upstreams match it: Express compiles
+// a route's expressions with its 'i' flag, ASP.NET Core's regex constraints
+// ignore case), can accept a segment without upper-case ASCII letters that
+// re refuses: a literal or class of re accepts a letter whose case folding
+// reaches a lower-case ASCII letter that it does not accept itself
+// ("[A-Z]", the Kelvin sign). Such a segment would otherwise not make the
+// folded reading run (resolve).
+func caseMatters(re *regexp.Regexp) bool {
+	s, err := syntax.Parse(re.String(), syntax.Perl)
+	if err != nil {
+		return true // compiled before, so not expected: run the reading
+	}
+	return caseMattersIn(s)
+}
+
+func caseMattersIn(s *syntax.Regexp) bool {
+	switch s.Op {
+	case syntax.OpLiteral:
+		if s.Flags&syntax.FoldCase == 0 {
+			for _, r := range s.Rune {
+				if a := asciiFold(r); a != 0 && rune(a) != r || 'A' <= r && r <= 'Z' {
+					return true
+				}
+			}
+		}
+	case syntax.OpCharClass:
+		for c := rune('a'); c <= 'z'; c++ {
+			if inClass(s.Rune, c) {
+				continue
+			}
+			for f := unicode.SimpleFold(c); f != c; f = unicode.SimpleFold(f) {
+				if inClass(s.Rune, f) {
+					return true
+				}
+			}
+		}
+	}
+	for _, sub := range s.Sub {
+		if caseMattersIn(sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// inClass reports whether r is in the ranges of a syntax.OpCharClass.
+func inClass(ranges []rune, r rune) bool {
+	for i := 0; i+1 < len(ranges); i += 2 {
+		if ranges[i] <= r && r <= ranges[i+1] {
+			return true
+		}
+	}
+	return false
 }

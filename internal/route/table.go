@@ -44,8 +44,10 @@ type Table[T any] struct {
 type tree[T any] struct {
 	root *node[T]
 	// upper is set when a case-sensitive static segment has an upper-case
-	// letter: then even an all-lower-case path can read as another route to
-	// a case-insensitive upstream, and the folded reading always runs.
+	// letter, or a case-sensitive variable's expression accepts a letter
+	// whose lower case it refuses (caseMatters): then even an
+	// all-lower-case path can read as another route to a case-insensitive
+	// upstream, and the folded reading always runs.
 	upper bool
 	// formats is set when a route of the host has Options.FormatSuffix:
 	// the reading without a format suffix runs for every path.
@@ -137,6 +139,9 @@ func (t *Table[T]) AddRoute(host, path string, o Options, v T) error {
 			continue
 		}
 		vars = append(vars, s.Var)
+		if !o.CaseInsensitive && s.Re != nil && caseMatters(s.Re) {
+			h.upper = true
+		}
 		n = n.paramChild(s, o.CaseInsensitive)
 	}
 	l := &leaf[T]{value: v, vars: vars}

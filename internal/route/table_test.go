@@ -423,3 +423,30 @@ func BenchmarkLookupReadings(b *testing.B) {
 		})
 	}
 }
+
+// TestTableLookupExpressionCase: a case-sensitive route's variable
+// expression that accepts an upper-case letter ("[A-Z]+") accepts its lower
+// case too for an upstream that matches routes without regard to case
+// (Express compiles the whole route, expressions included, with the 'i'
+// flag; ASP.NET Core's regex constraints ignore case), so an all-lower-case
+// path that the literal reading gives to a broader route is ambiguous.
+func TestTableLookupExpressionCase(t *testing.T) {
+	const h = "re.corp.example"
+	tab := NewTable[string]()
+	for _, p := range []string{"/", "/codes/{code:[A-Z]+}", `/kinds/{k:\x{212a}[0-9]}`, "/ids/{id:[0-9a-f]+}", "/any/{x:.+}"} {
+		if err := tab.AddRoute(h, p, Options{}, h+" "+p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []lookupTest{
+		{name: "upper case as the expression says", host: h, path: "/codes/ABC", want: h + " /codes/{code:[A-Z]+}", wantVars: map[string]string{"code": "ABC"}},
+		{name: "lower case: the expression matches without case", host: h, path: "/codes/abc", ambiguous: true},
+		{name: "Kelvin sign in the expression matches k without case", host: h, path: "/kinds/k1", ambiguous: true},
+		{name: "lower-case expression, lower-case path", host: h, path: "/ids/0af3", want: h + " /ids/{id:[0-9a-f]+}", wantVars: map[string]string{"id": "0af3"}},
+		{name: "digits only", host: h, path: "/codes/123", want: h + " /"},
+		{name: "expression without letters", host: h, path: "/any/abc", want: h + " /any/{x:.+}", wantVars: map[string]string{"x": "abc"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, tab) })
+	}
+}
