@@ -59,8 +59,19 @@ func TestClientAddr(t *testing.T) {
 			trusted: lb, want: "10.0.0.2", wantTrusted: true},
 		{name: "malformed hop left of the client is never read", remote: "10.0.0.2:5555",
 			xff: []string{"not-an-ip, 198.51.100.7"}, trusted: lb, want: "198.51.100.7", wantTrusted: true},
-		{name: "hop with port is malformed", remote: "10.0.0.2:5555", xff: []string{"198.51.100.7:443"},
+		// Azure Application Gateway appends the client as "address:port":
+		// read as the peer, every client behind it would have the
+		// balancer's own (trusted, internal) address.
+		{name: "hop with port is the client", remote: "10.0.0.2:5555", xff: []string{"198.51.100.7:443"},
+			trusted: lb, want: "198.51.100.7", wantTrusted: true},
+		{name: "IPv6 hop with port is the client", remote: "10.0.0.2:5555", xff: []string{"1.2.3.4, [2001:db8::9]:443"},
+			trusted: lb, want: "2001:db8::9", wantTrusted: true},
+		{name: "trusted hop with port is skipped", remote: "10.0.0.2:5555", xff: []string{"198.51.100.7:1, 10.0.0.9:2"},
+			trusted: lb, want: "198.51.100.7", wantTrusted: true},
+		{name: "IPv6 hop with port and zone is malformed", remote: "10.0.0.2:5555", xff: []string{"[fe80::9%eth0]:443"},
 			trusted: lb, want: "10.0.0.2", wantTrusted: true},
+		{name: "unbracketed IPv6 is an address, not address and port", remote: "10.0.0.2:5555", xff: []string{"2001:db8::9:443"},
+			trusted: lb, want: "2001:db8::9:443", wantTrusted: true},
 		{name: "empty hop is malformed", remote: "10.0.0.2:5555", xff: []string{"198.51.100.7,"},
 			trusted: lb, want: "10.0.0.2", wantTrusted: true},
 		{name: "IPv6 hop with zone is malformed", remote: "10.0.0.2:5555", xff: []string{"2001:db8::9%eth0"},
