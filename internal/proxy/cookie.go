@@ -19,9 +19,10 @@ import (
 //   - spaces and tabs around the name are dropped (Go's net/http, browsers:
 //     "_gateway_session =x" is _gateway_session);
 //   - letter case does not count (ASP.NET's cookie collection);
-//   - percent-escapes are decoded, '+', ' ' and '.' read as '_', and "[…]"
-//     ends the name (PHP's $_COOKIE: "_gateway%2Esession" and
-//     "_gateway_session[a]" are both _gateway_session).
+//   - percent-escapes are decoded, '+', ' ' and '.' read as '_', "[…]"
+//     ends the name and an unclosed '[' reads as '_' (PHP's $_COOKIE:
+//     "_gateway%2Esession", "_gateway_session[a]" and "_gateway[session"
+//     are all _gateway_session).
 
 // ErrCookieConflict means a request carried the session cookie more than
 // once with different values: a cookie set for a parent domain or a longer
@@ -199,8 +200,8 @@ func isGatewayCookie(n string, names []string) bool {
 }
 
 // foldCookieName appends the folded form of a cookie name to dst: escapes
-// decoded, '+' as ' ', spaces and tabs around dropped, cut at '[', lower
-// case, and ' ' and '.' as '_'.
+// decoded, '+' as ' ', spaces and tabs around dropped, cut at a '[' that a
+// ']' closes (else that '[' is '_'), lower case, and ' ' and '.' as '_'.
 func foldCookieName(dst []byte, n string) []byte {
 	start := len(dst)
 	for i := 0; i < len(n); i++ {
@@ -212,7 +213,10 @@ func foldCookieName(dst []byte, n string) []byte {
 			c = ' '
 		}
 		if c == '[' {
-			break
+			if closed(n[i+1:]) {
+				break // PHP: an array index; the name ends here
+			}
+			c = '_' // PHP: an unclosed '[' is not an index but '_'
 		}
 		dst = append(dst, c)
 	}
@@ -236,6 +240,17 @@ func foldCookieName(dst []byte, n string) []byte {
 		}
 	}
 	return out
+}
+
+// closed reports whether rest, the part of a cookie name after a '[',
+// holds a ']' (raw or percent-escaped, as PHP decodes the name first).
+func closed(rest string) bool {
+	for i := 0; i < len(rest); i++ {
+		if rest[i] == ']' || rest[i] == '%' && i+2 < len(rest) && rest[i+1] == '5' && (rest[i+2] == 'D' || rest[i+2] == 'd') {
+			return true
+		}
+	}
+	return false
 }
 
 // trimOWS drops whitespace (isCookieSpace) at both ends.

@@ -77,6 +77,8 @@ func TestStripCookies(t *testing.T) {
 			in: []string{"%5Fgateway%5Fsession=x; _gateway%2esession=y; a=1"}, want: []string{"a=1"}},
 		{name: "PHP array syntax", names: []string{gw},
 			in: []string{"_gateway_session[]=x; _gateway_session[a]=y; a[]=1"}, want: []string{"a[]=1"}},
+		{name: "PHP reads an unclosed '[' as '_'", names: []string{gw},
+			in: []string{"_gateway[session=x; _gateway%5Bsession_login_ab=y; _gateway[session]=z; a[b=1"}, want: []string{"_gateway[session]=z; a[b=1"}},
 		{name: "a ',' separated pair (RFC 2965 readers)", names: []string{gw},
 			in: []string{"theme=dark, _gateway_session=SID; a=1"}, want: []string{"a=1"}},
 		{name: "several families", names: []string{gw, "_gateway_csrf"},
