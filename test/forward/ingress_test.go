@@ -134,6 +134,29 @@ func testIngress(t *testing.T, transport string, start func(*testing.T, int, *ga
 			t.Fatalf("the tool received Authorization %q, which the client never sent", a)
 		}
 	})
+	t.Run("the tool never receives a client's address or host headers", func(t *testing.T) {
+		// Proxy mode sends the tool only the address and host the rules
+		// judged; the documented ingress configurations must do the same
+		// (the Traefik and Envoy plays are not the real proxies).
+		if in.name != "nginx" && in.name != "caddy" {
+			t.Skip("checked with the real ingresses only")
+		}
+		before := up.hits()
+		resp, _ := get(t, ann, in.URL+"/reports", "X-Real-IP", "10.9.9.9", "X-Forwarded-For", "10.9.9.9",
+			"Forwarded", "for=10.9.9.9;host=admin.example", "X-Client-IP", "10.9.9.9", "X-Forwarded-Host", "admin.example",
+			"X-Forwarded-Port", "8443")
+		if resp.StatusCode != http.StatusOK || up.hits() != before+1 {
+			t.Fatalf("status %d, tool hits %d → %d", resp.StatusCode, before, up.hits())
+		}
+		r := up.last()
+		for _, name := range []string{"X-Real-Ip", "X-Forwarded-For", "Forwarded", "X-Client-Ip", "X-Forwarded-Host", "X-Forwarded-Port"} {
+			for _, v := range r.Header.Values(name) {
+				if strings.Contains(v, "10.9.9.9") || strings.Contains(v, "admin.example") || strings.Contains(v, "8443") {
+					t.Errorf("the tool received the client's %s %q", name, v)
+				}
+			}
+		}
+	})
 	t.Run("a bearer token the gateway consumed never reaches the tool", func(t *testing.T) {
 		tok := idToken(t, idp, "bob@example.com")
 		bob := client(browserAddr)
