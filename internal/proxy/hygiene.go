@@ -205,22 +205,29 @@ var always = func() map[string]bool {
 
 // Ingress names the headers one kind of ingress sets itself on the check
 // it sends the gateway in forward-auth mode (describing the request, or on
-// its own way): the gateway must not take them for the client's.
-type Ingress struct{ sets *HeaderList }
+// its own way): the gateway must not take them for the client's. forwards
+// are the forwarding headers it sets (or removes) on the request to the
+// tool; nil means all of them (the nginx and Caddy configurations of
+// docs/forward-auth.md set or remove each). A client's copy of any other
+// reaches the tool untouched.
+type Ingress struct{ sets, forwards *HeaderList }
 
 // The ingresses forward-auth mode knows.
 var (
 	// IngressForwardAuth is Traefik's ForwardAuth and Caddy's forward_auth:
 	// X-Forwarded-Method and -Uri describe the request; Traefik adds
 	// X-Forwarded-Server, and after a stripPrefix X-Forwarded-Prefix.
-	IngressForwardAuth = Ingress{MustHeaderList("X-Forwarded-Method", "X-Forwarded-Uri", "X-Forwarded-Server", "X-Forwarded-Prefix")}
+	IngressForwardAuth = Ingress{sets: MustHeaderList("X-Forwarded-Method", "X-Forwarded-Uri", "X-Forwarded-Server", "X-Forwarded-Prefix")}
 	// IngressNginx is nginx's auth_request as the gateway's snippet sets it
 	// up: X-Original-URI and X-Original-Method describe the request.
-	IngressNginx = Ingress{MustHeaderList("X-Original-URI", "X-Original-Method")}
+	IngressNginx = Ingress{sets: MustHeaderList("X-Original-URI", "X-Original-Method")}
 	// IngressEnvoy is Envoy's ext_authz (HTTP or gRPC): Envoy describes the
 	// request in the check itself; X-Envoy-* are its own (it removes a
-	// client's at the edge).
-	IngressEnvoy = Ingress{MustHeaderList("X-Envoy-*")}
+	// client's at the edge). Of the forwarding headers it sets only
+	// X-Forwarded-For and -Proto (use_remote_address); a client's
+	// X-Real-IP, X-Forwarded-Host, Forwarded … are left to the gateway to
+	// remove.
+	IngressEnvoy = Ingress{MustHeaderList("X-Envoy-*"), MustHeaderList("X-Forwarded-For", "X-Forwarded-Proto")}
 )
 
 // infrastructure are the entries of DefaultStripHeaders that CDNs, load
@@ -245,7 +252,9 @@ var infrastructure = MustHeaderList(
 // method-override headers, and the headers of strip (nil means
 // DefaultStripList) through which other authenticating proxies name the
 // user — in any letter case and with '_' or '.' for '-' — except what the
-// ingress in front sets itself (in) and the infrastructure headers of CDNs,
+// ingress in front sets itself (in: its describing headers and the
+// forwarding headers it sets on the request to the tool, in.forwards) and
+// the infrastructure headers of CDNs,
 // load balancers and TLS terminators (the client's address, scheme, host
 // and certificate), which whoever sets them overwrites. Those are set in
 // their '-' spelling only: a '_' or '.' spelling of them (which CGI, PHP,
@@ -261,7 +270,8 @@ func SpoofableInForwardAuth(name string, strip *HeaderList, in Ingress) bool {
 	switch {
 	case bytes.HasPrefix(f, namespaceBytes):
 		return true
-	case strings.IndexAny(name, "_.") < 0 && (forwarding[string(f)] || in.sets.containsFolded(f) || infrastructure.containsFolded(f)):
+	case strings.IndexAny(name, "_.") < 0 && (forwarding[string(f)] && (in.forwards == nil || in.forwards.containsFolded(f)) ||
+		in.sets.containsFolded(f) || infrastructure.containsFolded(f)):
 		return false
 	}
 	return always[string(f)] || strip.containsFolded(f)

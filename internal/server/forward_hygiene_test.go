@@ -142,6 +142,40 @@ func TestExtAuthzGRPCRemovesHeadersProxyModeStrips(t *testing.T) {
 	}
 }
 
+// Of the forwarding headers Envoy sets only X-Forwarded-For and -Proto
+// (use_remote_address): a client's X-Real-IP, X-Forwarded-Host, -Port,
+// Forwarded and X-Client-IP would reach the tool as the client sent them
+// (proxy mode deletes them), so an allowed check has Envoy remove them.
+func TestExtAuthzGRPCRemovesClientAddressHeaders(t *testing.T) {
+	g := newFwdGateway(t, "127.0.0.0/8, "+trustedIn)
+	client := grpcClient(t, g)
+	ann := g.session("ann@corp.example")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hdr := map[string]string{"cookie": "_gateway_session=" + ann.Value,
+		"x-real-ip": "10.9.9.9", "x-client-ip": "10.9.9.9", "forwarded": "for=10.9.9.9", "x-forwarded-host": "admin.example",
+		"x-forwarded-port": "8443", "x-forwarded-for": "198.51.100.7", "x-forwarded-proto": "https"}
+	resp, err := client.Check(ctx, checkRequest("198.51.100.7:5555", "GET", "tool.example", "/reports", hdr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := resp.GetOkResponse()
+	if ok == nil {
+		t.Fatalf("expected an allow, got %v", resp)
+	}
+	rm := ok.GetHeadersToRemove()
+	for _, name := range []string{"x-real-ip", "x-client-ip", "forwarded", "x-forwarded-host", "x-forwarded-port"} {
+		if !slices.Contains(rm, name) {
+			t.Errorf("headers_to_remove %q does not list %s: Envoy would forward the client's to the tool", rm, name)
+		}
+	}
+	for _, name := range []string{"x-forwarded-for", "x-forwarded-proto"} {
+		if slices.Contains(rm, name) {
+			t.Errorf("headers_to_remove %q lists %s, which Envoy sets itself", rm, name)
+		}
+	}
+}
+
 // A client's copy of another ingress's describing header is refused (nginx
 // does not set X-Forwarded-Uri, Traefik does not set X-Original-URI, no
 // HTTP ingress removes X-Envoy-Original-Path); a CDN's or TLS terminator's
