@@ -207,7 +207,7 @@ var always = func() map[string]bool {
 // it sends the gateway in forward-auth mode (describing the request, or on
 // its own way): the gateway must not take them for the client's. forwards
 // are the forwarding headers it sets (or removes) on the request to the
-// tool; nil means all of them (the nginx and Caddy configurations of
+// tool; nil means all of them (the nginx, Caddy and Traefik configurations of
 // docs/forward-auth.md set or remove each). A client's copy of any other
 // reaches the tool untouched.
 type Ingress struct{ sets, forwards *HeaderList }

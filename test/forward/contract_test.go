@@ -102,11 +102,22 @@ var noRedirects = &http.Client{Timeout: 10 * time.Second,
 // copied onto it ("replacing any existing conflicting headers"); any other
 // answer is returned to the client. The entry point drops the client's
 // X-Forwarded-* headers (forwardedHeaders, untrusted clients:
-// doc.traefik.io/traefik/routing/entrypoints/#forwarded-headers).
+// doc.traefik.io/traefik/routing/entrypoints/#forwarded-headers), and the
+// documented headers middleware sets or removes its customRequestHeaders
+// (doc.traefik.io/traefik/middlewares/http/headers/).
 func startTraefik(t *testing.T, port int, g *gateway, up *upstream) *ingress {
 	path, authResponseHeaders := traefikForwardAuth(t) // as docs/forward-auth.md configures it
+	custom := traefikRequestHeaders(t)
 	address := g.URL + path
 	check := func(w http.ResponseWriter, r *http.Request) bool {
+		// The headers middleware: an empty value removes the header.
+		for _, kv := range custom {
+			if kv[1] == "" {
+				r.Header.Del(kv[0])
+			} else {
+				r.Header.Set(kv[0], kv[1])
+			}
+		}
 		for k := range r.Header {
 			if strings.HasPrefix(strings.ToLower(k), "x-forwarded-") || strings.EqualFold(k, "X-Real-Ip") {
 				r.Header.Del(k)

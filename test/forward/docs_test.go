@@ -130,6 +130,34 @@ func traefikForwardAuth(t *testing.T) (path string, authResponseHeaders []string
 	return strings.TrimPrefix(fa.Address, "http://gateway.internal:8080"), fa.AuthResponseHeaders
 }
 
+// traefikRequestHeaders reads the customRequestHeaders of the documented
+// headers middlewares on the tool's router (an empty value removes the
+// header), in the router's order.
+func traefikRequestHeaders(t *testing.T) [][2]string {
+	var c struct {
+		HTTP struct {
+			Middlewares map[string]struct {
+				Headers struct {
+					CustomRequestHeaders map[string]string `yaml:"customRequestHeaders"`
+				} `yaml:"headers"`
+			} `yaml:"middlewares"`
+			Routers map[string]struct {
+				Middlewares []string `yaml:"middlewares"`
+			} `yaml:"routers"`
+		} `yaml:"http"`
+	}
+	if err := yaml.Unmarshal([]byte(snippet(t, "traefik")), &c); err != nil {
+		t.Fatalf("the Traefik snippet: %v", err)
+	}
+	var out [][2]string
+	for _, m := range c.HTTP.Routers["reports"].Middlewares {
+		for k, v := range c.HTTP.Middlewares[m].Headers.CustomRequestHeaders {
+			out = append(out, [2]string{k, v})
+		}
+	}
+	return out
+}
+
 // envoyFilter decodes a documented ext_authz typed_config with the
 // official v3 protos and checks it with their validation rules.
 func envoyFilter(t *testing.T, name string) *extauthzv3.ExtAuthz {
