@@ -9,9 +9,13 @@ import (
 
 // foldSegment appends seg, a segment of a normalized path, to dst in the
 // form compared without regard to letter case: ASCII letters in lower case,
-// and a percent-escaped non-ASCII character whose upper case, lower case or
+// a percent-escaped non-ASCII character whose upper case, lower case or
 // simple case folding is an ASCII letter replaced by that letter in lower
-// case. Case-insensitive comparisons outside ASCII differ between platforms:
+// case, and a percent-escaped non-ASCII decimal digit replaced by its ASCII
+// digit (Java's Long.parseLong and Python's int read "٤٢" and "４２" as 42,
+// and Python's and .NET's \d match them: Spring with a long path variable
+// and a Django re_path serve such a path as the record the digits name).
+// Case-insensitive comparisons outside ASCII differ between platforms:
 // .NET's OrdinalIgnoreCase and Java's equalsIgnoreCase read "admın" (dotless
 // ı, %C4%B1) and "ſ" (long s) as "admin" and "s", and the Kelvin sign as
 // "k"; so must the gateway. Other escapes are kept (their hex lower-cased;
@@ -24,7 +28,11 @@ func foldSegment(dst []byte, seg string) []byte {
 			dst = append(dst, c+('a'-'A'))
 		case c == '%':
 			if r, n := escapedRune(seg[i:]); n > 0 {
-				if a := asciiFold(r); a != 0 {
+				a := asciiFold(r)
+				if a == 0 {
+					a = asciiDigit(r)
+				}
+				if a != 0 {
 					dst = append(dst, a)
 					i += n - 1
 					continue
@@ -161,4 +169,25 @@ func inClass(ranges []rune, r rune) bool {
 		}
 	}
 	return false
+}
+
+// asciiDigit returns the ASCII digit of the non-ASCII decimal digit r
+// (Unicode category Nd), or 0. Unicode encodes each set of decimal digits
+// as a run of ten from zero, so a digit's value is its distance from the
+// start of its range in unicode.Nd, modulo 10.
+func asciiDigit(r rune) byte {
+	if r < utf8.RuneSelf || !unicode.IsDigit(r) {
+		return 0
+	}
+	for _, rg := range unicode.Nd.R16 {
+		if lo, hi := rune(rg.Lo), rune(rg.Hi); lo <= r && r <= hi && rg.Stride == 1 {
+			return byte('0' + (r-lo)%10)
+		}
+	}
+	for _, rg := range unicode.Nd.R32 {
+		if lo, hi := rune(rg.Lo), rune(rg.Hi); lo <= r && r <= hi && rg.Stride == 1 {
+			return byte('0' + (r-lo)%10)
+		}
+	}
+	return 0
 }

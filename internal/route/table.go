@@ -517,7 +517,9 @@ func (m *match[T]) walk(n *node[T], i, depth int) {
 			if m.fold || e.ci {
 				re = e.fold
 			}
-			if re != nil && !re.MatchString(seg) {
+			// The folded reading matches the folded segment (its Unicode
+			// digits as ASCII ones) and keeps the value as sent.
+			if re != nil && (m.fold && !re.Match(f) || !m.fold && !re.MatchString(seg)) {
 				continue
 			}
 			m.vals = append(m.vals, seg)

@@ -450,3 +450,29 @@ func TestTableLookupExpressionCase(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, tab) })
 	}
 }
+
+// TestTableLookupUnicodeDigits: Java's Long.parseLong and Python's int
+// read Unicode decimal digits ("٤٢", "４２") as the number, and Python's \d
+// matches them, so Spring (a long path variable) and Django (re_path with
+// \d+) serve /customers/%D9%A4%D9%A2 as customer 42; a path that the gateway's literal reading gives to a broader route
+// while its digits read as those of a constrained variable is ambiguous.
+func TestTableLookupUnicodeDigits(t *testing.T) {
+	const h = "digits.corp.example"
+	tab := NewTable[string]()
+	for _, p := range []string{"/", "/customers/{customer_id:[0-9]+}", "/v1"} {
+		if err := tab.AddRoute(h, p, Options{}, h+" "+p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []lookupTest{
+		{name: "ASCII digits", host: h, path: "/customers/42", want: h + " /customers/{customer_id:[0-9]+}", wantVars: map[string]string{"customer_id": "42"}},
+		{name: "Arabic-Indic digits", host: h, path: "/customers/%D9%A4%D9%A2", ambiguous: true},
+		{name: "fullwidth digits", host: h, path: "/customers/%EF%BC%94%EF%BC%92", ambiguous: true},
+		{name: "mathematical digit", host: h, path: "/customers/%F0%9D%9F%9C", ambiguous: true},
+		{name: "a static segment's digit", host: h, path: "/v%D9%A1", ambiguous: true},
+		{name: "other letters are not digits", host: h, path: "/customers/caf%C3%A9", want: h + " /"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, tab) })
+	}
+}
