@@ -3,6 +3,7 @@ package route
 import (
 	"regexp"
 	"regexp/syntax"
+	"strconv"
 	"unicode"
 	"unicode/utf8"
 )
@@ -190,4 +191,82 @@ func asciiDigit(r rune) byte {
 		}
 	}
 	return 0
+}
+
+// numberReading appends to dst the decimal number that lenient parsers of
+// record IDs read in seg, a folded segment (foldSegment), when that differs
+// from seg: Ruby's String#to_i, which Rails' find applies ("42abc", "+42"
+// and " 42" are 42), and Java's Long.decode after Spring trims whitespace
+// ("0x2a", "#2a" and "+42" are 42). It returns dst unchanged when seg reads
+// as no number, or as itself (all digits), or ends in a format suffix
+// ("43.json").
+func numberReading(dst, seg []byte) []byte {
+	s := seg
+	for len(s) >= 3 && string(s[:3]) == "%20" {
+		s = s[3:]
+	}
+	for len(s) >= 3 && string(s[len(s)-3:]) == "%20" {
+		s = s[:len(s)-3]
+	}
+	if len(s) > 0 && s[0] == '+' {
+		s = s[1:]
+	}
+	var hex []byte
+	switch {
+	case len(s) > 2 && s[0] == '0' && s[1] == 'x':
+		hex = s[2:]
+	case len(s) > 3 && string(s[:3]) == "%23":
+		hex = s[3:]
+	}
+	if hex != nil && len(hex) <= 15 {
+		var v uint64
+		ok := true
+		for _, c := range hex {
+			switch {
+			case '0' <= c && c <= '9':
+				v = v<<4 | uint64(c-'0')
+			case 'a' <= c && c <= 'f':
+				v = v<<4 | uint64(c-'a'+10)
+			default:
+				ok = false
+			}
+		}
+		if ok {
+			return strconv.AppendUint(dst, v, 10)
+		}
+	}
+	n := 0
+	for n < len(s) && '0' <= s[n] && s[n] <= '9' {
+		n++
+	}
+	if n == 0 || n == len(seg) || n < len(s) && s[n] == '.' {
+		// No number, or the segment itself; a '.' after the digits is a
+		// format suffix, the business of Options.FormatSuffix.
+		return dst
+	}
+	return append(dst, s[:n]...)
+}
+
+// lenientNumbers reports whether a segment of path may read as another
+// number to a lenient parser (numberReading): it starts with a digit, '+'
+// or '%' and is not all digits.
+func lenientNumbers(path string) bool {
+	for i := 0; i < len(path); i++ {
+		if path[i] != '/' || i+1 >= len(path) {
+			continue
+		}
+		switch c := path[i+1]; {
+		case c == '+' || c == '%':
+			return true
+		case '0' <= c && c <= '9':
+			j := i + 2
+			for j < len(path) && '0' <= path[j] && path[j] <= '9' {
+				j++
+			}
+			if j < len(path) && path[j] != '/' {
+				return true
+			}
+		}
+	}
+	return false
 }

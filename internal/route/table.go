@@ -49,6 +49,10 @@ type tree[T any] struct {
 	// all-lower-case path can read as another route to a case-insensitive
 	// upstream, and the folded reading always runs.
 	upper bool
+	// constrained is set when a route of the host has a variable with an
+	// expression: a segment that a lenient parser reads as another number
+	// (numberReading) then makes the folded reading run.
+	constrained bool
 	// formats is set when a route of the host has Options.FormatSuffix:
 	// the reading without a format suffix runs for every path.
 	formats bool
@@ -139,6 +143,7 @@ func (t *Table[T]) AddRoute(host, path string, o Options, v T) error {
 			continue
 		}
 		vars = append(vars, s.Var)
+		h.constrained = h.constrained || s.Re != nil
 		if !o.CaseInsensitive && s.Re != nil && caseMatters(s.Re) {
 			h.upper = true
 		}
@@ -344,7 +349,7 @@ func (t *Table[T]) resolve(host, path string, vals []string) (*leaf[T], []string
 		return nil, nil, nil
 	}
 	lit := h.walk(path, false, vals)
-	fold := h.upper || hasUpperASCII(path)
+	fold := h.upper || hasUpperASCII(path) || h.constrained && lenientNumbers(path)
 	params := strings.IndexByte(path, ';') >= 0
 	format := ""
 	if h.formats {
@@ -512,15 +517,34 @@ func (m *match[T]) walk(n *node[T], i, depth int) {
 				m.walk(c, next, depth+1)
 			}
 		}
+		// A lenient parser's number is read only where no variable takes
+		// the segment as it is: an upstream that routes such a segment to
+		// a variable of its own must constrain the other one as well.
+		lenient := m.fold && len(n.params) > 0
+		if lenient {
+			for _, e := range n.params {
+				if e.fold == nil || e.fold.Match(f) {
+					lenient = false
+					break
+				}
+			}
+		}
 		for _, e := range n.params {
 			re := e.seg.Re
 			if m.fold || e.ci {
 				re = e.fold
 			}
 			// The folded reading matches the folded segment (its Unicode
-			// digits as ASCII ones) and keeps the value as sent.
+			// digits as ASCII ones), or the number a lenient parser reads
+			// in it (numberReading), and keeps the value as sent.
 			if re != nil && (m.fold && !re.Match(f) || !m.fold && !re.MatchString(seg)) {
-				continue
+				if !lenient {
+					continue
+				}
+				var nbuf [24]byte
+				if num := numberReading(nbuf[:0], f); len(num) == 0 || !re.Match(num) {
+					continue
+				}
 			}
 			m.vals = append(m.vals, seg)
 			m.walk(e.child, next, depth+1)

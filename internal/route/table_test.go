@@ -476,3 +476,36 @@ func TestTableLookupUnicodeDigits(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, tab) })
 	}
 }
+
+// TestTableLookupLenientNumbers: Rails' find reads a record ID with Ruby's
+// String#to_i ("42abc", "+42", " 42" are 42) and Spring converts a long path
+// variable with Long.decode after trimming whitespace ("0x2a", "#2A",
+// "+42" are 42): a path that the literal reading gives to a broader route
+// while such a reading of a segment satisfies a constrained variable is
+// ambiguous.
+func TestTableLookupLenientNumbers(t *testing.T) {
+	const h = "numbers.corp.example"
+	tab := NewTable[string]()
+	for _, p := range []string{"/", "/customers/{customer_id:[0-9]+}", "/customers/export"} {
+		if err := tab.AddRoute(h, p, Options{}, h+" "+p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cust := h + " /customers/{customer_id:[0-9]+}"
+	tests := []lookupTest{
+		{name: "digits", host: h, path: "/customers/42", want: cust, wantVars: map[string]string{"customer_id": "42"}},
+		{name: "leading zero is the variable as sent", host: h, path: "/customers/042", want: cust, wantVars: map[string]string{"customer_id": "042"}},
+		{name: "trailing letters (to_i)", host: h, path: "/customers/42abc", ambiguous: true},
+		{name: "plus sign", host: h, path: "/customers/+42", ambiguous: true},
+		{name: "space around", host: h, path: "/customers/%2042%20", ambiguous: true},
+		{name: "hexadecimal (Long.decode)", host: h, path: "/customers/0x2a", ambiguous: true},
+		{name: "hexadecimal with '#'", host: h, path: "/customers/%232A", ambiguous: true},
+		{name: "a static route is not a number", host: h, path: "/customers/export", want: h + " /customers/export"},
+		{name: "letters only", host: h, path: "/customers/new", want: h + " /"},
+		{name: "digits after letters", host: h, path: "/customers/v2", want: h + " /"},
+		{name: "elsewhere on the host", host: h, path: "/reports/2fa", want: h + " /"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, tab) })
+	}
+}
