@@ -520,10 +520,17 @@ func (m *match[T]) walk(n *node[T], i, depth int) {
 		// A lenient parser's number is read only where no variable takes
 		// the segment as it is: an upstream that routes such a segment to
 		// a variable of its own must constrain the other one as well.
+		// The expressions match the folded segment as a string: a copy,
+		// made in the folded reading only (passing fbuf itself to the
+		// regexp would put it on the heap in every reading).
+		var fs string
+		if m.fold && len(n.params) > 0 {
+			fs = string(f)
+		}
 		lenient := m.fold && len(n.params) > 0
 		if lenient {
 			for _, e := range n.params {
-				if e.fold == nil || e.fold.Match(f) {
+				if e.fold == nil || e.fold.MatchString(fs) {
 					lenient = false
 					break
 				}
@@ -537,12 +544,12 @@ func (m *match[T]) walk(n *node[T], i, depth int) {
 			// The folded reading matches the folded segment (its Unicode
 			// digits as ASCII ones), or the number a lenient parser reads
 			// in it (numberReading), and keeps the value as sent.
-			if re != nil && (m.fold && !re.Match(f) || !m.fold && !re.MatchString(seg)) {
+			if re != nil && (m.fold && !re.MatchString(fs) || !m.fold && !re.MatchString(seg)) {
 				if !lenient {
 					continue
 				}
 				var nbuf [24]byte
-				if num := numberReading(nbuf[:0], f); len(num) == 0 || !re.Match(num) {
+				if num := numberReading(nbuf[:0], f); len(num) == 0 || !re.MatchString(string(num)) {
 					continue
 				}
 			}
