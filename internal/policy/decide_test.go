@@ -245,6 +245,16 @@ func TestDecide(t *testing.T) {
 		{name: "deny method in another letter case",
 			rules: Rules{Allow: []Condition{{Everyone: true}}, Deny: []Condition{{Methods: []string{"DELETE"}}}},
 			in:    Input{Identity: user("a@corp.example"), Request: method("delete")}, want: deniedBy("deny[0]")},
+		// HEAD is GET without the body: upstreams serve it with their GET
+		// handlers (status and headers of the resource), so a rule on GET
+		// is a rule on HEAD too.
+		{name: "deny GET covers HEAD",
+			rules: Rules{Allow: []Condition{{Everyone: true}}, Deny: []Condition{{Methods: []string{"GET"}}}},
+			in:    Input{Identity: user("a@corp.example"), Request: method("HEAD")}, want: deniedBy("deny[0]")},
+		{name: "allow GET covers HEAD", rules: Rules{Allow: []Condition{{Methods: []string{"GET"}}}},
+			in: Input{Identity: user("a@corp.example"), Request: method("head")}, want: allow(session)},
+		{name: "a rule on HEAD is not one on GET", rules: Rules{Allow: []Condition{{Methods: []string{"HEAD"}}}},
+			in: Input{Identity: user("a@corp.example"), Request: method("GET")}, want: denied(ReasonNoAllowRule)},
 
 		// Source addresses.
 		{name: "source in CIDR", rules: Rules{Allow: []Condition{{SourceCIDRs: []string{"10.0.0.0/8"}}}},

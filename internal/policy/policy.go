@@ -290,6 +290,12 @@ func compileCondition(c Condition) (condition, error) {
 		methods:  set(c.Methods, strings.ToUpper),
 		everyone: c.Everyone,
 	}
+	if out.methods["GET"] {
+		// HEAD is GET without the body (RFC 9110 §9.3.2), and upstreams
+		// serve it with their GET handlers: a deny on GET that let HEAD
+		// through would show the resource's status and headers.
+		out.methods["HEAD"] = true
+	}
 	if len(c.Emails) > 0 {
 		out.emails = map[string]bool{}
 		for _, e := range c.Emails {
