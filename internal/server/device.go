@@ -17,7 +17,15 @@ func (s *Server) clientCert(r *http.Request, q *request) *x509.Certificate {
 	if h == "" || !q.client.TrustedPeer {
 		return nil
 	}
-	c, err := proxy.ParseClientCertHeader(r.Header.Get(h))
+	// Exactly one value: a proxy that appends its header to the client's
+	// copy instead of replacing it would otherwise hand the gateway the
+	// client's (a device certificate is no secret; only the proxy's TLS
+	// handshake proves its key was used).
+	vals := r.Header.Values(h)
+	if len(vals) != 1 {
+		return nil
+	}
+	c, err := proxy.ParseClientCertHeader(vals[0])
 	if err != nil {
 		return nil
 	}
