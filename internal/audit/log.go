@@ -369,7 +369,7 @@ func (l *Log) Log(r Record) {
 		return
 	}
 	size := recordSize(&r)
-	if l.queued >= l.o.Buffer || l.queuedBytes+size > bufferBytes {
+	if l.queued >= l.o.Buffer || l.queuedBytes+size > l.o.bufferBytes {
 		l.mu.Unlock()
 		if !l.dropEpisode.Swap(true) {
 			l.logger.Error("audit: buffer full, dropping records to the operational log", "buffer", l.o.Buffer)

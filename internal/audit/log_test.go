@@ -910,18 +910,21 @@ func TestRecentIsBoundedInBytes(t *testing.T) {
 // send them) would otherwise hold more than a gigabyte until the file works
 // again. Beyond the bound they are dropped and counted like the others.
 func TestLogBufferIsBoundedInBytes(t *testing.T) {
-	l, path, c := openTest(t, func(o *Options) { o.Logger = slog.New(slog.DiscardHandler) })
+	// The bound is 64 MiB; 4 MiB here, so that the recovery does not write
+	// 64 MiB (tens of seconds under the race detector).
+	const bound = 4 << 20
+	l, path, c := openTest(t, func(o *Options) { o.Logger, o.bufferBytes = slog.New(slog.DiscardHandler), bound })
 	c.set(func(c *faults) { c.failWrites = true })
 	l.Log(Record{Kind: KindResponse, RequestID: "first"})
 	eventually(t, "the failure", func() bool { return l.Healthy() != nil })
 	long := "/" + strings.Repeat("a", 64<<10)
-	const n = 1200 // 75 MiB of paths: fewer records than Buffer, more bytes than the bound
+	const n = 80 // 5 MiB of paths: fewer records than Buffer, more bytes than the bound
 	for i := range n {
 		l.Log(Record{Kind: KindDecision, Decision: "deny", Path: long, RequestID: fmt.Sprint(i)})
 	}
 	st := l.Stats()
-	if st.Dropped == 0 || st.Buffered*(64<<10) > 64<<20 {
-		t.Errorf("Stats %+v: want at most 64 MiB of records buffered, the rest dropped", st)
+	if st.Dropped == 0 || st.Buffered*(64<<10) > bound {
+		t.Errorf("Stats %+v: want at most 4 MiB of records buffered, the rest dropped", st)
 	}
 	c.set(func(c *faults) { c.failWrites = false })
 	eventually(t, "recovery", func() bool { return l.Healthy() == nil })

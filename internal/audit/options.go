@@ -58,9 +58,11 @@ type Options struct {
 	// Redis is the client RedisStream writes with (required with it).
 	Redis redis.UniversalClient `yaml:"-"`
 
-	// For tests: how the file is opened, and the reopen backoff.
+	// For tests: how the file is opened, the reopen backoff, and the bound
+	// in bytes of the records kept while the sink fails (0: bufferBytes).
 	openFile           func(path string) (file, error)
 	retryMin, retryMax time.Duration
+	bufferBytes        int
 }
 
 // StreamOptions configure the Redis stream sink.
@@ -126,6 +128,9 @@ func isStdout(file string) bool { return file == "" || file == "-" }
 
 // withDefaults returns o with every unset field at its default.
 func (o Options) withDefaults() Options {
+	if o.bufferBytes == 0 {
+		o.bufferBytes = bufferBytes
+	}
 	if o.Fsync == "" {
 		o.Fsync = DefaultFsync
 	}
