@@ -122,6 +122,10 @@ func TestStripInbound(t *testing.T) {
 		"Front-End-Https":                    {"on"},
 		"X-Host":                             {"admin.corp.example"},
 		"X-Envoy-Internal":                   {"true"},
+		// Next.js (before 15.2.3) skips its middleware — where apps check
+		// authorization — for a request that carries this (CVE-2025-29927).
+		"X-Middleware-Subrequest": {"middleware:middleware:middleware:middleware:middleware"},
+		"X_Middleware_Subrequest": {"src/middleware"},
 	}
 	custom := MustHeaderList("X-Tool-User", "X-Legacy-*")
 	tests := []stripTest{
