@@ -219,13 +219,32 @@ func start(t testing.TB, v Vars, tmpl string) (*Gateway, error) {
 
 func freePort(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	_, port, _ := net.SplitHostPort(FreeAddr(t))
 	return port
+}
+
+// handedOut are the ports FreeAddr returned in this process.
+var handedOut sync.Map // int → struct{}
+
+// FreeAddr returns a loopback host:port that was free a moment ago and
+// that it never returned before in this process: the kernel may hand the
+// port of a listener just closed to the next one, and two calls in a row
+// (a gateway's listener and its admin listener) then got the same port.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().(*net.TCPAddr)
+		ln.Close()
+		if _, dup := handedOut.LoadOrStore(addr.Port, struct{}{}); !dup {
+			return addr.String()
+		}
+	}
+	t.Fatal("gatewaytest: no loopback port that was not handed out before")
+	return ""
 }
 
 // Browser is an HTTP client with a cookie jar that follows redirects.

@@ -280,16 +280,9 @@ func (g *gateway) verifyAudit() (string, error) {
 	return string(out), err
 }
 
-// freeAddr returns a loopback host:port that was free a moment ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+// freeAddr returns a loopback host:port that was free a moment ago, never
+// one handed out before.
+func freeAddr(t testing.TB) string { return gatewaytest.FreeAddr(t) }
 
 // audited reports whether a record matching match reaches the audit file
 // within 5 s (denials and session events are written asynchronously; only

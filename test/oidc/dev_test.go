@@ -13,15 +13,17 @@ import (
 	"time"
 
 	"github.com/accessgateway/gateway/internal/devmode"
+	"github.com/accessgateway/gateway/internal/gatewaytest"
 )
 
+// freePort is a loopback port free a moment ago, never handed out before.
 func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	_, p, _ := net.SplitHostPort(gatewaytest.FreeAddr(t))
+	n, err := strconv.Atoi(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return n
 }
 
 // `gateway dev --config FILE` runs an operator's own file — its routes and

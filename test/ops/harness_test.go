@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -56,16 +55,8 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// freeAddr returns a free loopback host:port.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+// freeAddr returns a free loopback host:port, never one handed out before.
+func freeAddr(t testing.TB) string { return gatewaytest.FreeAddr(t) }
 
 // startProc runs `gateway serve --config cfgPath` and waits until its
 // admin listener answers /readyz with 200. The process is killed when the
