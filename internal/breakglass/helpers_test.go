@@ -222,3 +222,20 @@ func newMemStore(t *testing.T) store.Store {
 	t.Cleanup(func() { st.Close() })
 	return st
 }
+
+// twoReplicas is replica a (a fixture) and replica b (a second Service on
+// a's store and clock), both asking the rota provider p, with a grant of
+// alice's on billing for incident PINC1 made on a. b closes with the test.
+func twoReplicas(t *testing.T, p Provider) (*fixture, *Service) {
+	t.Helper()
+	opts := Options{Providers: map[string]Provider{"rota": p}}
+	a := newFixture(t, testConfig(), opts)
+	opts.Store, opts.Now = a.st, a.clk.Now
+	b, err := New(testConfig(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	a.grant(t, alice, request("billing", "PINC1"))
+	return a, b
+}

@@ -41,15 +41,7 @@ func (p *heldProvider) Incident(ctx context.Context, id string) (Incident, error
 func TestRecheckDoesNotTrustAnUnansweredAsk(t *testing.T) {
 	ctx := context.Background()
 	p := &heldProvider{stubProvider: &stubProvider{onCall: true, incident: Incident{Provider: "rota", Status: "triggered", Active: true}}}
-	opts := Options{Providers: map[string]Provider{"rota": p}}
-	a := newFixture(t, testConfig(), opts)
-	opts.Store, opts.Now = a.st, a.clk.Now
-	b, err := New(testConfig(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	a.grant(t, alice, request("billing", "PINC1"))
+	a, b := twoReplicas(t, p)
 	g, err := a.svc.Active(ctx, alice, "billing")
 	if err != nil || g == nil {
 		t.Fatalf("Active = %v, %v", g, err)
@@ -83,15 +75,7 @@ func TestRecheckDoesNotTrustAnUnansweredAsk(t *testing.T) {
 func TestRecheckRemembersFromTheAsk(t *testing.T) {
 	ctx := context.Background()
 	p := &stubProvider{onCall: true, incident: Incident{Provider: "rota", Status: "triggered", Active: true}}
-	opts := Options{Providers: map[string]Provider{"rota": p}}
-	a := newFixture(t, testConfig(), opts)
-	opts.Store, opts.Now = a.st, a.clk.Now
-	b, err := New(testConfig(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	a.grant(t, alice, request("billing", "PINC1"))
+	a, b := twoReplicas(t, p)
 	g, err := a.svc.Active(ctx, alice, "billing")
 	if err != nil || g == nil {
 		t.Fatalf("Active = %v, %v", g, err)

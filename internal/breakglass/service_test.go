@@ -357,15 +357,7 @@ func TestRecheck(t *testing.T) {
 func TestRecheckAcrossReplicas(t *testing.T) {
 	ctx := context.Background()
 	p := &stubProvider{onCall: true, incident: Incident{Provider: "rota", Status: "triggered", Active: true}}
-	opts := Options{Providers: map[string]Provider{"rota": p}}
-	a := newFixture(t, testConfig(), opts)
-	opts.Store, opts.Now = a.st, a.clk.Now
-	b, err := New(testConfig(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	a.grant(t, alice, request("billing", "PINC1"))
+	a, b := twoReplicas(t, p)
 
 	a.clk.Advance(DefaultRecheckInterval)
 	base := p.count()
