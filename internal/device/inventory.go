@@ -198,6 +198,22 @@ func inventoryCertHash(path string, roots *EKRoots) (string, error) {
 	return EKKeyHash(cert.PublicKey)
 }
 
+// SimulatorEKSHA256 is the EK of the TPM simulator gateway-agent runs with
+// --tpm simulator (go-tpm-tools' simulator with the agent's fixed seed, the
+// quickstart's device). The seed is public: anyone can run the simulator
+// and be the device whose EK this is, so an inventory that lists it is
+// refused outside gateway dev.
+const SimulatorEKSHA256 = "494b77654b7600f84d7ca917bd253a38046ea6a28bbb43f533f4a5b0cd86eb59"
+
+// simulatorDevice returns the ID of the device inv lists with the
+// simulator's EK, or "".
+func simulatorDevice(inv *Inventory) string {
+	if d, ok := inv.ByEK(SimulatorEKSHA256); ok {
+		return d.ID
+	}
+	return ""
+}
+
 // EKKeyHash returns the hex SHA-256 of pub in DER SubjectPublicKeyInfo form,
 // the identity of an EK in the inventory.
 func EKKeyHash(pub any) (string, error) {

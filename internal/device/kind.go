@@ -3,6 +3,7 @@ package device
 import (
 	"context"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -134,6 +135,20 @@ func (Kind) SectionProblems(section any) []requirement.Problem {
 	return out
 }
 
+// ProductionProblems implements requirement.ProductionChecker: outside
+// gateway dev an inline inventory may not list the TPM simulator's EK (an
+// inventory file is checked when it is loaded).
+func (Kind) ProductionProblems(section any) []requirement.Problem {
+	var out []requirement.Problem
+	for i, d := range section.(*Config).Inventory {
+		if b, err := parseDigest(d.EKPubSHA256); err == nil && hex.EncodeToString(b) == SimulatorEKSHA256 {
+			out = append(out, requirement.Problem{Path: fmt.Sprintf(".inventory[%d].ek_pub_sha256", i),
+				Msg: "the EK of the TPM simulator's fixed seed, which anyone can run (gateway-agent --tpm simulator): allowed in gateway dev only"})
+		}
+	}
+	return out
+}
+
 // ResolvePaths implements requirement.Sectioned.
 func (Kind) ResolvePaths(section any, dir string) {
 	c := section.(*Config)
@@ -241,7 +256,7 @@ func (Kind) NewService(section any, env requirement.Env) (requirement.Service, e
 	if section == nil {
 		return k, nil
 	}
-	opts := Options{Now: env.Now, Audit: k.audit}
+	opts := Options{Now: env.Now, Audit: k.audit, RefuseSimulator: !env.Dev}
 	svc, err := NewService(*section.(*Config), env.Store, env.Logger.With("subsystem", "device"), opts)
 	if err != nil {
 		return nil, err

@@ -56,6 +56,9 @@ type Options struct {
 	// directory of the gateway's config file. Empty means the working
 	// directory.
 	BaseDir string
+	// RefuseSimulator refuses an inventory that lists the TPM simulator's
+	// EK (SimulatorEKSHA256): set outside gateway dev.
+	RefuseSimulator bool
 }
 
 // Service is the gateway side of device trust. It is safe for concurrent use;
@@ -74,7 +77,9 @@ type Service struct {
 	ekRoots *EKRoots
 	ca      *CA
 	baseDir string
-	inv     atomic.Pointer[Inventory]
+	// refuseSimulator: Options.RefuseSimulator.
+	refuseSimulator bool
+	inv             atomic.Pointer[Inventory]
 }
 
 // Store key prefixes.
@@ -110,7 +115,7 @@ func NewService(cfg Config, st store.Store, logger *slog.Logger, opts Options) (
 	}
 	cfg.Certificates.CACertFile = resolve(opts.BaseDir, cfg.Certificates.CACertFile)
 	cfg.Certificates.CAKeyFile = resolve(opts.BaseDir, cfg.Certificates.CAKeyFile)
-	s := &Service{cfg: cfg, st: st, log: logger, audit: opts.Audit, now: opts.Now, baseDir: opts.BaseDir}
+	s := &Service{cfg: cfg, st: st, log: logger, audit: opts.Audit, now: opts.Now, baseDir: opts.BaseDir, refuseSimulator: opts.RefuseSimulator}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -141,10 +146,20 @@ func NewService(cfg Config, st store.Store, logger *slog.Logger, opts Options) (
 }
 
 func (s *Service) loadInventory() (*Inventory, error) {
+	var inv *Inventory
+	var err error
 	if s.cfg.InventoryFile != "" {
-		return LoadInventoryFile(s.cfg.InventoryFile, s.ekRoots)
+		inv, err = LoadInventoryFile(s.cfg.InventoryFile, s.ekRoots)
+	} else {
+		inv, err = BuildInventory(s.cfg.Inventory, s.baseDir, s.ekRoots)
 	}
-	return BuildInventory(s.cfg.Inventory, s.baseDir, s.ekRoots)
+	if err != nil {
+		return nil, err
+	}
+	if id := simulatorDevice(inv); id != "" && s.refuseSimulator {
+		return nil, fmt.Errorf("device: invalid inventory: device %q has the EK of the TPM simulator's fixed seed, which anyone can run (gateway-agent --tpm simulator): allowed in gateway dev only", id)
+	}
+	return inv, nil
 }
 
 // Close releases nothing today; it exists for the gateway's uniform

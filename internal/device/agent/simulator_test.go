@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/go-tpm/tpm2"
+
+	"github.com/accessgateway/gateway/internal/device"
 )
 
 // clockOf reads the TPM clock of a fresh simulator run.
@@ -59,5 +61,23 @@ func skipWithoutCgo(t testing.TB, err error) {
 	t.Helper()
 	if err != nil && strings.Contains(err.Error(), "requires building with CGO") {
 		t.Skip("skipping: the TPM simulator needs cgo (CGO_ENABLED=1, gcc, libssl-dev)")
+	}
+}
+
+// device.SimulatorEKSHA256 is the EK of OpenSimulator's fixed seed, the
+// one the gateway refuses outside gateway dev.
+func TestSimulatorEKIsTheOneTheGatewayRefuses(t *testing.T) {
+	tpm, err := OpenSimulator("")
+	skipWithoutCgo(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tpm.Close()
+	id, err := tpm.Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.EKHash != device.SimulatorEKSHA256 {
+		t.Fatalf("the fixed-seed simulator's EK is %s, device.SimulatorEKSHA256 says %s", id.EKHash, device.SimulatorEKSHA256)
 	}
 }
