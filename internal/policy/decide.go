@@ -19,9 +19,14 @@ type Identity struct {
 
 // Request is what Decide knows of the HTTP request: the normalized path only.
 type Request struct {
-	Method   string
-	Path     string
-	SourceIP netip.Addr
+	Method string
+	// MethodOverrides are the methods a tool may execute a POST as instead
+	// (the query's _method, which Symfony and Laravel honour): a deny entry
+	// on methods matches if Method or any of them is listed, an allow entry
+	// only if Method and all of them are.
+	MethodOverrides []string
+	Path            string
+	SourceIP        netip.Addr
 	// Vars are the route's path variables ({customer_id}).
 	Vars map[string]string
 }

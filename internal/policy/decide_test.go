@@ -255,6 +255,15 @@ func TestDecide(t *testing.T) {
 			in: Input{Identity: user("a@corp.example"), Request: method("head")}, want: allow(session)},
 		{name: "a rule on HEAD is not one on GET", rules: Rules{Allow: []Condition{{Methods: []string{"HEAD"}}}},
 			in: Input{Identity: user("a@corp.example"), Request: method("GET")}, want: denied(ReasonNoAllowRule)},
+		// POST /x?_method=DELETE is a DELETE to Symfony and Laravel: a deny
+		// on DELETE denies it, an allow of POST alone does not allow it.
+		{name: "deny DELETE covers a POST overridden to DELETE",
+			rules: Rules{Allow: []Condition{{Everyone: true}}, Deny: []Condition{{Methods: []string{"DELETE"}}}},
+			in:    Input{Identity: user("a@corp.example"), Request: Request{Method: "POST", MethodOverrides: []string{"delete"}}}, want: deniedBy("deny[0]")},
+		{name: "allow POST does not cover a POST overridden to DELETE", rules: Rules{Allow: []Condition{{Methods: []string{"POST"}}}},
+			in: Input{Identity: user("a@corp.example"), Request: Request{Method: "POST", MethodOverrides: []string{"DELETE"}}}, want: denied(ReasonNoAllowRule)},
+		{name: "allow POST and DELETE covers it", rules: Rules{Allow: []Condition{{Methods: []string{"POST", "DELETE"}}}},
+			in: Input{Identity: user("a@corp.example"), Request: Request{Method: "POST", MethodOverrides: []string{"DELETE"}}}, want: allow(session)},
 
 		// Source addresses.
 		{name: "source in CIDR", rules: Rules{Allow: []Condition{{SourceCIDRs: []string{"10.0.0.0/8"}}}},

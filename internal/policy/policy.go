@@ -94,6 +94,8 @@ type condition struct {
 	// /customers/VIP must not escape a deny on vip where an upstream or its
 	// database reads both as one).
 	foldVars bool
+	// deny marks a deny entry (foldDeny): method overrides widen its match.
+	deny bool
 	// numericVars are the deny entry's variables whose values are all
 	// decimal numbers: a value that holds a digit but is not a plain
 	// decimal number matches them too (see looseNumber).
@@ -322,10 +324,26 @@ func compileCondition(c Condition) (condition, error) {
 	return out, nil
 }
 
+// matchMethods: the request's method is listed; with method overrides, a
+// deny entry matches if any of the methods the tool may execute is listed,
+// an allow entry only if all of them are (fail closed both ways).
+func (c *condition) matchMethods(req *Request) bool {
+	m := c.methods[upperASCII(req.Method)]
+	for _, o := range req.MethodOverrides {
+		if c.deny {
+			m = m || c.methods[upperASCII(o)]
+		} else {
+			m = m && c.methods[upperASCII(o)]
+		}
+	}
+	return m
+}
+
 // foldDeny makes a deny entry's path variables match every spelling an
 // upstream or its database may read as the same value (denyForm): deny
 // entries fail closed by matching more spellings.
 func (c *condition) foldDeny() {
+	c.deny = true
 	c.foldVars = true
 	for k, vals := range c.vars {
 		folded := make(map[string]bool, len(vals))
@@ -449,7 +467,7 @@ func (c *condition) match(id *Identity, email Email, req *Request) bool {
 	}
 	// Methods compare in ASCII upper case: some upstream frameworks
 	// upper-case the method, so a deny rule on DELETE must match "delete".
-	if c.methods != nil && !c.methods[upperASCII(req.Method)] {
+	if c.methods != nil && !c.matchMethods(req) {
 		return false
 	}
 	if c.cidrs != nil {

@@ -58,7 +58,7 @@ routes:
     upstream: http://127.0.0.1:1
     rules:
       allow: [{domains: [corp.example]}]
-      deny: [{groups: [contractors]}]
+      deny: [{groups: [contractors]}, {methods: [DELETE]}]
   - name: status
     host: tool.example
     path: /status
@@ -375,6 +375,15 @@ func TestForwardAuthHTTP(t *testing.T) {
 			headers:    nginxHeaders("GET", "tool.example", "/a//b", employee),
 			wantStatus: 403, auditStatus: 400, wantTransport: "nginx", wantReason: "bad-request"},
 
+		// A POST that Symfony or Laravel execute as DELETE (the query's
+		// _method) is judged as a DELETE too.
+		{name: "nginx: a POST overridden to DELETE is denied as a DELETE", peer: ingress, target: nginxAuthPath, user: "ann@corp.example",
+			headers:    nginxHeaders("POST", "tool.example", "/reports?_method=DELETE", employee),
+			wantStatus: 403, wantTransport: "nginx", wantReason: "deny-rule-matched"},
+		{name: "nginx: a plain POST is allowed", peer: ingress, target: nginxAuthPath, user: "ann@corp.example",
+			headers:    nginxHeaders("POST", "tool.example", "/reports?method=x", employee),
+			wantStatus: 200, wantToken: true, wantEmail: "ann@corp.example", wantSource: employee, wantTransport: "nginx", wantReason: "allow-rule-matched"},
+
 		// nginx's error_page 403 asks the page endpoint about the same
 		// original request: the page with its own status, never an allow.
 		{name: "nginx page: deny is the page with its status", peer: ingress, target: nginxPagePath, user: "cat@corp.example", groups: []string{"contractors"},
@@ -648,4 +657,26 @@ func FuzzOriginalValidate(f *testing.F) {
 			t.Fatalf("accepted %q %q %q", method, host, uri)
 		}
 	})
+}
+
+// The query's _method of a POST is the method Symfony and Laravel execute:
+// the decision judges it too; other requests have none (nil, no parsing).
+func TestMethodOverrides(t *testing.T) {
+	for _, tc := range []struct {
+		method, target string
+		want           []string
+	}{
+		{"POST", "/x?_method=DELETE", []string{"DELETE"}},
+		{"POST", "/x?a=1&%5Fmeth%6Fd=PUT", []string{"PUT"}},
+		{"POST", "/x?_method=PATCH&_method=DELETE", []string{"PATCH", "DELETE"}},
+		{"POST", "/x?_method=DELETE&bad=%zz", []string{"DELETE"}},
+		{"POST", "/x?method=DELETE", nil},
+		{"POST", "/x", nil},
+		{"GET", "/x?_method=DELETE", nil},
+	} {
+		r := httptest.NewRequest(tc.method, tc.target, nil)
+		if got := methodOverrides(r); !slices.Equal(got, tc.want) {
+			t.Errorf("%s %s: %q, want %q", tc.method, tc.target, got, tc.want)
+		}
+	}
 }

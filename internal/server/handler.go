@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -235,6 +236,23 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
 	s.forward(w, r, q, entry, &q.in, d)
 }
 
+// methodOverrides are the methods a tool may execute the POST r as: the
+// values of _method in its query, which Symfony and Laravel honour (both
+// also read it from a form body, which the gateway does not read: see
+// docs/config.md, methods). Nil, without allocating, for every other
+// request.
+func methodOverrides(r *http.Request) []string {
+	q := r.URL.RawQuery
+	if r.Method != http.MethodPost || !strings.Contains(q, "method") && !strings.Contains(q, "%") {
+		return nil
+	}
+	vals, err := url.ParseQuery(q)
+	if err != nil && len(vals) == 0 {
+		return nil
+	}
+	return vals["_method"]
+}
+
 // decideRoute takes the decision of r on entry (q.in is its input): who is
 // calling, the evidence of the route's requirements, the lifters when a
 // requirement is unmet. bearerInvalid says a bearer token did not verify
@@ -244,7 +262,7 @@ func (s *Server) decideRoute(r *http.Request, q *request, entry *routeEntry, var
 	in := &q.in
 	*in = policy.Input{
 		Route:   entry.policy,
-		Request: policy.Request{Method: r.Method, Path: q.path, SourceIP: q.client.ClientIP, Vars: vars},
+		Request: policy.Request{Method: r.Method, MethodOverrides: methodOverrides(r), Path: q.path, SourceIP: q.client.ClientIP, Vars: vars},
 	}
 	if !entry.cfg.Public {
 		_, sp := s.tracer.Start(r.Context(), "gateway.identity")
