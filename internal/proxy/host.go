@@ -1,6 +1,9 @@
 package proxy
 
-import "strings"
+import (
+	"net"
+	"strings"
+)
 
 // ValidHost reports whether h (a Host header, or an X-Forwarded-Host) is
 // one authority in the form RFC 9110 §7.2 gives it: a host name of letters,
@@ -61,21 +64,16 @@ func ValidHost(h string) bool {
 	return true
 }
 
-// sameHostName reports whether two valid hosts (ValidHost) name the same
-// host, whatever their ports, letter case or trailing dot.
-func sameHostName(a, b string) bool {
-	return strings.EqualFold(hostName(a), hostName(b))
-}
+// sameHostName reports whether two hosts name the same host, whatever
+// their ports, letter case or trailing dot.
+func sameHostName(a, b string) bool { return HostName(a) == HostName(b) }
 
-// hostName returns a valid host's name without port, brackets or trailing dot.
-func hostName(h string) string {
-	if strings.HasPrefix(h, "[") {
-		if i := strings.IndexByte(h, ']'); i >= 0 {
-			return h[1:i]
-		}
+// HostName is the host name of a Host header or URL host (host[:port]):
+// lower case, without the port, brackets or a trailing dot. The server
+// routes by it; compare host names through it (requirement.HostName is it).
+func HostName(hostport string) string {
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		hostport = host
 	}
-	if i := strings.IndexByte(h, ':'); i >= 0 {
-		h = h[:i]
-	}
-	return strings.TrimSuffix(h, ".")
+	return strings.ToLower(strings.TrimSuffix(strings.Trim(hostport, "[]"), "."))
 }

@@ -24,10 +24,8 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -310,14 +308,9 @@ func SessionUnavailable(err error) Page {
 }
 
 // HostName is the host name of a Host header or URL host (host[:port]):
-// lower case, without the port, brackets or a trailing dot. The server
-// routes by it; compare host names through it.
-func HostName(hostport string) string {
-	if host, _, err := net.SplitHostPort(hostport); err == nil {
-		hostport = host
-	}
-	return strings.ToLower(strings.TrimSuffix(strings.Trim(hostport, "[]"), "."))
-}
+// lower case, without the port, brackets or a trailing dot (proxy.HostName,
+// by which the server routes and forwards). Compare host names through it.
+func HostName(hostport string) string { return proxy.HostName(hostport) }
 
 // Page is a gateway page.
 type Page struct {
