@@ -143,12 +143,7 @@ func TestGrantEndsWhenTheRouteNoLongerAcceptsItsSystem(t *testing.T) {
 	if f.Problem != justify.ReasonRequired || !strings.Contains(f.Detail, "no longer accepts gh tickets (it accepts jira)") {
 		t.Fatalf("expected %s with the route's systems, got %+v", justify.ReasonRequired, f)
 	}
-	if _, err := st.Get(context.Background(), key); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("expected the grant deleted, got %v", err)
-	}
-	if len(*recs) != 1 || (*recs)[0].Event != "justification.ended" || (*recs)[0].Reasons[0] != string(justify.ReasonRequired) {
-		t.Fatalf("expected one justification.ended record, got %+v", *recs)
-	}
+	wantGrantEnded(t, st, key, *recs)
 
 	// The pure check, for a grant gathered before the reload took effect.
 	route, err := policy.Compile("records", false, policy.Rules{Allow: []policy.Condition{{Everyone: true}}}, []policy.Requirement{q})
@@ -338,12 +333,7 @@ func TestGrantEndsWhenItsIDNoLongerMatchesIDPattern(t *testing.T) {
 	if f.Problem != justify.ReasonRequired || !strings.Contains(f.Detail, "not accepted by jira") {
 		t.Fatalf("expected %s saying jira no longer accepts the ID, got %+v", justify.ReasonRequired, f)
 	}
-	if _, err := st.Get(context.Background(), key); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("expected the grant deleted, got %v", err)
-	}
-	if len(*recs) != 1 || (*recs)[0].Event != "justification.ended" || (*recs)[0].Reasons[0] != string(justify.ReasonRequired) {
-		t.Fatalf("expected one justification.ended record, got %+v", *recs)
-	}
+	wantGrantEnded(t, st, key, *recs)
 	if jira.Requests() != 0 {
 		t.Fatalf("expected jira not asked about a ticket it no longer accepts, got %d requests", jira.Requests())
 	}
@@ -467,5 +457,17 @@ func TestGrantByTinyIDFollowsItsOwnAlert(t *testing.T) {
 	clk.Advance(2 * time.Minute)
 	if f := gather(t, svc, q, bearerRequest(id, "og:1791", nil, clk.Now())); f.Problem != justify.ReasonClosed {
 		t.Fatalf("after its alert closed: %+v, want %s", f, justify.ReasonClosed)
+	}
+}
+
+// wantGrantEnded: the grant under key is gone from st, and recs are one
+// justification.ended record with reason justification-required.
+func wantGrantEnded(t *testing.T, st store.Store, key string, recs []audit.Record) {
+	t.Helper()
+	if _, err := st.Get(context.Background(), key); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("expected the grant deleted, got %v", err)
+	}
+	if len(recs) != 1 || recs[0].Event != "justification.ended" || recs[0].Reasons[0] != string(justify.ReasonRequired) {
+		t.Fatalf("expected one justification.ended record, got %+v", recs)
 	}
 }
