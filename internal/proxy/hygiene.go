@@ -82,10 +82,12 @@ var DefaultStripHeaders = []string{
 	// Scheme, host and internal-hop claims (Rack, Rails, Django, Envoy).
 	"X-Forwarded-Ssl", "X-Forwarded-Scheme", "X-Forwarded-Protocol", "X-Url-Scheme", "Front-End-Https",
 	"X-Forwarded-Server", "X-Host", "X-Original-Host", "X-HTTP-Host-Override", "X-Envoy-*",
-	// Framework-internal requests: Next.js (before 15.2.3) skips its
-	// middleware, where apps check authorization, for a request carrying
-	// this header (CVE-2025-29927).
-	"X-Middleware-Subrequest",
+	// Framework internals: Next.js passes its middleware's decisions in
+	// x-middleware-* headers (rewrite, next, override-headers, request-*)
+	// and, before 15.2.3, skipped the middleware — where apps check
+	// authorization — for a request carrying x-middleware-subrequest
+	// (CVE-2025-29927); x-invoke-* drive its internal routing.
+	"X-Middleware-*", "X-Invoke-*",
 }
 
 // HeaderList is a set of header names and name prefixes (an entry ending in

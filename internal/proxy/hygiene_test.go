@@ -126,6 +126,8 @@ func TestStripInbound(t *testing.T) {
 		// authorization — for a request that carries this (CVE-2025-29927).
 		"X-Middleware-Subrequest": {"middleware:middleware:middleware:middleware:middleware"},
 		"X_Middleware_Subrequest": {"src/middleware"},
+		"X-Middleware-Rewrite":    {"/admin"},
+		"X-Invoke-Path":           {"/admin"},
 	}
 	custom := MustHeaderList("X-Tool-User", "X-Legacy-*")
 	tests := []stripTest{
