@@ -54,7 +54,10 @@ type ProviderSignOut struct {
 }
 
 // FormField is one hidden field of a form.
-type FormField struct{ Name, Value string }
+type FormField struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
 
 // SignOut ends the session id for every replica. If the session holds the ID
 // token (kept as the provider sign-out's hint), it is revoked first (see

@@ -406,24 +406,15 @@ type signedOut struct {
 }
 
 type providerForm struct {
-	Action string          `json:"action"`
-	Method string          `json:"method"`
-	Fields []providerField `json:"fields"`
-}
-
-type providerField struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
+	Action string           `json:"action"`
+	Method string           `json:"method"`
+	Fields []auth.FormField `json:"fields"`
 }
 
 func writeSignedOut(w http.ResponseWriter, p *auth.ProviderSignOut) {
 	out := signedOut{SignedOut: true}
 	if p != nil {
-		f := &providerForm{Action: p.Action, Method: http.MethodPost, Fields: []providerField{}}
-		for _, x := range p.Fields {
-			f.Fields = append(f.Fields, providerField{x.Name, x.Value})
-		}
-		out.ProviderSignOut = f
+		out.ProviderSignOut = &providerForm{Action: p.Action, Method: http.MethodPost, Fields: p.Fields}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
