@@ -237,6 +237,17 @@ type Route struct {
 	// decision is a denial (a sign-out, a revoked device or grant, a
 	// closed ticket, a tightened rule) the exchange is ended. Default 30s.
 	RecheckInterval *time.Duration `yaml:"recheck_interval"`
+	// MethodOverrideBodyLimit is how much of a POST's body the gateway
+	// reads to find a _method it names (Rails, Laravel and Symfony execute
+	// the POST as that method), on routes whose rules list methods: bytes,
+	// default 1 MiB. A body larger, or one the gateway cannot parse, is
+	// judged as if it named every method. 0 reads none (every such POST
+	// with a body is judged so).
+	MethodOverrideBodyLimit *int64 `yaml:"method_override_body_limit"`
+	// BodyMethodOverride says the tool may execute a POST as the method a
+	// _method in its body names (default true: Rails, Laravel, Symfony do).
+	// false for tools that do not: their bodies are never read for it.
+	BodyMethodOverride *bool `yaml:"body_method_override"`
 	// PreserveHost sends the client's Host header upstream instead of the
 	// upstream's host.
 	PreserveHost bool `yaml:"preserve_host"`
@@ -329,6 +340,14 @@ func (r *Route) RouteOptions() route.Options {
 
 // DefaultUpstreamTimeout is routes[].upstream_timeout when unset.
 const DefaultUpstreamTimeout = 60 * time.Second
+
+// DefaultMethodOverrideBodyLimit is routes[].method_override_body_limit
+// when unset.
+const DefaultMethodOverrideBodyLimit = 1 << 20
+
+// MaxMethodOverrideBodyLimit bounds routes[].method_override_body_limit:
+// the body is held in memory while the gateway reads it.
+const MaxMethodOverrideBodyLimit = 64 << 20
 
 // DefaultRecheckInterval is routes[].recheck_interval when unset.
 const DefaultRecheckInterval = 30 * time.Second

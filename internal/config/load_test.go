@@ -359,6 +359,13 @@ tests:
 				`routes[1].upstream_timeout: expected between 0s (no limit) and 24h, got -1s`,
 				`routes[2].upstream_timeout: expected between 0s (no limit) and 24h, got 25h0m0s`,
 			}},
+		{name: "method override body limit",
+			yaml: minimal + "  - {name: a2, host: gw.corp.example, path: /a, upstream: \"http://127.0.0.1:9000\", method_override_body_limit: -1, rules: {allow: [{everyone: true}]}}\n" +
+				"  - {name: a3, host: gw.corp.example, path: /b, upstream: \"http://127.0.0.1:9000\", method_override_body_limit: 67108865, rules: {allow: [{everyone: true}]}}\n",
+			want: []string{
+				`routes[1].method_override_body_limit: expected between 0 and 67108864 bytes (64 MiB), got -1`,
+				`routes[2].method_override_body_limit: expected between 0 and 67108864 bytes (64 MiB), got 67108865`,
+			}},
 		{name: "routes that differ only in letter case",
 			yaml: minimal + routeYAML("r1", "gw.corp.example", "/Reports/{id}") + routeYAML("r2", "gw.corp.example", "/reports/{x}"),
 			want: []string{"routes[2]: differs from routes[1] only in letter case; a case-insensitive upstream reads them as one route"}},
@@ -490,6 +497,9 @@ func TestLoadDefaults(t *testing.T) {
 	r := c.Routes[0]
 	if r.PathCase != PathCaseSensitive || !reflect.DeepEqual(r.Upgrades, []string{"websocket"}) || r.RouteOptions().CaseInsensitive {
 		t.Fatalf("route defaults: path_case %q, upgrades %q", r.PathCase, r.Upgrades)
+	}
+	if r.MethodOverrideBodyLimit == nil || *r.MethodOverrideBodyLimit != 1<<20 {
+		t.Fatalf("route defaults: method_override_body_limit %v", r.MethodOverrideBodyLimit)
 	}
 	if r.UpstreamTimeout == nil || *r.UpstreamTimeout != 60*time.Second || r.FormatSuffix {
 		t.Fatalf("route defaults: upstream_timeout %v, format_suffix %v", r.UpstreamTimeout, r.FormatSuffix)

@@ -87,6 +87,10 @@ func (c *Config) applyDefaults() {
 			d := DefaultRecheckInterval
 			r.RecheckInterval = &d
 		}
+		if r.MethodOverrideBodyLimit == nil {
+			n := int64(DefaultMethodOverrideBodyLimit)
+			r.MethodOverrideBodyLimit = &n
+		}
 		if r.Upgrades == nil {
 			r.Upgrades = append([]string(nil), proxy.DefaultUpgrades...)
 		}
@@ -462,6 +466,9 @@ func (c *Config) validateRoutes(v *validator, pub *url.URL) {
 		}
 		if d := *r.RecheckInterval; d < time.Second || d > 24*time.Hour {
 			v.add(p+".recheck_interval", "expected between 1s and 24h, got %s", d)
+		}
+		if n := *r.MethodOverrideBodyLimit; n < 0 || n > MaxMethodOverrideBodyLimit {
+			v.add(p+".method_override_body_limit", "expected between 0 and %d bytes (64 MiB), got %d", MaxMethodOverrideBodyLimit, n)
 		}
 		for _, err := range proxy.ValidateUpgrades(r.Upgrades) {
 			v.probs = append(v.probs, p+".upgrades"+err.Error())

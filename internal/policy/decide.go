@@ -17,13 +17,20 @@ type Identity struct {
 	NotAfter time.Time
 }
 
+// AnyMethod in Request.MethodOverrides says the tool may execute the
+// request as any method: deny entries on methods match, allow entries on
+// methods do not.
+const AnyMethod = "*"
+
 // Request is what Decide knows of the HTTP request: the normalized path only.
 type Request struct {
 	Method string
 	// MethodOverrides are the methods a tool may execute a POST as instead
-	// (the query's _method, which Symfony and Laravel honour): a deny entry
-	// on methods matches if Method or any of them is listed, an allow entry
-	// only if Method and all of them are.
+	// (a _method in the query or the body, which Rails, Symfony and Laravel
+	// honour): a deny entry on methods matches if Method or any of them is
+	// listed, an allow entry only if Method and all of them are. AnyMethod
+	// among them stands for every method (a body the gateway could not
+	// read to the end).
 	MethodOverrides []string
 	Path            string
 	SourceIP        netip.Addr

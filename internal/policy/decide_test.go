@@ -264,6 +264,15 @@ func TestDecide(t *testing.T) {
 			in: Input{Identity: user("a@corp.example"), Request: Request{Method: "POST", MethodOverrides: []string{"DELETE"}}}, want: denied(ReasonNoAllowRule)},
 		{name: "allow POST and DELETE covers it", rules: Rules{Allow: []Condition{{Methods: []string{"POST", "DELETE"}}}},
 			in: Input{Identity: user("a@corp.example"), Request: Request{Method: "POST", MethodOverrides: []string{"DELETE"}}}, want: allow(session)},
+		// AnyMethod: a body the gateway could not read to the end may name
+		// any method.
+		{name: "deny on methods covers any method",
+			rules: Rules{Allow: []Condition{{Everyone: true}}, Deny: []Condition{{Methods: []string{"PURGE"}}}},
+			in:    Input{Identity: user("a@corp.example"), Request: Request{Method: "POST", MethodOverrides: []string{AnyMethod}}}, want: deniedBy("deny[0]")},
+		{name: "allow on methods does not cover any method", rules: Rules{Allow: []Condition{{Methods: []string{"GET", "POST", "PUT", "PATCH", "DELETE"}}}},
+			in: Input{Identity: user("a@corp.example"), Request: Request{Method: "POST", MethodOverrides: []string{"PUT", AnyMethod, "DELETE"}}}, want: denied(ReasonNoAllowRule)},
+		{name: "allow without methods covers any method", rules: Rules{Allow: []Condition{{Everyone: true}}, Deny: []Condition{{Emails: []string{"b@corp.example"}}}},
+			in: Input{Identity: user("a@corp.example"), Request: Request{Method: "POST", MethodOverrides: []string{AnyMethod}}}, want: allow(session)},
 
 		// Source addresses.
 		{name: "source in CIDR", rules: Rules{Allow: []Condition{{SourceCIDRs: []string{"10.0.0.0/8"}}}},
@@ -524,3 +533,23 @@ type fakeLifter struct {
 }
 
 func (l *fakeLifter) Lifts(kind string) bool { return slices.Contains(l.lifts, kind) }
+
+func TestJudgesMethods(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		rules Rules
+		want  bool
+	}{
+		{"no methods", Rules{Allow: []Condition{{Everyone: true}}, Deny: []Condition{{Emails: []string{"b@corp.example"}}}}, false},
+		{"allow lists methods", Rules{Allow: []Condition{{Everyone: true}, {Groups: []string{"ops"}, Methods: []string{"DELETE"}}}}, true},
+		{"deny lists methods", Rules{Allow: []Condition{{Everyone: true}}, Deny: []Condition{{Methods: []string{"DELETE"}}}}, true},
+	} {
+		r, err := Compile("r", false, tc.rules, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.JudgesMethods(); got != tc.want {
+			t.Errorf("%s: JudgesMethods() = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -50,6 +50,8 @@ type Route struct {
 	// grant, shared by the decisions that rely on that grant alone (see
 	// oneGrant).
 	grantLists []atomic.Pointer[[]string]
+	// judgesMethods says an allow or deny entry lists methods.
+	judgesMethods bool
 }
 
 // oneGrant returns the list holding only grant g of requirement i: the one
@@ -83,6 +85,11 @@ func (r *Route) IsLifter(i int) bool {
 
 // HasLifters reports whether the route has a Lifter requirement.
 func (r *Route) HasLifters() bool { return len(r.lifters) > 0 }
+
+// JudgesMethods reports whether an allow or deny entry of the route lists
+// methods: only then can a method override (Request.MethodOverrides)
+// change a decision, so only then is it worth finding.
+func (r *Route) JudgesMethods() bool { return r.judgesMethods }
 
 type condition struct {
 	emails  map[string]bool
@@ -127,6 +134,7 @@ func Compile(name string, public bool, rules Rules, reqs []Requirement) (*Route,
 			return nil, fmt.Errorf("policy: route %q allow[%d]: %w", name, i, err)
 		}
 		r.allow = append(r.allow, cc)
+		r.judgesMethods = r.judgesMethods || cc.methods != nil
 	}
 	for i, c := range rules.Deny {
 		cc, err := compileCondition(c)
@@ -137,6 +145,7 @@ func Compile(name string, public bool, rules Rules, reqs []Requirement) (*Route,
 			return nil, fmt.Errorf("policy: route %q deny[%d]: %w", name, i, err)
 		}
 		r.deny = append(r.deny, cc)
+		r.judgesMethods = r.judgesMethods || cc.methods != nil
 		r.denyNames = append(r.denyNames, fmt.Sprintf("deny[%d]", i))
 	}
 	if !public && len(r.allow) == 0 {
@@ -326,10 +335,19 @@ func compileCondition(c Condition) (condition, error) {
 
 // matchMethods: the request's method is listed; with method overrides, a
 // deny entry matches if any of the methods the tool may execute is listed,
-// an allow entry only if all of them are (fail closed both ways).
+// an allow entry only if all of them are (fail closed both ways). AnyMethod
+// stands for every method: a deny entry on methods matches it, an allow
+// entry on methods does not.
 func (c *condition) matchMethods(req *Request) bool {
 	m := c.methods[upperASCII(req.Method)]
 	for _, o := range req.MethodOverrides {
+		if o == AnyMethod {
+			if c.deny {
+				return true
+			}
+			m = false
+			continue
+		}
 		if c.deny {
 			m = m || c.methods[upperASCII(o)]
 		} else {

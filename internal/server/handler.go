@@ -19,6 +19,7 @@ import (
 	"github.com/accessgateway/gateway/contexttoken"
 	"github.com/accessgateway/gateway/internal/audit"
 	"github.com/accessgateway/gateway/internal/auth"
+	"github.com/accessgateway/gateway/internal/config"
 	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/proxy"
 	"github.com/accessgateway/gateway/internal/requirement"
@@ -75,6 +76,9 @@ type request struct {
 	// accessEnded says the access ended before the upstream answered
 	// (upstreamError answered 403).
 	accessEnded bool
+	// bodyOverrides are the methods the POST's body names as _method
+	// (judgeBodyOverrides), judged again at each re-check.
+	bodyOverrides []string
 	// ex watches the exchange once the request is allowed (exchange.go).
 	ex exchange
 	// forwardAllowed says allowForwarded answered the ingress's check: the
@@ -233,14 +237,48 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
 		s.deny(w, r, entry, &q.in, d)
 		return
 	}
+	if entry.judgeBodyMethod && bodyMayOverride(r, q.mode != modeProxy) && !s.judgeBodyOverrides(w, r, q, entry, &d) {
+		return
+	}
 	s.forward(w, r, q, entry, &q.in, d)
 }
 
+// judgeBodyOverrides decides the allowed POST r again with the methods its
+// body names as _method (formmethod.go), and answers when that is a denial
+// or the body could not be read; false then. In forward-auth mode the body
+// stays with the ingress: the POST is judged as naming any method.
+func (s *Server) judgeBodyOverrides(w http.ResponseWriter, r *http.Request, q *request, entry *routeEntry, d *policy.Decision) bool {
+	ov := anyMethod
+	if q.mode == modeProxy {
+		limit := int64(config.DefaultMethodOverrideBodyLimit)
+		if l := entry.cfg.MethodOverrideBodyLimit; l != nil {
+			limit = *l
+		}
+		var err error
+		if ov, err = readBodyOverrides(w, r, limit); err != nil {
+			CloseAfterDenial(w, r)
+			s.record(r, entry, policy.Decision{Reasons: []policy.Reason{policy.ReasonBadRequest}}, http.StatusBadRequest)
+			s.page(w, r, http.StatusBadRequest, pageData{Title: "Bad request", Message: "The gateway reads the body of a form sent to this tool before it forwards it, and " + err.Error() + ".", Next: "Send the form again."})
+			return false
+		}
+	}
+	if len(ov) == 0 {
+		return true
+	}
+	q.bodyOverrides = ov
+	in := &q.in
+	in.Request.MethodOverrides = append(in.Request.MethodOverrides[:len(in.Request.MethodOverrides):len(in.Request.MethodOverrides)], ov...)
+	if *d = policy.Decide(in, s.now()); !d.Allow {
+		s.deny(w, r, entry, in, *d)
+		return false
+	}
+	return true
+}
+
 // methodOverrides are the methods a tool may execute the POST r as: the
-// values of _method in its query, which Symfony and Laravel honour (both
-// also read it from a form body, which the gateway does not read: see
-// docs/config.md, methods). Nil, without allocating, for every other
-// request.
+// values of _method in its query, which Symfony and Laravel honour (the
+// body's are judgeBodyOverrides'). Nil, without allocating, for every
+// other request.
 func methodOverrides(r *http.Request) []string {
 	q := r.URL.RawQuery
 	if r.Method != http.MethodPost || !strings.Contains(q, "method") && !strings.Contains(q, "%") {
@@ -250,7 +288,7 @@ func methodOverrides(r *http.Request) []string {
 	if err != nil && len(vals) == 0 {
 		return nil
 	}
-	return vals["_method"]
+	return nonEmpty(vals["_method"])
 }
 
 // decideRoute takes the decision of r on entry (q.in is its input): who is
@@ -263,6 +301,11 @@ func (s *Server) decideRoute(r *http.Request, q *request, entry *routeEntry, var
 	*in = policy.Input{
 		Route:   entry.policy,
 		Request: policy.Request{Method: r.Method, MethodOverrides: methodOverrides(r), Path: q.path, SourceIP: q.client.ClientIP, Vars: vars},
+	}
+	if q.bodyOverrides != nil {
+		// A re-check (exchange.go): the body was read before the request
+		// was forwarded.
+		in.Request.MethodOverrides = append(in.Request.MethodOverrides[:len(in.Request.MethodOverrides):len(in.Request.MethodOverrides)], q.bodyOverrides...)
 	}
 	if !entry.cfg.Public {
 		_, sp := s.tracer.Start(r.Context(), "gateway.identity")

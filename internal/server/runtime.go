@@ -72,6 +72,9 @@ type routeEntry struct {
 	prefetch []int
 	// title is the route's display name on pages.
 	title string
+	// judgeBodyMethod: a POST's body may name a _method the tool executes,
+	// and the route's rules list methods (formmethod.go).
+	judgeBodyMethod bool
 }
 
 // build constructs a runtime from cfg. It reuses the previous runtime's store
@@ -252,6 +255,7 @@ func (s *Server) build(ctx context.Context, cfg *config.Config, prev *runtime) (
 		}
 		up.AllowUpgrades(rc.Upgrades)
 		e := &routeEntry{cfg: rc, policy: pol, upstream: up, audience: rc.Audience, services: services, title: rc.Title}
+		e.judgeBodyMethod = pol.JudgesMethods() && (rc.BodyMethodOverride == nil || *rc.BodyMethodOverride)
 		for j, svc := range services {
 			if _, ok := svc.(requirement.Prefetcher); ok && !pol.IsLifter(j) {
 				e.prefetch = append(e.prefetch, j)

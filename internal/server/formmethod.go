@@ -1,0 +1,303 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/accessgateway/gateway/internal/policy"
+)
+
+// Method overrides in a body. Rails (Rack::MethodOverride), Laravel and
+// Symfony execute a POST as the method its _method parameter names — read
+// from a form body (URL-encoded or multipart; Rack also reads a POST
+// without a Content-Type as a form), and by Laravel from a JSON body. On a
+// route whose rules list methods, the gateway reads such a body before it
+// forwards the request, and judges the POST as every method it names
+// (policy.Request.MethodOverrides). A body it cannot read to the end
+// (larger than the route's method_override_body_limit, compressed,
+// malformed) is judged as naming any method (policy.AnyMethod): deny
+// entries on methods match it, allow entries on methods do not.
+//
+// Overrides only ever narrow a decision, so the body is read only after the
+// request was allowed without them: an unauthenticated or denied client
+// never makes the gateway hold a body.
+
+// anyMethod is MethodOverrides for a body that may name any method.
+var anyMethod = []string{policy.AnyMethod}
+
+// maxOverrideValue bounds the value of a _method part of a multipart body.
+const maxOverrideValue = 1 << 10
+
+// bodyOverrideReadTimeout is how long the client has to send the part of
+// the body the gateway reads.
+const bodyOverrideReadTimeout = 30 * time.Second
+
+// errBodyUnreadable: the client did not send the body it announced (it
+// stopped, or was too slow).
+var errBodyUnreadable = errors.New("the request body could not be read")
+
+// bodyKind is how a framework reads a POST's body for _method.
+type bodyKind uint8
+
+const (
+	bodyNone bodyKind = iota // no framework reads _method from it
+	bodyURLEncoded
+	bodyMultipart
+	bodyJSON
+	// bodyUnknown: a Content-Type the gateway cannot read as one type (it
+	// does not parse, or there are several): a framework may read it as a
+	// form.
+	bodyUnknown
+)
+
+// overrideBodyKind says whether a POST's body may name a method override,
+// and how to read it. Media types are compared as parsed (parameters,
+// letter case).
+func overrideBodyKind(h http.Header) (bodyKind, map[string]string) {
+	cts := h.Values("Content-Type")
+	switch {
+	case len(cts) == 0:
+		return bodyURLEncoded, nil // Rack reads a POST without a type as a form
+	case len(cts) > 1:
+		return bodyUnknown, nil
+	}
+	mt, params, err := mime.ParseMediaType(cts[0])
+	switch {
+	case err != nil:
+		return bodyUnknown, nil
+	case mt == "application/x-www-form-urlencoded":
+		return bodyURLEncoded, nil
+	case mt == "multipart/form-data":
+		return bodyMultipart, params
+	case strings.Contains(mt, "/json") || strings.Contains(mt, "+json"):
+		// Laravel's isJson(): the type contains /json or +json.
+		return bodyJSON, nil
+	}
+	return bodyNone, nil
+}
+
+// bodyMayOverride reports whether the POST r may carry a method override
+// in its body: its type is one a framework reads, and it has a body. In
+// forward-auth mode (forwarded) the ingress keeps the body, and the
+// original request's headers say whether there is one: a typed POST has
+// one unless its Content-Length says 0; an untyped one only when its
+// Content-Length or Transfer-Encoding says so (nginx's auth_request drops
+// the Content-Length: an untyped POST is then taken to have no body).
+func bodyMayOverride(r *http.Request, forwarded bool) bool {
+	if r.Method != http.MethodPost {
+		return false
+	}
+	if k, _ := overrideBodyKind(r.Header); k == bodyNone {
+		return false
+	}
+	if !forwarded {
+		return r.Body != nil && r.Body != http.NoBody
+	}
+	cl := r.Header.Get("Content-Length")
+	if len(r.Header.Values("Content-Type")) == 0 {
+		return cl != "" && cl != "0" || r.Header.Get("Transfer-Encoding") != ""
+	}
+	return cl != "0"
+}
+
+// readBodyOverrides reads up to limit bytes of the POST r's body and
+// returns the methods it names as _method (nil for none), or anyMethod
+// when it cannot tell. r.Body is replaced so that the upstream receives the
+// whole body as sent. The error is errBodyUnreadable when the client did
+// not send what it announced.
+func readBodyOverrides(w http.ResponseWriter, r *http.Request, limit int64) ([]string, error) {
+	kind, params := overrideBodyKind(r.Header)
+	if r.Header.Get("Content-Encoding") != "" {
+		return anyMethod, nil // a framework that decompresses would read what the gateway does not
+	}
+	if limit <= 0 {
+		return anyMethod, nil
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(bodyOverrideReadTimeout))
+	var buf bytes.Buffer
+	n, err := io.Copy(&buf, io.LimitReader(r.Body, limit+1))
+	_ = rc.SetReadDeadline(time.Time{})
+	if err != nil {
+		return nil, errBodyUnreadable
+	}
+	orig := r.Body
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(buf.Bytes()), orig), orig}
+	if n > limit {
+		return anyMethod, nil
+	}
+	ov, err := parseBodyOverrides(kind, params, buf.Bytes())
+	return nonEmpty(ov), err
+}
+
+// parseBodyOverrides reads the _method values of a body of kind.
+func parseBodyOverrides(kind bodyKind, params map[string]string, b []byte) ([]string, error) {
+	switch kind {
+	case bodyUnknown:
+		return anyMethod, nil
+	case bodyURLEncoded:
+		return urlEncodedOverrides(b)
+	case bodyMultipart:
+		return multipartOverrides(b, params["boundary"])
+	case bodyJSON:
+		return jsonOverrides(b)
+	}
+	return nil, nil
+}
+
+// overrideName reports whether a form field named name is _method as PHP
+// reads it (Laravel, Symfony): leading spaces dropped, spaces and dots
+// made underscores, an unclosed "[" made an underscore. Rack reads the name
+// as it is, which this covers.
+func overrideName(name string) bool {
+	name = strings.TrimLeft(name, " ")
+	if len(name) != len("_method") {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c == ' ' || c == '.' || c == '[' {
+			c = '_'
+		}
+		if c != "_method"[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// urlEncodedOverrides returns the values of every _method field of a
+// URL-encoded body, read with "&" between fields (PHP, Rack 3) and with "&"
+// or ";" (Rack 2); anyMethod when a field does not decode.
+func urlEncodedOverrides(b []byte) ([]string, error) {
+	out, ok := formFields(string(b), "&", nil)
+	if ok && bytes.IndexByte(b, ';') >= 0 {
+		out, ok = formFields(string(b), "&;", out)
+	}
+	if !ok {
+		return anyMethod, nil
+	}
+	return out, nil
+}
+
+// formFields appends to out the values of the _method fields of the
+// URL-encoded s, fields separated by any byte of seps; false when a field
+// does not decode.
+func formFields(s, seps string, out []string) ([]string, bool) {
+	for s != "" {
+		kv := s
+		if i := strings.IndexAny(s, seps); i >= 0 {
+			kv, s = s[:i], s[i+1:]
+		} else {
+			s = ""
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		k, err1 := url.QueryUnescape(k)
+		v, err2 := url.QueryUnescape(v)
+		if err1 != nil || err2 != nil {
+			return nil, false
+		}
+		if overrideName(k) {
+			out = append(out, v)
+		}
+	}
+	return out, true
+}
+
+// multipartOverrides returns the values of every _method part of a
+// multipart body; anyMethod when it does not parse to its end.
+func multipartOverrides(b []byte, boundary string) ([]string, error) {
+	if boundary == "" {
+		return anyMethod, nil
+	}
+	var out []string
+	mr := multipart.NewReader(bytes.NewReader(b), boundary)
+	for {
+		p, err := mr.NextRawPart()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return anyMethod, nil
+		}
+		// The field's name as PHP reads it: the name parameter of any
+		// disposition, not only form-data.
+		cds := p.Header.Values("Content-Disposition")
+		if len(cds) != 1 {
+			return anyMethod, nil
+		}
+		_, cdp, err := mime.ParseMediaType(cds[0])
+		if err != nil {
+			return anyMethod, nil
+		}
+		if !overrideName(cdp["name"]) {
+			continue
+		}
+		v, err := io.ReadAll(io.LimitReader(p, maxOverrideValue+1))
+		if err != nil || len(v) > maxOverrideValue || p.Header.Get("Content-Transfer-Encoding") != "" {
+			return anyMethod, nil
+		}
+		out = append(out, string(v))
+	}
+}
+
+// jsonOverrides returns the string values of every top-level "_method" of
+// a JSON body (Laravel reads it; a value that is not a string is not a
+// method); anyMethod when the body is not one JSON value.
+func jsonOverrides(b []byte) ([]string, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	t, err := d.Token()
+	if err != nil {
+		return anyMethod, nil
+	}
+	if t != json.Delim('{') {
+		return nil, nil // not an object: no top-level _method
+	}
+	var out []string
+	for d.More() {
+		kt, err := d.Token()
+		if err != nil {
+			return anyMethod, nil
+		}
+		var v json.RawMessage
+		if err := d.Decode(&v); err != nil {
+			return anyMethod, nil
+		}
+		if k, _ := kt.(string); k == "_method" {
+			var s string
+			if json.Unmarshal(v, &s) == nil {
+				out = append(out, s)
+			}
+		}
+	}
+	if _, err := d.Token(); err != nil {
+		return anyMethod, nil
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return anyMethod, nil
+	}
+	return out, nil
+}
+
+// nonEmpty drops the empty values from vs: "_method=" names no method
+// (Rack, Symfony and Laravel ignore it).
+func nonEmpty(vs []string) []string {
+	out := vs[:0:0]
+	for _, v := range vs {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
