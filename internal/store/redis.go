@@ -38,6 +38,9 @@ type Redis struct {
 	// cache keeps what MGet read under the CacheReads prefixes (nil
 	// without CacheReads, with local_cache.disabled, or in Cluster mode).
 	cache *readCache
+	// wait and waitTimeout: writes wait for wait replicas (WaitReplicas).
+	wait        int
+	waitTimeout time.Duration
 
 	closeOnce sync.Once
 	closeErr  error
@@ -124,6 +127,9 @@ func NewRedis(ctx context.Context, cfg RedisConfig, options ...RedisOption) (*Re
 		prefix: cfg.KeyPrefix,
 		mode:   cfg.Mode(),
 		addrs:  cfg.Addrs,
+
+		wait:        cfg.WaitReplicas,
+		waitTimeout: cfg.WaitTimeout,
 	}
 	if r.mode != RedisCluster {
 		r.batch = &readBatcher{c: r.client}
@@ -297,12 +303,13 @@ func (r *Redis) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	if err := checkWrite(ctx, key, ttl); err != nil {
 		return err
 	}
-	err := r.client.Set(ctx, r.prefix+key, value, pxTTL(ttl)).Err()
+	var cmd *redis.StatusCmd
+	werr := r.write(ctx, func(c redis.Cmdable) { cmd = c.Set(ctx, r.prefix+key, value, pxTTL(ttl)) })
 	r.forget(key)
-	if err != nil {
+	if err := cmd.Err(); err != nil {
 		return redisErr("set", err)
 	}
-	return nil
+	return werr
 }
 
 // SetNX stores value under key for ttl only if key is absent (SET NX PX),
@@ -311,9 +318,15 @@ func (r *Redis) SetNX(ctx context.Context, key string, value []byte, ttl time.Du
 	if err := checkWrite(ctx, key, ttl); err != nil {
 		return false, err
 	}
-	err := r.client.SetArgs(ctx, r.prefix+key, value, redis.SetArgs{Mode: "NX", TTL: pxTTL(ttl)}).Err()
+	var cmd *redis.StatusCmd
+	werr := r.write(ctx, func(c redis.Cmdable) {
+		cmd = c.SetArgs(ctx, r.prefix+key, value, redis.SetArgs{Mode: "NX", TTL: pxTTL(ttl)})
+	})
+	err := cmd.Err()
 	r.forget(key)
 	switch {
+	case err == nil && werr != nil:
+		return false, werr
 	case err == nil:
 		return true, nil
 	case errors.Is(err, redis.Nil): // NX and the key exists
@@ -330,9 +343,15 @@ func (r *Redis) SetXX(ctx context.Context, key string, value []byte, ttl time.Du
 	if err := checkWrite(ctx, key, ttl); err != nil {
 		return false, err
 	}
-	err := r.client.SetArgs(ctx, r.prefix+key, value, redis.SetArgs{Mode: "XX", TTL: pxTTL(ttl)}).Err()
+	var cmd *redis.StatusCmd
+	werr := r.write(ctx, func(c redis.Cmdable) {
+		cmd = c.SetArgs(ctx, r.prefix+key, value, redis.SetArgs{Mode: "XX", TTL: pxTTL(ttl)})
+	})
+	err := cmd.Err()
 	r.forget(key)
 	switch {
+	case err == nil && werr != nil:
+		return false, werr
 	case err == nil:
 		return true, nil
 	case errors.Is(err, redis.Nil): // XX and the key is absent
@@ -352,10 +371,15 @@ func (r *Redis) Take(ctx context.Context, key string) ([]byte, error) {
 	if key == "" {
 		return nil, errEmptyKey
 	}
-	b, err := r.client.GetDel(ctx, r.prefix+key).Bytes()
+	var cmd *redis.StringCmd
+	werr := r.write(ctx, func(c redis.Cmdable) { cmd = c.GetDel(ctx, r.prefix+key) })
+	b, err := cmd.Bytes()
 	r.forget(key)
 	if err != nil {
 		return nil, redisErr("getdel", err)
+	}
+	if werr != nil {
+		return nil, werr
 	}
 	return b, nil
 }
@@ -373,16 +397,21 @@ func (r *Redis) Delete(ctx context.Context, keys ...string) error {
 	case 0:
 		return ctx.Err()
 	case 1:
-		err := r.client.Del(ctx, r.prefix+keys[0]).Err()
+		var cmd *redis.IntCmd
+		werr := r.write(ctx, func(c redis.Cmdable) { cmd = c.Del(ctx, r.prefix+keys[0]) })
 		r.forget(keys[0])
-		if err != nil {
+		if err := cmd.Err(); err != nil {
 			return redisErr("del", err)
 		}
-		return nil
+		return werr
 	}
+	var wc *redis.Cmd
 	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, k := range keys {
 			p.Del(ctx, r.prefix+k)
+		}
+		if r.wait > 0 {
+			wc = r.queueWait(ctx, p)
 		}
 		return nil
 	})
@@ -390,7 +419,7 @@ func (r *Redis) Delete(ctx context.Context, keys ...string) error {
 	if err != nil {
 		return redisErr("del", err)
 	}
-	return nil
+	return r.waited(wc)
 }
 
 // CacheStats returns the local cache's counters; ok is false when r has no
@@ -460,4 +489,49 @@ func redisErr(op string, err error) error {
 		return ErrNotFound
 	}
 	return fmt.Errorf("store: redis %s: %w", op, err)
+}
+
+// errNotReplicated: a write Redis ran but fewer replicas than
+// wait_replicas acknowledged in time.
+var errNotReplicated = errors.New("fewer replicas than wait_replicas acknowledged the write in time")
+
+// write queues one write command on c. With wait_replicas it goes in one
+// pipeline with a WAIT (WAIT covers the writes of its own connection, and
+// a pipeline is one connection), and the error says when the replicas did
+// not all acknowledge it: Redis ran the write, but a failover now could
+// undo it, so the caller must not rely on it (a sign-out still counts as
+// done on the primary; a single-use value was used up). The command's own
+// result is the caller's to read.
+func (r *Redis) write(ctx context.Context, queue func(c redis.Cmdable)) error {
+	if r.wait == 0 {
+		queue(r.client)
+		return nil
+	}
+	var wc *redis.Cmd
+	_, _ = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		queue(p)
+		wc = r.queueWait(ctx, p)
+		return nil
+	})
+	return r.waited(wc)
+}
+
+// queueWait queues WAIT wait_replicas wait_timeout on p.
+func (r *Redis) queueWait(ctx context.Context, p redis.Pipeliner) *redis.Cmd {
+	return p.Do(ctx, "wait", r.wait, r.waitTimeout.Milliseconds())
+}
+
+// waited reads the answer of queueWait's WAIT (nil: none was sent).
+func (r *Redis) waited(wc *redis.Cmd) error {
+	if wc == nil {
+		return nil
+	}
+	n, err := wc.Int64()
+	if err != nil {
+		return redisErr("wait", err)
+	}
+	if n < int64(r.wait) {
+		return redisErr("wait", fmt.Errorf("%w: %d of %d", errNotReplicated, n, r.wait))
+	}
+	return nil
 }

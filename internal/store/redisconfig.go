@@ -16,6 +16,8 @@ const (
 	DefaultRedisDialTimeout  = 2 * time.Second
 	DefaultRedisReadTimeout  = time.Second
 	DefaultRedisWriteTimeout = time.Second
+	// DefaultRedisWaitTimeout is wait_timeout when unset.
+	DefaultRedisWaitTimeout  = 500 * time.Millisecond
 	DefaultLocalCacheMaxAge  = time.Second
 	DefaultLocalCacheEntries = 10000
 	// MaxLocalCacheMaxAge bounds local_cache.max_age.
@@ -75,6 +77,14 @@ type RedisConfig struct {
 	// LocalCache is the replica's cache of the session state the request
 	// path reads (see RedisLocalCache).
 	LocalCache RedisLocalCache `yaml:"local_cache"`
+	// WaitReplicas makes every write wait until that many replicas
+	// acknowledged it (WAIT), so that a failover to one of them keeps it:
+	// a sign-out, a used sign-in state or device code, a break-glass limit.
+	// A write that is not acknowledged within WaitTimeout fails (the
+	// caller denies). 0, the default, does not wait. Not in Cluster mode.
+	WaitReplicas int `yaml:"wait_replicas"`
+	// WaitTimeout bounds that wait (default 500ms); below read_timeout.
+	WaitTimeout time.Duration `yaml:"wait_timeout"`
 }
 
 // RedisLocalCache is the `local_cache:` block of RedisConfig: each replica
@@ -145,6 +155,9 @@ func (c RedisConfig) WithDefaults() RedisConfig {
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = DefaultRedisWriteTimeout
+	}
+	if c.WaitTimeout == 0 {
+		c.WaitTimeout = DefaultRedisWaitTimeout
 	}
 	if c.LocalCache.MaxAge == 0 {
 		c.LocalCache.MaxAge = DefaultLocalCacheMaxAge
@@ -222,6 +235,19 @@ func (c RedisConfig) Validate() []error {
 	}
 	if c.PoolSize < 0 {
 		add("pool_size: expected a size >= 0 (0 means the default), got %d", c.PoolSize)
+	}
+	switch {
+	case c.WaitReplicas < 0:
+		add("wait_replicas: expected a number of replicas >= 0, got %d", c.WaitReplicas)
+	case c.WaitReplicas > 0 && c.Mode() == RedisCluster:
+		add("wait_replicas: not supported in Cluster mode (several addrs and no master_name); use Sentinel or set 0")
+	}
+	rt := c.ReadTimeout
+	if rt <= 0 {
+		rt = DefaultRedisReadTimeout
+	}
+	if c.WaitTimeout < 0 || c.WaitTimeout >= rt {
+		add("wait_timeout: expected a duration from 0 (the default, %v) to below read_timeout (%v), got %v", DefaultRedisWaitTimeout, rt, c.WaitTimeout)
 	}
 	if c.LocalCache.MaxAge < 0 || c.LocalCache.MaxAge > MaxLocalCacheMaxAge {
 		add("local_cache.max_age: expected a duration from 0 (the default, 1s) to %v, got %v", MaxLocalCacheMaxAge, c.LocalCache.MaxAge)
