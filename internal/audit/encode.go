@@ -56,6 +56,7 @@ func appendFields(b []byte, r *Record) []byte {
 	b = field(b, "route", r.Route, true)
 	b = field(b, "host", r.Host, true)
 	b = field(b, "method", r.Method, true)
+	b = stringList(b, "method_overrides", r.MethodOverrides)
 	b = field(b, "path", r.Path, true)
 	b = field(b, "source_ip", r.SourceIP, true)
 	b = field(b, "decision", r.Decision, true)

@@ -41,7 +41,7 @@ func decodeBoth(t *testing.T, r Record) (ours, std map[string]any) {
 var fullRecord = Record{
 	Seq: 42, Prev: zeroHash, Time: time.Date(2026, 11, 30, 1, 2, 3, 456789, time.FixedZone("x", 3600)), Kind: "decision",
 	RequestID: "r1", TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", User: "ann@corp.example", Subject: "s", Route: "tool", Host: "h",
-	Method: "GET", Path: "/a%20b", SourceIP: "192.0.2.1", Decision: "deny", Reasons: []string{"a", "b"},
+	Method: "POST", MethodOverrides: []string{"DELETE", "*"}, Path: "/a%20b", SourceIP: "192.0.2.1", Decision: "deny", Reasons: []string{"a", "b"},
 	Grants: []string{"justification", "break-glass"}, Status: 403, Bytes: 12345, DurationMS: 12.345,
 	DeviceID: "lt-1",
 	Justification: &JustificationRecord{System: "jira", ID: "SUP-1", URL: "https://jira.example/browse/SUP-1",

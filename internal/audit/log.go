@@ -138,6 +138,9 @@ func recordSize(r *Record) int {
 	for _, v := range r.Grants {
 		n += 16 + len(v)
 	}
+	for _, v := range r.MethodOverrides {
+		n += 16 + len(v)
+	}
 	if j := r.Justification; j != nil {
 		n += 128 + len(j.System) + len(j.ID) + len(j.URL) + len(j.Resource) + len(j.Outcome)
 	}

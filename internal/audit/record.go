@@ -46,8 +46,12 @@ type Record struct {
 	Route     string `json:"route,omitempty"`
 	Host      string `json:"host,omitempty"`
 	Method    string `json:"method,omitempty"`
-	Path      string `json:"path,omitempty"`
-	SourceIP  string `json:"source_ip,omitempty"`
+	// MethodOverrides are the methods the tool may execute the POST as
+	// (a _method in its query or body) that the decision judged too; "*"
+	// for a body that may name any method.
+	MethodOverrides []string `json:"method_overrides,omitempty"`
+	Path            string   `json:"path,omitempty"`
+	SourceIP        string   `json:"source_ip,omitempty"`
 
 	Decision string   `json:"decision,omitempty"` // allow | deny (also outcomes of events)
 	Reasons  []string `json:"reasons,omitempty"`
@@ -139,6 +143,9 @@ func clampRecord(r *Record, size int) Record {
 	}
 	if r.Grants != nil {
 		c.Grants = list(r.Grants)
+	}
+	if r.MethodOverrides != nil {
+		c.MethodOverrides = list(r.MethodOverrides)
 	}
 	if j := r.Justification; j != nil {
 		cj := *j

@@ -620,7 +620,8 @@ func (s *Server) decisionRecord(r *http.Request, e *routeEntry, d policy.Decisio
 	q := reqFrom(r.Context())
 	rec := audit.Record{
 		Time: s.now(), Kind: audit.KindDecision, RequestID: q.id, Host: q.host, Method: r.Method,
-		Path: q.path, SourceIP: q.client.ClientIP.String(), Status: status,
+		MethodOverrides: q.in.Request.MethodOverrides,
+		Path:            q.path, SourceIP: q.client.ClientIP.String(), Status: status,
 		Decision: "deny", Grants: d.Grants, Transport: q.mode.String(), TraceID: q.traceID,
 	}
 	if d.Allow {
