@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/accessgateway/gateway/internal/store"
 )
 
 // Options configure a Log. The YAML fields are the `audit:` section of the
@@ -67,7 +69,11 @@ type Options struct {
 
 // StreamOptions configure the Redis stream sink.
 type StreamOptions struct {
-	// Stream is the key of the stream (default "gateway:audit").
+	// Stream is the key of the stream, used as it is. The gateway's config
+	// defaults it to session.redis.key_prefix followed by StreamKey
+	// ("gw:audit" with the default prefix), so that deployments sharing
+	// one Redis under distinct prefixes write distinct streams; without a
+	// config it is DefaultStream.
 	Stream string `yaml:"stream"`
 	// MaxLen trims the stream to about this many entries (default 1000000).
 	MaxLen int64 `yaml:"max_len"`
@@ -82,9 +88,12 @@ const (
 	DefaultCheckpointInterval = time.Minute
 	DefaultCommitTimeout      = 5 * time.Second
 	DefaultBuffer             = 20000
-	DefaultStream             = "gateway:audit"
-	DefaultStreamMaxLen       = 1000000
-	minRotateSize             = 1 << 10
+	// StreamKey follows the Redis key prefix in the default stream key.
+	StreamKey = "audit"
+	// DefaultStream is the stream key under the store's default prefix.
+	DefaultStream       = store.DefaultRedisKeyPrefix + StreamKey
+	DefaultStreamMaxLen = 1000000
+	minRotateSize       = 1 << 10
 )
 
 // Problems lists every problem with the options, each with its field path

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/accessgateway/gateway/internal/audit"
 	"github.com/accessgateway/gateway/internal/auth"
 	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/proxy"
@@ -71,6 +72,11 @@ func (c *Config) applyDefaults() {
 	def(&c.Session.CookieName, "_gateway_session")
 	c.Session.CookieDomain = strings.ToLower(strings.TrimPrefix(c.Session.CookieDomain, "."))
 	def(&c.Audit.File, "-")
+	if s := c.Audit.RedisStream; s != nil && s.Stream == "" && c.Session.Redis != nil {
+		// Under the key prefix, as every key of the gateway is
+		// (<key_prefix>cache-canary:…, the store's keys).
+		s.Stream = c.Session.Redis.WithDefaults().KeyPrefix + audit.StreamKey
+	}
 	def(&c.Log.Format, "json")
 	def(&c.Log.Level, "info")
 	for i := range c.Routes {
