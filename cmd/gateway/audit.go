@@ -10,12 +10,16 @@ import (
 	"github.com/accessgateway/gateway/internal/audit"
 )
 
-const auditUsage = "audit: expected `audit verify [--jwks FILE|URL]… [--key PEM]… FILE…`"
+const auditUsage = "audit: expected `audit verify [--jwks FILE|URL]… [--key PEM]… [--after SEQ:HASH | --allow-partial] FILE…`"
 
-// auditCmd: `gateway audit verify [--jwks FILE|URL] [--key PEM] FILE…`
-// checks audit files, oldest first, as one hash chain: it prints the first
-// modified, deleted, inserted or reordered record and exits 1, or prints a
-// one-line summary. With keys, every checkpoint's signature is checked too.
+// auditCmd: `gateway audit verify [--jwks FILE|URL] [--key PEM]
+// [--after SEQ:HASH | --allow-partial] FILE…` checks audit files, oldest
+// first, as one hash chain: it prints the first modified, deleted, inserted
+// or reordered record and exits 1, or prints a one-line summary. With keys,
+// every checkpoint's signature is checked too. The chain must start at seq
+// 1, or hold or continue the --after anchor (the last seq and hash of an
+// earlier verification); --allow-partial accepts files that start later
+// without one, so that deleting the oldest files goes unseen.
 func auditCmd(ctx context.Context, w io.Writer, args []string) error {
 	if len(args) == 0 || args[0] != "verify" {
 		return errors.New(auditUsage)
@@ -24,6 +28,8 @@ func auditCmd(ctx context.Context, w io.Writer, args []string) error {
 	var jwks, keys multi
 	fs.Var(&jwks, "jwks", "JWKS file or https URL with the checkpoint keys (repeatable)")
 	fs.Var(&keys, "key", "PEM file with a public key, certificate or the signing key (repeatable)")
+	after := fs.String("after", "", "SEQ:HASH of a record verified before (the last seq and hash of an earlier summary): the files must hold or continue it")
+	partial := fs.Bool("allow-partial", false, "accept files that start after seq 1 without --after (a deleted first file then goes unseen)")
 	// Flags may come before, between or after the files.
 	var files []string
 	for rest := args[1:]; ; {
@@ -38,6 +44,17 @@ func auditCmd(ctx context.Context, w io.Writer, args []string) error {
 	}
 	if len(files) == 0 {
 		return errors.New(auditUsage)
+	}
+	v := &audit.Verifier{AllowPartial: *partial}
+	if *after != "" {
+		if *partial {
+			return errors.New("audit verify: --after and --allow-partial exclude each other: the anchor says where the chain starts")
+		}
+		a, err := audit.ParseAnchor(*after)
+		if err != nil {
+			return fmt.Errorf("audit verify: --after: %w", err)
+		}
+		v.After = &a
 	}
 	var ks *audit.KeySet
 	add := func(k *audit.KeySet, err error) error {
@@ -61,7 +78,8 @@ func auditCmd(ctx context.Context, w io.Writer, args []string) error {
 			return err
 		}
 	}
-	s, err := audit.VerifyFiles(files, ks)
+	v.Keys = ks
+	s, err := v.Files(files...)
 	var p *audit.Problem
 	if errors.As(err, &p) {
 		fmt.Fprintf(w, "FAIL %s\n", p)

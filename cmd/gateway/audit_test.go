@@ -7,10 +7,13 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -57,6 +60,32 @@ func auditFixture(t *testing.T) (dir string, files []string) {
 	return dir, append(rotated, path)
 }
 
+// firstSeq is the seq of the first record in path.
+func firstSeq(t *testing.T, path string) uint64 {
+	t.Helper()
+	b, _ := os.ReadFile(path)
+	var r struct{ Seq uint64 }
+	if err := json.Unmarshal(b[:bytes.IndexByte(b, '\n')], &r); err != nil {
+		t.Fatal(err)
+	}
+	return r.Seq
+}
+
+// anchorOf is the --after anchor an ok verification of files prints: its
+// last seq and hash.
+func anchorOf(t *testing.T, files []string) string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := auditCmd(context.Background(), &out, append([]string{"verify"}, files...)); err != nil {
+		t.Fatalf("verify %v: %v %s", files, err, out.String())
+	}
+	m := regexp.MustCompile(`seq \d+-(\d+),.*last hash ([0-9a-f]{64})`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("summary %q: no last seq and hash", out.String())
+	}
+	return m[1] + ":" + m[2]
+}
+
 func TestAuditVerify(t *testing.T) {
 	dir, files := auditFixture(t)
 	if len(files) < 2 {
@@ -74,6 +103,9 @@ func TestAuditVerify(t *testing.T) {
 	unsigned := filepath.Join(dir, "unsigned.jsonl")
 	os.WriteFile(unsigned, []byte(body+`,"hash":"`+hex.EncodeToString(sum[:])+`"}`+"\n"), 0o600)
 
+	// The seq before files[1] with the hash of another record.
+	first, second := anchorOf(t, files[:1]), anchorOf(t, files[:2])
+	wrongAnchor := first[:strings.IndexByte(first, ':')] + second[strings.IndexByte(second, ':'):]
 	cases := map[string]struct {
 		args []string
 		code int // 0 ok, else the exit code
@@ -83,14 +115,25 @@ func TestAuditVerify(t *testing.T) {
 		"with the JWKS":       {append([]string{"verify", "--jwks", filepath.Join(dir, "jwks.json")}, files...), 0, "signatures verified"},
 		"with the key, after": {append(append([]string{"verify"}, files...), "--key", filepath.Join(dir, "key.pem")), 0, "signatures verified"},
 		"edited record":       {append([]string{"verify", tampered}, files[1:]...), 1, "FAIL " + tampered + ":2: seq 2: modified"},
-		"file missing":        {append([]string{"verify"}, files[1:]...), 0, "earlier files not given"},
-		"file out of order":   {append([]string{"verify"}, append(files[1:], files[0])...), 1, "restarted"},
-		"another key":         {append([]string{"verify", "--key", other}, files...), 1, "bad checkpoint signature"},
-		"bad flag":            {[]string{"verify", "--nope", files[0]}, 2, ""},
-		"forged, chain only":  {[]string{"verify", unsigned}, 0, "ok: 1 file(s), 1 records"},
+		"file missing": {append([]string{"verify"}, files[1:]...), 1,
+			"FAIL " + files[1] + ":1: seq " + fmt.Sprint(firstSeq(t, files[1])) + ": starts later: expected seq 1"},
+		"file missing, allowed": {append([]string{"verify", "--allow-partial"}, files[1:]...), 0, "earlier files not given, nothing anchors the start"},
+		"file missing, anchored": {append([]string{"verify", "--after", anchorOf(t, files[:1])}, files[1:]...), 0,
+			fmt.Sprintf("continues the anchor at seq %d", firstSeq(t, files[1])-1)},
+		"file missing, wrong anchor": {append([]string{"verify", "--after", wrongAnchor}, files[1:]...), 1,
+			"FAIL " + files[1] + ":1: seq " + fmt.Sprint(firstSeq(t, files[1])) + ": anchor mismatch: expected prev " + wrongAnchor[strings.IndexByte(wrongAnchor, ':')+1:]},
+		"anchor and partial":                 {[]string{"verify", "--after", anchorOf(t, files[:1]), "--allow-partial", files[1]}, -1, ""},
+		"bad anchor":                         {[]string{"verify", "--after", "12:abc", files[1]}, -1, ""},
+		"file out of order":                  {append([]string{"verify"}, append(files[1:], files[0])...), 1, "starts later"},
+		"file out of order, partial allowed": {append([]string{"verify", "--allow-partial"}, append(files[1:], files[0])...), 1, "restarted"},
+		"another key":                        {append([]string{"verify", "--key", other}, files...), 1, "bad checkpoint signature"},
+		"bad flag":                           {[]string{"verify", "--nope", files[0]}, 2, ""},
+		"forged, chain only":                 {[]string{"verify", unsigned}, 0, "ok: 1 file(s), 1 records"},
 		"forged, with the key": {[]string{"verify", "--key", filepath.Join(dir, "key.pem"), unsigned}, 1,
 			"FAIL " + unsigned + ":1: seq 1: unsigned start"},
-		"later files, with the key": {[]string{"verify", "--key", filepath.Join(dir, "key.pem"), files[len(files)-1]}, 0, "earlier files not given"},
+		// Signatures do not anchor the start: they show who wrote the
+		// records, not that no file before them was deleted.
+		"later files, with the key": {[]string{"verify", "--key", filepath.Join(dir, "key.pem"), files[len(files)-1]}, 1, "starts later"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -100,8 +143,10 @@ func TestAuditVerify(t *testing.T) {
 			code := 0
 			if errors.As(err, &ee) {
 				code = int(ee)
-			} else if err != nil {
+			} else if err != nil && c.code != -1 {
 				t.Fatalf("auditCmd: %v", err)
+			} else if err != nil {
+				code = -1 // an error before any file was read
 			}
 			if code != c.code || !strings.Contains(out.String(), c.out) {
 				t.Fatalf("exit %d, output %q; want exit %d and %q", code, out.String(), c.code, c.out)

@@ -33,7 +33,10 @@
 // states N in its detail ("checkpoint_every N"). Verifier (and VerifyFiles)
 // checks files in order and, with the keys, that no more than the stated N
 // records follow a checkpoint; KeySet loads the public keys from a JWKS
-// (file or URL) or PEM. The exact format is in docs/audit.md.
+// (file or URL) or PEM. The chain must start at seq 1, or hold or continue
+// an Anchor known from an earlier verification (Verifier.After): files
+// whose oldest ones were deleted fail unless Verifier.AllowPartial accepts
+// them. The exact format is in docs/audit.md.
 //
 // Not checked: records cut from the end of the newest file, back to any
 // record (an earlier run's close checkpoint included; the next start then

@@ -219,6 +219,22 @@ func mustVerify(t *testing.T, keys *KeySet, paths ...string) Summary {
 	return s
 }
 
+// mustVerifyPartial verifies path, a chain whose earlier records are gone
+// (their file removed): strictly it must fail as "starts later"; with
+// AllowPartial it must verify.
+func mustVerifyPartial(t *testing.T, path string) Summary {
+	t.Helper()
+	var p *Problem
+	if _, err := VerifyFiles([]string{path}, nil); !errors.As(err, &p) || p.What != "starts later" {
+		t.Errorf("verify %s = %v, want the missing records reported (starts later)", path, err)
+	}
+	s, err := (&Verifier{AllowPartial: true}).Files(path)
+	if err != nil {
+		t.Fatalf("verify %s with AllowPartial: %v", path, err)
+	}
+	return s
+}
+
 func newKey(t testing.TB) *ecdsa.PrivateKey {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

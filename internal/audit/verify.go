@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 )
 
 // Problem is the first thing wrong with a chain of audit files.
@@ -18,8 +19,10 @@ type Problem struct {
 	Seq  uint64 // of the record on Line, when it could be read
 	// What names the problem: "modified", "missing or out of order",
 	// "inserted or out of order", "chain broken", "truncated", "malformed",
-	// "restarted", "empty", and with keys "unsigned checkpoint", "bad
-	// checkpoint signature", "unsigned start", "checkpoints missing".
+	// "restarted", "empty", "starts later" (the files start after seq 1
+	// with neither an anchor nor AllowPartial), "anchor mismatch", "anchor
+	// not reached", and with keys "unsigned checkpoint", "bad checkpoint
+	// signature", "unsigned start", "checkpoints missing".
 	What     string
 	Expected string
 	Got      string
@@ -50,6 +53,11 @@ type Summary struct {
 	LastSeq   uint64
 	FirstPrev string // the Prev of the first record (zeros when FirstSeq is 1)
 	LastHash  string
+	// AnchorSeq is the seq of the Verifier's After anchor, which the chain
+	// holds or continues; 0 without one. A summary with FirstSeq > 1 and
+	// AnchorSeq 0 is of files accepted with AllowPartial: nothing showed
+	// that no earlier file was removed.
+	AnchorSeq uint64
 	// Checkpoints counts checkpoint records; Verified those whose signature
 	// was checked (only with keys).
 	Checkpoints int
@@ -73,8 +81,13 @@ type Summary struct {
 // String is the one-line summary `gateway audit verify` prints.
 func (s Summary) String() string {
 	b := fmt.Appendf(nil, "ok: %d file(s), %d records, seq %d-%d", s.Files, s.Records, s.FirstSeq, s.LastSeq)
-	if s.FirstSeq > 1 {
-		b = fmt.Appendf(b, " (starts after %s…: earlier files not given)", s.FirstPrev[:12])
+	switch {
+	case s.FirstSeq > 1 && s.AnchorSeq > 0:
+		b = fmt.Appendf(b, " (continues the anchor at seq %d)", s.AnchorSeq)
+	case s.FirstSeq > 1:
+		b = fmt.Appendf(b, " (starts after %s…: earlier files not given, nothing anchors the start)", s.FirstPrev[:12])
+	case s.AnchorSeq > 0:
+		b = fmt.Appendf(b, " (anchor at seq %d matched)", s.AnchorSeq)
 	}
 	b = fmt.Appendf(b, ", %d checkpoints", s.Checkpoints)
 	switch {
@@ -89,8 +102,10 @@ func (s Summary) String() string {
 	case s.Checkpoints > 0:
 		b = append(b, " (signatures not checked: no keys given)"...)
 	}
-	if len(s.LastHash) >= 16 {
-		b = fmt.Appendf(b, ", last hash %s", s.LastHash[:16])
+	if s.LastHash != "" {
+		// In full: with LastSeq it is the anchor (--after SEQ:HASH) that
+		// the verification of the files after these starts from.
+		b = fmt.Appendf(b, ", last hash %s", s.LastHash)
 	}
 	if !s.Closed {
 		b = append(b, "; the last file does not end with a close checkpoint (the log is still open, or crashed)"...)
@@ -114,27 +129,68 @@ func (s Summary) String() string {
 // checkpoint of an earlier run included, after which a restart continues
 // the chain and signs again; only a copy kept elsewhere (the Redis stream)
 // shows that. Without Keys, a chain rewritten consistently from any record
-// on. Files that start later in the chain are taken as given (the summary
-// says where they start).
+// on.
+//
+// Where the chain starts: files that start at seq 1 start the log. Files
+// that start later (older files archived, or deleted) fail as "starts
+// later" unless After anchors them, or AllowPartial accepts them as given.
+// A signature in the files does not anchor them: it shows that the gateway
+// wrote the records, not that no file before them was removed.
 type Verifier struct {
 	// Keys verify checkpoint signatures; nil skips them.
 	Keys *KeySet
+	// After, when set, anchors the chain to a record known from elsewhere
+	// (the last seq and hash of an earlier verification, kept off the
+	// host): the files must hold the record at After.Seq with hash
+	// After.Hash, or start right after it (seq After.Seq+1, prev
+	// After.Hash).
+	After *Anchor
+	// AllowPartial accepts files that start after seq 1 without After; the
+	// summary says where they start. Nothing then shows whether records
+	// before them were deleted.
+	AllowPartial bool
 
-	sum     Summary
-	started bool
-	prev    string
-	kids    map[string]bool
-	problem *Problem
+	anchored bool
+	sum      Summary
+	started  bool
+	prev     string
+	kids     map[string]bool
+	problem  *Problem
 	// bound is what the last verified checkpoint (at boundSeq) states: the
 	// most records before the next checkpoint (0: it states none).
 	bound    int
 	boundSeq uint64
 }
 
-// VerifyFiles checks the files in order and returns the summary, or the
-// first problem (a *Problem) or an I/O error.
+// Anchor is a record of the chain known from elsewhere: its seq and hash.
+type Anchor struct {
+	Seq  uint64
+	Hash string
+}
+
+func (a Anchor) String() string { return fmt.Sprintf("%d:%s", a.Seq, a.Hash) }
+
+// ParseAnchor reads an anchor written SEQ:HASH, the hash in full (64 hex
+// digits), as a summary prints the last seq and hash.
+func ParseAnchor(s string) (Anchor, error) {
+	seq, hash, ok := strings.Cut(s, ":")
+	n, err := strconv.ParseUint(seq, 10, 64)
+	if !ok || err != nil || n == 0 || !isHex64(hash) {
+		return Anchor{}, fmt.Errorf("audit: expected an anchor SEQ:HASH (a seq from 1 and the record's hash, 64 lowercase hex digits), got %q", s)
+	}
+	return Anchor{Seq: n, Hash: hash}, nil
+}
+
+// VerifyFiles checks the files in order with keys, strictly (the chain
+// must start at seq 1), and returns the summary, or the first problem (a
+// *Problem) or an I/O error.
 func VerifyFiles(paths []string, keys *KeySet) (Summary, error) {
-	v := &Verifier{Keys: keys}
+	return (&Verifier{Keys: keys}).Files(paths...)
+}
+
+// Files checks the files in order, as the next files of the chain, and
+// returns the summary, or the first problem (a *Problem) or an I/O error.
+func (v *Verifier) Files(paths ...string) (Summary, error) {
 	for _, p := range paths {
 		f, err := os.Open(p)
 		if err != nil {
@@ -234,6 +290,9 @@ func (v *Verifier) check(file string, n int, line []byte) *Problem {
 			p.Hint = "every log starts with a signed start checkpoint: the file was rewritten from its first record"
 			return p
 		}
+		if p := v.checkStart(p, r); p != nil {
+			return p
+		}
 		v.started = true
 		v.sum.FirstSeq, v.sum.FirstPrev = r.Seq, r.Prev
 	} else {
@@ -256,6 +315,14 @@ func (v *Verifier) check(file string, n int, line []byte) *Problem {
 			p.Hint = "this record repeats an earlier seq: it was inserted, or records were reordered"
 			return p
 		}
+	}
+	if a := v.After; a != nil && r.Seq == a.Seq {
+		if r.Hash != a.Hash {
+			p.What, p.Expected, p.Got = "anchor mismatch", "hash "+a.Hash+" (the --after anchor)", "hash "+r.Hash
+			p.Hint = "this record, or one before it, was changed since the anchor was taken, or the anchor is of another log"
+			return p
+		}
+		v.anchored = true
 	}
 	if r.Kind == KindCheckpoint {
 		v.sum.Checkpoints++
@@ -315,10 +382,46 @@ func (v *Verifier) Summary() (Summary, error) {
 	if v.sum.Records == 0 {
 		return Summary{}, &Problem{File: "(all files)", What: "empty", Expected: "at least one record", Got: "none"}
 	}
+	if a := v.After; a != nil {
+		if !v.anchored {
+			return Summary{}, &Problem{File: "(all files)", What: "anchor not reached",
+				Expected: fmt.Sprintf("the record at seq %d (the --after anchor)", a.Seq),
+				Got:      fmt.Sprintf("files that end at seq %d", v.sum.LastSeq),
+				Hint:     "records were cut from the end since the anchor was taken, or the newest files were not given"}
+		}
+		v.sum.AnchorSeq = a.Seq
+	}
 	if v.Keys == nil {
 		v.sum.AfterLastVerified = 0
 	}
 	return v.sum, nil
+}
+
+// checkStart checks where the chain starts: at seq 1, or at the After
+// anchor, or anywhere with AllowPartial. p is the problem to fill in.
+func (v *Verifier) checkStart(p *Problem, r Record) *Problem {
+	a := v.After
+	switch {
+	case a != nil && r.Seq == a.Seq+1:
+		if r.Prev != a.Hash {
+			p.What, p.Expected, p.Got = "anchor mismatch", fmt.Sprintf("prev %s (the --after anchor, seq %d)", a.Hash, a.Seq), "prev "+r.Prev
+			p.Hint = "the files do not continue the anchor: the record it names was replaced, or the anchor is of another log"
+			return p
+		}
+		v.anchored = true
+	case a != nil && r.Seq > a.Seq+1:
+		p.What, p.Expected, p.Got = "missing or out of order", fmt.Sprintf("seq %d, right after the --after anchor (or earlier)", a.Seq+1), fmt.Sprintf("seq %d", r.Seq)
+		p.Hint = fmt.Sprintf("%d record(s) between the anchor and these files are not given: give the files that hold them first, or they were deleted", r.Seq-a.Seq-1)
+		return p
+	case a == nil && r.Seq != 1 && !v.AllowPartial:
+		p.What, p.Expected = "starts later", "seq 1 (the log's first record) or a record anchored with --after SEQ:HASH"
+		p.Got = fmt.Sprintf("seq %d after prev %s", r.Seq, r.Prev)
+		p.Hint = fmt.Sprintf("the files holding seq 1-%d were not given, or were deleted: give them too, oldest first; "+
+			"if they were archived after a verification, give that verification's last seq and hash as --after %d:HASH; "+
+			"--allow-partial accepts the files as they start, without showing that nothing before them was removed", r.Seq-1, r.Seq-1)
+		return p
+	}
+	return nil
 }
 
 // lineError is why one line is not a valid record.

@@ -394,10 +394,11 @@ func TestVerifySummary(t *testing.T) {
 			t.Errorf("summary line %q lacks %q", s, part)
 		}
 	}
-	// Starting later in the chain (older files archived) is allowed and said.
-	v = &Verifier{}
+	// Starting later in the chain (older files archived) is allowed with
+	// AllowPartial, and said.
+	v = &Verifier{AllowPartial: true}
 	v.Read("b", bytes.NewReader(bytes.Join(lines[10:], nil)))
-	if s, err := v.Summary(); err != nil || s.FirstSeq != 11 || !strings.Contains(s.String(), "earlier files not given") {
+	if s, err := v.Summary(); err != nil || s.FirstSeq != 11 || !strings.Contains(s.String(), "earlier files not given, nothing anchors the start") {
 		t.Errorf("mid-chain summary %v, %v", s, err)
 	}
 	// With keys, records no checkpoint covers are said even when no
@@ -409,7 +410,7 @@ func TestVerifySummary(t *testing.T) {
 		{keys, "0 checkpoints (no signature verified: none of the 5 records is covered by one)"},
 		{nil, "0 checkpoints, last hash"},
 	} {
-		v = &Verifier{Keys: c.keys}
+		v = &Verifier{Keys: c.keys, AllowPartial: true}
 		v.Read("c", bytes.NewReader(bytes.Join(lines[19:24], nil))) // seq 20-24
 		if s, err := v.Summary(); err != nil || !strings.Contains(s.String(), c.want) {
 			t.Errorf("summary of records without a checkpoint (keys %v): %q, %v; want it to say %q", c.keys != nil, s, err, c.want)
@@ -445,7 +446,9 @@ func TestStatedBound(t *testing.T) {
 }
 
 // Across rotated files: in order they verify; a missing middle file or
-// files given out of order are reported at the first line that breaks.
+// files given out of order are reported at the first line that breaks, and
+// so is a missing first file: files that start after seq 1 are refused
+// unless an anchor (After) or AllowPartial says where they may start.
 func TestVerifyAcrossRotation(t *testing.T) {
 	l, path, _ := openTest(t, func(o *Options) { o.RotateSize = 1500 })
 	for i := 0; i < 30; i++ {
@@ -464,7 +467,7 @@ func TestVerifyAcrossRotation(t *testing.T) {
 	}{
 		"middle file missing": {append(files[:1:1], files[2:]...), "missing or out of order", files[2]},
 		"out of order":        {append([]string{files[0], files[2], files[1]}, files[3:]...), "missing or out of order", files[2]},
-		"first file missing":  {files[1:], "", ""},
+		"first file missing":  {files[1:], "starts later", files[1]},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -538,5 +541,103 @@ func TestVerifyRefusesSeqZero(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			verifyCase{lines: forged, keys: ks, what: "malformed", line: 1}.run(t)
 		})
+	}
+}
+
+// Files that start after seq 1 verify only from an anchor: the seq and hash
+// of a record known from elsewhere (the last record of an earlier
+// verification). The files must hold it or continue right after it.
+func TestVerifyAnchor(t *testing.T) {
+	key := newKey(t)
+	keys, _ := NewKeySet(key.Public())
+	lines := writeChain(t, key, 20) // 26 lines, seq 1-26
+	rec := func(seq int) Record {
+		r, err := parseLine(lines[seq-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	at := func(seq int) *Anchor { return &Anchor{Seq: uint64(seq), Hash: rec(seq).Hash} }
+	wrong := &Anchor{Seq: 10, Hash: rec(11).Hash}
+	cases := map[string]struct {
+		v     Verifier
+		from  int // the first line given (1-based)
+		what  string
+		line  int
+		first uint64 // FirstSeq of a summary
+	}{
+		"from seq 1":                        {v: Verifier{Keys: keys}, from: 1, first: 1},
+		"later, no anchor":                  {v: Verifier{Keys: keys}, from: 11, what: "starts later", line: 1},
+		"later, no anchor, without keys":    {v: Verifier{}, from: 11, what: "starts later", line: 1},
+		"later, partial allowed":            {v: Verifier{Keys: keys, AllowPartial: true}, from: 11, first: 11},
+		"right after the anchor":            {v: Verifier{Keys: keys, After: at(10)}, from: 11, first: 11},
+		"at the anchor":                     {v: Verifier{Keys: keys, After: at(10)}, from: 10, first: 10},
+		"anchor inside the files":           {v: Verifier{Keys: keys, After: at(20)}, from: 1, first: 1},
+		"after a wrong anchor":              {v: Verifier{Keys: keys, After: wrong}, from: 11, what: "anchor mismatch", line: 1},
+		"wrong anchor inside the files":     {v: Verifier{Keys: keys, After: wrong}, from: 1, what: "anchor mismatch", line: 10},
+		"a gap after the anchor":            {v: Verifier{Keys: keys, After: at(10)}, from: 13, what: "missing or out of order", line: 1},
+		"anchor beyond the files":           {v: Verifier{Keys: keys, After: &Anchor{Seq: 40, Hash: zeroHash}}, from: 1, what: "anchor not reached"},
+		"anchor does not excuse a bad file": {v: Verifier{Keys: keys, After: at(10)}, from: 11, what: "missing or out of order", line: 3},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			given := lines[c.from-1:]
+			if name == "anchor does not excuse a bad file" {
+				given = append(append([][]byte{}, given[:2]...), given[3:]...)
+			}
+			v := c.v
+			err := v.Read("audit.jsonl", bytes.NewReader(bytes.Join(given, nil)))
+			s, serr := v.Summary()
+			if err == nil {
+				err = serr
+			}
+			if c.what == "" {
+				if err != nil || s.FirstSeq != c.first {
+					t.Fatalf("verify = %+v, %v; want a summary from seq %d", s, err, c.first)
+				}
+				if c.v.After != nil && s.AnchorSeq != c.v.After.Seq {
+					t.Errorf("summary %q: AnchorSeq %d, want %d", s, s.AnchorSeq, c.v.After.Seq)
+				}
+				return
+			}
+			var p *Problem
+			if !errors.As(err, &p) || p.What != c.what || p.Line != c.line {
+				t.Fatalf("verify = %v; want %q at line %d", err, c.what, c.line)
+			}
+		})
+	}
+	// The problem says what to do, and the summary gives the anchor of
+	// what comes next in full.
+	v := &Verifier{}
+	err := v.Read("audit.jsonl.2", bytes.NewReader(bytes.Join(lines[10:], nil)))
+	for _, part := range []string{"audit.jsonl.2:1: seq 11: starts later", "expected seq 1", "--after 10:HASH", "--allow-partial", "seq 1-10 were not given"} {
+		if err == nil || !strings.Contains(err.Error(), part) {
+			t.Errorf("problem %q lacks %q", err, part)
+		}
+	}
+	s, err := (&Verifier{Keys: keys, After: at(10)}).summaryOf(t, lines[10:])
+	if err != nil || !strings.Contains(s.String(), "last hash "+rec(26).Hash) || !strings.Contains(s.String(), "continues the anchor at seq 10") {
+		t.Errorf("summary %q, %v; want the anchor and the full last hash", s, err)
+	}
+}
+
+func (v *Verifier) summaryOf(t *testing.T, lines [][]byte) (Summary, error) {
+	t.Helper()
+	if err := v.Read("audit.jsonl", bytes.NewReader(bytes.Join(lines, nil))); err != nil {
+		return Summary{}, err
+	}
+	return v.Summary()
+}
+
+func TestParseAnchor(t *testing.T) {
+	h := strings.Repeat("ab", 32)
+	if a, err := ParseAnchor("41292:" + h); err != nil || a != (Anchor{41292, h}) || a.String() != "41292:"+h {
+		t.Errorf("ParseAnchor = %v, %v", a, err)
+	}
+	for _, bad := range []string{"", "12", ":" + h, "0:" + h, "-1:" + h, "12:" + h[:16], "12:" + strings.ToUpper(h), "x:" + h} {
+		if _, err := ParseAnchor(bad); err == nil {
+			t.Errorf("ParseAnchor(%q) = nil error", bad)
+		}
 	}
 }
