@@ -131,8 +131,13 @@ const (
 )
 
 // readTail finds the last record of path, or, when path is missing or
-// empty, of the newest file rotated away from it. It checks that record's
-// encoding and hash (not the whole file: that is `gateway audit verify`).
+// empty, the last record of the chain among the files rotated away from
+// it: the one with the highest seq. Not the newest name: a rotation after
+// the clock stepped back names its file with an earlier time, and
+// continuing from the file whose name sorts last would fork the chain. It
+// checks the encoding and hash of each rotated file's last record (not the
+// whole files: that is `gateway audit verify`), and fails on one that is
+// not valid rather than continue from another.
 func readTail(path string) (tail, error) {
 	t, err := readFileTail(path)
 	if err != nil {
@@ -141,15 +146,13 @@ func readTail(path string) (tail, error) {
 	if t.from != "" {
 		return t, nil
 	}
-	rot := rotatedFiles(path)
-	for i := len(rot) - 1; i >= 0; i-- {
-		rt, err := readFileTail(rot[i])
+	for _, f := range rotatedFiles(path) {
+		rt, err := readFileTail(f)
 		if err != nil {
 			return tail{}, err
 		}
-		if rt.from != "" {
+		if rt.from != "" && rt.seq >= t.seq {
 			t.seq, t.hash, t.from = rt.seq, rt.hash, rt.from
-			return t, nil
 		}
 	}
 	return t, nil

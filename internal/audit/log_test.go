@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -11,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -1028,4 +1030,56 @@ func TestHungWriteOrSyncIsUnhealthy(t *testing.T) {
 		release()
 		eventually(t, "healthy again", func() bool { return l.Healthy() == nil })
 	})
+}
+
+// A restart continues from the rotated file that ends the chain, not from
+// the one whose name sorts last: after the clock stepped back, a later
+// rotation gets an earlier time in its name. Here the log rotates at 10:00,
+// the clock steps back an hour, it rotates again (a name at 09:00) and
+// stops right after that rename; the restart must continue after the
+// 09:00 file's last record, or the chain forks.
+func TestRestartAfterClockStepContinuesTheChain(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); now = now.Add(time.Millisecond); return now }
+	step := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	l, path, _ := openTest(t, func(o *Options) { o.RotateSize = 2048; o.Now = clock })
+	commitUntil := func(rotations uint64) {
+		for i := 0; l.Stats().Rotations < rotations; i++ {
+			if i > 100 {
+				t.Fatalf("no rotation after %d records", i)
+			}
+			if err := l.Commit(context.Background(), Record{Kind: KindDecision, RequestID: fmt.Sprint(i), Path: "/some/path"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	commitUntil(1)
+	step(-time.Hour)
+	commitUntil(2)
+	l.Close()
+	// The stop right after the second rename: the active file is gone, as
+	// a rotation at the stepped-back time names it.
+	if err := os.Rename(path, rotatedName(path, clock())); err != nil {
+		t.Fatal(err)
+	}
+	byName := rotatedFiles(path)
+	byChain := slices.Clone(byName)
+	slices.SortFunc(byChain, func(a, b string) int { return cmp.Compare(readRecords(t, a)[0].Seq, readRecords(t, b)[0].Seq) })
+	if slices.Equal(byName, byChain) {
+		t.Fatalf("rotated files %v: want names out of chain order after the clock step", byName)
+	}
+	end := readRecords(t, byChain[len(byChain)-1])
+	last := end[len(end)-1]
+
+	l2, err := OpenOptions(Options{File: path, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2.Close()
+	start := readRecords(t, path)[0]
+	if start.Seq != last.Seq+1 || start.Prev != last.Hash {
+		t.Errorf("the restart continues after seq %d (%q), want after seq %d, the chain's last record", start.Seq-1, start.Detail, last.Seq)
+	}
+	mustVerify(t, nil, append(byChain, path)...)
 }
