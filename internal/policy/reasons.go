@@ -33,6 +33,12 @@ const (
 	// error_page); not forwarded, the client is told to try again. Never
 	// a policy decision's, so not among the reasons policy tests expect.
 	ReasonChanged Reason = "changed-since-check"
+	// ReasonMalformedForwardedFor: a trusted proxy sent an X-Forwarded-For
+	// chain that is malformed before the client's address (proxy.ClientAddr):
+	// the client is unknown, and the request is refused (400) before any
+	// decision rather than judged with the proxy's own address. Never a
+	// policy decision's, so not among the reasons policy tests expect.
+	ReasonMalformedForwardedFor Reason = "malformed-forwarded-for"
 )
 
 var (

@@ -60,7 +60,11 @@ func newGateway(t *testing.T, target string, trusted []netip.Prefix) *httptest.S
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		client, trustedPeer := ClientAddr(r, trusted)
+		client, trustedPeer, err := ClientAddr(r, trusted)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 		f := &Forward{
 			Allowed:      true,
 			Path:         path,

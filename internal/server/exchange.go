@@ -170,7 +170,8 @@ func (x *exchange) recheck() (policy.Decision, *routeEntry, audit.Record) {
 	// force, so that a proxy no longer trusted cannot keep the exchange
 	// inside a route's source_cidrs with its X-Forwarded-For, nor pass a
 	// client certificate in listen.client_cert_header (x.r is only read).
-	q.client.ClientIP, q.client.TrustedPeer = proxy.ClientAddr(x.r, rt.cfg.TrustedNets())
+	var clientErr error
+	q.client.ClientIP, q.client.TrustedPeer, clientErr = proxy.ClientAddr(x.r, rt.cfg.TrustedNets())
 	ctx, cancel := context.WithTimeout(x.ctx, recheckTimeout)
 	defer cancel()
 	ctx = context.WithValue(ctx, reqKey{}, q)
@@ -184,7 +185,16 @@ func (x *exchange) recheck() (policy.Decision, *routeEntry, audit.Record) {
 		// upstream (a "/" route beside it): the exchange has no route now.
 		found = false
 	}
-	if found {
+	switch {
+	case clientErr != nil:
+		// The chain no longer yields a client on the trusted_proxies in
+		// force (a hop now trusted, left of it a malformed one): a new
+		// request would be refused.
+		d = policy.Decision{Reasons: []policy.Reason{policy.ReasonMalformedForwardedFor}}
+		if !found {
+			entry = nil
+		}
+	case found:
 		q.entry, q.vars, q.found, q.resolved = entry, vars, true, true
 		d, _ = s.decideRoute(r, q, entry, vars)
 		if d.Allow && entry.upstream.CheckUpgrade(x.r.Header) != nil {
@@ -192,7 +202,7 @@ func (x *exchange) recheck() (policy.Decision, *routeEntry, audit.Record) {
 			// protocol off its upgrades): a new one would be refused.
 			d = policy.Decision{Reasons: []policy.Reason{policy.ReasonBadRequest}}
 		}
-	} else {
+	default:
 		entry = nil
 		d = policy.Decision{Reasons: []policy.Reason{policy.ReasonRouteNotFound}}
 	}

@@ -129,6 +129,10 @@ func (s *Server) serveForwardAuth(w http.ResponseWriter, r *http.Request, q *req
 			pageData{Title: "Forbidden", Message: "This address answers only the gateway's trusted proxies (trusted_proxies)."})
 		return true
 	}
+	if q.clientErr != nil {
+		s.forwardedForRefused(w, r, q)
+		return true
+	}
 	var err error
 	switch q.mode {
 	case modeForwardAuth:
@@ -461,19 +465,32 @@ func gatewayOnly(h http.Header, rt *runtime, in proxy.Ingress, except http.Heade
 	return out
 }
 
-// forwardRefused answers a forward-auth check that is refused before a
-// decision could be made (untrusted peer, malformed original request), with
-// an audit record that says why.
+// forwardRefused answers a request that is refused before a decision could
+// be made (a forward-auth check from an untrusted peer or with a malformed
+// original request; any request whose client address is unknown), with an
+// audit record that says why.
 func (s *Server) forwardRefused(w http.ResponseWriter, r *http.Request, q *request, status int, reason policy.Reason, detail string, pd pageData) {
 	rec := audit.Record{
 		Time: s.now(), Kind: audit.KindDecision, RequestID: q.id, Host: q.host, Method: r.Method,
 		Path: q.path, SourceIP: q.client.ClientIP.String(), Status: status, Decision: "deny",
-		Reasons: []string{string(reason)}, Detail: detail, Transport: q.mode.String(),
+		Reasons: []string{string(reason)}, Detail: detail, Transport: q.mode.String(), TraceID: q.traceID,
 	}
 	s.audit.Log(rec)
 	s.countDecision(nil, "deny", string(reason))
 	pd.Reason = string(reason)
 	s.page(w, r, status, pd)
+}
+
+// forwardedForRefused answers a request whose client address is unknown
+// (q.clientErr: a trusted proxy sent a malformed X-Forwarded-For chain), in
+// any mode, with 400 and a record of reason malformed-forwarded-for whose
+// source is the proxy and whose detail quotes the element. Judged with the
+// proxy's own address instead, it could pass a source_cidrs rule for the
+// network the proxies are in.
+func (s *Server) forwardedForRefused(w http.ResponseWriter, r *http.Request, q *request) {
+	s.forwardRefused(w, r, q, http.StatusBadRequest, policy.ReasonMalformedForwardedFor, q.clientErr.Error(),
+		pageData{Title: "Bad request", Message: "The proxy in front of the gateway sent a malformed X-Forwarded-For header, so the address this request comes from is unknown.",
+			Next: "Remove any X-Forwarded-For header your client adds; if that is not it, tell the gateway's operators (their load balancer or ingress) and quote the request ID."})
 }
 
 // nginxWriter maps the gateway's answers to the three statuses nginx's

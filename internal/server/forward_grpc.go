@@ -86,8 +86,12 @@ func (s *Server) check(ctx context.Context, req *authv3.CheckRequest) *authv3.Ch
 	default:
 		// The client is the source Envoy saw, or, when that is itself a
 		// trusted proxy, the right-most untrusted X-Forwarded-For address.
-		q.client.ClientIP, q.client.TrustedPeer = proxy.ClientAddr(r, rt.cfg.TrustedNets())
+		q.client.ClientIP, q.client.TrustedPeer, q.clientErr = proxy.ClientAddr(r, rt.cfg.TrustedNets())
 		o := original{method: hr.GetMethod(), host: hr.GetHost(), uri: hr.GetPath()}
+		if q.clientErr != nil {
+			s.forwardedForRefused(rec, r, q)
+			break
+		}
 		if err := o.validate(); err != nil {
 			s.forwardRefused(rec, r, q, http.StatusBadRequest, policy.ReasonBadRequest, err.Error(),
 				pageData{Title: "Bad request", Message: "The proxy that asked about this request described it incompletely: " + err.Error() + "."})

@@ -86,6 +86,10 @@ type request struct {
 	// guard is that writer of an HTTP check.
 	forwardAllowed bool
 	guard          forwardGuard
+	// clientErr says the client's address is unknown: a trusted proxy's
+	// X-Forwarded-For is malformed (proxy.ClientAddr; client.ClientIP is
+	// then the proxy's). The request is refused (forwardedForRefused).
+	clientErr error
 }
 
 // user is who the request is about, for audit records: the identity the
@@ -108,7 +112,7 @@ func (s *Server) newPublicHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt := s.rt.Load()
 		q := &request{rt: rt, id: newRequestID()}
-		q.client.ClientIP, q.client.TrustedPeer = proxy.ClientAddr(r, rt.cfg.TrustedNets())
+		q.client.ClientIP, q.client.TrustedPeer, q.clientErr = proxy.ClientAddr(r, rt.cfg.TrustedNets())
 		// One context for the whole request: the trace's span (when tracing
 		// is on), the handler's state and the proxy's Forward (filled in
 		// once the request is allowed).
@@ -131,6 +135,11 @@ func (s *Server) newPublicHandler() http.Handler {
 			return
 		}
 		if s.serveForwardAuth(w, r, q) {
+			return
+		}
+		if q.clientErr != nil {
+			CloseAfterDenial(w, r)
+			s.forwardedForRefused(w, r, q)
 			return
 		}
 		// One walk of the table normalizes the path and finds its route.

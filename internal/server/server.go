@@ -321,7 +321,7 @@ func HTTPServer(addr string, h http.Handler, l config.ListenConfig, logger *slog
 // request path began (it has no route and gets a request ID here).
 func (s *Server) guardRefused(r *http.Request, reason string) {
 	rt := s.rt.Load()
-	ip, _ := proxy.ClientAddr(r, rt.cfg.TrustedNets())
+	ip, _, _ := proxy.ClientAddr(r, rt.cfg.TrustedNets()) // malformed: the proxy's (the request is refused anyway)
 	s.audit.Log(audit.Record{Time: s.now(), Kind: audit.KindDecision, RequestID: newRequestID(), Host: hostOnly(r.Host),
 		Method: r.Method, Path: r.URL.EscapedPath(), SourceIP: ip.String(), Decision: "deny", Status: http.StatusBadRequest,
 		Reasons: []string{string(policy.ReasonBadRequest)}, Detail: reason})
