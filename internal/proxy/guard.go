@@ -10,6 +10,9 @@ import (
 // framing a load balancer in front might have read differently:
 //
 //   - an h2c upgrade or HTTP2-Settings header: 400, connection closed;
+//   - a CONNECT request other than an HTTP/2 extended CONNECT (RFC 8441,
+//     whose :protocol the Upstream judges as an upgrade): a tunnel to a
+//     host and port: 400, connection closed;
 //   - the HTTP/2 preface as a request ("PRI * HTTP/2.0", which Go's HTTP/1
 //     server serves when it has header fields, as version 2.0: its chunked
 //     body would escape the close below): 400, connection closed;
@@ -43,6 +46,8 @@ func GuardNotify(next http.Handler, refused func(r *http.Request, reason string)
 			reason = "proxy: HTTP/2 over cleartext (h2c) is not accepted; use HTTP/2 over TLS or HTTP/1.1"
 		case r.Method == "PRI":
 			reason = "proxy: the HTTP/2 connection preface (PRI) is not a request; use HTTP/2 over TLS or HTTP/1.1"
+		case r.Method == http.MethodConnect && len(r.Header[protocolHeader]) == 0:
+			reason = "proxy: CONNECT opens a tunnel to a host, which the gateway never forwards"
 		case hasUpgrade(r.Header) && (len(r.TransferEncoding) > 0 || r.ContentLength != 0):
 			reason = "proxy: an upgrade request carries no body"
 		case hasUpgrade(r.Header) && r.ProtoMajor == 1 && r.ProtoMinor == 0:

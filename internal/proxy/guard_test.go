@@ -506,3 +506,24 @@ func TestGuardRefusesThePreface(t *testing.T) {
 		}
 	}
 }
+
+// TestGuardRefusesConnect: an HTTP/1.1 CONNECT asks for a tunnel to a host
+// and port, which the gateway never forwards: refused before any handler,
+// the connection closed.
+func TestGuardRefusesConnect(t *testing.T) {
+	var hits atomic.Int64
+	gw := httptest.NewServer(Guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, "ok")
+	})))
+	t.Cleanup(gw.Close)
+	for _, raw := range []string{
+		"CONNECT tool.example:443 HTTP/1.1\nHost: tool.example:443\n\n",
+		"CONNECT 127.0.0.1:22 HTTP/1.1\nHost: 127.0.0.1:22\n\n",
+	} {
+		got, closed := exchange(t, gw.Listener.Addr().String(), raw, 1)
+		if fmt.Sprint(got) != "[400]" || !closed || hits.Load() != 0 {
+			t.Fatalf("%q: expected 400, the connection closed and nothing served; got %v (closed %v), %d served", raw, got, closed, hits.Load())
+		}
+	}
+}

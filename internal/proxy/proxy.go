@@ -170,20 +170,22 @@ func (u *Upstream) AllowUpgrades(protocols []string) {
 	u.upgrades = append([]string(nil), protocols...)
 }
 
-// CheckUpgrade reports, as ServeHTTP judges it, whether the upgrade h asks
-// for (if any) is refused on u (an error wrapping ErrUpgrade).
-func (u *Upstream) CheckUpgrade(h http.Header) error { return CheckUpgrade(h, u.upgrades) }
+// CheckUpgrade reports, as ServeHTTP judges it, whether the upgrade r asks
+// for (if any: an Upgrade header, or an HTTP/2 extended CONNECT) is refused
+// on u (an error wrapping ErrUpgrade; CheckRequestUpgrade).
+func (u *Upstream) CheckUpgrade(r *http.Request) error { return CheckRequestUpgrade(r, u.upgrades) }
 
 // ServeHTTP forwards r. The request context must carry a Forward; without
 // one the request is refused (fail closed). A request asking for an upgrade
-// the route does not allow gets 400 and never reaches the upstream.
+// the route does not allow (an HTTP/2 extended CONNECT is one), or a plain
+// CONNECT, gets 400 and never reaches the upstream.
 func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f, ok := r.Context().Value(forwardKey{}).(*Forward)
 	if !ok || !f.Allowed {
 		http.Error(w, "proxy: request reached the upstream without a decision", http.StatusInternalServerError)
 		return
 	}
-	if err := CheckUpgrade(r.Header, u.upgrades); err != nil {
+	if err := CheckRequestUpgrade(r, u.upgrades); err != nil {
 		refuse(w, err.Error())
 		return
 	}

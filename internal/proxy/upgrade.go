@@ -45,16 +45,54 @@ func CheckUpgrade(h http.Header, allowed []string) error {
 			if elem == "" {
 				continue
 			}
-			name, version, _ := strings.Cut(elem, "/")
-			if !validToken(name) || strings.Contains(version, "/") || version != "" && !validToken(version) {
-				return fmt.Errorf("%w: expected protocol names such as websocket, got Upgrade %q", ErrUpgrade, elem)
-			}
-			if forbiddenUpgrades[strings.ToLower(name)] || !upgradeAllowed(name, allowed) {
-				return fmt.Errorf("%w: upgrade to %q is not allowed on this route", ErrUpgrade, elem)
+			if err := checkProtocol("Upgrade", elem, allowed); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
+}
+
+// checkProtocol judges one protocol an upgrade asks for (an Upgrade
+// element, or an extended CONNECT's :protocol, named by field).
+func checkProtocol(field, elem string, allowed []string) error {
+	name, version, _ := strings.Cut(elem, "/")
+	if !validToken(name) || strings.Contains(version, "/") || version != "" && !validToken(version) {
+		return fmt.Errorf("%w: expected protocol names such as websocket, got %s %q", ErrUpgrade, field, elem)
+	}
+	if forbiddenUpgrades[strings.ToLower(name)] || !upgradeAllowed(name, allowed) {
+		return fmt.Errorf("%w: upgrade to %q is not allowed on this route", ErrUpgrade, elem)
+	}
+	return nil
+}
+
+// protocolHeader is where Go's HTTP/2 server puts the :protocol
+// pseudo-header of an extended CONNECT (RFC 8441) in Request.Header.
+const protocolHeader = ":protocol"
+
+// CheckRequestUpgrade is CheckUpgrade for the request r, which also judges
+// an HTTP/2 extended CONNECT (RFC 8441; Go's server accepts it when GODEBUG
+// holds http2xconnect=1): its :protocol asks for the tunnel an HTTP/1.1
+// Upgrade to that protocol opens, and is allowed only where that upgrade
+// is. A plain CONNECT (a tunnel to a host and port, which no route
+// forwards) is refused, and so is :protocol on any other method.
+func CheckRequestUpgrade(r *http.Request, allowed []string) error {
+	p, xconnect := r.Header[protocolHeader]
+	if r.Method != http.MethodConnect && !xconnect {
+		return CheckUpgrade(r.Header, allowed) // nearly every request
+	}
+	switch {
+	case r.Method != http.MethodConnect:
+		return fmt.Errorf("%w: expected :protocol only in a CONNECT request, got it in %s", ErrUpgrade, r.Method)
+	case len(p) == 0 || p[0] == "":
+		return fmt.Errorf("%w: CONNECT without :protocol opens a tunnel to a host, which the gateway never forwards", ErrUpgrade)
+	case len(p) > 1:
+		return fmt.Errorf("%w: expected one :protocol, got %d", ErrUpgrade, len(p))
+	}
+	if err := checkProtocol(":protocol", p[0], allowed); err != nil {
+		return err
+	}
+	return CheckUpgrade(r.Header, allowed)
 }
 
 func upgradeAllowed(name string, allowed []string) bool {

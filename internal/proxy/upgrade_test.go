@@ -61,3 +61,47 @@ func TestValidateUpgrades(t *testing.T) {
 		t.Errorf("ValidateUpgrades(h2c) = %q", got)
 	}
 }
+
+// TestCheckRequestUpgrade: an HTTP/2 extended CONNECT (RFC 8441) is judged
+// by its :protocol like the Upgrade it stands for; a plain CONNECT, and
+// :protocol on another method, are refused.
+func TestCheckRequestUpgrade(t *testing.T) {
+	ws := []string{"websocket"}
+	for _, tc := range []struct {
+		name     string
+		method   string
+		protocol []string // the :protocol values (nil: none)
+		upgrade  string
+		allowed  []string
+		ok       bool
+	}{
+		{name: "plain GET", method: "GET", allowed: ws, ok: true},
+		{name: "GET with an allowed Upgrade", method: "GET", upgrade: "websocket", allowed: ws, ok: true},
+		{name: "GET with a refused Upgrade", method: "GET", upgrade: "websocket", allowed: nil},
+		{name: "extended CONNECT, allowed", method: "CONNECT", protocol: []string{"websocket"}, allowed: ws, ok: true},
+		{name: "extended CONNECT, another case", method: "CONNECT", protocol: []string{"WebSocket"}, allowed: ws, ok: true},
+		{name: "extended CONNECT where none is allowed", method: "CONNECT", protocol: []string{"websocket"}, allowed: []string{}},
+		{name: "extended CONNECT to an unlisted protocol", method: "CONNECT", protocol: []string{"connect-udp"}, allowed: ws},
+		{name: "extended CONNECT to h2c", method: "CONNECT", protocol: []string{"h2c"}, allowed: []string{"h2c"}},
+		{name: "extended CONNECT, not a token", method: "CONNECT", protocol: []string{"web socket"}, allowed: ws},
+		{name: "extended CONNECT, two protocols", method: "CONNECT", protocol: []string{"websocket", "websocket"}, allowed: ws},
+		{name: "extended CONNECT with a refused Upgrade too", method: "CONNECT", protocol: []string{"websocket"}, upgrade: "h2c", allowed: ws},
+		{name: "plain CONNECT", method: "CONNECT", allowed: ws},
+		{name: "CONNECT with an empty :protocol", method: "CONNECT", protocol: []string{""}, allowed: ws},
+		{name: ":protocol on GET", method: "GET", protocol: []string{"websocket"}, allowed: ws},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &http.Request{Method: tc.method, Header: http.Header{}}
+			if tc.protocol != nil {
+				r.Header[":protocol"] = tc.protocol
+			}
+			if tc.upgrade != "" {
+				r.Header.Set("Upgrade", tc.upgrade)
+			}
+			err := CheckRequestUpgrade(r, tc.allowed)
+			if (err == nil) != tc.ok || err != nil && !errors.Is(err, ErrUpgrade) {
+				t.Fatalf("CheckRequestUpgrade(%s, :protocol %q, Upgrade %q, allowed %q) = %v; want ok %t", tc.method, tc.protocol, tc.upgrade, tc.allowed, err, tc.ok)
+			}
+		})
+	}
+}

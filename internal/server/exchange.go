@@ -197,7 +197,7 @@ func (x *exchange) recheck() (policy.Decision, *routeEntry, audit.Record) {
 	case found:
 		q.entry, q.vars, q.found, q.resolved = entry, vars, true, true
 		d, _ = s.decideRoute(r, q, entry, vars)
-		if d.Allow && entry.upstream.CheckUpgrade(x.r.Header) != nil {
+		if d.Allow && entry.upstream.CheckUpgrade(x.r) != nil {
 			// An upgrade the route no longer allows (a reload took the
 			// protocol off its upgrades): a new one would be refused.
 			d = policy.Decision{Reasons: []policy.Reason{policy.ReasonBadRequest}}
