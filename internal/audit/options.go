@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/accessgateway/gateway/internal/store"
 )
 
 // Options configure a Log. The YAML fields are the `audit:` section of the
@@ -70,10 +68,9 @@ type Options struct {
 // StreamOptions configure the Redis stream sink.
 type StreamOptions struct {
 	// Stream is the key of the stream, used as it is. The gateway's config
-	// defaults it to session.redis.key_prefix followed by StreamKey
-	// ("gw:audit" with the default prefix), so that deployments sharing
-	// one Redis under distinct prefixes write distinct streams; without a
-	// config it is DefaultStream.
+	// defaults it to session.redis.key_prefix followed by StreamKey when a
+	// prefix is set, so that deployments sharing one Redis under distinct
+	// prefixes write distinct streams; otherwise it is DefaultStream.
 	Stream string `yaml:"stream"`
 	// MaxLen trims the stream to about this many entries (default 1000000).
 	MaxLen int64 `yaml:"max_len"`
@@ -90,8 +87,9 @@ const (
 	DefaultBuffer             = 20000
 	// StreamKey follows the Redis key prefix in the default stream key.
 	StreamKey = "audit"
-	// DefaultStream is the stream key under the store's default prefix.
-	DefaultStream       = store.DefaultRedisKeyPrefix + StreamKey
+	// DefaultStream is the stream key when session.redis.key_prefix is
+	// not set.
+	DefaultStream       = "gateway:audit"
 	DefaultStreamMaxLen = 1000000
 	minRotateSize       = 1 << 10
 )

@@ -38,8 +38,8 @@ func TestAuditStreamKeyFollowsKeyPrefix(t *testing.T) {
 	}{
 		{"prefix a", `, key_prefix: "a:"`, "", "a:audit"},
 		{"prefix b", `, key_prefix: "b:"`, "", "b:audit"},
-		{"default prefix", "", "", "gw:audit"},
-		{"stream set", `, key_prefix: "c:"`, ", stream: gateway:audit", "gateway:audit"},
+		{"no prefix set", "", "", "gateway:audit"},
+		{"stream set", `, key_prefix: "c:"`, ", stream: ops:audit", "ops:audit"},
 	}
 	for _, d := range deployments {
 		c, err := Load([]byte(redisStreamConfig(srv.Addr(), d.session, d.stream)), Options{Lookup: func(string) (string, bool) { return "", false }})

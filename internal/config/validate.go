@@ -72,10 +72,14 @@ func (c *Config) applyDefaults() {
 	def(&c.Session.CookieName, "_gateway_session")
 	c.Session.CookieDomain = strings.ToLower(strings.TrimPrefix(c.Session.CookieDomain, "."))
 	def(&c.Audit.File, "-")
-	if s := c.Audit.RedisStream; s != nil && s.Stream == "" && c.Session.Redis != nil {
-		// Under the key prefix, as every key of the gateway is
-		// (<key_prefix>cache-canary:…, the store's keys).
-		s.Stream = c.Session.Redis.WithDefaults().KeyPrefix + audit.StreamKey
+	if s := c.Audit.RedisStream; s != nil && s.Stream == "" {
+		// Under a key prefix that is set, as every key of the gateway is
+		// (<key_prefix>cache-canary:…, the store's keys); without one,
+		// the key it always had.
+		s.Stream = audit.DefaultStream
+		if c.Session.Redis != nil && c.Session.Redis.KeyPrefix != "" {
+			s.Stream = c.Session.Redis.KeyPrefix + audit.StreamKey
+		}
 	}
 	def(&c.Log.Format, "json")
 	def(&c.Log.Level, "info")
