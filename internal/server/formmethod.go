@@ -8,7 +8,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -156,45 +156,25 @@ func parseBodyOverrides(kind bodyKind, params map[string]string, b []byte) ([]st
 	return nil, nil
 }
 
-// overrideName reports whether a form field named name is _method as PHP
-// reads it (Laravel, Symfony): leading spaces dropped, spaces and dots
-// made underscores, an unclosed "[" made an underscore. Rack reads the name
-// as it is, which this covers.
-func overrideName(name string) bool {
-	name = strings.TrimLeft(name, " ")
-	if len(name) != len("_method") {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c == ' ' || c == '.' || c == '[' {
-			c = '_'
-		}
-		if c != "_method"[i] {
-			return false
-		}
-	}
-	return true
-}
+// overrideName reports whether a form field named name (decoded) is
+// _method: as PHP registers it (phpParamName; Laravel, Symfony), which
+// covers Rack's exact name.
+func overrideName(name string) bool { return phpParamName(name) == "_method" }
 
 // urlEncodedOverrides returns the values of every _method field of a
-// URL-encoded body, read with "&" between fields (PHP, Rack 3) and with "&"
-// or ";" (Rack 2); anyMethod when a field does not decode.
+// URL-encoded body, decoded as PHP decodes them, with "&" between fields
+// (PHP, Rack 3) and with "&" or ";" (Rack 2, Rails 5 and older).
 func urlEncodedOverrides(b []byte) ([]string, error) {
-	out, ok := formFields(string(b), "&", nil)
-	if ok && bytes.IndexByte(b, ';') >= 0 {
-		out, ok = formFields(string(b), "&;", out)
-	}
-	if !ok {
-		return anyMethod, nil
+	out := formFields(string(b), "&", nil)
+	if bytes.IndexByte(b, ';') >= 0 {
+		out = formFields(string(b), "&;", out)
 	}
 	return out, nil
 }
 
 // formFields appends to out the values of the _method fields of the
-// URL-encoded s, fields separated by any byte of seps; false when a field
-// does not decode.
-func formFields(s, seps string, out []string) ([]string, bool) {
+// URL-encoded s, fields separated by any byte of seps.
+func formFields(s, seps string, out []string) []string {
 	for s != "" {
 		kv := s
 		if i := strings.IndexAny(s, seps); i >= 0 {
@@ -203,16 +183,11 @@ func formFields(s, seps string, out []string) ([]string, bool) {
 			s = ""
 		}
 		k, v, _ := strings.Cut(kv, "=")
-		k, err1 := url.QueryUnescape(k)
-		v, err2 := url.QueryUnescape(v)
-		if err1 != nil || err2 != nil {
-			return nil, false
-		}
-		if overrideName(k) {
-			out = append(out, v)
+		if overrideName(phpURLDecode(k)) {
+			out = append(out, phpURLDecode(v))
 		}
 	}
-	return out, true
+	return out
 }
 
 // multipartOverrides returns the values of every _method part of a
@@ -291,8 +266,11 @@ func jsonOverrides(b []byte) ([]string, error) {
 }
 
 // nonEmpty drops the empty values from vs: "_method=" names no method
-// (Rack, Symfony and Laravel ignore it).
+// (Rack, Symfony and Laravel ignore it). vs itself when none is empty.
 func nonEmpty(vs []string) []string {
+	if !slices.Contains(vs, "") {
+		return vs
+	}
 	out := vs[:0:0]
 	for _, v := range vs {
 		if v != "" {

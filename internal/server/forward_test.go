@@ -673,6 +673,19 @@ func TestMethodOverrides(t *testing.T) {
 		{"POST", "/x?method=DELETE", nil},
 		{"POST", "/x", nil},
 		{"GET", "/x?_method=DELETE", nil},
+		// PHP builds $_GET (Symfony's and Laravel's query) from names with
+		// leading spaces dropped, ' ' and '.' read as '_', cut at a NUL or
+		// an array's '[': each of these is _method to them.
+		{"POST", "/x?.method=DELETE", []string{"DELETE"}},
+		{"POST", "/x?%2Emethod=DELETE", []string{"DELETE"}},
+		{"POST", "/x?+_method=DELETE", []string{"DELETE"}},
+		{"POST", "/x?%20%20_method=DELETE", []string{"DELETE"}},
+		{"POST", "/x?_method%00=DELETE", []string{"DELETE"}},
+		{"POST", "/x?_method%00;x=DELETE", []string{"DELETE"}},
+		{"POST", "/x?_method[]=DELETE", []string{"DELETE"}},
+		{"POST", "/x?_method=PUT&bad%zz=1&.method=DELETE", []string{"PUT", "DELETE"}},
+		{"POST", "/x?_method=%zzDELETE", []string{"%zzDELETE"}},
+		{"POST", "/x?x_method=DELETE&_methods=PUT&_METHOD=PATCH", nil},
 	} {
 		r := httptest.NewRequest(tc.method, tc.target, nil)
 		if got := methodOverrides(r); !slices.Equal(got, tc.want) {

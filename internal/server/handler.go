@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -286,18 +285,79 @@ func (s *Server) judgeBodyOverrides(w http.ResponseWriter, r *http.Request, q *r
 
 // methodOverrides are the methods a tool may execute the POST r as: the
 // values of _method in its query, which Symfony and Laravel honour (the
-// body's are judgeBodyOverrides'). Nil, without allocating, for every
-// other request.
+// body's are judgeBodyOverrides'). The query is read as PHP reads it into $_GET,
+// where those frameworks look: '+' and escapes decoded (an invalid escape
+// kept as written), and a parameter name's leading spaces dropped, ' ' and
+// '.' read as '_', the name cut at a NUL or at an array's '[' — so
+// ".method", "+_method", "_method%00" and "_method[]" are _method too. Nil,
+// without allocating, for every other request.
 func methodOverrides(r *http.Request) []string {
 	q := r.URL.RawQuery
 	if r.Method != http.MethodPost || !strings.Contains(q, "method") && !strings.Contains(q, "%") {
 		return nil
 	}
-	vals, err := url.ParseQuery(q)
-	if err != nil && len(vals) == 0 {
-		return nil
+	var out []string
+	for q != "" {
+		var pair string
+		pair, q, _ = strings.Cut(q, "&")
+		name, value, _ := strings.Cut(pair, "=")
+		if phpParamName(phpURLDecode(name)) == "_method" {
+			out = append(out, phpURLDecode(value))
+		}
 	}
-	return nonEmpty(vals["_method"])
+	return nonEmpty(out)
+}
+
+// phpURLDecode decodes s as PHP's urldecode: '+' is a space, %XX its
+// byte, and a '%' not followed by two hex digits stays as written.
+func phpURLDecode(s string) string {
+	if !strings.ContainsAny(s, "+%") {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			b = append(b, ' ')
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+// phpParamName is the name PHP registers the decoded query parameter name
+// under (php_register_variable_ex): leading spaces dropped, cut at a NUL,
+// the part before an array's '[', with ' ' and '.' as '_'.
+func phpParamName(name string) string {
+	name = strings.TrimLeft(name, " ")
+	if i := strings.IndexByte(name, 0); i >= 0 {
+		name = name[:i]
+	}
+	if i := strings.IndexByte(name, '['); i > 0 {
+		name = name[:i]
+	}
+	if strings.ContainsAny(name, " .") {
+		name = strings.NewReplacer(" ", "_", ".", "_").Replace(name)
+	}
+	return name
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
 }
 
 // decideRoute takes the decision of r on entry (q.in is its input): who is
