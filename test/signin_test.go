@@ -124,6 +124,20 @@ func TestNonBrowserClients(t *testing.T) {
 	if jsonField(t, body, "error") != "sign-in-required" {
 		t.Errorf("JSON error = %s", body)
 	}
+	mustRequestID(t, resp, body)
+	// A denial's JSON tells the client to quote the request ID: it carries
+	// it, as the page does.
+	b, resp, body := signIn(t, g, m, user("eve@example.com"), "/")
+	mustStatus(t, resp, body, http.StatusOK)
+	resp, body = get(t, b, g.URL+"/admin", "Accept", "application/json")
+	mustStatus(t, resp, body, http.StatusForbidden)
+	if jsonField(t, body, "error") != "no-allow-rule-matched" || !strings.Contains(body, "quote the request ID") {
+		t.Errorf("JSON error = %s", body)
+	}
+	mustRequestID(t, resp, body)
+	resp, body = get(t, c, g.URL+"/api", "Authorization", "Bearer not.a.token", "Accept", "application/json")
+	mustStatus(t, resp, body, http.StatusUnauthorized)
+	mustRequestID(t, resp, body)
 	resp, body = get(t, c, g.URL+"/api")
 	mustStatus(t, resp, body, http.StatusFound)
 	loc, _ := url.Parse(resp.Header.Get("Location"))
@@ -327,4 +341,14 @@ func mustURL(s string) *url.URL {
 		panic(err)
 	}
 	return u
+}
+
+// mustRequestID: a JSON error names the request ID the gateway gave the
+// request (24 hex digits), the one its audit record and log lines carry.
+func mustRequestID(t *testing.T, resp *http.Response, body string) {
+	t.Helper()
+	id, _ := jsonField(t, body, "request_id").(string)
+	if len(id) != 24 || strings.Trim(id, "0123456789abcdef") != "" {
+		t.Errorf("JSON error without the request ID: %s", body)
+	}
 }

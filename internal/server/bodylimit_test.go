@@ -67,7 +67,7 @@ func denyHandler(closeAfter bool) http.Handler {
 		if closeAfter {
 			CloseAfterDenial(w, r)
 		}
-		writeJSONError(w, http.StatusUnauthorized, "sign-in-required", "sign in first")
+		writeJSONError(w, r, http.StatusUnauthorized, "sign-in-required", "sign in first")
 	})
 }
 

@@ -183,7 +183,7 @@ func (s *Server) newReservedHandler(rt *runtime) http.Handler {
 	}).HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		CloseAfterDenial(w, r)
 		w.Header().Set("Retry-After", "5")
-		writeJSONError(w, http.StatusTooManyRequests, "rate-limited", "too many requests from this address; wait a few seconds and try again")
+		writeJSONError(w, r, http.StatusTooManyRequests, "rate-limited", "too many requests from this address; wait a few seconds and try again")
 	})
 	h := host{s}
 	for _, svc := range rt.kinds {
@@ -238,7 +238,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
 	if bearerInvalid {
 		CloseAfterDenial(w, r)
 		s.record(r, entry, d, http.StatusUnauthorized)
-		writeJSONError(w, http.StatusUnauthorized, "invalid-bearer-token", "the bearer ID token did not verify; obtain a new one from the identity provider")
+		writeJSONError(w, r, http.StatusUnauthorized, "invalid-bearer-token", "the bearer ID token did not verify; obtain a new one from the identity provider")
 		return
 	}
 	if !d.Allow {

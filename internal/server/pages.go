@@ -76,7 +76,7 @@ func (s *Server) pageNamed(w http.ResponseWriter, r *http.Request, status int, n
 		if code == "" {
 			code = strings.ToLower(strings.ReplaceAll(d.Title, " ", "-"))
 		}
-		writeJSONError(w, status, code, strings.TrimSpace(d.Message+" "+d.Next))
+		writeJSONError(w, r, status, code, strings.TrimSpace(d.Message+" "+d.Next))
 		return
 	}
 	h.Set("Content-Type", "text/html; charset=utf-8")
@@ -97,8 +97,15 @@ func wantsJSON(r *http.Request) bool {
 	return strings.Contains(a, "application/json") && !strings.Contains(a, "text/html")
 }
 
-func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]string{"error": code, "message": msg})
+// writeJSONError answers a JSON error: the reason's code, what to do, and
+// the request ID (as the page shows it) that the audit record and the logs
+// carry, for the client to quote.
+func writeJSONError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	out := map[string]string{"error": code, "message": msg}
+	if q := reqFrom(r.Context()); q != nil && q.id != "" {
+		out["request_id"] = q.id
+	}
+	writeJSON(w, status, out)
 }
 
 // deny answers a denied request with the page its first reason chooses.
@@ -111,7 +118,7 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, e *routeEntry, in 
 		if wantsJSON(r) || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 			s.record(r, e, d, http.StatusUnauthorized)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="gateway"`)
-			writeJSONError(w, http.StatusUnauthorized, string(reason), "sign in first: open this address in a browser, or send an ID token as a bearer token where the route allows it")
+			writeJSONError(w, r, http.StatusUnauthorized, string(reason), "sign in first: open this address in a browser, or send an ID token as a bearer token where the route allows it")
 			return
 		}
 		status := s.startLogin(w, r, q)
