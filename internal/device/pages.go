@@ -144,7 +144,8 @@ func (k *kindService) status(w http.ResponseWriter, r *http.Request, h requireme
 	}
 	sess, sid, err := h.Session(r)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, string(policy.ReasonEvidenceError), requirement.SessionUnavailable(err).Message+" Try again in a minute.")
+		p := requirement.SessionUnavailable(err)
+		writeError(w, p.Status, string(p.Reason), p.Message+" "+p.Next)
 		return
 	}
 	if sess == nil {

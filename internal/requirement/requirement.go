@@ -294,17 +294,30 @@ type ClientCAs interface {
 // SessionUnavailable is the page a kind's endpoint answers when
 // Host.Session fails (never "signed out"): it says what failed — the
 // session store, the identity provider a due refresh could not reach, or
-// two session cookies — and that nothing was changed.
+// two session cookies — and that nothing was changed. Two different
+// session cookies (cookie tossing: another site under the domain planted
+// one) are a 400 whose page says to clear the site's cookies: trying again
+// sends the same pair.
 func SessionUnavailable(err error) Page {
+	if errors.Is(err, proxy.ErrCookieConflict) {
+		return CookieConflict()
+	}
 	msg := "The gateway's session store is not answering, so it cannot tell who you are; nothing was changed."
-	switch {
-	case errors.Is(err, auth.ErrIdPUnavailable):
+	if errors.Is(err, auth.ErrIdPUnavailable) {
 		msg = "The gateway could not confirm your sign-in with the identity provider (your session was due to be checked with it, and it did not answer); nothing was changed."
-	case errors.Is(err, proxy.ErrCookieConflict):
-		msg = "Your browser sent two different gateway session cookies (another site under this domain may have set one); nothing was changed. Clear this site's cookies and sign in again."
 	}
 	return Page{Status: http.StatusServiceUnavailable, Title: "Temporarily unavailable", Message: msg,
 		Next: "Try again in a minute.", Reason: policy.ReasonEvidenceError}
+}
+
+// CookieConflict is the page of a request that carried the session cookie
+// twice with different values (proxy.ErrCookieConflict): neither is
+// trusted, and only clearing the site's cookies ends it.
+func CookieConflict() Page {
+	return Page{Status: http.StatusBadRequest, Title: "Two session cookies",
+		Message: "Your browser sent two different gateway session cookies (another site under this domain may have set one), so the gateway trusts neither; nothing was changed.",
+		Next:    "Clear this site's cookies in your browser, then open the tool again and sign in.",
+		Reason:  policy.ReasonEvidenceError}
 }
 
 // HostName is the host name of a Host header or URL host (host[:port]):

@@ -125,14 +125,21 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, e *routeEntry, in 
 		s.record(r, e, d, status)
 		return
 	case policy.ReasonEvidenceError:
+		if errors.Is(in.EvidenceErr, proxy.ErrCookieConflict) {
+			// Not a system that did not answer: trying again sends the
+			// same two cookies.
+			p := requirement.CookieConflict()
+			s.record(r, e, d, p.Status)
+			s.logger.Warn("two different session cookies: denying", "request_id", q.id)
+			s.page(w, r, p.Status, pageData{Title: p.Title, Message: p.Message, Next: p.Next, Reason: string(reason)})
+			return
+		}
 		s.record(r, e, d, http.StatusServiceUnavailable)
 		msg := "The gateway could not check your access because a system it depends on did not answer."
 		if errors.Is(in.EvidenceErr, auth.ErrIdPUnavailable) {
 			msg = "The gateway could not confirm your sign-in with the identity provider."
 		} else if store.IsUnavailable(in.EvidenceErr) {
 			msg = "The gateway's session store is not answering, so it cannot check your sign-in."
-		} else if errors.Is(in.EvidenceErr, proxy.ErrCookieConflict) {
-			msg = "Your browser sent two different gateway session cookies (another site under this domain may have set one); clear this site's cookies and sign in again."
 		}
 		s.logger.Error("evidence unavailable: denying", "err", in.EvidenceErr, "request_id", q.id)
 		s.page(w, r, http.StatusServiceUnavailable, pageData{Title: "Temporarily unavailable", Message: msg, Next: "Nothing is wrong with your access. Try again in a minute; if it persists, tell the gateway's operators and quote the request ID.", Reason: string(reason)})
@@ -339,11 +346,16 @@ func (s *Server) loadSession(r *http.Request, q *request) error {
 }
 
 // storeUnavailable answers a gateway page whose session could not be read.
+// Two different session cookies are not the store's fault: that page says
+// to clear the site's cookies (requirement.SessionUnavailable).
 func (s *Server) storeUnavailable(w http.ResponseWriter, r *http.Request, err error) {
-	s.logger.Error("session store unavailable", "err", err, "request_id", reqFrom(r.Context()).id)
-	s.page(w, r, http.StatusServiceUnavailable, pageData{Title: "Temporarily unavailable",
-		Message: "The gateway's session store is not answering, so it cannot tell who you are; nothing was changed.",
-		Next:    "Try again in a minute.", Reason: string(policy.ReasonEvidenceError)})
+	if errors.Is(err, proxy.ErrCookieConflict) {
+		s.logger.Warn("two different session cookies: refused", "request_id", reqFrom(r.Context()).id)
+	} else {
+		s.logger.Error("session store unavailable", "err", err, "request_id", reqFrom(r.Context()).id)
+	}
+	p := requirement.SessionUnavailable(err)
+	s.page(w, r, p.Status, pageData{Title: p.Title, Message: p.Message, Next: p.Next, Reason: string(p.Reason)})
 }
 
 // signOut ends the session everywhere. It is protected twice against CSRF:

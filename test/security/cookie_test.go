@@ -3,6 +3,7 @@ package security
 import (
 	"context"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptrace"
@@ -125,7 +126,29 @@ func TestCookies(t *testing.T) {
 	// Cookie tossing: a sibling host planted a second session cookie (here
 	// the engineer's, a session the attacker could own). Neither is trusted.
 	t.Run("two different session cookies", func(t *testing.T) {
-		f.blocked(t, f.get("/", f.eng+"; "+f.sam), http.StatusServiceUnavailable, http.StatusBadRequest)
-		f.blocked(t, f.get("/", f.sam+"\r\nCookie: "+f.eng), http.StatusServiceUnavailable, http.StatusBadRequest)
+		f.blocked(t, f.get("/", f.eng+"; "+f.sam), http.StatusBadRequest)
+		f.blocked(t, f.get("/", f.sam+"\r\nCookie: "+f.eng), http.StatusBadRequest)
 	})
+	// What the user is told, wherever the pair arrives: a routed path (page
+	// or JSON), the sign-out page and form, a requirement kind's page. Not
+	// that a store is down and a retry will do: it will not, until the
+	// site's cookies are cleared.
+	for _, raw := range []string{
+		f.get("/", f.eng+"; "+f.sam),
+		f.get("/", f.eng+"; "+f.sam, "Accept: application/json"),
+		f.get("/.gateway/sign-out", f.eng+"; "+f.sam),
+		"POST /.gateway/sign-out HTTP/1.1\r\nHost: " + f.g.Host + "\r\nCookie: " + f.eng + "; " + f.sam +
+			"\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 6\r\nConnection: close\r\n\r\ncsrf=x",
+		f.get("/.gateway/device", f.eng+"; "+f.sam),
+	} {
+		t.Run("two different session cookies: "+firstLine(raw), func(t *testing.T) {
+			resp := f.g.Raw(t, raw)
+			body := html.UnescapeString(resp.Body)
+			if resp.Status != http.StatusBadRequest || !strings.Contains(body, "two different gateway session cookies") ||
+				!strings.Contains(body, "Clear this site's cookies") || strings.Contains(body, "not answering") ||
+				strings.Contains(body, "Try again in a minute") {
+				t.Errorf("status %d, body: %.600s", resp.Status, resp.Body)
+			}
+		})
+	}
 }
