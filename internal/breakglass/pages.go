@@ -253,11 +253,16 @@ func (k *kindService) submit(w http.ResponseWriter, r *http.Request, h requireme
 		h.Render(w, r, requirement.Page{Status: http.StatusBadRequest, Title: "No break-glass here", Message: "That address names no tool of this gateway that allows break-glass."})
 		return
 	}
+	// A duration left out asks for the policy's longest grant; one written
+	// is checked as written: "0s" is under a minute, not left out. Refused
+	// like every other request the service refuses: audited, form shown.
 	var dur time.Duration
 	if d := r.PostForm.Get("duration"); d != "" {
 		var err error
-		if dur, err = time.ParseDuration(d); err != nil {
-			k.show(w, r, h, refuse(ReasonInvalidRequest, "duration: expected a duration such as 30m"), raw)
+		if dur, err = time.ParseDuration(d); err != nil || dur <= 0 {
+			ref := refuse(ReasonInvalidRequest, fmt.Sprintf("duration: expected a duration from 1m, such as 30m, got %q", truncate(d, 40)))
+			k.audit(r.Context(), "break-glass.request", "refused", sess.Email, q.Route, nil, ref.Reason, ref.Detail)
+			k.show(w, r, h, ref, raw)
 			return
 		}
 	}

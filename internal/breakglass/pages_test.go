@@ -227,3 +227,27 @@ func TestShorterMaxDurationShortensEarlierGrants(t *testing.T) {
 		t.Fatalf("a longer max_duration: Check = %+v, want met until the grant's own end %v", res, g.ExpiresAt)
 	}
 }
+
+// A duration written on the form is checked as written: "0s" is not the
+// field left out (which asks for the longest grant) but a duration under a
+// minute, refused like "30s", with no grant; one that does not parse is
+// refused too, and each refusal is audited.
+func TestFormDurationZeroIsRefused(t *testing.T) {
+	for _, d := range []string{"0s", "0", "-0s", "0h0m", "30x", "1h0m0s1"} {
+		t.Run(d, func(t *testing.T) {
+			k, h, rec := newPages(t, nil, alice)
+			w := httptest.NewRecorder()
+			k.submit(w, post("/break-glass", url.Values{"csrf": {"csrf-token"}, "return": {"https://billing.corp.example/"},
+				"incident": {"INC-1"}, "reason": {"checkout is down"}, "duration": {d}}), h)
+			if w.Code < 400 {
+				t.Errorf("status %d, want a refusal", w.Code)
+			}
+			if r := rec.find("break-glass.granted"); r != nil {
+				t.Fatalf("duration %q granted: %+v", d, r)
+			}
+			if r := rec.find("break-glass.request"); r == nil || r.Decision != "refused" || len(r.Reasons) == 0 || r.Reasons[0] != string(ReasonInvalidRequest) {
+				t.Fatalf("audit record of the refused form = %+v, want %s", r, ReasonInvalidRequest)
+			}
+		})
+	}
+}
