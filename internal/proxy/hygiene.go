@@ -26,7 +26,10 @@ var forwarding = map[string]bool{
 // pathOverride headers make some frameworks serve another path than the
 // request's (Symfony, Zend and IIS read X-Original-URL and X-Rewrite-URL;
 // Spring's ForwardedHeaderFilter and Werkzeug's ProxyFix prepend
-// X-Forwarded-Prefix; Envoy restores X-Envoy-Original-Path). Rules judge the
+// X-Forwarded-Prefix; Envoy restores X-Envoy-Original-Path; gunicorn takes
+// a SCRIPT_NAME header for the WSGI SCRIPT_NAME and serves the rest of the
+// path, so /public/admin is /admin to the app, and lists it and PATH_INFO
+// as headers a front end may set: forwarder_headers). Rules judge the
 // request's normalized path, so these never reach the upstream, whatever
 // strip_headers says.
 var pathOverride = map[string]bool{
@@ -38,6 +41,8 @@ var pathOverride = map[string]bool{
 	"x-forwarded-path":      true,
 	"x-envoy-original-path": true,
 	"x-script-name":         true,
+	"script-name":           true,
+	"path-info":             true,
 }
 
 // methodOverride headers make some frameworks (Symfony, Laravel, Rack,

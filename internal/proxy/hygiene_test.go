@@ -79,6 +79,11 @@ func TestStripInbound(t *testing.T) {
 		"X-Forwarded-Path":      {"/admin"},
 		"X-Envoy-Original-Path": {"/admin"},
 		"X-Script-Name":         {"/admin"},
+		// gunicorn takes a SCRIPT_NAME header for the WSGI SCRIPT_NAME and
+		// serves the rest of the path: /public/admin is /admin to the app.
+		"SCRIPT_NAME": {"/public"},
+		"Script_name": {"/public"},
+		"PATH_INFO":   {"/admin"},
 	}
 	methodOverride := http.Header{
 		"X-Http-Method-Override": {"DELETE"},

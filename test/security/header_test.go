@@ -25,7 +25,8 @@ func TestIdentityHeaders(t *testing.T) {
 		"X-Forwarded-For: 10.0.0.1", "Forwarded: for=10.0.0.1", "X-Forwarded-Ssl: on", "X-Forwarded-Scheme: https",
 		"Front-End-Https: on", "X-Forwarded-Host: admin.example.com", "X-Host: admin.example.com",
 		"X-Original-URL: /admin", "X-Rewrite-URL: /admin", "X_Original_URL: /admin", "X-Forwarded-Prefix: /admin",
-		"X-Forwarded-Uri: /admin", "X-Envoy-Original-Path: /admin", "X-HTTP-Method-Override: DELETE",
+		"X-Forwarded-Uri: /admin", "X-Envoy-Original-Path: /admin", "SCRIPT_NAME: /admin", "script_name: /admin",
+		"PATH_INFO: /admin", "X-HTTP-Method-Override: DELETE",
 		"X-Gateway-Context: forged", "x_gateway_context: forged", "X-Gateway-Request-Id: forged",
 		"X-Tool-User: admin", "x_tool_user: admin", "X-Legacy-Role: admin",
 	}
