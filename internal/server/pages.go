@@ -93,8 +93,39 @@ func (s *Server) pageNamed(w http.ResponseWriter, r *http.Request, status int, n
 
 // wantsJSON: API clients (Accept: application/json without text/html).
 func wantsJSON(r *http.Request) bool {
-	a := r.Header.Get("Accept")
-	return strings.Contains(a, "application/json") && !strings.Contains(a, "text/html")
+	a := r.Header.Values("Accept")
+	if len(a) == 0 {
+		return false
+	}
+	// The media ranges with their q-values: JSON (application/json, any
+	// +json such as application/problem+json) against HTML (text/html,
+	// application/xhtml+xml); wildcards prefer neither. A tie is HTML, as
+	// browsers list both.
+	var js, html float64
+	for _, line := range a {
+		for part := range strings.SplitSeq(line, ",") {
+			mt, params, _ := strings.Cut(part, ";")
+			mt = strings.ToLower(strings.TrimSpace(mt))
+			q := 1.0
+			for p := range strings.SplitSeq(params, ";") {
+				k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+				if strings.EqualFold(k, "q") {
+					if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && f >= 0 && f <= 1 {
+						q = f
+					} else {
+						q = 0
+					}
+				}
+			}
+			switch {
+			case mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"):
+				js = max(js, q)
+			case mt == "text/html" || mt == "application/xhtml+xml":
+				html = max(html, q)
+			}
+		}
+	}
+	return js > 0 && js > html
 }
 
 // writeJSONError answers a JSON error: the reason's code, what to do, and
