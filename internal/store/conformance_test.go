@@ -442,6 +442,72 @@ var conformance = []struct {
 			}
 		}
 	}},
+	{"compare-and-delete removes only the value it names", func(t *testing.T, s subject) {
+		if ok, err := s.st.CompareAndDelete(ctx(t), "k", []byte("v")); err != nil || ok {
+			t.Fatalf("CompareAndDelete(absent) = %v, %v; want false, nil", ok, err)
+		}
+		mustSet(t, s.st, "k", "first", time.Hour)
+		// Another value, a prefix of it, a longer one, an empty one: kept.
+		for _, v := range []string{"second", "firs", "first\x00", ""} {
+			if ok, err := s.st.CompareAndDelete(ctx(t), "k", []byte(v)); err != nil || ok {
+				t.Fatalf("CompareAndDelete(k, %q) with %q stored = %v, %v; want false, nil", v, "first", ok, err)
+			}
+			wantValue(t, s.st, "k", "first")
+		}
+		if ok, err := s.st.CompareAndDelete(ctx(t), "k", []byte("first")); err != nil || !ok {
+			t.Fatalf("CompareAndDelete(k, first) = %v, %v; want true, nil", ok, err)
+		}
+		_, err := s.st.Get(ctx(t), "k")
+		wantNotFound(t, err)
+		// Binary and empty values compare byte for byte.
+		bin := []byte{0, 0xff, '\r', '\n', 0}
+		if err := s.st.Set(ctx(t), "bin", bin, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.st.CompareAndDelete(ctx(t), "bin", bin[:4]); err != nil || ok {
+			t.Fatalf("CompareAndDelete(bin, prefix) = %v, %v; want false, nil", ok, err)
+		}
+		if ok, err := s.st.CompareAndDelete(ctx(t), "bin", bin); err != nil || !ok {
+			t.Fatalf("CompareAndDelete(bin) = %v, %v; want true, nil", ok, err)
+		}
+		if err := s.st.Set(ctx(t), "empty", nil, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.st.CompareAndDelete(ctx(t), "empty", []byte{}); err != nil || !ok {
+			t.Fatalf("CompareAndDelete(empty) = %v, %v; want true, nil", ok, err)
+		}
+		if _, err := s.st.CompareAndDelete(ctx(t), "", []byte("v")); err == nil {
+			t.Fatal("CompareAndDelete with an empty key = nil error; want an error")
+		}
+		// An expired value is not there to delete.
+		mustSet(t, s.st, "short", "v", s.ttl)
+		s.pass(s.ttl)
+		if ok, err := s.st.CompareAndDelete(ctx(t), "short", []byte("v")); err != nil || ok {
+			t.Fatalf("CompareAndDelete(expired) = %v, %v; want false, nil", ok, err)
+		}
+	}},
+	{"compare-and-delete never deletes a value written concurrently", func(t *testing.T, s subject) {
+		// Each round: the old value is being replaced by a new one while
+		// a caller deletes the old one. Whatever the order, the new value
+		// survives: either the delete came first (and the Set wrote the
+		// new value after it), or it found the new value and kept it.
+		for round := range 20 {
+			mustSet(t, s.st, "k", "old", time.Hour)
+			race(t, 2, func(i int) bool {
+				if i == 0 {
+					if err := s.st.Set(ctx(t), "k", []byte(fmt.Sprintf("new%d", round)), time.Hour); err != nil {
+						t.Error(err)
+					}
+					return false
+				}
+				if _, err := s.st.CompareAndDelete(ctx(t), "k", []byte("old")); err != nil {
+					t.Error(err)
+				}
+				return false
+			})
+			wantValue(t, s.st, "k", fmt.Sprintf("new%d", round))
+		}
+	}},
 	{"delete removes keys and ignores absent ones", func(t *testing.T, s subject) {
 		for _, k := range []string{"a", "b", "c", "keep"} {
 			mustSet(t, s.st, k, k, time.Hour)
@@ -499,6 +565,7 @@ var conformance = []struct {
 		_, errs["SetXX"] = s.st.SetXX(c, "k", []byte("changed"), time.Hour)
 		_, errs["Take"] = s.st.Take(c, "k")
 		errs["Delete"] = s.st.Delete(c, "k")
+		_, errs["CompareAndDelete"] = s.st.CompareAndDelete(c, "k", []byte("v"))
 		errs["Ping"] = s.st.Ping(c)
 		for op, err := range errs {
 			if !errors.Is(err, context.Canceled) || store.IsUnavailable(err) {
@@ -528,6 +595,7 @@ var conformance = []struct {
 		_, errs["Take"] = s.st.Take(ctx(t), "k")
 		_, errs["MGet"] = store.MGet(ctx(t), s.st, "k", "nx")
 		errs["Delete"] = s.st.Delete(ctx(t), "k")
+		_, errs["CompareAndDelete"] = s.st.CompareAndDelete(ctx(t), "k", []byte("v"))
 		errs["Ping"] = s.st.Ping(ctx(t))
 		for op, err := range errs {
 			if !store.IsUnavailable(err) {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -397,6 +398,25 @@ func (m *Memory) Delete(ctx context.Context, keys ...string) error {
 		}
 	}
 	return nil
+}
+
+// CompareAndDelete removes key only if it is live and holds exactly value,
+// under the store's lock, and reports whether it did.
+func (m *Memory) CompareAndDelete(ctx context.Context, key string, value []byte) (bool, error) {
+	if err := check(ctx, key); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false, ErrClosed
+	}
+	e, ok := m.entries[key]
+	if !ok || !m.now().Before(e.expires) || !bytes.Equal(e.value, value) {
+		return false, nil
+	}
+	m.removeLocked(key, e)
+	return true, nil
 }
 
 // Ping reports ErrClosed after Close and nil before.

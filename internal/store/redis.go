@@ -17,7 +17,8 @@ import (
 // every gateway replica that uses the same server and key prefix.
 //
 // Every key is stored as KeyPrefix+key. Take is one GETDEL, SetNX one
-// SET NX PX and SetXX one SET XX PX, so each is atomic across replicas.
+// SET NX PX, SetXX one SET XX PX and CompareAndDelete one Lua script, so
+// each is atomic across replicas.
 // TTLs are sent in milliseconds, rounded up (never past the largest
 // Duration: every key gets a TTL). Redis must be 6.2 or newer
 // (GETDEL).
@@ -420,6 +421,29 @@ func (r *Redis) Delete(ctx context.Context, keys ...string) error {
 		return redisErr("del", err)
 	}
 	return r.waited(wc)
+}
+
+// compareAndDelete deletes KEYS[1] if its value is ARGV[1] (Lua compares
+// strings byte for byte) and returns the number of keys deleted.
+var compareAndDelete = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
+// CompareAndDelete removes key only if it holds exactly value, with one Lua
+// script (EVALSHA, or EVAL the first time), which Redis runs atomically; in
+// Cluster mode it goes to the key's node. It reports whether it deleted.
+//
+// If the connection breaks after Redis ran the script, go-redis's one retry
+// runs it again and reports false: the key is gone either way, and a value
+// written meanwhile by someone else is never deleted.
+func (r *Redis) CompareAndDelete(ctx context.Context, key string, value []byte) (bool, error) {
+	if key == "" {
+		return false, errEmptyKey
+	}
+	n, err := compareAndDelete.Run(ctx, r.client, []string{r.prefix + key}, value).Int()
+	r.forget(key)
+	if err != nil {
+		return false, redisErr("compare-and-delete", err)
+	}
+	return n == 1, nil
 }
 
 // CacheStats returns the local cache's counters; ok is false when r has no

@@ -41,6 +41,11 @@ type Store interface {
 	Take(ctx context.Context, key string) ([]byte, error)
 	// Delete removes keys; absent keys are not an error.
 	Delete(ctx context.Context, keys ...string) error
+	// CompareAndDelete removes key only if it holds exactly value (and has
+	// not expired), in one atomic step, and reports whether it did. It is
+	// for deleting what the caller wrote, when another writer may have
+	// replaced it since: a value written meanwhile under the same key stays.
+	CompareAndDelete(ctx context.Context, key string, value []byte) (bool, error)
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.
