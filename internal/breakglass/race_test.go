@@ -2,6 +2,7 @@ package breakglass
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +17,6 @@ type hookStore struct {
 	store.Store
 	beforeSet   func(key string)
 	afterGet    func(key string)
-	afterDelete func(keys []string)
 	beforeSetNX func(key string)
 }
 
@@ -35,14 +35,6 @@ func (h *hookStore) Get(ctx context.Context, key string) ([]byte, error) {
 	return b, err
 }
 
-func (h *hookStore) Delete(ctx context.Context, keys ...string) error {
-	err := h.Store.Delete(ctx, keys...)
-	if h.afterDelete != nil {
-		h.afterDelete(keys)
-	}
-	return err
-}
-
 func (h *hookStore) SetNX(ctx context.Context, key string, v []byte, ttl time.Duration) (bool, error) {
 	if h.beforeSetNX != nil {
 		h.beforeSetNX(key)
@@ -51,9 +43,10 @@ func (h *hookStore) SetNX(ctx context.Context, key string, v []byte, ttl time.Du
 }
 
 // A reviewer's Revoke that runs while the grant is being activated wins
-// in every order of their steps: here Revoke removes the (not yet stored)
-// active key, Activate stores it and finds no end recorded, and only then
-// Revoke records the end. The grant must not work afterwards.
+// in every order of their steps: here Revoke looks for the (not yet
+// stored) active key to remove it, Activate stores it and finds no end
+// recorded, and only then Revoke records the end. The grant must not work
+// afterwards.
 func TestRevokeInterleavedWithActivate(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock(t0)
@@ -79,13 +72,12 @@ func TestRevokeInterleavedWithActivate(t *testing.T) {
 			setOnce.Do(func() { close(reachedSet); <-revokeDeleted })
 		}
 	}
-	hs.afterDelete = func(keys []string) {
-		if len(keys) == 1 && strings.HasPrefix(keys[0], keyActive) {
-			delOnce.Do(func() { close(revokeDeleted) })
-		}
-	}
 	hs.afterGet = func(key string) {
-		if strings.HasPrefix(key, keyEnded) {
+		switch {
+		case strings.HasPrefix(key, keyActive):
+			// Revoke's first look at the active key: nothing there yet.
+			delOnce.Do(func() { close(revokeDeleted) })
+		case strings.HasPrefix(key, keyEnded):
 			getOnce.Do(func() { close(activateChecked) })
 		}
 	}
@@ -104,5 +96,49 @@ func TestRevokeInterleavedWithActivate(t *testing.T) {
 	aerr := <-activated
 	if got, err := svc.Active(ctx, alice, "billing"); got != nil || err != nil {
 		t.Fatalf("after Revoke (Activate: %v): Active = %+v, %v; want no grant", aerr, got, err)
+	}
+}
+
+// An Activate that finds its grant revoked removes only its own active
+// value: a newer grant of the same session and route, activated between
+// its store of the active key and its look at the end, stays.
+func TestRevokedActivateKeepsANewerGrant(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock(t0)
+	mem := store.NewMemory(store.WithClock(clk.Now), store.WithSweepInterval(0))
+	t.Cleanup(func() { mem.Close() })
+	hs := &hookStore{Store: mem}
+	svc, err := New(testConfig(), Options{Store: hs, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	old, err := svc.Request(ctx, alice, request("billing", "INC-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer, err := svc.Request(ctx, alice, request("billing", "INC-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A reviewer revoked the old grant while it was being listed.
+	if err := mem.Set(ctx, keyEnded+old.ID, []byte(`{"cause":"revoked"}`), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	var newerErr error
+	hs.afterGet = func(key string) {
+		if key == keyEnded+old.ID {
+			once.Do(func() { newerErr = svc.Activate(ctx, newer) })
+		}
+	}
+	if err := svc.Activate(ctx, old); !errors.Is(err, ErrEnded) {
+		t.Fatalf("Activate(old) = %v; want ErrEnded", err)
+	}
+	if newerErr != nil {
+		t.Fatalf("Activate(newer) = %v", newerErr)
+	}
+	if got, err := svc.Active(ctx, alice, "billing"); err != nil || got == nil || got.ID != newer.ID {
+		t.Fatalf("Active = %+v, %v; want the newer grant %s", got, err, newer.ID)
 	}
 }

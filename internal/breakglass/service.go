@@ -411,12 +411,14 @@ func (s *Service) Activate(ctx context.Context, g Grant) error {
 		return fmt.Errorf("breakglass: activate: %w", err)
 	}
 	// A reviewer may have revoked the grant between its listing and now.
+	// Only this grant's value is removed: a newer grant of the same session
+	// and route that replaced it meanwhile stays.
 	switch _, err := s.st.Get(ctx, keyEnded+g.ID); {
 	case err == nil:
-		_ = s.st.Delete(ctx, akey)
+		_, _ = s.st.CompareAndDelete(ctx, akey, b)
 		return ErrEnded
 	case !errors.Is(err, store.ErrNotFound):
-		_ = s.st.Delete(ctx, akey)
+		_, _ = s.st.CompareAndDelete(ctx, akey, b)
 		return fmt.Errorf("breakglass: activate: %w", err)
 	}
 	// The incident was verified just now: the next recheck is due one
@@ -517,10 +519,13 @@ func (s *Service) Revoke(ctx context.Context, id, by string) error {
 // the active key again, and notifies, once. The second delete closes the
 // race with an Activate in progress: one that stored the active key after
 // the first delete but looked for the end before it was recorded.
+//
+// The active key is per session and route, not per grant: it is deleted
+// only while it holds this grant (dropActive), so that ending an older
+// grant leaves a newer one of the same session and route working.
 func (s *Service) end(ctx context.Context, rec record, e End) error {
 	g := rec.Grant
-	akey := activeKey(rec.Holder, g.Route)
-	if err := s.st.Delete(ctx, akey); err != nil {
+	if err := s.dropActive(ctx, rec); err != nil {
 		return fmt.Errorf("breakglass: end grant %s: %w", g.ID, err)
 	}
 	b, _ := json.Marshal(e)
@@ -528,7 +533,7 @@ func (s *Service) end(ctx context.Context, rec record, e End) error {
 	if err != nil {
 		return fmt.Errorf("breakglass: end grant %s: %w", g.ID, err)
 	}
-	if err := s.st.Delete(ctx, akey); err != nil {
+	if err := s.dropActive(ctx, rec); err != nil {
 		return fmt.Errorf("breakglass: end grant %s: %w", g.ID, err)
 	}
 	s.forget(g.ID)
@@ -545,6 +550,28 @@ func (s *Service) end(ctx context.Context, rec record, e End) error {
 	}
 	s.notifier.send(ev, notify)
 	return nil
+}
+
+// dropActive deletes the active key of rec's session and route if it holds
+// rec's grant, with a compare-and-delete of the value read: a newer grant
+// that replaced it (before the read, or between the read and the delete)
+// is never deleted. A value that is not a grant record is left alone
+// (Active refuses it: fail closed).
+func (s *Service) dropActive(ctx context.Context, rec record) error {
+	akey := activeKey(rec.Holder, rec.Grant.Route)
+	b, err := s.st.Get(ctx, akey)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var cur record
+	if err := json.Unmarshal(b, &cur); err != nil || cur.Grant.ID != rec.Grant.ID {
+		return nil
+	}
+	_, err = s.st.CompareAndDelete(ctx, akey, b)
+	return err
 }
 
 // load reads a grant's record by ID.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/accessgateway/gateway/internal/policy"
+	"github.com/accessgateway/gateway/internal/store"
+	"github.com/accessgateway/gateway/internal/store/redistest"
 )
 
 func TestRequest(t *testing.T) {
@@ -473,5 +475,48 @@ func TestReview(t *testing.T) {
 	}
 	if !f.svc.MayBreakGlass(alice, "") || f.svc.MayBreakGlass(carol, "") || f.svc.MayBreakGlass(alice, "nope") {
 		t.Fatal("MayBreakGlass: expected sre under the default policy only")
+	}
+}
+
+// Revoking (or otherwise ending) an older grant leaves a newer grant of the
+// same session and route alone: the route's active key names the newer one.
+// On the memory store and on a real Redis.
+func TestRevokeOldGrantKeepsTheNewerOne(t *testing.T) {
+	for name, open := range map[string]func(t *testing.T) store.Store{
+		"memory": func(t *testing.T) store.Store { return nil },
+		"redis": func(t *testing.T) store.Store {
+			srv := redistest.Start(t)
+			st, err := store.NewRedis(context.Background(), store.RedisConfig{Addrs: []string{srv.Addr()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			f := newFixture(t, testConfig(), Options{Store: open(t)})
+			old := f.grant(t, alice, request("billing", "INC-1"))
+			f.clk.Advance(time.Minute)
+			newer := f.grant(t, alice, request("billing", "INC-1"))
+			if err := f.svc.Revoke(ctx, old.ID, rev.Email); err != nil {
+				t.Fatalf("Revoke(old): %v", err)
+			}
+			got, err := f.svc.Active(ctx, alice, "billing")
+			if err != nil || got == nil || got.ID != newer.ID {
+				t.Fatalf("after revoking the older grant: Active = %+v, %v; want the newer grant %s", got, err, newer.ID)
+			}
+			if e, _ := f.svc.Get(ctx, old.ID); e.State(f.clk.Now()) != StateRevoked {
+				t.Fatalf("older grant state %q; want revoked", e.State(f.clk.Now()))
+			}
+			// Revoking the newer one ends it.
+			if err := f.svc.Revoke(ctx, newer.ID, rev.Email); err != nil {
+				t.Fatalf("Revoke(newer): %v", err)
+			}
+			if got, err := f.svc.Active(ctx, alice, "billing"); err != nil || got != nil {
+				t.Fatalf("after revoking the newer grant: Active = %+v, %v; want none", got, err)
+			}
+		})
 	}
 }
