@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 )
 
@@ -28,24 +27,20 @@ import (
 // Requests carry Authorization: Token token=<key> and
 // Accept: application/vnd.pagerduty+json;version=2.
 //
-// User IDs are remembered for an hour (an unknown address for five
-// minutes); on-calls and incidents are asked every time.
+// Nothing is cached: every OnCall resolves the address to a user ID again
+// before asking for that user's on-calls. An address can move from one
+// PagerDuty user to another (a shared rota address, a reused mailbox, a
+// departed employee's account renamed); a remembered mapping would decide
+// on the previous owner's on-call status until it expired. OnCall runs once
+// per break-glass request (rechecks ask about the incident only), so the
+// extra request costs little, and an address PagerDuty did not know a
+// moment ago counts as soon as it does.
 type PagerDuty struct {
-	api       *apiClient
-	name      string
-	epIDs     []string
-	schedIDs  []string
-	maxLevel  int
-	userTTL   time.Duration
-	noUserTTL time.Duration
-
-	mu    sync.Mutex
-	users map[string]pdUserEntry
-}
-
-type pdUserEntry struct {
-	id      string // "" when no user has this address
-	fetched time.Time
+	api      *apiClient
+	name     string
+	epIDs    []string
+	schedIDs []string
+	maxLevel int
 }
 
 // pagerDutyAccept pins the API version.
@@ -72,8 +67,6 @@ func NewPagerDuty(name string, cfg ProviderConfig, client *http.Client, now func
 		api: api, name: name,
 		epIDs: slices.Clone(cfg.EscalationPolicyIDs), schedIDs: slices.Clone(cfg.ScheduleIDs),
 		maxLevel: cfg.MaxEscalationLevel,
-		userTTL:  time.Hour, noUserTTL: 5 * time.Minute,
-		users: map[string]pdUserEntry{},
 	}, nil
 }
 
@@ -207,21 +200,8 @@ func (p *PagerDuty) notFoundIsUnavailable(err error) error {
 }
 
 // userID resolves a normalized address to a PagerDuty user ID ("" when no
-// user has it).
+// user has it), asking PagerDuty every time (see PagerDuty).
 func (p *PagerDuty) userID(ctx context.Context, email string) (string, error) {
-	now := p.api.now()
-	p.mu.Lock()
-	e, ok := p.users[email]
-	p.mu.Unlock()
-	if ok {
-		ttl := p.userTTL
-		if e.id == "" {
-			ttl = p.noUserTTL
-		}
-		if now.Sub(e.fetched) < ttl {
-			return e.id, nil
-		}
-	}
 	q := url.Values{}
 	q.Set("query", email)
 	q.Set("limit", strconv.Itoa(pdPageLimit))
@@ -240,15 +220,9 @@ func (p *PagerDuty) userID(ctx context.Context, email string) (string, error) {
 	}
 	if id == "" && r.More {
 		// The exact match may be on a later page of a substring search;
-		// better unavailable than a wrong "not on call" cached for minutes.
+		// better unavailable than a wrong "not on call".
 		return "", p.api.unavailable(http.StatusOK, fmt.Errorf("more than %d users match %s", pdPageLimit, email))
 	}
-	p.mu.Lock()
-	if len(p.users) > 10000 {
-		clear(p.users)
-	}
-	p.users[email] = pdUserEntry{id: id, fetched: now}
-	p.mu.Unlock()
 	return id, nil
 }
 

@@ -117,7 +117,8 @@ func TestPagerDutyRequests(t *testing.T) {
 	want := []string{
 		"GET /users?limit=100&query=olivia%40corp.example",
 		"GET /oncalls?escalation_policy_ids%5B%5D=PEP1&limit=100&offset=0&since=2026-11-04T10%3A00%3A00Z&until=2026-11-04T10%3A00%3A01Z&user_ids%5B%5D=POLIVIA",
-		// The user ID is remembered.
+		// The address is resolved again: it may belong to another user now.
+		"GET /users?limit=100&query=olivia%40corp.example",
 		"GET /oncalls?escalation_policy_ids%5B%5D=PEP1&limit=100&offset=0&since=2026-11-04T10%3A00%3A00Z&until=2026-11-04T10%3A00%3A01Z&user_ids%5B%5D=POLIVIA",
 	}
 	if strings.Join(reqs, "\n") != strings.Join(want, "\n") {
@@ -330,4 +331,36 @@ func TestServiceWithPagerDuty(t *testing.T) {
 func jsonResponse(status int, body string) *http.Response {
 	return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
 		Body: io.NopCloser(strings.NewReader(body))}
+}
+
+// An address moved from one PagerDuty user to another is decided on the
+// user who has it now: the old user's on-call entries stop counting at
+// once, not after a cached mapping expires.
+func TestPagerDutyReassignedAddress(t *testing.T) {
+	pd := breakglasstest.NewPagerDuty(t, pdToken)
+	pd.AddUser("POLD", "Former owner", "oncall-lead@corp.example")
+	pd.AddUser("PNEW", "New owner", "someone-else@corp.example")
+	pd.SetOnCall(breakglasstest.OnCall{UserID: "POLD", EscalationPolicyID: "PEP1"})
+	clk := newClock(t0)
+	p := newPD(t, pd, clk, nil)
+	ctx := context.Background()
+	if got, err := p.OnCall(ctx, "oncall-lead@corp.example", clk.Now()); !got || err != nil {
+		t.Fatalf("before the move: OnCall = %v, %v; want true, nil", got, err)
+	}
+	pd.SetUserEmail("POLD", "former-owner@corp.example")
+	pd.SetUserEmail("PNEW", "oncall-lead@corp.example")
+	clk.Advance(time.Minute)
+	if got, err := p.OnCall(ctx, "oncall-lead@corp.example", clk.Now()); got || err != nil {
+		t.Fatalf("after the address moved to a user not on call: OnCall = %v, %v; want false, nil", got, err)
+	}
+	// An address not known a moment ago counts once it is: the on-call
+	// engineer added in the middle of the night is not refused for minutes.
+	if got, err := p.OnCall(ctx, "newcomer@corp.example", clk.Now()); got || err != nil {
+		t.Fatalf("unknown address: OnCall = %v, %v; want false, nil", got, err)
+	}
+	pd.AddUser("PTHIRD", "Newcomer", "newcomer@corp.example")
+	pd.SetOnCall(breakglasstest.OnCall{UserID: "PTHIRD", EscalationPolicyID: "PEP1"})
+	if got, err := p.OnCall(ctx, "newcomer@corp.example", clk.Now()); !got || err != nil {
+		t.Fatalf("newcomer added and on call: OnCall = %v, %v; want true, nil", got, err)
+	}
 }

@@ -71,6 +71,20 @@ func (p *PagerDuty) AddUser(id, name, email string) {
 	p.users = append(p.users, pdUser{id: id, name: name, email: email})
 }
 
+// SetUserEmail changes the address of the user with this ID (an address
+// reassigned from one PagerDuty user to another).
+func (p *PagerDuty) SetUserEmail(id, email string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range p.users {
+		if p.users[i].id == id {
+			p.users[i].email = email
+			return
+		}
+	}
+	panic("breakglasstest: no user " + id)
+}
+
 // SetOnCall adds an on-call entry.
 func (p *PagerDuty) SetOnCall(oc OnCall) {
 	p.mu.Lock()
