@@ -2,6 +2,7 @@ package breakglass
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -100,6 +101,8 @@ func FuzzProviderResponse(f *testing.F) {
 	f.Add(200, []byte(`{"incident":{"id":"P1","status":"triggered","title":"t","html_url":"https://x.example/i/P1"}}`))
 	f.Add(200, []byte(`{"users":[{"id":"U1","email":"a@corp.example"}],"oncalls":[{"user":{"id":"U1"},"start":null,"end":"2030-01-01T00:00:00Z"}],"more":false}`))
 	f.Add(200, []byte(`{"data":{"id":"x","status":"open","onCallRecipients":["a@corp.example"]}}`))
+	f.Add(200, []byte(`{"data":{"_parent":{"id":"s","name":"S","enabled":true},"onCallRecipients":["a@corp.example"]}}`))
+	f.Add(200, []byte(`{"data":{"_parent":{"id":"s","name":"S","enabled":false},"onCallRecipients":["a@corp.example"]}}`))
 	f.Add(429, []byte(`{}`))
 	f.Add(200, []byte(`{"oncalls":[{"user":{"id":"U1"},"start":"yesterday"}],"users":[{"id":"U1","email":"A@CORP.EXAMPLE"}]}`))
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
@@ -121,6 +124,19 @@ func FuzzProviderResponse(f *testing.F) {
 			on, err := p.OnCall(context.Background(), "a@corp.example", t0)
 			if err != nil && on {
 				t.Fatal("on call together with an error")
+			}
+			if p == Provider(og) && on {
+				// Only an enabled schedule puts anyone on call.
+				var r struct {
+					Data struct {
+						Parent struct {
+							Enabled *bool `json:"enabled"`
+						} `json:"_parent"`
+					} `json:"data"`
+				}
+				if json.Unmarshal(body, &r) != nil || r.Data.Parent.Enabled == nil || !*r.Data.Parent.Enabled {
+					t.Fatalf("on call in a schedule not said to be enabled: %s", body)
+				}
 			}
 			inc, err := p.Incident(context.Background(), "P1")
 			if err != nil {

@@ -26,6 +26,14 @@ import (
 //
 // Requests carry Authorization: GenieKey <key>. Any other status value is an
 // error (fail closed).
+//
+// A disabled schedule (_parent.enabled false in the on-call answer) puts
+// nobody on call, whatever its rotations say: Opsgenie does not notify
+// through it. Its recipients are not looked at; when no enabled schedule
+// lists the user, the answer is an *UnavailableError wrapping
+// ErrScheduleDisabled that names the schedule — a misconfiguration, like a
+// configured schedule that does not exist, not "not on call". An answer
+// without _parent.enabled is not the documented JSON (unavailable).
 type Opsgenie struct {
 	api       *apiClient
 	name      string
@@ -51,12 +59,16 @@ func NewOpsgenie(name string, cfg ProviderConfig, client *http.Client, now func(
 	}, nil
 }
 
+// ErrScheduleDisabled is wrapped by the error of an Opsgenie on-call check
+// that found a configured schedule disabled.
+var ErrScheduleDisabled = errors.New("breakglass: a disabled schedule puts nobody on call")
+
 type ogOnCalls struct {
 	Data *struct {
 		Parent struct {
 			ID      string `json:"id"`
 			Name    string `json:"name"`
-			Enabled bool   `json:"enabled"`
+			Enabled *bool  `json:"enabled"`
 		} `json:"_parent"`
 		OnCallRecipients []string `json:"onCallRecipients"`
 	} `json:"data"`
@@ -84,9 +96,9 @@ type ogIncident struct {
 	} `json:"data"`
 }
 
-// OnCall implements Provider. The user is on call when any configured
-// schedule lists them; if none does and a schedule could not be asked, the
-// answer is that schedule's error.
+// OnCall implements Provider. The user is on call when any configured,
+// enabled schedule lists them; if none does and a schedule could not be
+// asked or is disabled, the answer is the first such schedule's error.
 func (o *Opsgenie) OnCall(ctx context.Context, email string, at time.Time) (bool, error) {
 	e, err := normalizeEmail(email)
 	if err != nil {
@@ -100,8 +112,14 @@ func (o *Opsgenie) OnCall(ctx context.Context, email string, at time.Time) (bool
 		q.Set("date", at.UTC().Format(time.RFC3339))
 		var r ogOnCalls
 		err := o.api.get(ctx, []string{"v2", "schedules", s, "on-calls"}, q, &r)
-		if err == nil && r.Data == nil {
+		switch {
+		case err != nil:
+		case r.Data == nil:
 			err = o.api.unavailable(http.StatusOK, errors.New("expected a data object"))
+		case r.Data.Parent.Enabled == nil:
+			err = o.api.unavailable(http.StatusOK, fmt.Errorf("schedule %q: expected _parent.enabled", s))
+		case !*r.Data.Parent.Enabled:
+			err = o.api.unavailable(http.StatusOK, fmt.Errorf("schedule %q is disabled (%w)", s, ErrScheduleDisabled))
 		}
 		if err != nil {
 			if isNotFound(err) {

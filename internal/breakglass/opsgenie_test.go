@@ -231,3 +231,47 @@ func TestRecheckIsTheGrantsOwnIncident(t *testing.T) {
 		t.Fatalf("Active after the recheck = %v, %v; want no grant", g, err)
 	}
 }
+
+// A disabled schedule puts nobody on call, whatever its rotations say: its
+// recipients do not count, and when no enabled schedule lists the user the
+// answer is an error naming the disabled schedule (a misconfiguration, like
+// a schedule that does not exist), not a grant.
+func TestOpsgenieDisabledScheduleConfersNothing(t *testing.T) {
+	og := ogFixture(t)
+	og.SetEnabled("sched-1", false)
+	o := newOG(t, og, newClock(t0), nil)
+	got, err := o.OnCall(context.Background(), "olivia@corp.example", t0)
+	var ue *UnavailableError
+	if got || !errors.As(err, &ue) || !errors.Is(err, ErrScheduleDisabled) || !strings.Contains(err.Error(), `schedule "sched-1" is disabled`) {
+		t.Fatalf("on call only in a disabled schedule: OnCall = %v, %v; want false and an error naming the disabled schedule", got, err)
+	}
+	// A user on call in an enabled schedule still is.
+	if got, err := o.OnCall(context.Background(), "sal@corp.example", t0); !got || err != nil {
+		t.Fatalf("on call in an enabled schedule: OnCall = %v, %v; want true, nil", got, err)
+	}
+	// An answer that does not say whether the schedule is enabled is not
+	// the documented JSON.
+	og.RespondNext(1, 200, nil, `{"data":{"_parent":{"id":"sched-1","name":"SRE primary"},"onCallRecipients":["olivia@corp.example"]},"took":0.1}`)
+	o1 := newOG(t, og, newClock(t0), func(c *ProviderConfig) { c.Schedules = []string{"sched-1"} })
+	if got, err := o1.OnCall(context.Background(), "olivia@corp.example", t0); got || !errors.As(err, &ue) {
+		t.Fatalf("no _parent.enabled: OnCall = %v, %v; want false and an unavailable error", got, err)
+	}
+
+	// Through the service: refused, and the reason is in the refusal.
+	cfg := testConfig()
+	cfg.Providers = map[string]ProviderConfig{"og": {Type: TypeOpsgenie, BaseURL: og.URL, APIKey: ogKey, Schedules: []string{"sched-1"}}}
+	pol := cfg.Policies["oncall"]
+	pol.Provider = "og"
+	cfg.Policies["oncall"] = pol
+	f := newFixture(t, cfg, Options{})
+	olivia := User{Email: "olivia@corp.example", Groups: []string{"sre"}, Session: "s-olivia"}
+	_, err = f.svc.Request(context.Background(), olivia, request("billing", "8418d193-2dab-4490-b331-8c02cdd196b7"))
+	wantReason(t, err, ReasonProviderUnavailable)
+	var ref *Refusal
+	if errors.As(err, &ref); !strings.Contains(ref.Detail, `schedule "sched-1" is disabled`) {
+		t.Fatalf("refusal detail %q; want it to name the disabled schedule", ref.Detail)
+	}
+	if txt := refusalText(ref); !strings.Contains(txt, "disabled") || strings.Contains(txt, "Try again") {
+		t.Fatalf("page text %q; want it to say a schedule is disabled, not to try again", txt)
+	}
+}

@@ -222,6 +222,9 @@ func refusalText(f *Refusal) string {
 	case ReasonLimitReached:
 		return "You have used every break-glass grant of today. Ask a colleague on call, or your lead."
 	case ReasonProviderUnavailable:
+		if errors.Is(f.Err, ErrScheduleDisabled) {
+			return "An on-call schedule the gateway checks is disabled in the paging system: it puts nobody on call, so the gateway grants nothing. Tell the gateway's operators (the schedule must be enabled again, or removed from the configuration)."
+		}
 		return "The gateway cannot reach the paging system to check, so it grants nothing. Try again in a minute."
 	case ReasonNotAllowed:
 		return "Break-glass for this tool is not for your groups."

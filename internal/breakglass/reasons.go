@@ -29,7 +29,8 @@ const (
 	// ReasonLimitReached: the user used every grant of the day.
 	ReasonLimitReached policy.Reason = "break-glass-limit-reached"
 	// ReasonProviderUnavailable: the paging provider could not answer
-	// (timeout, 5xx, 429, garbage); fail closed.
+	// (timeout, 5xx, 429, garbage) or a configured schedule is missing or
+	// disabled; fail closed.
 	ReasonProviderUnavailable policy.Reason = "break-glass-provider-unavailable"
 	// ReasonInvalidRequest: the request itself is malformed (empty reason,
 	// bad incident ID, unknown policy, duration out of range).

@@ -305,7 +305,7 @@ func (s *Service) Request(ctx context.Context, u User, req GrantRequest) (Grant,
 	prov := s.providers[pol.Provider]
 	onCall, err := prov.OnCall(ctx, email, now)
 	if err != nil {
-		return Grant{}, &Refusal{Reason: ReasonProviderUnavailable, Detail: "on-call check: " + pol.Provider, Err: err}
+		return Grant{}, &Refusal{Reason: ReasonProviderUnavailable, Detail: "on-call check: " + pol.Provider + ": " + providerDetail(err), Err: err}
 	}
 	if !onCall {
 		return Grant{}, refuse(ReasonNotOnCall, fmt.Sprintf("%s says %s is not on call now", pol.Provider, email))
@@ -315,7 +315,7 @@ func (s *Service) Request(ctx context.Context, u User, req GrantRequest) (Grant,
 	case isNotFound(err):
 		return Grant{}, &Refusal{Reason: ReasonIncidentNotFound, Detail: fmt.Sprintf("%s has no incident %q", pol.Provider, incidentID), Err: err}
 	case err != nil:
-		return Grant{}, &Refusal{Reason: ReasonProviderUnavailable, Detail: "incident check: " + pol.Provider, Err: err}
+		return Grant{}, &Refusal{Reason: ReasonProviderUnavailable, Detail: "incident check: " + pol.Provider + ": " + providerDetail(err), Err: err}
 	case !inc.Active:
 		return Grant{}, refuse(ReasonIncidentInactive, fmt.Sprintf("incident %s is %s", incidentID, inc.Status))
 	}
@@ -332,6 +332,27 @@ func (s *Service) Request(ctx context.Context, u User, req GrantRequest) (Grant,
 		Incident: inc, Reason: reason, GrantedAt: now, ExpiresAt: now.Add(dur),
 		holder: holderHash(u.Session),
 	}, nil
+}
+
+// providerDetail is what a provider's error says, for a refusal's Detail
+// (the audit record): an *UnavailableError's cause and status, which hold
+// no secret (URLs are stripped; keys travel in headers).
+func providerDetail(err error) string {
+	var ue *UnavailableError
+	if !errors.As(err, &ue) {
+		return err.Error()
+	}
+	s := ""
+	if ue.Status != 0 {
+		s = fmt.Sprintf("HTTP %d", ue.Status)
+	}
+	if ue.Err != nil {
+		if s != "" {
+			s += ": "
+		}
+		s += ue.Err.Error()
+	}
+	return s
 }
 
 func checkRoute(r string) string {

@@ -35,6 +35,7 @@ type Opsgenie struct {
 
 type ogSchedule struct {
 	id, name string
+	disabled bool
 	shifts   []ogShift
 }
 
@@ -65,6 +66,22 @@ func (o *Opsgenie) AddSchedule(id, name string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.schedules = append(o.schedules, &ogSchedule{id: id, name: name})
+}
+
+// SetEnabled enables or disables the schedule (by ID or name). The fake
+// still lists a disabled schedule's on-call recipients from its rotations
+// (a client must not rely on Opsgenie leaving them out); _parent.enabled
+// says that it is disabled.
+func (o *Opsgenie) SetEnabled(schedule string, enabled bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, s := range o.schedules {
+		if s.id == schedule || s.name == schedule {
+			s.disabled = !enabled
+			return
+		}
+	}
+	panic("breakglasstest: no schedule " + schedule)
 }
 
 // SetOnCall puts username on call in the schedule (by ID or name) from start
@@ -175,7 +192,7 @@ func (o *Opsgenie) onCalls(w http.ResponseWriter, r *http.Request, ident string)
 			users = append(users, sh.user)
 		}
 	}
-	data := map[string]any{"_parent": map[string]any{"id": s.id, "name": s.name, "enabled": true}}
+	data := map[string]any{"_parent": map[string]any{"id": s.id, "name": s.name, "enabled": !s.disabled}}
 	if q.Get("flat") == "true" {
 		data["onCallRecipients"] = append([]string{}, users...)
 	} else {
