@@ -198,7 +198,14 @@ func TestBreakGlassFormsOnlyOnTheGatewaysHost(t *testing.T) {
 		t.Errorf("wrong-host records name %q, want olive's and lee's two", refused)
 	}
 
-	// On the gateway's host the reviewer's form works.
+	// On the gateway's host the reviewer's forms work: the grant, still
+	// active, is refused a review until it is revoked.
+	resp, body = postTo(t, lee, pub+"/.gateway/break-glass/review",
+		url.Values{"csrf": {leeCSRF}, "id": {ids[0][1]}, "action": {"reviewed"}})
+	mustStatus(t, resp, body, http.StatusConflict)
+	resp, body = postTo(t, lee, pub+"/.gateway/break-glass/review",
+		url.Values{"csrf": {leeCSRF}, "id": {ids[0][1]}, "action": {"revoke"}})
+	mustStatus(t, resp, body, http.StatusOK)
 	resp, body = postTo(t, lee, pub+"/.gateway/break-glass/review",
 		url.Values{"csrf": {leeCSRF}, "id": {ids[0][1]}, "action": {"reviewed"}})
 	mustStatus(t, resp, body, http.StatusOK)

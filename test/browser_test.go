@@ -243,7 +243,13 @@ func TestBrowserOnCallJourney(t *testing.T) {
 	if !strings.Contains(list, "oncall@dev.example") || !strings.Contains(list, "INC-1") || !strings.Contains(list, "GET /console → 200") {
 		t.Fatalf("review list lacks the grant or its use: %.1200s", list)
 	}
-	if err := chromedp.Do(r, chromedp.Click(chromedp.CSS(".mark-reviewed"))); err != nil {
+	// The grant is still active: it is revoked first, then reviewed (an
+	// active grant's review is refused).
+	if err := chromedp.Do(r,
+		chromedp.Click(chromedp.CSS(".revoke")),
+		chromedp.WaitNotPresent(chromedp.CSS(".revoke")),
+		chromedp.Click(chromedp.CSS(".mark-reviewed")),
+	); err != nil {
 		t.Fatal(err)
 	}
 	msg := ""

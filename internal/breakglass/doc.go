@@ -24,8 +24,8 @@
 //	ok, until := breakglass.Check(g, route, now) // pure
 //	// reviewers:
 //	list, err := svc.Unreviewed(ctx)
-//	err = svc.MarkReviewed(ctx, id, reviewer)
 //	err = svc.Revoke(ctx, id, reviewer)
+//	err = svc.MarkReviewed(ctx, id, reviewer) // ErrStillActive until the grant has ended
 //
 // What is checked: group membership, that the user is on call at the
 // instant of the request, that the incident exists and is active (and, for

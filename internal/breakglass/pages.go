@@ -316,15 +316,30 @@ func (k *kindService) audit(ctx context.Context, event, outcome, user, route str
 	}
 }
 
+// ReviewStillActive is the code of the review page (and of its JSON error)
+// when a reviewer marks reviewed a grant that may still be used. It decides
+// nothing about access, so it is not one of Reasons.
+const ReviewStillActive policy.Reason = "break-glass-review-grant-active"
+
 // reviewRow is one grant on the review page.
 type reviewRow struct {
 	ID, User, Route, Incident, Reason, Granted, Expires, State string
-	Uses                                                       []string
+	// ReviewableFrom is when the grant may be marked reviewed, "" when it
+	// may be now.
+	ReviewableFrom string
+	Uses           []string
 }
 
 // review lists the grants not yet reviewed, with what each was used for
 // (from the audit log), for the reviewers.
 func (k *kindService) review(w http.ResponseWriter, r *http.Request, h requirement.Host, note string) {
+	k.reviewWith(w, r, h, http.StatusOK, "", note)
+}
+
+// reviewWith is the review list with a status, a code and a note: a
+// refused action answers with its status (and, for API clients, its code)
+// and shows the list again with why.
+func (k *kindService) reviewWith(w http.ResponseWriter, r *http.Request, h requirement.Host, status int, code policy.Reason, note string) {
 	sess, _, ok := k.session(w, r, h)
 	if !ok {
 		return
@@ -344,11 +359,15 @@ func (k *kindService) review(w http.ResponseWriter, r *http.Request, h requireme
 	now := k.env.Now()
 	var rows []reviewRow
 	for _, e := range entries {
-		rows = append(rows, reviewRow{ID: e.ID, User: e.User, Route: e.Route, Incident: e.Incident.ID, Reason: e.Reason,
+		row := reviewRow{ID: e.ID, User: e.User, Route: e.Route, Incident: e.Incident.ID, Reason: e.Reason,
 			Granted: e.GrantedAt.UTC().Format(time.RFC3339), Expires: e.ExpiresAt.UTC().Format(time.RFC3339),
-			State: e.State(now), Uses: uses[e.ID]})
+			State: e.State(now), Uses: uses[e.ID]}
+		if from := e.ReviewableFrom(); now.Before(from) {
+			row.ReviewableFrom = from.UTC().Format(time.RFC3339)
+		}
+		rows = append(rows, row)
 	}
-	p := requirement.Page{Status: http.StatusOK, Template: "breakglass_review.html", Title: "Break-glass grants to review",
+	p := requirement.Page{Status: status, Reason: code, Template: "breakglass_review.html", Title: "Break-glass grants to review",
 		Message: fmt.Sprintf("%d grants not yet reviewed.", len(rows)), Next: note,
 		Extra: map[string]any{"Rows": rows, "CSRF": sess.CSRF, "Action": reviewPath}}
 	h.Render(w, r, p)
@@ -439,12 +458,26 @@ func (k *kindService) reviewAction(w http.ResponseWriter, r *http.Request, h req
 		k.review(w, r, h, "Not done: expected the action reviewed or revoke.")
 		return
 	}
+	var active *StillActiveError
+	refused := func(status int, code policy.Reason, why, note string) {
+		k.audit(r.Context(), "break-glass.review", "refused", sess.Email, e.Route, &e.Grant, "",
+			"grant "+id+" of "+e.User+": "+why+"; nothing was done")
+		k.reviewWith(w, r, h, status, code, note)
+	}
 	switch {
+	case errors.As(err, &active):
+		until := active.Until.UTC().Format("15:04 MST, 2 Jan 2006")
+		refused(http.StatusConflict, ReviewStillActive,
+			"not marked reviewed: it is still active (reviewable once revoked, or from "+active.Until.UTC().Format(time.RFC3339)+")",
+			"Not done: grant "+id+" of "+e.User+" is still active, so what it is used for next would go unreviewed. Revoke it first, then mark it reviewed; or mark it reviewed once it has expired, from "+until+".")
+		return
 	case errors.Is(err, ErrSelfReview):
-		k.review(w, r, h, "Not done: a grant is reviewed by someone else than its holder.")
+		refused(http.StatusForbidden, "", "not marked reviewed: the reviewer holds the grant",
+			"Not done: a grant is reviewed by someone else than its holder.")
 		return
 	case errors.Is(err, ErrAlreadyReviewed):
-		k.review(w, r, h, "Not done: the grant was reviewed already.")
+		refused(http.StatusConflict, "", "not marked reviewed: it was reviewed already",
+			"Not done: the grant was reviewed already.")
 		return
 	case errors.Is(err, ErrGrantNotFound):
 		k.review(w, r, h, "No such grant: "+id+".")

@@ -251,3 +251,36 @@ func TestFormDurationZeroIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// The review of a grant still in use is refused on the review page: 409,
+// a note that says why and what to do (revoke it, or review it once it has
+// ended), an audit record, and no review recorded.
+func TestReviewPageRefusesAnActiveGrant(t *testing.T) {
+	ctx := context.Background()
+	k, h, rec := newPages(t, nil, rev)
+	g, err := k.svc.Request(ctx, alice, request("billing", "INC-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.svc.Activate(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	k.reviewAction(w, post("/break-glass/review", url.Values{"csrf": {"csrf-token"}, "id": {g.ID}, "action": {"reviewed"}}), h)
+	if w.Code != http.StatusConflict {
+		t.Fatalf("status %d, want 409", w.Code)
+	}
+	p := h.pages[len(h.pages)-1]
+	if !strings.Contains(p.Next, "still active") || !strings.Contains(p.Next, "Revoke") || p.Reason != ReviewStillActive {
+		t.Fatalf("page %+v; want a note that the grant is still active and how to proceed, reason %s", p, ReviewStillActive)
+	}
+	if r := rec.find("break-glass.review"); r == nil || r.Decision != "refused" || !strings.Contains(r.Detail, g.ID) || !strings.Contains(r.Detail, "still active") {
+		t.Fatalf("audit record of the refused review = %+v, want decision refused naming the grant and why", r)
+	}
+	if rec.find("break-glass.reviewed") != nil {
+		t.Fatal("a refused review was audited as reviewed")
+	}
+	if e, _ := k.svc.Get(ctx, g.ID); e.Reviewed != nil {
+		t.Fatalf("refused review was recorded: %+v", e.Reviewed)
+	}
+}

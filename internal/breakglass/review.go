@@ -58,6 +58,38 @@ func (e Entry) State(now time.Time) string {
 	return StateActive
 }
 
+// ReviewableFrom is the first instant the grant may be marked reviewed: a
+// review looks at what the grant was used for, so it waits until the grant
+// can no longer be used. A grant that ended early (revoked, its incident
+// resolved, its policy removed) can be reviewed at once: its active key is
+// gone on every replica. Otherwise it is MaxClockSkew after its expiry,
+// since a replica whose clock is behind honours the grant until its own
+// clock reaches ExpiresAt. (A grant whose session signed out cannot be used
+// either, but the review list does not know of it: revoke it to review it
+// at once.)
+func (e Entry) ReviewableFrom() time.Time {
+	if e.Ended != nil {
+		return time.Time{}
+	}
+	return e.ExpiresAt.Add(MaxClockSkew)
+}
+
+// StillActiveError is MarkReviewed's refusal of a grant that may still be
+// used: it can be reviewed once it is revoked, or from Until on. It
+// matches ErrStillActive with errors.Is.
+type StillActiveError struct {
+	ID    string
+	Until time.Time
+}
+
+func (e *StillActiveError) Error() string {
+	return fmt.Sprintf("breakglass: grant %s is still active: expected a grant that has ended (revoke it first, or review it from %s)",
+		e.ID, e.Until.UTC().Format(time.RFC3339))
+}
+
+// Is makes errors.Is(err, ErrStillActive) true.
+func (e *StillActiveError) Is(target error) bool { return target == ErrStillActive }
+
 func indexKey(day string, n int) string { return fmt.Sprintf("%s%s:%d", keyIndex, day, n) }
 
 // index lists g for review.
@@ -156,23 +188,28 @@ func (s *Service) entry(ctx context.Context, id string) (Entry, error) {
 
 // MarkReviewed records that by (an address) reviewed the grant. The first
 // review wins: a second one is ErrAlreadyReviewed. The holder of a grant
-// cannot review it (ErrSelfReview). Whether by is in the reviewers groups is
-// the caller's check (MayReview).
+// cannot review it (ErrSelfReview). A grant that may still be used cannot
+// be reviewed either (a *StillActiveError, ErrStillActive): its later use
+// would go unreviewed; revoke it first, or wait until ReviewableFrom. Whether
+// by is in the reviewers groups is the caller's check (MayReview).
 func (s *Service) MarkReviewed(ctx context.Context, id, by string) error {
 	reviewer, err := normalizeEmail(strings.TrimSpace(by))
 	if err != nil {
 		return fmt.Errorf("breakglass: review: expected the reviewer's address, got %q", by)
 	}
-	rec, err := s.load(ctx, id)
+	e, err := s.entry(ctx, id)
 	if err != nil {
 		return err
 	}
-	if rec.Grant.User == reviewer {
+	if e.User == reviewer {
 		return ErrSelfReview
 	}
 	now := s.now()
+	if until := e.ReviewableFrom(); now.Before(until) {
+		return &StillActiveError{ID: id, Until: until}
+	}
 	b, _ := json.Marshal(Review{At: now, By: reviewer})
-	ok, err := s.st.SetNX(ctx, keyReviewed+id, b, s.retentionTTL(rec.Grant, now))
+	ok, err := s.st.SetNX(ctx, keyReviewed+id, b, s.retentionTTL(e.Grant, now))
 	if err != nil {
 		return fmt.Errorf("breakglass: review: %w", err)
 	}

@@ -118,6 +118,7 @@ var (
 	ErrAlreadyActivated = errors.New("breakglass: grant already activated")
 	ErrAlreadyReviewed  = errors.New("breakglass: grant already reviewed")
 	ErrSelfReview       = errors.New("breakglass: a grant cannot be reviewed by its holder")
+	ErrStillActive      = errors.New("breakglass: grant still active")
 	ErrEnded            = errors.New("breakglass: grant ended")
 )
 

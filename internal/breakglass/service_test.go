@@ -446,6 +446,8 @@ func TestReview(t *testing.T) {
 	if err := f.svc.MarkReviewed(ctx, g2.ID, "not an address"); err == nil {
 		t.Fatal("expected a malformed reviewer address to be refused")
 	}
+	// Reviewed once it has expired (TestReviewWaitsUntilTheGrantEnds).
+	f.clk.Set(g2.ExpiresAt.Add(MaxClockSkew))
 	if err := f.svc.MarkReviewed(ctx, g2.ID, rev.Email); err != nil {
 		t.Fatalf("MarkReviewed: %v", err)
 	}
@@ -518,5 +520,39 @@ func TestRevokeOldGrantKeepsTheNewerOne(t *testing.T) {
 				t.Fatalf("after revoking the newer grant: Active = %+v, %v; want none", got, err)
 			}
 		})
+	}
+}
+
+// A grant is reviewed once it can no longer be used: the review of an
+// active grant is refused (ErrStillActive) and changes nothing; once the
+// grant is revoked, or has expired (plus MaxClockSkew, while other replicas'
+// clocks may still honour it), it can be reviewed.
+func TestReviewWaitsUntilTheGrantEnds(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, testConfig(), Options{})
+	g := f.grant(t, alice, GrantRequest{Route: "billing", IncidentID: "INC-1", Reason: "checkout is down", Duration: 30 * time.Minute})
+	err := f.svc.MarkReviewed(ctx, g.ID, rev.Email)
+	var sa *StillActiveError
+	if !errors.Is(err, ErrStillActive) || !errors.As(err, &sa) || !sa.Until.Equal(g.ExpiresAt.Add(MaxClockSkew)) {
+		t.Fatalf("review of an active grant: err = %v; want ErrStillActive until %v", err, g.ExpiresAt.Add(MaxClockSkew))
+	}
+	if e, _ := f.svc.Get(ctx, g.ID); e.Reviewed != nil {
+		t.Fatalf("refused review was recorded: %+v", e.Reviewed)
+	}
+	f.clk.Set(g.ExpiresAt) // expired here, maybe not on a replica whose clock is behind
+	if err := f.svc.MarkReviewed(ctx, g.ID, rev.Email); !errors.Is(err, ErrStillActive) {
+		t.Fatalf("review at expiry: err = %v; want ErrStillActive", err)
+	}
+	f.clk.Set(g.ExpiresAt.Add(MaxClockSkew))
+	if err := f.svc.MarkReviewed(ctx, g.ID, rev.Email); err != nil {
+		t.Fatalf("review after expiry: %v", err)
+	}
+
+	revoked := f.grant(t, alice, request("billing", "INC-1"))
+	if err := f.svc.Revoke(ctx, revoked.ID, rev.Email); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.MarkReviewed(ctx, revoked.ID, rev.Email); err != nil {
+		t.Fatalf("review of a revoked grant: %v", err)
 	}
 }
