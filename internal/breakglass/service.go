@@ -628,6 +628,15 @@ func grantIDRE(id string) bool {
 	return true
 }
 
+// endCause is why Recheck ended g: its policy is gone from the
+// configuration, or else its incident resolved.
+func (s *Service) endCause(g Grant) string {
+	if _, ok := s.cfg.Policies[g.Policy]; !ok {
+		return CausePolicyRemoved
+	}
+	return CauseIncidentResolved
+}
+
 // Recheck reports whether the grant's incident is still active — the same
 // incident, by the provider's own ID, not another one the typed ID (an
 // Opsgenie alias) names now — asking the provider at most once per
@@ -642,15 +651,6 @@ func grantIDRE(id string) bool {
 //
 // A grant whose policy was removed from the configuration ends (Cause
 // policy-removed).
-// endCause is why Recheck ended g: its policy is gone from the
-// configuration, or else its incident resolved.
-func (s *Service) endCause(g Grant) string {
-	if _, ok := s.cfg.Policies[g.Policy]; !ok {
-		return CausePolicyRemoved
-	}
-	return CauseIncidentResolved
-}
-
 func (s *Service) Recheck(ctx context.Context, g Grant) (still bool, err error) {
 	now := s.now()
 	pol, ok := s.cfg.Policies[g.Policy]
