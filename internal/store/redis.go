@@ -438,10 +438,26 @@ func (r *Redis) CompareAndDelete(ctx context.Context, key string, value []byte) 
 	if key == "" {
 		return false, errEmptyKey
 	}
-	n, err := compareAndDelete.Run(ctx, r.client, []string{r.prefix + key}, value).Int()
+	keys := []string{r.prefix + key}
+	if r.wait == 0 {
+		n, err := compareAndDelete.Run(ctx, r.client, keys, value).Int()
+		r.forget(key)
+		if err != nil {
+			return false, redisErr("compare-and-delete", err)
+		}
+		return n == 1, nil
+	}
+	// With wait_replicas: EVAL (a pipeline cannot fall back from EVALSHA)
+	// and WAIT on one connection.
+	var cmd *redis.Cmd
+	werr := r.write(ctx, func(c redis.Cmdable) { cmd = compareAndDelete.Eval(ctx, c, keys, value) })
+	n, err := cmd.Int()
 	r.forget(key)
 	if err != nil {
 		return false, redisErr("compare-and-delete", err)
+	}
+	if n == 1 && werr != nil {
+		return false, werr
 	}
 	return n == 1, nil
 }

@@ -22,12 +22,21 @@ func TestRedisWaitReplicas(t *testing.T) {
 	primary := redistest.Start(t)
 	cfg := store.RedisConfig{Addrs: []string{primary.Addr()}, WaitReplicas: 1, WaitTimeout: 200 * time.Millisecond}
 	r := newRedis(t, cfg)
+	pc := redis.NewClient(&redis.Options{Addr: primary.Addr()})
+	t.Cleanup(func() { pc.Close() })
 
 	// No replica: every kind of write fails, naming the shortfall.
 	for name, write := range map[string]func() error{
 		"set":    func() error { return r.Set(ctx, "a", []byte("1"), time.Minute) },
 		"setnx":  func() error { _, err := r.SetNX(ctx, "b", []byte("1"), time.Minute); return err },
 		"delete": func() error { return r.Delete(ctx, "a", "b") },
+		"compare-and-delete": func() error {
+			if err := pc.Set(ctx, "gw:cad", "1", time.Minute).Err(); err != nil {
+				t.Fatal(err)
+			}
+			_, err := r.CompareAndDelete(ctx, "cad", []byte("1"))
+			return err
+		},
 	} {
 		err := write()
 		if err == nil || !store.IsUnavailable(err) || !strings.Contains(err.Error(), "replicas") {
@@ -46,8 +55,6 @@ func TestRedisWaitReplicas(t *testing.T) {
 	replica := redistest.Start(t, "--replicaof", "127.0.0.1", fmt.Sprint(primary.Port()))
 	rc := redis.NewClient(&redis.Options{Addr: replica.Addr()})
 	t.Cleanup(func() { rc.Close() })
-	pc := redis.NewClient(&redis.Options{Addr: primary.Addr()})
-	t.Cleanup(func() { pc.Close() })
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		info, _ := pc.Info(ctx, "replication").Result()
@@ -76,6 +83,15 @@ func TestRedisWaitReplicas(t *testing.T) {
 	}
 	if ok, err := r.SetNX(ctx, "slot", []byte("2"), time.Minute); ok || err != nil {
 		t.Fatalf("second SetNX = %v, %v; want false, nil", ok, err)
+	}
+	if ok, err := r.CompareAndDelete(ctx, "slot", []byte("1")); !ok || err != nil {
+		t.Fatalf("CompareAndDelete = %v, %v", ok, err)
+	}
+	if n, _ := rc.Exists(ctx, "gw:slot").Result(); n != 0 {
+		t.Fatal("replica still has the compared-and-deleted key")
+	}
+	if err := r.Set(ctx, "slot", []byte("1"), time.Minute); err != nil {
+		t.Fatal(err)
 	}
 	if err := r.Delete(ctx, "slot", "other"); err != nil {
 		t.Fatal(err)
