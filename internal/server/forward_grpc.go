@@ -83,6 +83,15 @@ func (s *Server) check(ctx context.Context, req *authv3.CheckRequest) *authv3.Ch
 		s.forwardRefused(rec, r, q, http.StatusForbidden, policy.ReasonBadRequest,
 			fmt.Sprintf("ext_authz check from %s, which is not in trusted_proxies (claimed %s %s%s)", envoy, hr.GetMethod(), truncate(hr.GetHost(), 100), truncate(hr.GetPath(), 200)),
 			pageData{Title: "Forbidden", Message: "This service answers only the gateway's trusted proxies (trusted_proxies)."})
+	case !addrOf(r.RemoteAddr).IsValid():
+		// No client: a source that is no IP socket address (none, or a
+		// pipe when Envoy listens on a Unix socket). Judged with an
+		// unknown address, a deny rule on source addresses would not match.
+		q.client.ClientIP = envoy
+		s.forwardRefused(rec, r, q, http.StatusBadRequest, policy.ReasonBadRequest,
+			fmt.Sprintf("ext_authz check without the client's IP address in attributes.source.address (got %s)", describeSource(req.GetAttributes().GetSource().GetAddress())),
+			pageData{Title: "Bad request", Message: "The proxy that asked about this request did not say which address the client connects from, so the gateway cannot judge it.",
+				Next: "Tell the gateway's operators (their Envoy must listen on TCP, or pass the client's address) and quote the request ID."})
 	default:
 		// The client is the source Envoy saw, or, when that is itself a
 		// trusted proxy, the right-most untrusted X-Forwarded-For address.
@@ -133,6 +142,20 @@ func sourceAddr(a *corev3.Address) string {
 		return ""
 	}
 	return net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue())))
+}
+
+// describeSource says what an Envoy source address is, for the record of a
+// check refused for naming no client IP.
+func describeSource(a *corev3.Address) string {
+	switch {
+	case a == nil:
+		return "none"
+	case a.GetPipe() != nil:
+		return "a pipe"
+	case a.GetSocketAddress() != nil:
+		return fmt.Sprintf("%q", truncate(a.GetSocketAddress().GetAddress(), 100))
+	}
+	return "an address of another kind"
 }
 
 func addrOf(hostport string) netip.Addr {

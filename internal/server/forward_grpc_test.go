@@ -265,6 +265,72 @@ func TestExtAuthzGRPCUntrustedPeer(t *testing.T) {
 	}
 }
 
+// A CheckRequest whose source is not an IP socket address (none, a pipe:
+// Envoy listening on a Unix socket, or an address that does not parse)
+// names no client: it is refused, never judged with an unknown address, on
+// which a deny rule on source addresses would not match.
+func TestExtAuthzGRPCWithoutClientAddress(t *testing.T) {
+	g := newFwdGateway(t, "127.0.0.0/8, "+trustedIn, `  - name: internal
+    host: tool.example
+    path: /internal
+    upstream: http://127.0.0.1:1
+    rules:
+      allow: [{domains: [corp.example]}]
+      deny: [{source_cidrs: [203.0.113.0/24]}]
+`)
+	client := grpcClient(t, g)
+	ann := g.session("ann@corp.example")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := func() *authv3.CheckRequest {
+		return checkRequest("203.0.113.9:5555", "GET", "tool.example", "/internal",
+			map[string]string{"cookie": "_gateway_session=" + ann.Value, "x-forwarded-for": "203.0.113.9"})
+	}
+	// The control: the client's address is known and the deny rule holds.
+	resp, err := client.Check(ctx, req())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetOkResponse() != nil || resp.GetDeniedResponse().GetStatus().GetCode() != 403 {
+		t.Fatalf("control: want the deny rule's 403, got %v", resp)
+	}
+	for _, c := range []struct {
+		name string
+		mod  func(*authv3.CheckRequest)
+	}{
+		{"no source", func(r *authv3.CheckRequest) { r.Attributes.Source = nil }},
+		{"no address", func(r *authv3.CheckRequest) { r.Attributes.Source.Address = nil }},
+		{"pipe", func(r *authv3.CheckRequest) {
+			r.Attributes.Source.Address = &corev3.Address{Address: &corev3.Address_Pipe{Pipe: &corev3.Pipe{Path: "/run/envoy/ingress.sock"}}}
+		}},
+		{"not an IP", func(r *authv3.CheckRequest) {
+			r.Attributes.Source.Address.GetSocketAddress().Address = "client.example"
+		}},
+		{"empty IP", func(r *authv3.CheckRequest) { r.Attributes.Source.Address.GetSocketAddress().Address = "" }},
+	} {
+		r := req()
+		c.mod(r)
+		resp, err := client.Check(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetOkResponse() != nil || resp.GetDeniedResponse().GetStatus().GetCode() != 400 ||
+			!strings.Contains(resp.GetDeniedResponse().GetBody(), "client") {
+			t.Errorf("%s: want a 400 denial that names the missing client address, got %v", c.name, resp.GetStatus())
+		}
+	}
+	recs := g.records()
+	if len(recs) != 6 {
+		t.Fatalf("%d audit records, want 6: %+v", len(recs), recs)
+	}
+	for _, rec := range recs[1:] {
+		if rec.Decision != "deny" || !slices.Equal(rec.Reasons, []string{"bad-request"}) ||
+			rec.SourceIP != "127.0.0.1" || !strings.Contains(rec.Detail, "source.address") {
+			t.Errorf("audit %+v", rec)
+		}
+	}
+}
+
 // gateway serve with forward_auth.grpc_address serves the ext_authz gRPC
 // service beside the public and admin listeners, until its context ends.
 func TestServeGRPCListener(t *testing.T) {
