@@ -112,6 +112,9 @@ func (s *Server) serveForwardAuth(w http.ResponseWriter, r *http.Request, q *req
 	CloseAfterDenial(w, r)
 	if !rt.cfg.ForwardAuth.Enabled {
 		q.mode = modeProxy
+		// An address that serves nothing here, audited like every other
+		// (serveReserved).
+		s.record(r, nil, policy.Decision{Reasons: []policy.Reason{policy.ReasonRouteNotFound}}, http.StatusNotFound)
 		s.page(w, r, http.StatusNotFound, pageData{Title: "Not found", Message: "Forward-auth mode is not enabled on this gateway (forward_auth.enabled)."})
 		return true
 	}
@@ -476,6 +479,7 @@ func (s *Server) forwardRefused(w http.ResponseWriter, r *http.Request, q *reque
 		Reasons: []string{string(reason)}, Detail: detail, Transport: q.mode.String(), TraceID: q.traceID,
 	}
 	s.audit.Log(rec)
+	q.recorded = true
 	s.countDecision(nil, "deny", string(reason))
 	pd.Reason = string(reason)
 	s.page(w, r, status, pd)

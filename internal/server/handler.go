@@ -89,6 +89,11 @@ type request struct {
 	// X-Forwarded-For is malformed (proxy.ClientAddr; client.ClientIP is
 	// then the proxy's). The request is refused (forwardedForRefused).
 	clientErr error
+	// recorded says a decision record of the request was written (record,
+	// forwardRefused); reserved is the writer of a reserved endpoint's
+	// answer, which audits a 404 that wrote none (serveReserved).
+	recorded bool
+	reserved statusWriter
 }
 
 // user is who the request is about, for audit records: the identity the
@@ -160,11 +165,24 @@ func (s *Server) newPublicHandler() http.Handler {
 			}
 			// Reserved endpoints see the normalized path only.
 			r.URL.Path, r.URL.RawPath = p, ""
-			rt.reserved.ServeHTTP(w, r)
+			s.serveReserved(w, r, q)
 			return
 		}
 		s.serveRoute(w, r)
 	})
+}
+
+// serveReserved serves a reserved endpoint. An address there that serves
+// nothing on this gateway — an unknown page, or the page of something
+// switched off (forward-auth, a requirement kind's endpoints, an unknown
+// path of an agent API) — is a decision too (someone probing /.gateway/...):
+// a 404 that did not write its record gets one here.
+func (s *Server) serveReserved(w http.ResponseWriter, r *http.Request, q *request) {
+	q.reserved = statusWriter{ResponseWriter: w}
+	q.rt.reserved.ServeHTTP(&q.reserved, r)
+	if q.reserved.code == http.StatusNotFound && !q.recorded {
+		s.record(r, nil, policy.Decision{Reasons: []policy.Reason{policy.ReasonRouteNotFound}}, http.StatusNotFound)
+	}
 }
 
 // newReservedHandler builds the router of the reserved paths for rt: the
@@ -666,6 +684,7 @@ func (s *Server) claims(q *request, e *routeEntry, in *policy.Input, d policy.De
 func (s *Server) record(r *http.Request, e *routeEntry, d policy.Decision, status int) {
 	rec := s.decisionRecord(r, e, d, status)
 	s.audit.Log(rec)
+	reqFrom(r.Context()).recorded = true
 	first := ""
 	if len(d.Reasons) > 0 {
 		first = string(d.Reasons[0])

@@ -411,6 +411,43 @@ func TestHealthCheckShortcut(t *testing.T) {
 	}
 }
 
+// TestGatewayPagesThatAreNotHereAreAudited: every address under /.gateway/
+// that serves nothing on this gateway — an unknown page, and the pages of
+// what is switched off (forward-auth's check endpoints and sign-in link,
+// justification, break-glass, an unknown path of the device API) — is a
+// 404 with a deny record: someone probing the gateway's own paths leaves a
+// trace whichever path they try.
+func TestGatewayPagesThatAreNotHereAreAudited(t *testing.T) {
+	f := newFixture(t, nil, "")
+	for _, target := range []string{"/.gateway/nothing", "/.gateway/api/nothing",
+		"/.gateway/auth", "/.gateway/auth/nginx", "/.gateway/auth/nginx/page", "/.gateway/auth/envoy/admin",
+		"/.gateway/sign-in?rd=http://" + f.g.Host + "/admin", "/.gateway/justify?return=/admin",
+		"/.gateway/break-glass?return=/admin", "/.gateway/break-glass/review",
+		"/.gateway/api/device/nothing", "/.gateway/api/breakglass/grant"} {
+		t.Run(target, func(t *testing.T) {
+			resp := f.g.Raw(t, f.get(target, f.sam))
+			if resp.Status != http.StatusNotFound {
+				t.Fatalf("status %d, want 404; body: %.300s", resp.Status, resp.Body)
+			}
+			path, _, _ := strings.Cut(target, "?")
+			for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				found := false
+				for _, rec := range f.g.Audit(t) {
+					if rec["kind"] == "decision" && rec["path"] == path && rec["decision"] == "deny" && rec["status"] == float64(http.StatusNotFound) {
+						found = true
+					}
+				}
+				if found {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no deny record for %s (request %q)", path, resp.RequestID)
+				}
+			}
+		})
+	}
+}
+
 // TestMisconfigurationRefused (oauth2-proxy CVE-2021-21411): a configuration
 // whose rules would check less than they seem to is refused with the field
 // that is wrong; none loads with authorization weakened.
