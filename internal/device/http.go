@@ -1,6 +1,7 @@
 package device
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -118,7 +119,56 @@ func decodeStrict(body []byte, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return badf("expected one JSON object, got trailing data")
 	}
+	if name, ok := duplicateName(body); ok {
+		return badf("expected each member name once per object, got %q twice", name)
+	}
 	return nil
+}
+
+// duplicateName returns a member name that occurs twice in one object of
+// the JSON text body (already known to be valid), comparing names as
+// encoding/json matches them to fields: without regard to case, with the
+// long s and the Kelvin sign folded onto s and k. Parsers disagree on
+// which of two values counts (encoding/json takes the last).
+func duplicateName(body []byte) (string, bool) {
+	type frame struct {
+		names   map[string]bool // nil for an array
+		wantKey bool
+	}
+	var stack []*frame
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].names != nil {
+			stack[n-1].wantKey = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		if n := len(stack); n > 0 && stack[n-1].names != nil && stack[n-1].wantKey {
+			if name, ok := tok.(string); ok {
+				k := strings.ToLower(strings.ToUpper(name))
+				if stack[n-1].names[k] {
+					return name, true
+				}
+				stack[n-1].names[k], stack[n-1].wantKey = true, false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{names: map[string]bool{}, wantKey: true})
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
 }
 
 func errorResponse(err error) (int, ErrorResponse) {

@@ -101,6 +101,14 @@ func TestHandlerRejectsMalformedInput(t *testing.T) {
 		{"syntax", "POST", "/enroll/start", "application/json", `{"code":`, 400, "expected a JSON object"},
 		{"unknown field", "POST", "/enroll/start", "application/json", `{"code":"` + code + `","extra":1}`, 400, "unknown field"},
 		{"two objects", "POST", "/enroll/start", "application/json", `{} {}`, 400, "trailing data"},
+		// A member named twice is read by one parser as its first value and
+		// by another as its last: refused, also in another letter case or
+		// in the spellings encoding/json folds onto a field's name.
+		{"name twice", "POST", "/enroll/start", "application/json", `{"code":"ABCDE-FGHJK","code":"` + code + `"}`, 400, `"code" twice`},
+		{"name twice, other case", "POST", "/attest/start", "application/json", `{"purpose":"check","Purpose":"verify","ak_public":` + string(akJSON) + `}`, 400, "twice"},
+		{"name twice, long s", "POST", "/attest/start", "application/json", `{"purpose":"check","purpo\u017fe":"verify","ak_public":` + string(akJSON) + `}`, 400, "twice"},
+		{"name twice, nested", "POST", "/attest/finish", "application/json", `{"challenge_id":"` + strings.Repeat("a", 32) + `","quote":{"attest":"AA==","signature":"AA==","attest":"AAAA"}}`, 400, `"attest" twice`},
+		{"name twice, in a list", "POST", "/attest/finish", "application/json", `{"challenge_id":"` + strings.Repeat("a", 32) + `","quote":{"attest":"AA==","signature":"AA==","pcrs":[{"index":1,"index":2,"digest":"AA=="}]}}`, 400, `"index" twice`},
 		{"bad code shape", "POST", "/enroll/start", "application/json", `{"code":"ABC"}`, 400, "code: expected 10 characters"},
 		{"EK garbage", "POST", "/enroll/start", "application/json", `{"code":"` + code + `","ek_public":"AAEC"}`, 400, "ek_public"},
 		{"EK is an AK", "POST", "/enroll/start", "application/json", `{"code":"` + code + `","ek_public":` + string(akJSON) + `,"ak_public":` + string(akJSON) + `}`, 400, "ek_public"},

@@ -7,7 +7,8 @@ import (
 
 // The agent's JSON API (see Handler). Byte fields are standard base64, as
 // encoding/json writes them. Every request is one JSON object, unknown fields
-// are errors, and bodies are limited to MaxBodyBytes.
+// and a member named twice in one object (in any letter case) are errors,
+// and bodies are limited to MaxBodyBytes.
 
 // MaxBodyBytes limits the size of every request body of the agent API.
 const MaxBodyBytes = 64 << 10
