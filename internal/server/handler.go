@@ -177,13 +177,30 @@ func (s *Server) newPublicHandler() http.Handler {
 // switched off (forward-auth, a requirement kind's endpoints, an unknown
 // path of an agent API) — is a decision too (someone probing /.gateway/...):
 // a 404 that did not write its record gets one here.
+//
+// A post from another site to any of them (the forms: sign-out,
+// justification, break-glass; each also checks its own CSRF token) is
+// refused here with the gateway's 403 page and a deny record, rather than
+// the bare text answer of each form's http.CrossOriginProtection, which
+// leaves no trace of the attempt.
 func (s *Server) serveReserved(w http.ResponseWriter, r *http.Request, q *request) {
+	if err := reservedCrossOrigin.Check(r); err != nil {
+		CloseAfterDenial(w, r)
+		s.forwardRefused(w, r, q, http.StatusForbidden, policy.ReasonBadRequest, "refused a cross-origin "+r.Method+": "+err.Error(),
+			pageData{Title: "Form refused", Message: "This form of the gateway was sent from another site, so the gateway did not act on it.",
+				Next: "Open the gateway's page again and use its form."})
+		return
+	}
 	q.reserved = statusWriter{ResponseWriter: w}
 	q.rt.reserved.ServeHTTP(&q.reserved, r)
 	if q.reserved.code == http.StatusNotFound && !q.recorded {
 		s.record(r, nil, policy.Decision{Reasons: []policy.Reason{policy.ReasonRouteNotFound}}, http.StatusNotFound)
 	}
 }
+
+// reservedCrossOrigin judges the unsafe requests to reserved endpoints
+// (serveReserved): safe methods and requests without browser headers pass.
+var reservedCrossOrigin = http.NewCrossOriginProtection()
 
 // newReservedHandler builds the router of the reserved paths for rt: the
 // gateway's own endpoints and those of every requirement kind.

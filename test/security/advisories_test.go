@@ -448,6 +448,27 @@ func TestGatewayPagesThatAreNotHereAreAudited(t *testing.T) {
 	}
 }
 
+// TestCrossOriginFormPostsAreAudited: a post from another site to one of
+// the gateway's forms (sign-out, justification, break-glass) is refused
+// with the gateway's 403 page and a deny record, not a bare text answer
+// that leaves no trace of the attempt.
+func TestCrossOriginFormPostsAreAudited(t *testing.T) {
+	f := newFixture(t, nil, "")
+	for _, target := range []string{"/.gateway/sign-out", "/.gateway/justify", "/.gateway/break-glass", "/.gateway/break-glass/review"} {
+		for _, h := range []string{"Sec-Fetch-Site: cross-site", "Origin: https://evil.example"} {
+			t.Run(target+" "+h, func(t *testing.T) {
+				raw := "POST " + target + " HTTP/1.1\r\nHost: " + f.g.Host + "\r\nCookie: " + f.sam + "\r\n" + h +
+					"\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 6\r\nConnection: close\r\n\r\ncsrf=x"
+				resp := f.g.Raw(t, raw)
+				if resp.Status != http.StatusForbidden || resp.RequestID == "" {
+					t.Fatalf("status %d, request ID %q: want the gateway's 403 page; body: %.200s", resp.Status, resp.RequestID, resp.Body)
+				}
+				f.audited(t, resp.RequestID, target)
+			})
+		}
+	}
+}
+
 // TestMisconfigurationRefused (oauth2-proxy CVE-2021-21411): a configuration
 // whose rules would check less than they seem to is refused with the field
 // that is wrong; none loads with authorization weakened.
