@@ -288,6 +288,9 @@ func TestDecide(t *testing.T) {
 			in: Input{Identity: user("a@corp.example"), Request: get("2001:db8::1")}, want: allow(session)},
 		{name: "unknown source matches no CIDR", rules: Rules{Allow: []Condition{{SourceCIDRs: []string{"0.0.0.0/0", "::/0"}}}},
 			in: Input{Identity: user("a@corp.example"), Request: get("")}, want: denied(ReasonNoAllowRule)},
+		{name: "unknown source matches every deny CIDR",
+			rules: Rules{Allow: []Condition{{Everyone: true}}, Deny: []Condition{{SourceCIDRs: []string{"203.0.113.0/24"}}}},
+			in:    Input{Identity: user("a@corp.example"), Request: get("")}, want: deniedBy("deny[0]")},
 		{name: "unmasked CIDR is masked", rules: Rules{Allow: []Condition{{SourceCIDRs: []string{"10.9.9.9/8"}}}},
 			in: Input{Identity: user("a@corp.example"), Request: get("10.1.2.3")}, want: allow(session)},
 

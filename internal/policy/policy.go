@@ -489,7 +489,9 @@ func (c *condition) match(id *Identity, email Email, req *Request) bool {
 		return false
 	}
 	if c.cidrs != nil {
-		ok := false
+		// An unknown source address may be any: a deny entry on addresses
+		// matches it, an allow entry does not (fail closed both ways).
+		ok := c.deny && !req.SourceIP.IsValid()
 		for _, p := range c.cidrs {
 			if req.SourceIP.IsValid() && p.Contains(req.SourceIP.Unmap()) {
 				ok = true
