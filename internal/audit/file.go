@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -48,15 +49,34 @@ func (w writerFile) Close() error {
 	return w.c.Close()
 }
 
-// rotatedLayout is the time suffix of a rotated file: FILE.20261130T010203.123Z
-// (UTC), so that a shell glob lists rotated files in order.
-const rotatedLayout = "20060102T150405.000Z"
+// A rotated file is named FILE.seq-<S>.<T>: S is the seq of its first
+// record, in 20 digits (any uint64), and T the UTC time of the rotation, to
+// the second (20261130T091403Z). The seq, fixed-width, makes the names sort
+// in chain order, as a shell glob lists them: the time is for people only
+// (after the clock stepped back it is not in order). Names start with a
+// letter, so they sort after the names earlier versions gave (legacySuffix:
+// FILE.<UTC time to the millisecond>), which hold the older records.
+const (
+	rotatedPrefix = ".seq-"
+	rotatedLayout = "20060102T150405Z"
+)
 
-var rotatedSuffix = regexp.MustCompile(`^\.\d{8}T\d{6}\.\d{3}Z(\.\d+)?$`)
+var (
+	rotatedSuffix = regexp.MustCompile(`^\.seq-\d{20}\.\d{8}T\d{6}Z(\.\d+)?$`)
+	legacySuffix  = regexp.MustCompile(`^\.\d{8}T\d{6}\.\d{3}Z(\.\d+)?$`)
+)
 
-// rotatedName returns a name for path rotated at t that does not exist yet.
-func rotatedName(path string, t time.Time) string {
-	base := path + "." + t.UTC().Format(rotatedLayout)
+// rotatedName returns a name for path rotated at t, whose first record is
+// at seq first, that does not exist yet. A name taken already (only a file
+// of another chain can start at the same seq, rotated in the same second)
+// gets .1, .2 …
+func rotatedName(path string, first uint64, t time.Time) string {
+	base := fmt.Sprintf("%s%s%020d.%s", path, rotatedPrefix, first, t.UTC().Format(rotatedLayout))
+	return freeName(base)
+}
+
+// freeName returns base, or base.1, base.2 … whichever does not exist.
+func freeName(base string) string {
 	name := base
 	for i := 1; ; i++ {
 		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
@@ -66,17 +86,24 @@ func rotatedName(path string, t time.Time) string {
 	}
 }
 
-// rotatedFiles lists the files rotated away from path, oldest first.
+// rotatedFiles lists the files rotated away from path, oldest name first:
+// those named the way earlier versions did (legacySuffix) by time, then
+// the others by seq. Files whose name does not match either (logrotate's,
+// compressed ones) are not listed.
 func rotatedFiles(path string) []string {
 	matches, _ := filepath.Glob(globEscape(path) + ".*")
-	var out []string
+	var legacy, named []string
 	for _, m := range matches {
-		if rotatedSuffix.MatchString(m[len(path):]) {
-			out = append(out, m)
+		switch s := m[len(path):]; {
+		case rotatedSuffix.MatchString(s):
+			named = append(named, m)
+		case legacySuffix.MatchString(s):
+			legacy = append(legacy, m)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return rotatedLess(out[i], out[j]) })
-	return out
+	sort.Slice(legacy, func(i, j int) bool { return rotatedLess(legacy[i], legacy[j]) })
+	sort.Slice(named, func(i, j int) bool { return rotatedLess(named[i], named[j]) })
+	return append(legacy, named...)
 }
 
 // rotatedLess orders FILE.T before FILE.T.1 before FILE.T.2 … before FILE.T'.
@@ -132,12 +159,13 @@ const (
 
 // readTail finds the last record of path, or, when path is missing or
 // empty, the last record of the chain among the files rotated away from
-// it: the one with the highest seq. Not the newest name: a rotation after
-// the clock stepped back names its file with an earlier time, and
-// continuing from the file whose name sorts last would fork the chain. It
-// checks the encoding and hash of each rotated file's last record (not the
-// whole files: that is `gateway audit verify`), and fails on one that is
-// not valid rather than continue from another.
+// it: the one with the highest seq, whatever the names say. Names by seq
+// sort in chain order, but earlier versions named rotated files by time
+// only, and after the clock stepped back such a name sorts before older
+// ones: continuing from the file whose name sorts last would fork the
+// chain. It checks the encoding and hash of each rotated file's last
+// record (not the whole files: that is `gateway audit verify`), and fails
+// on one that is not valid rather than continue from another.
 func readTail(path string) (tail, error) {
 	t, err := readFileTail(path)
 	if err != nil {
@@ -216,4 +244,30 @@ func readFileTail(path string) (tail, error) {
 func describeCut(cut []byte) string {
 	sum := sha256.Sum256(cut)
 	return fmt.Sprintf("removed an incomplete last line of %d bytes (sha256 %s)", len(cut), hex.EncodeToString(sum[:]))
+}
+
+// headSeq returns the seq of the record on the first line of r: the digits
+// after the `{"seq":` that every line of the log starts with. It reads at
+// most the few bytes that hold them and checks nothing else (that is
+// `gateway audit verify`); ok is false when r does not start that way.
+func headSeq(r io.Reader) (seq uint64, ok bool) {
+	const head = `{"seq":`
+	var buf [len(head) + 21]byte // up to 20 digits and the comma after them
+	n, _ := io.ReadFull(r, buf[:])
+	b, found := bytes.CutPrefix(buf[:n], []byte(head))
+	if !found {
+		return 0, false
+	}
+	digits := 0
+	for digits < len(b) && b[digits] >= '0' && b[digits] <= '9' {
+		digits++
+	}
+	if digits == 0 || digits == len(b) || b[digits] != ',' || (b[0] == '0' && digits > 1) {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(string(b[:digits]), 10, 64)
+	if err != nil || seq == 0 {
+		return 0, false
+	}
+	return seq, true
 }

@@ -178,8 +178,8 @@ func Open(path string, logger *slog.Logger) (*Log, error) {
 
 // OpenOptions opens the log o describes. For a file, it continues the chain
 // from the file's last record (or, when the file is missing or empty, from
-// the newest file rotated away from it), removing an incomplete last line
-// left by a crash, and writes a "start" checkpoint. It fails when the last
+// the file rotated away from it that ends the chain), removing an
+// incomplete last line left by a crash, and writes a "start" checkpoint. It fails when the last
 // record is not valid, or the file cannot be written: the gateway does not
 // start without its audit log.
 func OpenOptions(o Options) (*Log, error) {
@@ -1038,8 +1038,25 @@ func (l *Log) reopen(ev, detail, renameTo string) error {
 }
 
 func (l *Log) rotate(now time.Time) {
-	to := rotatedName(l.path, now)
+	to := rotatedName(l.path, l.firstSeq(), now)
 	_ = l.reopen(CheckpointRotate, fmt.Sprintf("this file becomes %s; the chain continues in %s", to, l.path), to)
+}
+
+// firstSeq returns the seq of the first record in the open file, which
+// names it when it is rotated: read from the file's first line, or, when
+// that cannot be read (the path names another file now, or the line was
+// changed), the seq of the rotate checkpoint about to end it. Any seq of
+// the file's records keeps the rotated names in chain order: each file
+// holds the records after those of the files rotated before it.
+func (l *Log) firstSeq() uint64 {
+	if f, err := os.Open(l.path); err == nil {
+		defer f.Close()
+		st, err := f.Stat()
+		if seq, ok := headSeq(f); err == nil && ok && l.info != nil && os.SameFile(st, l.info) && seq <= l.seq {
+			return seq
+		}
+	}
+	return l.seq + 1
 }
 
 // finish is Close in the writer: write what is queued and the final

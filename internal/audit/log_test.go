@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -532,7 +533,7 @@ func TestRotationContinuesTheChain(t *testing.T) {
 		t.Errorf("summary %+v", s)
 	}
 	// Crash after a rename: the active file is gone.
-	os.Rename(path, path+".20991231T000000.000Z")
+	os.Rename(path, rotatedName(path, readRecords(t, path)[0].Seq, time.Now()))
 	l2, err := OpenOptions(Options{File: path})
 	if err != nil {
 		t.Fatal(err)
@@ -1033,20 +1034,86 @@ func TestHungWriteOrSyncIsUnhealthy(t *testing.T) {
 }
 
 // A restart continues from the rotated file that ends the chain, not from
-// the one whose name sorts last: after the clock stepped back, a later
-// rotation gets an earlier time in its name. Here the log rotates at 10:00,
-// the clock steps back an hour, it rotates again (a name at 09:00) and
-// stops right after that rename; the restart must continue after the
-// 09:00 file's last record, or the chain forks.
+// the one whose name sorts last. Earlier versions named rotated files by
+// the time of the rotation only (FILE.20261201T100000.000Z), so after the
+// clock stepped back a later rotation got an earlier name. Here such files
+// are left by an earlier version that rotated at 10:00, then (the clock
+// stepped back an hour) at 09:00, and stopped right after that rename; the
+// restart must continue after the 09:00 file's last record, or the chain
+// forks. The next rotation's name sorts after the old names.
 func TestRestartAfterClockStepContinuesTheChain(t *testing.T) {
+	l, path, _ := openTest(t, func(o *Options) { o.RotateSize = 2048 })
+	for i := 0; l.Stats().Rotations < 2; i++ {
+		if i > 100 {
+			t.Fatalf("no rotation after %d records", i)
+		}
+		if err := l.Commit(context.Background(), Record{Kind: KindDecision, RequestID: fmt.Sprint(i), Path: "/some/path"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	// The names an earlier version gave: the clock stepped back between
+	// the rotations, and the stop came right after the last rename.
+	legacy := func(hour int) string {
+		return path + "." + time.Date(2026, 12, 1, hour, 0, 0, 0, time.UTC).Format("20060102T150405.000Z")
+	}
+	rot := rotatedFiles(path)
+	if len(rot) != 2 {
+		t.Fatalf("rotated files %v, want 2", rot)
+	}
+	for i, to := range []string{legacy(10), legacy(9), legacy(9) + ".1"} {
+		from := path
+		if i < len(rot) {
+			from = rot[i]
+		}
+		if err := os.Rename(from, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	byChain := []string{legacy(10), legacy(9), legacy(9) + ".1"}
+	if byName := rotatedFiles(path); slices.Equal(byName, byChain) {
+		t.Fatalf("rotated files %v: want names out of chain order after the clock step", byName)
+	}
+	end := readRecords(t, byChain[2])
+	last := end[len(end)-1]
+
+	l2, err := OpenOptions(Options{File: path, RotateSize: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := readRecords(t, path)[0]
+	if start.Seq != last.Seq+1 || start.Prev != last.Hash {
+		t.Errorf("the restart continues after seq %d (%q), want after seq %d, the chain's last record", start.Seq-1, start.Detail, last.Seq)
+	}
+	for i := 0; l2.Stats().Rotations < 1; i++ {
+		if i > 100 {
+			t.Fatalf("no rotation after %d records", i)
+		}
+		if err := l2.Commit(context.Background(), Record{Kind: KindDecision, RequestID: fmt.Sprint(i), Path: "/some/path"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l2.Close()
+	glob, _ := filepath.Glob(path + ".*")
+	if len(glob) != 4 || glob[3] == legacy(10) || !slices.Contains(glob[:3], legacy(10)) {
+		t.Errorf("rotated files sorted by name %v: want the new name after the old ones", glob)
+	}
+	mustVerify(t, nil, append(append(byChain, glob[3]), path)...)
+}
+
+// Rotated files are named so that a shell glob (sorted by name) lists them
+// in chain order, however many rotations share a clock reading and after
+// the clock stepped back: the glob is what operators pass to `gateway
+// audit verify`. Here the clock stands still for a dozen rotations (names
+// that collide), then steps back an hour for two more.
+func TestRotatedNamesSortInChainOrder(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); now = now.Add(time.Millisecond); return now }
-	step := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	l, path, _ := openTest(t, func(o *Options) { o.RotateSize = 2048; o.Now = clock })
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	l, path, _ := openTest(t, func(o *Options) { o.RotateSize = 1024; o.Now = clock })
 	commitUntil := func(rotations uint64) {
 		for i := 0; l.Stats().Rotations < rotations; i++ {
-			if i > 100 {
+			if i > 1000 {
 				t.Fatalf("no rotation after %d records", i)
 			}
 			if err := l.Commit(context.Background(), Record{Kind: KindDecision, RequestID: fmt.Sprint(i), Path: "/some/path"}); err != nil {
@@ -1054,32 +1121,25 @@ func TestRestartAfterClockStepContinuesTheChain(t *testing.T) {
 			}
 		}
 	}
-	commitUntil(1)
-	step(-time.Hour)
-	commitUntil(2)
+	commitUntil(12)
+	mu.Lock()
+	now = now.Add(-time.Hour)
+	mu.Unlock()
+	commitUntil(14)
 	l.Close()
-	// The stop right after the second rename: the active file is gone, as
-	// a rotation at the stepped-back time names it.
-	if err := os.Rename(path, rotatedName(path, clock())); err != nil {
-		t.Fatal(err)
-	}
-	byName := rotatedFiles(path)
-	byChain := slices.Clone(byName)
-	slices.SortFunc(byChain, func(a, b string) int { return cmp.Compare(readRecords(t, a)[0].Seq, readRecords(t, b)[0].Seq) })
-	if slices.Equal(byName, byChain) {
-		t.Fatalf("rotated files %v: want names out of chain order after the clock step", byName)
-	}
-	end := readRecords(t, byChain[len(byChain)-1])
-	last := end[len(end)-1]
 
-	l2, err := OpenOptions(Options{File: path, Now: clock})
+	byName, err := filepath.Glob(path + ".*") // sorted by name, as a shell glob is
 	if err != nil {
 		t.Fatal(err)
 	}
-	l2.Close()
-	start := readRecords(t, path)[0]
-	if start.Seq != last.Seq+1 || start.Prev != last.Hash {
-		t.Errorf("the restart continues after seq %d (%q), want after seq %d, the chain's last record", start.Seq-1, start.Detail, last.Seq)
+	if len(byName) != 14 {
+		t.Fatalf("rotated files %v: want 14", byName)
 	}
-	mustVerify(t, nil, append(byChain, path)...)
+	byChain := slices.Clone(byName)
+	slices.SortStableFunc(byChain, func(a, b string) int { return cmp.Compare(readRecords(t, a)[0].Seq, readRecords(t, b)[0].Seq) })
+	if !slices.Equal(byName, byChain) {
+		t.Errorf("rotated files sorted by name:\n%s\nwant them in chain order (by first seq):\n%s",
+			strings.Join(byName, "\n"), strings.Join(byChain, "\n"))
+	}
+	mustVerify(t, nil, append(byName, path)...)
 }
