@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/accessgateway/gateway/internal/audit"
 )
@@ -13,9 +14,12 @@ import (
 const auditUsage = "audit: expected `audit verify [--jwks FILE|URL]… [--key PEM]… [--after SEQ:HASH | --allow-partial] FILE…`"
 
 // auditCmd: `gateway audit verify [--jwks FILE|URL] [--key PEM]
-// [--after SEQ:HASH | --allow-partial] FILE…` checks audit files, oldest
-// first, as one hash chain: it prints the first modified, deleted, inserted
-// or reordered record and exits 1, or prints a one-line summary. With keys,
+// [--after SEQ:HASH | --allow-partial] FILE…` checks audit files as one
+// hash chain, read in the order of their first record's seq whatever order
+// they are given in (`audit.jsonl*` lists the current file first), and
+// says so when that is not the order given: it prints the first modified,
+// deleted, inserted or reordered record and exits 1, or prints a one-line
+// summary. With keys,
 // every checkpoint's signature is checked too. The chain must start at seq
 // 1, or hold or continue the --after anchor (the last seq and hash of an
 // earlier verification); --allow-partial accepts files that start later
@@ -79,15 +83,33 @@ func auditCmd(ctx context.Context, w io.Writer, args []string) error {
 		}
 	}
 	v.Keys = ks
-	s, err := v.Files(files...)
+	ordered, err := audit.ChainOrder(files)
+	if err != nil {
+		return err
+	}
+	// Said on the result's line, so that an ok stays one line; a problem
+	// between files names the file read before.
+	note := ""
+	if !slices.Equal(ordered, files) {
+		note = "the files were given out of chain order: read in the order of their first record's seq"
+	}
+	s, err := v.Files(ordered...)
 	var p *audit.Problem
 	if errors.As(err, &p) {
-		fmt.Fprintf(w, "FAIL %s\n", p)
+		if note != "" {
+			fmt.Fprintf(w, "FAIL %s; %s\n", p, note)
+		} else {
+			fmt.Fprintf(w, "FAIL %s\n", p)
+		}
 		return exitError(1)
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(w, s)
+	if note != "" {
+		fmt.Fprintf(w, "%s; %s\n", s, note)
+	} else {
+		fmt.Fprintln(w, s)
+	}
 	return nil
 }

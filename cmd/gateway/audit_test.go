@@ -88,8 +88,8 @@ func anchorOf(t *testing.T, files []string) string {
 
 func TestAuditVerify(t *testing.T) {
 	dir, files := auditFixture(t)
-	if len(files) < 2 {
-		t.Fatalf("files %v: want a rotation", files)
+	if len(files) < 4 {
+		t.Fatalf("files %v: want three rotations", files)
 	}
 	tampered := filepath.Join(dir, "tampered.jsonl")
 	b, _ := os.ReadFile(files[0])
@@ -103,6 +103,11 @@ func TestAuditVerify(t *testing.T) {
 	unsigned := filepath.Join(dir, "unsigned.jsonl")
 	os.WriteFile(unsigned, []byte(body+`,"hash":"`+hex.EncodeToString(sum[:])+`"}`+"\n"), 0o600)
 
+	// A shell glob of audit.jsonl* lists the current file first.
+	glob, _ := filepath.Glob(filepath.Join(dir, "audit.jsonl*"))
+	if len(glob) != len(files) || glob[0] != files[len(files)-1] {
+		t.Fatalf("glob %v, want the files %v with the current one first", glob, files)
+	}
 	// The seq before files[1] with the hash of another record.
 	first, second := anchorOf(t, files[:1]), anchorOf(t, files[:2])
 	wrongAnchor := first[:strings.IndexByte(first, ':')] + second[strings.IndexByte(second, ':'):]
@@ -122,13 +127,21 @@ func TestAuditVerify(t *testing.T) {
 			fmt.Sprintf("continues the anchor at seq %d", firstSeq(t, files[1])-1)},
 		"file missing, wrong anchor": {append([]string{"verify", "--after", wrongAnchor}, files[1:]...), 1,
 			"FAIL " + files[1] + ":1: seq " + fmt.Sprint(firstSeq(t, files[1])) + ": anchor mismatch: expected prev " + wrongAnchor[strings.IndexByte(wrongAnchor, ':')+1:]},
-		"anchor and partial":                 {[]string{"verify", "--after", anchorOf(t, files[:1]), "--allow-partial", files[1]}, -1, ""},
-		"bad anchor":                         {[]string{"verify", "--after", "12:abc", files[1]}, -1, ""},
-		"file out of order":                  {append([]string{"verify"}, append(files[1:], files[0])...), 1, "starts later"},
-		"file out of order, partial allowed": {append([]string{"verify", "--allow-partial"}, append(files[1:], files[0])...), 1, "restarted"},
-		"another key":                        {append([]string{"verify", "--key", other}, files...), 1, "bad checkpoint signature"},
-		"bad flag":                           {[]string{"verify", "--nope", files[0]}, 2, ""},
-		"forged, chain only":                 {[]string{"verify", unsigned}, 0, "ok: 1 file(s), 1 records"},
+		"anchor and partial": {[]string{"verify", "--after", anchorOf(t, files[:1]), "--allow-partial", files[1]}, -1, ""},
+		"bad anchor":         {[]string{"verify", "--after", "12:abc", files[1]}, -1, ""},
+		// verify orders the files by their first record's seq, and says so.
+		"file out of order": {append([]string{"verify"}, append(files[1:], files[0])...), 0, "given out of chain order"},
+		"as a glob lists them, the current file first": {append([]string{"verify", "--key", filepath.Join(dir, "key.pem")}, glob...), 0,
+			"signatures verified"},
+		"file out of order, middle file missing": {append([]string{"verify"}, files[2], files[0]), 1,
+			"FAIL " + files[2] + ":1: seq " + fmt.Sprint(firstSeq(t, files[2])) + ": missing or out of order"},
+		"file given twice": {append([]string{"verify"}, append(files, files[1])...), 1,
+			"FAIL " + files[1] + ":1: seq " + fmt.Sprint(firstSeq(t, files[1])) + ": inserted or out of order"},
+		"files given in reverse, one missing, partial allowed": {append([]string{"verify", "--allow-partial"}, files[3], files[1]), 1,
+			"FAIL " + files[3] + ":1: seq " + fmt.Sprint(firstSeq(t, files[3])) + ": missing or out of order"},
+		"another key":        {append([]string{"verify", "--key", other}, files...), 1, "bad checkpoint signature"},
+		"bad flag":           {[]string{"verify", "--nope", files[0]}, 2, ""},
+		"forged, chain only": {[]string{"verify", unsigned}, 0, "ok: 1 file(s), 1 records"},
 		"forged, with the key": {[]string{"verify", "--key", filepath.Join(dir, "key.pem"), unsigned}, 1,
 			"FAIL " + unsigned + ":1: seq 1: unsigned start"},
 		// Signatures do not anchor the start: they show who wrote the
@@ -155,6 +168,11 @@ func TestAuditVerify(t *testing.T) {
 				t.Errorf("want a one-line summary, got %q", out.String())
 			}
 		})
+	}
+	// Files given in chain order verify without a remark on the order.
+	var out bytes.Buffer
+	if err := auditCmd(context.Background(), &out, append([]string{"verify"}, files...)); err != nil || strings.Contains(out.String(), "order") {
+		t.Errorf("verify in order: %v, %q; want ok without a remark on the order", err, out.String())
 	}
 	for _, args := range [][]string{nil, {"check"}, {"verify"}, {"verify", "--jwks", filepath.Join(dir, "nope.json"), files[0]}} {
 		if err := auditCmd(context.Background(), &bytes.Buffer{}, args); err == nil {

@@ -45,7 +45,7 @@ commands:
 %s  keys generate --out FILE write a new context-token signing key (PEM)
   keys generate --session --out FILE
                            write a new session encryption key (base64)
-  audit verify FILE…       check audit files (oldest first, from seq 1): --jwks FILE|URL, --key PEM,
+  audit verify FILE…       check audit files (any order, from seq 1): --jwks FILE|URL, --key PEM,
                            --after SEQ:HASH (continue an earlier verification), --allow-partial
   breakglass list --config FILE [--all]
                            break-glass grants not yet reviewed (from Redis)

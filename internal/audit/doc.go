@@ -31,7 +31,8 @@
 // after T seconds; at start, rotation, reopen, recovery and close) are
 // signed with the gateway's key as a JWS with a detached payload, and each
 // states N in its detail ("checkpoint_every N"). Verifier (and VerifyFiles)
-// checks files in order and, with the keys, that no more than the stated N
+// checks files in the order given (ChainOrder sorts them by their first
+// record's seq, as `gateway audit verify` does) and, with the keys, that no more than the stated N
 // records follow a checkpoint; KeySet loads the public keys from a JWKS
 // (file or URL) or PEM. The chain must start at seq 1, or hold or continue
 // an Anchor known from an earlier verification (Verifier.After): files

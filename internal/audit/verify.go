@@ -3,11 +3,13 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -152,6 +154,7 @@ type Verifier struct {
 
 	anchored bool
 	sum      Summary
+	lastFile string // the file of the last record read
 	started  bool
 	prev     string
 	kids     map[string]bool
@@ -186,6 +189,50 @@ func ParseAnchor(s string) (Anchor, error) {
 // *Problem) or an I/O error.
 func VerifyFiles(paths []string, keys *KeySet) (Summary, error) {
 	return (&Verifier{Keys: keys}).Files(paths...)
+}
+
+// ChainOrder returns paths in the order of the chain: by the seq of each
+// file's first record, as `gateway audit verify` reads them, so that files
+// given in any order (a shell glob lists the current file before the
+// rotated ones) verify as one chain. Files whose first line does not start
+// like a record (empty, compressed, not an audit file) go last, and files
+// whose first records have the same seq keep the order given: reading
+// them then reports the problem. The order alone never makes a chain
+// verify: seq and prev are checked across files as within them, so a file
+// missing between two others is still a gap, and a file given twice
+// repeats its seqs. It reads the first few bytes of each file.
+func ChainOrder(paths []string) ([]string, error) {
+	type keyed struct {
+		path string
+		seq  uint64
+		ok   bool
+	}
+	ks := make([]keyed, len(paths))
+	for i, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+		seq, ok := headSeq(f)
+		f.Close()
+		ks[i] = keyed{p, seq, ok}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int {
+		switch {
+		case a.ok != b.ok:
+			if a.ok {
+				return -1
+			}
+			return 1
+		default:
+			return cmp.Compare(a.seq, b.seq)
+		}
+	})
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = k.path
+	}
+	return out, nil
 }
 
 // Files checks the files in order, as the next files of the chain, and
@@ -306,6 +353,11 @@ func (v *Verifier) check(file string, n int, line []byte) *Problem {
 			p.What, p.Expected, p.Got = "restarted", fmt.Sprintf("seq %d", want), "seq 1 starting a new chain"
 			p.Hint = "the log started without the previous file's tail: a file was removed or the log wrote to stdout"
 			return p
+		case r.Seq > want && n == 1 && v.lastFile != file:
+			p.What, p.Expected, p.Got = "missing or out of order", fmt.Sprintf("seq %d", want), fmt.Sprintf("seq %d", r.Seq)
+			p.Hint = fmt.Sprintf("seq %d-%d are in none of the files given (after %s, before this file): "+
+				"a file between them was not given or was deleted, or records were cut from the end of %s", want, r.Seq-1, v.lastFile, v.lastFile)
+			return p
 		case r.Seq > want:
 			p.What, p.Expected, p.Got = "missing or out of order", fmt.Sprintf("seq %d", want), fmt.Sprintf("seq %d", r.Seq)
 			p.Hint = fmt.Sprintf("%d record(s) deleted before this line, or moved", r.Seq-want)
@@ -370,6 +422,7 @@ func (v *Verifier) check(file string, n int, line []byte) *Problem {
 	v.sum.AfterLastVerified++
 	v.sum.Records++
 	v.sum.LastSeq, v.sum.LastHash, v.prev = r.Seq, r.Hash, r.Hash
+	v.lastFile = file
 	v.sum.Closed = r.Kind == KindCheckpoint && r.Event == CheckpointClose
 	return nil
 }
@@ -416,7 +469,7 @@ func (v *Verifier) checkStart(p *Problem, r Record) *Problem {
 	case a == nil && r.Seq != 1 && !v.AllowPartial:
 		p.What, p.Expected = "starts later", "seq 1 (the log's first record) or a record anchored with --after SEQ:HASH"
 		p.Got = fmt.Sprintf("seq %d after prev %s", r.Seq, r.Prev)
-		p.Hint = fmt.Sprintf("the files holding seq 1-%d were not given, or were deleted: give them too, oldest first; "+
+		p.Hint = fmt.Sprintf("the files holding seq 1-%d were not given, or were deleted: give them too; "+
 			"if they were archived after a verification, give that verification's last seq and hash as --after %d:HASH; "+
 			"--allow-partial accepts the files as they start, without showing that nothing before them was removed", r.Seq-1, r.Seq-1)
 		return p

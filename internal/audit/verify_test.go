@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -483,6 +484,63 @@ func TestVerifyAcrossRotation(t *testing.T) {
 				t.Fatalf("verify = %v, want %q at %s:1", err, c.what, c.file)
 			}
 		})
+	}
+	// A gap between files names the file before it.
+	_, err := VerifyFiles(append(files[:1:1], files[2:]...), nil)
+	if p := (*Problem)(nil); !errors.As(err, &p) || !contains(p.Hint, "are in none of the files given (after "+files[0]+", before this file)") {
+		t.Errorf("middle file missing: %v, want a hint that names the file before the gap", err)
+	}
+}
+
+// ChainOrder orders files by their first record's seq, whatever order they
+// are given in (a glob lists the current file first), and the order alone
+// never makes a broken chain verify: a missing file is a gap, a file given
+// twice repeats its seqs, and files that do not start with a record go
+// last.
+func TestChainOrder(t *testing.T) {
+	l, path, _ := openTest(t, func(o *Options) { o.RotateSize = 1500 })
+	for i := 0; i < 30; i++ {
+		l.Commit(context.Background(), Record{Kind: KindDecision, RequestID: fmt.Sprint(i), Path: "/a/b/c"})
+	}
+	l.Close()
+	files := append(rotatedFiles(path), path)
+	if len(files) < 4 {
+		t.Fatalf("files %v, want at least 4", files)
+	}
+	dir := filepath.Dir(path)
+	empty, junk := filepath.Join(dir, "empty"), filepath.Join(dir, "junk")
+	os.WriteFile(empty, nil, 0o600)
+	os.WriteFile(junk, []byte("not a record\n"), 0o600)
+	rev := slices.Clone(files)
+	slices.Reverse(rev)
+	for name, c := range map[string]struct {
+		given, want []string
+		what        string // the problem verifying want reports, "" for none
+	}{
+		"in order":           {files, files, ""},
+		"reversed":           {rev, files, ""},
+		"current file first": {append([]string{path}, files[:len(files)-1]...), files, ""},
+		"middle file missing, reversed": {[]string{files[3], files[2], files[0]},
+			[]string{files[0], files[2], files[3]}, "missing or out of order"},
+		"given twice": {[]string{files[1], files[0], files[1], files[2]},
+			[]string{files[0], files[1], files[1], files[2]}, "inserted or out of order"},
+		"not records last": {[]string{junk, files[1], empty, files[0]},
+			[]string{files[0], files[1], junk, empty}, "malformed"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := ChainOrder(c.given)
+			if err != nil || !slices.Equal(got, c.want) {
+				t.Fatalf("ChainOrder = %v, %v; want %v", got, err, c.want)
+			}
+			_, err = VerifyFiles(got, nil)
+			var p *Problem
+			if c.what == "" && err != nil || c.what != "" && (!errors.As(err, &p) || p.What != c.what) {
+				t.Errorf("verify = %v, want %q", err, c.what)
+			}
+		})
+	}
+	if _, err := ChainOrder([]string{files[0], filepath.Join(dir, "nope")}); err == nil {
+		t.Error("ChainOrder with a missing file = nil, want an error")
 	}
 }
 
