@@ -351,7 +351,10 @@ func (v *Verifier) check(file string, n int, line []byte) *Problem {
 			return p
 		case r.Seq == 1 && r.Prev == zeroHash:
 			p.What, p.Expected, p.Got = "restarted", fmt.Sprintf("seq %d", want), "seq 1 starting a new chain"
-			p.Hint = "the log started without the previous file's tail: a file was removed or the log wrote to stdout"
+			p.Hint = "a second chain begins here: the gateway found nothing to continue when it started (the audit file and every file " +
+				"rotated away from it were moved or deleted while it was stopped, or logrotate renamed the file and the gateway " +
+				"restarted before it reopened it), or these files mix another log's (another replica's, or standard output " +
+				"captured across restarts, where each start begins a new chain); verify each chain on its own"
 			return p
 		case r.Seq > want && n == 1 && v.lastFile != file:
 			p.What, p.Expected, p.Got = "missing or out of order", fmt.Sprintf("seq %d", want), fmt.Sprintf("seq %d", r.Seq)

@@ -699,3 +699,28 @@ func TestParseAnchor(t *testing.T) {
 		}
 	}
 }
+
+// A second chain that starts at seq 1 after another is reported as
+// restarted, with a hint that names what makes the gateway start a new
+// chain: nothing to continue when it started (a single file removed
+// does not do it: the gateway continues from the files left, and a file
+// missing between others is a gap), or files of two logs given together
+// (such as standard output captured across restarts: there each start
+// begins a new chain by design).
+func TestVerifyRestartedHint(t *testing.T) {
+	key := newKey(t)
+	first, second := writeFile(t, writeChain(t, key, 3)), writeFile(t, writeChain(t, key, 2))
+	_, err := VerifyFiles([]string{first, second}, nil)
+	var p *Problem
+	if !errors.As(err, &p) || p.What != "restarted" || p.File != second || p.Line != 1 {
+		t.Fatalf("verify = %v, want restarted at %s:1", err, second)
+	}
+	for _, want := range []string{"nothing to continue", "another log", "standard output", "verify each chain on its own"} {
+		if !contains(p.Hint, want) {
+			t.Errorf("hint %q: want it to say %q", p.Hint, want)
+		}
+	}
+	if contains(p.Hint, "a file was removed") {
+		t.Errorf("hint %q: a removed file shows as a gap, not a new chain", p.Hint)
+	}
+}
