@@ -137,15 +137,14 @@ func readBodyOverrides(w http.ResponseWriter, r *http.Request, limit int64) ([]s
 	if n > limit {
 		return anyMethod, nil
 	}
-	ov, err := parseBodyOverrides(kind, params, buf.Bytes())
-	return nonEmpty(ov), err
+	return nonEmpty(parseBodyOverrides(kind, params, buf.Bytes())), nil
 }
 
 // parseBodyOverrides reads the _method values of a body of kind.
-func parseBodyOverrides(kind bodyKind, params map[string]string, b []byte) ([]string, error) {
+func parseBodyOverrides(kind bodyKind, params map[string]string, b []byte) []string {
 	switch kind {
 	case bodyUnknown:
-		return anyMethod, nil
+		return anyMethod
 	case bodyURLEncoded:
 		return urlEncodedOverrides(b)
 	case bodyMultipart:
@@ -153,7 +152,7 @@ func parseBodyOverrides(kind bodyKind, params map[string]string, b []byte) ([]st
 	case bodyJSON:
 		return jsonOverrides(b)
 	}
-	return nil, nil
+	return nil
 }
 
 // overrideName reports whether a form field named name (decoded) is
@@ -164,12 +163,12 @@ func overrideName(name string) bool { return phpParamName(name) == "_method" }
 // urlEncodedOverrides returns the values of every _method field of a
 // URL-encoded body, decoded as PHP decodes them, with "&" between fields
 // (PHP, Rack 3) and with "&" or ";" (Rack 2, Rails 5 and older).
-func urlEncodedOverrides(b []byte) ([]string, error) {
+func urlEncodedOverrides(b []byte) []string {
 	out := formFields(string(b), "&", nil)
 	if bytes.IndexByte(b, ';') >= 0 {
 		out = formFields(string(b), "&;", out)
 	}
-	return out, nil
+	return out
 }
 
 // formFields appends to out the values of the _method fields of the
@@ -192,36 +191,36 @@ func formFields(s, seps string, out []string) []string {
 
 // multipartOverrides returns the values of every _method part of a
 // multipart body; anyMethod when it does not parse to its end.
-func multipartOverrides(b []byte, boundary string) ([]string, error) {
+func multipartOverrides(b []byte, boundary string) []string {
 	if boundary == "" {
-		return anyMethod, nil
+		return anyMethod
 	}
 	var out []string
 	mr := multipart.NewReader(bytes.NewReader(b), boundary)
 	for {
 		p, err := mr.NextRawPart()
 		if err == io.EOF {
-			return out, nil
+			return out
 		}
 		if err != nil {
-			return anyMethod, nil
+			return anyMethod
 		}
 		// The field's name as PHP reads it: the name parameter of any
 		// disposition, not only form-data.
 		cds := p.Header.Values("Content-Disposition")
 		if len(cds) != 1 {
-			return anyMethod, nil
+			return anyMethod
 		}
 		_, cdp, err := mime.ParseMediaType(cds[0])
 		if err != nil {
-			return anyMethod, nil
+			return anyMethod
 		}
 		if !overrideName(cdp["name"]) {
 			continue
 		}
 		v, err := io.ReadAll(io.LimitReader(p, maxOverrideValue+1))
 		if err != nil || len(v) > maxOverrideValue || p.Header.Get("Content-Transfer-Encoding") != "" {
-			return anyMethod, nil
+			return anyMethod
 		}
 		out = append(out, string(v))
 	}
@@ -230,24 +229,24 @@ func multipartOverrides(b []byte, boundary string) ([]string, error) {
 // jsonOverrides returns the string values of every top-level "_method" of
 // a JSON body (Laravel reads it; a value that is not a string is not a
 // method); anyMethod when the body is not one JSON value.
-func jsonOverrides(b []byte) ([]string, error) {
+func jsonOverrides(b []byte) []string {
 	d := json.NewDecoder(bytes.NewReader(b))
 	t, err := d.Token()
 	if err != nil {
-		return anyMethod, nil
+		return anyMethod
 	}
 	if t != json.Delim('{') {
-		return nil, nil // not an object: no top-level _method
+		return nil // not an object: no top-level _method
 	}
 	var out []string
 	for d.More() {
 		kt, err := d.Token()
 		if err != nil {
-			return anyMethod, nil
+			return anyMethod
 		}
 		var v json.RawMessage
 		if err := d.Decode(&v); err != nil {
-			return anyMethod, nil
+			return anyMethod
 		}
 		if k, _ := kt.(string); k == "_method" {
 			var s string
@@ -257,12 +256,12 @@ func jsonOverrides(b []byte) ([]string, error) {
 		}
 	}
 	if _, err := d.Token(); err != nil {
-		return anyMethod, nil
+		return anyMethod
 	}
 	if _, err := d.Token(); err != io.EOF {
-		return anyMethod, nil
+		return anyMethod
 	}
-	return out, nil
+	return out
 }
 
 // nonEmpty drops the empty values from vs: "_method=" names no method
