@@ -221,15 +221,21 @@ func TestTimeWindowAndBreakGlass(t *testing.T) {
 	// The daily limit (2) holds: this second grant is the last.
 	resp, body = breakGlass(t, c, g, link[1], "INC-2")
 	mustStatus(t, resp, body, http.StatusOK)
+	// While it is in force, no second grant for the route is made.
 	resp, body = breakGlass(t, c, g, link[1], "INC-2")
-	mustStatus(t, resp, body, http.StatusForbidden)
-	if !strings.Contains(body, "break-glass-limit-reached") {
-		t.Fatalf("third grant of the day: %.600s", body)
+	mustStatus(t, resp, body, http.StatusConflict)
+	if !strings.Contains(body, "break-glass-already-granted") {
+		t.Fatalf("second grant while one is in force: %.600s", body)
 	}
 	// It expires: 30 minutes later the window's denial is back.
 	clock.Add(30 * time.Minute)
 	resp, body = get(t, c, g.URL+"/console")
 	mustStatus(t, resp, body, http.StatusForbidden)
+	resp, body = breakGlass(t, c, g, link[1], "INC-2")
+	mustStatus(t, resp, body, http.StatusForbidden)
+	if !strings.Contains(body, "break-glass-limit-reached") {
+		t.Fatalf("third grant of the day: %.600s", body)
+	}
 
 	// Others: outside the groups, no offer and a refusal; off call, refused.
 	sam := user("sam@example.com", "support")

@@ -60,10 +60,18 @@ type Grant struct {
 	Reason    string    `json:"reason"`
 	GrantedAt time.Time `json:"granted_at"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// Supersedes is the ID of the grant of the same session and route that
+	// this one replaces, "" for none: a grant that no longer stood in for
+	// the route (a reload changed its policy). Activate ends it
+	// (CauseSuperseded).
+	Supersedes string `json:"supersedes,omitempty"`
 
 	// holder is the hash of the session the grant is bound to; set by
 	// Request, carried to Activate, never serialized with the grant.
 	holder string
+	// slot is the daily-limit key the grant took (Request), given back
+	// when Activate finds another grant in force.
+	slot string
 }
 
 // LogValue shows the grant without its free-text reason.

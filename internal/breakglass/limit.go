@@ -26,25 +26,37 @@ func limitKey(policy, email, day string, n int) string {
 	return fmt.Sprintf("%s%s:%s:%s:%d", keyLimit, policy, hashHex("breakglass-user", email), day, n)
 }
 
-// takeSlot takes the first free slot of the user's day for grant id. It
-// reports false when all are taken.
-func (s *Service) takeSlot(ctx context.Context, policy string, limit int, email string, now time.Time, id string) (bool, error) {
+// takeSlot takes the first free slot of the user's day for grant id and
+// returns its key; "" when all are taken.
+func (s *Service) takeSlot(ctx context.Context, policy string, limit int, email string, now time.Time, id string) (string, error) {
 	day := s.limitDay(now)
 	for n := 1; n <= limit; n++ {
-		ok, err := s.st.SetNX(ctx, limitKey(policy, email, day, n), []byte(id), limitSlotTTL)
+		key := limitKey(policy, email, day, n)
+		ok, err := s.st.SetNX(ctx, key, []byte(id), limitSlotTTL)
 		if err != nil {
-			return false, err
+			return "", err
 		}
 		if ok {
-			return true, nil
+			return key, nil
 		}
 	}
-	return false, nil
+	return "", nil
+}
+
+// giveSlotBack frees the slot grant g took, if it still holds g's ID: a
+// grant that was never usable (CauseNotActivated) does not count against
+// the day. A later grant may take it (slots need not be taken in order).
+func (s *Service) giveSlotBack(ctx context.Context, g Grant) error {
+	if g.slot == "" {
+		return nil
+	}
+	_, err := s.st.CompareAndDelete(ctx, g.slot, []byte(g.ID))
+	return err
 }
 
 // Used returns how many grants the user had today under the policy ("" is
 // the default policy) and the policy's daily limit, for the break-glass
-// page. It reads up to daily_limit keys.
+// page. It reads daily_limit keys.
 func (s *Service) Used(ctx context.Context, policy, email string) (used, limit int, err error) {
 	name := policy
 	if name == "" {
@@ -59,10 +71,11 @@ func (s *Service) Used(ctx context.Context, policy, email string) (used, limit i
 		return 0, 0, fmt.Errorf("breakglass: %w", err)
 	}
 	day := s.limitDay(s.now())
+	// Every slot is read: one given back (giveSlotBack) leaves a gap.
 	for n := 1; n <= pol.DailyLimit; n++ {
 		_, err := s.st.Get(ctx, limitKey(name, e, day, n))
 		if errors.Is(err, store.ErrNotFound) {
-			break
+			continue
 		}
 		if err != nil {
 			return 0, 0, fmt.Errorf("breakglass: daily limit: %w", err)

@@ -3,6 +3,7 @@ package breakglass
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -38,22 +39,24 @@ func TestDailyLimitAcrossReplicas(t *testing.T) {
 		replicas = append(replicas, svc)
 	}
 
-	// 20 requests at once, alternating replicas.
+	// 20 requests at once, alternating replicas, each for a route of its
+	// own (one session holds one grant per route at a time).
 	const n = 20
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	grants := make([]Grant, n)
 	for i := range n {
 		wg.Go(func() {
-			grants[i], errs[i] = replicas[i%2].Request(ctx, alice, request("billing", "INC-1"))
+			grants[i], errs[i] = replicas[i%2].Request(ctx, alice, request(fmt.Sprintf("route-%d", i), "INC-1"))
 		})
 	}
 	wg.Wait()
-	ok := 0
+	ok, granted := 0, ""
 	for i, err := range errs {
 		switch ReasonOf(err) {
 		case "":
 			ok++
+			granted = grants[i].Route
 			if err := replicas[i%2].Activate(ctx, grants[i]); err != nil {
 				t.Fatalf("Activate: %v", err)
 			}
@@ -68,6 +71,8 @@ func TestDailyLimitAcrossReplicas(t *testing.T) {
 	for _, svc := range replicas {
 		_, err := svc.Request(ctx, alice, request("billing", "INC-1"))
 		wantReason(t, err, ReasonLimitReached)
+		_, err = svc.Request(ctx, alice, request(granted, "INC-1"))
+		wantReason(t, err, ReasonAlreadyGranted)
 		if used, limit, err := svc.Used(ctx, "", "alice@corp.example"); used != 3 || limit != 3 || err != nil {
 			t.Fatalf("Used = %d, %d, %v; want 3, 3", used, limit, err)
 		}
@@ -87,7 +92,7 @@ func TestDailyLimitAcrossReplicas(t *testing.T) {
 
 	// The grants of one replica are seen by the other, and listed for
 	// review once each.
-	g, err := replicas[1].Active(ctx, alice, "billing")
+	g, err := replicas[1].Active(ctx, alice, granted)
 	if err != nil || g == nil {
 		t.Fatalf("expected the grant on the other replica, got %v, %v", g, err)
 	}

@@ -39,7 +39,8 @@ type Event struct {
 	Grant Grant     `json:"grant"`
 	// By is who revoked the grant (EventRevoked).
 	By string `json:"by,omitempty"`
-	// Cause is why the grant ended early: revoked, incident-resolved.
+	// Cause is why the grant ended early: revoked, incident-resolved,
+	// policy-removed, superseded.
 	Cause string `json:"cause,omitempty"`
 }
 
@@ -355,8 +356,15 @@ func slackText(ev Event) string {
 		fmt.Fprintf(&b, ":lock: *Break-glass revoked*: the grant of %s on route *%s* (incident %s) was revoked by %s.",
 			slackEscape(g.User), slackEscape(g.Route), incident, slackEscape(ev.By))
 	default:
-		fmt.Fprintf(&b, ":white_check_mark: *Break-glass ended*: the grant of %s on route *%s* ended: incident %s is no longer active.",
-			slackEscape(g.User), slackEscape(g.Route), incident)
+		why := "incident " + incident + " is no longer active"
+		switch ev.Cause {
+		case CausePolicyRemoved:
+			why = "its policy " + slackEscape(g.Policy) + " was removed from the configuration"
+		case CauseSuperseded:
+			why = "a new grant of the same session replaced it"
+		}
+		fmt.Fprintf(&b, ":white_check_mark: *Break-glass ended*: the grant of %s on route *%s* ended: %s.",
+			slackEscape(g.User), slackEscape(g.Route), why)
 	}
 	return b.String()
 }

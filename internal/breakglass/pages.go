@@ -201,8 +201,11 @@ func (k *kindService) show(w http.ResponseWriter, r *http.Request, h requirement
 	p.Extra["Durations"] = durations
 	if refusal != nil {
 		p.Status, p.Reason = http.StatusForbidden, refusal.Reason
-		if refusal.Reason == ReasonProviderUnavailable || refusal.Reason == ReasonUnavailable {
+		switch refusal.Reason {
+		case ReasonProviderUnavailable, ReasonUnavailable:
 			p.Status = http.StatusServiceUnavailable
+		case ReasonAlreadyGranted:
+			p.Status = http.StatusConflict
 		}
 		p.Next = refusalText(refusal)
 		p.Extra["Incident"], p.Extra["Reason"] = r.PostForm.Get("incident"), r.PostForm.Get("reason")
@@ -221,6 +224,13 @@ func refusalText(f *Refusal) string {
 		return "That incident is resolved. Break-glass is for active incidents only."
 	case ReasonLimitReached:
 		return "You have used every break-glass grant of today. Ask a colleague on call, or your lead."
+	case ReasonAlreadyGranted:
+		if g := f.Held; g != nil {
+			return "You already have break-glass access to this tool, for incident " + g.Incident.ID + ", until " +
+				g.ExpiresAt.UTC().Format("15:04 MST") + ": use it. No second grant is made while it lasts (it would use up another of today's grants). " +
+				"For more time or another incident, ask a break-glass reviewer to revoke it, then ask again; or ask again once it has expired."
+		}
+		return "You already have break-glass access to this tool. No second grant is made while it lasts."
 	case ReasonProviderUnavailable:
 		if errors.Is(f.Err, ErrScheduleDisabled) {
 			return "An on-call schedule the gateway checks is disabled in the paging system: it puts nobody on call, so the gateway grants nothing. Tell the gateway's operators (the schedule must be enabled again, or removed from the configuration)."
@@ -285,9 +295,12 @@ func (k *kindService) submit(w http.ResponseWriter, r *http.Request, h requireme
 		k.show(w, r, h, &Refusal{Reason: ReasonUnavailable, Detail: "the shared store did not answer", Err: err}, raw)
 		return
 	}
+	detail := "grant " + g.ID + ", policy " + g.Policy + ", lifts " + strings.Join(g.Lifts, ",")
+	if g.Supersedes != "" {
+		detail += ", supersedes grant " + g.Supersedes + " (it no longer stands in for the route)"
+	}
 	rec := audit.Record{Time: k.env.Now(), Kind: "break-glass", Event: "break-glass.granted", Decision: "granted",
-		User: g.User, Route: g.Route, BreakGlass: grantRecord(&g),
-		Detail: "grant " + g.ID + ", policy " + g.Policy + ", lifts " + strings.Join(g.Lifts, ",")}
+		User: g.User, Route: g.Route, BreakGlass: grantRecord(&g), Detail: detail}
 	if err := k.env.Commit(r.Context(), rec); err != nil {
 		h.Render(w, r, requirement.Page{Status: http.StatusServiceUnavailable, Title: "No grant",
 			Message: "The gateway could not write the grant to its audit log, so it made no grant.",
@@ -295,9 +308,24 @@ func (k *kindService) submit(w http.ResponseWriter, r *http.Request, h requireme
 		return
 	}
 	if err := k.svc.Activate(r.Context(), g); err != nil {
+		if errors.As(err, &ref) {
+			// Another request of this session was granted meanwhile.
+			k.audit(r.Context(), "break-glass.activate", "refused", g.User, g.Route, &g, ref.Reason,
+				"grant "+g.ID+" not activated: "+ref.Detail+"; its daily grant was given back")
+			k.show(w, r, h, ref, raw)
+			return
+		}
 		k.audit(r.Context(), "break-glass.activate", "failed", g.User, g.Route, &g, "", err.Error())
 		h.Render(w, r, storeDown)
 		return
+	}
+	if g.Supersedes != "" {
+		old := Grant{ID: g.Supersedes, User: g.User, Route: g.Route}
+		if e, err := k.svc.Get(r.Context(), g.Supersedes); err == nil {
+			old = e.Grant
+		}
+		k.audit(r.Context(), "break-glass.ended", CauseSuperseded, old.User, old.Route, &old, "",
+			"grant "+old.ID+" ended: superseded by grant "+g.ID+" of the same session and route")
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, ret, http.StatusSeeOther)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,16 +16,8 @@ import (
 // callers' steps in a chosen order.
 type hookStore struct {
 	store.Store
-	beforeSet   func(key string)
 	afterGet    func(key string)
 	beforeSetNX func(key string)
-}
-
-func (h *hookStore) Set(ctx context.Context, key string, v []byte, ttl time.Duration) error {
-	if h.beforeSet != nil {
-		h.beforeSet(key)
-	}
-	return h.Store.Set(ctx, key, v, ttl)
 }
 
 func (h *hookStore) Get(ctx context.Context, key string) ([]byte, error) {
@@ -67,9 +60,12 @@ func TestRevokeInterleavedWithActivate(t *testing.T) {
 	revokeDeleted := make(chan struct{})
 	activateChecked := make(chan struct{})
 	var setOnce, delOnce, getOnce sync.Once
-	hs.beforeSet = func(key string) {
-		if strings.HasPrefix(key, keyActive) {
+	hs.beforeSetNX = func(key string) {
+		switch {
+		case strings.HasPrefix(key, keyActive):
 			setOnce.Do(func() { close(reachedSet); <-revokeDeleted })
+		case strings.HasPrefix(key, keyEnded):
+			<-activateChecked
 		}
 	}
 	hs.afterGet = func(key string) {
@@ -79,11 +75,6 @@ func TestRevokeInterleavedWithActivate(t *testing.T) {
 			delOnce.Do(func() { close(revokeDeleted) })
 		case strings.HasPrefix(key, keyEnded):
 			getOnce.Do(func() { close(activateChecked) })
-		}
-	}
-	hs.beforeSetNX = func(key string) {
-		if strings.HasPrefix(key, keyEnded) {
-			<-activateChecked
 		}
 	}
 
@@ -125,11 +116,13 @@ func TestRevokedActivateKeepsANewerGrant(t *testing.T) {
 	if err := mem.Set(ctx, keyEnded+old.ID, []byte(`{"cause":"revoked"}`), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	var once sync.Once
+	var fired atomic.Bool
 	var newerErr error
 	hs.afterGet = func(key string) {
-		if key == keyEnded+old.ID {
-			once.Do(func() { newerErr = svc.Activate(ctx, newer) })
+		// The first look only: the newer grant's Activate looks at the
+		// old grant's end too, finding the old one in the active key.
+		if key == keyEnded+old.ID && fired.CompareAndSwap(false, true) {
+			newerErr = svc.Activate(ctx, newer)
 		}
 	}
 	if err := svc.Activate(ctx, old); !errors.Is(err, ErrEnded) {

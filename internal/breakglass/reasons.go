@@ -32,6 +32,10 @@ const (
 	// (timeout, 5xx, 429, garbage) or a configured schedule is missing or
 	// disabled; fail closed.
 	ReasonProviderUnavailable policy.Reason = "break-glass-provider-unavailable"
+	// ReasonAlreadyGranted: the session holds a grant for the route that is
+	// in force; a second one is not made while it is (it would take another
+	// of the day's grants and hide the first).
+	ReasonAlreadyGranted policy.Reason = "break-glass-already-granted"
 	// ReasonInvalidRequest: the request itself is malformed (empty reason,
 	// bad incident ID, unknown policy, duration out of range).
 	ReasonInvalidRequest policy.Reason = "break-glass-invalid-request"
@@ -43,7 +47,7 @@ const (
 var Reasons = []policy.Reason{
 	ReasonRequired, ReasonGranted, ReasonNotAllowed, ReasonNotOnCall,
 	ReasonIncidentNotFound, ReasonIncidentInactive, ReasonLimitReached,
-	ReasonProviderUnavailable, ReasonInvalidRequest, ReasonUnavailable,
+	ReasonProviderUnavailable, ReasonAlreadyGranted, ReasonInvalidRequest, ReasonUnavailable,
 }
 
 // Refusal is a definite "no" to a break-glass request, with the reason the
@@ -54,6 +58,9 @@ type Refusal struct {
 	Reason policy.Reason
 	Detail string
 	Err    error
+	// Held is, for ReasonAlreadyGranted, the grant the session holds for
+	// the route.
+	Held *Grant
 }
 
 func (r *Refusal) Error() string {

@@ -127,6 +127,14 @@ const (
 	CauseRevoked          = "revoked"
 	CauseIncidentResolved = "incident-resolved"
 	CausePolicyRemoved    = "policy-removed"
+	// CauseSuperseded: a new grant of the same session and route replaced
+	// one that no longer stood in for the route (a reload changed the
+	// route's policy, widened its lifts or shortened its max_duration).
+	CauseSuperseded = "superseded"
+	// CauseNotActivated: the grant was never usable: when it was to be
+	// stored, another grant of the same session and route was in force
+	// (two requests at once, such as a form sent twice).
+	CauseNotActivated = "not-activated"
 )
 
 // End records why and when a grant ended before its expiry.
@@ -256,9 +264,13 @@ func intersects(a, b []string) bool {
 }
 
 // Request checks a break-glass request and returns the grant it would make:
-// the user is in the policy's groups, the incident is active, the user is on
-// call now, and the daily limit leaves room (a slot is taken: a later
-// failure to audit or activate still counts against the day).
+// the user is in the policy's groups, the session holds no grant for the
+// route that is in force (ReasonAlreadyGranted; one that no longer stands
+// in for the route is named in Supersedes), the user is on call now, the
+// incident is active, and the daily limit leaves room (a slot is taken: a
+// later failure to audit or activate still counts against the day, except
+// when Activate finds another grant in force). A refused request takes no
+// slot.
 //
 // A refusal is a *Refusal with its reason (ReasonOf maps any error to one).
 // Any other error means the store could not answer; deny.
@@ -303,6 +315,20 @@ func (s *Service) Request(ctx context.Context, u User, req GrantRequest) (Grant,
 	if !intersects(u.Groups, pol.Groups) {
 		return Grant{}, refuse(ReasonNotAllowed, fmt.Sprintf("expected membership in one of %q", pol.Groups))
 	}
+	// One grant per session and route at a time: a second one would take
+	// another of the day's grants and hide the first from revocation. One
+	// that no longer stands in for the route (a reload changed its policy)
+	// is superseded by the new grant, explicitly (Activate ends it).
+	holder := holderHash(u.Session)
+	var supersedes string
+	if cur, _, err := s.held(ctx, holder, req.Route); err != nil {
+		return Grant{}, fmt.Errorf("breakglass: held grant: %w", err)
+	} else if cur != nil {
+		if s.stands(cur.Grant, name, email, now) {
+			return Grant{}, alreadyGranted(cur.Grant)
+		}
+		supersedes = cur.Grant.ID
+	}
 	prov := s.providers[pol.Provider]
 	onCall, err := prov.OnCall(ctx, email, now)
 	if err != nil {
@@ -321,18 +347,65 @@ func (s *Service) Request(ctx context.Context, u User, req GrantRequest) (Grant,
 		return Grant{}, refuse(ReasonIncidentInactive, fmt.Sprintf("incident %s is %s", incidentID, inc.Status))
 	}
 	id := newID()
-	ok, err = s.takeSlot(ctx, name, pol.DailyLimit, email, now, id)
+	slot, err := s.takeSlot(ctx, name, pol.DailyLimit, email, now, id)
 	if err != nil {
 		return Grant{}, fmt.Errorf("breakglass: daily limit: %w", err)
 	}
-	if !ok {
+	if slot == "" {
 		return Grant{}, refuse(ReasonLimitReached, fmt.Sprintf("expected at most %d grants per day under policy %s", pol.DailyLimit, name))
 	}
 	return Grant{
 		ID: id, User: email, Policy: name, Route: req.Route, Lifts: slices.Clone(pol.Lifts),
-		Incident: inc, Reason: reason, GrantedAt: now, ExpiresAt: now.Add(dur),
-		holder: holderHash(u.Session),
+		Incident: inc, Reason: reason, GrantedAt: now, ExpiresAt: now.Add(dur), Supersedes: supersedes,
+		holder: holder, slot: slot,
 	}, nil
+}
+
+// alreadyGranted is the refusal of a request by a session that holds a
+// grant for the route already.
+func alreadyGranted(g Grant) *Refusal {
+	return &Refusal{Reason: ReasonAlreadyGranted, Held: &g,
+		Detail: fmt.Sprintf("grant %s for incident %s holds until %s; no second grant is made while it does",
+			g.ID, g.Incident.ID, g.ExpiresAt.UTC().Format(time.RFC3339))}
+}
+
+// held reads the record in the active key of a session and route: the
+// grant the session holds for the route, or nil. A value that is not a
+// grant record is an error (fail closed).
+func (s *Service) held(ctx context.Context, holder, route string) (*record, []byte, error) {
+	b, err := s.st.Get(ctx, activeKey(holder, route))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var rec record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, nil, fmt.Errorf("expected a stored grant: %w", err)
+	}
+	rec.Grant.holder = rec.Holder
+	return &rec, b, nil
+}
+
+// stands reports whether g, held by the user with canonical address email,
+// still lets them in under the policy named policy at now: the route's
+// check (Kind's Requirement.Check) would accept it. Such a grant makes a
+// second request for its route pointless; one that does not stand (its
+// policy changed, its lifts no longer cover the policy's, a shortened
+// max_duration ended it) may be superseded.
+func (s *Service) stands(g Grant, policy, email string, now time.Time) bool {
+	pol, ok := s.cfg.Policies[policy]
+	if !ok || g.Policy != policy || g.User != email {
+		return false
+	}
+	for _, l := range pol.Lifts {
+		if !g.LiftsKind(l) {
+			return false
+		}
+	}
+	ok, _ = Check(&g, g.Route, now)
+	return ok && now.Before(g.GrantedAt.Add(pol.MaxDuration))
 }
 
 // providerDetail is what a provider's error says, for a refusal's Detail
@@ -400,6 +473,12 @@ func newID() string {
 // session's requests to its route find it (Active), it is listed for review,
 // and the notifications go out. Call it only after the audit record of the
 // grant was written. Activating the same grant twice is ErrAlreadyActivated.
+//
+// One grant per session and route is in force at a time: g.Supersedes, if
+// set, is ended first (CauseSuperseded); if another grant is in force
+// when g is to be stored (a concurrent request of the same session), g is
+// recorded as never activated, its daily slot is given back, and the error
+// is a *Refusal with ReasonAlreadyGranted.
 func (s *Service) Activate(ctx context.Context, g Grant) error {
 	if g.holder == "" || g.ID == "" {
 		return errors.New("breakglass: activate: expected a grant made by Request")
@@ -428,9 +507,22 @@ func (s *Service) Activate(ctx context.Context, g Grant) error {
 	if err := s.index(ctx, g, now); err != nil {
 		return fmt.Errorf("breakglass: activate: review index: %w", err)
 	}
+	if g.Supersedes != "" {
+		// The grant this one replaces ends first, explicitly (recorded,
+		// announced): it no longer stood in for the route (Request).
+		old, err := s.load(ctx, g.Supersedes)
+		switch {
+		case err == nil && old.Holder == g.holder && old.Grant.Route == g.Route:
+			if err := s.end(ctx, old, End{At: now, Cause: CauseSuperseded}); err != nil {
+				return fmt.Errorf("breakglass: activate: %w", err)
+			}
+		case err != nil && !errors.Is(err, ErrGrantNotFound):
+			return fmt.Errorf("breakglass: activate: %w", err)
+		}
+	}
 	akey := activeKey(g.holder, g.Route)
-	if err := s.st.Set(ctx, akey, b, g.ExpiresAt.Sub(now)); err != nil {
-		return fmt.Errorf("breakglass: activate: %w", err)
+	if err := s.claimActive(ctx, akey, b, g, now); err != nil {
+		return err
 	}
 	// A reviewer may have revoked the grant between its listing and now.
 	// Only this grant's value is removed: a newer grant of the same session
@@ -451,6 +543,49 @@ func (s *Service) Activate(ctx context.Context, g Grant) error {
 	s.remember(g, checkMemo{at: now})
 	s.notifier.send(Event{ID: newID(), Type: EventGranted, Time: now, Grant: g}, pol.Notify)
 	return nil
+}
+
+// claimActive stores g's record b in the active key of its session and
+// route unless another grant is in force there (set-if-absent, atomic
+// across replicas): then g is never usable — its end is recorded
+// (CauseNotActivated), its daily slot is given back — and the refusal is
+// ReasonAlreadyGranted. A grant found there that has ended (a revocation
+// between its two deletes of the key) is removed first.
+func (s *Service) claimActive(ctx context.Context, akey string, b []byte, g Grant, now time.Time) error {
+	for range 3 {
+		ok, err := s.st.SetNX(ctx, akey, b, g.ExpiresAt.Sub(now))
+		if err != nil {
+			return fmt.Errorf("breakglass: activate: %w", err)
+		}
+		if ok {
+			return nil
+		}
+		cur, curB, err := s.held(ctx, g.holder, g.Route)
+		if err != nil {
+			return fmt.Errorf("breakglass: activate: %w", err)
+		}
+		if cur == nil {
+			continue // expired meanwhile
+		}
+		switch _, err := s.st.Get(ctx, keyEnded+cur.Grant.ID); {
+		case err == nil:
+			if _, err := s.st.CompareAndDelete(ctx, akey, curB); err != nil {
+				return fmt.Errorf("breakglass: activate: %w", err)
+			}
+			continue
+		case !errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("breakglass: activate: %w", err)
+		}
+		e, _ := json.Marshal(End{At: now, Cause: CauseNotActivated})
+		if _, err := s.st.SetNX(ctx, keyEnded+g.ID, e, s.retentionTTL(g, now)); err != nil {
+			return fmt.Errorf("breakglass: activate: %w", err)
+		}
+		if err := s.giveSlotBack(ctx, g); err != nil {
+			s.log.Warn("break-glass daily slot not given back", "grant", g.ID, "error", err)
+		}
+		return alreadyGranted(cur.Grant)
+	}
+	return fmt.Errorf("breakglass: activate: the active grant of route %s kept changing", g.Route)
 }
 
 func (s *Service) retentionTTL(g Grant, now time.Time) time.Duration {
