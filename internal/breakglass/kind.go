@@ -285,7 +285,12 @@ func (k *kindService) Gather(ctx context.Context, req policy.Requirement, r *req
 	still, err := k.svc.Recheck(ctx, *g)
 	switch {
 	case err != nil:
-		return &Facts{Grant: g, Problem: ReasonProviderUnavailable}, nil
+		problem := ReasonProviderUnavailable
+		var ref *Refusal
+		if errors.As(err, &ref) {
+			problem = ref.Reason
+		}
+		return &Facts{Grant: g, Problem: problem}, nil
 	case !still:
 		k.event(ctx, "break-glass.ended", k.svc.endCause(*g), g)
 		return &Facts{Problem: ReasonIncidentInactive}, nil

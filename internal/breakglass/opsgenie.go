@@ -30,10 +30,11 @@ import (
 // A disabled schedule (_parent.enabled false in the on-call answer) puts
 // nobody on call, whatever its rotations say: Opsgenie does not notify
 // through it. Its recipients are not looked at; when no enabled schedule
-// lists the user, the answer is an *UnavailableError wrapping
+// lists the user, the answer is a *MisconfiguredError wrapping
 // ErrScheduleDisabled that names the schedule — a misconfiguration, like a
-// configured schedule that does not exist, not "not on call". An answer
-// without _parent.enabled is not the documented JSON (unavailable).
+// configured schedule that does not exist (also a *MisconfiguredError),
+// not "not on call". An answer without _parent.enabled is not the
+// documented JSON (unavailable).
 type Opsgenie struct {
 	api       *apiClient
 	name      string
@@ -119,13 +120,13 @@ func (o *Opsgenie) OnCall(ctx context.Context, email string, at time.Time) (bool
 		case r.Data.Parent.Enabled == nil:
 			err = o.api.unavailable(http.StatusOK, fmt.Errorf("schedule %q: expected _parent.enabled", s))
 		case !*r.Data.Parent.Enabled:
-			err = o.api.unavailable(http.StatusOK, fmt.Errorf("schedule %q is disabled (%w)", s, ErrScheduleDisabled))
+			err = o.api.misconfigured(http.StatusOK, fmt.Errorf("schedule %q is disabled (%w)", s, ErrScheduleDisabled))
 		}
 		if err != nil {
 			if isNotFound(err) {
 				// A configured schedule that does not exist is a
 				// misconfiguration, not "not on call".
-				err = o.api.unavailable(http.StatusNotFound, fmt.Errorf("schedule %q not found", s))
+				err = o.api.misconfigured(http.StatusNotFound, fmt.Errorf("schedule %q not found: expected a schedule %s of this account", s, o.schedType))
 			}
 			if firstErr == nil {
 				firstErr = err

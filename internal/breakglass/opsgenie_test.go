@@ -79,8 +79,9 @@ func TestOpsgenieOnCallErrors(t *testing.T) {
 	// A configured schedule that does not exist is not "not on call".
 	o := newOG(t, og, newClock(t0), func(c *ProviderConfig) { c.Schedules = []string{"sched-1", "missing"} })
 	var ue *UnavailableError
-	if _, err := o.OnCall(context.Background(), "sal@corp.example", t0); !errors.As(err, &ue) || ue.Status != 404 {
-		t.Fatalf("expected unavailable (404 schedule), got %v", err)
+	var me *MisconfiguredError
+	if _, err := o.OnCall(context.Background(), "sal@corp.example", t0); !errors.As(err, &me) || me.Status != 404 {
+		t.Fatalf("expected misconfigured (404 schedule), got %v", err)
 	}
 	// ... but a user found in another schedule is on call.
 	if got, err := o.OnCall(context.Background(), "olivia@corp.example", t0); !got || err != nil {
@@ -91,8 +92,8 @@ func TestOpsgenieOnCallErrors(t *testing.T) {
 		t.Fatalf("expected unavailable 503, got %v", err)
 	}
 	bad := newOG(t, og, newClock(t0), func(c *ProviderConfig) { c.APIKey = "wrong" })
-	if _, err := bad.OnCall(context.Background(), "olivia@corp.example", t0); !errors.As(err, &ue) || ue.Status != 401 {
-		t.Fatalf("expected unavailable 401, got %v", err)
+	if _, err := bad.OnCall(context.Background(), "olivia@corp.example", t0); !errors.As(err, &me) || me.Status != 401 {
+		t.Fatalf("expected misconfigured 401, got %v", err)
 	}
 	og.RespondNext(1, 200, nil, `{"took":0.1}`)
 	if _, err := o.OnCall(context.Background(), "olivia@corp.example", t0); !errors.As(err, &ue) {
@@ -234,15 +235,16 @@ func TestRecheckIsTheGrantsOwnIncident(t *testing.T) {
 
 // A disabled schedule puts nobody on call, whatever its rotations say: its
 // recipients do not count, and when no enabled schedule lists the user the
-// answer is an error naming the disabled schedule (a misconfiguration, like
-// a schedule that does not exist), not a grant.
+// answer is a misconfiguration error naming the disabled schedule (like a
+// schedule that does not exist), not a grant.
 func TestOpsgenieDisabledScheduleConfersNothing(t *testing.T) {
 	og := ogFixture(t)
 	og.SetEnabled("sched-1", false)
 	o := newOG(t, og, newClock(t0), nil)
 	got, err := o.OnCall(context.Background(), "olivia@corp.example", t0)
 	var ue *UnavailableError
-	if got || !errors.As(err, &ue) || !errors.Is(err, ErrScheduleDisabled) || !strings.Contains(err.Error(), `schedule "sched-1" is disabled`) {
+	var me *MisconfiguredError
+	if got || !errors.As(err, &me) || !errors.Is(err, ErrScheduleDisabled) || !strings.Contains(err.Error(), `schedule "sched-1" is disabled`) {
 		t.Fatalf("on call only in a disabled schedule: OnCall = %v, %v; want false and an error naming the disabled schedule", got, err)
 	}
 	// A user on call in an enabled schedule still is.
@@ -266,7 +268,7 @@ func TestOpsgenieDisabledScheduleConfersNothing(t *testing.T) {
 	f := newFixture(t, cfg, Options{})
 	olivia := User{Email: "olivia@corp.example", Groups: []string{"sre"}, Session: "s-olivia"}
 	_, err = f.svc.Request(context.Background(), olivia, request("billing", "8418d193-2dab-4490-b331-8c02cdd196b7"))
-	wantReason(t, err, ReasonProviderUnavailable)
+	wantReason(t, err, ReasonProviderMisconfigured)
 	var ref *Refusal
 	if errors.As(err, &ref); !strings.Contains(ref.Detail, `schedule "sched-1" is disabled`) {
 		t.Fatalf("refusal detail %q; want it to name the disabled schedule", ref.Detail)

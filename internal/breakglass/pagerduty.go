@@ -2,6 +2,7 @@ package breakglass
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -133,7 +134,7 @@ func (p *PagerDuty) OnCall(ctx context.Context, email string, at time.Time) (boo
 		q.Set("offset", strconv.Itoa(page*pdPageLimit))
 		var r pdOnCalls
 		if err := p.api.get(ctx, []string{"oncalls"}, q, &r); err != nil {
-			return false, p.notFoundIsUnavailable(err)
+			return false, p.listError(err)
 		}
 		if r.OnCalls == nil {
 			return false, p.api.unavailable(http.StatusOK, fmt.Errorf("expected an oncalls list"))
@@ -191,10 +192,17 @@ func (p *PagerDuty) counts(oc pdOnCall, id string, at time.Time) (bool, error) {
 	return true, nil
 }
 
-// notFoundIsUnavailable: a 404 from a list endpoint is not "no incident".
-func (p *PagerDuty) notFoundIsUnavailable(err error) error {
-	if isNotFound(err) {
-		return p.api.unavailable(http.StatusNotFound, err)
+// listError classifies the error of a list endpoint (users, oncalls),
+// whose queries the gateway builds from its configuration: a 404 (not "no
+// incident": the base_url is wrong) or a 400 (a configured escalation
+// policy or schedule ID refused) is a *MisconfiguredError.
+func (p *PagerDuty) listError(err error) error {
+	var ue *UnavailableError
+	switch {
+	case isNotFound(err):
+		return p.api.misconfigured(http.StatusNotFound, fmt.Errorf("%w: expected the REST API at base_url", err))
+	case errors.As(err, &ue) && ue.Status == http.StatusBadRequest:
+		return p.api.misconfigured(ue.Status, errors.New("the query was refused: expected escalation_policy_ids and schedule_ids that exist in this account"))
 	}
 	return err
 }
@@ -207,7 +215,7 @@ func (p *PagerDuty) userID(ctx context.Context, email string) (string, error) {
 	q.Set("limit", strconv.Itoa(pdPageLimit))
 	var r pdUsers
 	if err := p.api.get(ctx, []string{"users"}, q, &r); err != nil {
-		return "", p.notFoundIsUnavailable(err)
+		return "", p.listError(err)
 	}
 	id := ""
 	for _, u := range r.Users {

@@ -208,7 +208,6 @@ func TestPagerDutyFailures(t *testing.T) {
 	cases := []testCase{
 		{name: "server error", inject: func(pd *breakglasstest.PagerDuty) { pd.FailNext(1, 500) }, status: 500},
 		{name: "bad gateway", inject: func(pd *breakglasstest.PagerDuty) { pd.FailNext(1, 502) }, status: 502},
-		{name: "wrong token", token: "wrong", status: 401},
 		{name: "garbage body", inject: func(pd *breakglasstest.PagerDuty) { pd.RespondNext(1, 200, nil, "<html>oops</html>") }, status: 200},
 		{name: "wrong JSON shape", inject: func(pd *breakglasstest.PagerDuty) { pd.RespondNext(1, 200, nil, `{"incident":"PINC1"}`) }, status: 200},
 		{name: "no incident object", inject: func(pd *breakglasstest.PagerDuty) { pd.RespondNext(1, 200, nil, `{}`) }, status: 200},
@@ -247,6 +246,21 @@ func TestPagerDutyFailures(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A refused token is not an outage: it is a *MisconfiguredError (the
+// operators must fix the configuration), and it names no secret.
+func TestPagerDutyWrongToken(t *testing.T) {
+	pd := pdFixture(t)
+	p := newPD(t, pd, newClock(t0), func(c *ProviderConfig) { c.Token = "wrong" })
+	_, err := p.Incident(context.Background(), "PINC1")
+	var me *MisconfiguredError
+	if !errors.As(err, &me) || me.Status != 401 || me.Provider != "pd" {
+		t.Fatalf("expected *MisconfiguredError with status 401, got %#v", err)
+	}
+	if strings.Contains(err.Error(), pdToken) || strings.Contains(err.Error(), "wrong") {
+		t.Fatalf("expected the error without the token, got %v", err)
 	}
 }
 

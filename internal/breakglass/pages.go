@@ -204,6 +204,9 @@ func (k *kindService) show(w http.ResponseWriter, r *http.Request, h requirement
 		switch refusal.Reason {
 		case ReasonProviderUnavailable, ReasonUnavailable:
 			p.Status = http.StatusServiceUnavailable
+		case ReasonProviderMisconfigured:
+			// Not 503: trying again does not help.
+			p.Status = http.StatusInternalServerError
 		case ReasonAlreadyGranted:
 			p.Status = http.StatusConflict
 		}
@@ -232,14 +235,34 @@ func refusalText(f *Refusal) string {
 		}
 		return "You already have break-glass access to this tool. No second grant is made while it lasts."
 	case ReasonProviderUnavailable:
-		if errors.Is(f.Err, ErrScheduleDisabled) {
-			return "An on-call schedule the gateway checks is disabled in the paging system: it puts nobody on call, so the gateway grants nothing. Tell the gateway's operators (the schedule must be enabled again, or removed from the configuration)."
-		}
 		return "The gateway cannot reach the paging system to check, so it grants nothing. Try again in a minute."
+	case ReasonProviderMisconfigured:
+		if errors.Is(f.Err, ErrScheduleDisabled) {
+			return "An on-call schedule the gateway checks is disabled in the paging system: it puts nobody on call, so the gateway grants nothing. Trying again will not help: tell the gateway's operators (the schedule must be enabled again, or removed from the configuration) and quote the request ID."
+		}
+		return "The gateway's connection to the paging system is misconfigured (" + misconfiguredWhat(f.Err) + "), so it cannot check that you are on call and grants nothing. Trying again will not help: tell the gateway's operators and quote the request ID; the gateway's log says what to fix."
 	case ReasonNotAllowed:
 		return "Break-glass for this tool is not for your groups."
 	}
 	return "The request was not accepted: " + f.Detail + "."
+}
+
+// misconfiguredWhat says in a few words what a *MisconfiguredError is
+// about, for the page (the details are in the log and the audit record).
+func misconfiguredWhat(err error) string {
+	var me *MisconfiguredError
+	if !errors.As(err, &me) {
+		return "its answer says so"
+	}
+	switch me.Status {
+	case http.StatusUnauthorized:
+		return "the paging system refused the gateway's API key"
+	case http.StatusForbidden:
+		return "the gateway's API key may not read what it must"
+	case http.StatusNotFound:
+		return "something the gateway is configured to ask for does not exist there"
+	}
+	return "the paging system refused what the gateway is configured to ask"
 }
 
 // submit asks for a grant. The grant is audited before it exists: if the

@@ -23,8 +23,9 @@ type Provider interface {
 	// call (false, nil). An error means the provider could not answer.
 	OnCall(ctx context.Context, email string, at time.Time) (bool, error)
 	// Incident returns the incident with this ID. It returns an error
-	// wrapping ErrNotFound when the provider says there is none, and an
-	// *UnavailableError when it could not answer.
+	// wrapping ErrNotFound when the provider says there is none, a
+	// *MisconfiguredError when its answer says the configuration is wrong,
+	// and an *UnavailableError when it could not answer.
 	Incident(ctx context.Context, id string) (Incident, error)
 }
 
@@ -52,8 +53,9 @@ type Incident struct {
 var ErrNotFound = errors.New("breakglass: incident not found")
 
 // UnavailableError means a provider could not answer: a network error, a
-// timeout, a non-2xx status other than 404, a rate limit (429), or a body
-// that is not the documented JSON. Callers deny.
+// timeout, a non-2xx status other than 401, 403 and 404, a rate limit
+// (429), or a body that is not the documented JSON. It may pass; callers
+// deny meanwhile.
 type UnavailableError struct {
 	Provider string
 	// Status is the HTTP status, 0 when no response arrived.
@@ -79,6 +81,32 @@ func (e *UnavailableError) Error() string {
 
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
+// MisconfiguredError means a provider answered, and the answer says the
+// gateway's configuration of it is wrong: the API key was refused (401) or
+// may not read what is asked (403), a configured schedule does not exist or
+// is disabled, a configured escalation policy or schedule ID is refused.
+// Trying again does not help; the operators must fix the configuration (or
+// the provider's side of it). Callers deny.
+type MisconfiguredError struct {
+	Provider string
+	// Status is the HTTP status of the answer.
+	Status int
+	Err    error
+}
+
+func (e *MisconfiguredError) Error() string {
+	s := "breakglass: provider " + e.Provider + " misconfigured"
+	if e.Status != 0 {
+		s += fmt.Sprintf(": HTTP %d", e.Status)
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *MisconfiguredError) Unwrap() error { return e.Err }
+
 // incidentIDRE is what an incident ID may look like, whatever the provider:
 // PagerDuty IDs (PT4KHLK) and numbers, Opsgenie UUIDs and tiny IDs, static
 // IDs such as INC-42.
@@ -94,8 +122,9 @@ const (
 )
 
 // apiClient is the HTTP side shared by the PagerDuty and Opsgenie clients:
-// timeouts, bounded bodies, 404 → ErrNotFound, 429 → no requests until the
-// provider's Retry-After, everything else unusable → *UnavailableError.
+// timeouts, bounded bodies, 404 → ErrNotFound, 401 and 403 →
+// *MisconfiguredError, 429 → no requests until the provider's Retry-After,
+// everything else unusable → *UnavailableError.
 type apiClient struct {
 	name    string
 	base    *url.URL
@@ -118,6 +147,10 @@ func newAPIClient(name, base string, client *http.Client, timeout time.Duration,
 
 func (c *apiClient) unavailable(status int, err error) *UnavailableError {
 	return &UnavailableError{Provider: c.name, Status: status, Err: err}
+}
+
+func (c *apiClient) misconfigured(status int, err error) *MisconfiguredError {
+	return &MisconfiguredError{Provider: c.name, Status: status, Err: err}
 }
 
 // get GETs base/segments…?query and decodes the JSON body into out. The
@@ -155,6 +188,10 @@ func (c *apiClient) get(ctx context.Context, segments []string, query url.Values
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
 		return fmt.Errorf("%w: %s answered 404 for %s", ErrNotFound, c.name, path)
+	case resp.StatusCode == http.StatusUnauthorized:
+		return c.misconfigured(resp.StatusCode, errors.New("the API key was refused: expected a valid key in the provider's configuration"))
+	case resp.StatusCode == http.StatusForbidden:
+		return c.misconfigured(resp.StatusCode, fmt.Errorf("the API key may not read %s: expected a key with read access to it", path))
 	case resp.StatusCode == http.StatusTooManyRequests:
 		wait := rateLimitWait(resp.Header, c.now())
 		c.mu.Lock()

@@ -29,9 +29,15 @@ const (
 	// ReasonLimitReached: the user used every grant of the day.
 	ReasonLimitReached policy.Reason = "break-glass-limit-reached"
 	// ReasonProviderUnavailable: the paging provider could not answer
-	// (timeout, 5xx, 429, garbage) or a configured schedule is missing or
-	// disabled; fail closed.
+	// (timeout, connection error, 5xx, 429, garbage); fail closed. It may
+	// pass: the user may try again.
 	ReasonProviderUnavailable policy.Reason = "break-glass-provider-unavailable"
+	// ReasonProviderMisconfigured: the paging provider answered that the
+	// gateway's configuration of it is wrong (API key refused, 401/403; a
+	// configured schedule missing or disabled; an escalation policy or
+	// schedule ID refused); fail closed. Trying again does not help: the
+	// operators must fix it.
+	ReasonProviderMisconfigured policy.Reason = "break-glass-provider-misconfigured"
 	// ReasonAlreadyGranted: the session holds a grant for the route that is
 	// in force; a second one is not made while it is (it would take another
 	// of the day's grants and hide the first).
@@ -47,13 +53,14 @@ const (
 var Reasons = []policy.Reason{
 	ReasonRequired, ReasonGranted, ReasonNotAllowed, ReasonNotOnCall,
 	ReasonIncidentNotFound, ReasonIncidentInactive, ReasonLimitReached,
-	ReasonProviderUnavailable, ReasonAlreadyGranted, ReasonInvalidRequest, ReasonUnavailable,
+	ReasonProviderUnavailable, ReasonProviderMisconfigured, ReasonAlreadyGranted, ReasonInvalidRequest, ReasonUnavailable,
 }
 
 // Refusal is a definite "no" to a break-glass request, with the reason the
 // page and the audit record show. Detail is for people (it never holds
 // secrets); Err, when set, is the underlying cause (for
-// ReasonProviderUnavailable, the provider's error).
+// ReasonProviderUnavailable and ReasonProviderMisconfigured, the provider's
+// error).
 type Refusal struct {
 	Reason policy.Reason
 	Detail string

@@ -332,7 +332,7 @@ func (s *Service) Request(ctx context.Context, u User, req GrantRequest) (Grant,
 	prov := s.providers[pol.Provider]
 	onCall, err := prov.OnCall(ctx, email, now)
 	if err != nil {
-		return Grant{}, &Refusal{Reason: ReasonProviderUnavailable, Detail: "on-call check: " + pol.Provider + ": " + providerDetail(err), Err: err}
+		return Grant{}, s.providerRefusal("on-call check", pol.Provider, err)
 	}
 	if !onCall {
 		return Grant{}, refuse(ReasonNotOnCall, fmt.Sprintf("%s says %s is not on call now", pol.Provider, email))
@@ -342,7 +342,7 @@ func (s *Service) Request(ctx context.Context, u User, req GrantRequest) (Grant,
 	case isNotFound(err):
 		return Grant{}, &Refusal{Reason: ReasonIncidentNotFound, Detail: fmt.Sprintf("%s has no incident %q", pol.Provider, incidentID), Err: err}
 	case err != nil:
-		return Grant{}, &Refusal{Reason: ReasonProviderUnavailable, Detail: "incident check: " + pol.Provider + ": " + providerDetail(err), Err: err}
+		return Grant{}, s.providerRefusal("incident check", pol.Provider, err)
 	case !inc.Active:
 		return Grant{}, refuse(ReasonIncidentInactive, fmt.Sprintf("incident %s is %s", incidentID, inc.Status))
 	}
@@ -408,23 +408,47 @@ func (s *Service) stands(g Grant, policy, email string, now time.Time) bool {
 	return ok && now.Before(g.GrantedAt.Add(pol.MaxDuration))
 }
 
+// providerRefusal is the refusal for a provider's error in check (what
+// was asked): ReasonProviderMisconfigured for a *MisconfiguredError —
+// logged as an error, for the operators, since only they can fix it —
+// and ReasonProviderUnavailable for anything else.
+func (s *Service) providerRefusal(check, provider string, err error) *Refusal {
+	detail := check + ": " + provider + ": " + providerDetail(err)
+	var me *MisconfiguredError
+	if errors.As(err, &me) {
+		s.log.Error("break-glass provider misconfigured: every break-glass request and recheck on it is refused until the configuration is fixed",
+			"provider", provider, "check", check, "status", me.Status, "error", providerDetail(err))
+		return &Refusal{Reason: ReasonProviderMisconfigured, Detail: detail, Err: err}
+	}
+	return &Refusal{Reason: ReasonProviderUnavailable, Detail: detail, Err: err}
+}
+
 // providerDetail is what a provider's error says, for a refusal's Detail
-// (the audit record): an *UnavailableError's cause and status, which hold
-// no secret (URLs are stripped; keys travel in headers).
+// (the audit record): an *UnavailableError's or *MisconfiguredError's
+// cause and status, which hold no secret (URLs are stripped; keys travel in
+// headers).
 func providerDetail(err error) string {
+	var status int
+	var cause error
 	var ue *UnavailableError
-	if !errors.As(err, &ue) {
+	var me *MisconfiguredError
+	switch {
+	case errors.As(err, &me):
+		status, cause = me.Status, me.Err
+	case errors.As(err, &ue):
+		status, cause = ue.Status, ue.Err
+	default:
 		return err.Error()
 	}
 	s := ""
-	if ue.Status != 0 {
-		s = fmt.Sprintf("HTTP %d", ue.Status)
+	if status != 0 {
+		s = fmt.Sprintf("HTTP %d", status)
 	}
-	if ue.Err != nil {
+	if cause != nil {
 		if s != "" {
 			s += ": "
 		}
-		s += ue.Err.Error()
+		s += cause.Error()
 	}
 	return s
 }
@@ -779,8 +803,9 @@ func (s *Service) endCause(g Grant) string {
 // otherwise answering from this replica's memory with no I/O. When the
 // incident is resolved (or gone), Recheck ends the grant everywhere (Cause
 // incident-resolved) and returns false. When the provider cannot answer it
-// returns false and a *Refusal with ReasonProviderUnavailable, and the
-// grant stays (a later recheck may succeed); the request is denied
+// returns false and a *Refusal with ReasonProviderUnavailable (or
+// ReasonProviderMisconfigured, when its answer says the configuration is
+// wrong), and the grant stays (a later recheck may succeed); the request is denied
 // meanwhile, fail closed. While another request is asking the provider for
 // this interval, Recheck answers true without remembering it.
 //
@@ -868,7 +893,7 @@ func (s *Service) Recheck(ctx context.Context, g Grant) (still bool, err error) 
 	default:
 		// Let the next request, on any replica, ask again.
 		_ = s.st.Delete(ctx, marker)
-		r := &Refusal{Reason: ReasonProviderUnavailable, Detail: "incident recheck: " + pol.Provider, Err: err}
+		r := s.providerRefusal("incident recheck", pol.Provider, err)
 		s.remember(g, checkMemo{at: now, err: r})
 		return false, r
 	}
