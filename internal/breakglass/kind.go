@@ -14,6 +14,7 @@ import (
 	"github.com/accessgateway/gateway/internal/audit"
 	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/requirement"
+	"github.com/accessgateway/gateway/internal/store"
 )
 
 // Kind is break-glass as a requirement kind: routes[].require.break_glass
@@ -239,9 +240,22 @@ func (Kind) NewService(section any, env requirement.Env) (requirement.Service, e
 	if err != nil {
 		return nil, err
 	}
+	// Ending a grant (revocation, a resolved incident) deletes its active
+	// key with the store's compare-and-delete: a Redis ACL user that may
+	// not run it would find out at the worst moment, when a reviewer
+	// revokes. Checked here, so that the start (or the reload) fails.
+	ctx, cancel := context.WithTimeout(context.Background(), storeCheckTimeout)
+	defer cancel()
+	if err := store.CheckCompareAndDelete(ctx, env.Store); err != nil {
+		_ = svc.Close()
+		return nil, fmt.Errorf("breakglass: the shared store must let the gateway end grants (revocation deletes a grant with a compare-and-delete script): %w", err)
+	}
 	k.svc = svc
 	return k, nil
 }
+
+// storeCheckTimeout bounds NewService's check of the store.
+const storeCheckTimeout = 10 * time.Second
 
 // kindService is break-glass's runtime for one configuration.
 type kindService struct {

@@ -17,3 +17,8 @@ import (
 func IsUnavailable(err error) bool {
 	return err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, context.Canceled)
 }
+
+// ErrNoPermission is wrapped by the error of a check that found the store's
+// server refusing a command or key the store needs (a Redis ACL user
+// without +eval, say): configuration, not an outage.
+var ErrNoPermission = errors.New("store: the server refuses a permission the gateway needs")

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +34,8 @@ type Redis struct {
 	client redis.UniversalClient
 	prefix string
 	mode   RedisMode
+	// username is the ACL user (empty: the default user), for errors.
+	username string
 	// batch pipelines concurrent reads (nil in Cluster mode).
 	batch *readBatcher
 	addrs []string
@@ -48,8 +52,9 @@ type Redis struct {
 }
 
 var (
-	_ Store       = (*Redis)(nil)
-	_ MultiGetter = (*Redis)(nil)
+	_ Store         = (*Redis)(nil)
+	_ MultiGetter   = (*Redis)(nil)
+	_ ScriptChecker = (*Redis)(nil)
 )
 
 // redisMaxRetries is how many times go-redis retries a failed command: once,
@@ -123,11 +128,12 @@ func NewRedis(ctx context.Context, cfg RedisConfig, options ...RedisOption) (*Re
 		opts.Dialer = tlsState.dialer(cfg.DialTimeout, nil)
 	}
 	r := &Redis{
-		tls:    tlsState,
-		client: redis.NewUniversalClient(opts),
-		prefix: cfg.KeyPrefix,
-		mode:   cfg.Mode(),
-		addrs:  cfg.Addrs,
+		tls:      tlsState,
+		client:   redis.NewUniversalClient(opts),
+		prefix:   cfg.KeyPrefix,
+		mode:     cfg.Mode(),
+		addrs:    cfg.Addrs,
+		username: cfg.Username,
 
 		wait:        cfg.WaitReplicas,
 		waitTimeout: cfg.WaitTimeout,
@@ -461,6 +467,54 @@ func (r *Redis) CompareAndDelete(ctx context.Context, key string, value []byte) 
 	}
 	return n == 1, nil
 }
+
+// CheckCompareAndDelete implements ScriptChecker: it runs the
+// compare-and-delete script once with EVAL and once with EVALSHA (the two
+// commands CompareAndDelete uses: EVALSHA, falling back to EVAL when Redis
+// does not have the script cached, as after a restart; EVAL alone with
+// wait_replicas) on a key under the key prefix that holds nothing the
+// script could delete. An ACL user not allowed either command, or the
+// key, gets an error wrapping ErrNoPermission that names the user, what is
+// missing and Redis's own message. Any other failure is the store's error
+// (Redis did not answer).
+//
+// It checks one node (in Cluster mode, the key's); ACL rules that differ
+// between nodes are not checked, nor is WAIT.
+func (r *Redis) CheckCompareAndDelete(ctx context.Context) error {
+	keys := []string{r.prefix + "store:probe:compare-and-delete"}
+	value := "probe " + strconv.FormatInt(time.Now().UnixNano(), 36)
+	var refused []string
+	var first error
+	if err := compareAndDelete.Eval(ctx, r.client, keys, value).Err(); err != nil {
+		if !isNoPerm(err) {
+			return redisErr("compare-and-delete check (EVAL)", err)
+		}
+		refused, first = append(refused, "EVAL"), err
+	}
+	if err := compareAndDelete.EvalSha(ctx, r.client, keys, value).Err(); err != nil && !redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// NOSCRIPT: allowed, the script is just not cached (EVAL was
+		// refused, or Redis evicted it).
+		if !isNoPerm(err) {
+			return redisErr("compare-and-delete check (EVALSHA)", err)
+		}
+		refused = append(refused, "EVALSHA")
+		if first == nil {
+			first = err
+		}
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	user := r.username
+	if user == "" {
+		user = "default"
+	}
+	return fmt.Errorf("%w: user %q may not run %s on keys under prefix %q (Redis said: %v): allow it, e.g. ACL SETUSER %s +evalsha +eval, and keys ~%s*",
+		ErrNoPermission, user, strings.Join(refused, " and "), r.prefix, first, user, r.prefix)
+}
+
+// isNoPerm reports whether Redis refused a command under its ACL rules.
+func isNoPerm(err error) bool { return redis.HasErrorPrefix(err, "NOPERM") }
 
 // CacheStats returns the local cache's counters; ok is false when r has no
 // local cache (session.redis.local_cache off, or Cluster mode).

@@ -94,6 +94,30 @@ func MGet(ctx context.Context, st Store, keys ...string) ([][]byte, error) {
 	return out, nil
 }
 
+// ScriptChecker is a Store whose CompareAndDelete needs a permission the
+// server may refuse: Redis runs it as a Lua script (EVALSHA, and EVAL),
+// which an ACL user may not be allowed. Memory does not implement it (it
+// needs nothing). A component that relies on CompareAndDelete calls
+// CheckCompareAndDelete when it is built, so that a missing permission
+// stops the start (or the reload) with a clear error instead of failing
+// the first time the component ends something.
+type ScriptChecker interface {
+	// CheckCompareAndDelete runs CompareAndDelete's script once, on a key
+	// that holds nothing, as CompareAndDelete would. An error wrapping
+	// ErrNoPermission names what is not allowed; any other error means
+	// the store could not answer.
+	CheckCompareAndDelete(ctx context.Context) error
+}
+
+// CheckCompareAndDelete checks st's CompareAndDelete (ScriptChecker); nil
+// for a store that needs no check.
+func CheckCompareAndDelete(ctx context.Context, st Store) error {
+	if c, ok := st.(ScriptChecker); ok {
+		return c.CheckCompareAndDelete(ctx)
+	}
+	return nil
+}
+
 // Viewer is a Store that can lend a value without copying it: Memory
 // implements it (its Get copies every value out, so that callers may modify
 // what they receive). Hot read paths that only compare or decode a value
