@@ -110,6 +110,10 @@ func TestRedisWaitConfig(t *testing.T) {
 		{store.RedisConfig{Addrs: []string{"a:1", "b:1"}, WaitReplicas: 1}, "wait_replicas: not supported in Cluster mode"},
 		{store.RedisConfig{Addrs: []string{"a:1"}, WaitReplicas: 1, WaitTimeout: time.Second}, "wait_timeout: expected a duration from 0 (the default, 500ms) to below read_timeout (1s), got 1s"},
 		{store.RedisConfig{Addrs: []string{"a:1"}, WaitReplicas: 1, WaitTimeout: time.Second, ReadTimeout: 2 * time.Second}, ""},
+		// The default follows a short read_timeout; without wait_replicas
+		// the timeout is not used.
+		{store.RedisConfig{Addrs: []string{"a:1"}, WaitReplicas: 1, ReadTimeout: 300 * time.Millisecond}.WithDefaults(), ""},
+		{store.RedisConfig{Addrs: []string{"a:1"}, WaitTimeout: time.Second}, ""},
 	} {
 		errs := tc.cfg.Validate()
 		got := fmt.Sprint(errs)

@@ -83,7 +83,8 @@ type RedisConfig struct {
 	// A write that is not acknowledged within WaitTimeout fails (the
 	// caller denies). 0, the default, does not wait. Not in Cluster mode.
 	WaitReplicas int `yaml:"wait_replicas"`
-	// WaitTimeout bounds that wait (default 500ms); below read_timeout.
+	// WaitTimeout bounds that wait (default 500ms, or half of
+	// read_timeout when that is shorter); below read_timeout.
 	WaitTimeout time.Duration `yaml:"wait_timeout"`
 }
 
@@ -157,7 +158,7 @@ func (c RedisConfig) WithDefaults() RedisConfig {
 		c.WriteTimeout = DefaultRedisWriteTimeout
 	}
 	if c.WaitTimeout == 0 {
-		c.WaitTimeout = DefaultRedisWaitTimeout
+		c.WaitTimeout = min(DefaultRedisWaitTimeout, c.ReadTimeout/2)
 	}
 	if c.LocalCache.MaxAge == 0 {
 		c.LocalCache.MaxAge = DefaultLocalCacheMaxAge
@@ -246,7 +247,7 @@ func (c RedisConfig) Validate() []error {
 	if rt <= 0 {
 		rt = DefaultRedisReadTimeout
 	}
-	if c.WaitTimeout < 0 || c.WaitTimeout >= rt {
+	if c.WaitTimeout < 0 || c.WaitReplicas > 0 && c.WaitTimeout >= rt {
 		add("wait_timeout: expected a duration from 0 (the default, %v) to below read_timeout (%v), got %v", DefaultRedisWaitTimeout, rt, c.WaitTimeout)
 	}
 	if c.LocalCache.MaxAge < 0 || c.LocalCache.MaxAge > MaxLocalCacheMaxAge {
