@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -354,14 +355,23 @@ func phpURLDecode(s string) string {
 		switch c := s[i]; {
 		case c == '+':
 			b = append(b, ' ')
-		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
-			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+		case c == '%' && i+2 < len(s) && hexByte(s[i+1:i+3]) >= 0:
+			b = append(b, byte(hexByte(s[i+1:i+3])))
 			i += 2
 		default:
 			b = append(b, c)
 		}
 	}
 	return string(b)
+}
+
+// hexByte is the byte two hex digits spell, or -1.
+func hexByte(s string) int {
+	v, err := strconv.ParseUint(s, 16, 8)
+	if err != nil {
+		return -1
+	}
+	return int(v)
 }
 
 // phpParamName is the name PHP registers the decoded query parameter name
@@ -379,20 +389,6 @@ func phpParamName(name string) string {
 		name = strings.NewReplacer(" ", "_", ".", "_").Replace(name)
 	}
 	return name
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
-	}
-	return c - 'A' + 10
 }
 
 // decideRoute takes the decision of r on entry (q.in is its input): who is
