@@ -1,6 +1,7 @@
 package breakglass
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/accessgateway/gateway/internal/policy"
+	"github.com/accessgateway/gateway/internal/schedule"
 )
 
 // Config is the top-level break_glass: section of the gateway's YAML.
@@ -376,11 +378,10 @@ func (c *Config) Problems() []string {
 		add("reviewers", "expected at least one group that reviews grants")
 	}
 	if c.LimitTimeZone != "" {
-		if c.LimitTimeZone == "Local" {
-			// Each machine's own zone: replicas would count different days.
-			add("limit_time_zone", "expected an IANA time zone such as Europe/Berlin, got %q (it depends on the machine)", c.LimitTimeZone)
-		} else if _, err := time.LoadLocation(c.LimitTimeZone); err != nil {
-			add("limit_time_zone", "expected an IANA time zone such as Europe/Berlin, got %q", c.LimitTimeZone)
+		// Not the machine's own zone ("Local", "localtime"): replicas would
+		// count different days.
+		if _, msg := loadZone(c.LimitTimeZone); msg != "" {
+			add("limit_time_zone", "%s", msg)
 		}
 	}
 	if c.Retention != 0 && (c.Retention < minRetention || c.Retention > maxRetention) {
@@ -662,4 +663,20 @@ func normalizeEmail(s string) (string, error) {
 func isAddress(got, email string) bool {
 	e, err := normalizeEmail(strings.TrimSpace(got))
 	return err == nil && e == email
+}
+
+// loadZone loads an IANA zone as the schedules do (schedule.LoadZone: not
+// the machine's own zone under any name, nor a copy only the system's zone
+// directory holds), or says why not.
+func loadZone(name string) (*time.Location, string) {
+	loc, err := schedule.LoadZone(name)
+	if err == nil {
+		return loc, ""
+	}
+	msg := fmt.Sprintf("expected an IANA time zone such as Europe/Berlin, got %q", name)
+	var ze *schedule.ZoneError
+	if errors.As(err, &ze) && ze.Note != "" && name != "" {
+		msg += " (" + ze.Note + ")"
+	}
+	return nil, msg
 }

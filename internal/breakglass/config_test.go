@@ -76,6 +76,10 @@ func TestProblems(t *testing.T) {
 		// grants around midnight.
 		{name: "machine's zone as the limit zone", mod: func(c *Config) { c.LimitTimeZone = "Local" },
 			want: []string{`limit_time_zone: expected an IANA time zone such as Europe/Berlin, got "Local" (it depends on the machine)`}},
+		// "localtime" names the machine's zone too, through the system's
+		// zone directory (/usr/share/zoneinfo/localtime -> /etc/localtime).
+		{name: "machine's zone file as the limit zone", mod: func(c *Config) { c.LimitTimeZone = "localtime" },
+			want: []string{`limit_time_zone: expected an IANA time zone such as Europe/Berlin, got "localtime" (it depends on the machine)`}},
 		{name: "retention too short", mod: func(c *Config) { c.Retention = time.Hour },
 			want: []string{"retention: expected 24h0m0s to 9600h0m0s, got 1h0m0s"}},
 		{name: "retry attempts", mod: func(c *Config) { c.NotifyRetry = RetryConfig{Attempts: 50, Initial: time.Minute, Max: time.Second} },

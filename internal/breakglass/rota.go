@@ -205,8 +205,8 @@ func (r *Rota) compile() (*rota, []string) {
 	c := &rota{incidents: map[string]StaticIncident{}}
 	if r.TimeZone == "" {
 		add("time_zone", "expected an IANA time zone such as Europe/Berlin")
-	} else if loc, err := time.LoadLocation(r.TimeZone); err != nil || r.TimeZone == "Local" {
-		add("time_zone", "expected an IANA time zone such as Europe/Berlin, got %q", r.TimeZone)
+	} else if loc, msg := loadZone(r.TimeZone); msg != "" {
+		add("time_zone", "%s", msg)
 	} else {
 		c.loc = loc
 	}

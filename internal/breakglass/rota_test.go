@@ -202,6 +202,8 @@ func TestParseRotaProblems(t *testing.T) {
 		{"not a mapping", "- a\n", "breakglass: rota:"},
 		{"no zone", "weekly: []\n", "time_zone: expected an IANA time zone"},
 		{"Local zone", "time_zone: Local\n", `time_zone: expected an IANA time zone such as Europe/Berlin, got "Local"`},
+		{"machine's zone file", "time_zone: localtime\n", `time_zone: expected an IANA time zone such as Europe/Berlin, got "localtime" (it depends on the machine)`},
+		{"leap-second copy", "time_zone: right/UTC\n", `time_zone: expected an IANA time zone such as Europe/Berlin, got "right/UTC" (a copy in the system's zone directory only; write UTC)`},
 		{"unknown zone", "time_zone: Europe/Atlantis\n", `got "Europe/Atlantis"`},
 		{"bad day", "time_zone: UTC\nweekly: [{users: [a@corp.example], days: funday, from: '09:00', to: '10:00'}]\n", `weekly[0].days: expected days such as mon, mon-fri or sat,sun, got "funday"`},
 		{"no days", "time_zone: UTC\nweekly: [{users: [a@corp.example], from: '09:00', to: '10:00'}]\n", "weekly[0].days: expected days such as mon-fri"},

@@ -151,18 +151,66 @@ func (c Config) ICSFiles() []string {
 	return slices.Compact(out)
 }
 
-// loadZone loads an IANA zone, refusing "Local" (which would depend on the
-// machine) and the empty name (which time.LoadLocation reads as UTC).
+// loadZone loads an IANA zone (see LoadZone).
 func loadZone(name string) (*time.Location, error) {
-	switch name {
-	case "":
+	if name == "" {
 		return nil, fmt.Errorf("required (an IANA name such as Europe/Berlin)")
-	case "Local":
-		return nil, fmt.Errorf(`expected an IANA name such as Europe/Berlin, got "Local" (it depends on the machine)`)
+	}
+	loc, err := LoadZone(name)
+	if err != nil {
+		return nil, err
+	}
+	return loc, nil
+}
+
+// zoneName is the shape of an IANA zone name: components of letters,
+// digits, '_', '+' and '-', each starting with a letter, joined by single
+// slashes (Europe/Berlin, America/Argentina/Buenos_Aires, Etc/GMT+2).
+var zoneName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z][A-Za-z0-9_+-]*)*$`)
+
+// LoadZone loads the IANA time zone name for a setting that every replica
+// must read alike (a schedule's time_zone, break-glass's limit_time_zone,
+// a rota's time_zone). Refused: the empty name (time.LoadLocation reads
+// it as UTC); the names that stand for the machine's own zone ("Local",
+// and "localtime" and "posixrules", which the system's zone directory
+// links to /etc/localtime and to a zone its packager chose); the posix/
+// and right/ copies of the database, which only the system's directory
+// holds (right/ counts leap seconds); and spellings only a file system
+// resolves ("./UTC", "Europe//Berlin"). Each would make the answer
+// depend on the machine: another zone on a replica set up differently, or
+// a configuration that loads on one machine and fails in a scratch
+// container (which has only the database embedded in the binary).
+func LoadZone(name string) (*time.Location, error) {
+	if name == "" {
+		return nil, &ZoneError{Note: "none given"}
+	}
+	switch strings.ToLower(name) {
+	case "local", "localtime", "posixrules":
+		return nil, &ZoneError{Name: name, Note: "it depends on the machine"}
+	}
+	if dir, rest, ok := strings.Cut(name, "/"); ok && (strings.EqualFold(dir, "posix") || strings.EqualFold(dir, "right")) {
+		return nil, &ZoneError{Name: name, Note: "a copy in the system's zone directory only; write " + rest}
+	}
+	if !zoneName.MatchString(name) {
+		return nil, &ZoneError{Name: name}
 	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
-		return nil, fmt.Errorf("unknown time zone %q (expected an IANA name such as Europe/Berlin)", name)
+		return nil, &ZoneError{Name: name}
 	}
 	return loc, nil
+}
+
+// ZoneError is LoadZone's refusal of a name: Note says why a name that
+// exists on this machine is refused ("it depends on the machine"); it is
+// empty for a name no zone has.
+type ZoneError struct {
+	Name, Note string
+}
+
+func (e *ZoneError) Error() string {
+	if e.Note == "" {
+		return fmt.Sprintf("unknown time zone %q (expected an IANA name such as Europe/Berlin)", e.Name)
+	}
+	return fmt.Sprintf("expected an IANA name such as Europe/Berlin, got %q (%s)", e.Name, e.Note)
 }

@@ -115,6 +115,28 @@ func TestProblems(t *testing.T) {
 			want: []string{`support.time_zone: unknown time zone "Europe/Berln" (expected an IANA name such as Europe/Berlin)`}},
 		{name: "Local zone", cfg: Config{"support": good(Schedule{TimeZone: "Local"})},
 			want: []string{`support.time_zone: expected an IANA name such as Europe/Berlin, got "Local" (it depends on the machine)`}},
+		// Names the system's zone directory holds besides the IANA zones:
+		// "localtime" links to the machine's own zone (/etc/localtime),
+		// "posixrules" to a zone the packager chose, and the posix/ and
+		// right/ copies (right/ counts leap seconds) are not in the zone
+		// database embedded in the binary. Each would make the window
+		// depend on the machine: another zone on a replica configured
+		// differently, or a configuration that loads on one machine and
+		// not in a scratch container. Spellings that only a file system
+		// resolves (./UTC, Europe//Berlin) are refused with them.
+		{name: "machine's zone file", cfg: Config{"support": good(Schedule{TimeZone: "localtime"})},
+			want: []string{`support.time_zone: expected an IANA name such as Europe/Berlin, got "localtime" (it depends on the machine)`}},
+		{name: "packager's default rules", cfg: Config{"support": good(Schedule{TimeZone: "posixrules"})},
+			want: []string{`support.time_zone: expected an IANA name such as Europe/Berlin, got "posixrules" (it depends on the machine)`}},
+		{name: "leap-second copy", cfg: Config{"support": good(Schedule{TimeZone: "right/Europe/Berlin"})},
+			want: []string{`support.time_zone: expected an IANA name such as Europe/Berlin, got "right/Europe/Berlin" (a copy in the system's zone directory only; write Europe/Berlin)`}},
+		{name: "posix copy", cfg: Config{"support": good(Schedule{TimeZone: "posix/Europe/Berlin"})},
+			want: []string{`support.time_zone: expected an IANA name such as Europe/Berlin, got "posix/Europe/Berlin" (a copy in the system's zone directory only; write Europe/Berlin)`}},
+		{name: "path spelling", cfg: Config{"support": good(Schedule{TimeZone: "./UTC"})},
+			want: []string{`support.time_zone: unknown time zone "./UTC" (expected an IANA name such as Europe/Berlin)`}},
+		{name: "doubled slash", cfg: Config{"support": good(Schedule{TimeZone: "Europe//Berlin"})},
+			want: []string{`support.time_zone: unknown time zone "Europe//Berlin" (expected an IANA name such as Europe/Berlin)`}},
+		{name: "POSIX sign zone stays valid", cfg: Config{"support": good(Schedule{TimeZone: "Etc/GMT+2"})}},
 		{name: "no windows", cfg: Config{"support": {TimeZone: "UTC", Windows: []Window{}}},
 			want: []string{"support.windows: expected at least one window, got none"}},
 		{name: "time out of range", cfg: Config{"support": good(Schedule{Windows: []Window{win("mon", "17:00", "25:00")}})},
