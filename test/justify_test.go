@@ -27,6 +27,8 @@ const justifyConfig = `
     rules:
       allow:
         - domains: [example.com]
+      deny:
+        - emails: [mallory@example.com]
     require:
       justification:
         systems: [jira, tickets]
@@ -410,4 +412,48 @@ func idpRefreshing(t *testing.T, answer func(http.ResponseWriter)) (*mockoidc.Mo
 		})
 	})
 	return idp, &on
+}
+
+// Someone the route's rules refuse gets no ticket looked up for them — not
+// on the form, not through the header — and no grant: the gateway's ticket
+// account must not answer, for them, whether a ticket exists or is open.
+func TestJustificationIsNotLookedUpForSomeoneTheRulesRefuse(t *testing.T) {
+	clock := &clockAt{t: time.Now()}
+	e := startJustifyGateway(t, clock)
+	g, jira, idp := e.g, e.jira, e.idp
+	jira.SetIssue(justifytest.JiraIssue{Key: "SUP-7", Category: "indeterminate", Assignee: "mallory@example.com",
+		Fields: map[string]any{"customfield_10050": "42"}})
+	c, resp, body := signIn(t, g, idp, user("mallory@example.com"), "/records/42")
+	mustStatus(t, resp, body, http.StatusForbidden)
+	before := jira.Requests()
+
+	// The form page: not shown.
+	resp, body = get(t, c, g.URL+"/.gateway/justify?return="+url.QueryEscape(g.URL+"/records/42"))
+	mustStatus(t, resp, body, http.StatusForbidden)
+	if strings.Contains(body, `name="ticket"`) || !strings.Contains(body, "do not admit you") {
+		t.Fatalf("the form page for a refused user: %s", body[strings.Index(body, "</style>"):])
+	}
+	// The form, posted with the session's own CSRF token (every page
+	// carries it, for sign-out): refused, nothing looked up.
+	m := formCSRF.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no CSRF token on the page: %.400s", body)
+	}
+	form := url.Values{"csrf": {htmlUnescape(m[1])}, "return": {g.URL + "/records/42"}, "ticket": {"jira:SUP-7"}}
+	req, _ := http.NewRequest(http.MethodPost, g.URL+"/.gateway/justify", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", g.URL)
+	resp, body = do(t, c, req)
+	mustStatus(t, resp, body, http.StatusForbidden)
+	// The header of an API client.
+	tok := fetchIDToken(t, idp, g, user("mallory@example.com"))
+	cli := &http.Client{Timeout: 10 * time.Second}
+	resp, body = get(t, cli, g.URL+"/records/42", "Authorization", "Bearer "+tok, "X-Gateway-Justification", "jira:SUP-7", "Accept", "application/json")
+	mustStatus(t, resp, body, http.StatusForbidden)
+	if jsonField(t, body, "error") != "deny-rule-matched" {
+		t.Fatalf("the header of a refused API client: %s", body)
+	}
+	if n := jira.Requests() - before; n != 0 {
+		t.Fatalf("Jira was asked %d times for a user the route refuses", n)
+	}
 }

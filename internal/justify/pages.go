@@ -173,6 +173,11 @@ func (k *kindService) show(w http.ResponseWriter, r *http.Request, h requirement
 		h.Render(w, r, *bad)
 		return
 	}
+	rq := h.Request(r)
+	if !t.match.AdmittedBy(&policy.Identity{Subject: sess.Subject, Email: sess.Email, Groups: sess.Groups, Claims: sess.Claims}, rq.ClientIP, rq.Now) {
+		h.Render(w, r, notAdmitted(t.match.Title))
+		return
+	}
 	p := k.form(ReasonRequired, nil, t.match.Title, t.q, t.match.Vars)
 	p.Status = http.StatusOK
 	p.Extra["Return"], p.Extra["CSRF"] = t.ret, sess.CSRF
@@ -214,6 +219,13 @@ func (k *kindService) submit(w http.ResponseWriter, r *http.Request, h requireme
 	gr.Route, gr.Title, gr.Vars, gr.Session, gr.SessionID = t.match.Name, t.match.Title, t.match.Vars, sess, sid
 	gr.Identity = &policy.Identity{Subject: sess.Subject, Email: sess.Email, Groups: sess.Groups, Claims: sess.Claims}
 	res := t.q.Resource(t.match.Vars)
+	if !t.match.AdmittedBy(gr.Identity, gr.ClientIP, gr.Now) {
+		// No ticket is looked up (with the gateway's account) and no grant
+		// recorded for someone the route's rules refuse anyway.
+		k.auditEvent(r.Context(), "justification.verify", "refused", &Grant{User: sess.Email, Route: t.q.Route, Resource: res}, Ticket{}, policy.ReasonNoAllowRule, nil)
+		h.Render(w, r, notAdmitted(t.match.Title))
+		return
+	}
 	input := r.PostForm.Get("ticket")
 	var f *Facts
 	ref, err := k.v.Parse(input, t.q.Systems)
@@ -240,6 +252,14 @@ func (k *kindService) submit(w http.ResponseWriter, r *http.Request, h requireme
 	}
 	p.Extra["Return"], p.Extra["CSRF"], p.Extra["Ticket"] = t.ret, sess.CSRF, input
 	h.Render(w, r, p)
+}
+
+// notAdmitted is the page for a user the route's rules refuse: a ticket
+// would not open the tool for them.
+func notAdmitted(title string) requirement.Page {
+	return requirement.Page{Status: http.StatusForbidden, Title: "Not allowed",
+		Message: "The rules of " + title + " do not admit you, so a ticket would not open it; the gateway looked up none.",
+		Next:    "Ask the tool's owner for access.", Reason: policy.ReasonNoAllowRule}
 }
 
 var (

@@ -77,6 +77,21 @@ type Decision struct {
 // so that a caller's Input (the server keeps one per pooled request) is not
 // copied to the heap on every decision.
 func Decide(in *Input, now time.Time) Decision {
+	d := DecideRules(in, now)
+	if !d.Allow || in.Route.Public || len(in.Route.requires) == 0 {
+		return d
+	}
+	return decideRequirements(in.Route, in, now, d)
+}
+
+// DecideRules takes the decision of Decide without the route's
+// requirements: who is calling and the route's allow and deny entries
+// (and in.EvidenceErr). An allow here says only that the rules admit the
+// request; a denial is Decide's too, whatever the requirements' facts
+// would be — so a caller may decide the rules before it gathers facts,
+// and gather none for a request the rules deny (no ticket looked up, no
+// store read, for someone the route refuses anyway).
+func DecideRules(in *Input, now time.Time) Decision {
 	r := in.Route
 	if r == nil {
 		return deny(ReasonRouteNotFound)
@@ -110,11 +125,7 @@ func Decide(in *Input, now time.Time) Decision {
 	if !allowed {
 		return deny(ReasonNoAllowRule)
 	}
-	d := Decision{Allow: true, Reasons: reasonsAllowRule, NotAfter: id.NotAfter}
-	if len(r.requires) == 0 {
-		return d
-	}
-	return decideRequirements(r, in, now, d)
+	return Decision{Allow: true, Reasons: reasonsAllowRule, NotAfter: id.NotAfter}
 }
 
 // decideRequirements checks the route's requirements in order. When some

@@ -556,3 +556,29 @@ func TestJudgesMethods(t *testing.T) {
 		}
 	}
 }
+
+// DecideRules is Decide without the requirements: its denials are Decide's
+// whatever the facts; its allow says only that the rules admit.
+func TestDecideRules(t *testing.T) {
+	window := &fakeReq{kind: "fake-window", reason: "fake-window-closed"}
+	r, err := Compile("r", false, Rules{Allow: []Condition{{Domains: []string{"corp.example"}}}, Deny: []Condition{{Emails: []string{"eve@corp.example"}}}}, []Requirement{window})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		email        string
+		rules, whole Reason
+	}{
+		{"a@corp.example", ReasonAllowRule, "fake-window-closed"},
+		{"eve@corp.example", ReasonDenyRule, ReasonDenyRule},
+		{"a@other.example", ReasonNoAllowRule, ReasonNoAllowRule},
+	} {
+		in := Input{Route: r, Identity: user(tc.email), Request: get("")}
+		if d := DecideRules(&in, t0); d.Reasons[0] != tc.rules {
+			t.Errorf("%s: DecideRules = %+v, want %s", tc.email, d, tc.rules)
+		}
+		if d := Decide(&in, t0); d.Reasons[0] != tc.whole {
+			t.Errorf("%s: Decide = %+v, want %s", tc.email, d, tc.whole)
+		}
+	}
+}

@@ -375,4 +375,22 @@ type RouteMatch struct {
 	Host, Path  string
 	Vars        map[string]string
 	Requirement policy.Requirement
+	// Policy is the route's compiled policy: a page may ask whether the
+	// route's rules admit the user at all (AdmittedBy) before acting for
+	// them.
+	Policy *policy.Route
+}
+
+// AdmittedBy reports whether the route's allow and deny entries admit id
+// for a GET of the matched path from addr (the page the form returns to),
+// the requirements aside (policy.DecideRules). A page that acts on a
+// route's behalf (a ticket looked up, a grant recorded) does nothing for
+// someone the route refuses anyway.
+func (m RouteMatch) AdmittedBy(id *policy.Identity, addr netip.Addr, now time.Time) bool {
+	if m.Policy == nil {
+		return false
+	}
+	in := policy.Input{Route: m.Policy, Identity: id,
+		Request: policy.Request{Method: http.MethodGet, Path: m.Path, SourceIP: addr, Vars: m.Vars}}
+	return policy.DecideRules(&in, now).Allow
 }

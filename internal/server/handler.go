@@ -420,6 +420,12 @@ func (s *Server) decideRoute(r *http.Request, q *request, entry *routeEntry, var
 	now := s.now()
 	gathering := len(entry.services) > 0 && in.Identity != nil && in.EvidenceErr == nil
 	if gathering {
+		// The rules first: a request they deny is denied whatever the
+		// facts, so none are gathered for it (no ticket looked up with the
+		// gateway's account, no store read, for someone the route refuses).
+		if d = policy.DecideRules(in, now); !d.Allow {
+			return d, false
+		}
 		in.Facts, in.EvidenceErr = s.gather(r, q, entry, in.Identity, vars, now, false)
 	}
 	_, sp := s.tracer.Start(r.Context(), "gateway.decide")

@@ -75,7 +75,7 @@ func (h host) RouteFor(r *http.Request, rawURL, kind string) (requirement.RouteM
 	if !ok {
 		return requirement.RouteMatch{}, false
 	}
-	m := requirement.RouteMatch{Name: e.cfg.Name, Title: e.title, Host: hostName, Path: p, Vars: vars}
+	m := requirement.RouteMatch{Name: e.cfg.Name, Title: e.title, Host: hostName, Path: p, Vars: vars, Policy: e.policy}
 	for _, req := range e.policy.Requirements() {
 		if req.Kind() == kind {
 			m.Requirement = req
