@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -32,7 +34,10 @@ var bodyTimeout = BodyTimeout
 //	POST cancel         CancelRequest       -> Result
 //
 // Bodies are limited to MaxBodyBytes (413) and BodyTimeout (408).
-// Malformed input is 400 with an ErrorResponse and stores nothing; a denial
+// Malformed input is 400 with an ErrorResponse that names the member in the
+// API's terms (its JSON path and the JSON type expected, e.g.
+// "quote.pcrs[0].index: expected an integer, got a string"), never the
+// gateway's Go types, and stores nothing; a denial
 // is 403 with its Reason; a store failure is 503. The API needs no browser
 // session: the one-time code and the TPM are the credentials. Rate limiting
 // is the caller's concern.
@@ -111,7 +116,7 @@ func decodeStrict(body []byte, v any) error {
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return badf("expected a JSON object of the documented shape: %v", err)
+		return decodeError(err)
 	}
 	if dec.More() {
 		return badf("expected one JSON object, got trailing data")
@@ -123,6 +128,110 @@ func decodeStrict(body []byte, v any) error {
 		return badf("expected each member name once per object, got %q twice", name)
 	}
 	return nil
+}
+
+// decodeError describes a decoding error of a request body in the API's
+// terms: the member's JSON path (quote.pcrs[0].index) and the JSON type
+// expected and got. It never repeats encoding/json's message, which names
+// the gateway's Go types.
+func decodeError(err error) error {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		got := jsonValue(te.Value)
+		if te.Type != nil && te.Type.Kind() == reflect.Slice && te.Type.Elem().Kind() == reflect.Uint8 && te.Value == "string" {
+			got = "a string that is not standard base64"
+		}
+		if te.Field == "" {
+			return badf("expected a JSON object, got %s", got)
+		}
+		return badf("%s: expected %s, got %s", memberPath(te.Field), jsonKind(te.Type), got)
+	case errors.As(err, &se):
+		return badf("expected a JSON object, got invalid JSON at byte %d", se.Offset)
+	case errors.Is(err, io.EOF):
+		return badf("expected a JSON object, got an empty body")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badf("expected a JSON object, got JSON that ends early")
+	}
+	// DisallowUnknownFields: `json: unknown field "name"`, name quoted.
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if n, qerr := strconv.Unquote(name); qerr == nil {
+			return badf("unknown field %q", n)
+		}
+	}
+	return badf("expected a JSON object of the documented shape")
+}
+
+// memberPath turns encoding/json's field path (quote.pcrs.0.index) into the
+// notation of the API's other errors (quote.pcrs[0].index).
+func memberPath(field string) string {
+	parts := strings.Split(field, ".")
+	var b strings.Builder
+	for i, p := range parts {
+		if _, err := strconv.Atoi(p); err == nil && i > 0 {
+			b.WriteString("[" + p + "]")
+			continue
+		}
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(p)
+	}
+	return b.String()
+}
+
+// jsonKind names the JSON a Go type of the API's messages decodes from.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "another JSON type"
+	}
+	if t == reflect.TypeFor[time.Time]() {
+		return "an RFC 3339 time (a string)"
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "base64-encoded bytes (a string)"
+		}
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return "another JSON type"
+}
+
+// jsonValue describes encoding/json's UnmarshalTypeError.Value: a JSON
+// type ("string", "bool", ...) or "number <literal>".
+func jsonValue(v string) string {
+	switch v {
+	case "string", "number":
+		return "a " + v
+	case "array", "object":
+		return "an " + v
+	case "bool":
+		return "a boolean"
+	case "null":
+		return "null"
+	}
+	if lit, ok := strings.CutPrefix(v, "number "); ok {
+		if len(lit) > 32 {
+			lit = lit[:32] + "…"
+		}
+		return "the number " + lit
+	}
+	return "another JSON value"
 }
 
 // duplicateName returns a member name that occurs twice in one object of

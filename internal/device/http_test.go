@@ -243,3 +243,52 @@ func TestHandlerSlowBody(t *testing.T) {
 		t.Fatalf("expected the connection to close, got %v", err)
 	}
 }
+
+// Decoding errors name the member in the API's terms (its JSON name and
+// path, the JSON type expected) and never the gateway's Go types.
+func TestHandlerDecodeErrorsNameTheMember(t *testing.T) {
+	svc, cs := newTestService(t)
+	tests := []struct {
+		name, path, body, wantErr string
+	}{
+		{"array body", "attest/start", `[]`, "device: expected a JSON object, got an array"},
+		{"string body", "enroll/finish", `"x"`, "device: expected a JSON object, got a string"},
+		{"empty body", "cancel", ``, "device: expected a JSON object, got an empty body"},
+		{"cut short", "enroll/start", `{"code":`, "device: expected a JSON object, got JSON that ends early"},
+		{"syntax", "enroll/start", `{"code":"a",}`, "device: expected a JSON object, got invalid JSON at byte 13"},
+		{"string member", "attest/start", `{"purpose":1}`, "device: purpose: expected a string, got a number"},
+		{"bytes member", "attest/start", `{"purpose":"check","ak_public":5}`, "device: ak_public: expected base64-encoded bytes (a string), got a number"},
+		{"bad base64", "enroll/start", `{"ek_public":"!!"}`, "device: ek_public: expected base64-encoded bytes (a string), got a string that is not standard base64"},
+		{"nested integer", "attest/finish", `{"quote":{"pcrs":[{"index":"a"}]}}`, "device: quote.pcrs[0].index: expected an integer, got a string"},
+		{"integer too large", "attest/finish", `{"quote":{"pcrs":[{"index":1e99}]}}`, "device: quote.pcrs[0].index: expected an integer, got the number 1e99"},
+		{"nested list", "enroll/finish", `{"quote":{"pcrs":{}}}`, "device: quote.pcrs: expected an array, got an object"},
+		{"nested object", "attest/finish", `{"certify":[]}`, "device: certify: expected an object, got an array"},
+		{"boolean", "cancel", `{"challenge_id":true}`, "device: challenge_id: expected a string, got a boolean"},
+		{"unknown member", "attest/finish", `{"quote":{"extra":1}}`, `device: unknown field "extra"`},
+	}
+	h := svc.Handler()
+	before := cs.count()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest("POST", APIPrefix+"/"+tt.path, strings.NewReader(tt.body))
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			var er ErrorResponse
+			if err := json.Unmarshal(rec.Body.Bytes(), &er); err != nil {
+				t.Fatalf("expected a JSON error body, got %q", rec.Body.String())
+			}
+			if rec.Code != http.StatusBadRequest || er.Error != tt.wantErr {
+				t.Fatalf("expected 400 %q, got %d %q", tt.wantErr, rec.Code, er.Error)
+			}
+			for _, internal := range []string{"Go ", "Request", "uint8", "struct", "json:", "device.", "main."} {
+				if strings.Contains(er.Error, internal) {
+					t.Fatalf("error %q names an internal (%q)", er.Error, internal)
+				}
+			}
+		})
+	}
+	if n := cs.count(); n != before {
+		t.Fatalf("expected malformed requests to store nothing, got %v", cs.writes[before:])
+	}
+}
