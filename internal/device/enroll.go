@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -156,10 +157,7 @@ func (s *Service) EnrollStart(ctx context.Context, req EnrollStartRequest) (*Enr
 // signed-in user, who becomes its recorded owner.
 func (s *Service) checkEnrollOwner(ctx context.Context, d InventoryDevice, email string) error {
 	if d.Owner != "" {
-		if !strings.EqualFold(d.Owner, email) {
-			return newError(ReasonOwnerMismatch, fmt.Sprintf("device %q is registered to another user than %s", d.ID, email), nil)
-		}
-		return nil
+		return enrollOwnerError(d, nil, email)
 	}
 	var old enrollment
 	if err := s.getJSON(ctx, keyEnrollment+d.ID, &old); errors.Is(err, store.ErrNotFound) {
@@ -167,11 +165,77 @@ func (s *Service) checkEnrollOwner(ctx context.Context, d InventoryDevice, email
 	} else if err != nil {
 		return fmt.Errorf("device: read enrollment: %w", err)
 	}
-	if old.Owner != "" && !strings.EqualFold(old.Owner, email) {
+	return enrollOwnerError(d, &old, email)
+}
+
+// enrollOwnerError is checkEnrollOwner's judgement of email against the
+// inventory entry d and the device's current enrollment old (nil: none).
+func enrollOwnerError(d InventoryDevice, old *enrollment, email string) error {
+	if d.Owner != "" {
+		if !strings.EqualFold(d.Owner, email) {
+			return newError(ReasonOwnerMismatch, fmt.Sprintf("device %q is registered to another user than %s", d.ID, email), nil)
+		}
+		return nil
+	}
+	if old != nil && old.Owner != "" && !strings.EqualFold(old.Owner, email) {
 		return newError(ReasonOwnerMismatch, fmt.Sprintf("device %q was enrolled by another user than %s; IT can reassign it by naming its owner in the inventory", d.ID, email), nil)
 	}
 	return nil
 }
+
+// recordEnrollment stores en as device d's enrollment, atomically with the
+// owner check (enrollOwnerError): it reads the current enrollment, judges
+// en.Owner against it, and writes only in place of that very record —
+// SetNX when there was none, CompareAndDelete of the bytes read then SetNX
+// otherwise. Of two enrollments racing (two users enrolling a device that
+// has no owner yet, on any replicas), the first write wins; the other finds
+// the winner's record when it reads again, and its owner check refuses it.
+// It returns the enrollment replaced (nil when there was none).
+func (s *Service) recordEnrollment(ctx context.Context, d InventoryDevice, en enrollment) (*enrollment, error) {
+	key := keyEnrollment + d.ID
+	b, err := marshalJSON(en)
+	if err != nil {
+		return nil, err
+	}
+	for range recordAttempts {
+		raw, err := s.st.Get(ctx, key)
+		var old *enrollment
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return nil, fmt.Errorf("device: read enrollment: %w", err)
+		default:
+			old = new(enrollment)
+			if err := json.Unmarshal(raw, old); err != nil {
+				return nil, fmt.Errorf("device: read enrollment: %w", err)
+			}
+		}
+		if err := enrollOwnerError(d, old, en.Owner); err != nil {
+			return nil, err
+		}
+		if old != nil {
+			ok, err := s.st.CompareAndDelete(ctx, key, raw)
+			if err != nil {
+				return nil, fmt.Errorf("device: replace enrollment: %w", err)
+			}
+			if !ok { // changed since it was read: judge the new one
+				continue
+			}
+		}
+		ok, err := s.st.SetNX(ctx, key, b, s.cfg.EnrollmentTTL)
+		if err != nil {
+			return nil, fmt.Errorf("device: store enrollment: %w", err)
+		}
+		if ok {
+			return old, nil
+		}
+		// Another enrollment was written first: judge it.
+	}
+	return nil, fmt.Errorf("device: the enrollment of device %q changed %d times while it was being recorded", d.ID, recordAttempts)
+}
+
+// recordAttempts bounds recordEnrollment's read-check-write rounds.
+const recordAttempts = 5
 
 // parseQuote checks the form of a quote message.
 func parseQuote(q Quote) error {
@@ -246,27 +310,23 @@ func (s *Service) EnrollFinish(ctx context.Context, req EnrollFinishRequest) (*R
 	if inv.ekHash(d.ID) != ch.EKHash {
 		return fail(newError(ReasonNotEnrolled, fmt.Sprintf("the inventory names another EK for device %q since the enrollment started", d.ID), nil))
 	}
-	// Again, at the end: the inventory may have changed, or another user's
-	// enrollment of the same device may have finished in between.
-	if err := s.checkEnrollOwner(ctx, d, ch.Email); err != nil {
-		return fail(err)
-	}
 	akName, _ := tpm2.ObjectName(ak)
 	now := s.now()
 	clock := att.Clock
 	en := enrollment{DeviceID: d.ID, Owner: ch.Email, AKPublic: ch.AKPublic, AKName: akName.Buffer, EKHash: ch.EKHash,
 		EnrolledAt: now, AttestedAt: now, Last: &clock}
-	var old enrollment
-	if err := s.getJSON(ctx, keyEnrollment+d.ID, &old); err == nil && !bytes.Equal(old.AKName, en.AKName) {
+	// The owner is judged again, at the end and atomically with the write:
+	// the inventory may have changed, or another user's enrollment of the
+	// same device may have finished (or be finishing) in between.
+	s.enrollments.forget(d.ID)
+	old, err := s.recordEnrollment(ctx, d, en)
+	if err != nil {
+		return fail(err)
+	}
+	if old != nil && !bytes.Equal(old.AKName, en.AKName) {
 		if err := s.st.Delete(ctx, keyByAK+hex.EncodeToString(old.AKName)); err != nil {
 			return fail(fmt.Errorf("device: remove old AK: %w", err))
 		}
-	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fail(fmt.Errorf("device: read enrollment: %w", err))
-	}
-	s.enrollments.forget(d.ID)
-	if err := s.setJSON(ctx, keyEnrollment+d.ID, en, s.cfg.EnrollmentTTL); err != nil {
-		return fail(fmt.Errorf("device: store enrollment: %w", err))
 	}
 	if err := s.st.Set(ctx, keyByAK+hex.EncodeToString(en.AKName), []byte(d.ID), s.cfg.EnrollmentTTL); err != nil {
 		return fail(fmt.Errorf("device: store AK index: %w", err))

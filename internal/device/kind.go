@@ -14,6 +14,7 @@ import (
 	"github.com/accessgateway/gateway/internal/audit"
 	"github.com/accessgateway/gateway/internal/policy"
 	"github.com/accessgateway/gateway/internal/requirement"
+	"github.com/accessgateway/gateway/internal/store"
 )
 
 // Kind is device trust as a requirement kind (routes[].require.device and
@@ -261,9 +262,22 @@ func (Kind) NewService(section any, env requirement.Env) (requirement.Service, e
 	if err != nil {
 		return nil, err
 	}
+	// Recording an enrollment (and its owner) and replacing a session's
+	// one-time codes use the store's compare-and-delete: a Redis ACL user
+	// that may not run its script would fail every enrollment. Checked
+	// here, so that the start (or the reload) fails instead.
+	ctx, cancel := context.WithTimeout(context.Background(), storeCheckTimeout)
+	defer cancel()
+	if err := store.CheckCompareAndDelete(ctx, env.Store); err != nil {
+		_ = svc.Close()
+		return nil, fmt.Errorf("device: the shared store must let the gateway record enrollments and one-time codes atomically (a compare-and-delete script): %w", err)
+	}
 	k.svc = svc
 	return k, nil
 }
+
+// storeCheckTimeout bounds NewService's check of the store.
+const storeCheckTimeout = 10 * time.Second
 
 // kindService is device trust's runtime: evidence, pages, endpoints.
 type kindService struct {
