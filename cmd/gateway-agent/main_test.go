@@ -17,6 +17,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -80,10 +81,10 @@ func TestAgentCommands(t *testing.T) {
 		wantErr  string
 	}{
 		{"status before enrollment", []string{"status"}, exitDenied, id.EKHash, "ask IT to register it"},
-		{"enroll", []string{"enroll", newCode(device.PurposeEnroll)}, exitOK, "for alice@example.com", ""},
+		{"enroll", []string{"enroll", "code:" + device.PurposeEnroll}, exitOK, "for alice@example.com", ""},
 		{"code is single use", []string{"verify", "AAAAA-AAAAA"}, exitDenied, "", "get a new one"},
-		{"verify", []string{"verify", strings.ToLower(newCode(device.PurposeVerify))}, exitOK, "Verified", ""},
-		{"verify again, a later run", []string{"verify", newCode(device.PurposeVerify)}, exitOK, "Verified", ""},
+		{"verify", []string{"verify", "lowercase-code:" + device.PurposeVerify}, exitOK, "Verified", ""},
+		{"verify again, a later run", []string{"verify", "code:" + device.PurposeVerify}, exitOK, "Verified", ""},
 		{"status after enrollment", []string{"status"}, exitOK, "Gateway:          OK", ""},
 		{"cert", []string{"cert"}, exitOK, "Certificate for device lt-7", ""},
 		{"bad code shape", []string{"verify", "nope"}, exitDenied, "", "update gateway-agent"},
@@ -91,7 +92,17 @@ func TestAgentCommands(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errOut := agentRun(tt.args...)
+			// Codes are issued when the case runs, as the device page
+			// would show them then: a session holds one of each at a time.
+			args := slices.Clone(tt.args)
+			for i, a := range args {
+				if p, ok := strings.CutPrefix(a, "code:"); ok {
+					args[i] = newCode(p)
+				} else if p, ok := strings.CutPrefix(a, "lowercase-code:"); ok {
+					args[i] = strings.ToLower(newCode(p))
+				}
+			}
+			code, out, errOut := agentRun(args...)
 			if code != tt.wantCode || !strings.Contains(out, tt.wantOut) || !strings.Contains(errOut, tt.wantErr) {
 				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s", code, tt.wantCode, out, errOut)
 			}

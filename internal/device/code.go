@@ -2,6 +2,8 @@ package device
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -24,8 +26,8 @@ const (
 	codeLen      = 10
 )
 
-// NewCode issues a one-time code for the device page of a signed-in user:
-// IssueCode without a tool name.
+// NewCode returns the session's one-time code for the device page of a
+// signed-in user: IssueCode without a tool name.
 func (s *Service) NewCode(ctx context.Context, purpose, sessionID, email string) (string, time.Time, error) {
 	return s.IssueCode(ctx, CodeRequest{Purpose: purpose, SessionID: sessionID, Email: email})
 }
@@ -49,10 +51,17 @@ type CodeRequest struct {
 // MaxToolName bounds CodeRequest.Tool.
 const MaxToolName = 200
 
-// IssueCode issues a one-time code: "XXXXX-XXXXX", 50 random bits, single
-// use, valid for code_ttl, kept in the store (hashed) with the session, the
-// user's email and the tool name. The page shows it with the agent command
-// (AgentCommand) and polls CodeStatus.
+// IssueCode returns the browser session's one-time code for req.Purpose:
+// "XXXXX-XXXXX", 50 random bits, single use, valid for code_ttl, kept in the
+// store (hashed) with the session, the user's email and the tool name. The
+// page shows it with the agent command (AgentCommand) and polls CodeStatus.
+//
+// A session holds at most one code of each purpose, on every replica:
+// IssueCode returns the code it holds while that code is unused, has at
+// least half of code_ttl left and was issued for the same user and tool (a
+// reloaded page shows the same code); otherwise it issues a new one that
+// replaces it, and the replaced code stops working (it reads as expired).
+// Concurrent calls for one session agree on one code.
 func (s *Service) IssueCode(ctx context.Context, req CodeRequest) (string, time.Time, error) {
 	if req.Purpose != PurposeEnroll && req.Purpose != PurposeVerify {
 		return "", time.Time{}, fmt.Errorf("device: expected code purpose %q or %q, got %q", PurposeEnroll, PurposeVerify, req.Purpose)
@@ -63,7 +72,55 @@ func (s *Service) IssueCode(ctx context.Context, req CodeRequest) (string, time.
 	if len(req.Tool) > MaxToolName || strings.IndexFunc(req.Tool, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
 		return "", time.Time{}, fmt.Errorf("device: expected a tool name of at most %d printable bytes, got %q", MaxToolName, req.Tool)
 	}
-	raw := randomBytes(codeLen)
+	sessionHash := hashKey(req.SessionID)
+	current := keySessionCode + req.Purpose + ":" + sessionHash
+	for range recordAttempts {
+		seed, err := s.st.Get(ctx, current)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			seed = nil
+		case err != nil:
+			return "", time.Time{}, fmt.Errorf("device: read the session's code: %w", err)
+		default:
+			code := sessionCode(req.SessionID, req.Purpose, seed)
+			if exp, ok, err := s.reusableCode(ctx, code, req, sessionHash); err != nil {
+				return "", time.Time{}, err
+			} else if ok {
+				return code, exp, nil
+			}
+		}
+		next := randomBytes(32)
+		code := sessionCode(req.SessionID, req.Purpose, next)
+		exp, err := s.storeCode(ctx, code, req, sessionHash)
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		installed, err := s.replaceSessionCode(ctx, req, current, seed, next)
+		if err != nil || !installed {
+			s.dropCode(ctx, code)
+		}
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		if installed {
+			return code, exp, nil
+		}
+		// Another page load of this session installed its code first.
+	}
+	return "", time.Time{}, fmt.Errorf("device: the session's %s code changed %d times while one was issued", req.Purpose, recordAttempts)
+}
+
+// sessionCode derives a session's code from the seed kept in the store
+// under keySessionCode: HMAC-SHA256 keyed by the session ID, so that the
+// store (which holds the seed and the code's hash, never the session ID)
+// cannot give the code back, while the session's next page load can.
+func sessionCode(sessionID, purpose string, seed []byte) string {
+	mac := hmac.New(sha256.New, []byte(sessionID))
+	mac.Write([]byte("accessgateway/device/code/v1\x00"))
+	mac.Write([]byte(purpose))
+	mac.Write([]byte{0})
+	mac.Write(seed)
+	raw := mac.Sum(nil)[:codeLen]
 	var b strings.Builder
 	for i, x := range raw {
 		if i == codeLen/2 {
@@ -71,22 +128,88 @@ func (s *Service) IssueCode(ctx context.Context, req CodeRequest) (string, time.
 		}
 		b.WriteByte(codeAlphabet[x&31])
 	}
-	code := b.String()
+	return b.String()
+}
+
+// reusableCode reports whether code, the session's current code, may be
+// shown again for req: unused, for the same user and tool, and with at least
+// half of code_ttl left. It returns the code's expiry.
+func (s *Service) reusableCode(ctx context.Context, code string, req CodeRequest, sessionHash string) (time.Time, bool, error) {
+	var rec codeRecord
+	if err := s.getJSON(ctx, keyCode+hashKey(normalizeCode(code)), &rec); errors.Is(err, store.ErrNotFound) {
+		return time.Time{}, false, nil // used or expired
+	} else if err != nil {
+		return time.Time{}, false, fmt.Errorf("device: read code: %w", err)
+	}
+	ok := rec.Purpose == req.Purpose && rec.SessionHash == sessionHash && rec.Email == req.Email && rec.Tool == req.Tool &&
+		rec.ExpiresAt.Sub(s.now()) >= s.cfg.CodeTTL/2
+	return rec.ExpiresAt, ok, nil
+}
+
+// storeCode stores a new code and its pending state.
+func (s *Service) storeCode(ctx context.Context, code string, req CodeRequest, sessionHash string) (time.Time, error) {
 	exp := s.now().Add(s.cfg.CodeTTL)
 	h := hashKey(normalizeCode(code))
-	rec := codeRecord{Purpose: req.Purpose, SessionHash: hashKey(req.SessionID), Email: req.Email, Tool: req.Tool, ExpiresAt: exp}
+	rec := codeRecord{Purpose: req.Purpose, SessionHash: sessionHash, Email: req.Email, Tool: req.Tool, ExpiresAt: exp}
 	ok, err := s.setNXJSON(ctx, keyCode+h, rec, s.cfg.CodeTTL)
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("device: store code: %w", err)
+		return time.Time{}, fmt.Errorf("device: store code: %w", err)
 	}
 	if !ok {
-		return "", time.Time{}, errors.New("device: code collision, try again")
+		return time.Time{}, errors.New("device: code collision, try again")
 	}
-	st := CodeState{State: CodePending, sessionHash: rec.SessionHash}
-	if err := s.setCodeState(ctx, h, st); err != nil {
-		return "", time.Time{}, err
+	if err := s.setCodeState(ctx, h, CodeState{State: CodePending, sessionHash: sessionHash}); err != nil {
+		_ = s.st.Delete(ctx, keyCode+h)
+		return time.Time{}, err
 	}
-	return code, exp, nil
+	return exp, nil
+}
+
+// replaceSessionCode makes next the seed of the session's current code in
+// place of seed (nil: none), atomically: only if the store still holds seed.
+// The code it replaces stops working (retireCode). It reports false when
+// another page load of the session changed the current code first.
+func (s *Service) replaceSessionCode(ctx context.Context, req CodeRequest, key string, seed, next []byte) (bool, error) {
+	if seed != nil {
+		removed, err := s.st.CompareAndDelete(ctx, key, seed)
+		if err != nil {
+			return false, fmt.Errorf("device: replace the session's code: %w", err)
+		}
+		if !removed {
+			return false, nil
+		}
+		if err := s.retireCode(ctx, sessionCode(req.SessionID, req.Purpose, seed)); err != nil {
+			return false, err
+		}
+	}
+	ok, err := s.st.SetNX(ctx, key, next, s.cfg.CodeTTL)
+	if err != nil {
+		return false, fmt.Errorf("device: store the session's code: %w", err)
+	}
+	return ok, nil
+}
+
+// retireCode ends a replaced code: unless the agent used it already (then
+// its state keeps the result for the page that showed it), it stops working
+// and reads as expired.
+func (s *Service) retireCode(ctx context.Context, code string) error {
+	h := hashKey(normalizeCode(code))
+	if _, err := s.st.Take(ctx, keyCode+h); errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("device: retire the session's previous code: %w", err)
+	}
+	if err := s.st.Delete(ctx, keyCodeState+h); err != nil {
+		return fmt.Errorf("device: retire the session's previous code: %w", err)
+	}
+	return nil
+}
+
+// dropCode removes a code that was stored but not installed as the
+// session's code (best effort: it expires anyway).
+func (s *Service) dropCode(ctx context.Context, code string) {
+	h := hashKey(normalizeCode(code))
+	_ = s.st.Delete(ctx, keyCode+h, keyCodeState+h)
 }
 
 func (s *Service) setNXJSON(ctx context.Context, key string, v any, ttl time.Duration) (bool, error) {

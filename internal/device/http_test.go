@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -170,7 +171,7 @@ func TestCodes(t *testing.T) {
 	ctx := context.Background()
 	seen := map[string]bool{}
 	for range 200 {
-		c, exp, err := svc.NewCode(ctx, PurposeVerify, "s", "a@example.com")
+		c, exp, err := svc.NewCode(ctx, PurposeVerify, fmt.Sprint("s", len(seen)), "a@example.com")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -90,6 +90,8 @@ const (
 	keyEnrollment = "device:enrolled:"  // + device ID         -> enrollment
 	keyByAK       = "device:byak:"      // + hex AK name       -> device ID
 	keySession    = "device:session:"   // + sha256(session)   -> binding
+	// + purpose ":" sha256(session) -> seed of the session's current code
+	keySessionCode = "device:sesscode:"
 )
 
 // BindingKeyPrefix begins every BindingKey.
