@@ -198,9 +198,11 @@ func (p *PagerDuty) counts(oc pdOnCall, id string, at time.Time) (bool, error) {
 // policy or schedule ID refused) is a *MisconfiguredError.
 func (p *PagerDuty) listError(err error) error {
 	var ue *UnavailableError
+	var nf *notFoundError
 	switch {
-	case isNotFound(err):
-		return p.api.misconfigured(http.StatusNotFound, fmt.Errorf("%w: expected the REST API at base_url", err))
+	case errors.As(err, &nf):
+		// Not ErrNotFound: no incident was asked for.
+		return p.api.misconfigured(http.StatusNotFound, fmt.Errorf("no %s here: expected the REST API at base_url", nf.path))
 	case errors.As(err, &ue) && ue.Status == http.StatusBadRequest:
 		return p.api.misconfigured(ue.Status, errors.New("the query was refused: expected escalation_policy_ids and schedule_ids that exist in this account"))
 	}

@@ -52,6 +52,17 @@ type Incident struct {
 // ErrNotFound: the provider has no such incident.
 var ErrNotFound = errors.New("breakglass: incident not found")
 
+// notFoundError is the API client's 404: ErrNotFound for an incident's
+// address; a caller that asked for something else (a list) says what it
+// means instead, with path.
+type notFoundError struct{ provider, path string }
+
+func (e *notFoundError) Error() string {
+	return ErrNotFound.Error() + ": " + e.provider + " answered 404 for " + e.path
+}
+
+func (e *notFoundError) Is(target error) bool { return target == ErrNotFound }
+
 // UnavailableError means a provider could not answer: a network error, a
 // timeout, a non-2xx status other than 401, 403 and 404, a rate limit
 // (429), or a body that is not the documented JSON. It may pass; callers
@@ -187,7 +198,7 @@ func (c *apiClient) get(ctx context.Context, segments []string, query url.Values
 	}
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
-		return fmt.Errorf("%w: %s answered 404 for %s", ErrNotFound, c.name, path)
+		return &notFoundError{provider: c.name, path: path}
 	case resp.StatusCode == http.StatusUnauthorized:
 		return c.misconfigured(resp.StatusCode, errors.New("the API key was refused: expected a valid key in the provider's configuration"))
 	case resp.StatusCode == http.StatusForbidden:

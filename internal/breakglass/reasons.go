@@ -58,9 +58,11 @@ var Reasons = []policy.Reason{
 
 // Refusal is a definite "no" to a break-glass request, with the reason the
 // page and the audit record show. Detail is for people (it never holds
-// secrets); Err, when set, is the underlying cause (for
+// secrets) and says everything the refusal's message says: the provider's
+// status and words are quoted in it, not repeated from Err. Err, when set,
+// is the underlying cause, for errors.Is and errors.As (for
 // ReasonProviderUnavailable and ReasonProviderMisconfigured, the provider's
-// error).
+// error); Error shows it only when there is no Detail.
 type Refusal struct {
 	Reason policy.Reason
 	Detail string
@@ -72,10 +74,10 @@ type Refusal struct {
 
 func (r *Refusal) Error() string {
 	s := "breakglass: refused (" + string(r.Reason) + ")"
-	if r.Detail != "" {
+	switch {
+	case r.Detail != "":
 		s += ": " + r.Detail
-	}
-	if r.Err != nil {
+	case r.Err != nil:
 		s += ": " + r.Err.Error()
 	}
 	return s
