@@ -23,7 +23,9 @@ import (
 const (
 	EventGranted = "break_glass.granted"
 	EventRevoked = "break_glass.revoked"
-	// EventEnded: the grant ended because its incident resolved.
+	// EventEnded: the grant ended before its expiry for another cause than
+	// revocation: its incident resolved, its policy was removed, a new grant
+	// superseded it, or its holder ended it (Event.Cause says which).
 	EventEnded = "break_glass.ended"
 )
 
@@ -37,10 +39,11 @@ type Event struct {
 	Type  string    `json:"type"`
 	Time  time.Time `json:"time"`
 	Grant Grant     `json:"grant"`
-	// By is who revoked the grant (EventRevoked).
+	// By is who revoked the grant (EventRevoked), or its holder when they
+	// ended it (EventEnded, cause ended-by-holder).
 	By string `json:"by,omitempty"`
 	// Cause is why the grant ended early: revoked, incident-resolved,
-	// policy-removed, superseded.
+	// policy-removed, superseded, ended-by-holder.
 	Cause string `json:"cause,omitempty"`
 }
 
@@ -362,6 +365,8 @@ func slackText(ev Event) string {
 			why = "its policy " + slackEscape(g.Policy) + " was removed from the configuration"
 		case CauseSuperseded:
 			why = "a new grant of the same session replaced it"
+		case CauseEndedByHolder:
+			why = "its holder ended it before its expiry"
 		}
 		fmt.Fprintf(&b, ":white_check_mark: *Break-glass ended*: the grant of %s on route *%s* ended: %s.",
 			slackEscape(g.User), slackEscape(g.Route), why)

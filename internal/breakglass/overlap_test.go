@@ -140,7 +140,8 @@ func TestNewGrantSupersedesOneThatNoLongerStands(t *testing.T) {
 }
 
 // The form: a second request is answered 409 with what is in force and
-// what to do, and audited as refused.
+// what to do (end it from the page, then ask again), and audited as
+// refused.
 func TestFormRefusesASecondGrant(t *testing.T) {
 	ctx := context.Background()
 	k, h, rec := newPages(t, nil, alice)
@@ -158,8 +159,12 @@ func TestFormRefusesASecondGrant(t *testing.T) {
 		t.Fatalf("status %d; want 409", w.Code)
 	}
 	p := h.pages[len(h.pages)-1]
-	if p.Reason != wantAlreadyGranted || !strings.Contains(p.Next, "until 11:00 UTC") || !strings.Contains(p.Next, "revoke") {
+	if p.Reason != wantAlreadyGranted || !strings.Contains(p.Next, "until 11:00 UTC") || !strings.Contains(p.Next, "end it with the button below") {
 		t.Fatalf("page %+v; want reason %s saying until when and what to do", p, wantAlreadyGranted)
+	}
+	// The holder may end the grant in force from this page, then ask again.
+	if p.Extra["EndID"] != g.ID || p.Extra["EndAction"] != endPath {
+		t.Fatalf("page extra %+v; want the form that ends grant %s", p.Extra, g.ID)
 	}
 	r := rec.find("break-glass.request")
 	if r == nil || r.Decision != "refused" || len(r.Reasons) == 0 || r.Reasons[0] != string(wantAlreadyGranted) || !strings.Contains(r.Detail, g.ID) {

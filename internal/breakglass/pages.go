@@ -22,6 +22,7 @@ import (
 const (
 	pagePath   = "/.gateway/break-glass"
 	reviewPath = "/.gateway/break-glass/review"
+	endPath    = "/.gateway/break-glass/end"
 	maxForm    = 8 << 10
 )
 
@@ -97,13 +98,14 @@ func (k *kindService) Mount(m *mux.Router, h requirement.Host) {
 	csrf := http.NewCrossOriginProtection()
 	// On any host but the gateway's own, whatever the method: first.
 	elsewhere := func(r *http.Request, _ *mux.RouteMatch) bool { return !k.onGatewayHost(r) }
-	for _, p := range []string{"/break-glass", "/break-glass/review"} {
+	for _, p := range []string{"/break-glass", "/break-glass/review", "/break-glass/end"} {
 		m.Path(p).MatcherFunc(elsewhere).HandlerFunc(func(w http.ResponseWriter, r *http.Request) { k.elsewhere(w, r, h) })
 	}
 	m.HandleFunc("/break-glass", func(w http.ResponseWriter, r *http.Request) { k.show(w, r, h, nil, "") }).Methods(http.MethodGet)
 	m.Handle("/break-glass", csrf.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { k.submit(w, r, h) }))).Methods(http.MethodPost)
 	m.HandleFunc("/break-glass/review", func(w http.ResponseWriter, r *http.Request) { k.review(w, r, h, "") }).Methods(http.MethodGet)
 	m.Handle("/break-glass/review", csrf.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { k.reviewAction(w, r, h) }))).Methods(http.MethodPost)
+	m.Handle("/break-glass/end", csrf.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { k.endAction(w, r, h) }))).Methods(http.MethodPost)
 }
 
 var (
@@ -184,6 +186,9 @@ func (k *kindService) show(w http.ResponseWriter, r *http.Request, h requirement
 		if ok, until := Check(g, q.Route, k.env.Now()); ok {
 			p.Extra["Active"] = fmt.Sprintf("You hold a grant for incident %s until %s (%s left).", g.Incident.ID,
 				until.UTC().Format("15:04 MST"), until.Sub(k.env.Now()).Round(time.Minute))
+			// Its holder may end it early (endAction): it is then
+			// reviewable at once, and a new one may be asked for.
+			p.Extra["EndAction"], p.Extra["EndID"] = endPath, g.ID
 		}
 	}
 	if used, limit, err := k.svc.Used(r.Context(), q.Policy, sess.Email); err == nil {
@@ -231,7 +236,7 @@ func refusalText(f *Refusal) string {
 		if g := f.Held; g != nil {
 			return "You already have break-glass access to this tool, for incident " + g.Incident.ID + ", until " +
 				g.ExpiresAt.UTC().Format("15:04 MST") + ": use it. No second grant is made while it lasts (it would use up another of today's grants). " +
-				"For more time or another incident, ask a break-glass reviewer to revoke it, then ask again; or ask again once it has expired."
+				"For more time or another incident, end it with the button below, then ask again; or ask again once it has expired."
 		}
 		return "You already have break-glass access to this tool. No second grant is made while it lasts."
 	case ReasonProviderUnavailable:
@@ -541,4 +546,82 @@ func (k *kindService) reviewAction(w http.ResponseWriter, r *http.Request, h req
 		return
 	}
 	http.Redirect(w, r, reviewPath, http.StatusSeeOther)
+}
+
+// endAction ends the session's own grant before its expiry, at its
+// holder's request: the form on the break-glass page that shows the grant.
+// Only the session the grant is bound to may end it (Service.EndByHolder);
+// every refusal is audited (break-glass.end, refused), the end itself as
+// break-glass.ended with cause ended-by-holder.
+func (k *kindService) endAction(w http.ResponseWriter, r *http.Request, h requirement.Host) {
+	sess, sid, ok := k.session(w, r, h)
+	if !ok {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		h.Render(w, r, requirement.Page{Status: http.StatusBadRequest, Title: "Bad request", Message: "The form could not be read; nothing was ended.",
+			Next: "Open the break-glass page again."})
+		return
+	}
+	id := r.PostForm.Get("id")
+	if !sess.CheckCSRF(r.PostForm.Get("csrf")) {
+		k.audit(r.Context(), "break-glass.end", "refused", sess.Email, "", nil, "",
+			fmt.Sprintf("the form did not carry the session's CSRF token (not sent by the gateway's page): grant %q not ended; nothing was done", truncate(id, 40)))
+		h.Render(w, r, requirement.Page{Status: http.StatusForbidden, Title: "Form refused", Message: "The form was not sent by this gateway's page; nothing was ended.",
+			Next: "Open the break-glass page again and use its button."})
+		return
+	}
+	// Where to go next: the break-glass page of the grant's route, when the
+	// form named a valid return address.
+	var back []requirement.Offer
+	if ret, ok := h.SafeReturn(r, r.PostForm.Get("return")); ok {
+		back = []requirement.Offer{{Text: "Need access again outside the rules? Ask for a new grant (it counts against today's grants).",
+			Label: "Break-glass page", URL: pagePath + "?return=" + url.QueryEscape(ret)}}
+	}
+	u := User{Email: sess.Email, Groups: sess.Groups, Session: sid}
+	g, err := k.svc.EndByHolder(r.Context(), u, id)
+	var ended *EndedError
+	switch {
+	case errors.Is(err, ErrGrantNotFound), errors.Is(err, ErrNotHolder):
+		// One answer for both: a grant's ID says nothing to a session
+		// that does not hold it.
+		why := "no such grant"
+		if errors.Is(err, ErrNotHolder) {
+			why = "the grant is not held by this session"
+		}
+		k.audit(r.Context(), "break-glass.end", "refused", sess.Email, "", nil, "",
+			fmt.Sprintf("grant %q not ended: %s; nothing was done", truncate(id, 40), why))
+		h.Render(w, r, requirement.Page{Status: http.StatusForbidden, Title: "Not your grant",
+			Message: "This session holds no break-glass grant " + truncate(id, 40) + "; nothing was ended.",
+			Next:    "A grant is ended by the session it was granted to, or revoked by a break-glass reviewer.", Offers: back})
+		return
+	case errors.As(err, &ended):
+		k.audit(r.Context(), "break-glass.end", "refused", sess.Email, g.Route, &g, "",
+			fmt.Sprintf("grant %s not ended: it ended already (%s at %s)", g.ID, ended.Cause, ended.At.UTC().Format(time.RFC3339)))
+		how := map[string]string{StateExpired: "it expired", CauseRevoked: "a reviewer revoked it", CauseEndedByHolder: "you ended it",
+			CauseIncidentResolved: "its incident is no longer active", CausePolicyRemoved: "its policy was removed from the configuration",
+			CauseSuperseded: "a newer grant replaced it", CauseNotActivated: "it was never activated"}[ended.Cause]
+		if how == "" {
+			how = ended.Cause
+		}
+		h.Render(w, r, requirement.Page{Status: http.StatusConflict, Title: "Grant already ended",
+			Message: "Your break-glass grant for incident " + g.Incident.ID + " ended already, at " + ended.At.UTC().Format("15:04 MST") + ": " + how + ". Nothing was changed.",
+			Next:    "It no longer lets you in, and there is nothing to end.", Offers: back})
+		return
+	case err != nil:
+		k.env.Logger.Error("break-glass end: the shared store did not answer", "err", err, "grant", truncate(id, 40))
+		k.audit(r.Context(), "break-glass.end", "refused", sess.Email, "", nil, ReasonUnavailable,
+			fmt.Sprintf("grant %q: the shared store did not answer; the grant may not have ended", truncate(id, 40)))
+		h.Render(w, r, requirement.Page{Status: http.StatusServiceUnavailable, Title: "Temporarily unavailable",
+			Message: "The gateway's shared store did not answer, so your grant may not have ended.",
+			Next:    "Try again in a minute; if it persists, ask a break-glass reviewer to revoke it and quote the request ID.",
+			Reason:  ReasonUnavailable})
+		return
+	}
+	k.audit(r.Context(), "break-glass.ended", CauseEndedByHolder, g.User, g.Route, &g, "",
+		"grant "+g.ID+" ended by its holder before its expiry ("+g.ExpiresAt.UTC().Format(time.RFC3339)+"); reviewable now")
+	h.Render(w, r, requirement.Page{Status: http.StatusOK, Title: "Break-glass grant ended",
+		Message: "Your break-glass grant for incident " + g.Incident.ID + " has ended: it no longer lets you in, on any replica.",
+		Next:    "The end is in the audit log and announced like every other; the grant can be reviewed now.", Offers: back})
 }

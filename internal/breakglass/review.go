@@ -43,6 +43,7 @@ const (
 	StateRevoked          = CauseRevoked
 	StateIncidentResolved = CauseIncidentResolved
 	StatePolicyRemoved    = CausePolicyRemoved
+	StateEndedByHolder    = CauseEndedByHolder
 )
 
 // State is active, expired, or the cause of an early end. A grant whose
@@ -60,8 +61,8 @@ func (e Entry) State(now time.Time) string {
 
 // ReviewableFrom is the first instant the grant may be marked reviewed: a
 // review looks at what the grant was used for, so it waits until the grant
-// can no longer be used. A grant that ended early (revoked, its incident
-// resolved, its policy removed) can be reviewed at once: its active key is
+// can no longer be used. A grant that ended early (revoked, ended by its
+// holder, its incident resolved, its policy removed) can be reviewed at once: its active key is
 // gone on every replica. Otherwise it is MaxClockSkew after its expiry,
 // since a replica whose clock is behind honours the grant until its own
 // clock reaches ExpiresAt. (A grant whose session signed out cannot be used

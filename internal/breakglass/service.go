@@ -120,6 +120,9 @@ var (
 	ErrSelfReview       = errors.New("breakglass: a grant cannot be reviewed by its holder")
 	ErrStillActive      = errors.New("breakglass: grant still active")
 	ErrEnded            = errors.New("breakglass: grant ended")
+	// ErrNotHolder: the session that asks to end a grant (EndByHolder) is
+	// not the one the grant is bound to.
+	ErrNotHolder = errors.New("breakglass: grant not held by this session")
 )
 
 // End causes.
@@ -135,7 +138,26 @@ const (
 	// stored, another grant of the same session and route was in force
 	// (two requests at once, such as a form sent twice).
 	CauseNotActivated = "not-activated"
+	// CauseEndedByHolder: the holder ended the grant before its expiry
+	// (EndByHolder), from the session it is bound to.
+	CauseEndedByHolder = "ended-by-holder"
 )
+
+// EndedError is EndByHolder's answer for a grant that had ended already:
+// how (an End's cause, or "expired") and when. It matches ErrEnded with
+// errors.Is.
+type EndedError struct {
+	ID    string
+	Cause string
+	At    time.Time
+}
+
+func (e *EndedError) Error() string {
+	return fmt.Sprintf("breakglass: grant %s ended already (%s at %s): expected a grant in force", e.ID, e.Cause, e.At.UTC().Format(time.RFC3339))
+}
+
+// Is makes errors.Is(err, ErrEnded) true.
+func (e *EndedError) Is(target error) bool { return target == ErrEnded }
 
 // End records why and when a grant ended before its expiry.
 type End struct {
@@ -537,7 +559,7 @@ func (s *Service) Activate(ctx context.Context, g Grant) error {
 		old, err := s.load(ctx, g.Supersedes)
 		switch {
 		case err == nil && old.Holder == g.holder && old.Grant.Route == g.Route:
-			if err := s.end(ctx, old, End{At: now, Cause: CauseSuperseded}); err != nil {
+			if _, err := s.end(ctx, old, End{At: now, Cause: CauseSuperseded}); err != nil {
 				return fmt.Errorf("breakglass: activate: %w", err)
 			}
 		case err != nil && !errors.Is(err, ErrGrantNotFound):
@@ -692,7 +714,59 @@ func (s *Service) Revoke(ctx context.Context, id, by string) error {
 	if err != nil {
 		return err
 	}
-	return s.end(ctx, rec, End{At: s.now(), By: by, Cause: CauseRevoked})
+	_, err = s.end(ctx, rec, End{At: s.now(), By: by, Cause: CauseRevoked})
+	return err
+}
+
+// EndByHolder ends a grant now at the request of its holder: u must be the
+// grant's user with the session it is bound to (ErrNotHolder otherwise — a
+// grant's ID alone, or the same user's other session, ends nothing). Like
+// Revoke, the route stops accepting the grant on every replica, the end is
+// recorded (Cause ended-by-holder, By the holder) and the notifications go
+// out; the grant can be reviewed at once. A grant that has ended already
+// (expired, revoked, ended before) is an *EndedError, and nothing changes.
+// It returns the grant. An unknown ID is ErrGrantNotFound; any other error
+// means the store could not answer.
+func (s *Service) EndByHolder(ctx context.Context, u User, id string) (Grant, error) {
+	rec, err := s.load(ctx, id)
+	if err != nil {
+		return Grant{}, err
+	}
+	g := rec.Grant
+	g.holder = ""
+	if u.Session == "" || rec.Holder != holderHash(u.Session) || !sameEmail(g.User, u.Email) {
+		return Grant{}, ErrNotHolder
+	}
+	ended := func() error {
+		b, err := s.st.Get(ctx, keyEnded+id)
+		if err != nil {
+			return fmt.Errorf("breakglass: end grant %s: %w", id, err)
+		}
+		var e End
+		if err := json.Unmarshal(b, &e); err != nil {
+			return fmt.Errorf("breakglass: end grant %s: expected a stored end: %w", id, err)
+		}
+		return &EndedError{ID: id, Cause: e.Cause, At: e.At}
+	}
+	switch _, err := s.st.Get(ctx, keyEnded+id); {
+	case err == nil:
+		return g, ended()
+	case !errors.Is(err, store.ErrNotFound):
+		return Grant{}, fmt.Errorf("breakglass: end grant %s: %w", id, err)
+	}
+	now := s.now()
+	if !now.Before(g.ExpiresAt) {
+		return g, &EndedError{ID: id, Cause: StateExpired, At: g.ExpiresAt}
+	}
+	first, err := s.end(ctx, rec, End{At: now, By: g.User, Cause: CauseEndedByHolder})
+	if err != nil {
+		return Grant{}, err
+	}
+	if !first {
+		// Ended meanwhile by someone else (a reviewer, a recheck).
+		return g, ended()
+	}
+	return g, nil
 }
 
 // end deletes the grant's active key first (so that even when recording
@@ -704,22 +778,22 @@ func (s *Service) Revoke(ctx context.Context, id, by string) error {
 // The active key is per session and route, not per grant: it is deleted
 // only while it holds this grant (dropActive), so that ending an older
 // grant leaves a newer one of the same session and route working.
-func (s *Service) end(ctx context.Context, rec record, e End) error {
+func (s *Service) end(ctx context.Context, rec record, e End) (first bool, err error) {
 	g := rec.Grant
 	if err := s.dropActive(ctx, rec); err != nil {
-		return fmt.Errorf("breakglass: end grant %s: %w", g.ID, err)
+		return false, fmt.Errorf("breakglass: end grant %s: %w", g.ID, err)
 	}
 	b, _ := json.Marshal(e)
-	first, err := s.st.SetNX(ctx, keyEnded+g.ID, b, s.retentionTTL(g, e.At))
+	first, err = s.st.SetNX(ctx, keyEnded+g.ID, b, s.retentionTTL(g, e.At))
 	if err != nil {
-		return fmt.Errorf("breakglass: end grant %s: %w", g.ID, err)
+		return false, fmt.Errorf("breakglass: end grant %s: %w", g.ID, err)
 	}
 	if err := s.dropActive(ctx, rec); err != nil {
-		return fmt.Errorf("breakglass: end grant %s: %w", g.ID, err)
+		return false, fmt.Errorf("breakglass: end grant %s: %w", g.ID, err)
 	}
 	s.forget(g.ID)
 	if !first {
-		return nil
+		return false, nil
 	}
 	ev := Event{ID: newID(), Type: EventRevoked, Time: e.At, Grant: g, By: e.By, Cause: e.Cause}
 	if e.Cause != CauseRevoked {
@@ -730,7 +804,7 @@ func (s *Service) end(ctx context.Context, rec record, e End) error {
 		notify = p.Notify
 	}
 	s.notifier.send(ev, notify)
-	return nil
+	return true, nil
 }
 
 // dropActive deletes the active key of rec's session and route if it holds
@@ -816,7 +890,7 @@ func (s *Service) Recheck(ctx context.Context, g Grant) (still bool, err error) 
 	pol, ok := s.cfg.Policies[g.Policy]
 	if !ok {
 		if g.holder != "" {
-			if err := s.end(ctx, record{Grant: g, Holder: g.holder}, End{At: now, Cause: CausePolicyRemoved}); err != nil {
+			if _, err := s.end(ctx, record{Grant: g, Holder: g.holder}, End{At: now, Cause: CausePolicyRemoved}); err != nil {
 				return false, err
 			}
 		}
@@ -886,7 +960,7 @@ func (s *Service) Recheck(ctx context.Context, g Grant) (still bool, err error) 
 		if g.holder == "" {
 			return false, errors.New("breakglass: recheck: expected a grant from Active")
 		}
-		if err := s.end(ctx, record{Grant: g, Holder: g.holder}, End{At: now, Cause: CauseIncidentResolved}); err != nil {
+		if _, err := s.end(ctx, record{Grant: g, Holder: g.holder}, End{At: now, Cause: CauseIncidentResolved}); err != nil {
 			return false, err
 		}
 		return false, nil
