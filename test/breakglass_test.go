@@ -212,10 +212,22 @@ func TestTimeWindowAndBreakGlass(t *testing.T) {
 			t.Fatalf("reload: %v", err)
 		}
 	}
+	// The request that finds it says so, and offers to ask again; the
+	// next ones are the window's denial again.
 	setInc("resolved")
 	clock.Add(61 * time.Second)
 	resp, body = get(t, c, g.URL+"/console")
 	mustStatus(t, resp, body, http.StatusForbidden)
+	for _, want := range []string{"break-glass-incident-inactive", "Break-glass grant ended", "INC-1", "no longer active", "Break glass"} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("the denial after the incident resolved lacks %q: %s", want, pageSummary(body))
+		}
+	}
+	resp, body = get(t, c, g.URL+"/console")
+	mustStatus(t, resp, body, http.StatusForbidden)
+	if !strings.Contains(body, "outside-window") {
+		t.Fatalf("after the grant's end: %s", pageSummary(body))
+	}
 	setInc("active")
 
 	// The daily limit (2) holds: this second grant is the last.
@@ -283,8 +295,20 @@ func TestTimeWindowAndBreakGlass(t *testing.T) {
 	}
 	resp, _ = postForm(t, cl, g, "/.gateway/break-glass/review", url.Values{"csrf": {csrf}, "id": {revoke[1]}, "action": {"revoke"}})
 	mustStatus(t, resp, "", http.StatusOK)
-	resp, body = get(t, ci, g.URL+"/console")
+	// Ivy's requests say who revoked it, on every request until it would
+	// have expired; for API clients too.
+	for range 2 {
+		resp, body = get(t, ci, g.URL+"/console")
+		mustStatus(t, resp, body, http.StatusForbidden)
+		if !strings.Contains(body, "break-glass-grant-ended") || !strings.Contains(body, "revoked by lee@example.com") {
+			t.Fatalf("the denial after the revocation: %s", pageSummary(body))
+		}
+	}
+	resp, body = get(t, ci, g.URL+"/console", "Accept", "application/json")
 	mustStatus(t, resp, body, http.StatusForbidden)
+	if !strings.Contains(body, `"error":"break-glass-grant-ended"`) || !strings.Contains(body, "revoked by lee@example.com") {
+		t.Fatalf("JSON denial after the revocation: %s", body)
+	}
 	// Self-review is refused.
 	resp, body = get(t, ci, g.URL+"/.gateway/break-glass/review")
 	mustStatus(t, resp, body, http.StatusOK)

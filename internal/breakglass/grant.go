@@ -127,6 +127,7 @@ const (
 	keyRecheck  = "breakglass:recheck:"  // + id                       -> "" (TTL: recheck interval)
 	keyLimit    = "breakglass:limit:"    // + policy:hash(user):day:n  -> grant id
 	keyIndex    = "breakglass:index:"    // + day:n                    -> grant id
+	keyEndedFor = "breakglass:endedfor:" // + hash(holder, route)      -> endedFor (TTL: until expiry)
 )
 
 func hashHex(parts ...string) string {

@@ -50,9 +50,17 @@ func (*Requirement) Kind() string { return "break_glass" }
 func (q *Requirement) Lifts(kind string) bool { return slices.Contains(q.lifts, kind) }
 
 // Facts are the user's grant for this route, or why it no longer holds.
+// With a Problem, Grant (when known) is the grant that no longer holds, for
+// the page; it lifts nothing.
 type Facts struct {
 	Grant   *Grant
 	Problem policy.Reason
+	// Ended is how the grant ended, for ReasonIncidentInactive and
+	// ReasonGrantEnded (nil when unknown).
+	Ended *End
+	// Err is the provider's error, for ReasonProviderUnavailable and
+	// ReasonProviderMisconfigured.
+	Err error
 }
 
 // Check implements policy.Requirement: a grant of this route's policy, for
@@ -65,7 +73,9 @@ func (q *Requirement) Check(facts any, _ *policy.Input, now time.Time) policy.Re
 	case f == nil:
 		return policy.Result{Reason: ReasonRequired}
 	case f.Problem != "":
-		return policy.Result{Reason: f.Problem}
+		// The user holds, or held, a grant: the page says what became of
+		// it (policy.Result.Held).
+		return policy.Result{Reason: f.Problem, Held: true}
 	case f.Grant == nil || f.Grant.Policy != q.Policy:
 		return policy.Result{Reason: ReasonRequired}
 	}
@@ -288,13 +298,21 @@ func (k *kindService) Gather(ctx context.Context, req policy.Requirement, r *req
 	q := req.(*Requirement)
 	u := k.user(r)
 	g, err := k.svc.Active(ctx, u, q.Route)
-	if err != nil || g == nil {
+	if err != nil {
 		return nil, err
+	}
+	if g == nil {
+		// No grant; one that ended early (revoked, its policy removed)
+		// is remembered until it would have expired, for the page.
+		if e, eg := k.svc.EndedFor(ctx, u, q.Route); e != nil {
+			return &Facts{Grant: eg, Problem: ReasonGrantEnded, Ended: e}, nil
+		}
+		return nil, nil
 	}
 	if !k.svc.MayBreakGlass(u, q.Policy) {
 		// The holder left every group of the policy since the grant was
 		// made (the session's groups follow the identity provider).
-		return &Facts{Problem: ReasonNotAllowed}, nil
+		return &Facts{Grant: g, Problem: ReasonNotAllowed}, nil
 	}
 	still, err := k.svc.Recheck(ctx, *g)
 	switch {
@@ -304,10 +322,15 @@ func (k *kindService) Gather(ctx context.Context, req policy.Requirement, r *req
 		if errors.As(err, &ref) {
 			problem = ref.Reason
 		}
-		return &Facts{Grant: g, Problem: problem}, nil
+		return &Facts{Grant: g, Problem: problem, Err: err}, nil
 	case !still:
-		k.event(ctx, "break-glass.ended", k.svc.endCause(*g), g)
-		return &Facts{Problem: ReasonIncidentInactive}, nil
+		cause := k.svc.endCause(*g)
+		k.event(ctx, "break-glass.ended", cause, g)
+		problem := ReasonIncidentInactive
+		if cause != CauseIncidentResolved {
+			problem = ReasonGrantEnded
+		}
+		return &Facts{Grant: g, Problem: problem, Ended: &End{At: k.env.Now(), Cause: cause}}, nil
 	}
 	return &Facts{Grant: g}, nil
 }

@@ -42,6 +42,11 @@ func (k *kindService) Offer(_ context.Context, req policy.Requirement, unmet []p
 	if !k.svc.MayBreakGlass(k.user(r), q.Policy) {
 		return requirement.Offer{}, false
 	}
+	return k.offer(r, "On call for an active incident? Break glass: time-limited access, announced to the team and reviewed afterwards."), true
+}
+
+// offer links to the break-glass page of the request's route, with text.
+func (k *kindService) offer(r *requirement.Request, text string) requirement.Offer {
 	ret := r.Path
 	if raw := r.HTTP.URL.RawQuery; raw != "" {
 		ret += "?" + raw
@@ -53,9 +58,81 @@ func (k *kindService) Offer(_ context.Context, req policy.Requirement, unmet []p
 		ret = k.pub.Scheme + "://" + r.HTTP.Host + ret
 		link = k.pub.Scheme + "://" + k.pub.Host + pagePath
 	}
-	return requirement.Offer{
-		Text:  "On call for an active incident? Break glass: time-limited access, announced to the team and reviewed afterwards.",
-		Label: "Break glass", URL: link + "?return=" + url.QueryEscape(ret)}, true
+	return requirement.Offer{Text: text, Label: "Break glass", URL: link + "?return=" + url.QueryEscape(ret)}
+}
+
+// Page implements requirement.Pager: the page of a request denied because
+// the user's grant for the route no longer lets them in (policy.Result.Held
+// puts its reason first) — what became of the grant, and what to do. The
+// other reasons are the break-glass form's (or, break-glass-required, never
+// first: the lifted requirement's page offers break-glass).
+func (k *kindService) Page(_ context.Context, reason policy.Reason, req policy.Requirement, facts any, r *requirement.Request, _ requirement.Host) (requirement.Page, bool) {
+	q, _ := req.(*Requirement)
+	f, _ := facts.(*Facts)
+	if k.svc == nil || q == nil || f == nil || f.Problem != reason {
+		return requirement.Page{}, false
+	}
+	tool := r.Title
+	grant := "Your break-glass grant for " + tool
+	if g := f.Grant; g != nil {
+		grant += " (incident " + g.Incident.ID + ", until " + g.ExpiresAt.UTC().Format("15:04 MST") + ")"
+	}
+	p := requirement.Page{Reason: reason, Title: "Break-glass access to " + tool + " refused", Status: http.StatusForbidden}
+	again := func(text string) {
+		if k.svc.MayBreakGlass(k.user(r), q.Policy) {
+			p.Offers = append(p.Offers, k.offer(r, text))
+		}
+	}
+	switch reason {
+	case ReasonProviderUnavailable:
+		p.Status = http.StatusServiceUnavailable
+		p.Title = "Break-glass grant cannot be checked right now"
+		p.Message = grant + " is kept, but the gateway cannot reach the paging system to check that its incident is still active, so it lets nothing through meanwhile."
+		p.Next = "Try again in a minute. If it persists, tell the gateway's operators and quote the request ID."
+	case ReasonProviderMisconfigured:
+		p.Status = http.StatusInternalServerError
+		p.Title = "Break-glass grant cannot be checked"
+		p.Message = grant + " is kept, but the gateway's connection to the paging system is misconfigured (" + misconfiguredWhat(f.Err) + "), so it cannot check that the incident is still active and lets nothing through."
+		if errors.Is(f.Err, ErrScheduleDisabled) {
+			p.Message = grant + " is kept, but an on-call schedule the gateway checks is disabled in the paging system, so the grant cannot be checked and lets nothing through."
+		}
+		p.Next = "Trying again will not help: tell the gateway's operators and quote the request ID; the gateway's log says what to fix. The grant works again once it is fixed, until it expires."
+	case ReasonIncidentInactive:
+		p.Title = "Break-glass grant ended"
+		p.Message = grant + " has ended: the paging system says its incident is no longer active."
+		p.Next = "Break-glass is for active incidents. If you are on call for another one that is, ask for a new grant."
+		again("On call for another active incident? Ask for a new grant: it is announced and reviewed like the last one.")
+	case ReasonGrantEnded:
+		p.Title = "Break-glass grant ended"
+		switch e := f.Ended; {
+		case e != nil && e.Cause == CauseRevoked:
+			p.Message = grant + " was revoked"
+			if e.By != "" {
+				p.Message += " by " + e.By
+			}
+			p.Message += " at " + e.At.UTC().Format("15:04 MST") + "."
+			p.Next = "Talk to the reviewer who revoked it before you ask again: a new grant is announced and reviewed like this one."
+		case e != nil && e.Cause == CausePolicyRemoved:
+			p.Message = grant + " has ended: its break-glass policy was removed from the gateway's configuration."
+			p.Next = "Ask the tool's owners or the gateway's operators how to get access now."
+		default:
+			p.Message = grant + " ended before its expiry."
+			p.Next = "Ask a break-glass reviewer why before you ask again."
+		}
+		again("Still on call for an active incident? Ask for a new grant.")
+	case ReasonNotAllowed:
+		p.Message = grant + " no longer lets you in: you are in none of the groups allowed to break glass for it (" + strings.Join(k.policyGroups(q.Policy), ", ") + ") any more."
+		p.Next = "Your groups come from your identity provider. If you should still be in one of them, ask your identity team; otherwise ask the on-call engineer."
+	default:
+		return requirement.Page{}, false
+	}
+	return p, true
+}
+
+// policyGroups are the groups of the named policy ("" for the default).
+func (k *kindService) policyGroups(name string) []string {
+	p, _ := k.svc.Policy(name)
+	return p.Groups
 }
 
 // onGatewayHost says whether r is on the public URL's host (host names

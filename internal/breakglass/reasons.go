@@ -47,6 +47,11 @@ const (
 	ReasonInvalidRequest policy.Reason = "break-glass-invalid-request"
 	// ReasonUnavailable: the shared store could not answer; fail closed.
 	ReasonUnavailable policy.Reason = "break-glass-unavailable"
+	// ReasonGrantEnded: the session's grant for the route ended before its
+	// expiry — a reviewer revoked it, or its policy was removed from the
+	// configuration; the route's page says which, until the grant would
+	// have expired.
+	ReasonGrantEnded policy.Reason = "break-glass-grant-ended"
 )
 
 // Reasons lists every reason defined by this package.
@@ -54,6 +59,7 @@ var Reasons = []policy.Reason{
 	ReasonRequired, ReasonGranted, ReasonNotAllowed, ReasonNotOnCall,
 	ReasonIncidentNotFound, ReasonIncidentInactive, ReasonLimitReached,
 	ReasonProviderUnavailable, ReasonProviderMisconfigured, ReasonAlreadyGranted, ReasonInvalidRequest, ReasonUnavailable,
+	ReasonGrantEnded,
 }
 
 // Refusal is a definite "no" to a break-glass request, with the reason the

@@ -570,6 +570,10 @@ func (s *Service) Activate(ctx context.Context, g Grant) error {
 	if err := s.claimActive(ctx, akey, b, g, now); err != nil {
 		return err
 	}
+	// An earlier grant's end is no longer news on the route's page.
+	if err := s.st.Delete(ctx, keyEndedFor+hashHex(g.holder, g.Route)); err != nil {
+		s.log.Warn("break-glass remembered end not cleared", "grant", g.ID, "error", err)
+	}
 	// A reviewer may have revoked the grant between its listing and now.
 	// Only this grant's value is removed: a newer grant of the same session
 	// and route that replaced it meanwhile stays.
@@ -795,6 +799,7 @@ func (s *Service) end(ctx context.Context, rec record, e End) (first bool, err e
 	if !first {
 		return false, nil
 	}
+	s.rememberEnd(ctx, rec, e)
 	ev := Event{ID: newID(), Type: EventRevoked, Time: e.At, Grant: g, By: e.By, Cause: e.Cause}
 	if e.Cause != CauseRevoked {
 		ev.Type = EventEnded
@@ -805,6 +810,58 @@ func (s *Service) end(ctx context.Context, rec record, e End) (first bool, err e
 	}
 	s.notifier.send(ev, notify)
 	return true, nil
+}
+
+// endedFor is what the store remembers, per session and route, of a grant
+// that ended early for a cause its holder may not know of (a revocation, its
+// policy removed): the route's page says so until the grant would have
+// expired.
+type endedFor struct {
+	Grant Grant `json:"grant"`
+	End   End   `json:"end"`
+}
+
+// rememberEnd stores endedFor for a revoked grant, or one whose policy was
+// removed. Other ends are known to the holder (ended-by-holder), said at
+// once (incident-resolved: the request that finds it), or leave a grant in
+// force (superseded, not-activated). Best effort: the page is then
+// less specific, and the grant has ended all the same.
+func (s *Service) rememberEnd(ctx context.Context, rec record, e End) {
+	if e.Cause != CauseRevoked && e.Cause != CausePolicyRemoved {
+		return
+	}
+	ttl := rec.Grant.ExpiresAt.Sub(e.At)
+	if ttl <= 0 || rec.Holder == "" {
+		return
+	}
+	b, err := json.Marshal(endedFor{Grant: rec.Grant, End: e})
+	if err == nil {
+		err = s.st.Set(ctx, keyEndedFor+hashHex(rec.Holder, rec.Grant.Route), b, ttl)
+	}
+	if err != nil {
+		s.log.Warn("break-glass end not remembered for the holder's page", "grant", rec.Grant.ID, "error", err)
+	}
+}
+
+// EndedFor returns how the session's latest grant for the route ended, and
+// the grant, when a reviewer revoked it or its policy was removed before
+// its expiry, until that expiry; nil otherwise (also when the store does
+// not answer: the caller denies anyway and only says less). For the page of
+// a denied request; never a reason to allow.
+func (s *Service) EndedFor(ctx context.Context, u User, route string) (*End, *Grant) {
+	if u.Session == "" || route == "" {
+		return nil, nil
+	}
+	holder := holderHash(u.Session)
+	b, err := s.st.Get(ctx, keyEndedFor+hashHex(holder, route))
+	if err != nil {
+		return nil, nil
+	}
+	var ef endedFor
+	if json.Unmarshal(b, &ef) != nil || ef.Grant.Route != route || !sameEmail(ef.Grant.User, u.Email) {
+		return nil, nil
+	}
+	return &ef.End, &ef.Grant
 }
 
 // dropActive deletes the active key of rec's session and route if it holds

@@ -131,7 +131,9 @@ func DecideRules(in *Input, now time.Time) Decision {
 // decideRequirements checks the route's requirements in order. When some
 // are unmet, a lifter that is met and lifts every unmet kind allows instead;
 // otherwise the decision denies with every unmet requirement's reason, in
-// order (the first one chooses the page).
+// order (the first one chooses the page) — after the reason of the first
+// lifter that lifts them all but whose grant no longer holds (Result.Held):
+// its page says what became of the grant.
 func decideRequirements(r *Route, in *Input, now time.Time, d Decision) Decision {
 	var missing []Reason
 	var missingKinds []string
@@ -151,10 +153,17 @@ func decideRequirements(r *Route, in *Input, now time.Time, d Decision) Decision
 	if len(missing) == 0 {
 		return d
 	}
+	var held Reason
 	for _, i := range r.lifters {
 		l := r.requires[i].(Lifter)
+		if !liftsAll(l, missingKinds) {
+			continue
+		}
 		res := l.Check(in.fact(i), in, now)
-		if !res.Met() || !liftsAll(l, missingKinds) {
+		if !res.Met() {
+			if res.Held && held == "" {
+				held = res.Reason
+			}
 			continue
 		}
 		// Requirements that held still bound the grant (a device's max_age);
@@ -163,6 +172,9 @@ func decideRequirements(r *Route, in *Input, now time.Time, d Decision) Decision
 		d.Grants = r.addGrant(d.Grants, i, res.Grant)
 		d.Lifted = missing
 		return d
+	}
+	if held != "" {
+		return Decision{Reasons: append([]Reason{held}, missing...)}
 	}
 	return Decision{Reasons: missing}
 }

@@ -338,6 +338,12 @@ func TestDecide(t *testing.T) {
 		{name: "unmet lifter changes nothing", rules: corp, req: []Requirement{window, glass},
 			in:   Input{Identity: user("a@corp.example"), Request: get("")},
 			want: denied("fake-window-closed")},
+		{name: "a held grant that no longer stands in says so first", rules: corp, req: []Requirement{window, ticket, glass},
+			in:   Input{Identity: user("a@corp.example"), Request: get(""), Facts: []any{nil, nil, fakeHeld("fake-glass-ended")}},
+			want: Decision{Reasons: []Reason{"fake-glass-ended", "fake-window-closed", "fake-ticket-required"}}},
+		{name: "a held grant that could not lift it all says nothing", rules: corp, req: []Requirement{window, device, glass},
+			in:   Input{Identity: user("a@corp.example"), Request: get(""), Facts: []any{nil, nil, fakeHeld("fake-glass-ended")}},
+			want: Decision{Reasons: []Reason{"fake-window-closed", "fake-device-missing"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, tc.run)
@@ -506,7 +512,7 @@ func TestDecideAllocatesNothing(t *testing.T) {
 }
 
 func init() {
-	RegisterReasons("fake", "fake-window-closed", "fake-ticket-required", "fake-device-missing", "fake-glass-none")
+	RegisterReasons("fake", "fake-window-closed", "fake-ticket-required", "fake-device-missing", "fake-glass-none", "fake-glass-ended")
 }
 
 // fakeReq is a requirement kind for these tests: met when its facts are a
@@ -522,7 +528,13 @@ func open(until time.Time) fakeOpen { return fakeOpen{until} }
 
 func (q *fakeReq) Kind() string { return q.kind }
 
+// fakeHeld: a grant was held and no longer stands in, for this reason.
+type fakeHeld Reason
+
 func (q *fakeReq) Check(facts any, _ *Input, now time.Time) Result {
+	if h, ok := facts.(fakeHeld); ok {
+		return Result{Reason: Reason(h), Held: true}
+	}
 	f, ok := facts.(fakeOpen)
 	if !ok || (!f.until.IsZero() && !now.Before(f.until)) {
 		return Result{Reason: q.reason}

@@ -26,6 +26,13 @@ type Result struct {
 	// Grant names the grant a met requirement relied on ("justification",
 	// "break-glass"); it lands in Decision.Grants, the token and the audit.
 	Grant string
+	// Held, on an unmet lifter's result, says that the user holds (or held
+	// until this request) a grant of the lifter that does not stand in now
+	// (it ended, was revoked, or cannot be confirmed): Reason says why.
+	// When such a lifter lifts every unmet requirement, Decide puts its
+	// reason first, so that the denial's page says what became of the
+	// grant rather than offering one. Ignored on other requirements.
+	Held bool
 }
 
 // Met reports whether the requirement is satisfied.
