@@ -366,9 +366,20 @@ func (k *kindService) submit(w http.ResponseWriter, r *http.Request, h requireme
 		return
 	}
 	raw := r.PostForm.Get("return")
-	ret, _, q, ok := k.target(r, h, raw)
+	ret, m, q, ok := k.target(r, h, raw)
 	if !ok {
 		h.Render(w, r, requirement.Page{Status: http.StatusBadRequest, Title: "No break-glass here", Message: "That address names no tool of this gateway that allows break-glass."})
+		return
+	}
+	// Break-glass lifts a route's requirements, never its rules: for
+	// someone the rules refuse, no provider is asked, no grant made, nobody
+	// paged.
+	if rq := h.Request(r); !m.AdmittedBy(&policy.Identity{Subject: sess.Subject, Email: sess.Email, Groups: sess.Groups, Claims: sess.Claims}, rq.ClientIP, rq.Now) {
+		k.audit(r.Context(), "break-glass.request", "refused", sess.Email, q.Route, nil, policy.ReasonNoAllowRule,
+			"the route's rules do not admit "+sess.Email+"; break-glass lifts requirements, not rules; nothing was asked")
+		h.Render(w, r, requirement.Page{Status: http.StatusForbidden, Title: "Not allowed",
+			Message: "The rules of " + m.Title + " do not admit you; break-glass lifts its requirements, never its rules, so no grant was asked for.",
+			Next:    "Ask the tool's owner for access.", Reason: policy.ReasonNoAllowRule})
 		return
 	}
 	// A duration left out asks for the policy's longest grant; one written

@@ -42,8 +42,20 @@ func (h *pageHost) RouteFor(_ *http.Request, raw, _ string) (requirement.RouteMa
 	if raw != "https://billing.corp.example/" {
 		return requirement.RouteMatch{}, false
 	}
-	return requirement.RouteMatch{Name: "billing", Title: "Billing", Requirement: h.route}, true
+	return requirement.RouteMatch{Name: "billing", Title: "Billing", Requirement: h.route, Policy: billingRules}, true
 }
+
+// billingRules are the billing route's rules in these tests: everyone at
+// corp.example but mallory.
+var billingRules = func() *policy.Route {
+	r, err := policy.Compile("billing", false, policy.Rules{
+		Allow: []policy.Condition{{Domains: []string{"corp.example"}}},
+		Deny:  []policy.Condition{{Emails: []string{"mallory@corp.example"}}}}, nil)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}()
 func (h *pageHost) SafeReturn(_ *http.Request, raw string) (string, bool) {
 	return raw, strings.HasPrefix(raw, "https://billing.corp.example/")
 }
@@ -282,5 +294,29 @@ func TestReviewPageRefusesAnActiveGrant(t *testing.T) {
 	}
 	if e, _ := k.svc.Get(ctx, g.ID); e.Reviewed != nil {
 		t.Fatalf("refused review was recorded: %+v", e.Reviewed)
+	}
+}
+
+// Break-glass lifts a route's requirements, never its rules: someone the
+// route's rules refuse gets a refusal that says so, audited, and nothing is
+// asked of the provider or the store for them.
+func TestFormRefusesSomeoneTheRulesRefuse(t *testing.T) {
+	mallory := User{Email: "mallory@corp.example", Groups: []string{"sre"}, Session: "session-mallory"}
+	k, h, rec := newPages(t, nil, mallory)
+	w := httptest.NewRecorder()
+	k.submit(w, post("/break-glass", url.Values{"csrf": {"csrf-token"}, "return": {"https://billing.corp.example/"},
+		"incident": {"INC-1"}, "reason": {"checkout is down"}}), h)
+	if w.Code != http.StatusForbidden {
+		t.Fatalf("status %d, want 403", w.Code)
+	}
+	p := h.pages[len(h.pages)-1]
+	if p.Reason != policy.ReasonNoAllowRule || !strings.Contains(p.Message, "do not admit you") {
+		t.Fatalf("page %+v; want the rules' refusal", p)
+	}
+	if r := rec.find("break-glass.request"); r == nil || r.Decision != "refused" || len(r.Reasons) == 0 || r.Reasons[0] != string(policy.ReasonNoAllowRule) {
+		t.Fatalf("audit record %+v; want a refusal for the rules", r)
+	}
+	if rec.find("break-glass.granted") != nil {
+		t.Fatal("a grant was made")
 	}
 }
