@@ -56,6 +56,7 @@ var billingRules = func() *policy.Route {
 	}
 	return r
 }()
+
 func (h *pageHost) SafeReturn(_ *http.Request, raw string) (string, bool) {
 	return raw, strings.HasPrefix(raw, "https://billing.corp.example/")
 }
