@@ -83,7 +83,7 @@ func (s *Service) AttestStart(ctx context.Context, req AttestStartRequest) (*Att
 	}
 	ch.DeviceID, ch.AKPublic = en.DeviceID, en.AKPublic
 	ev := &Evidence{DeviceID: en.DeviceID}
-	if err := s.attestLiveCheck(ctx, ev, ch.Email); err != nil {
+	if err := s.attestLiveCheck(ctx, ev, ch.Email, nil); err != nil {
 		return nil, s.denyAttest(ctx, ch, code, err)
 	}
 	id := hex.EncodeToString(randomBytes(16))
@@ -138,12 +138,17 @@ func (s *Service) AttestFinish(ctx context.Context, req AttestFinishRequest) (*R
 	if (ch.Kind == AttestCert) != (req.Certify != nil) {
 		return fail(newError(ReasonNotVerified, "a certify structure is required for, and only for, purpose cert", nil))
 	}
-	var en enrollment
-	if err := s.getJSON(ctx, keyEnrollment+ch.DeviceID, &en); errors.Is(err, store.ErrNotFound) {
-		return fail(newError(ReasonNotEnrolled, fmt.Sprintf("device %q is not enrolled", ch.DeviceID), nil))
-	} else if err != nil {
-		return fail(fmt.Errorf("device: read enrollment: %w", err))
+	// raw is the enrollment as read: the attestation is judged against it
+	// and records its result only in its place (replaceEnrollment), never
+	// over an enrollment that replaced it meanwhile.
+	raw, read, err := s.readEnrollmentRaw(ctx, ch.DeviceID)
+	if err != nil {
+		return fail(err)
 	}
+	if read == nil {
+		return fail(newError(ReasonNotEnrolled, fmt.Sprintf("device %q is not enrolled", ch.DeviceID), nil))
+	}
+	en := *read
 	if !bytes.Equal(en.AKPublic, ch.AKPublic) {
 		return fail(newError(ReasonNotEnrolled, "the device was re-enrolled during the attestation", nil))
 	}
@@ -164,16 +169,15 @@ func (s *Service) AttestFinish(ctx context.Context, req AttestFinishRequest) (*R
 		// posture the policy refuses. The device counts for no session
 		// until an attestation passes (not only the one this code binds).
 		if reason, ok := ReasonOf(err); ok {
-			en.Failed = &postureFailure{At: s.now(), Reason: reason, Message: strings.TrimPrefix(err.Error(), "device: ")}
-			s.enrollments.forget(en.DeviceID)
-			if serr := s.setJSON(ctx, keyEnrollment+en.DeviceID, en, s.cfg.EnrollmentTTL); serr != nil {
-				return fail(fmt.Errorf("device: store enrollment: %w", serr))
+			f := postureFailure{At: s.now(), Reason: reason, Message: strings.TrimPrefix(err.Error(), "device: ")}
+			if serr := s.recordPostureFailure(ctx, raw, read, f); serr != nil {
+				return fail(serr)
 			}
 		}
 		return fail(err)
 	}
 	ev := &Evidence{DeviceID: ch.DeviceID}
-	if err := s.attestLiveCheck(ctx, ev, ch.Email); err != nil {
+	if err := s.attestLiveCheck(ctx, ev, ch.Email, read); err != nil {
 		return fail(err)
 	}
 	d, ok := s.Inventory().Device(ev.DeviceID)
@@ -206,12 +210,20 @@ func (s *Service) AttestFinish(ctx context.Context, req AttestFinishRequest) (*R
 	}
 	clock := att.Clock
 	en.Last, en.AttestedAt, en.Failed = &clock, now, nil
+	stored, err := s.replaceEnrollment(ctx, en.DeviceID, raw, en)
 	s.enrollments.forget(en.DeviceID)
-	if err := s.setJSON(ctx, keyEnrollment+en.DeviceID, en, s.cfg.EnrollmentTTL); err != nil {
-		return fail(fmt.Errorf("device: store enrollment: %w", err))
+	if err != nil {
+		return fail(err)
 	}
-	if err := s.st.Set(ctx, keyByAK+hex.EncodeToString(en.AKName), []byte(en.DeviceID), s.cfg.EnrollmentTTL); err != nil {
+	if !stored {
+		return fail(s.enrollmentChanged(ctx, read))
+	}
+	// Refresh the AK index only while it exists: an enrollment of another
+	// AK that finished since removed it, and it stays removed.
+	if ok, err := s.st.SetXX(ctx, keyByAK+hex.EncodeToString(en.AKName), []byte(en.DeviceID), s.cfg.EnrollmentTTL); err != nil {
 		return fail(fmt.Errorf("device: store AK index: %w", err))
+	} else if !ok {
+		return fail(newError(ReasonNotEnrolled, fmt.Sprintf("device %q was enrolled again with another attestation key during the attestation", en.DeviceID), nil))
 	}
 	s.emit(ctx, AuditEvent{Action: ActionAttest, Outcome: OutcomeOK, DeviceID: ev.DeviceID, Serial: ev.Serial,
 		Email: ch.Email, Reboot: reboot, Detail: detail})
@@ -232,6 +244,46 @@ func (s *Service) AttestFinish(ctx context.Context, req AttestFinishRequest) (*R
 			Detail: "valid until " + res.NotAfter.UTC().Format(time.RFC3339)})
 	}
 	return res, nil
+}
+
+// recordPostureFailure records f, a posture the device's TPM reported and
+// the policy refuses, on the enrollment the quote was judged against (raw,
+// read) — also when attestations have been recorded on it since (fail
+// closed: the refusal holds until an attestation passes after it), but not
+// on an enrollment that replaced it (enrolled again, or another owner),
+// which the refused quote does not speak for.
+func (s *Service) recordPostureFailure(ctx context.Context, raw []byte, read *enrollment, f postureFailure) error {
+	defer s.enrollments.forget(read.DeviceID)
+	for range recordAttempts {
+		en := *read
+		en.Failed = &f
+		ok, err := s.replaceEnrollment(ctx, en.DeviceID, raw, en)
+		if err != nil || ok {
+			return err
+		}
+		cur, curEn, err := s.readEnrollmentRaw(ctx, en.DeviceID)
+		if err != nil {
+			return err
+		}
+		if !sameEnrollment(read, curEn) {
+			return nil
+		}
+		raw, read = cur, curEn
+	}
+	return fmt.Errorf("device: the enrollment of device %q changed %d times while a refused posture was recorded", read.DeviceID, recordAttempts)
+}
+
+// enrollmentChanged is the denial of an attestation whose result could not
+// be recorded because the enrollment it verified (read) changed meanwhile.
+func (s *Service) enrollmentChanged(ctx context.Context, read *enrollment) error {
+	cur, err := s.readEnrollment(ctx, read.DeviceID)
+	if err != nil {
+		return err
+	}
+	if sameEnrollment(read, cur) {
+		return newError(ReasonNotVerified, fmt.Sprintf("another attestation of device %q finished first: run the command again", read.DeviceID), nil)
+	}
+	return newError(ReasonNotEnrolled, fmt.Sprintf("device %q was enrolled again (or its enrollment ended) during the attestation", read.DeviceID), nil)
 }
 
 // Cancel abandons an enrollment or attestation challenge because the agent's

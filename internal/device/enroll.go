@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -192,44 +191,23 @@ func enrollOwnerError(d InventoryDevice, old *enrollment, email string) error {
 // the winner's record when it reads again, and its owner check refuses it.
 // It returns the enrollment replaced (nil when there was none).
 func (s *Service) recordEnrollment(ctx context.Context, d InventoryDevice, en enrollment) (*enrollment, error) {
-	key := keyEnrollment + d.ID
-	b, err := marshalJSON(en)
-	if err != nil {
-		return nil, err
-	}
 	for range recordAttempts {
-		raw, err := s.st.Get(ctx, key)
-		var old *enrollment
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-		case err != nil:
-			return nil, fmt.Errorf("device: read enrollment: %w", err)
-		default:
-			old = new(enrollment)
-			if err := json.Unmarshal(raw, old); err != nil {
-				return nil, fmt.Errorf("device: read enrollment: %w", err)
-			}
+		raw, old, err := s.readEnrollmentRaw(ctx, d.ID)
+		if err != nil {
+			return nil, err
 		}
 		if err := enrollOwnerError(d, old, en.Owner); err != nil {
 			return nil, err
 		}
-		if old != nil {
-			ok, err := s.st.CompareAndDelete(ctx, key, raw)
-			if err != nil {
-				return nil, fmt.Errorf("device: replace enrollment: %w", err)
-			}
-			if !ok { // changed since it was read: judge the new one
-				continue
-			}
-		}
-		ok, err := s.st.SetNX(ctx, key, b, s.cfg.EnrollmentTTL)
+		ok, err := s.replaceEnrollment(ctx, d.ID, raw, en)
 		if err != nil {
-			return nil, fmt.Errorf("device: store enrollment: %w", err)
+			return nil, err
 		}
 		if ok {
 			return old, nil
 		}
-		// Another enrollment was written first: judge it.
+		// Changed since it was read, or another enrollment was written
+		// first: judge the one stored now.
 	}
 	return nil, fmt.Errorf("device: the enrollment of device %q changed %d times while it was being recorded", d.ID, recordAttempts)
 }

@@ -1,6 +1,7 @@
 package device
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -389,9 +390,14 @@ func (s *Service) liveCheck(ctx context.Context, ev *Evidence, email string, not
 
 // attestLiveCheck is liveCheck for an attestation under way: a refused
 // posture recorded before does not stop it (a passing attestation is how
-// the device recovers).
-func (s *Service) attestLiveCheck(ctx context.Context, ev *Evidence, email string) error {
-	return s.liveCheckWith(ctx, ev, email, time.Time{}, s.readEnrollment, false)
+// the device recovers). With en non-nil it judges that enrollment (the one
+// the attestation will update) instead of reading the current one.
+func (s *Service) attestLiveCheck(ctx context.Context, ev *Evidence, email string, en *enrollment) error {
+	read := s.readEnrollment
+	if en != nil {
+		read = func(context.Context, string) (*enrollment, error) { return en, nil }
+	}
+	return s.liveCheckWith(ctx, ev, email, time.Time{}, read, false)
 }
 
 // liveCheckCached is liveCheck for a session's evidence: the enrollment's
@@ -404,14 +410,61 @@ func (s *Service) liveCheckCached(ctx context.Context, ev *Evidence) error {
 
 // readEnrollment reads a device's enrollment; (nil, nil) when absent.
 func (s *Service) readEnrollment(ctx context.Context, id string) (*enrollment, error) {
-	var en enrollment
-	if err := s.getJSON(ctx, keyEnrollment+id, &en); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("device: read enrollment: %w", err)
+	_, en, err := s.readEnrollmentRaw(ctx, id)
+	return en, err
+}
+
+// readEnrollmentRaw reads a device's enrollment and the bytes it is stored
+// as (for replaceEnrollment); (nil, nil, nil) when absent.
+func (s *Service) readEnrollmentRaw(ctx context.Context, id string) ([]byte, *enrollment, error) {
+	raw, err := s.st.Get(ctx, keyEnrollment+id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, nil
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("device: read enrollment: %w", err)
 	}
-	return &en, nil
+	en := new(enrollment)
+	if err := json.Unmarshal(raw, en); err != nil {
+		return nil, nil, fmt.Errorf("device: read enrollment: %w", err)
+	}
+	return raw, en, nil
+}
+
+// replaceEnrollment stores en as device id's enrollment in place of exactly
+// the one stored as raw (read with readEnrollmentRaw), and of no other:
+// CompareAndDelete of raw, then SetNX. It reports false, having written
+// nothing, when the enrollment changed since raw was read (enrolled again,
+// attested, expired), or when another writer stored one in between. Between
+// the two steps the device reads as not enrolled; should the SetNX fail
+// with an error, it stays so until it enrolls again (closed, not open).
+func (s *Service) replaceEnrollment(ctx context.Context, id string, raw []byte, en enrollment) (bool, error) {
+	b, err := marshalJSON(en)
+	if err != nil {
+		return false, err
+	}
+	key := keyEnrollment + id
+	if raw != nil {
+		removed, err := s.st.CompareAndDelete(ctx, key, raw)
+		if err != nil {
+			return false, fmt.Errorf("device: replace enrollment: %w", err)
+		}
+		if !removed {
+			return false, nil
+		}
+	}
+	ok, err := s.st.SetNX(ctx, key, b, s.cfg.EnrollmentTTL)
+	if err != nil {
+		return false, fmt.Errorf("device: store enrollment: %w", err)
+	}
+	return ok, nil
+}
+
+// sameEnrollment reports whether a and b are one enrollment (the same
+// enrolling of the same AK, EK and owner), whatever attestations recorded
+// on it since.
+func sameEnrollment(a, b *enrollment) bool {
+	return a != nil && b != nil && a.DeviceID == b.DeviceID && a.Owner == b.Owner && a.EKHash == b.EKHash &&
+		bytes.Equal(a.AKName, b.AKName) && bytes.Equal(a.AKPublic, b.AKPublic) && a.EnrolledAt.Equal(b.EnrolledAt)
 }
 
 func (s *Service) liveCheckWith(ctx context.Context, ev *Evidence, email string, notBefore time.Time,
