@@ -253,7 +253,10 @@ func (Kind) ExplainFlags(fs *flag.FlagSet) func() (any, error) {
 // NewService implements requirement.Kind. Without a devices section the
 // service gathers nothing and its endpoints say device trust is off.
 func (Kind) NewService(section any, env requirement.Env) (requirement.Service, error) {
-	k := &kindService{env: env}
+	k := &kindService{env: env, pages: newPageLimiter(PageRate, PageBurst)}
+	if prev, ok := env.Prev.(*kindService); ok && prev.pages != nil {
+		k.pages = prev.pages // a reload keeps the sessions' page budgets
+	}
 	if section == nil {
 		return k, nil
 	}
@@ -283,6 +286,8 @@ const storeCheckTimeout = 10 * time.Second
 type kindService struct {
 	svc *Service // nil: no devices section
 	env requirement.Env
+	// pages limits the device page loads of each browser session.
+	pages *pageLimiter
 }
 
 // Gather implements requirement.Service: the device named by the client's

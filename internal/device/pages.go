@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -54,6 +56,10 @@ func (k *kindService) Page(ctx context.Context, reason policy.Reason, _ policy.R
 		pd.Next = "Sign in with a browser to get a verification code."
 		return pd, true
 	}
+	if !k.allowPage(ctx, r.SessionID, r.Session.Email) {
+		pd.Status, pd.Title, pd.Next = http.StatusTooManyRequests, pageLimitedTitle, pageLimitedNext
+		return pd, true
+	}
 	extra, err := k.codes(ctx, r.SessionID, r.Session.Email, tool)
 	if err != nil {
 		k.env.Logger.Error("device: cannot create codes", "err", err, "request_id", r.ID)
@@ -62,6 +68,33 @@ func (k *kindService) Page(ctx context.Context, reason policy.Reason, _ policy.R
 	}
 	pd.Extra = extra
 	return pd, true
+}
+
+// The page shown instead of the device page's codes when a session has
+// loaded it too often (pageLimiter).
+const (
+	pageLimitedTitle = "Too many device pages"
+	pageLimitedNext  = "Wait a few seconds, then reload this page. The codes a page you already have open shows still work."
+)
+
+// ActionPage is the audit action of a device page refused by the page
+// limit (the page's own loads are not audited; the decision that showed
+// it is).
+const ActionPage = "device.page"
+
+// allowPage reports whether the session may load one more device page (one
+// that reads or makes its one-time codes); a refusal is audited.
+func (k *kindService) allowPage(ctx context.Context, sessionID, email string) bool {
+	now := time.Now
+	if k.env.Now != nil {
+		now = k.env.Now
+	}
+	if k.pages == nil || k.pages.allow(sessionID, now()) {
+		return true
+	}
+	k.audit(ctx, AuditEvent{Time: now(), Action: ActionPage, Outcome: OutcomeDenied, Email: email,
+		Detail: fmt.Sprintf("rate limited: this browser session loaded the device page more than %d times at once or %g a second; no codes shown", PageBurst, PageRate)})
+	return false
 }
 
 // codes makes the page's one-time codes, naming the tool (shown by the
@@ -124,6 +157,12 @@ func (k *kindService) standalone(w http.ResponseWriter, r *http.Request, h requi
 	}
 	if sess == nil {
 		h.Render(w, r, requirement.Page{Status: http.StatusUnauthorized, Title: "Sign in first", Message: "Open any tool behind this gateway to sign in, then come back to this page.", Reason: policy.ReasonSignInRequired})
+		return
+	}
+	if !k.allowPage(r.Context(), sid, sess.Email) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(1/PageRate))))
+		h.Render(w, r, requirement.Page{Status: http.StatusTooManyRequests, Title: pageLimitedTitle,
+			Message: "This browser session opened the device page too often in a short time, so this page shows no codes.", Next: pageLimitedNext})
 		return
 	}
 	extra, err := k.codes(r.Context(), sid, sess.Email, "")
