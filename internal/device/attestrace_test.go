@@ -26,6 +26,19 @@ type interleaveStore struct {
 
 	mu sync.Mutex
 	fn func()
+	// gaps counts the deletions of key that a write was to follow: a
+	// moment in which the device read as not enrolled.
+	gaps int
+}
+
+func (s *interleaveStore) CompareAndDelete(ctx context.Context, key string, value []byte) (bool, error) {
+	ok, err := s.Store.CompareAndDelete(ctx, key, value)
+	if ok && key == s.key {
+		s.mu.Lock()
+		s.gaps++
+		s.mu.Unlock()
+	}
+	return ok, err
 }
 
 func (s *interleaveStore) arm(fn func()) {
@@ -313,4 +326,22 @@ func TestAttestationRacingEnrollment(t *testing.T) {
 			t.Fatal("the refused attestation bound its session")
 		}
 	})
+}
+
+// Enrolling a device again replaces its enrollment in one step: at no
+// moment does it read as not enrolled (another user's enrollment finishing
+// then would pass the owner check).
+func TestEnrollAgainLeavesNoGap(t *testing.T) {
+	r := newRaceEnv(t, setup{})
+	r.enrollAs("s-first", alice)
+	r.clock.Add(time.Hour)
+	r.enrollAs("s-again", alice)
+	if owner, _, _, _ := r.stored(); owner != alice {
+		t.Fatalf("stored owner %q, want %q", owner, alice)
+	}
+	r.is.mu.Lock()
+	defer r.is.mu.Unlock()
+	if r.is.gaps != 0 {
+		t.Fatalf("the enrollment was deleted %d times before being written again", r.is.gaps)
+	}
 }

@@ -431,12 +431,11 @@ func (s *Service) readEnrollmentRaw(ctx context.Context, id string) ([]byte, *en
 }
 
 // replaceEnrollment stores en as device id's enrollment in place of exactly
-// the one stored as raw (read with readEnrollmentRaw), and of no other:
-// CompareAndDelete of raw, then SetNX. It reports false, having written
-// nothing, when the enrollment changed since raw was read (enrolled again,
-// attested, expired), or when another writer stored one in between. Between
-// the two steps the device reads as not enrolled; should the SetNX fail
-// with an error, it stays so until it enrolls again (closed, not open).
+// the one stored as raw (read with readEnrollmentRaw), and of no other: one
+// CompareAndSwap (SetNX when raw is nil: no enrollment was stored). It
+// reports false, having written nothing, when the enrollment changed since
+// raw was read (enrolled again, attested, expired), or when another writer
+// stored one first.
 func (s *Service) replaceEnrollment(ctx context.Context, id string, raw []byte, en enrollment) (bool, error) {
 	b, err := marshalJSON(en)
 	if err != nil {
@@ -444,13 +443,14 @@ func (s *Service) replaceEnrollment(ctx context.Context, id string, raw []byte, 
 	}
 	key := keyEnrollment + id
 	if raw != nil {
-		removed, err := s.st.CompareAndDelete(ctx, key, raw)
+		// One atomic step: no moment in which the device reads as not
+		// enrolled (another user's enrollment finishing then would pass
+		// the owner check).
+		ok, err := s.st.CompareAndSwap(ctx, key, raw, b, s.cfg.EnrollmentTTL)
 		if err != nil {
 			return false, fmt.Errorf("device: replace enrollment: %w", err)
 		}
-		if !removed {
-			return false, nil
-		}
+		return ok, nil
 	}
 	ok, err := s.st.SetNX(ctx, key, b, s.cfg.EnrollmentTTL)
 	if err != nil {

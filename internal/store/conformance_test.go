@@ -508,6 +508,53 @@ var conformance = []struct {
 			wantValue(t, s.st, "k", fmt.Sprintf("new%d", round))
 		}
 	}},
+	{"compare-and-swap replaces only the value it names", func(t *testing.T, s subject) {
+		if ok, err := s.st.CompareAndSwap(ctx(t), "k", []byte("v"), []byte("w"), time.Hour); err != nil || ok {
+			t.Fatalf("CompareAndSwap(absent) = %v, %v; want false, nil", ok, err)
+		}
+		_, err := s.st.Get(ctx(t), "k")
+		wantNotFound(t, err) // an absent key is not created
+		mustSet(t, s.st, "k", "first", time.Hour)
+		for _, v := range []string{"second", "firs", "first\x00", ""} {
+			if ok, err := s.st.CompareAndSwap(ctx(t), "k", []byte(v), []byte("x"), time.Hour); err != nil || ok {
+				t.Fatalf("CompareAndSwap(k, %q) with %q stored = %v, %v; want false, nil", v, "first", ok, err)
+			}
+			wantValue(t, s.st, "k", "first")
+		}
+		if ok, err := s.st.CompareAndSwap(ctx(t), "k", []byte("first"), []byte("second"), s.ttl); err != nil || !ok {
+			t.Fatalf("CompareAndSwap(k, first, second) = %v, %v; want true, nil", ok, err)
+		}
+		wantValue(t, s.st, "k", "second")
+		// The new value has the new TTL.
+		s.pass(s.ttl)
+		_, err = s.st.Get(ctx(t), "k")
+		wantNotFound(t, err)
+		if _, err := s.st.CompareAndSwap(ctx(t), "", []byte("v"), []byte("w"), time.Hour); err == nil {
+			t.Fatal("CompareAndSwap with an empty key = nil error; want an error")
+		}
+		// An expired value is not there to replace.
+		mustSet(t, s.st, "short", "v", s.ttl)
+		s.pass(s.ttl)
+		if ok, err := s.st.CompareAndSwap(ctx(t), "short", []byte("v"), []byte("w"), time.Hour); err != nil || ok {
+			t.Fatalf("CompareAndSwap(expired) = %v, %v; want false, nil", ok, err)
+		}
+	}},
+	{"compare-and-swap: of concurrent swaps from one value, exactly one wins", func(t *testing.T, s subject) {
+		for round := range 20 {
+			mustSet(t, s.st, "k", "old", time.Hour)
+			wins := race(t, 8, func(i int) bool {
+				ok, err := s.st.CompareAndSwap(ctx(t), "k", []byte("old"), []byte(fmt.Sprintf("new%d", i)), time.Hour)
+				if err != nil {
+					t.Error(err)
+				}
+				return ok
+			})
+			if len(wins) != 1 {
+				t.Fatalf("round %d: %d swaps won; want exactly 1", round, len(wins))
+			}
+			wantValue(t, s.st, "k", fmt.Sprintf("new%d", wins[0]))
+		}
+	}},
 	{"delete removes keys and ignores absent ones", func(t *testing.T, s subject) {
 		for _, k := range []string{"a", "b", "c", "keep"} {
 			mustSet(t, s.st, k, k, time.Hour)

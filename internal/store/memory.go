@@ -419,6 +419,30 @@ func (m *Memory) CompareAndDelete(ctx context.Context, key string, value []byte)
 	return true, nil
 }
 
+// CompareAndSwap replaces the value of key with value, for ttl, only if
+// key is live and holds exactly old, under the store's lock, and reports
+// whether it did.
+func (m *Memory) CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	if err := checkWrite(ctx, key, ttl); err != nil {
+		return false, err
+	}
+	v := clone(value)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false, ErrClosed
+	}
+	now := m.now()
+	e, ok := m.entries[key]
+	if !ok || !now.Before(e.expires) || !bytes.Equal(e.value, old) {
+		return false, nil
+	}
+	if err := m.putLocked(now, key, memoryEntry{value: v, expires: now.Add(ttl)}); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // Ping reports ErrClosed after Close and nil before.
 func (m *Memory) Ping(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {

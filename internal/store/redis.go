@@ -516,6 +516,42 @@ func (r *Redis) CheckCompareAndDelete(ctx context.Context) error {
 // isNoPerm reports whether Redis refused a command under its ACL rules.
 func isNoPerm(err error) bool { return redis.HasErrorPrefix(err, "NOPERM") }
 
+// compareAndSwap sets KEYS[1] to ARGV[2] with a TTL of ARGV[3] ms if its
+// value is ARGV[1], and returns 1 when it did.
+var compareAndSwap = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3]) return 1 end return 0`)
+
+// CompareAndSwap replaces the value of key with value, for ttl, only if it
+// holds exactly old, with one Lua script, which Redis runs atomically (in
+// Cluster mode on the key's node). It reports whether it replaced. With
+// wait_replicas it is EVAL and WAIT in one pipeline.
+//
+// If the connection breaks after Redis ran the script, go-redis's one retry
+// runs it again and reports false (the key no longer holds old): the caller
+// reads again, as after losing to a concurrent writer.
+func (r *Redis) CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	if err := checkWrite(ctx, key, ttl); err != nil {
+		return false, err
+	}
+	keys := []string{r.prefix + key}
+	ms := pxTTL(ttl).Milliseconds()
+	var cmd *redis.Cmd
+	var werr error
+	if r.wait == 0 {
+		cmd = compareAndSwap.Run(ctx, r.client, keys, old, value, ms)
+	} else {
+		werr = r.write(ctx, func(c redis.Cmdable) { cmd = compareAndSwap.Eval(ctx, c, keys, old, value, ms) })
+	}
+	n, err := cmd.Int()
+	r.forget(key)
+	if err != nil {
+		return false, redisErr("compare-and-swap", err)
+	}
+	if n == 1 && werr != nil {
+		return false, werr
+	}
+	return n == 1, nil
+}
+
 // CacheStats returns the local cache's counters; ok is false when r has no
 // local cache (session.redis.local_cache off, or Cluster mode).
 func (r *Redis) CacheStats() (s CacheStats, ok bool) {

@@ -30,6 +30,13 @@ func TestRedisWaitReplicas(t *testing.T) {
 		"set":    func() error { return r.Set(ctx, "a", []byte("1"), time.Minute) },
 		"setnx":  func() error { _, err := r.SetNX(ctx, "b", []byte("1"), time.Minute); return err },
 		"delete": func() error { return r.Delete(ctx, "a", "b") },
+		"compare-and-swap": func() error {
+			if err := pc.Set(ctx, "gw:cas", "1", time.Minute).Err(); err != nil {
+				t.Fatal(err)
+			}
+			_, err := r.CompareAndSwap(ctx, "cas", []byte("1"), []byte("2"), time.Minute)
+			return err
+		},
 		"compare-and-delete": func() error {
 			if err := pc.Set(ctx, "gw:cad", "1", time.Minute).Err(); err != nil {
 				t.Fatal(err)

@@ -46,6 +46,12 @@ type Store interface {
 	// for deleting what the caller wrote, when another writer may have
 	// replaced it since: a value written meanwhile under the same key stays.
 	CompareAndDelete(ctx context.Context, key string, value []byte) (bool, error)
+	// CompareAndSwap replaces the value of key with value, for ttl, only
+	// if key holds exactly old (and has not expired), in one atomic step,
+	// and reports whether it did: a read-modify-write that a concurrent
+	// writer's change makes fail instead of undo. It needs the same
+	// permission as CompareAndDelete (ScriptChecker).
+	CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error)
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.
