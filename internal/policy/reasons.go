@@ -39,6 +39,10 @@ const (
 	// decision rather than judged with the proxy's own address. Never a
 	// policy decision's, so not among the reasons policy tests expect.
 	ReasonMalformedForwardedFor Reason = "malformed-forwarded-for"
+	// ReasonRateLimited: the client sent more requests to a rate-limited
+	// endpoint of the gateway (the agents' APIs) than it allows; refused
+	// (429) before any decision. Never a policy decision's.
+	ReasonRateLimited Reason = "rate-limited"
 )
 
 var (

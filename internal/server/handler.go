@@ -218,8 +218,9 @@ func (s *Server) newReservedHandler(rt *runtime) http.Handler {
 		return !s.apiLimit.allow(reqFrom(r.Context()).client.ClientIP)
 	}).HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		CloseAfterDenial(w, r)
+		s.record(r, nil, policy.Decision{Reasons: []policy.Reason{policy.ReasonRateLimited}}, http.StatusTooManyRequests)
 		w.Header().Set("Retry-After", "5")
-		writeJSONError(w, r, http.StatusTooManyRequests, "rate-limited", "too many requests from this address; wait a few seconds and try again")
+		writeJSONError(w, r, http.StatusTooManyRequests, string(policy.ReasonRateLimited), "too many requests from this address; wait a few seconds and try again")
 	})
 	h := host{s}
 	for _, svc := range rt.kinds {

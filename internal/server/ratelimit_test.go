@@ -2,7 +2,10 @@ package server
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -102,5 +105,33 @@ func TestLimiterRefills(t *testing.T) {
 	now = now.Add(200 * time.Millisecond) // one token at 5/s
 	if !l.allow(a) || l.allow(a) {
 		t.Fatal("expected exactly one request after 200 ms")
+	}
+}
+
+// The agents' APIs refuse a client over its rate with 429, and each
+// refusal is a decision record like any other.
+func TestAPIRateLimitIsAudited(t *testing.T) {
+	g := newFwdGateway(t, "203.0.113.0/24")
+	limited := 0
+	for range 60 {
+		r := httptest.NewRequest(http.MethodPost, "http://gw.example/.gateway/api/device/attest/start", strings.NewReader("{}"))
+		r.RemoteAddr = "198.51.100.7:4000"
+		w := httptest.NewRecorder()
+		g.srv.Handler().ServeHTTP(w, r)
+		if w.Code == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Fatal("60 requests at once: none was rate limited")
+	}
+	recorded := 0
+	for _, rec := range g.records() {
+		if rec.Status == http.StatusTooManyRequests && len(rec.Reasons) == 1 && rec.Reasons[0] == "rate-limited" && rec.SourceIP == "198.51.100.7" {
+			recorded++
+		}
+	}
+	if recorded != limited {
+		t.Fatalf("%d requests rate limited, %d recorded", limited, recorded)
 	}
 }
