@@ -77,11 +77,24 @@ type Decision struct {
 // so that a caller's Input (the server keeps one per pooled request) is not
 // copied to the heap on every decision.
 func Decide(in *Input, now time.Time) Decision {
-	d := DecideRules(in, now)
-	if !d.Allow || in.Route.Public || len(in.Route.requires) == 0 {
-		return d
+	return DecideFacts(in, now, DecideRules(in, now))
+}
+
+// DecideFacts completes rules, the decision DecideRules took on in, with
+// the route's requirements judged on in.Facts (and in.EvidenceErr, which
+// gathering them may have set): Decide for a caller that decided the rules
+// before it gathered the facts, without judging the rules twice.
+func DecideFacts(in *Input, now time.Time, rules Decision) Decision {
+	if !rules.Allow || in.Route.Public {
+		return rules
 	}
-	return decideRequirements(in.Route, in, now, d)
+	if in.EvidenceErr != nil {
+		return deny(ReasonEvidenceError)
+	}
+	if len(in.Route.requires) == 0 {
+		return rules
+	}
+	return decideRequirements(in.Route, in, now, rules)
 }
 
 // DecideRules takes the decision of Decide without the route's

@@ -592,5 +592,18 @@ func TestDecideRules(t *testing.T) {
 		if d := Decide(&in, t0); d.Reasons[0] != tc.whole {
 			t.Errorf("%s: Decide = %+v, want %s", tc.email, d, tc.whole)
 		}
+		// DecideFacts completes DecideRules' decision as Decide does; an
+		// error gathering the facts denies what the rules allowed.
+		if d := DecideFacts(&in, t0, DecideRules(&in, t0)); d.Reasons[0] != tc.whole {
+			t.Errorf("%s: DecideFacts = %+v, want %s", tc.email, d, tc.whole)
+		}
+		in.EvidenceErr = errors.New("store down")
+		want := ReasonEvidenceError
+		if tc.rules != ReasonAllowRule {
+			want = tc.rules
+		}
+		if d := DecideFacts(&in, t0, DecideRules(&Input{Route: r, Identity: user(tc.email), Request: get("")}, t0)); d.Reasons[0] != want {
+			t.Errorf("%s: DecideFacts with an evidence error = %+v, want %s", tc.email, d, want)
+		}
 	}
 }

@@ -430,7 +430,11 @@ func (s *Server) decideRoute(r *http.Request, q *request, entry *routeEntry, var
 		in.Facts, in.EvidenceErr = s.gather(r, q, entry, in.Identity, vars, now, false)
 	}
 	_, sp := s.tracer.Start(r.Context(), "gateway.decide")
-	d = policy.Decide(in, now)
+	if gathering {
+		d = policy.DecideFacts(in, now, d) // the rules were decided before the facts were gathered
+	} else {
+		d = policy.Decide(in, now)
+	}
 	sp.End()
 	// A lifter (break-glass) matters only when a requirement is unmet: its
 	// facts are gathered then, and the decision taken again.
