@@ -149,6 +149,13 @@ func (s Secret) GoString() string { return `"REDACTED"` }
 // LogValue redacts.
 func (s Secret) LogValue() slog.Value { return slog.StringValue("REDACTED") }
 
+// MarshalJSON redacts: a config or value encoded as JSON (a debug dump, an
+// error body) never carries the credential.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"REDACTED"`), nil }
+
+// MarshalText redacts (encoding/xml, YAML and other text encoders).
+func (s Secret) MarshalText() ([]byte, error) { return []byte("REDACTED"), nil }
+
 // TLSConfig names PEM files. Relative paths are resolved against the config
 // file's directory (ResolvePaths).
 type TLSConfig struct {

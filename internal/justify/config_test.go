@@ -2,6 +2,7 @@ package justify_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -294,7 +295,15 @@ func TestSecretsAreRedacted(t *testing.T) {
 	sc := justify.SystemConfig{Type: "jira", Auth: justify.AuthConfig{Username: "gw", Password: "hunter2", Token: "tok-123"}}
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("system", "config", sc, "auth", sc.Auth, "token", sc.Auth.Token)
-	out := buf.String() + fmt.Sprintf("%v %+v %#v %s", sc, sc.Auth, sc.Auth, sc.Auth.Password)
+	js, err := json.Marshal(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	txt, err := sc.Auth.Token.MarshalText()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String() + fmt.Sprintf("%v %+v %#v %s", sc, sc.Auth, sc.Auth, sc.Auth.Password) + string(js) + string(txt)
 	for _, secret := range []string{"hunter2", "tok-123"} {
 		if strings.Contains(out, secret) {
 			t.Fatalf("secret %q leaked: %s", secret, out)
