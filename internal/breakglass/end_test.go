@@ -144,13 +144,7 @@ func TestEndByHolderKeepsTheNewerGrant(t *testing.T) {
 func TestEndGrantForm(t *testing.T) {
 	ctx := context.Background()
 	k, h, rec := newPages(t, nil, alice)
-	g, err := k.svc.Request(ctx, alice, request("billing", "INC-1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.svc.Activate(ctx, g); err != nil {
-		t.Fatal(err)
-	}
+	g := grantOn(t, k.svc, alice, request("billing", "INC-1"))
 	ret := "https://billing.corp.example/"
 	show := httptest.NewRequest(http.MethodGet, "https://gateway.corp.example"+pagePath+"?return="+url.QueryEscape(ret), nil)
 	k.show(httptest.NewRecorder(), show, h, nil, "")

@@ -106,11 +106,18 @@ func request(route, incident string) GrantRequest {
 // grant requests and activates a grant, failing the test on any error.
 func (f *fixture) grant(t *testing.T, u User, req GrantRequest) Grant {
 	t.Helper()
-	g, err := f.svc.Request(context.Background(), u, req)
+	return grantOn(t, f.svc, u, req)
+}
+
+// grantOn requests and activates a grant on svc, failing the test on any
+// error.
+func grantOn(t *testing.T, svc *Service, u User, req GrantRequest) Grant {
+	t.Helper()
+	g, err := svc.Request(context.Background(), u, req)
 	if err != nil {
 		t.Fatalf("Request: %v", err)
 	}
-	if err := f.svc.Activate(context.Background(), g); err != nil {
+	if err := svc.Activate(context.Background(), g); err != nil {
 		t.Fatalf("Activate: %v", err)
 	}
 	return g

@@ -143,15 +143,8 @@ func TestNewGrantSupersedesOneThatNoLongerStands(t *testing.T) {
 // what to do (end it from the page, then ask again), and audited as
 // refused.
 func TestFormRefusesASecondGrant(t *testing.T) {
-	ctx := context.Background()
 	k, h, rec := newPages(t, nil, alice)
-	g, err := k.svc.Request(ctx, alice, request("billing", "INC-1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.svc.Activate(ctx, g); err != nil {
-		t.Fatal(err)
-	}
+	g := grantOn(t, k.svc, alice, request("billing", "INC-1"))
 	w := httptest.NewRecorder()
 	k.submit(w, post("/break-glass", url.Values{"csrf": {"csrf-token"}, "return": {"https://billing.corp.example/"},
 		"incident": {"INC-1"}, "reason": {"still down"}}), h)

@@ -177,13 +177,7 @@ func TestRefusedFormsAreAudited(t *testing.T) {
 func TestGrantNeedsThePolicysGroups(t *testing.T) {
 	ctx := context.Background()
 	k, _, _ := newPages(t, nil, alice)
-	g, err := k.svc.Request(ctx, alice, request("billing", "INC-1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.svc.Activate(ctx, g); err != nil {
-		t.Fatal(err)
-	}
+	grantOn(t, k.svc, alice, request("billing", "INC-1"))
 	q := &Requirement{Route: "billing", Policy: "oncall", lifts: []string{LiftTimeWindow}}
 	gather := func(groups []string) *Facts {
 		t.Helper()
@@ -271,13 +265,7 @@ func TestFormDurationZeroIsRefused(t *testing.T) {
 func TestReviewPageRefusesAnActiveGrant(t *testing.T) {
 	ctx := context.Background()
 	k, h, rec := newPages(t, nil, rev)
-	g, err := k.svc.Request(ctx, alice, request("billing", "INC-1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.svc.Activate(ctx, g); err != nil {
-		t.Fatal(err)
-	}
+	g := grantOn(t, k.svc, alice, request("billing", "INC-1"))
 	w := httptest.NewRecorder()
 	k.reviewAction(w, post("/break-glass/review", url.Values{"csrf": {"csrf-token"}, "id": {g.ID}, "action": {"reviewed"}}), h)
 	if w.Code != http.StatusConflict {

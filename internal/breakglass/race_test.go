@@ -42,15 +42,7 @@ func (h *hookStore) SetNX(ctx context.Context, key string, v []byte, ttl time.Du
 // afterwards.
 func TestRevokeInterleavedWithActivate(t *testing.T) {
 	ctx := context.Background()
-	clk := newClock(t0)
-	mem := store.NewMemory(store.WithClock(clk.Now), store.WithSweepInterval(0))
-	t.Cleanup(func() { mem.Close() })
-	hs := &hookStore{Store: mem}
-	svc, err := New(testConfig(), Options{Store: hs, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close() })
+	svc, hs := newHookedService(t)
 	g, err := svc.Request(ctx, alice, request("billing", "INC-1"))
 	if err != nil {
 		t.Fatal(err)
@@ -95,15 +87,7 @@ func TestRevokeInterleavedWithActivate(t *testing.T) {
 // its store of the active key and its look at the end, stays.
 func TestRevokedActivateKeepsANewerGrant(t *testing.T) {
 	ctx := context.Background()
-	clk := newClock(t0)
-	mem := store.NewMemory(store.WithClock(clk.Now), store.WithSweepInterval(0))
-	t.Cleanup(func() { mem.Close() })
-	hs := &hookStore{Store: mem}
-	svc, err := New(testConfig(), Options{Store: hs, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close() })
+	svc, hs := newHookedService(t)
 	old, err := svc.Request(ctx, alice, request("billing", "INC-1"))
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +97,7 @@ func TestRevokedActivateKeepsANewerGrant(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A reviewer revoked the old grant while it was being listed.
-	if err := mem.Set(ctx, keyEnded+old.ID, []byte(`{"cause":"revoked"}`), time.Hour); err != nil {
+	if err := hs.Store.Set(ctx, keyEnded+old.ID, []byte(`{"cause":"revoked"}`), time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	var fired atomic.Bool
@@ -134,4 +118,20 @@ func TestRevokedActivateKeepsANewerGrant(t *testing.T) {
 	if got, err := svc.Active(ctx, alice, "billing"); err != nil || got == nil || got.ID != newer.ID {
 		t.Fatalf("Active = %+v, %v; want the newer grant %s", got, err, newer.ID)
 	}
+}
+
+// newHookedService is a service over a memory store wrapped in a
+// hookStore, on a test clock.
+func newHookedService(t *testing.T) (*Service, *hookStore) {
+	t.Helper()
+	clk := newClock(t0)
+	mem := store.NewMemory(store.WithClock(clk.Now), store.WithSweepInterval(0))
+	t.Cleanup(func() { mem.Close() })
+	hs := &hookStore{Store: mem}
+	svc, err := New(testConfig(), Options{Store: hs, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	return svc, hs
 }
