@@ -195,6 +195,11 @@ func (c *Config) validateSections(v *validator) {
 		for _, p := range sk.SectionProblems(c.sections[k.Name()]) {
 			v.probs = append(v.probs, p.String(key))
 		}
+		if sw, ok := k.(requirement.SectionWarner); ok {
+			for _, p := range sw.SectionWarnings(c.sections[k.Name()]) {
+				c.warn("%s", p.String(key))
+			}
+		}
 		if pc, ok := k.(requirement.ProductionChecker); ok && !c.Dev {
 			for _, p := range pc.ProductionProblems(c.sections[k.Name()]) {
 				v.probs = append(v.probs, p.String(key))

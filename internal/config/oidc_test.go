@@ -170,3 +170,16 @@ func testCAPEM(t *testing.T) []byte {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
+
+// A kind's section warnings are the config's (an Etc/GMT zone whose sign
+// reads backwards).
+func TestSectionWarnings(t *testing.T) {
+	yml := minimal + "schedules:\n  evenings:\n    time_zone: Etc/GMT+2\n    windows: [{days: mon-fri, from: \"17:00\", to: \"21:00\"}]\n"
+	c, err := Load([]byte(yml), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.Warnings(); len(w) != 1 || !strings.Contains(w[0], "schedules.evenings.time_zone: Etc/GMT+2 is UTC-2, not UTC+2") {
+		t.Fatalf("warnings %q", w)
+	}
+}

@@ -99,6 +99,14 @@ type FileWatcher interface {
 	WatchFiles(section any) []string
 }
 
+// SectionWarner is a Sectioned kind whose section can be valid but likely
+// not what the operator meant (a time zone whose sign reads backwards):
+// the config's warnings, logged at start and reload and printed by
+// `gateway check`, never a refusal.
+type SectionWarner interface {
+	SectionWarnings(section any) []Problem
+}
+
 // ProductionChecker is a Sectioned kind with problems that hold outside
 // `gateway dev` only (the quickstart may leave out what production must
 // have: break-glass announced to someone).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -172,6 +173,44 @@ func (Kind) SectionProblems(section any) []requirement.Problem {
 		out = append(out, requirement.Problem{Path: p.Path, Msg: p.Msg})
 	}
 	return out
+}
+
+// SectionWarnings implements requirement.SectionWarner: a time zone named
+// Etc/GMT+N is UTC−N (the IANA names of fixed offsets invert the sign, as
+// POSIX does), so a schedule written for UTC+2 as Etc/GMT+2 opens four
+// hours late.
+func (Kind) SectionWarnings(section any) []requirement.Problem {
+	var out []requirement.Problem
+	cfg := *section.(*Config)
+	names := make([]string, 0, len(cfg))
+	for n := range cfg {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if w := etcOffsetWarning(cfg[n].TimeZone); w != "" {
+			out = append(out, requirement.Problem{Path: "." + n + ".time_zone", Msg: w})
+		}
+	}
+	return out
+}
+
+// etcOffsetWarning says what an Etc/GMT±N zone means, or "".
+func etcOffsetWarning(zone string) string {
+	rest, ok := strings.CutPrefix(zone, "Etc/GMT")
+	if !ok || len(rest) < 2 || rest[0] != '+' && rest[0] != '-' {
+		return ""
+	}
+	n := rest[1:]
+	if _, err := strconv.Atoi(n); err != nil || n == "0" {
+		return ""
+	}
+	meant, is := "-", "+"
+	if rest[0] == '-' {
+		meant, is = "+", "-"
+	}
+	return fmt.Sprintf("%s is UTC%s%s, not UTC%s%s (IANA's Etc/GMT zones invert the sign); for UTC%s%s write Etc/GMT%s%s, or better a city zone such as Europe/Berlin, which follows daylight-saving time",
+		zone, meant, n, is, n, is, n, meant, n)
 }
 
 // ResolvePaths implements requirement.Sectioned.

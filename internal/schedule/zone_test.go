@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -38,5 +39,25 @@ func TestZoneEndsAfter(t *testing.T) {
 	}
 	if open, until := c.Open(instant(t, "2040-12-31T16:00:00-08:00")); !open || !until.Equal(instant(t, "2040-12-31T17:00:00-08:00")) {
 		t.Fatalf("Open on 2040-12-31 = %v until %s, want open until 17:00", open, until)
+	}
+}
+
+// Etc/GMT+N is valid and means UTC−N: accepted, with a warning that says
+// so; other zones get none.
+func TestEtcOffsetZonesWarn(t *testing.T) {
+	cfg := Config{
+		"plus":   {TimeZone: "Etc/GMT+2"},
+		"minus":  {TimeZone: "Etc/GMT-10"},
+		"zero":   {TimeZone: "Etc/GMT+0"},
+		"utc":    {TimeZone: "UTC"},
+		"berlin": {TimeZone: "Europe/Berlin"},
+	}
+	got := Kind{}.SectionWarnings(&cfg)
+	if len(got) != 2 {
+		t.Fatalf("warnings %+v, want 2", got)
+	}
+	if got[0].Path != ".minus.time_zone" || !strings.Contains(got[0].Msg, "Etc/GMT-10 is UTC+10, not UTC-10") ||
+		got[1].Path != ".plus.time_zone" || !strings.Contains(got[1].Msg, "Etc/GMT+2 is UTC-2, not UTC+2") || !strings.Contains(got[1].Msg, "write Etc/GMT-2") {
+		t.Fatalf("warnings %+v", got)
 	}
 }
