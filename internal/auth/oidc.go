@@ -437,6 +437,19 @@ func (a *Authenticator) identify(ctx context.Context, d *discovered, idt *oidc.I
 			if err := ui.Claims(&uiClaims); err != nil {
 				return fmt.Errorf("%w: decode claims: %v", errUserInfo, err)
 			}
+			// UserInfo may answer with distributed claims too (Core
+			// §5.6.2): a groups claim it only points to is groups the
+			// gateway does not have, as in the ID token — not no groups,
+			// which would turn every deny rule on groups off for the user.
+			// MergeClaims never takes "_claim_names" from UserInfo, so it
+			// is read here. Where the ID token has the groups, they count.
+			if v, ok := ClaimAt(all, a.cfg.GroupsClaim); !ok || v == nil {
+				if names, ok := uiClaims["_claim_names"].(map[string]any); ok {
+					if _, over := names[a.cfg.GroupsClaim]; over {
+						return ErrGroupsOverage
+					}
+				}
+			}
 			all = MergeClaims(all, uiClaims)
 		}
 	}

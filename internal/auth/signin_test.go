@@ -144,6 +144,25 @@ func TestSignInClaims(t *testing.T) {
 		{name: "Entra ID groups overage: refused",
 			id:      idClaims(verified + `,"_claim_names":{"groups":"src1"},"_claim_sources":{"src1":{"endpoint":"https://graph.microsoft.com/v1.0/users/u1/getMemberObjects"}}`),
 			wantErr: ErrGroupsOverage, wantMsg: "more groups than"},
+		// UserInfo may carry distributed claims too (Core §5.6.2): groups
+		// named there as held elsewhere are groups the gateway does not
+		// have, as in the ID token, not no groups.
+		{name: "groups overage in UserInfo: refused",
+			id:       idClaims(verified),
+			userinfo: jsonMap(`{"sub":"u1","_claim_names":{"groups":"src1"},"_claim_sources":{"src1":{"endpoint":"https://graph.microsoft.com/v1.0/users/u1/getMemberObjects"}}}`),
+			wantErr:  ErrGroupsOverage, wantMsg: "more groups than", wantCalls: 1},
+		{name: "groups overage in UserInfo, nested groups claim: refused",
+			groups: "realm_access.roles", id: idClaims(verified),
+			userinfo: jsonMap(`{"sub":"u1","_claim_names":{"realm_access.roles":"src1"},"_claim_sources":{"src1":{"endpoint":"https://idp.example/roles"}}}`),
+			wantErr:  ErrGroupsOverage, wantCalls: 1},
+		{name: "groups overage in UserInfo, the ID token's groups null: refused",
+			mode: UserInfoAlways, id: idClaims(verified + `,"groups":null`),
+			userinfo: jsonMap(`{"sub":"u1","_claim_names":{"groups":"src1"},"_claim_sources":{"src1":{"endpoint":"https://idp.example/groups"}}}`),
+			wantErr:  ErrGroupsOverage, wantCalls: 1},
+		{name: "UserInfo's overage marker does not count where the ID token has the groups",
+			mode: UserInfoAlways, id: idClaims(verified + `,"groups":["eng"]`),
+			userinfo:  jsonMap(`{"sub":"u1","_claim_names":{"groups":"src1"},"_claim_sources":{"src1":{"endpoint":"https://idp.example/groups"}}}`),
+			wantEmail: "ann@corp.example", wantGroups: []string{"eng"}, wantCalls: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, tc.run)
