@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -382,11 +383,31 @@ func (a *Authenticator) verifyIDToken(ctx context.Context, d *discovered, raw st
 	if err != nil {
 		return nil, err
 	}
+	if err := idTokenType(raw); err != nil {
+		return nil, err
+	}
 	var c struct {
-		AZP any `json:"azp"`
+		AZP      any `json:"azp"`
+		ClientID any `json:"client_id"`
+		Typ      any `json:"typ"`
 	}
 	if err := idt.Claims(&c); err != nil {
 		return nil, fmt.Errorf("auth: decode ID token claims: %w", err)
+	}
+	// An access token in JWT form (RFC 9068) names the client it was issued
+	// to in client_id, where an ID token names it in azp; Keycloak's tokens
+	// say what they are in a typ claim ("ID" for an ID token, "Bearer" for
+	// an access token). Signed by the same keys for the same issuer, one
+	// whose audience is the gateway verifies like an ID token.
+	if c.ClientID != nil {
+		if id, _ := c.ClientID.(string); id != a.cfg.ClientID {
+			return nil, fmt.Errorf("auth: ID token: expected client_id %q when present, got %s (a token issued to another client)", a.cfg.ClientID, clip(fmt.Sprint(c.ClientID), 64))
+		}
+	}
+	if c.Typ != nil {
+		if typ, _ := c.Typ.(string); !strings.EqualFold(typ, "ID") {
+			return nil, fmt.Errorf("auth: ID token: expected the typ claim \"ID\" when present, got %s (not an ID token)", clip(fmt.Sprint(c.Typ), 64))
+		}
 	}
 	switch azp := c.AZP.(type) {
 	case nil:
@@ -401,6 +422,33 @@ func (a *Authenticator) verifyIDToken(ctx context.Context, d *discovered, raw st
 		return nil, fmt.Errorf("auth: ID token: expected azp %q, got a %s", a.cfg.ClientID, jsonType(azp))
 	}
 	return idt, nil
+}
+
+// idTokenType refuses a JWS whose header says it is not a plain JWT: an ID
+// token's typ, when present, is "JWT" (RFC 7519 §5.1, any letter case, with
+// or without "application/"). Other types name other tokens the provider
+// signs with the same keys: "at+jwt" an access token (RFC 9068 §2.1),
+// "logout+jwt" a back-channel logout token, "secevent+jwt" a security event.
+func idTokenType(raw string) error {
+	seg, _, _ := strings.Cut(raw, ".")
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(seg, "="))
+	if err != nil {
+		return fmt.Errorf("auth: ID token: decode its header: %w", err)
+	}
+	var h struct {
+		Typ any `json:"typ"`
+	}
+	if err := json.Unmarshal(b, &h); err != nil {
+		return fmt.Errorf("auth: ID token: decode its header: %w", err)
+	}
+	if h.Typ == nil {
+		return nil
+	}
+	typ, _ := h.Typ.(string)
+	if t := strings.ToLower(typ); t != "jwt" && t != "application/jwt" {
+		return fmt.Errorf("auth: ID token: expected the header's typ JWT when present, got %s (not an ID token)", clip(fmt.Sprint(h.Typ), 64))
+	}
+	return nil
 }
 
 // errUserInfo wraps a failed UserInfo request.
