@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 )
 
@@ -43,12 +44,30 @@ func (a *Authenticator) discover(ctx context.Context) (*discovered, error) {
 		return nil, fmt.Errorf("auth: oidc discovery of %q: %w", a.cfg.Issuer, err)
 	}
 	var extra struct {
-		EndSession string `json:"end_session_endpoint"`
+		Issuer     string   `json:"issuer"`
+		JWKSURI    string   `json:"jwks_uri"`
+		Algs       []string `json:"id_token_signing_alg_values_supported"`
+		EndSession string   `json:"end_session_endpoint"`
 	}
 	_ = p.Claims(&extra)
+	// The signing algorithms the provider lists, of those go-oidc verifies
+	// (RS256 when it lists none of them, go-oidc's default).
+	var algs []string
+	for _, alg := range extra.Algs {
+		if signingAlgs[alg] {
+			algs = append(algs, alg)
+		}
+	}
+	if len(algs) == 0 {
+		algs = []string{oidc.RS256}
+	}
+	keys := &providerKeys{url: extra.JWKSURI, client: a.client, now: time.Now}
+	for _, alg := range algs {
+		keys.algs = append(keys.algs, jose.SignatureAlgorithm(alg))
+	}
 	d := &discovered{
 		provider: p,
-		verifier: p.Verifier(&oidc.Config{ClientID: a.cfg.ClientID}),
+		verifier: oidc.NewVerifier(extra.Issuer, keys, &oidc.Config{ClientID: a.cfg.ClientID, SupportedSigningAlgs: algs}),
 		oauth: oauth2.Config{
 			ClientID:     a.cfg.ClientID,
 			ClientSecret: a.cfg.ClientSecret,

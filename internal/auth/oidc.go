@@ -347,7 +347,7 @@ func (a *Authenticator) Callback(ctx context.Context, r *http.Request, bindCooki
 	if rawID == "" {
 		return "", nil, "", &CallbackError{Msg: "the identity provider returned no ID token", Err: errors.New("no id_token")}
 	}
-	idt, err := a.verifyIDToken(ctx, d, rawID)
+	idt, err := a.verifyIDToken(providerTokenContext(ctx), d, rawID)
 	if err != nil {
 		return "", nil, "", &CallbackError{Msg: "the ID token did not verify", Err: err}
 	}
@@ -611,7 +611,7 @@ func (a *Authenticator) MaybeRefresh(ctx context.Context, id string, sess *Sessi
 		return RefreshNotDue, ErrIdPUnavailable
 	}
 	if rawID, _ := tok.Extra("id_token").(string); rawID != "" {
-		idt, err := a.verifyIDToken(ctx, d, rawID)
+		idt, err := a.verifyIDToken(providerTokenContext(ctx), d, rawID)
 		if err != nil || idt.Subject != cur.Subject {
 			_ = a.sessions.Delete(ctx, id)
 			return RefreshNotDue, ErrNoSession

@@ -55,6 +55,7 @@ type fakeProvider struct {
 	down          atomic.Bool // discovery answers 503
 	userinfoCalls atomic.Int64
 	refreshes     atomic.Int64
+	keysFetches   atomic.Int64
 }
 
 func newFakeProvider(t *testing.T) *fakeProvider {
@@ -92,6 +93,7 @@ func (p *fakeProvider) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, d)
 	case "/keys":
+		p.keysFetches.Add(1)
 		p.keys.ServeHTTP(w, r)
 	case "/token":
 		_ = r.ParseForm()
