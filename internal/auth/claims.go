@@ -67,7 +67,7 @@ func (a *Authenticator) needsUserInfo(idClaims map[string]any) bool {
 	if e, _ := idClaims["email"].(string); e == "" {
 		return true
 	}
-	if names, ok := idClaims["_claim_names"].(map[string]any); ok && names[a.cfg.GroupsClaim] != nil {
+	if distributed(idClaims, a.cfg.GroupsClaim) {
 		return false // a distributed claim (groups overage): UserInfo would not list them either
 	}
 	_, ok := ClaimAt(idClaims, a.cfg.GroupsClaim)
@@ -151,10 +151,8 @@ func ClaimAt(claims map[string]any, path string) (any, bool) {
 // (the gateway would otherwise decide on fewer groups than the user has,
 // which could bypass a deny rule).
 func groupsFrom(claims map[string]any, path string) ([]string, error) {
-	if names, ok := claims["_claim_names"].(map[string]any); ok {
-		if _, over := names[path]; over {
-			return nil, ErrGroupsOverage
-		}
+	if distributed(claims, path) {
+		return nil, ErrGroupsOverage
 	}
 	v, ok := ClaimAt(claims, path)
 	if !ok || v == nil {
@@ -188,6 +186,29 @@ func groupsFrom(claims map[string]any, path string) ([]string, error) {
 		return slices.Sorted(maps.Keys(t)), nil
 	}
 	return nil, fmt.Errorf("auth: groups claim %q: expected a string, a list of strings or an object keyed by group, got a %s", path, jsonType(v))
+}
+
+// distributed reports whether claims name the claim at path as a
+// distributed claim (OpenID Connect Core §5.6.2, "_claim_names": Entra ID's
+// groups overage): the claim itself or, for a dotted path, an object on
+// the way to it ("realm_access" for "realm_access.roles"), whose values are
+// then held elsewhere.
+func distributed(claims map[string]any, path string) bool {
+	names, ok := claims["_claim_names"].(map[string]any)
+	if !ok {
+		return false
+	}
+	if _, ok := names[path]; ok {
+		return true
+	}
+	for i := range len(path) {
+		if path[i] == '.' {
+			if _, ok := names[path[:i]]; ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func jsonType(v any) string {

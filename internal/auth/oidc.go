@@ -491,12 +491,8 @@ func (a *Authenticator) identify(ctx context.Context, d *discovered, idt *oidc.I
 			// which would turn every deny rule on groups off for the user.
 			// MergeClaims never takes "_claim_names" from UserInfo, so it
 			// is read here. Where the ID token has the groups, they count.
-			if v, ok := ClaimAt(all, a.cfg.GroupsClaim); !ok || v == nil {
-				if names, ok := uiClaims["_claim_names"].(map[string]any); ok {
-					if _, over := names[a.cfg.GroupsClaim]; over {
-						return ErrGroupsOverage
-					}
-				}
+			if v, ok := ClaimAt(all, a.cfg.GroupsClaim); (!ok || v == nil) && distributed(uiClaims, a.cfg.GroupsClaim) {
+				return ErrGroupsOverage
 			}
 			all = MergeClaims(all, uiClaims)
 		}
