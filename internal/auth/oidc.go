@@ -386,6 +386,12 @@ func (a *Authenticator) verifyIDToken(ctx context.Context, d *discovered, raw st
 	if err := idTokenType(raw); err != nil {
 		return nil, err
 	}
+	// sub is REQUIRED (Core §2) and is who the identity is: an empty one
+	// would be one user for every such token, and would match UserInfo
+	// answers without a sub.
+	if idt.Subject == "" {
+		return nil, errors.New("auth: ID token: expected a sub claim, got none")
+	}
 	var c struct {
 		AZP      any `json:"azp"`
 		ClientID any `json:"client_id"`

@@ -87,3 +87,27 @@ func TestAccessTokenIsNotABearerIDToken(t *testing.T) {
 		}
 	})
 }
+
+// An ID token names its user in sub (OpenID Connect Core §2: REQUIRED). A
+// token without one, or with an empty one, is not an identity: the context
+// token would carry an empty sub, the same for every such token, to tools
+// that key their users by it.
+func TestIDTokenWithoutSubjectRefused(t *testing.T) {
+	p := newFakeProvider(t)
+	a := newAuth(t, p, nil)
+	ctx := context.Background()
+	for _, sub := range []string{``, `,"sub":""`} {
+		tok := signWithHeader(t, "", fmt.Sprintf(`{"iss":%q,"aud":"gw"%s,"email":"ann@corp.example","email_verified":true,"exp":%d,"iat":%d}`,
+			p.URL, sub, time.Now().Add(time.Hour).Unix(), time.Now().Unix()))
+		if s, err := a.VerifyBearer(ctx, tok); err == nil {
+			t.Errorf("bearer token with %q: expected refused, got %+v", sub, s)
+		}
+	}
+	p.set(func(p *fakeProvider) {
+		p.idClaims = jsonMap(`{"sub":"","email":"ann@corp.example","email_verified":true,"groups":[]}`)
+		p.userinfo = jsonMap(`{"email":"ann@corp.example"}`)
+	})
+	if _, s, err := signIn(t, a, p); err == nil {
+		t.Errorf("sign-in with an empty sub: expected refused, got %+v", s)
+	}
+}
