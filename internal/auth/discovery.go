@@ -26,6 +26,8 @@ type discovered struct {
 	// endSession is the provider's end_session_endpoint ("" if it has none).
 	endSession *url.URL
 	userInfo   bool
+	// keys is the verifier's key set.
+	keys *providerKeys
 }
 
 // Default discovery retry delays: the first retry after DefaultBackoff,
@@ -76,6 +78,7 @@ func (a *Authenticator) discover(ctx context.Context) (*discovered, error) {
 			Scopes:       a.cfg.Scopes,
 		},
 		userInfo: p.UserInfoEndpoint() != "",
+		keys:     keys,
 	}
 	if extra.EndSession != "" {
 		u, err := url.Parse(extra.EndSession)

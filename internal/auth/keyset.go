@@ -32,8 +32,7 @@ var signingAlgs = map[string]bool{
 // with the keys it has — any key ID, or a signature that does not verify —
 // so every forged bearer token would be a request to the provider. Here a
 // token from the token endpoint (providerTokenContext) refetches when no
-// key verifies it, and any other token (a bearer token) only when it names a
-// key ID the gateway does not have, and at most once per
+// key verifies it, and any other token (a bearer token) at most once per
 // keysRefetchInterval.
 type providerKeys struct {
 	url    string
@@ -73,40 +72,36 @@ func (k *providerKeys) VerifySignature(ctx context.Context, raw string) ([]byte,
 		return nil, errors.New("auth: expected a token with one signature")
 	}
 	kid := jws.Signatures[0].Header.KeyID
-	payload, known := verifyWith(jws, kid, k.cached())
-	if payload != nil {
+	if payload := verifyWith(jws, kid, k.cached()); payload != nil {
 		return payload, nil
 	}
+	// No key verifies it: the provider may have rotated its keys (a new key
+	// ID, or new material under the same one). Any client can send such a
+	// token, so only a token from the token endpoint fetches the keys each
+	// time; others wait for keysRefetchInterval since the last fetch.
 	fromProvider, _ := ctx.Value(providerTokenKey{}).(bool)
-	if known && !fromProvider {
-		// The key it names is here and does not verify it: the keys
-		// fetched again would not either.
-		return nil, errors.New("auth: the token's signature does not verify")
-	}
 	keys, err := k.refetch(ctx, fromProvider)
 	if err != nil {
 		return nil, err
 	}
-	if payload, _ := verifyWith(jws, kid, keys); payload != nil {
+	if payload := verifyWith(jws, kid, keys); payload != nil {
 		return payload, nil
 	}
 	return nil, errors.New("auth: the token's signature does not verify with the provider's keys")
 }
 
 // verifyWith verifies jws with the key of ID kid among keys (every key when
-// kid is empty). known says whether keys has a key of that ID (always false
-// for an empty kid).
-func verifyWith(jws *jose.JSONWebSignature, kid string, keys []jose.JSONWebKey) (payload []byte, known bool) {
+// kid is empty) and returns its payload, or nil.
+func verifyWith(jws *jose.JSONWebSignature, kid string, keys []jose.JSONWebKey) []byte {
 	for i := range keys {
 		if kid != "" && keys[i].KeyID != kid {
 			continue
 		}
-		known = kid != ""
 		if p, err := jws.Verify(&keys[i]); err == nil {
-			return p, known
+			return p
 		}
 	}
-	return nil, known
+	return nil
 }
 
 // refetch fetches the keys again, unless a fetch began after this call did

@@ -61,4 +61,17 @@ func TestForgedBearerTokensDoNotRefetchProviderKeys(t *testing.T) {
 	if _, err := a.VerifyBearer(ctx, tok); err != nil {
 		t.Fatalf("a bearer token signed by the rotated-in key, once it is known: %v", err)
 	}
+
+	// New material under a key ID the gateway knows: a bearer token
+	// signed with it is refused until the interval has passed, then found.
+	p.set(func(p *fakeProvider) { p.keys.PublicKeys[0].PublicKey = other.Public() })
+	same := oidctest.SignIDToken(other, "k1", oidc.RS256, claims)
+	if _, err := a.VerifyBearer(ctx, same); err == nil {
+		t.Fatal("within the interval after a fetch, a bearer token made the gateway fetch the keys")
+	}
+	later := time.Now().Add(keysRefetchInterval + time.Second)
+	d.keys.now = func() time.Time { return later }
+	if _, err := a.VerifyBearer(ctx, same); err != nil {
+		t.Fatalf("after the interval, a key replaced under the same ID: %v", err)
+	}
 }
