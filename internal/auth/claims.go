@@ -70,8 +70,8 @@ func (a *Authenticator) needsUserInfo(idClaims map[string]any) bool {
 	if distributed(idClaims, a.cfg.GroupsClaim) {
 		return false // a distributed claim (groups overage): UserInfo would not list them either
 	}
-	_, ok := ClaimAt(idClaims, a.cfg.GroupsClaim)
-	return !ok
+	v, ok := ClaimAt(idClaims, a.cfg.GroupsClaim)
+	return !ok || v == nil
 }
 
 // MergeClaims merges UserInfo claims into the ID token's claims, in this
@@ -79,7 +79,9 @@ func (a *Authenticator) needsUserInfo(idClaims map[string]any) bool {
 //
 //  1. Every claim of the ID token stays as it is: it is signed and verified.
 //  2. A UserInfo claim is added only where the ID token has no claim of that
-//     name by either spelling ClaimAt reads: neither a top-level claim of
+//     name (or null, which is no value: a null groups claim is no groups,
+//     and must not hide the groups UserInfo lists) by either spelling
+//     ClaimAt reads: neither a top-level claim of
 //     that name nor, for a dotted name, a nested claim at that path. A
 //     UserInfo claim literally named "realm_access.roles" would otherwise be
 //     added beside the ID token's {"realm_access":{"roles":…}}, and ClaimAt,
@@ -110,10 +112,10 @@ func MergeClaims(idClaims, uiClaims map[string]any) map[string]any {
 		if protocolClaims[k] || k == "sub" || k == "email" || (k == "email_verified" && !emailFromUI) {
 			continue
 		}
-		if _, ok := out[k]; ok {
+		if w, ok := out[k]; ok && w != nil {
 			continue
 		}
-		if _, ok := ClaimAt(idClaims, k); !ok {
+		if w, ok := ClaimAt(idClaims, k); !ok || w == nil {
 			out[k] = v
 		}
 	}

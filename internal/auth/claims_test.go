@@ -65,6 +65,9 @@ func TestMergeClaims(t *testing.T) {
 		{"a dotted UserInfo name fills a path the ID token lacks",
 			`{"sub":"u","realm_access":{"other":1}}`, `{"sub":"u","realm_access.roles":["admins"]}`,
 			`{"sub":"u","realm_access":{"other":1},"realm_access.roles":["admins"]}`},
+		{"a null claim of the ID token is no value",
+			`{"sub":"u","groups":null,"realm_access":null}`, `{"sub":"u","groups":["g"],"realm_access":{"roles":["r"]}}`,
+			`{"sub":"u","groups":["g"],"realm_access":{"roles":["r"]}}`},
 		{"nested objects are taken whole",
 			`{"sub":"u","realm_access":{"roles":["a"]}}`, `{"sub":"u","realm_access":{"roles":["b"]},"resource_access":{"gw":{"roles":["c"]}}}`,
 			`{"sub":"u","realm_access":{"roles":["a"]},"resource_access":{"gw":{"roles":["c"]}}}`},
@@ -85,7 +88,7 @@ func TestMergeClaims(t *testing.T) {
 					continue
 				}
 				for _, path := range []string{k, "realm_access.roles"} {
-					if v, ok := ClaimAt(id, path); ok {
+					if v, ok := ClaimAt(id, path); ok && v != nil {
 						if m, _ := ClaimAt(got, path); !reflect.DeepEqual(m, v) {
 							t.Errorf("ClaimAt(merged, %q): expected the ID token's %v, got %v", path, v, m)
 						}

@@ -166,6 +166,19 @@ func TestSignInClaims(t *testing.T) {
 			groups: "resource_access.gateway.roles", id: idClaims(verified),
 			userinfo: jsonMap(`{"sub":"u1","_claim_names":{"resource_access":"src1"},"_claim_sources":{"src1":{"endpoint":"https://idp.example/ra"}}}`),
 			wantErr:  ErrGroupsOverage, wantCalls: 1},
+		// null is no value (as for the groups: absent or null is no
+		// groups): it does not hide UserInfo's groups, or the gateway would
+		// decide on fewer groups than the provider says the user has.
+		{name: "auto: a null groups claim asks UserInfo",
+			id: idClaims(verified + `,"groups":null`), userinfo: jsonMap(`{"sub":"u1","groups":["contractors"]}`),
+			wantEmail: "ann@corp.example", wantGroups: []string{"contractors"}, wantCalls: 1},
+		{name: "always: UserInfo's groups fill a null groups claim",
+			mode: UserInfoAlways, id: idClaims(verified + `,"groups":null`), userinfo: jsonMap(`{"sub":"u1","groups":["contractors"]}`),
+			wantEmail: "ann@corp.example", wantGroups: []string{"contractors"}, wantCalls: 1},
+		{name: "always: UserInfo's nested groups fill a null object on the way",
+			mode: UserInfoAlways, groups: "realm_access.roles", id: idClaims(verified + `,"realm_access":null`),
+			userinfo:  jsonMap(`{"sub":"u1","realm_access":{"roles":["contractors"]}}`),
+			wantEmail: "ann@corp.example", wantGroups: []string{"contractors"}, wantCalls: 1},
 		{name: "UserInfo's overage marker does not count where the ID token has the groups",
 			mode: UserInfoAlways, id: idClaims(verified + `,"groups":["eng"]`),
 			userinfo:  jsonMap(`{"sub":"u1","_claim_names":{"groups":"src1"},"_claim_sources":{"src1":{"endpoint":"https://idp.example/groups"}}}`),
