@@ -395,19 +395,24 @@ func (a *Authenticator) verifyIDToken(ctx context.Context, d *discovered, raw st
 	var c struct {
 		AZP      any `json:"azp"`
 		ClientID any `json:"client_id"`
+		CID      any `json:"cid"`
 		Typ      any `json:"typ"`
 	}
 	if err := idt.Claims(&c); err != nil {
 		return nil, fmt.Errorf("auth: decode ID token claims: %w", err)
 	}
 	// An access token in JWT form (RFC 9068) names the client it was issued
-	// to in client_id, where an ID token names it in azp; Keycloak's tokens
+	// to in client_id (Okta's in cid), where an ID token names it in azp;
+	// Keycloak's tokens
 	// say what they are in a typ claim ("ID" for an ID token, "Bearer" for
 	// an access token). Signed by the same keys for the same issuer, one
 	// whose audience is the gateway verifies like an ID token.
-	if c.ClientID != nil {
-		if id, _ := c.ClientID.(string); id != a.cfg.ClientID {
-			return nil, fmt.Errorf("auth: ID token: expected client_id %q when present, got %s (a token issued to another client)", a.cfg.ClientID, clip(fmt.Sprint(c.ClientID), 64))
+	for name, v := range map[string]any{"client_id": c.ClientID, "cid": c.CID} {
+		if v == nil {
+			continue
+		}
+		if id, _ := v.(string); id != a.cfg.ClientID {
+			return nil, fmt.Errorf("auth: ID token: expected %s %q when present, got %s (a token issued to another client)", name, a.cfg.ClientID, clip(fmt.Sprint(v), 64))
 		}
 	}
 	if c.Typ != nil {

@@ -60,6 +60,8 @@ func TestAccessTokenIsNotABearerIDToken(t *testing.T) {
 		{"RFC 9068 access token, media type spelling", "application/at+JWT", ``, false},
 		{"access token for the gateway issued to another client", "", `,"client_id":"other","scope":"openid"`, false},
 		{"client_id not a string", "", `,"client_id":["gw"]`, false},
+		{"Okta access token issued to another client", "", `,"cid":"other","scp":["openid"]`, false},
+		{"cid ours", "", `,"cid":"gw"`, true},
 		{"Keycloak access token", "JWT", `,"typ":"Bearer"`, false},
 		{"Keycloak logout token", "JWT", `,"typ":"Logout"`, false},
 		{"a logout token (back-channel logout)", "logout+jwt", `,"events":{"http://schemas.openid.net/event/backchannel-logout":{}}`, false},
