@@ -117,7 +117,11 @@ func (k *providerKeys) refetch(ctx context.Context, force bool) ([]jose.JSONWebK
 	if !fetched.IsZero() && (fetched.After(start) || (!force && start.Sub(fetched) < keysRefetchInterval)) {
 		return keys, nil
 	}
-	keys, err := k.fetch(ctx)
+	// The fetch is the replica's, not the request's: a client that goes
+	// away must not leave it failed, and the keys stale, for an interval.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	keys, err := k.fetch(fctx)
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.fetched = k.now()

@@ -62,6 +62,23 @@ func TestForgedBearerTokensDoNotRefetchProviderKeys(t *testing.T) {
 		t.Fatalf("a bearer token signed by the rotated-in key, once it is known: %v", err)
 	}
 
+	// A client that goes away while its token makes the gateway fetch the
+	// keys does not leave them stale: the fetch is completed.
+	later := time.Now().Add(keysRefetchInterval + time.Second)
+	d.keys.now = func() time.Time { return later }
+	third, _ := rsa.GenerateKey(rand.Reader, 2048)
+	p.set(func(p *fakeProvider) {
+		p.keys.PublicKeys = append(p.keys.PublicKeys, oidctest.PublicKey{PublicKey: third.Public(), KeyID: "k3", Algorithm: oidc.RS256})
+	})
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	// (verifyIDToken: VerifyBearer's step after the revocation check, which
+	// a client that leaves a moment later has passed.)
+	_, _ = a.verifyIDToken(gone, d, oidctest.SignIDToken(other, "forged", oidc.RS256, claims))
+	if _, err := a.VerifyBearer(ctx, oidctest.SignIDToken(third, "k3", oidc.RS256, claims)); err != nil {
+		t.Fatalf("after a fetch whose client had gone away: %v", err)
+	}
+
 	// New material under a key ID the gateway knows: a bearer token
 	// signed with it is refused until the interval has passed, then found.
 	p.set(func(p *fakeProvider) { p.keys.PublicKeys[0].PublicKey = other.Public() })
@@ -69,8 +86,8 @@ func TestForgedBearerTokensDoNotRefetchProviderKeys(t *testing.T) {
 	if _, err := a.VerifyBearer(ctx, same); err == nil {
 		t.Fatal("within the interval after a fetch, a bearer token made the gateway fetch the keys")
 	}
-	later := time.Now().Add(keysRefetchInterval + time.Second)
-	d.keys.now = func() time.Time { return later }
+	later2 := later.Add(keysRefetchInterval + time.Second)
+	d.keys.now = func() time.Time { return later2 }
 	if _, err := a.VerifyBearer(ctx, same); err != nil {
 		t.Fatalf("after the interval, a key replaced under the same ID: %v", err)
 	}
