@@ -403,16 +403,19 @@ func (a *Authenticator) verifyIDToken(ctx context.Context, d *discovered, raw st
 	}
 	// An access token in JWT form (RFC 9068) names the client it was issued
 	// to in client_id (Okta's in cid), where an ID token names it in azp;
-	// Keycloak's tokens
-	// say what they are in a typ claim ("ID" for an ID token, "Bearer" for
-	// an access token). Signed by the same keys for the same issuer, one
-	// whose audience is the gateway verifies like an ID token.
-	for name, v := range map[string]any{"client_id": c.ClientID, "cid": c.CID} {
-		if v == nil {
+	// Keycloak's tokens say what they are in a typ claim ("ID" for an ID
+	// token, "Bearer" for an access token). Signed by the same keys for the
+	// same issuer, one whose audience is the gateway verifies like an ID
+	// token.
+	for _, f := range [...]struct {
+		name string
+		v    any
+	}{{"client_id", c.ClientID}, {"cid", c.CID}} {
+		if f.v == nil {
 			continue
 		}
-		if id, _ := v.(string); id != a.cfg.ClientID {
-			return nil, fmt.Errorf("auth: ID token: expected %s %q when present, got %s (a token issued to another client)", name, a.cfg.ClientID, clip(fmt.Sprint(v), 64))
+		if id, _ := f.v.(string); id != a.cfg.ClientID {
+			return nil, fmt.Errorf("auth: ID token: expected %s %q when present, got %s (a token issued to another client)", f.name, a.cfg.ClientID, clip(fmt.Sprint(f.v), 64))
 		}
 	}
 	if c.Typ != nil {
