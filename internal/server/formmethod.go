@@ -85,27 +85,31 @@ func overrideBodyKind(h http.Header) (bodyKind, map[string]string) {
 }
 
 // bodyMayOverride reports whether the POST r may carry a method override
-// in its body: its type is one a framework reads, and it has a body. In
-// forward-auth mode (forwarded) the ingress keeps the body, and the
-// original request's headers say whether there is one: a typed POST has
-// one unless its Content-Length says 0; an untyped one only when its
-// Content-Length or Transfer-Encoding says so (nginx's auth_request drops
-// the Content-Length: an untyped POST is then taken to have no body).
-func bodyMayOverride(r *http.Request, forwarded bool) bool {
+// in its body: its type is one a framework reads (none included: Rack reads
+// an untyped POST as a form), and it may have a body. In proxy mode the
+// gateway holds the body. In forward-auth mode the ingress keeps it, and
+// only Envoy's gRPC service sends the original request's own headers, whose
+// Content-Length: 0 says there is none. The HTTP check endpoints never
+// receive the original's length: nginx's snippet removes it from its
+// question (proxy_pass_request_body off), Caddy and Traefik ask with a GET of
+// their own whose Content-Length Go's transport writes itself, and Envoy's
+// HTTP service sends the length of its question (0). There, a POST of such
+// a type, untyped included, may have a body whatever the question's
+// Content-Length says.
+func bodyMayOverride(r *http.Request, mode transport) bool {
 	if r.Method != http.MethodPost {
 		return false
 	}
 	if k, _ := overrideBodyKind(r.Header); k == bodyNone {
 		return false
 	}
-	if !forwarded {
+	switch mode {
+	case modeProxy:
 		return r.Body != nil && r.Body != http.NoBody
+	case modeEnvoyGRPC:
+		return r.Header.Get("Content-Length") != "0"
 	}
-	cl := r.Header.Get("Content-Length")
-	if len(r.Header.Values("Content-Type")) == 0 {
-		return cl != "" && cl != "0" || r.Header.Get("Transfer-Encoding") != ""
-	}
-	return cl != "0"
+	return true
 }
 
 // readBodyOverrides reads up to limit bytes of the POST r's body and

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/accessgateway/gateway/internal/policy"
 )
@@ -65,7 +67,7 @@ func TestBodyOverrides(t *testing.T) {
 		if tc.ct != "" {
 			r.Header.Set("Content-Type", tc.ct)
 		}
-		if !bodyMayOverride(r, false) {
+		if !bodyMayOverride(r, modeProxy) {
 			if tc.want != nil {
 				t.Errorf("%s: bodyMayOverride = false, want %q", tc.name, tc.want)
 			}
@@ -196,9 +198,11 @@ func TestBodyMethodOverrideThroughTheGateway(t *testing.T) {
 }
 
 // In forward-auth mode the ingress keeps the body: a form POST on a route
-// with method rules is judged as naming any method; one without a body
-// (Content-Length: 0), untyped without a length, or of another type as
-// the POST it is.
+// with method rules is judged as naming any method, an untyped one too
+// (Rack reads it as a form), one of another type as the POST it is. The
+// Content-Length an HTTP check endpoint receives is the question's, never
+// the original's (nginx removes it, Caddy and Traefik send a GET's, Envoy's
+// HTTP service its own 0): it says nothing about the body.
 func TestBodyMethodOverrideForwardAuth(t *testing.T) {
 	g := newFwdGateway(t, "203.0.113.0/24")
 	cookie := g.session("ann@corp.example")
@@ -227,13 +231,51 @@ func TestBodyMethodOverrideForwardAuth(t *testing.T) {
 	}{
 		{"application/x-www-form-urlencoded", "12", http.StatusForbidden},
 		{"", "12", http.StatusForbidden},
-		{"", "", http.StatusOK}, // untyped, no length (nginx drops it): no body taken
+		{"", "", http.StatusForbidden},  // untyped, no length (nginx, Caddy, Traefik drop it): may have a body
+		{"", "0", http.StatusForbidden}, // the question's length (Envoy's HTTP service)
 		{"application/json", "", http.StatusForbidden},
-		{"application/x-www-form-urlencoded", "0", http.StatusOK},
+		{"application/x-www-form-urlencoded", "0", http.StatusForbidden},
 		{"text/plain", "12", http.StatusOK},
 	} {
 		if got := check(tc.ct, tc.cl); got != tc.want {
 			t.Errorf("forward-auth POST, Content-Type %q, Content-Length %q: %d, want %d", tc.ct, tc.cl, got, tc.want)
+		}
+	}
+}
+
+// Envoy's gRPC service sends the original request's headers: there a POST
+// whose Content-Length says 0 has no body, and is the POST it is; one
+// without a length (an HTTP/2 client need send none) may have a body.
+func TestBodyMethodOverrideExtAuthzGRPC(t *testing.T) {
+	g := newFwdGateway(t, "127.0.0.0/8")
+	client := grpcClient(t, g)
+	cookie := "_gateway_session=" + g.session("ann@corp.example").Value
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		ct, cl string
+		ok     bool
+	}{
+		{"application/x-www-form-urlencoded", "12", false},
+		{"application/x-www-form-urlencoded", "", false},
+		{"application/x-www-form-urlencoded", "0", true},
+		{"", "", false},
+		{"", "0", true},
+		{"text/plain", "12", true},
+	} {
+		h := map[string]string{"cookie": cookie}
+		if tc.ct != "" {
+			h["content-type"] = tc.ct
+		}
+		if tc.cl != "" {
+			h["content-length"] = tc.cl
+		}
+		resp, err := client.Check(ctx, checkRequest("198.51.100.7:5555", "POST", "tool.example", "/reports", h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp.GetOkResponse() != nil; got != tc.ok {
+			t.Errorf("gRPC POST, content-type %q, content-length %q: allowed %v, want %v", tc.ct, tc.cl, got, tc.ok)
 		}
 	}
 }

@@ -381,7 +381,7 @@ func TestForwardAuthHTTP(t *testing.T) {
 			headers:    nginxHeaders("POST", "tool.example", "/reports?_method=DELETE", employee),
 			wantStatus: 403, wantTransport: "nginx", wantReason: "deny-rule-matched"},
 		{name: "nginx: a plain POST is allowed", peer: ingress, target: nginxAuthPath, user: "ann@corp.example",
-			headers:    nginxHeaders("POST", "tool.example", "/reports?method=x", employee),
+			headers:    nginxHeaders("POST", "tool.example", "/reports?method=x", employee, "Content-Type", "text/plain"),
 			wantStatus: 200, wantToken: true, wantEmail: "ann@corp.example", wantSource: employee, wantTransport: "nginx", wantReason: "allow-rule-matched"},
 
 		// nginx's error_page 403 asks the page endpoint about the same
@@ -396,7 +396,7 @@ func TestForwardAuthHTTP(t *testing.T) {
 			headers:    nginxHeaders("GET", "tool.example", "/reports?q=1", employee),
 			wantStatus: 303, wantLocation: "/reports?q=1", wantTransport: "nginx-page", wantReason: "changed-since-check", wantDetail: "not forwarded"},
 		{name: "nginx page: allowed now, a POST is told to send again", peer: ingress, target: nginxPagePath, user: "ann@corp.example",
-			headers:    nginxHeaders("POST", "tool.example", "/reports", employee),
+			headers:    nginxHeaders("POST", "tool.example", "/reports", employee, "Content-Type", "text/plain"),
 			wantStatus: 409, wantBody: "Send it again", wantTransport: "nginx-page", wantReason: "changed-since-check"},
 		{name: "nginx page: a client's describing header is refused as at the check", peer: ingress, target: nginxPagePath, user: "ann@corp.example",
 			headers:    nginxHeaders("GET", "tool.example", "/reports", employee, "X-Forwarded-Uri", "/reports"),

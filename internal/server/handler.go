@@ -282,7 +282,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
 		s.deny(w, r, entry, &q.in, d)
 		return
 	}
-	if entry.judgeBodyMethod && bodyMayOverride(r, q.mode != modeProxy) && !s.judgeBodyOverrides(w, r, q, entry, &d) {
+	if entry.judgeBodyMethod && bodyMayOverride(r, q.mode) && !s.judgeBodyOverrides(w, r, q, entry, &d) {
 		return
 	}
 	s.forward(w, r, q, entry, &q.in, d)

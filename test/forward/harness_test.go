@@ -176,6 +176,13 @@ routes:
     upstream: {{.Upstream}}
     rules:
       allow: [{domains: [example.com]}]
+  - name: wiki
+    host: 127.0.0.1
+    path: /wiki
+    upstream: {{.Upstream}}
+    rules:
+      allow: [{domains: [example.com]}]
+      deny: [{methods: [DELETE]}]
   - name: status
     host: status.test
     public: true

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -383,6 +384,53 @@ func testIngress(t *testing.T, transport string, start func(*testing.T, int, *ga
 		// override for some frameworks, must not reach the tool.
 		for _, name := range []string{"X-Forwarded-Uri", "X-Forwarded-Prefix", "X-Original-URI"} {
 			forgedNeverForwarded(t, in, up, ann, name, "")
+		}
+	})
+	t.Run("a POST whose body names a method a rule denies never reaches the tool", func(t *testing.T) {
+		// Rack reads a POST without a Content-Type as a form, and
+		// Rack::MethodOverride executes it as the _method it names; the
+		// ingress keeps the body, so the gateway must judge such a POST as
+		// naming any method (docs/config.md#rules) — whatever the ingress
+		// does with the body and its Content-Length on its question.
+		for _, tc := range []struct {
+			name, ctype string
+			chunked     bool
+		}{
+			{"form", "application/x-www-form-urlencoded", false},
+			{"untyped", "", false},
+			{"untyped chunked", "", true},
+		} {
+			before := up.hits()
+			var body io.Reader = strings.NewReader("_method=DELETE")
+			if tc.chunked {
+				body = io.MultiReader(strings.NewReader("_method=DELETE"))
+			}
+			req, err := http.NewRequest(http.MethodPost, in.URL+"/wiki/page", body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.ctype != "" {
+				req.Header.Set("Content-Type", tc.ctype)
+			}
+			resp, err := ann.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if up.hits() != before || resp.StatusCode != http.StatusForbidden {
+				t.Errorf("%s POST _method=DELETE: status %d, tool hits %d → %d", tc.name, resp.StatusCode, before, up.hits())
+			}
+		}
+		// On a route whose rules list no method, a POST is the POST it is.
+		before := up.hits()
+		req, _ := http.NewRequest(http.MethodPost, in.URL+"/reports", strings.NewReader("_method=DELETE"))
+		resp, err := ann.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if up.hits() != before+1 || resp.StatusCode != http.StatusOK {
+			t.Errorf("POST on a route without method rules: status %d, tool hits %d → %d", resp.StatusCode, before, up.hits())
 		}
 	})
 	t.Run("every decision is audited with the transport", func(t *testing.T) {
