@@ -18,7 +18,9 @@ import (
 // Method overrides in a body. Rails (Rack::MethodOverride), Laravel and
 // Symfony execute a POST as the method its _method parameter names — read
 // from a form body (URL-encoded or multipart; Rack also reads a POST
-// without a Content-Type as a form), and by Laravel from a JSON body. On a
+// without a Content-Type as a form, and multipart/mixed and
+// multipart/related bodies as multipart forms), and by Laravel from a JSON
+// body. On a
 // route whose rules list methods, the gateway reads such a body before it
 // forwards the request, and judges the POST as every method it names
 // (policy.Request.MethodOverrides). A body it cannot read to the end
@@ -75,7 +77,8 @@ func overrideBodyKind(h http.Header) (bodyKind, map[string]string) {
 		return bodyUnknown, nil
 	case mt == "application/x-www-form-urlencoded":
 		return bodyURLEncoded, nil
-	case mt == "multipart/form-data":
+	case mt == "multipart/form-data", mt == "multipart/mixed", mt == "multipart/related":
+		// Rack parses the two others as forms too (PARSEABLE_DATA_MEDIA_TYPES).
 		return bodyMultipart, params
 	case strings.Contains(mt, "/json") || strings.Contains(mt, "+json"):
 		// Laravel's isJson(): the type contains /json or +json.

@@ -62,6 +62,11 @@ func TestBodyOverrides(t *testing.T) {
 		{"json, trailing data", "application/json", `{"a":1} {"_method":"DELETE"}`, any},
 		{"a type that does not parse", "application/x-www-form-urlencoded; charset", "_method=DELETE", any},
 		{"another type", "text/plain", "_method=DELETE", nil},
+		// Rack parses these as forms too (PARSEABLE_DATA_MEDIA_TYPES).
+		{"multipart/mixed", "multipart/mixed; boundary=XX",
+			"--XX\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--XX--\r\n", []string{"DELETE"}},
+		{"multipart/related", "Multipart/Related; boundary=XX",
+			"--XX\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nPUT\r\n--XX--\r\n", []string{"PUT"}},
 	} {
 		r := httptest.NewRequest(http.MethodPost, "/x", strings.NewReader(tc.body))
 		if tc.ct != "" {

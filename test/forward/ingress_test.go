@@ -392,18 +392,23 @@ func testIngress(t *testing.T, transport string, start func(*testing.T, int, *ga
 		// ingress keeps the body, so the gateway must judge such a POST as
 		// naming any method (docs/config.md#rules) — whatever the ingress
 		// does with the body and its Content-Length on its question.
+		const mixed = "--XX\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--XX--\r\n"
 		for _, tc := range []struct {
-			name, ctype string
-			chunked     bool
+			name, ctype, body string
+			chunked           bool
 		}{
-			{"form", "application/x-www-form-urlencoded", false},
-			{"untyped", "", false},
-			{"untyped chunked", "", true},
+			{"form", "application/x-www-form-urlencoded", "_method=DELETE", false},
+			{"untyped", "", "_method=DELETE", false},
+			{"untyped chunked", "", "_method=DELETE", true},
+			// Rack parses multipart/mixed and multipart/related bodies as
+			// forms too (PARSEABLE_DATA_MEDIA_TYPES).
+			{"multipart/mixed", "multipart/mixed; boundary=XX", mixed, false},
+			{"multipart/related", "multipart/related; boundary=XX", mixed, false},
 		} {
 			before := up.hits()
-			var body io.Reader = strings.NewReader("_method=DELETE")
+			var body io.Reader = strings.NewReader(tc.body)
 			if tc.chunked {
-				body = io.MultiReader(strings.NewReader("_method=DELETE"))
+				body = io.MultiReader(strings.NewReader(tc.body))
 			}
 			req, err := http.NewRequest(http.MethodPost, in.URL+"/wiki/page", body)
 			if err != nil {
@@ -418,7 +423,7 @@ func testIngress(t *testing.T, transport string, start func(*testing.T, int, *ga
 			}
 			resp.Body.Close()
 			if up.hits() != before || resp.StatusCode != http.StatusForbidden {
-				t.Errorf("%s POST _method=DELETE: status %d, tool hits %d → %d", tc.name, resp.StatusCode, before, up.hits())
+				t.Errorf("%s POST naming _method DELETE: status %d, tool hits %d → %d", tc.name, resp.StatusCode, before, up.hits())
 			}
 		}
 		// On a route whose rules list no method, a POST is the POST it is.
