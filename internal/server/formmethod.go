@@ -8,6 +8,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -79,12 +80,61 @@ func overrideBodyKind(h http.Header) (bodyKind, map[string]string) {
 		return bodyURLEncoded, nil
 	case mt == "multipart/form-data", mt == "multipart/mixed", mt == "multipart/related":
 		// Rack parses the two others as forms too (PARSEABLE_DATA_MEDIA_TYPES).
+		if b := params["boundary"]; b != "" && (rackBoundary(cts[0]) != b || phpBoundary(cts[0]) != b) {
+			// The framework would split the body at another boundary
+			// than the gateway does, and read other parts.
+			return bodyUnknown, nil
+		}
 		return bodyMultipart, params
 	case strings.Contains(mt, "/json") || strings.Contains(mt, "+json"):
 		// Laravel's isJson(): the type contains /json or +json.
 		return bodyJSON, nil
 	}
 	return bodyNone, nil
+}
+
+// rackMultipart is Rack's Rack::Multipart::MULTIPART: its greedy ".*" takes
+// the boundary from the last "boundary=" of the Content-Type, wherever it
+// stands (in another parameter's value too).
+var rackMultipart = regexp.MustCompile(`(?i)^multipart/.*boundary="?([^";,]+)`)
+
+// rackBoundary is the boundary Rack reads in the Content-Type ct.
+func rackBoundary(ct string) string {
+	if m := rackMultipart.FindStringSubmatch(ct); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// phpBoundary is the boundary PHP reads in the Content-Type ct
+// (main/rfc1867.c): after the first '=' that follows the first "boundary"
+// (in this letter case if there is one, else in any), wherever it stands;
+// to the closing quote, or to the first ',' or ';'.
+func phpBoundary(ct string) string {
+	i := strings.Index(ct, "boundary")
+	if i < 0 {
+		i = strings.Index(strings.ToLower(ct), "boundary")
+	}
+	if i < 0 {
+		return ""
+	}
+	j := strings.IndexByte(ct[i:], '=')
+	if j < 0 {
+		return ""
+	}
+	b := ct[i+j+1:]
+	if strings.HasPrefix(b, `"`) {
+		b = b[1:]
+		end := strings.IndexByte(b, '"')
+		if end < 0 {
+			return ""
+		}
+		return b[:end]
+	}
+	if end := strings.IndexAny(b, ",;"); end >= 0 {
+		b = b[:end]
+	}
+	return b
 }
 
 // bodyMayOverride reports whether the POST r may carry a method override

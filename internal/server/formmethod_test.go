@@ -17,6 +17,12 @@ import (
 )
 
 // The _method a body names, as Rails (Rack), Laravel and Symfony read it.
+// twoBoundaries is one part "x" at boundary BB whose content is, at
+// boundary AA, a _method part naming DELETE.
+const twoBoundaries = "--BB\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n" +
+	"--AA\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--AA--\r\n" +
+	"\r\n--BB--\r\n"
+
 func TestBodyOverrides(t *testing.T) {
 	form := func(fields ...string) (string, string) {
 		var b bytes.Buffer
@@ -62,6 +68,14 @@ func TestBodyOverrides(t *testing.T) {
 		{"json, trailing data", "application/json", `{"a":1} {"_method":"DELETE"}`, any},
 		{"a type that does not parse", "application/x-www-form-urlencoded; charset", "_method=DELETE", any},
 		{"another type", "text/plain", "_method=DELETE", nil},
+		// A boundary Rack (the last "boundary=", greedy) or PHP (the
+		// first "boundary") reads otherwise than the parameter: the tool
+		// would split the body elsewhere — here at AA, finding _method.
+		{"a boundary Rack reads elsewhere", `multipart/form-data; boundary=BB; x="boundary=AA"`, twoBoundaries, any},
+		{"a boundary PHP reads elsewhere", "multipart/form-data; xboundary=AA; boundary=BB", twoBoundaries, any},
+		{"a browser's boundary", "multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxkTrZu0gW",
+			"------WebKitFormBoundary7MA4YWxkTrZu0gW\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n------WebKitFormBoundary7MA4YWxkTrZu0gW--\r\n", []string{"DELETE"}},
+		{"a quoted boundary", `multipart/form-data; boundary="BB"`, twoBoundaries, nil},
 		// Rack parses these as forms too (PARSEABLE_DATA_MEDIA_TYPES).
 		{"multipart/mixed", "multipart/mixed; boundary=XX",
 			"--XX\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--XX--\r\n", []string{"DELETE"}},
