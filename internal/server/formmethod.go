@@ -73,8 +73,15 @@ func overrideBodyKind(h http.Header) (bodyKind, map[string]string) {
 		return bodyUnknown, nil
 	}
 	mt, params, err := mime.ParseMediaType(cts[0])
+	// Laravel's isJson() looks for /json or +json in the whole header, its
+	// parameters included: it then reads the body as JSON, whatever the
+	// media type says.
+	laravelJSON := strings.Contains(cts[0], "/json") || strings.Contains(cts[0], "+json")
 	switch {
 	case err != nil:
+		return bodyUnknown, nil
+	case laravelJSON && (mt == "application/x-www-form-urlencoded" || strings.HasPrefix(mt, "multipart/")):
+		// Read as a form by Rack and PHP, as JSON by Laravel.
 		return bodyUnknown, nil
 	case mt == "application/x-www-form-urlencoded":
 		return bodyURLEncoded, nil
@@ -86,8 +93,9 @@ func overrideBodyKind(h http.Header) (bodyKind, map[string]string) {
 			return bodyUnknown, nil
 		}
 		return bodyMultipart, params
-	case strings.Contains(mt, "/json") || strings.Contains(mt, "+json"):
-		// Laravel's isJson(): the type contains /json or +json.
+	case laravelJSON || strings.Contains(mt, "/json") || strings.Contains(mt, "+json"):
+		// Laravel's isJson(); the lower-cased media type too (reading
+		// a body Laravel would not only narrows the decision).
 		return bodyJSON, nil
 	}
 	return bodyNone, nil

@@ -76,6 +76,12 @@ func TestBodyOverrides(t *testing.T) {
 		{"a browser's boundary", "multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxkTrZu0gW",
 			"------WebKitFormBoundary7MA4YWxkTrZu0gW\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n------WebKitFormBoundary7MA4YWxkTrZu0gW--\r\n", []string{"DELETE"}},
 		{"a quoted boundary", `multipart/form-data; boundary="BB"`, twoBoundaries, nil},
+		// Laravel's isJson() looks for /json or +json in the whole
+		// Content-Type, its parameters included.
+		{"another type naming /json", `text/plain; profile="/json"`, `{"_method":"DELETE"}`, []string{"DELETE"}},
+		{"another type naming +json", "text/plain; x=a+json", `{"_method":"PATCH"}`, []string{"PATCH"}},
+		{"a form naming /json", `application/x-www-form-urlencoded; x="/json"`, "_method=PUT", any},
+		{"multipart naming +json", `multipart/form-data; boundary=BB; x="a+json"`, twoBoundaries, any},
 		// Rack parses these as forms too (PARSEABLE_DATA_MEDIA_TYPES).
 		{"multipart/mixed", "multipart/mixed; boundary=XX",
 			"--XX\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--XX--\r\n", []string{"DELETE"}},

@@ -404,6 +404,9 @@ func testIngress(t *testing.T, transport string, start func(*testing.T, int, *ga
 			// forms too (PARSEABLE_DATA_MEDIA_TYPES).
 			{"multipart/mixed", "multipart/mixed; boundary=XX", mixed, false},
 			{"multipart/related", "multipart/related; boundary=XX", mixed, false},
+			// Laravel reads a JSON body when the whole Content-Type
+			// contains /json or +json (isJson), a parameter included.
+			{"text/plain naming /json", `text/plain; profile="/json"`, `{"_method":"DELETE"}`, false},
 		} {
 			before := up.hits()
 			var body io.Reader = strings.NewReader(tc.body)
