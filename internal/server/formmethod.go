@@ -158,7 +158,7 @@ func phpBoundary(ct string) string {
 // a type, untyped included, may have a body whatever the question's
 // Content-Length says.
 func bodyMayOverride(r *http.Request, mode transport) bool {
-	if r.Method != http.MethodPost {
+	if !strings.EqualFold(r.Method, http.MethodPost) { // Symfony upper-cases it first
 		return false
 	}
 	if k, _ := overrideBodyKind(r.Header); k == bodyNone {

@@ -304,3 +304,13 @@ func TestBodyMethodOverrideExtAuthzGRPC(t *testing.T) {
 		}
 	}
 }
+
+// Symfony upper-cases the method before it reads _method: a "post" sent
+// with a form body may name another method too.
+func TestBodyMayOverrideLowerCasePost(t *testing.T) {
+	r := httptest.NewRequest("post", "/x", strings.NewReader("_method=DELETE"))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if !bodyMayOverride(r, modeProxy) || !bodyMayOverride(r, modeNginx) {
+		t.Fatal(`a "post" with a form body: bodyMayOverride = false`)
+	}
+}

@@ -686,6 +686,10 @@ func TestMethodOverrides(t *testing.T) {
 		{"POST", "/x?_method=PUT&bad%zz=1&.method=DELETE", []string{"PUT", "DELETE"}},
 		{"POST", "/x?_method=%zzDELETE", []string{"%zzDELETE"}},
 		{"POST", "/x?x_method=DELETE&_methods=PUT&_METHOD=PATCH", nil},
+		// Symfony upper-cases REQUEST_METHOD before it looks for
+		// _method: a "post" (Go, Caddy, Apache pass it on) is a POST.
+		{"post", "/x?_method=DELETE", []string{"DELETE"}},
+		{"pOsT", "/x?_method=PUT", []string{"PUT"}},
 	} {
 		r := httptest.NewRequest(tc.method, tc.target, nil)
 		if got := methodOverrides(r); !slices.Equal(got, tc.want) {

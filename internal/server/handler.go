@@ -330,7 +330,8 @@ func (s *Server) judgeBodyOverrides(w http.ResponseWriter, r *http.Request, q *r
 // without allocating, for every other request.
 func methodOverrides(r *http.Request) []string {
 	q := r.URL.RawQuery
-	if r.Method != http.MethodPost || !strings.Contains(q, "method") && !strings.Contains(q, "%") {
+	// Symfony upper-cases the method before it looks: "post" is a POST.
+	if !strings.EqualFold(r.Method, http.MethodPost) || !strings.Contains(q, "method") && !strings.Contains(q, "%") {
 		return nil
 	}
 	var out []string
