@@ -573,6 +573,22 @@ func identityOf(s *auth.Session) *policy.Identity {
 // cannot be minted, the request is refused (fail closed). The response
 // record (status, bytes, duration) follows when the response ends.
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, q *request, e *routeEntry, in *policy.Input, d policy.Decision) {
+	if q.mode != modeProxy {
+		// The ingress forwards the Upgrade header: judge it as the proxy
+		// does (routes[].upgrades), before the tool could switch
+		// protocols; nginx's page check refuses it as its check did.
+		if err := e.upstream.CheckUpgrade(r); err != nil {
+			d = policy.Decision{Reasons: []policy.Reason{policy.ReasonBadRequest}}
+			rec := s.decisionRecord(r, e, d, http.StatusBadRequest)
+			rec.Detail = err.Error()
+			s.audit.Log(rec)
+			q.recorded = true
+			s.countDecision(e, rec.Decision, string(policy.ReasonBadRequest))
+			s.page(w, r, http.StatusBadRequest, pageData{Title: "Bad request", Message: "This request asks to switch to a protocol " + e.cfg.Name + " does not allow (" + strings.TrimPrefix(err.Error(), proxy.ErrUpgrade.Error()+": ") + ").",
+				Next: "Open the page without it, or ask the gateway's operators to add the protocol to the route's upgrades.", Reason: string(policy.ReasonBadRequest)})
+			return
+		}
+	}
 	if q.mode == modeNginxPage {
 		s.pageAfterRefusal(w, r, q, e)
 		return

@@ -168,7 +168,7 @@ func startEnvoyHTTP(t *testing.T, port int, g *gateway, up *upstream) *ingress {
 		n := strings.ToLower(name)
 		switch n {
 		case "cookie", "accept", "authorization", "x-forwarded-for", "x-forwarded-proto", "x-http-method-override",
-			"x-forwarded-host", "x-forwarded-port", "x-real-ip", "x-client-ip", "forwarded":
+			"x-forwarded-host", "x-forwarded-port", "x-real-ip", "x-client-ip", "forwarded", "upgrade":
 			return true
 		}
 		return strings.HasPrefix(n, "x-gateway-") || strings.HasPrefix(n, "x_gateway_")

@@ -199,12 +199,13 @@ func TestEnvoySnippetsDecode(t *testing.T) {
 	if !reflect.DeepEqual(up, []string{"x-gateway-context", "x-gateway-request-id", "cookie"}) {
 		t.Fatalf("allowed_upstream_headers %v", up)
 	}
-	// The check request carries the credentials the gateway reads.
+	// The check request carries the credentials the gateway reads, and
+	// the protocol a request upgrades to (routes[].upgrades).
 	var in []string
 	for _, p := range h.GetAllowedHeaders().GetPatterns() {
 		in = append(in, p.GetExact())
 	}
-	for _, want := range []string{"cookie", "authorization"} {
+	for _, want := range []string{"cookie", "authorization", "upgrade"} {
 		if !slices.Contains(in, want) {
 			t.Fatalf("allowed_headers %v lacks %s", in, want)
 		}

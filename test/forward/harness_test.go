@@ -183,6 +183,13 @@ routes:
     rules:
       allow: [{domains: [example.com]}]
       deny: [{methods: [DELETE]}]
+  - name: feed
+    host: 127.0.0.1
+    path: /feed
+    upgrades: []
+    upstream: {{.Upstream}}
+    rules:
+      allow: [{domains: [example.com]}]
   - name: status
     host: status.test
     public: true

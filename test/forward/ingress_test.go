@@ -459,6 +459,34 @@ func testIngress(t *testing.T, transport string, start func(*testing.T, int, *ga
 			t.Errorf("POST on a route without method rules: status %d, tool hits %d → %d", resp.StatusCode, before, up.hits())
 		}
 	})
+	t.Run("an upgrade the route does not list never reaches the tool", func(t *testing.T) {
+		// routes[].upgrades allow-lists the protocols a request may
+		// upgrade to (docs/security.md#upgrades); the ingress forwards the
+		// Upgrade header, so the check must judge it as proxy mode does.
+		u, _ := url.Parse(in.URL)
+		var cookies []string
+		for _, c := range ann.Jar.Cookies(u) {
+			cookies = append(cookies, c.Name+"="+c.Value)
+		}
+		for _, tc := range []struct{ path, upgrade string }{{"/feed/live", "websocket"}, {"/reports", "foo"}} {
+			before := up.hits()
+			status := rawRequest(t, hostPort(in.URL), fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nCookie: %s\r\n"+
+				"Upgrade: %s\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+				tc.path, hostPort(in.URL), strings.Join(cookies, "; "), tc.upgrade))
+			if up.hits() != before && len(up.last().Header.Values("Upgrade")) > 0 {
+				t.Errorf("%s upgrading to %s: status %d, and the tool received Upgrade %q", tc.path, tc.upgrade, status, up.last().Header.Values("Upgrade"))
+			}
+		}
+		// The route's own protocol still passes (or the ingress does not
+		// forward upgrades at all: nginx's snippet).
+		before := up.hits()
+		status := rawRequest(t, hostPort(in.URL), fmt.Sprintf("GET /reports HTTP/1.1\r\nHost: %s\r\nCookie: %s\r\n"+
+			"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+			hostPort(in.URL), strings.Join(cookies, "; ")))
+		if up.hits() != before+1 {
+			t.Errorf("/reports upgrading to websocket: status %d, tool hits %d → %d", status, before, up.hits())
+		}
+	})
 	t.Run("every decision is audited with the transport", func(t *testing.T) {
 		n := 0
 		for _, r := range g.records() {
