@@ -1,7 +1,6 @@
 package breakglass
 
 import (
-	"context"
 	"log/slog"
 	"strings"
 	"testing"
@@ -17,17 +16,8 @@ import (
 // reload keeps the configuration in force), naming the missing permission.
 // With the permission it is built.
 func TestNewServiceRefusesARedisUserWithoutEval(t *testing.T) {
-	srv := redistest.Start(t,
-		"--user", "gw", "on", ">pw", "~*", "+@all", "-eval", "-evalsha",
-		"--user", "gwfull", "on", ">pw", "~*", "+@all")
-	open := func(user string) store.Store {
-		st, err := store.NewRedis(context.Background(), store.RedisConfig{Addrs: []string{srv.Addr()}, Username: user, Password: "pw"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
+	srv := redistest.StartScriptless(t)
+	open := func(user string) store.Store { return srv.Store(t, user) }
 	env := func(st store.Store) requirement.Env {
 		return requirement.Env{Store: st, Logger: slog.New(slog.DiscardHandler), Now: newClock(t0).Now}
 	}

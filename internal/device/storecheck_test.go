@@ -1,7 +1,6 @@
 package device
 
 import (
-	"context"
 	"log/slog"
 	"strings"
 	"testing"
@@ -16,17 +15,8 @@ import (
 // script (EVAL/EVALSHA) could record no enrollment and replace no one-time
 // code: the service refuses to be built, naming the missing permission.
 func TestKindRefusesARedisUserWithoutEval(t *testing.T) {
-	srv := redistest.Start(t,
-		"--user", "gw", "on", ">pw", "~*", "+@all", "-eval", "-evalsha",
-		"--user", "gwfull", "on", ">pw", "~*", "+@all")
-	open := func(user string) store.Store {
-		st, err := store.NewRedis(context.Background(), store.RedisConfig{Addrs: []string{srv.Addr()}, Username: user, Password: "pw"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
+	srv := redistest.StartScriptless(t)
+	open := func(user string) store.Store { return srv.Store(t, user) }
 	env := func(st store.Store) requirement.Env {
 		return requirement.Env{Store: st, Logger: slog.New(slog.DiscardHandler), Now: time.Now}
 	}

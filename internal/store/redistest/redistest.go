@@ -3,8 +3,10 @@ package redistest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"github.com/accessgateway/gateway/internal/store"
 	"net"
 	"os"
 	"os/exec"
@@ -234,4 +236,27 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// StartScriptless starts a redis-server with two ACL users, both with the
+// password "pw": "gw", which may run every command but EVAL and EVALSHA
+// (the scripts of compare-and-delete and compare-and-swap), and "gwfull",
+// which may run every command.
+func StartScriptless(tb testing.TB) *Server {
+	tb.Helper()
+	return Start(tb,
+		"--user", "gw", "on", ">pw", "~*", "+@all", "-eval", "-evalsha",
+		"--user", "gwfull", "on", ">pw", "~*", "+@all")
+}
+
+// Store opens a store on s as user (password "pw"), closed when the test
+// ends.
+func (s *Server) Store(tb testing.TB, user string) *store.Redis {
+	tb.Helper()
+	st, err := store.NewRedis(context.Background(), store.RedisConfig{Addrs: []string{s.Addr()}, Username: user, Password: "pw"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return st
 }
