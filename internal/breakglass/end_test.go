@@ -112,16 +112,7 @@ func TestEndByHolderKeepsTheNewerGrant(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, testConfig(), Options{})
 	old := f.grant(t, alice, request("billing", "INC-1"))
-	wider := testConfig()
-	p := wider.Policies["oncall"]
-	p.Lifts, p.LiftsDevice = append(p.Lifts, LiftDevice), true
-	wider.Policies["oncall"] = p
-	reloaded, err := New(wider, Options{Store: f.st, Now: f.clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reloaded.Close() })
-	f.svc = reloaded
+	f.widenLifts(t)
 	newer := f.grant(t, alice, request("billing", "INC-1"))
 	var ended *EndedError
 	if _, err := f.svc.EndByHolder(ctx, alice, old.ID); !errors.As(err, &ended) || ended.Cause != CauseSuperseded {

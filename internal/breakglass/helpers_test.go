@@ -109,6 +109,23 @@ func (f *fixture) grant(t *testing.T, u User, req GrantRequest) Grant {
 	return grantOn(t, f.svc, u, req)
 }
 
+// widenLifts reloads f's service with the oncall policy also lifting the
+// device requirement: a grant made before no longer stands in for the
+// route.
+func (f *fixture) widenLifts(t *testing.T) {
+	t.Helper()
+	wider := testConfig()
+	p := wider.Policies["oncall"]
+	p.Lifts, p.LiftsDevice = append(p.Lifts, LiftDevice), true
+	wider.Policies["oncall"] = p
+	reloaded, err := New(wider, Options{Store: f.st, Now: f.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reloaded.Close() })
+	f.svc = reloaded
+}
+
 // grantOn requests and activates a grant on svc, failing the test on any
 // error.
 func grantOn(t *testing.T, svc *Service, u User, req GrantRequest) Grant {

@@ -507,16 +507,7 @@ func TestRevokeOldGrantKeepsTheNewerOne(t *testing.T) {
 			f := newFixture(t, testConfig(), Options{Store: open(t)})
 			old := f.grant(t, alice, request("billing", "INC-1"))
 			f.clk.Advance(time.Minute)
-			wider := testConfig()
-			p := wider.Policies["oncall"]
-			p.Lifts, p.LiftsDevice = append(p.Lifts, LiftDevice), true
-			wider.Policies["oncall"] = p
-			reloaded, err := New(wider, Options{Store: f.st, Now: f.clk.Now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { reloaded.Close() })
-			f.svc = reloaded
+			f.widenLifts(t)
 			newer := f.grant(t, alice, request("billing", "INC-1"))
 			if err := f.svc.Revoke(ctx, old.ID, rev.Email); err != nil {
 				t.Fatalf("Revoke(old): %v", err)

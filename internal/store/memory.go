@@ -321,7 +321,7 @@ func (m *Memory) Set(ctx context.Context, key string, value []byte, ttl time.Dur
 // expired, and reports whether it did. Of concurrent callers on one key,
 // exactly one gets true.
 func (m *Memory) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
-	return m.setIf(ctx, key, value, ttl, false)
+	return m.setIf(ctx, key, value, ttl, func(_ []byte, live bool) bool { return !live })
 }
 
 // SetXX replaces the value and TTL of key with a copy of value and ttl only
@@ -329,12 +329,13 @@ func (m *Memory) SetNX(ctx context.Context, key string, value []byte, ttl time.D
 // store's lock, so a Delete or Take either happens before (and SetXX writes
 // nothing) or after (and removes what SetXX wrote).
 func (m *Memory) SetXX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
-	return m.setIf(ctx, key, value, ttl, true)
+	return m.setIf(ctx, key, value, ttl, func(_ []byte, live bool) bool { return live })
 }
 
-// setIf stores a copy of value under key for ttl only if key is live
-// (present and not expired) exactly when present says so.
-func (m *Memory) setIf(ctx context.Context, key string, value []byte, ttl time.Duration, present bool) (bool, error) {
+// setIf stores a copy of value under key for ttl, under the store's lock,
+// only if ok says so of the value key holds and whether it is live
+// (present and not expired).
+func (m *Memory) setIf(ctx context.Context, key string, value []byte, ttl time.Duration, ok func(held []byte, live bool) bool) (bool, error) {
 	if err := checkWrite(ctx, key, ttl); err != nil {
 		return false, err
 	}
@@ -345,8 +346,8 @@ func (m *Memory) setIf(ctx context.Context, key string, value []byte, ttl time.D
 		return false, ErrClosed
 	}
 	now := m.now()
-	e, ok := m.entries[key]
-	if live := ok && now.Before(e.expires); live != present {
+	e, present := m.entries[key]
+	if !ok(e.value, present && now.Before(e.expires)) {
 		return false, nil
 	}
 	if err := m.putLocked(now, key, memoryEntry{value: v, expires: now.Add(ttl)}); err != nil {
@@ -423,24 +424,7 @@ func (m *Memory) CompareAndDelete(ctx context.Context, key string, value []byte)
 // key is live and holds exactly old, under the store's lock, and reports
 // whether it did.
 func (m *Memory) CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
-	if err := checkWrite(ctx, key, ttl); err != nil {
-		return false, err
-	}
-	v := clone(value)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return false, ErrClosed
-	}
-	now := m.now()
-	e, ok := m.entries[key]
-	if !ok || !now.Before(e.expires) || !bytes.Equal(e.value, old) {
-		return false, nil
-	}
-	if err := m.putLocked(now, key, memoryEntry{value: v, expires: now.Add(ttl)}); err != nil {
-		return false, err
-	}
-	return true, nil
+	return m.setIf(ctx, key, value, ttl, func(held []byte, live bool) bool { return live && bytes.Equal(held, old) })
 }
 
 // Ping reports ErrClosed after Close and nil before.
